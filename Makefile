@@ -1,0 +1,67 @@
+# epbench - one plain GNU Makefile.
+#   make                      build ./epbench
+#   make test                 build and run every unit and multi-process test
+#   make run                  install missing dependencies, build, run the default benchmark
+#   make SANITIZER=address    (or undefined, thread) instrumented build in build-<sanitizer>/
+#   make CI=true              adds -Werror (set by .ci/run)
+
+VERSION    := 0.1.0
+CC         ?= cc
+SANITIZER  ?=
+BUILD      := build$(if $(SANITIZER),-$(SANITIZER))
+
+WARNINGS   := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=gnu11 $(WARNINGS) -MMD -MP -I. -DEP_VERSION='"$(VERSION)"'
+ifneq ($(filter true 1,$(CI)),)
+CFLAGS     += -Werror
+endif
+ifneq ($(SANITIZER),)
+CFLAGS     += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=$(SANITIZER)
+endif
+LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -lm -lpthread
+
+DIRS       := cli collectives collectives/transport reference reports
+ALL_SRC    := $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
+TEST_SRC   := $(filter %_test.c,$(ALL_SRC))
+MAIN_SRC   := cli/main.c
+LIB_SRC    := $(filter-out $(TEST_SRC) $(MAIN_SRC),$(ALL_SRC))
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
+BIN        := $(if $(SANITIZER),$(BUILD)/epbench,epbench)
+
+.PHONY: all test run deps clean
+all: $(BIN)
+
+$(BIN): $(BUILD)/$(MAIN_SRC:.c=.o) $(BUILD)/libep.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libep.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%_test: $(BUILD)/%_test.o $(BUILD)/libep.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The test suite: every <module>_test binary, then the end-to-end scripts in
+# tests/ against the real binary. tests/run.sh prints "N passed, N failed".
+test: $(BIN) $(TEST_BIN)
+	@EPBENCH=$(abspath $(BIN)) tests/run.sh $(TEST_BIN)
+
+deps:
+	@scripts/install-deps.sh
+
+# The main benchmark: DeepEP's intranode test shape on 8 ranks.
+run: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	./$(BIN) intranode --num-ranks 8 --num-tokens 4096 --hidden 7168 --num-topk 8 --num-experts 256
+
+clean:
+	rm -rf build build-* epbench
+
+-include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(BUILD)/cli/main.d

@@ -1,0 +1,103 @@
+/* bench.c - verification pass, warm-up and timed loops inside one rank. */
+#include "cli/bench.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "collectives/error.h"
+
+/* Records err in the rank's control block (keeping a more specific message
+ * a wait may already have written) and maps it to an exit status. */
+static int rank_fail(struct ep_bench_env *env, const char *what, int err)
+{
+	ep_sync_fail(env->waiter, err, "rank %d: %s failed: %s", env->rank, what, ep_strerror(err));
+	return ep_error_exit_code(err);
+}
+
+static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st)
+{
+	const struct ep_options *o = env->run->opt;
+	struct ep_rank_result *res = env->result;
+	struct ep_check_report rep;
+	ep_report_init(&rep, env->run->shape.num_ranks, env->wrong_by_src);
+	for (int i = 0; i < v->nops; i++) {
+		const struct ep_op_desc *op = &v->ops[i];
+		int rc;
+		if ((op->prepare && (rc = op->prepare(st))) || (rc = op->run(st)))
+			return rank_fail(env, op->name, rc);
+		if (o->check) {
+			ep_set_phase(env->waiter, "check");
+			if ((rc = op->check(st, &rep)))
+				return rank_fail(env, "check", rc);
+		}
+	}
+	if (o->dump_dir) {
+		ep_set_phase(env->waiter, "dump");
+		int rc = v->dump(st, o->dump_dir);
+		if (rc)
+			return rank_fail(env, "dump", rc);
+	}
+	res->checked = o->check;
+	res->checked_bytes = rep.checked_bytes;
+	res->wrong_elems = rep.wrong_elems;
+	res->wrong_rows = rep.wrong_rows;
+	res->has_first = rep.has_first;
+	res->first = rep.first;
+	return 0;
+}
+
+static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st)
+{
+	const struct ep_options *o = env->run->opt;
+	const struct ep_op_desc *op = &v->ops[i];
+	double *times = env->times + (size_t)i * o->iters;
+	int rc;
+	if (op->prepare && (rc = op->prepare(st)))
+		return rank_fail(env, op->name, rc);
+	for (int it = -o->warmup; it < o->iters; it++) {
+		ep_set_phase(env->waiter, "iteration");
+		if ((rc = ep_barrier(env->waiter)))
+			return rank_fail(env, "iteration barrier", rc);
+		int64_t t0 = ep_now_ns();
+		if ((rc = op->run(st)))
+			return rank_fail(env, op->name, rc);
+		int64_t t1 = ep_now_ns();
+		if (it >= 0)
+			times[it] = (double)(t1 - t0) * 1e-9;
+	}
+	op->bytes(st, &env->result->alg_bytes[i], &env->result->wire_bytes[i]);
+	return 0;
+}
+
+int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
+{
+	const struct ep_options *o = env->run->opt;
+	void *st = NULL;
+	int rc, code = EP_EXIT_OK;
+	ep_set_phase(env->waiter, "setup");
+	if ((rc = v->setup(env, &st)))
+		return rank_fail(env, "setup", rc);
+	if ((rc = ep_barrier(env->waiter))) {
+		code = rank_fail(env, "setup barrier", rc);
+		goto out;
+	}
+	if (o->check || o->dump_dir)
+		if ((code = verify(v, env, st)))
+			goto out;
+	for (int i = 0; i < v->nops; i++)
+		if (o->ops & v->op_mask[i])
+			if ((code = time_op(v, i, env, st)))
+				goto out;
+	for (int i = 0; i < v->nops; i++)
+		if (v->ops[i].recv_rows)
+			env->result->recv_rows = v->ops[i].recv_rows(st);
+	ep_set_phase(env->waiter, "finish");
+	if ((rc = ep_barrier(env->waiter)))
+		code = rank_fail(env, "final barrier", rc);
+out:
+	v->teardown(st);
+	atomic_store(&env->result->finished, 1);
+	if (code == EP_EXIT_OK && env->result->wrong_elems)
+		code = EP_EXIT_WRONG;
+	return code;
+}

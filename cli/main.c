@@ -1,0 +1,235 @@
+/* main.c - the epbench command: a table of subcommands. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/bench.h"
+#include "cli/hostinfo.h"
+#include "cli/launcher.h"
+#include "cli/options.h"
+#include "collectives/error.h"
+#include "reports/report.h"
+
+#ifndef EP_VERSION
+#define EP_VERSION "dev"
+#endif
+
+struct subcommand {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *help;
+};
+
+static int intranode_main(int argc, char **argv);
+static int info_main(int argc, char **argv);
+static int version_main(int argc, char **argv);
+static int help_main(int argc, char **argv);
+
+static const struct subcommand subcommands[] = {
+	{"intranode", intranode_main, "normal dispatch/combine between ranks of one host (shared memory)"},
+	{"info", info_main, "describe this host and measure its memory copy bandwidth"},
+	{"version", version_main, "print the version"},
+	{"help", help_main, "this text; 'epbench CMD --help' for a command's options"},
+};
+#define NSUB (int)(sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: epbench COMMAND [options]\n\n"
+		     "Benchmarks and checks, bit for bit, DeepEP-style MoE dispatch and combine.\n\n"
+		     "commands:\n");
+	for (int i = 0; i < NSUB; i++)
+		fprintf(out, "  %-12s %s\n", subcommands[i].name, subcommands[i].help);
+	fprintf(out, "\nexit codes: 0 pass, 1 wrong data, 2 usage, 3 environment, 4 timeout or dead rank, 5 too slow\n");
+}
+
+static int help_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	usage(stdout);
+	return EP_EXIT_OK;
+}
+
+static int version_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("epbench %s\n", EP_VERSION);
+	return EP_EXIT_OK;
+}
+
+static int info_main(int argc, char **argv)
+{
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: epbench info\n");
+		return EP_EXIT_OK;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "epbench: unexpected argument '%s' (see epbench info --help)\n", argv[1]);
+		return EP_EXIT_USAGE;
+	}
+	struct ep_hostinfo h;
+	ep_hostinfo_read(&h);
+	printf("# host %s\n# cpu %s\n# cores %d\n# numa_nodes %d\n# memory %.1f GiB (%.1f GiB available)\n",
+	       h.hostname, h.cpu_model, h.cores, h.numa_nodes, (double)h.mem_total / (1 << 30),
+	       (double)h.mem_available / (1 << 30));
+	printf("# %7s %10s\n# %7s %10s\n", "threads", "memcpy", "", "(GB/s)");
+	for (int t = 1; t <= h.cores && t <= 64; t *= 2)
+		printf("  %7d %10.2f\n", t, ep_host_copy_gbs(t));
+	return EP_EXIT_OK;
+}
+
+static void on_signal(int sig)
+{
+	ep_launcher_interrupt(sig);
+}
+
+static char *join_args(int argc, char **argv)
+{
+	size_t len = 16;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len);
+	if (!s)
+		return NULL;
+	size_t n = (size_t)snprintf(s, len, "epbench");
+	for (int i = 0; i < argc; i++)
+		n += (size_t)snprintf(s + n, len - n, " %s", argv[i]);
+	return s;
+}
+
+static void routing_name(const struct ep_options *o, char *buf, size_t len)
+{
+	switch (o->routing.kind) {
+	case EP_ROUTE_UNIFORM:
+		if (o->num_topk_groups)
+			snprintf(buf, len, "uniform, top-%d groups", o->num_topk_groups);
+		else
+			snprintf(buf, len, "uniform");
+		break;
+	case EP_ROUTE_ZIPF: snprintf(buf, len, "zipf:%g", o->routing.zipf_s); break;
+	case EP_ROUTE_HOT: snprintf(buf, len, "hot:%d", o->routing.hot_expert); break;
+	case EP_ROUTE_FILE: snprintf(buf, len, "file:%s", o->routing_path); break;
+	}
+}
+
+/* Runs every sweep point of a normal-mode variant, reporting as it goes. */
+static int run_sweep(const struct ep_variant *v, int argc, char **argv)
+{
+	struct ep_options o;
+	char err[512];
+	int rc = ep_options_parse(v->name, argc, argv, &o, stdout, err, sizeof(err));
+	if (rc == 1)
+		return EP_EXIT_OK;
+	if (rc) {
+		fprintf(stderr, "epbench %s: %s\n", v->name, err);
+		return EP_EXIT_USAGE;
+	}
+	int npts = o.ranks.n * o.tokens.n * o.hidden.n;
+	struct ep_point *pts = calloc((size_t)npts, sizeof(*pts));
+	char *cmdline = join_args(argc, argv);
+	if (!pts || !cmdline) {
+		fprintf(stderr, "epbench %s: out of memory\n", v->name);
+		free(pts);
+		free(cmdline);
+		ep_options_free(&o);
+		return EP_EXIT_ENV;
+	}
+	/* Every point is checked before the first rank is spawned. */
+	int n = 0;
+	for (int a = 0; a < o.ranks.n; a++)
+		for (int b = 0; b < o.tokens.n; b++)
+			for (int c = 0; c < o.hidden.n; c++) {
+				struct ep_shape s;
+				ep_options_shape(&o, o.ranks.v[a], o.tokens.v[b], o.hidden.v[c], &s);
+				if (ep_options_check_shape(&o, &s, err, sizeof(err))) {
+					fprintf(stderr, "epbench %s: %s\n", v->name, err);
+					free(pts);
+					free(cmdline);
+					ep_options_free(&o);
+					return EP_EXIT_USAGE;
+				}
+				pts[n++] = (struct ep_point){o.ranks.v[a], o.tokens.v[b], o.hidden.v[c], {0}};
+			}
+
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	int max_ranks = 1;
+	for (int i = 0; i < o.ranks.n; i++)
+		if (o.ranks.v[i] > max_ranks)
+			max_ranks = o.ranks.v[i];
+	struct ep_hostinfo h;
+	ep_hostinfo_read(&h);
+	int copy_threads = max_ranks < h.cores ? max_ranks : h.cores;
+	char routing[300];
+	routing_name(&o, routing, sizeof(routing));
+	struct ep_report_meta meta = {
+		.command = v->name, .version = EP_VERSION, .command_line = cmdline,
+		.dtype = ep_dtype_name(o.dtype), .num_topk = o.num_topk, .num_experts = o.num_experts,
+		.routing = routing, .masked_ratio = o.routing.masked_ratio, .seed = o.seed,
+		.iters = o.iters, .warmup = o.warmup, .check = o.check, .cached = o.cached,
+		.num_bias = o.num_bias, .timeout_s = o.timeout_s, .transport = "shm",
+		.hostname = h.hostname, .cpu_model = h.cpu_model, .cores = h.cores,
+		.numa_nodes = h.numa_nodes, .mem_total = h.mem_total,
+		.copy_gbs = ep_host_copy_gbs(copy_threads), .copy_threads = copy_threads,
+	};
+	FILE *out = stdout;
+	ep_table_header(out, &meta);
+	int done = 0;
+	for (int i = 0; i < n; i++) {
+		struct ep_run run = {.opt = &o, .routing = o.routing};
+		ep_options_shape(&o, pts[i].ranks, pts[i].tokens, pts[i].hidden, &run.shape);
+		if (o.num_topk_groups && !o.num_groups)
+			run.routing.num_groups = pts[i].ranks; /* default: one group per rank */
+		ep_launch(v, &run, &pts[i].res);
+		done = i + 1;
+		double copy = ep_host_copy_gbs(pts[i].ranks < h.cores ? pts[i].ranks : h.cores);
+		ep_table_point(out, &pts[i], copy, o.verbose);
+		/* Rewrite the reports after every point: nothing measured is lost. */
+		if (o.json_path && (rc = ep_report_write_json(o.json_path, &meta, pts, done)))
+			fprintf(stderr, "epbench: writing %s failed: %s\n", o.json_path, ep_strerror(rc));
+		if (o.csv_path && (rc = ep_report_write_csv(o.csv_path, &meta, pts, done)))
+			fprintf(stderr, "epbench: writing %s failed: %s\n", o.csv_path, ep_strerror(rc));
+		if (pts[i].res.exit_code != EP_EXIT_OK && pts[i].res.exit_code != EP_EXIT_WRONG)
+			fprintf(stderr, "epbench %s: %s\n", v->name, pts[i].res.message);
+		if (ep_launcher_interrupted())
+			break;
+	}
+	int code = ep_table_footer(out, pts, done);
+	for (int i = 0; i < n; i++)
+		ep_run_result_free(&pts[i].res);
+	free(pts);
+	free(cmdline);
+	ep_options_free(&o);
+	return code;
+}
+
+static int intranode_main(int argc, char **argv)
+{
+	return run_sweep(&ep_intranode_variant, argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EP_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		return help_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0)
+		return version_main(argc - 1, argv + 1);
+	for (int i = 0; i < NSUB; i++)
+		if (strcmp(cmd, subcommands[i].name) == 0)
+			return subcommands[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "epbench: unknown command '%s' (see epbench --help)\n", cmd);
+	return EP_EXIT_USAGE;
+}

@@ -1,0 +1,506 @@
+/* options.c - one option table, parsed with getopt_long and printed as usage. */
+#include "cli/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/error.h"
+
+enum opt_id {
+	OPT_RANKS = 256, OPT_TOKENS, OPT_HIDDEN, OPT_TOPK, OPT_EXPERTS, OPT_GROUPS,
+	OPT_TOPK_GROUPS, OPT_ALIGN, OPT_SEED, OPT_DTYPE, OPT_WITH_TOPK, OPT_BIAS,
+	OPT_COUNTS, OPT_ROUTING, OPT_MASKED, OPT_ITERS, OPT_WARMUP, OPT_CHECK,
+	OPT_CACHED, OPT_OP, OPT_TIMEOUT, OPT_NUMA, OPT_JSON, OPT_CSV, OPT_DUMP,
+	OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+};
+
+struct opt_def {
+	const char *name;    /* dashed long name; the underscore spelling is accepted too */
+	char letter;         /* short option, 0 if none */
+	int has_arg;
+	int id;
+	const char *metavar;
+	const char *help;
+};
+
+static const struct opt_def opt_table[] = {
+	{"num-ranks", 'r', 1, OPT_RANKS, "N|SWEEP", "rank processes (devices) [8]"},
+	{"num-tokens", 't', 1, OPT_TOKENS, "N|SWEEP", "tokens per rank [4096]"},
+	{"hidden", 0, 1, OPT_HIDDEN, "N|SWEEP", "hidden size [7168]"},
+	{"num-topk", 'k', 1, OPT_TOPK, "N", "experts per token [8]"},
+	{"num-experts", 'e', 1, OPT_EXPERTS, "N", "total experts, a multiple of ranks [256]"},
+	{"num-groups", 0, 1, OPT_GROUPS, "N", "expert groups for group-limited routing [ranks]"},
+	{"num-topk-groups", 0, 1, OPT_TOPK_GROUPS, "N", "groups one token may use (0: no limit) [0]"},
+	{"expert-alignment", 0, 1, OPT_ALIGN, "N", "round per-expert receive counts up to N [1]"},
+	{"seed", 's', 1, OPT_SEED, "N", "seed of every input [0]"},
+	{"dtype", 'd', 1, OPT_DTYPE, "bf16|fp8|int8", "dispatch payload type [bf16]"},
+	{"with-topk", 0, 1, OPT_WITH_TOPK, "0|1", "dispatch carries topk_idx/topk_weights [1]"},
+	{"bias", 0, 1, OPT_BIAS, "0|1|2", "bias tensors added by combine [0]"},
+	{"expert-counts", 0, 1, OPT_COUNTS, "counts|prefix", "per-expert receive numbers as counts or prefix sums [counts]"},
+	{"routing", 0, 1, OPT_ROUTING, "KIND", "uniform | zipf:S | hot:EXPERT | file:PATH [uniform]"},
+	{"masked-ratio", 0, 1, OPT_MASKED, "F", "fraction of top-k entries set to -1 [0]"},
+	{"iters", 'n', 1, OPT_ITERS, "N", "timed iterations [20]"},
+	{"warmup", 'w', 1, OPT_WARMUP, "N", "warm-up iterations [5]"},
+	{"check", 'c', 1, OPT_CHECK, "0|1", "check every output byte against reference/ [1]"},
+	{"cached", 0, 0, OPT_CACHED, NULL, "time dispatch with the previous handle (cached mode)"},
+	{"op", 0, 1, OPT_OP, "dispatch|combine|both", "ops to time [both]"},
+	{"timeout", 0, 1, OPT_TIMEOUT, "SECS", "deadline of any single wait [60]"},
+	{"numa", 0, 1, OPT_NUMA, "on|off", "pin ranks to CPUs and NUMA nodes [on]"},
+	{"json", 0, 1, OPT_JSON, "FILE", "write the results as JSON (atomically)"},
+	{"csv", 0, 1, OPT_CSV, "FILE", "write one CSV row per op and sweep point (atomically)"},
+	{"dump", 0, 1, OPT_DUMP, "DIR", "write every rank's tensors as DIR/rank<N>/<name>.npy"},
+	{"quiet", 'q', 0, OPT_QUIET, NULL, "print only the table and the verdict"},
+	{"verbose", 'v', 0, OPT_VERBOSE, NULL, "print per-rank figures"},
+	{"help", 'h', 0, OPT_HELP, NULL, "this text"},
+};
+#define NOPTS (int)(sizeof(opt_table) / sizeof(opt_table[0]))
+
+void ep_options_usage(const char *command, FILE *out)
+{
+	fprintf(out, "usage: epbench %s [options]\n\noptions:\n", command);
+	for (int i = 0; i < NOPTS; i++) {
+		const struct opt_def *d = &opt_table[i];
+		char left[64];
+		snprintf(left, sizeof(left), "%c%c%s--%s%s%s", d->letter ? '-' : ' ',
+			 d->letter ? d->letter : ' ', d->letter ? ", " : "  ", d->name,
+			 d->metavar ? " " : "", d->metavar ? d->metavar : "");
+		fprintf(out, "  %-40s %s\n", left, d->help);
+	}
+	fprintf(out, "\nSWEEP: N, A:B:xF (multiply), A:B:+S (add) or a list A,B,C.\n"
+		     "Underscore spellings (--num_tokens) are accepted too.\n");
+}
+
+static void set_defaults(struct ep_options *o, const char *command)
+{
+	memset(o, 0, sizeof(*o));
+	o->command = command;
+	o->num_topk = 8;
+	o->num_experts = 256;
+	o->expert_alignment = 1;
+	o->dtype = EP_DTYPE_BF16;
+	o->with_topk = 1;
+	o->expert_counts = EP_COUNTS_PLAIN;
+	o->routing.kind = EP_ROUTE_UNIFORM;
+	o->iters = 20;
+	o->warmup = 5;
+	o->check = 1;
+	o->ops = EP_OPS_BOTH;
+	o->timeout_s = 60;
+	o->numa = 1;
+}
+
+static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -EP_EUSAGE;
+}
+
+static int parse_long(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int ep_sweep_parse(const char *spec, int lo, int hi, struct ep_sweep *out)
+{
+	long long a, b, step;
+	int cap = 64, n = 0;
+	int *v = malloc(sizeof(int) * (size_t)cap);
+	char *copy = strdup(spec);
+	int rc = -EP_EUSAGE;
+	if (!v || !copy)
+		goto out;
+	char *c1 = strchr(copy, ':');
+	if (c1) {
+		char *c2 = strchr(c1 + 1, ':');
+		*c1 = 0;
+		if (c2)
+			*c2 = 0;
+		if (parse_long(copy, lo, hi, &a) || parse_long(c1 + 1, lo, hi, &b) || b < a)
+			goto out;
+		int mul = 1;
+		step = 2;
+		if (c2) {
+			const char *st = c2 + 1;
+			if (*st == 'x' || *st == '*')
+				mul = 1, st++;
+			else if (*st == '+')
+				mul = 0, st++;
+			else
+				goto out;
+			if (parse_long(st, 1, INT_MAX, &step) || (mul && step < 2))
+				goto out;
+		}
+		if (mul && a == 0)
+			goto out;
+		for (long long x = a; x <= b; x = mul ? x * step : x + step) {
+			if (n == cap) {
+				int *nv = realloc(v, sizeof(int) * (size_t)(cap *= 2));
+				if (!nv)
+					goto out;
+				v = nv;
+			}
+			v[n++] = (int)x;
+			if (n > 4096)
+				goto out;
+		}
+	} else {
+		for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+			if (parse_long(tok, lo, hi, &a))
+				goto out;
+			if (n == cap) {
+				int *nv = realloc(v, sizeof(int) * (size_t)(cap *= 2));
+				if (!nv)
+					goto out;
+				v = nv;
+			}
+			v[n++] = (int)a;
+		}
+		if (n == 0)
+			goto out;
+	}
+	free(out->v);
+	out->v = v;
+	out->n = n;
+	v = NULL;
+	rc = 0;
+out:
+	free(v);
+	free(copy);
+	return rc;
+}
+
+static int single(struct ep_sweep *s, int value)
+{
+	free(s->v);
+	s->v = malloc(sizeof(int));
+	if (!s->v)
+		return -ENOMEM;
+	s->v[0] = value;
+	s->n = 1;
+	return 0;
+}
+
+static int parse_routing(const char *arg, struct ep_options *o, char *err, size_t len)
+{
+	double s;
+	long long e;
+	if (strcmp(arg, "uniform") == 0) {
+		o->routing.kind = EP_ROUTE_UNIFORM;
+	} else if (strncmp(arg, "zipf:", 5) == 0) {
+		if (parse_double(arg + 5, &s) || s <= 0 || s > 100)
+			return fail(err, len, "invalid --routing '%s': zipf exponent must be in (0, 100]", arg);
+		o->routing.kind = EP_ROUTE_ZIPF;
+		o->routing.zipf_s = s;
+	} else if (strncmp(arg, "hot:", 4) == 0) {
+		if (parse_long(arg + 4, 0, INT_MAX, &e))
+			return fail(err, len, "invalid --routing '%s': want hot:EXPERT", arg);
+		o->routing.kind = EP_ROUTE_HOT;
+		o->routing.hot_expert = (int)e;
+	} else if (strncmp(arg, "file:", 5) == 0 && arg[5]) {
+		o->routing.kind = EP_ROUTE_FILE;
+		free(o->routing_path); /* read once K and E are known */
+		o->routing_path = strdup(arg + 5);
+		if (!o->routing_path)
+			return -ENOMEM;
+	} else {
+		return fail(err, len, "invalid --routing '%s': want uniform, zipf:S, hot:EXPERT or file:PATH", arg);
+	}
+	return 0;
+}
+
+static int parse_bool(const char *arg, const char *name, int *out, char *err, size_t len)
+{
+	if (strcmp(arg, "0") == 0 || strcmp(arg, "off") == 0 || strcmp(arg, "false") == 0)
+		*out = 0;
+	else if (strcmp(arg, "1") == 0 || strcmp(arg, "on") == 0 || strcmp(arg, "true") == 0)
+		*out = 1;
+	else
+		return fail(err, len, "invalid --%s '%s': want 0 or 1", name, arg);
+	return 0;
+}
+
+static int parse_int_opt(const char *arg, const char *name, long long lo, long long hi, int *out,
+			 char *err, size_t len)
+{
+	long long v;
+	if (parse_long(arg, lo, hi, &v))
+		return fail(err, len, "invalid --%s '%s': want an integer in [%lld, %lld]", name, arg, lo, hi);
+	*out = (int)v;
+	return 0;
+}
+
+/* getopt_long table: each option under its dashed and underscore names. */
+static void build_long_options(struct option *lo, char (*names)[40], char *shortopts)
+{
+	int n = 0;
+	char *sp = shortopts;
+	*sp++ = ':'; /* report a missing argument as ':' */
+	for (int i = 0; i < NOPTS; i++) {
+		const struct opt_def *d = &opt_table[i];
+		lo[n++] = (struct option){d->name, d->has_arg ? required_argument : no_argument, NULL, d->id};
+		if (strchr(d->name, '-')) {
+			snprintf(names[i], 40, "%s", d->name);
+			for (char *c = names[i]; *c; c++)
+				if (*c == '-')
+					*c = '_';
+			lo[n++] = (struct option){names[i], d->has_arg ? required_argument : no_argument, NULL, d->id};
+		}
+		if (d->letter) {
+			*sp++ = d->letter;
+			if (d->has_arg)
+				*sp++ = ':';
+		}
+	}
+	*sp = 0;
+	lo[n] = (struct option){0, 0, 0, 0};
+}
+
+static const struct opt_def *def_of(int id)
+{
+	for (int i = 0; i < NOPTS; i++)
+		if (opt_table[i].id == id || opt_table[i].letter == id)
+			return &opt_table[i];
+	return NULL;
+}
+
+static int apply(struct ep_options *o, int id, const char *arg, char *err, size_t len)
+{
+	const struct opt_def *d = def_of(id);
+	const char *name = d ? d->name : "?";
+	switch (d ? d->id : 0) {
+	case OPT_RANKS:
+		if (ep_sweep_parse(arg, 1, 4096, &o->ranks))
+			return fail(err, len, "invalid --num-ranks '%s': want N in [1, 4096], A:B:xF, A:B:+S or A,B,C", arg);
+		return 0;
+	case OPT_TOKENS:
+		if (ep_sweep_parse(arg, 0, 1 << 24, &o->tokens))
+			return fail(err, len, "invalid --num-tokens '%s': want N in [0, 16777216], A:B:xF, A:B:+S or A,B,C", arg);
+		return 0;
+	case OPT_HIDDEN:
+		if (ep_sweep_parse(arg, 1, 1 << 20, &o->hidden))
+			return fail(err, len, "invalid --hidden '%s': want N in [1, 1048576], A:B:xF, A:B:+S or A,B,C", arg);
+		return 0;
+	case OPT_TOPK: return parse_int_opt(arg, name, 1, 1024, &o->num_topk, err, len);
+	case OPT_EXPERTS: return parse_int_opt(arg, name, 1, 1 << 20, &o->num_experts, err, len);
+	case OPT_GROUPS: return parse_int_opt(arg, name, 1, 1 << 20, &o->num_groups, err, len);
+	case OPT_TOPK_GROUPS: return parse_int_opt(arg, name, 0, 1 << 20, &o->num_topk_groups, err, len);
+	case OPT_ALIGN: return parse_int_opt(arg, name, 1, 1 << 20, &o->expert_alignment, err, len);
+	case OPT_SEED: {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(arg, &end, 0);
+		if (errno || end == arg || *end || arg[0] == '-')
+			return fail(err, len, "invalid --seed '%s': want a non-negative integer", arg);
+		o->seed = v;
+		return 0;
+	}
+	case OPT_DTYPE:
+		if (strcmp(arg, "bf16") == 0)
+			o->dtype = EP_DTYPE_BF16;
+		else if (strcmp(arg, "fp8") == 0)
+			o->dtype = EP_DTYPE_FP8;
+		else if (strcmp(arg, "int8") == 0)
+			o->dtype = EP_DTYPE_INT8;
+		else
+			return fail(err, len, "invalid --dtype '%s': want bf16, fp8 or int8", arg);
+		return 0;
+	case OPT_WITH_TOPK: return parse_bool(arg, name, &o->with_topk, err, len);
+	case OPT_BIAS: return parse_int_opt(arg, name, 0, 2, &o->num_bias, err, len);
+	case OPT_COUNTS:
+		if (strcmp(arg, "counts") == 0)
+			o->expert_counts = EP_COUNTS_PLAIN;
+		else if (strcmp(arg, "prefix") == 0)
+			o->expert_counts = EP_COUNTS_PREFIX;
+		else
+			return fail(err, len, "invalid --expert-counts '%s': want counts or prefix", arg);
+		return 0;
+	case OPT_ROUTING: return parse_routing(arg, o, err, len);
+	case OPT_MASKED:
+		if (parse_double(arg, &o->routing.masked_ratio) || o->routing.masked_ratio < 0 ||
+		    o->routing.masked_ratio > 1)
+			return fail(err, len, "invalid --masked-ratio '%s': want a number in [0, 1]", arg);
+		return 0;
+	case OPT_ITERS: return parse_int_opt(arg, name, 1, 1000000, &o->iters, err, len);
+	case OPT_WARMUP: return parse_int_opt(arg, name, 0, 1000000, &o->warmup, err, len);
+	case OPT_CHECK: return parse_bool(arg, name, &o->check, err, len);
+	case OPT_CACHED: o->cached = 1; return 0;
+	case OPT_OP:
+		if (strcmp(arg, "dispatch") == 0)
+			o->ops = EP_OPS_DISPATCH;
+		else if (strcmp(arg, "combine") == 0)
+			o->ops = EP_OPS_COMBINE;
+		else if (strcmp(arg, "both") == 0)
+			o->ops = EP_OPS_BOTH;
+		else
+			return fail(err, len, "invalid --op '%s': want dispatch, combine or both", arg);
+		return 0;
+	case OPT_TIMEOUT:
+		if (parse_double(arg, &o->timeout_s) || o->timeout_s <= 0 || o->timeout_s > 86400)
+			return fail(err, len, "invalid --timeout '%s': want seconds in (0, 86400]", arg);
+		return 0;
+	case OPT_NUMA: return parse_bool(arg, name, &o->numa, err, len);
+	case OPT_JSON: o->json_path = arg; return 0;
+	case OPT_CSV: o->csv_path = arg; return 0;
+	case OPT_DUMP: o->dump_dir = arg; return 0;
+	case OPT_QUIET: o->quiet = 1; return 0;
+	case OPT_VERBOSE: o->verbose = 1; return 0;
+	}
+	return fail(err, len, "internal: unhandled option %d", id);
+}
+
+int ep_options_parse(const char *command, int argc, char **argv, struct ep_options *o,
+		     FILE *out, char *err, size_t errlen)
+{
+	struct option lo[2 * NOPTS + 1];
+	char names[NOPTS][40];
+	char shortopts[3 * NOPTS + 2];
+	int rc;
+	set_defaults(o, command);
+	build_long_options(lo, names, shortopts);
+	optind = 0; /* full reset, also of getopt's internal state */
+	opterr = 0;
+	for (;;) {
+		int idx = -1;
+		int c = getopt_long(argc, argv, shortopts, lo, &idx);
+		if (c == -1)
+			break;
+		if (c == '?') {
+			const char *bad = argv[optind - 1];
+			if (optopt && !(bad[0] == '-' && bad[1] == '-'))
+				rc = fail(err, errlen, "unknown option '-%c' (see epbench %s --help)", optopt, command);
+			else
+				rc = fail(err, errlen, "unknown option '%s' (see epbench %s --help)", bad, command);
+			goto bad;
+		}
+		if (c == ':') {
+			rc = fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			goto bad;
+		}
+		if (c == OPT_HELP || c == 'h') {
+			ep_options_usage(command, out);
+			return 1;
+		}
+		if ((rc = apply(o, c, optarg, err, errlen)))
+			goto bad;
+	}
+	if (optind < argc) {
+		rc = fail(err, errlen, "unexpected argument '%s' (see epbench %s --help)", argv[optind], command);
+		goto bad;
+	}
+	if ((!o->ranks.n && (rc = single(&o->ranks, 8))) ||
+	    (!o->tokens.n && (rc = single(&o->tokens, 4096))) ||
+	    (!o->hidden.n && (rc = single(&o->hidden, 7168))))
+		goto bad;
+	if (o->routing_path) {
+		int64_t *rows = NULL;
+		size_t n = 0;
+		if ((rc = ep_load_routing_file(o->routing_path, o->num_topk, o->num_experts, &rows, &n,
+					       err, errlen)))
+			goto bad;
+		o->routing.file_idx = rows;
+		o->routing.file_rows = n;
+	}
+	o->routing.num_groups = o->num_groups;
+	o->routing.num_topk_groups = o->num_topk_groups;
+	if (o->cached && !o->check && o->ops == EP_OPS_COMBINE)
+		o->cached = 0; /* nothing to time in cached mode */
+	return 0;
+bad:
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory parsing options");
+	ep_options_free(o);
+	return -EP_EUSAGE;
+}
+
+void ep_options_free(struct ep_options *o)
+{
+	free(o->ranks.v);
+	free(o->tokens.v);
+	free(o->hidden.v);
+	free(o->routing_path);
+	free((void *)o->routing.file_idx);
+	o->ranks.v = o->tokens.v = o->hidden.v = NULL;
+	o->ranks.n = o->tokens.n = o->hidden.n = 0;
+	o->routing_path = NULL;
+	o->routing.file_idx = NULL;
+}
+
+void ep_options_shape(const struct ep_options *o, int ranks, int tokens, int hidden,
+		      struct ep_shape *s)
+{
+	*s = (struct ep_shape){
+		.num_ranks = ranks,
+		.num_tokens = tokens,
+		.hidden = hidden,
+		.num_topk = o->num_topk,
+		.num_experts = o->num_experts,
+		.expert_alignment = o->expert_alignment,
+		.dtype = o->dtype,
+		.with_topk = o->with_topk,
+		.num_bias = o->num_bias,
+		.expert_counts = o->expert_counts,
+	};
+}
+
+int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s, char *err,
+			   size_t len)
+{
+	int R = s->num_ranks, E = s->num_experts, K = s->num_topk, H = s->hidden;
+	if (E % R)
+		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
+	if (E / R > 1024)
+		return fail(err, len, "--num-experts %d gives %d local experts per rank; DeepEP allows at most 1024", E, E / R);
+	if (K > 32)
+		return fail(err, len, "--num-topk %d exceeds DeepEP's limit of 32 for normal kernels", K);
+	if (K > E)
+		return fail(err, len, "--num-topk %d exceeds --num-experts %d", K, E);
+	if (s->dtype == EP_DTYPE_FP8 && H % 128)
+		return fail(err, len, "--hidden %d is not a multiple of 128, which --dtype fp8 needs (per-128-channel scales)", H);
+	if ((size_t)H * (s->dtype == EP_DTYPE_BF16 ? 2 : 1) % 16)
+		return fail(err, len, "--hidden %d gives %zu-byte %s rows; DeepEP needs a multiple of 16 bytes", H,
+			    (size_t)H * (s->dtype == EP_DTYPE_BF16 ? 2 : 1), ep_dtype_name(s->dtype));
+	if (s->with_topk == 0 && o->routing.kind == EP_ROUTE_FILE)
+		; /* routing still decides the layout; nothing to check */
+	const struct ep_routing *r = &o->routing;
+	if (r->kind == EP_ROUTE_HOT && r->hot_expert >= E)
+		return fail(err, len, "--routing hot:%d names an expert outside [0, %d)", r->hot_expert, E);
+	if (o->num_groups || o->num_topk_groups) {
+		int G = o->num_groups ? o->num_groups : R;
+		if (E % G)
+			return fail(err, len, "--num-experts %d is not a multiple of --num-groups %d", E, G);
+		if (o->num_topk_groups > G)
+			return fail(err, len, "--num-topk-groups %d exceeds the %d expert groups", o->num_topk_groups, G);
+		if (o->num_topk_groups && K > o->num_topk_groups * (E / G))
+			return fail(err, len, "--num-topk %d exceeds the %d experts of %d groups", K,
+				    o->num_topk_groups * (E / G), o->num_topk_groups);
+		if (r->kind != EP_ROUTE_UNIFORM)
+			return fail(err, len, "--num-topk-groups works with --routing uniform only");
+	}
+	return 0;
+}

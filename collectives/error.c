@@ -1,0 +1,53 @@
+/* error.c - names, messages and exit statuses for ep_error codes. */
+#define _GNU_SOURCE
+#include "collectives/error.h"
+
+#include <string.h>
+
+struct ep_error_info {
+	int code;
+	int exit_code;
+	const char *name;
+	const char *msg;
+};
+
+static const struct ep_error_info ep_errors[] = {
+#define EP_ERROR_ROW(name, value, exit_code, msg) {value, exit_code, #name, msg},
+	EP_ERROR_LIST(EP_ERROR_ROW)
+#undef EP_ERROR_ROW
+};
+
+static const struct ep_error_info *find(int err)
+{
+	for (size_t i = 0; i < sizeof(ep_errors) / sizeof(ep_errors[0]); i++)
+		if (ep_errors[i].code == -err)
+			return &ep_errors[i];
+	return NULL;
+}
+
+const char *ep_strerror(int err)
+{
+	const struct ep_error_info *e = find(err);
+	if (e)
+		return e->msg;
+	return err < 0 ? strerror(-err) : "success";
+}
+
+const char *ep_errname(int err)
+{
+	const struct ep_error_info *e = find(err);
+	if (e)
+		return e->name;
+	if (err >= 0)
+		return "OK";
+	const char *n = strerrorname_np(-err);
+	return n ? n : "EUNKNOWN";
+}
+
+int ep_error_exit_code(int err)
+{
+	const struct ep_error_info *e = find(err);
+	if (e)
+		return e->exit_code;
+	return err < 0 ? EP_EXIT_ENV : EP_EXIT_OK;
+}

@@ -1,0 +1,46 @@
+/* error.h - epbench's own error codes, in one X-macro list.
+ *
+ * Library functions return 0 or a negative code: either -errno from the C
+ * library or one of the -EP_E* codes below (all above 1000, so they never
+ * collide with errno values). ep_strerror() names both kinds. The list also
+ * gives each code the process exit status the CLI maps it to.
+ */
+#ifndef EP_ERROR_H
+#define EP_ERROR_H
+
+/*      name            value  exit  message */
+#define EP_ERROR_LIST(X)                                                       \
+	X(EP_EWRONGDATA, 1001, 1, "output differs from the reference")         \
+	X(EP_EUSAGE, 1002, 2, "invalid argument")                              \
+	X(EP_ENODEV, 1003, 3, "no such device")                                \
+	X(EP_ENOMEM, 1004, 3, "not enough memory")                             \
+	X(EP_ETIMEDOUT, 1005, 4, "timed out waiting for a peer")               \
+	X(EP_EPEERDIED, 1006, 4, "a peer died")                                \
+	X(EP_ENOSPC, 1007, 2, "buffer too small for the layout")               \
+	X(EP_EMISMATCH, 1008, 2, "configuration differs between peers")        \
+	X(EP_ESLOW, 1009, 5, "below the performance threshold")
+
+enum ep_error {
+#define EP_ERROR_ENUM(name, value, exit_code, msg) name = value,
+	EP_ERROR_LIST(EP_ERROR_ENUM)
+#undef EP_ERROR_ENUM
+};
+
+/* Process exit statuses (DESIGN.md "Exit codes"). */
+enum ep_exit {
+	EP_EXIT_OK = 0,
+	EP_EXIT_WRONG = 1,
+	EP_EXIT_USAGE = 2,
+	EP_EXIT_ENV = 3,
+	EP_EXIT_TIMEOUT = 4,
+	EP_EXIT_SLOW = 5,
+};
+
+/* Message for a negative code (ours or -errno); never NULL. */
+const char *ep_strerror(int err);
+/* Symbolic name ("EP_ETIMEDOUT", "ENOMEM"...) for a negative code. */
+const char *ep_errname(int err);
+/* Exit status for a negative code: ours from the table, -errno -> 3. */
+int ep_error_exit_code(int err);
+
+#endif

@@ -1,0 +1,324 @@
+/* intranode.c - normal dispatch/combine through one shared arena.
+ *
+ * Arena: counts [R][R] | expert_counts [R][E] | R receive areas, each
+ * { x | x_scales | topk_idx | topk_weights | src_idx | combine_x | combine_w }
+ * sized for `capacity` rows, every piece page aligned. Rank j's receive area
+ * is written only by senders during dispatch.send (rows disjoint per sender:
+ * sender i owns rows [RPM[i-1][j], RPM[i][j])), and read by j after the
+ * closing barrier. combine_x of rank j is written only by j, before combine.
+ */
+#include "collectives/intranode.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/error.h"
+#include "collectives/numeric.h"
+
+#define PAGE 4096
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/* Offsets of the arena pieces; one function so sizing and binding agree. */
+struct arena_plan {
+	size_t counts, expert_counts, areas; /* from the arena start */
+	size_t x, scales, topk_idx, topk_w, src, cx, cw; /* inside one area */
+	size_t area_bytes, total;
+};
+
+static void plan_arena(const struct ep_shape *s, size_t cap, struct arena_plan *p)
+{
+	size_t R = (size_t)s->num_ranks, E = (size_t)s->num_experts;
+	size_t H = (size_t)s->hidden, K = (size_t)s->num_topk;
+	size_t S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
+	size_t off = 0;
+	p->counts = 0;
+	off = align_up(R * R * sizeof(int32_t), PAGE);
+	p->expert_counts = off;
+	off = align_up(off + R * E * sizeof(int32_t), PAGE);
+	p->areas = off;
+	size_t a = 0;
+	p->x = a;        a = align_up(a + cap * ep_dtype_row_bytes(s->dtype, s->hidden), PAGE);
+	p->scales = a;   a = align_up(a + cap * S * sizeof(float), PAGE);
+	p->topk_idx = a; a = align_up(a + cap * K * sizeof(int64_t), PAGE);
+	p->topk_w = a;   a = align_up(a + cap * K * sizeof(float), PAGE);
+	p->src = a;      a = align_up(a + cap * sizeof(int32_t), PAGE);
+	p->cx = a;       a = align_up(a + cap * H * sizeof(uint16_t), PAGE);
+	p->cw = a;       a = align_up(a + cap * K * sizeof(float), PAGE);
+	p->area_bytes = a;
+	p->total = off + R * a;
+}
+
+size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity)
+{
+	struct arena_plan p;
+	plan_arena(s, capacity, &p);
+	return p.total;
+}
+
+int ep_intranode_init(struct ep_intranode *ctx, const struct ep_shape *s, int rank,
+		      void *arena, size_t capacity, struct ep_waiter *w)
+{
+	struct arena_plan p;
+	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;
+	plan_arena(s, capacity, &p);
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->shape = *s;
+	ctx->rank = rank;
+	ctx->capacity = capacity;
+	ctx->waiter = w;
+	char *base = arena;
+	ctx->counts = (int32_t *)(base + p.counts);
+	ctx->expert_counts = (int32_t *)(base + p.expert_counts);
+	ctx->areas = calloc(R, sizeof(*ctx->areas));
+	ctx->rank_prefix_matrix = calloc(R * R, sizeof(int32_t));
+	ctx->is_token_in_rank = calloc(T * R + 1, 1);
+	ctx->num_recv_tokens_per_expert = calloc((size_t)ep_local_experts(s) + 1, sizeof(int32_t));
+	ctx->quant_row = calloc(H, 1);
+	ctx->acc = calloc(H + 1, sizeof(float));
+	if (!ctx->areas || !ctx->rank_prefix_matrix || !ctx->is_token_in_rank ||
+	    !ctx->num_recv_tokens_per_expert || !ctx->quant_row || !ctx->acc) {
+		ep_intranode_fini(ctx);
+		return -ENOMEM;
+	}
+	for (size_t r = 0; r < R; r++) {
+		char *a = base + p.areas + r * p.area_bytes;
+		ctx->areas[r] = (struct ep_recv_area){
+			.x = a + p.x,
+			.x_scales = (float *)(a + p.scales),
+			.topk_idx = (int64_t *)(a + p.topk_idx),
+			.topk_weights = (float *)(a + p.topk_w),
+			.src_idx = (int32_t *)(a + p.src),
+			.combine_x = (uint16_t *)(a + p.cx),
+			.combine_w = (float *)(a + p.cw),
+		};
+	}
+	return 0;
+}
+
+void ep_intranode_fini(struct ep_intranode *ctx)
+{
+	free(ctx->areas);
+	free(ctx->rank_prefix_matrix);
+	free(ctx->is_token_in_rank);
+	free(ctx->num_recv_tokens_per_expert);
+	free(ctx->quant_row);
+	free(ctx->acc);
+	memset(ctx, 0, sizeof(*ctx));
+}
+
+/* The notify step's arithmetic: prefix matrix and per-expert counts from the
+ * counts every rank published. */
+static void build_handle(struct ep_intranode *ctx)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int R = s->num_ranks, E = s->num_experts, L = ep_local_experts(s), me = ctx->rank;
+	for (int j = 0; j < R; j++) {
+		int32_t acc = 0;
+		for (int i = 0; i < R; i++) {
+			acc += ctx->counts[i * R + j];
+			ctx->rank_prefix_matrix[i * R + j] = acc;
+		}
+	}
+	int align = s->expert_alignment > 0 ? s->expert_alignment : 1;
+	int32_t prefix = 0;
+	for (int e = 0; e < L; e++) {
+		int32_t n = 0;
+		for (int i = 0; i < R; i++)
+			n += ctx->expert_counts[i * E + me * L + e];
+		n = (n + align - 1) / align * align;
+		prefix += n;
+		ctx->num_recv_tokens_per_expert[e] = s->expert_counts == EP_COUNTS_PREFIX ? prefix : n;
+	}
+	ctx->have_handle = 1;
+}
+
+/* Converts global expert ids to destination-local ones (-1, weight 0 elsewhere). */
+static void put_topk(const struct ep_shape *s, int dst, const int64_t *idx,
+		     const float *wt, int64_t *out_idx, float *out_w)
+{
+	int K = s->num_topk, L = ep_local_experts(s);
+	int64_t lo = (int64_t)dst * L, hi = lo + L;
+	for (int j = 0; j < K; j++) {
+		int64_t v = idx[j];
+		int local = v >= lo && v < hi;
+		out_idx[j] = local ? v - lo : -1;
+		if (out_w)
+			out_w[j] = local ? wt[j] : 0.0f;
+	}
+}
+
+static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in, int cached)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int R = s->num_ranks, T = s->num_tokens, H = s->hidden, K = s->num_topk, me = ctx->rank;
+	int S = ep_dtype_num_scales(s->dtype, H);
+	size_t row_bytes = ep_dtype_row_bytes(s->dtype, H);
+	/* INT8 dispatch takes BF16 rows and quantises them on the way out. */
+	size_t in_row_bytes = s->dtype == EP_DTYPE_FP8 ? (size_t)H : (size_t)H * 2;
+	int topk = !cached && in->topk_idx;
+	size_t cursor[R];
+	for (int j = 0; j < R; j++)
+		cursor[j] = me > 0 ? (size_t)ctx->rank_prefix_matrix[(me - 1) * R + j] : 0;
+	for (int t = 0; t < T; t++) {
+		const uint8_t *itr = ctx->is_token_in_rank + (size_t)t * R;
+		const void *src = (const char *)in->x + (size_t)t * in_row_bytes;
+		const float *scales = S ? in->x_scales + (size_t)t * S : NULL;
+		float int8_scale;
+		if (s->dtype == EP_DTYPE_INT8) {
+			int sent = 0;
+			for (int j = 0; j < R; j++)
+				sent |= itr[j];
+			if (!sent)
+				continue;
+			int8_scale = ep_int8_quant_row(src, (size_t)H, ctx->quant_row);
+			src = ctx->quant_row;
+			scales = &int8_scale;
+		}
+		for (int j = 0; j < R; j++) {
+			if (!itr[j])
+				continue;
+			struct ep_recv_area *a = &ctx->areas[j];
+			size_t row = cursor[j]++;
+			memcpy((char *)a->x + row * row_bytes, src, row_bytes);
+			if (S)
+				memcpy(a->x_scales + row * (size_t)S, scales, sizeof(float) * (size_t)S);
+			if (cached)
+				continue;
+			a->src_idx[row] = t;
+			if (topk)
+				put_topk(s, j, in->topk_idx + (size_t)t * K,
+					 in->topk_weights ? in->topk_weights + (size_t)t * K : NULL,
+					 a->topk_idx + row * (size_t)K,
+					 in->topk_weights ? a->topk_weights + row * (size_t)K : NULL);
+		}
+	}
+}
+
+int ep_intranode_dispatch(struct ep_intranode *ctx, const struct ep_dispatch_in *in,
+			  int cached, struct ep_dispatch_out *out)
+{
+	const struct ep_shape *s = &ctx->shape;
+	struct ep_waiter *w = ctx->waiter;
+	int R = s->num_ranks, me = ctx->rank;
+	int rc;
+
+	if (cached && !ctx->have_handle)
+		return -EINVAL;
+	ep_set_phase(w, "dispatch.notify");
+	if (!cached) {
+		const struct ep_layout *lay = in->layout;
+		memcpy(ctx->counts + (size_t)me * R, lay->num_tokens_per_rank, sizeof(int32_t) * (size_t)R);
+		memcpy(ctx->expert_counts + (size_t)me * s->num_experts, lay->num_tokens_per_expert,
+		       sizeof(int32_t) * (size_t)s->num_experts);
+		memcpy(ctx->is_token_in_rank, lay->is_token_in_rank, (size_t)s->num_tokens * R);
+	}
+	/* Entry barrier: counts are published, and every receiver is done with
+	 * the previous dispatch's rows, so they may be overwritten. */
+	if ((rc = ep_barrier(w)))
+		return rc;
+	if (!cached)
+		build_handle(ctx);
+	for (int j = 0; j < R; j++)
+		if ((size_t)ctx->rank_prefix_matrix[(R - 1) * R + j] > ctx->capacity)
+			return -EP_ENOSPC;
+	ctx->num_recv = (size_t)ctx->rank_prefix_matrix[(R - 1) * R + me];
+
+	ep_set_phase(w, "dispatch.send");
+	send_rows(ctx, in, cached);
+	ep_set_phase(w, "dispatch.recv");
+	if ((rc = ep_barrier(w)))
+		return rc;
+
+	struct ep_recv_area *a = &ctx->areas[me];
+	int topk = !cached && in->topk_idx;
+	*out = (struct ep_dispatch_out){
+		.num_recv = ctx->num_recv,
+		.recv_x = a->x,
+		.recv_x_scales = ep_dtype_num_scales(s->dtype, s->hidden) ? a->x_scales : NULL,
+		.recv_topk_idx = topk ? a->topk_idx : NULL,
+		.recv_topk_weights = topk && in->topk_weights ? a->topk_weights : NULL,
+		.recv_src_idx = a->src_idx,
+		.num_recv_tokens_per_expert = ctx->num_recv_tokens_per_expert,
+		.rank_prefix_matrix = ctx->rank_prefix_matrix,
+	};
+	ep_set_phase(w, "idle");
+	return 0;
+}
+
+uint16_t *ep_intranode_combine_x(struct ep_intranode *ctx)
+{
+	return ctx->areas[ctx->rank].combine_x;
+}
+
+float *ep_intranode_combine_w(struct ep_intranode *ctx)
+{
+	return ctx->areas[ctx->rank].combine_w;
+}
+
+/* acc[c] += float(y[c]) over one row. Fixed-size chunks let -O2's cheap
+ * vectoriser handle the body (it refuses loops that need an epilogue). */
+#define ADD_CHUNK 16
+static void add_bf16_row(float *restrict acc, const uint16_t *restrict y, int n)
+{
+	int c = 0;
+	for (; c + ADD_CHUNK <= n; c += ADD_CHUNK)
+		for (int k = 0; k < ADD_CHUNK; k++)
+			acc[c + k] += ep_bf16_to_f32(y[c + k]);
+	for (; c < n; c++)
+		acc[c] += ep_bf16_to_f32(y[c]);
+}
+
+int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
+			 const uint16_t *bias1, uint16_t *combined_x, float *combined_w)
+{
+	const struct ep_shape *s = &ctx->shape;
+	struct ep_waiter *w = ctx->waiter;
+	int R = s->num_ranks, T = s->num_tokens, H = s->hidden, K = s->num_topk, me = ctx->rank;
+	int rc;
+
+	if (!ctx->have_handle)
+		return -EINVAL;
+	ep_set_phase(w, "combine.notify");
+	if ((rc = ep_barrier(w))) /* every rank's combine input is in place */
+		return rc;
+	ep_set_phase(w, "combine.reduce");
+	size_t cursor[R];
+	for (int r = 0; r < R; r++)
+		cursor[r] = me > 0 ? (size_t)ctx->rank_prefix_matrix[(me - 1) * R + r] : 0;
+	float *acc = ctx->acc;
+	for (int t = 0; t < T; t++) {
+		const uint8_t *itr = ctx->is_token_in_rank + (size_t)t * R;
+		size_t off = (size_t)t * H;
+		/* acc = float(b0) + float(b1), a missing bias being +0.0f (DeepEP) */
+		memset(acc, 0, sizeof(float) * (size_t)H);
+		if (bias0)
+			add_bf16_row(acc, bias0 + off, H);
+		if (bias1)
+			add_bf16_row(acc, bias1 + off, H);
+		float wacc[K > 0 ? K : 1];
+		for (int j = 0; j < K; j++)
+			wacc[j] = 0.0f;
+		for (int r = 0; r < R; r++) {
+			if (!itr[r])
+				continue;
+			size_t row = cursor[r]++;
+			add_bf16_row(acc, ctx->areas[r].combine_x + row * (size_t)H, H);
+			if (combined_w)
+				for (int j = 0; j < K; j++)
+					wacc[j] += ctx->areas[r].combine_w[row * (size_t)K + j];
+		}
+		ep_f32_row_to_bf16(acc, combined_x + off, (size_t)H);
+		if (combined_w)
+			memcpy(combined_w + (size_t)t * K, wacc, sizeof(float) * (size_t)K);
+	}
+	ep_set_phase(w, "combine.done");
+	if ((rc = ep_barrier(w))) /* peers finished reading our combine input */
+		return rc;
+	ep_set_phase(w, "idle");
+	return 0;
+}

@@ -1,0 +1,229 @@
+/* inputs.c - seed-derived routing and payloads (see inputs.h). */
+#include "reference/inputs.h"
+
+#include <errno.h>
+#include <gsl/gsl_randist.h>
+#include <math.h>
+#include <gsl/gsl_rng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/error.h"
+#include "collectives/numeric.h"
+
+static gsl_rng *rank_rng(uint64_t seed, int rank)
+{
+	gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+	if (g)
+		gsl_rng_set(g, (unsigned long)ep_mix64(seed * 0x9e3779b97f4a7c15ULL + (uint64_t)rank + 1));
+	return g;
+}
+
+/* K distinct experts drawn uniformly from the allowed ones, in random order. */
+static void pick_uniform(gsl_rng *g, int *allowed, int nallowed, int k, int64_t *out)
+{
+	int chosen[k];
+	gsl_ran_choose(g, chosen, (size_t)k, allowed, (size_t)nallowed, sizeof(int));
+	gsl_ran_shuffle(g, chosen, (size_t)k, sizeof(int));
+	for (int j = 0; j < k; j++)
+		out[j] = chosen[j];
+}
+
+/* Experts of num_topk_groups distinct groups (all experts when ungrouped). */
+static int allowed_experts(gsl_rng *g, const struct ep_shape *s,
+			   const struct ep_routing *r, int *allowed)
+{
+	int E = s->num_experts;
+	if (r->num_groups <= 0 || r->num_topk_groups <= 0 ||
+	    r->num_topk_groups >= r->num_groups) {
+		for (int e = 0; e < E; e++)
+			allowed[e] = e;
+		return E;
+	}
+	int G = r->num_groups, per = E / G, groups[G], chosen[G], n = 0;
+	for (int i = 0; i < G; i++)
+		groups[i] = i;
+	gsl_ran_choose(g, chosen, (size_t)r->num_topk_groups, groups, (size_t)G, sizeof(int));
+	for (int i = 0; i < r->num_topk_groups; i++)
+		for (int e = 0; e < per; e++)
+			allowed[n++] = chosen[i] * per + e;
+	return n;
+}
+
+/* Zipf: draws with rejection of repeats; falls back to the least-used ids
+ * after a bounded number of draws so a steep law cannot loop for long. */
+static void pick_zipf(gsl_rng *g, gsl_ran_discrete_t *table, int E, int k, int64_t *out)
+{
+	int n = 0;
+	for (int tries = 0; n < k && tries < 64 * k; tries++) {
+		int e = (int)gsl_ran_discrete(g, table);
+		int dup = 0;
+		for (int j = 0; j < n; j++)
+			dup |= out[j] == e;
+		if (!dup)
+			out[n++] = e;
+	}
+	for (int e = 0; n < k && e < E; e++) {
+		int dup = 0;
+		for (int j = 0; j < n; j++)
+			dup |= out[j] == e;
+		if (!dup)
+			out[n++] = e;
+	}
+}
+
+int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
+		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights)
+{
+	int T = s->num_tokens, K = s->num_topk, E = s->num_experts;
+	gsl_rng *g = rank_rng(seed, rank);
+	int *allowed = malloc(sizeof(int) * (size_t)(E > 0 ? E : 1));
+	gsl_ran_discrete_t *zipf = NULL;
+	int rc = -ENOMEM;
+	if (!g || !allowed)
+		goto clean;
+	if (r->kind == EP_ROUTE_ZIPF) {
+		double *p = malloc(sizeof(double) * (size_t)E);
+		if (!p)
+			goto clean;
+		for (int e = 0; e < E; e++)
+			p[e] = pow(e + 1.0, -r->zipf_s);
+		zipf = gsl_ran_discrete_preproc((size_t)E, p);
+		free(p);
+		if (!zipf)
+			goto clean;
+	}
+	for (int t = 0; t < T; t++) {
+		int64_t *row = topk_idx + (size_t)t * K;
+		switch (r->kind) {
+		case EP_ROUTE_FILE:
+			memcpy(row, r->file_idx + (((size_t)rank * T + t) % r->file_rows) * K,
+			       sizeof(int64_t) * (size_t)K);
+			break;
+		case EP_ROUTE_ZIPF:
+			pick_zipf(g, zipf, E, K, row);
+			break;
+		case EP_ROUTE_HOT: {
+			int n = 0;
+			for (int e = 0; e < E; e++)
+				if (e != r->hot_expert)
+					allowed[n++] = e;
+			row[0] = r->hot_expert;
+			if (K > 1)
+				pick_uniform(g, allowed, n, K - 1, row + 1);
+			break;
+		}
+		case EP_ROUTE_UNIFORM: {
+			int n = allowed_experts(g, s, r, allowed);
+			pick_uniform(g, allowed, n, K, row);
+			break;
+		}
+		}
+		for (int j = 0; j < K; j++) {
+			topk_weights[(size_t)t * K + j] = (float)gsl_rng_uniform_pos(g);
+			if (r->masked_ratio > 0 && gsl_rng_uniform(g) < r->masked_ratio)
+				row[j] = -1;
+		}
+	}
+	rc = 0;
+clean:
+	if (zipf)
+		gsl_ran_discrete_free(zipf);
+	free(allowed);
+	if (g)
+		gsl_rng_free(g);
+	return rc;
+}
+
+void ep_gen_bf16_row(uint64_t seed, enum ep_stream stream, int rank,
+		     int64_t token, int hidden, uint16_t *row)
+{
+	uint64_t base = ep_mix64(seed ^ ((uint64_t)stream << 56) ^ ((uint64_t)(uint32_t)rank << 32)) +
+			(uint64_t)token * 0x9e3779b97f4a7c15ULL;
+	for (int c = 0; c < hidden; c += 4) {
+		uint64_t h = ep_mix64(base + (uint64_t)c * 0xd1b54a32d192ed03ULL);
+		for (int k = 0; k < 4 && c + k < hidden; k++) {
+			uint16_t b = (uint16_t)(h >> (16 * k));
+			/* sign | exponent 120..127 | 7 random mantissa bits */
+			row[c + k] = (uint16_t)((b & 0x8000) | ((120 + ((b >> 7) & 7)) << 7) | (b & 0x7f));
+		}
+	}
+}
+
+void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, int rank,
+		  int64_t token, void *row, float *scales)
+{
+	if (s->dtype != EP_DTYPE_FP8) {
+		ep_gen_bf16_row(seed, EP_STREAM_X, rank, token, s->hidden, row);
+		return;
+	}
+	uint16_t tmp[s->hidden];
+	ep_gen_bf16_row(seed, EP_STREAM_X, rank, token, s->hidden, tmp);
+	ep_fp8_cast_row(tmp, (size_t)s->hidden, 0, row, scales);
+}
+
+int ep_load_routing_file(const char *path, int num_topk, int num_experts,
+			 int64_t **idx, size_t *rows, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot open routing file '%s': %s", path, strerror(errno));
+		return -EP_EUSAGE;
+	}
+	size_t cap = 1024, n = 0;
+	int64_t *v = malloc(sizeof(int64_t) * cap * (size_t)num_topk);
+	char line[65536];
+	int lineno = 0, rc = 0;
+	while (v && fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *p = line;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == '\0')
+			continue;
+		if (n == cap) {
+			int64_t *nv = realloc(v, sizeof(int64_t) * (cap *= 2) * (size_t)num_topk);
+			if (!nv) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+		}
+		int j = 0;
+		for (char *tok = strtok(p, " \t,\n"); tok; tok = strtok(NULL, " \t,\n")) {
+			char *end;
+			long long e = strtoll(tok, &end, 10);
+			if (*end || e < -1 || e >= num_experts || j >= num_topk) {
+				snprintf(err, errlen, "%s:%d: bad entry '%s' (want %d ids in [-1,%d))",
+					 path, lineno, tok, num_topk, num_experts);
+				rc = -EP_EUSAGE;
+				goto out;
+			}
+			v[n * (size_t)num_topk + (size_t)j++] = e;
+		}
+		if (j != num_topk) {
+			snprintf(err, errlen, "%s:%d: %d entries, want %d", path, lineno, j, num_topk);
+			rc = -EP_EUSAGE;
+			goto out;
+		}
+		n++;
+	}
+	if (!v) {
+		snprintf(err, errlen, "out of memory reading '%s'", path);
+		rc = -EP_ENOMEM;
+	} else if (n == 0) {
+		snprintf(err, errlen, "routing file '%s' has no rows", path);
+		rc = -EP_EUSAGE;
+	}
+out:
+	fclose(f);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*idx = v;
+	*rows = n;
+	return 0;
+}

@@ -1,0 +1,69 @@
+/* inputs.h - every rank's inputs, regenerated from the seed alone.
+ *
+ * Routing (topk_idx, topk_weights) comes from a GSL generator seeded with
+ * (seed, rank); payloads (x, biases) from a counter-based hash of
+ * (seed, stream, rank, token, column). Any process can therefore regenerate
+ * any rank's inputs, which is how each rank checks its outputs without extra
+ * communication, and how the launcher sizes buffers before spawning.
+ */
+#ifndef EP_INPUTS_H
+#define EP_INPUTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collectives/ep.h"
+
+enum ep_routing_kind {
+	EP_ROUTE_UNIFORM, /* K distinct experts, uniform (within the chosen groups) */
+	EP_ROUTE_ZIPF,    /* K distinct experts, P(e) ~ 1/(e+1)^s */
+	EP_ROUTE_HOT,     /* slot 0 is always expert hot_expert, the rest uniform */
+	EP_ROUTE_FILE,    /* rows read from a text file (loaded before fork) */
+};
+
+/* How tokens choose experts; identical on every rank. */
+struct ep_routing {
+	enum ep_routing_kind kind;
+	double zipf_s;          /* ZIPF exponent */
+	int hot_expert;         /* HOT: the expert every token picks first */
+	double masked_ratio;    /* probability that an entry becomes -1 */
+	int num_groups;         /* expert groups for group-limited routing (0: none) */
+	int num_topk_groups;    /* groups one token may use (0: all) */
+	const int64_t *file_idx; /* FILE: file_rows x K expert ids (-1 allowed) */
+	size_t file_rows;
+};
+
+/* Payload streams of the counter-based hash. */
+enum ep_stream { EP_STREAM_X = 0, EP_STREAM_BIAS0 = 1, EP_STREAM_BIAS1 = 2 };
+
+/* Routing of one rank: topk_idx [T][K] int64 and topk_weights [T][K] float
+ * (weights in (0,1); masked entries keep their weight, as in DeepEP).
+ * Deterministic in (seed, rank). 0 or -ENOMEM. */
+int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
+		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights);
+
+/* One BF16 row of a payload stream: values +-[2^-7, 2), never NaN or inf. */
+void ep_gen_bf16_row(uint64_t seed, enum ep_stream stream, int rank,
+		     int64_t token, int hidden, uint16_t *row);
+
+/* One x row in the dispatch dtype: BF16 -> row (uint16_t[H]); FP8 -> the BF16
+ * row cast per 128 channels (DeepEP's formula) into row (uint8_t[H]) and
+ * scales (float[H/128]); INT8 -> the BF16 row (quantised by dispatch). */
+void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, int rank,
+		  int64_t token, void *row, float *scales);
+
+/* Reads a routing file: one token per line, K integers (expert id or -1),
+ * '#' comments and blank lines skipped. On error returns -EP_EUSAGE and
+ * writes one line naming the file, line and value into err. */
+int ep_load_routing_file(const char *path, int num_topk, int num_experts,
+			 int64_t **idx, size_t *rows, char *err, size_t errlen);
+
+/* The 64-bit mixer behind the payload hash (splitmix64 finaliser). */
+static inline uint64_t ep_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+#endif

@@ -1,0 +1,317 @@
+/* report.c - console table, JSON and CSV writers over ep_point arrays. */
+#include "reports/report.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/error.h"
+#include "reports/atomic_file.h"
+#include "reports/json.h"
+
+const char *ep_verdict_name(int code)
+{
+	switch (code) {
+	case EP_EXIT_OK: return "PASS";
+	case EP_EXIT_WRONG: return "WRONG DATA";
+	case EP_EXIT_USAGE: return "USAGE ERROR";
+	case EP_EXIT_ENV: return "ENVIRONMENT";
+	case EP_EXIT_TIMEOUT: return "TIMEOUT OR DEAD RANK";
+	case EP_EXIT_SLOW: return "TOO SLOW";
+	}
+	return "UNKNOWN";
+}
+
+void ep_table_header(FILE *out, const struct ep_report_meta *m)
+{
+	fprintf(out, "# epbench %s %s: dtype %s, top-%d of %d experts, routing %s", m->version,
+		m->command, m->dtype, m->num_topk, m->num_experts, m->routing);
+	if (m->masked_ratio > 0)
+		fprintf(out, " (masked %.3g)", m->masked_ratio);
+	fprintf(out, ", bias %d, seed %llu\n", m->num_bias, (unsigned long long)m->seed);
+	fprintf(out, "# iters %d, warmup %d, check %s%s, timeout %g s, transport %s\n", m->iters,
+		m->warmup, m->check ? "on" : "off", m->cached ? ", cached dispatch" : "",
+		m->timeout_s, m->transport);
+	fprintf(out, "# host %s: %s, %d cores, %d NUMA node%s; memcpy %.2f GB/s with %d thread%s\n",
+		m->hostname, m->cpu_model, m->cores, m->numa_nodes, m->numa_nodes == 1 ? "" : "s",
+		m->copy_gbs, m->copy_threads, m->copy_threads == 1 ? "" : "s");
+	fprintf(out, "#\n");
+	fprintf(out, "# %5s %7s %6s %-9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",
+		"ranks", "tokens", "hidden", "op", "rows", "bytes", "min", "median", "p90", "p99",
+		"max", "mean", "stddev", "slowest", "algbw", "wirebw", "aggbw", "copy", "#wrong");
+	fprintf(out, "# %5s %7s %6s %-9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",
+		"", "/rank", "", "", "(all)", "(/rank)", "(us)", "(us)", "(us)", "(us)", "(us)", "(us)",
+		"(us)", "(rank)", "(GB/s)", "(GB/s)", "(GB/s)", "(%)", "(rows)");
+	fflush(out);
+}
+
+static void human_bytes(double b, char *buf, size_t len)
+{
+	const char *unit = "";
+	if (b >= 1e9)
+		b /= 1e9, unit = "G";
+	else if (b >= 1e6)
+		b /= 1e6, unit = "M";
+	else if (b >= 1e3)
+		b /= 1e3, unit = "K";
+	snprintf(buf, len, "%.4g%s", b, unit);
+}
+
+void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose)
+{
+	const struct ep_run_result *r = &pt->res;
+	if (r->exit_code != EP_EXIT_OK && r->exit_code != EP_EXIT_WRONG) {
+		fprintf(out, "  %5d %7d %6d %-9s  failed: %s\n", pt->ranks, pt->tokens, pt->hidden,
+			"-", r->message);
+		fflush(out);
+		return;
+	}
+	for (int i = 0; i < r->nops; i++) {
+		const struct ep_op_result *op = &r->ops[i];
+		if (!op->timed)
+			continue;
+		const struct ep_stats *s = &op->time_us;
+		char bytes[16];
+		human_bytes((double)op->alg_bytes / (pt->ranks ? pt->ranks : 1), bytes, sizeof(bytes));
+		char wrong[24];
+		if (r->checked)
+			snprintf(wrong, sizeof(wrong), "%llu", (unsigned long long)r->wrong_rows);
+		else
+			snprintf(wrong, sizeof(wrong), "N/A");
+		fprintf(out, "  %5d %7d %6d %-9s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.2f %8.2f %8.2f %6.1f %7s\n",
+			pt->ranks, pt->tokens, pt->hidden, op->name, (unsigned long long)r->recv_rows, bytes,
+			s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev, op->slowest_rank,
+			op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs,
+			copy_gbs > 0 ? 100.0 * op->aggbw_gbs / copy_gbs : 0.0, wrong);
+		if (verbose && op->rank_median_us) {
+			fprintf(out, "# %s per-rank median (us):", op->name);
+			for (int q = 0; q < pt->ranks; q++)
+				fprintf(out, " r%d=%.1f", q, op->rank_median_us[q]);
+			fprintf(out, "\n");
+		}
+	}
+	fflush(out);
+}
+
+static void print_matrix(FILE *out, const struct ep_point *pt)
+{
+	int R = pt->ranks;
+	const uint64_t *m = pt->res.wrong_matrix;
+	if (!m || R > 64)
+		return;
+	fprintf(out, "#   wrong rows by source (row) and destination (column) rank:\n#   %6s", "src\\dst");
+	for (int d = 0; d < R; d++)
+		fprintf(out, " %6d", d);
+	fprintf(out, "\n");
+	for (int s = 0; s < R; s++) {
+		fprintf(out, "#   %6d ", s);
+		for (int d = 0; d < R; d++)
+			fprintf(out, " %6llu", (unsigned long long)m[s * R + d]);
+		fprintf(out, "\n");
+	}
+}
+
+int ep_table_footer(FILE *out, const struct ep_point *pts, int n)
+{
+	int worst = EP_EXIT_OK, failed = 0;
+	uint64_t checked = 0, wrong = 0;
+	int any_checked = 0;
+	for (int i = 0; i < n; i++) {
+		const struct ep_run_result *r = &pts[i].res;
+		checked += r->checked_bytes;
+		wrong += r->wrong_elems;
+		any_checked |= r->checked;
+		if (r->exit_code != EP_EXIT_OK) {
+			failed++;
+			/* a run error outranks wrong data: it says less was measured */
+			if (worst == EP_EXIT_OK || (worst == EP_EXIT_WRONG && r->exit_code != EP_EXIT_WRONG))
+				worst = r->exit_code;
+		}
+	}
+	fprintf(out, "#\n");
+	if (any_checked)
+		fprintf(out, "# check: %.3f GB compared byte for byte with reference/, %llu wrong element%s\n",
+			(double)checked / 1e9, (unsigned long long)wrong, wrong == 1 ? "" : "s");
+	else
+		fprintf(out, "# check: off (--check 0): outputs were not compared\n");
+	for (int i = 0; i < n; i++) {
+		const struct ep_point *pt = &pts[i];
+		const struct ep_run_result *r = &pt->res;
+		if (r->exit_code == EP_EXIT_OK)
+			continue;
+		fprintf(out, "# point ranks=%d tokens=%d hidden=%d: %s", pt->ranks, pt->tokens,
+			pt->hidden, ep_verdict_name(r->exit_code));
+		if (r->exit_code == EP_EXIT_WRONG)
+			fprintf(out, ": %llu wrong rows; first: %s\n", (unsigned long long)r->wrong_rows,
+				r->first_mismatch);
+		else
+			fprintf(out, ": %s\n", r->message);
+		if (r->exit_code == EP_EXIT_WRONG)
+			print_matrix(out, pt);
+	}
+	fprintf(out, "# verdict: %s (%d point%s, %d failed)\n", ep_verdict_name(worst), n,
+		n == 1 ? "" : "s", failed);
+	fflush(out);
+	return worst;
+}
+
+static void json_stats(struct ep_json *j, const char *key, const struct ep_stats *s)
+{
+	ep_json_begin_object(j, key);
+	ep_json_uint(j, "n", s->n);
+	ep_json_double(j, "min", s->min);
+	ep_json_double(j, "median", s->median);
+	ep_json_double(j, "p90", s->p90);
+	ep_json_double(j, "p99", s->p99);
+	ep_json_double(j, "max", s->max);
+	ep_json_double(j, "mean", s->mean);
+	ep_json_double(j, "stddev", s->stddev);
+	ep_json_end_object(j);
+}
+
+static void json_point(struct ep_json *j, const struct ep_point *pt)
+{
+	const struct ep_run_result *r = &pt->res;
+	ep_json_begin_object(j, NULL);
+	ep_json_int(j, "ranks", pt->ranks);
+	ep_json_int(j, "tokens", pt->tokens);
+	ep_json_int(j, "hidden", pt->hidden);
+	ep_json_string(j, "verdict", ep_verdict_name(r->exit_code));
+	ep_json_int(j, "exit_code", r->exit_code);
+	ep_json_string(j, "error", r->message[0] ? r->message : NULL);
+	ep_json_double(j, "wall_s", r->wall_s);
+	ep_json_uint(j, "recv_rows", r->recv_rows);
+	ep_json_begin_object(j, "check");
+	ep_json_bool(j, "enabled", r->checked);
+	ep_json_uint(j, "compared_bytes", r->checked_bytes);
+	ep_json_uint(j, "wrong_elements", r->wrong_elems);
+	ep_json_uint(j, "wrong_rows", r->wrong_rows);
+	ep_json_string(j, "first_mismatch", r->first_mismatch[0] ? r->first_mismatch : NULL);
+	if (r->wrong_matrix && r->wrong_elems) {
+		ep_json_begin_array(j, "wrong_rows_src_dst");
+		for (int s = 0; s < pt->ranks; s++) {
+			ep_json_begin_array(j, NULL);
+			for (int d = 0; d < pt->ranks; d++)
+				ep_json_uint(j, NULL, r->wrong_matrix[s * pt->ranks + d]);
+			ep_json_end_array(j);
+		}
+		ep_json_end_array(j);
+	}
+	ep_json_end_object(j);
+	ep_json_begin_array(j, "ops");
+	for (int i = 0; i < r->nops; i++) {
+		const struct ep_op_result *op = &r->ops[i];
+		if (!op->timed)
+			continue;
+		ep_json_begin_object(j, NULL);
+		ep_json_string(j, "op", op->name);
+		json_stats(j, "time_us", &op->time_us);
+		ep_json_int(j, "slowest_rank", op->slowest_rank);
+		ep_json_uint(j, "alg_bytes", op->alg_bytes);
+		ep_json_uint(j, "wire_bytes", op->wire_bytes);
+		ep_json_double(j, "algbw_gbs", op->algbw_gbs);
+		ep_json_double(j, "wirebw_gbs", op->wirebw_gbs);
+		ep_json_double(j, "aggbw_gbs", op->aggbw_gbs);
+		if (op->rank_median_us) {
+			ep_json_begin_array(j, "rank_median_us");
+			for (int q = 0; q < pt->ranks; q++)
+				ep_json_double(j, NULL, op->rank_median_us[q]);
+			ep_json_end_array(j);
+		}
+		ep_json_end_object(j);
+	}
+	ep_json_end_array(j);
+	ep_json_end_object(j);
+}
+
+int ep_report_write_json(const char *path, const struct ep_report_meta *m,
+			 const struct ep_point *pts, int n)
+{
+	struct ep_json *j = ep_json_new();
+	if (!j)
+		return -ENOMEM;
+	ep_json_begin_object(j, NULL);
+	ep_json_string(j, "schema", EP_JSON_SCHEMA);
+	ep_json_string(j, "version", m->version);
+	ep_json_string(j, "command", m->command);
+	ep_json_string(j, "command_line", m->command_line);
+	ep_json_begin_object(j, "config");
+	ep_json_string(j, "dtype", m->dtype);
+	ep_json_int(j, "num_topk", m->num_topk);
+	ep_json_int(j, "num_experts", m->num_experts);
+	ep_json_string(j, "routing", m->routing);
+	ep_json_double(j, "masked_ratio", m->masked_ratio);
+	ep_json_uint(j, "seed", m->seed);
+	ep_json_int(j, "iters", m->iters);
+	ep_json_int(j, "warmup", m->warmup);
+	ep_json_bool(j, "check", m->check);
+	ep_json_bool(j, "cached", m->cached);
+	ep_json_int(j, "num_bias", m->num_bias);
+	ep_json_double(j, "timeout_s", m->timeout_s);
+	ep_json_string(j, "transport", m->transport);
+	ep_json_end_object(j);
+	ep_json_begin_object(j, "host");
+	ep_json_string(j, "hostname", m->hostname);
+	ep_json_string(j, "cpu_model", m->cpu_model);
+	ep_json_int(j, "cores", m->cores);
+	ep_json_int(j, "numa_nodes", m->numa_nodes);
+	ep_json_uint(j, "mem_total_bytes", m->mem_total);
+	ep_json_double(j, "copy_gbs", m->copy_gbs);
+	ep_json_int(j, "copy_threads", m->copy_threads);
+	ep_json_end_object(j);
+	ep_json_begin_array(j, "points");
+	int worst = EP_EXIT_OK;
+	for (int i = 0; i < n; i++) {
+		json_point(j, &pts[i]);
+		if (pts[i].res.exit_code != EP_EXIT_OK && worst == EP_EXIT_OK)
+			worst = pts[i].res.exit_code;
+	}
+	ep_json_end_array(j);
+	ep_json_string(j, "verdict", ep_verdict_name(worst));
+	ep_json_end_object(j);
+	size_t len;
+	const char *text = ep_json_text(j, &len);
+	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
+	ep_json_free(j);
+	return rc;
+}
+
+int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
+			const struct ep_point *pts, int n)
+{
+	size_t cap = 4096 + (size_t)n * 4 * 512, len = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	len += (size_t)snprintf(buf + len, cap - len,
+		"command,dtype,ranks,tokens,hidden,topk,experts,op,verdict,recv_rows,alg_bytes,wire_bytes,"
+		"min_us,median_us,p90_us,p99_us,max_us,mean_us,stddev_us,slowest_rank,algbw_gbs,wirebw_gbs,"
+		"aggbw_gbs,copy_gbs,wrong_rows\n");
+	for (int i = 0; i < n; i++) {
+		const struct ep_run_result *r = &pts[i].res;
+		int rows = 0;
+		for (int k = 0; k < r->nops; k++) {
+			const struct ep_op_result *op = &r->ops[k];
+			if (!op->timed)
+				continue;
+			const struct ep_stats *s = &op->time_us;
+			rows++;
+			len += (size_t)snprintf(buf + len, cap - len,
+				"%s,%s,%d,%d,%d,%d,%d,%s,%s,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.4f,%.4f,%.4f,%.4f,%llu\n",
+				m->command, m->dtype, pts[i].ranks, pts[i].tokens, pts[i].hidden, m->num_topk,
+				m->num_experts, op->name, ep_verdict_name(r->exit_code),
+				(unsigned long long)r->recv_rows, (unsigned long long)op->alg_bytes,
+				(unsigned long long)op->wire_bytes, s->min, s->median, s->p90, s->p99, s->max,
+				s->mean, s->stddev, op->slowest_rank, op->algbw_gbs, op->wirebw_gbs,
+				op->aggbw_gbs, m->copy_gbs, (unsigned long long)r->wrong_rows);
+		}
+		if (!rows) /* a failed point still gets its row */
+			len += (size_t)snprintf(buf + len, cap - len,
+				"%s,%s,%d,%d,%d,%d,%d,,%s,,,,,,,,,,,,,,,%.4f,\n", m->command, m->dtype,
+				pts[i].ranks, pts[i].tokens, pts[i].hidden, m->num_topk, m->num_experts,
+				ep_verdict_name(r->exit_code), m->copy_gbs);
+	}
+	int rc = ep_write_file_atomic(path, buf, len);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/* report.h - the console table, JSON and CSV views of a run's sweep points.
+ *
+ * The console table follows nccl-tests: every non-data line starts with '#',
+ * a units row sits under the header, one data row per (point, op), verdict
+ * lines at the end. JSON (schema "epbench/1") and CSV carry the same
+ * numbers for machines; both are rewritten atomically after every point, so
+ * a later failure never erases what was measured before it.
+ */
+#ifndef EP_REPORT_H
+#define EP_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "reports/results.h"
+
+#define EP_JSON_SCHEMA "epbench/1"
+
+/* Everything about the run that is not per point. */
+struct ep_report_meta {
+	const char *command;      /* "intranode" */
+	const char *version;
+	const char *command_line; /* argv joined */
+	const char *dtype;
+	int num_topk, num_experts;
+	const char *routing;      /* "uniform", "zipf:1.2", ... */
+	double masked_ratio;
+	uint64_t seed;
+	int iters, warmup, check, cached, num_bias;
+	double timeout_s;
+	const char *transport;    /* "shm" */
+	/* host */
+	const char *hostname, *cpu_model;
+	int cores, numa_nodes;
+	uint64_t mem_total;
+	double copy_gbs;          /* aggregate memcpy GB/s for min(ranks, cores) threads */
+	int copy_threads;
+};
+
+/* One sweep point. */
+struct ep_point {
+	int ranks, tokens, hidden;
+	struct ep_run_result res;
+};
+
+/* Console. */
+void ep_table_header(FILE *out, const struct ep_report_meta *m);
+void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose);
+/* Verdict lines for all points; returns the run's exit status (worst point). */
+int ep_table_footer(FILE *out, const struct ep_point *pts, int n);
+
+/* Files (atomic). 0 or -errno. */
+int ep_report_write_json(const char *path, const struct ep_report_meta *m,
+			 const struct ep_point *pts, int n);
+int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
+			const struct ep_point *pts, int n);
+
+/* Name of an exit status: "PASS", "WRONG DATA", ... */
+const char *ep_verdict_name(int exit_code);
+
+#endif

@@ -1,0 +1,52 @@
+/* results.h - what one measured run (one sweep point) produced, for the writers.
+ *
+ * Filled by the launcher from the ranks' shared result blocks; read by the
+ * console table, JSON and CSV writers. Plain data, no behaviour.
+ */
+#ifndef EP_RESULTS_H
+#define EP_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reports/stats.h"
+
+#define EP_MAX_OPS 4
+#define EP_TEXT_MAX 512
+
+/* Timing and bytes of one collective op (e.g. "dispatch"). */
+struct ep_op_result {
+	const char *name;
+	int timed;                 /* 0 when --op excluded it */
+	struct ep_stats time_us;   /* per iteration: max over ranks, microseconds */
+	int slowest_rank;          /* rank that set the max most often */
+	uint64_t alg_bytes;        /* sum over ranks, per op (DeepEP algorithm bytes) */
+	uint64_t wire_bytes;       /* sum over ranks, per op, excluding self traffic */
+	uint64_t rank_alg_bytes_max; /* the busiest rank's algorithm bytes */
+	double algbw_gbs;          /* mean over ranks of alg bytes / median time */
+	double wirebw_gbs;         /* mean over ranks of wire bytes / median time */
+	double aggbw_gbs;          /* all ranks' alg bytes / median time */
+	double *rank_median_us;    /* [R] each rank's own median op time */
+};
+
+/* One run's outcome. */
+struct ep_run_result {
+	int exit_code;             /* enum ep_exit */
+	char message[EP_TEXT_MAX]; /* why it failed, one line; empty on success */
+	int num_ranks;
+	int nops;
+	struct ep_op_result ops[EP_MAX_OPS];
+	int checked;               /* correctness was checked */
+	uint64_t checked_bytes;
+	uint64_t wrong_elems;
+	uint64_t wrong_rows;
+	char first_mismatch[EP_TEXT_MAX];
+	uint64_t *wrong_matrix;    /* [src][dst] wrong rows, R*R, or NULL */
+	uint64_t recv_rows;        /* total rows received over ranks */
+	double wall_s;             /* launcher wall time of this point */
+	double copy_gbs;           /* host copy bandwidth reference, 0 if unknown */
+};
+
+void ep_run_result_free(struct ep_run_result *r);
+
+#endif

@@ -1,0 +1,45 @@
+/* stats.c - summary statistics over timing samples, computed with GSL.
+ *
+ * One sorted copy of the samples serves every order statistic; mean and
+ * standard deviation come from the same copy, so the caller's array stays
+ * untouched. GSL's quantile is the interpolated one at index (n-1)*f.
+ */
+#include "reports/stats.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
+int ep_stats_compute(const double *samples, size_t n, struct ep_stats *out)
+{
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!out || !samples || n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(samples[i]))
+			return -EINVAL;
+
+	double *sorted = malloc(n * sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, samples, n * sizeof(*sorted));
+	gsl_sort(sorted, 1, n);
+
+	out->n = n;
+	out->min = sorted[0];
+	out->max = sorted[n - 1];
+	out->median = gsl_stats_median_from_sorted_data(sorted, 1, n);
+	out->p90 = gsl_stats_quantile_from_sorted_data(sorted, 1, n, 0.90);
+	out->p99 = gsl_stats_quantile_from_sorted_data(sorted, 1, n, 0.99);
+	out->mean = gsl_stats_mean(sorted, 1, n);
+	/* GSL divides by n-1, which is 0/0 for a single sample. */
+	out->stddev = n > 1 ? gsl_stats_sd_m(sorted, 1, n, out->mean) : 0.0;
+
+	free(sorted);
+	return 0;
+}

@@ -1,0 +1,16 @@
+#!/bin/sh
+# install-deps.sh - install the Debian packages epbench builds and tests with.
+# Idempotent: asks apt-get only for what is missing; needs root (or sudo) then.
+set -eu
+PKGS="build-essential pkg-config libgsl-dev libnuma-dev libibverbs-dev librdmacm-dev iproute2 procps python3"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "# installing:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing </dev/null

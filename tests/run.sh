@@ -1,0 +1,42 @@
+#!/bin/sh
+# run.sh - run the test binaries given as arguments, then tests/*_test.sh,
+# each under a deadline, and add their closing lines into one:
+#   N passed, N failed, N skipped
+# A binary or script that dies without its closing line counts as one failure.
+set -u
+here=$(dirname "$0")
+passed=0 failed=0 skipped=0
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT INT TERM
+
+run_one() {
+	# $1: deadline in seconds, rest: the command
+	limit=$1; shift
+	timeout -k 5 "$limit" "$@" >"$tmp" 2>&1
+	rc=$?
+	cat "$tmp"
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$tmp" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "FAIL  $* (exit $rc, no closing line)"
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL  $* (exit $rc)"
+		failed=$((failed + 1))
+	fi
+}
+
+for t in "$@"; do
+	run_one 300 "$t"
+done
+for s in "$here"/*_test.sh; do
+	[ -e "$s" ] || continue
+	run_one 900 sh "$s"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
