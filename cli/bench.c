@@ -1,8 +1,10 @@
 /* bench.c - verification pass, warm-up and timed loops inside one rank. */
 #include "cli/bench.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collectives/error.h"
 
@@ -14,6 +16,25 @@ static int rank_fail(struct ep_bench_env *env, const char *what, int err)
 	return ep_error_exit_code(err);
 }
 
+static int fault_here(const struct ep_bench_env *env, enum ep_fault kind)
+{
+	const struct ep_options *o = env->run->opt;
+	return o->fault == kind && o->fault_rank == env->rank;
+}
+
+/* --fault die / hang: this rank stops cooperating in the middle of an op's
+ * timed loop, as a crashed or wedged process would. */
+static void inject_stop(struct ep_bench_env *env)
+{
+	if (fault_here(env, EP_FAULT_DIE))
+		kill(getpid(), SIGKILL);
+	if (fault_here(env, EP_FAULT_HANG)) {
+		ep_set_phase(env->waiter, "fault.hang");
+		for (;;)
+			pause();
+	}
+}
+
 static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st)
 {
 	const struct ep_options *o = env->run->opt;
@@ -23,8 +44,11 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 	for (int i = 0; i < v->nops; i++) {
 		const struct ep_op_desc *op = &v->ops[i];
 		int rc;
-		if ((op->prepare && (rc = op->prepare(st))) || (rc = op->run(st)))
+		if ((op->prepare && (rc = op->prepare(st))) || (op->before && (rc = op->before(st))) ||
+		    (rc = op->run(st)) || (op->after && (rc = op->after(st))))
 			return rank_fail(env, op->name, rc);
+		if (i == 0 && op->corrupt && fault_here(env, EP_FAULT_CORRUPT))
+			op->corrupt(st);
 		if (o->check) {
 			ep_set_phase(env->waiter, "check");
 			if ((rc = op->check(st, &rep)))
@@ -58,12 +82,18 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 		ep_set_phase(env->waiter, "iteration");
 		if ((rc = ep_barrier(env->waiter)))
 			return rank_fail(env, "iteration barrier", rc);
+		if (op->before && (rc = op->before(st)))
+			return rank_fail(env, op->name, rc);
 		int64_t t0 = ep_now_ns();
+		if (it == 0 && i == 0)
+			inject_stop(env);
 		if ((rc = op->run(st)))
 			return rank_fail(env, op->name, rc);
 		int64_t t1 = ep_now_ns();
 		if (it >= 0)
 			times[it] = (double)(t1 - t0) * 1e-9;
+		if (op->after && (rc = op->after(st)))
+			return rank_fail(env, op->name, rc);
 	}
 	op->bytes(st, &env->result->alg_bytes[i], &env->result->wire_bytes[i]);
 	return 0;
@@ -85,7 +115,7 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 		if ((code = verify(v, env, st)))
 			goto out;
 	for (int i = 0; i < v->nops; i++)
-		if (o->ops & v->op_mask[i])
+		if ((o->ops & v->op_mask[i]) == v->op_mask[i])
 			if ((code = time_op(v, i, env, st)))
 				goto out;
 	for (int i = 0; i < v->nops; i++)

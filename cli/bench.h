@@ -3,9 +3,10 @@
  * A subcommand is a variant: a table of op descriptors (name, prepare, run,
  * check, byte count) plus setup/teardown/dump of its per-rank state. The
  * engine knows nothing about what an op does: it runs one verification pass
- * (prepare, run, check for every op, in table order), then for each timed op
- * warm-up and timed iterations, each timed iteration bracketed by a barrier
- * so that per-iteration times line up across ranks.
+ * (prepare, before, run, after, check for every op, in table order), then for
+ * each timed op warm-up and timed iterations: barrier, before, timer, run,
+ * timer, after. The barrier lines iterations up across ranks; only run() is
+ * inside the timer.
  */
 #ifndef EP_BENCH_H
 #define EP_BENCH_H
@@ -56,13 +57,19 @@ struct ep_op_desc {
 	const char *name;
 	/* untimed: make run()'s inputs ready (may run other ops) */
 	int (*prepare)(void *st);
+	/* untimed per-iteration steps around run() (may be NULL): e.g. the send
+	 * phase before a timed receive phase, and the receive after a timed send */
+	int (*before)(void *st);
 	/* the timed op; collective */
 	int (*run)(void *st);
+	int (*after)(void *st);
 	/* compare the outputs of the last run() with the reference */
 	int (*check)(void *st, struct ep_check_report *rep);
 	/* bytes this rank moves per op: DeepEP algorithm bytes, wire bytes */
 	void (*bytes)(const void *st, uint64_t *alg, uint64_t *wire);
 	uint64_t (*recv_rows)(const void *st); /* may be NULL */
+	/* --fault corrupt: flip one byte of the last run()'s output (may be NULL) */
+	void (*corrupt)(void *st);
 };
 
 struct ep_variant {
@@ -75,7 +82,7 @@ struct ep_variant {
 	int (*dump)(void *st, const char *dir);
 	int nops;
 	const struct ep_op_desc *ops;
-	int op_mask[EP_MAX_OPS];      /* EP_OPS_* bit that selects op i */
+	int op_mask[EP_MAX_OPS];      /* op i is timed when all these EP_OPS_* bits are selected */
 };
 
 /* Runs the engine in a rank; returns the process exit status (enum ep_exit). */

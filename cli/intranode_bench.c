@@ -302,9 +302,23 @@ static int intranode_dump(void *p, const char *dir)
 	return 0;
 }
 
+/* --fault corrupt: flip the low bit of the middle byte of the last received row. */
+static void dispatch_corrupt(void *p)
+{
+	struct intranode_state *st = p;
+	size_t row_bytes = ep_dtype_row_bytes(st->s->dtype, st->s->hidden);
+	if (st->out.num_recv == 0)
+		return;
+	uint8_t *x = (uint8_t *)st->out.recv_x + (st->out.num_recv - 1) * row_bytes;
+	x[row_bytes / 2] ^= 1;
+}
+
 static const struct ep_op_desc intranode_ops[] = {
-	{"dispatch", dispatch_prepare, dispatch_run, dispatch_check, dispatch_bytes, intranode_recv_rows},
-	{"combine", combine_prepare, combine_run, combine_check, combine_bytes, NULL},
+	{.name = "dispatch", .prepare = dispatch_prepare, .run = dispatch_run,
+	 .check = dispatch_check, .bytes = dispatch_bytes, .recv_rows = intranode_recv_rows,
+	 .corrupt = dispatch_corrupt},
+	{.name = "combine", .prepare = combine_prepare, .run = combine_run,
+	 .check = combine_check, .bytes = combine_bytes},
 };
 
 const struct ep_variant ep_intranode_variant = {

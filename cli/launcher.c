@@ -265,7 +265,7 @@ static void collect(const struct ep_variant *v, const struct ep_run *run, char *
 	for (int i = 0; i < v->nops && per_iter && mine && slowest; i++) {
 		struct ep_op_result *op = &res->ops[i];
 		op->name = v->ops[i].name;
-		op->timed = (run->opt->ops & v->op_mask[i]) != 0;
+		op->timed = (run->opt->ops & v->op_mask[i]) == v->op_mask[i];
 		if (!op->timed)
 			continue;
 		memset(slowest, 0, sizeof(int) * (size_t)R);

@@ -16,8 +16,14 @@ enum opt_id {
 	OPT_TOPK_GROUPS, OPT_ALIGN, OPT_SEED, OPT_DTYPE, OPT_WITH_TOPK, OPT_BIAS,
 	OPT_COUNTS, OPT_ROUTING, OPT_MASKED, OPT_ITERS, OPT_WARMUP, OPT_CHECK,
 	OPT_CACHED, OPT_OP, OPT_TIMEOUT, OPT_NUMA, OPT_JSON, OPT_CSV, OPT_DUMP,
-	OPT_QUIET, OPT_VERBOSE, OPT_HELP,
+	OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_MAX_TOKENS, OPT_UNEVEN, OPT_ROUND_SCALE,
+	OPT_UE8M0, OPT_HOOK, OPT_ZERO_COPY, OPT_FAULT,
 };
+
+/* Which subcommands an option belongs to. */
+#define FOR_NORMAL 1
+#define FOR_LL 2
+#define FOR_ALL 3
 
 struct opt_def {
 	const char *name;    /* dashed long name; the underscore spelling is accepted too */
@@ -26,45 +32,65 @@ struct opt_def {
 	int id;
 	const char *metavar;
 	const char *help;
+	int scope;           /* FOR_NORMAL, FOR_LL or FOR_ALL (0 means FOR_ALL) */
 };
 
 static const struct opt_def opt_table[] = {
-	{"num-ranks", 'r', 1, OPT_RANKS, "N|SWEEP", "rank processes (devices) [8]"},
-	{"num-tokens", 't', 1, OPT_TOKENS, "N|SWEEP", "tokens per rank [4096]"},
-	{"hidden", 0, 1, OPT_HIDDEN, "N|SWEEP", "hidden size [7168]"},
-	{"num-topk", 'k', 1, OPT_TOPK, "N", "experts per token [8]"},
-	{"num-experts", 'e', 1, OPT_EXPERTS, "N", "total experts, a multiple of ranks [256]"},
-	{"num-groups", 0, 1, OPT_GROUPS, "N", "expert groups for group-limited routing [ranks]"},
-	{"num-topk-groups", 0, 1, OPT_TOPK_GROUPS, "N", "groups one token may use (0: no limit) [0]"},
-	{"expert-alignment", 0, 1, OPT_ALIGN, "N", "round per-expert receive counts up to N [1]"},
-	{"seed", 's', 1, OPT_SEED, "N", "seed of every input [0]"},
-	{"dtype", 'd', 1, OPT_DTYPE, "bf16|fp8|int8", "dispatch payload type [bf16]"},
-	{"with-topk", 0, 1, OPT_WITH_TOPK, "0|1", "dispatch carries topk_idx/topk_weights [1]"},
-	{"bias", 0, 1, OPT_BIAS, "0|1|2", "bias tensors added by combine [0]"},
-	{"expert-counts", 0, 1, OPT_COUNTS, "counts|prefix", "per-expert receive numbers as counts or prefix sums [counts]"},
-	{"routing", 0, 1, OPT_ROUTING, "KIND", "uniform | zipf:S | hot:EXPERT | file:PATH [uniform]"},
-	{"masked-ratio", 0, 1, OPT_MASKED, "F", "fraction of top-k entries set to -1 [0]"},
-	{"iters", 'n', 1, OPT_ITERS, "N", "timed iterations [20]"},
-	{"warmup", 'w', 1, OPT_WARMUP, "N", "warm-up iterations [5]"},
-	{"check", 'c', 1, OPT_CHECK, "0|1", "check every output byte against reference/ [1]"},
-	{"cached", 0, 0, OPT_CACHED, NULL, "time dispatch with the previous handle (cached mode)"},
-	{"op", 0, 1, OPT_OP, "dispatch|combine|both", "ops to time [both]"},
-	{"timeout", 0, 1, OPT_TIMEOUT, "SECS", "deadline of any single wait [60]"},
-	{"numa", 0, 1, OPT_NUMA, "on|off", "pin ranks to CPUs and NUMA nodes [on]"},
-	{"json", 0, 1, OPT_JSON, "FILE", "write the results as JSON (atomically)"},
-	{"csv", 0, 1, OPT_CSV, "FILE", "write one CSV row per op and sweep point (atomically)"},
-	{"dump", 0, 1, OPT_DUMP, "DIR", "write every rank's tensors as DIR/rank<N>/<name>.npy"},
-	{"quiet", 'q', 0, OPT_QUIET, NULL, "print only the table and the verdict"},
-	{"verbose", 'v', 0, OPT_VERBOSE, NULL, "print per-rank figures"},
-	{"help", 'h', 0, OPT_HELP, NULL, "this text"},
+	{"num-ranks", 'r', 1, OPT_RANKS, "N|SWEEP", "rank processes (devices) [8]", FOR_ALL},
+	{"num-tokens", 't', 1, OPT_TOKENS, "N|SWEEP", "tokens per rank [4096]", FOR_ALL},
+	{"hidden", 0, 1, OPT_HIDDEN, "N|SWEEP", "hidden size [7168]", FOR_ALL},
+	{"num-topk", 'k', 1, OPT_TOPK, "N", "experts per token [8]", FOR_ALL},
+	{"num-experts", 'e', 1, OPT_EXPERTS, "N", "total experts, a multiple of ranks [256]", FOR_ALL},
+	{"num-groups", 0, 1, OPT_GROUPS, "N", "expert groups for group-limited routing [ranks]", FOR_ALL},
+	{"num-topk-groups", 0, 1, OPT_TOPK_GROUPS, "N", "groups one token may use (0: no limit) [0]", FOR_ALL},
+	{"expert-alignment", 0, 1, OPT_ALIGN, "N", "round per-expert receive counts up to N [1]", FOR_NORMAL},
+	{"num-max-dispatch-tokens-per-rank", 0, 1, OPT_MAX_TOKENS, "N", "receive buffer slots per (expert, source rank) [largest token count]", FOR_LL},
+	{"uneven-tokens", 0, 1, OPT_UNEVEN, "0|1", "ranks send different token counts (at most --num-tokens) [0]", FOR_LL},
+	{"round-scale", 0, 0, OPT_ROUND_SCALE, NULL, "FP8 scales rounded to powers of two", FOR_LL},
+	{"ue8m0", 0, 0, OPT_UE8M0, NULL, "FP8 scales packed as UE8M0 exponent bytes (needs --round-scale)", FOR_LL},
+	{"hook", 0, 0, OPT_HOOK, NULL, "split send and receive phases and time them apart", FOR_LL},
+	{"zero-copy", 0, 0, OPT_ZERO_COPY, NULL, "expert outputs written straight into the combine send buffer", FOR_LL},
+	{"seed", 's', 1, OPT_SEED, "N", "seed of every input [0]", FOR_ALL},
+	{"dtype", 'd', 1, OPT_DTYPE, "bf16|fp8|int8", "dispatch payload type (int8: normal mode only) [bf16]", FOR_ALL},
+	{"with-topk", 0, 1, OPT_WITH_TOPK, "0|1", "dispatch carries topk_idx/topk_weights [1]", FOR_NORMAL},
+	{"bias", 0, 1, OPT_BIAS, "0|1|2", "bias tensors added by combine [0]", FOR_NORMAL},
+	{"expert-counts", 0, 1, OPT_COUNTS, "counts|prefix", "per-expert receive numbers as counts or prefix sums [counts]", FOR_NORMAL},
+	{"routing", 0, 1, OPT_ROUTING, "KIND", "uniform | zipf:S | hot:EXPERT | file:PATH [uniform]", FOR_ALL},
+	{"masked-ratio", 0, 1, OPT_MASKED, "F", "fraction of top-k entries set to -1 [0]", FOR_ALL},
+	{"iters", 'n', 1, OPT_ITERS, "N", "timed iterations [20]", FOR_ALL},
+	{"warmup", 'w', 1, OPT_WARMUP, "N", "warm-up iterations [5]", FOR_ALL},
+	{"check", 'c', 1, OPT_CHECK, "0|1", "check every output byte against reference/ [1]", FOR_ALL},
+	{"cached", 0, 0, OPT_CACHED, NULL, "time dispatch with the previous handle (cached mode)", FOR_NORMAL},
+	{"op", 0, 1, OPT_OP, "dispatch|combine|both", "ops to time [both]", FOR_ALL},
+	{"timeout", 0, 1, OPT_TIMEOUT, "SECS", "deadline of any single wait [60]", FOR_ALL},
+	{"numa", 0, 1, OPT_NUMA, "on|off", "pin ranks to CPUs and NUMA nodes [on]", FOR_ALL},
+	{"json", 0, 1, OPT_JSON, "FILE", "write the results as JSON (atomically)", FOR_ALL},
+	{"csv", 0, 1, OPT_CSV, "FILE", "write one CSV row per op and sweep point (atomically)", FOR_ALL},
+	{"dump", 0, 1, OPT_DUMP, "DIR", "write every rank's tensors as DIR/rank<N>/<name>.npy", FOR_ALL},
+	{"fault", 0, 1, OPT_FAULT, "KIND:RANK", "inject a fault to test the checks: corrupt, die or hang, on RANK", FOR_ALL},
+	{"quiet", 'q', 0, OPT_QUIET, NULL, "print only the table and the verdict", FOR_ALL},
+	{"verbose", 'v', 0, OPT_VERBOSE, NULL, "print per-rank figures", FOR_ALL},
+	{"help", 'h', 0, OPT_HELP, NULL, "this text", FOR_ALL},
 };
 #define NOPTS (int)(sizeof(opt_table) / sizeof(opt_table[0]))
+
+static int scope_of(const char *command)
+{
+	return strcmp(command, "low-latency") == 0 ? FOR_LL : FOR_NORMAL;
+}
+
+static int in_scope(const struct opt_def *d, const char *command)
+{
+	return (d->scope ? d->scope : FOR_ALL) & scope_of(command);
+}
 
 void ep_options_usage(const char *command, FILE *out)
 {
 	fprintf(out, "usage: epbench %s [options]\n\noptions:\n", command);
 	for (int i = 0; i < NOPTS; i++) {
 		const struct opt_def *d = &opt_table[i];
+		if (!in_scope(d, command))
+			continue;
 		char left[64];
 		snprintf(left, sizeof(left), "%c%c%s--%s%s%s", d->letter ? '-' : ' ',
 			 d->letter ? d->letter : ' ', d->letter ? ", " : "  ", d->name,
@@ -77,10 +103,11 @@ void ep_options_usage(const char *command, FILE *out)
 
 static void set_defaults(struct ep_options *o, const char *command)
 {
+	int ll = scope_of(command) == FOR_LL;
 	memset(o, 0, sizeof(*o));
 	o->command = command;
 	o->num_topk = 8;
-	o->num_experts = 256;
+	o->num_experts = ll ? 288 : 256; /* DeepEP's test_low_latency / test_intranode */
 	o->expert_alignment = 1;
 	o->dtype = EP_DTYPE_BF16;
 	o->with_topk = 1;
@@ -206,6 +233,21 @@ static int single(struct ep_sweep *s, int value)
 	return 0;
 }
 
+static int parse_fault(const char *arg, struct ep_options *o, char *err, size_t len)
+{
+	static const char *kinds[] = {"", "corrupt", "die", "hang"};
+	const char *colon = strchr(arg, ':');
+	long long r;
+	for (int k = 1; colon && k < 4; k++)
+		if ((size_t)(colon - arg) == strlen(kinds[k]) && strncmp(arg, kinds[k], strlen(kinds[k])) == 0 &&
+		    parse_long(colon + 1, 0, 4095, &r) == 0) {
+			o->fault = (enum ep_fault)k;
+			o->fault_rank = (int)r;
+			return 0;
+		}
+	return fail(err, len, "invalid --fault '%s': want corrupt:RANK, die:RANK or hang:RANK", arg);
+}
+
 static int parse_routing(const char *arg, struct ep_options *o, char *err, size_t len)
 {
 	double s;
@@ -256,13 +298,16 @@ static int parse_int_opt(const char *arg, const char *name, long long lo, long l
 }
 
 /* getopt_long table: each option under its dashed and underscore names. */
-static void build_long_options(struct option *lo, char (*names)[40], char *shortopts)
+static void build_long_options(const char *command, struct option *lo, char (*names)[40],
+			       char *shortopts)
 {
 	int n = 0;
 	char *sp = shortopts;
 	*sp++ = ':'; /* report a missing argument as ':' */
 	for (int i = 0; i < NOPTS; i++) {
 		const struct opt_def *d = &opt_table[i];
+		if (!in_scope(d, command))
+			continue;
 		lo[n++] = (struct option){d->name, d->has_arg ? required_argument : no_argument, NULL, d->id};
 		if (strchr(d->name, '-')) {
 			snprintf(names[i], 40, "%s", d->name);
@@ -368,6 +413,13 @@ static int apply(struct ep_options *o, int id, const char *arg, char *err, size_
 	case OPT_JSON: o->json_path = arg; return 0;
 	case OPT_CSV: o->csv_path = arg; return 0;
 	case OPT_DUMP: o->dump_dir = arg; return 0;
+	case OPT_MAX_TOKENS: return parse_int_opt(arg, name, 1, 1 << 20, &o->num_max_dispatch_tokens, err, len);
+	case OPT_UNEVEN: return parse_bool(arg, name, &o->uneven_tokens, err, len);
+	case OPT_ROUND_SCALE: o->round_scale = 1; return 0;
+	case OPT_UE8M0: o->use_ue8m0 = 1; return 0;
+	case OPT_HOOK: o->hook = 1; return 0;
+	case OPT_ZERO_COPY: o->zero_copy = 1; return 0;
+	case OPT_FAULT: return parse_fault(arg, o, err, len);
 	case OPT_QUIET: o->quiet = 1; return 0;
 	case OPT_VERBOSE: o->verbose = 1; return 0;
 	}
@@ -382,7 +434,7 @@ int ep_options_parse(const char *command, int argc, char **argv, struct ep_optio
 	char shortopts[3 * NOPTS + 2];
 	int rc;
 	set_defaults(o, command);
-	build_long_options(lo, names, shortopts);
+	build_long_options(command, lo, names, shortopts);
 	optind = 0; /* full reset, also of getopt's internal state */
 	opterr = 0;
 	for (;;) {
@@ -414,7 +466,7 @@ int ep_options_parse(const char *command, int argc, char **argv, struct ep_optio
 		goto bad;
 	}
 	if ((!o->ranks.n && (rc = single(&o->ranks, 8))) ||
-	    (!o->tokens.n && (rc = single(&o->tokens, 4096))) ||
+	    (!o->tokens.n && (rc = single(&o->tokens, scope_of(command) == FOR_LL ? 128 : 4096))) ||
 	    (!o->hidden.n && (rc = single(&o->hidden, 7168))))
 		goto bad;
 	if (o->routing_path) {
@@ -485,8 +537,6 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if ((size_t)H * (s->dtype == EP_DTYPE_BF16 ? 2 : 1) % 16)
 		return fail(err, len, "--hidden %d gives %zu-byte %s rows; DeepEP needs a multiple of 16 bytes", H,
 			    (size_t)H * (s->dtype == EP_DTYPE_BF16 ? 2 : 1), ep_dtype_name(s->dtype));
-	if (s->with_topk == 0 && o->routing.kind == EP_ROUTE_FILE)
-		; /* routing still decides the layout; nothing to check */
 	const struct ep_routing *r = &o->routing;
 	if (r->kind == EP_ROUTE_HOT && r->hot_expert >= E)
 		return fail(err, len, "--routing hot:%d names an expert outside [0, %d)", r->hot_expert, E);

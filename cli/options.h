@@ -41,6 +41,15 @@ struct ep_options {
 	int numa;                     /* pin ranks to CPUs / NUMA nodes */
 	const char *json_path, *csv_path, *dump_dir;
 	int quiet, verbose;
+	/* low-latency only */
+	int num_max_dispatch_tokens;  /* N; 0 = the largest per-rank token count */
+	int uneven_tokens;            /* ranks send different token counts (<= T) */
+	int round_scale, use_ue8m0;   /* FP8 cast variants */
+	int hook;                     /* split send and receive phases */
+	int zero_copy;                /* expert output written into the send buffer */
+	/* fault injection, for testing pipelines and this tool */
+	enum ep_fault { EP_FAULT_NONE, EP_FAULT_CORRUPT, EP_FAULT_DIE, EP_FAULT_HANG } fault;
+	int fault_rank;
 };
 
 /* Parses argv (argv[0] is the subcommand name). Returns 0, 1 when --help was

@@ -11,7 +11,7 @@
 
 #include "reports/stats.h"
 
-#define EP_MAX_OPS 4
+#define EP_MAX_OPS 8
 #define EP_TEXT_MAX 512
 
 /* Timing and bytes of one collective op (e.g. "dispatch"). */
