@@ -33,6 +33,7 @@ TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
 BIN        := $(if $(SANITIZER),$(BUILD)/epbench,epbench)
 
 .PHONY: all test run deps clean
+.SECONDARY:
 all: $(BIN)
 
 $(BIN): $(BUILD)/$(MAIN_SRC:.c=.o) $(BUILD)/libep.a

@@ -1,0 +1,123 @@
+/* options_test.c - option parsing, sweeps and the shape checks DeepEP would make. */
+#include "cli/options.h"
+#include "collectives/error.h"
+#include "tests/harness.h"
+
+static int parse(const char *cmd, struct ep_options *o, char *err, const char **args, int n)
+{
+	char *argv[32];
+	argv[0] = (char *)cmd;
+	for (int i = 0; i < n; i++)
+		argv[i + 1] = (char *)args[i];
+	FILE *null = fopen("/dev/null", "w");
+	int rc = ep_options_parse(cmd, n + 1, argv, o, null, err, 256);
+	fclose(null);
+	return rc;
+}
+#define PARSE(o, err, ...) parse("intranode", o, err, (const char *[]){__VA_ARGS__}, \
+	(int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
+
+EP_TEST(defaults_are_deepep_test_shape)
+{
+	struct ep_options o;
+	char err[256];
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "-q"), 0);
+	EP_ASSERT_INT_EQ(o.ranks.v[0], 8);
+	EP_ASSERT_INT_EQ(o.tokens.v[0], 4096);
+	EP_ASSERT_INT_EQ(o.hidden.v[0], 7168);
+	EP_ASSERT_INT_EQ(o.num_topk, 8);
+	EP_ASSERT_INT_EQ(o.num_experts, 256);
+	EP_ASSERT_INT_EQ(o.check, 1);
+	ep_options_free(&o);
+}
+
+EP_TEST(dash_and_underscore_spellings_and_letters)
+{
+	struct ep_options o;
+	char err[256];
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--num_tokens", "64", "--num-experts", "16", "-r", "4", "-n", "7",
+			       "-w", "2", "-c", "0", "--dtype", "fp8", "--op", "combine"), 0);
+	EP_ASSERT_INT_EQ(o.tokens.v[0], 64);
+	EP_ASSERT_INT_EQ(o.num_experts, 16);
+	EP_ASSERT_INT_EQ(o.ranks.v[0], 4);
+	EP_ASSERT_INT_EQ(o.iters, 7);
+	EP_ASSERT_INT_EQ(o.warmup, 2);
+	EP_ASSERT_INT_EQ(o.check, 0);
+	EP_ASSERT_INT_EQ(o.dtype, EP_DTYPE_FP8);
+	EP_ASSERT_INT_EQ(o.ops, EP_OPS_COMBINE);
+	ep_options_free(&o);
+}
+
+EP_TEST(bad_values_quote_the_value)
+{
+	struct ep_options o;
+	char err[256];
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--num-tokens", "12x"), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "'12x'") != NULL);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--dtype", "fp16"), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "'fp16'") != NULL);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--frobnicate"), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "'--frobnicate'") != NULL);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--masked-ratio", "1.5"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--hidden"), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "needs a value") != NULL);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "extra"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--fault", "explode:1"), -EP_EUSAGE);
+	/* low-latency-only options are unknown to intranode */
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--ue8m0"), -EP_EUSAGE);
+}
+
+EP_TEST(sweeps)
+{
+	struct ep_sweep s = {0, NULL};
+	EP_ASSERT_INT_EQ(ep_sweep_parse("128:8192:x2", 0, 1 << 20, &s), 0);
+	EP_ASSERT_INT_EQ(s.n, 7);
+	EP_ASSERT_INT_EQ(s.v[0], 128);
+	EP_ASSERT_INT_EQ(s.v[6], 8192);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("1024:4096:+1024", 0, 1 << 20, &s), 0);
+	EP_ASSERT_INT_EQ(s.n, 4);
+	EP_ASSERT_INT_EQ(s.v[3], 4096);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("2,4,8", 1, 64, &s), 0);
+	EP_ASSERT_INT_EQ(s.n, 3);
+	EP_ASSERT_INT_EQ(s.v[2], 8);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("16:8", 0, 64, &s), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("0:8:x2", 0, 64, &s), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("1:8:x1", 0, 64, &s), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("2,,", 1, 64, &s), 0); /* strtok skips empties */
+	EP_ASSERT_INT_EQ(ep_sweep_parse("2,100", 1, 64, &s), -EP_EUSAGE);
+	free(s.v);
+}
+
+static int check(const char **args, int n, char *err)
+{
+	struct ep_options o;
+	struct ep_shape s;
+	int rc = parse("intranode", &o, err, args, n);
+	if (rc)
+		return rc;
+	ep_options_shape(&o, o.ranks.v[0], o.tokens.v[0], o.hidden.v[0], &s);
+	rc = ep_options_check_shape(&o, &s, err, 256);
+	ep_options_free(&o);
+	return rc;
+}
+#define CHECK(err, ...) check((const char *[]){__VA_ARGS__}, \
+	(int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), err)
+
+EP_TEST(shapes_deepep_rejects)
+{
+	char err[256];
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "8", "-e", "250"), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "250") && strstr(err, "8"));
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "2", "-e", "4", "-k", "5"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(CHECK(err, "-k", "33", "-e", "256"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(CHECK(err, "--dtype", "fp8", "--hidden", "1000"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(CHECK(err, "--hidden", "1001"), -EP_EUSAGE); /* 2002-byte rows */
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "1", "-e", "2048"), -EP_EUSAGE); /* > 1024 local experts */
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "8", "--num-topk-groups", "9"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "8", "-k", "8", "-e", "16", "--num-topk-groups", "2"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(CHECK(err, "--routing", "hot:300"), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "8", "--hidden", "1000"), 0);
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "3", "-e", "12", "--dtype", "fp8", "--hidden", "384"), 0);
+}
+
+EP_TEST_MAIN()
