@@ -51,7 +51,8 @@ $(BUILD)/%_test: $(BUILD)/%_test.o $(BUILD)/libep.a
 
 # The test suite: every <module>_test binary, then the end-to-end scripts in
 # tests/ against the real binary. tests/run.sh prints "N passed, N failed".
-test: $(BIN) $(TEST_BIN)
+test: deps
+	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN)
 	@EPBENCH=$(abspath $(BIN)) tests/run.sh $(TEST_BIN)
 
 deps:

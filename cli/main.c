@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/bench.h"
+#include "cli/cases.h"
 #include "cli/hostinfo.h"
 #include "cli/launcher.h"
 #include "cli/options.h"
@@ -121,10 +122,18 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 {
 	struct ep_options o;
 	char err[512];
-	int rc = ep_options_parse(v->name, argc, argv, &o, stdout, err, sizeof(err));
-	if (rc == 1)
-		return EP_EXIT_OK;
+	char **args = NULL, *case_text = NULL;
+	int nargs = 0;
+	if (ep_cases_expand(argc, argv, &nargs, &args, &case_text, err, sizeof(err))) {
+		fprintf(stderr, "epbench %s: %s\n", v->name, err);
+		return EP_EXIT_USAGE;
+	}
+	int rc = ep_options_parse(v->name, nargs, args, &o, stdout, err, sizeof(err));
 	if (rc) {
+		free(args);
+		free(case_text);
+		if (rc == 1)
+			return EP_EXIT_OK;
 		fprintf(stderr, "epbench %s: %s\n", v->name, err);
 		return EP_EXIT_USAGE;
 	}
@@ -136,6 +145,8 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 		free(pts);
 		free(cmdline);
 		ep_options_free(&o);
+		free(args);
+		free(case_text);
 		return EP_EXIT_ENV;
 	}
 	/* Every point is checked before the first rank is spawned. */
@@ -150,6 +161,8 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 					free(pts);
 					free(cmdline);
 					ep_options_free(&o);
+					free(args);
+					free(case_text);
 					return EP_EXIT_USAGE;
 				}
 				pts[n++] = (struct ep_point){o.ranks.v[a], o.tokens.v[b], o.hidden.v[c], {0}};
@@ -181,7 +194,7 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 		.copy_gbs = ep_host_copy_gbs(copy_threads), .copy_threads = copy_threads,
 	};
 	FILE *out = stdout;
-	ep_table_header(out, &meta);
+	ep_table_header(out, &meta, o.quiet);
 	int done = 0;
 	for (int i = 0; i < n; i++) {
 		struct ep_run run = {.opt = &o, .routing = o.routing};
@@ -208,6 +221,8 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 	free(pts);
 	free(cmdline);
 	ep_options_free(&o);
+	free(args);
+	free(case_text);
 	return code;
 }
 

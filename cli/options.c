@@ -97,6 +97,7 @@ void ep_options_usage(const char *command, FILE *out)
 			 d->metavar ? " " : "", d->metavar ? d->metavar : "");
 		fprintf(out, "  %-40s %s\n", left, d->help);
 	}
+	fprintf(out, "  %-40s %s\n", "    --case FILE", "read options from a case file (cases/*.case); later options override");
 	fprintf(out, "\nSWEEP: N, A:B:xF (multiply), A:B:+S (add) or a list A,B,C.\n"
 		     "Underscore spellings (--num_tokens) are accepted too.\n");
 }

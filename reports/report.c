@@ -22,8 +22,10 @@ const char *ep_verdict_name(int code)
 	return "UNKNOWN";
 }
 
-void ep_table_header(FILE *out, const struct ep_report_meta *m)
+void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet)
 {
+	if (quiet)
+		goto columns;
 	fprintf(out, "# epbench %s %s: dtype %s, top-%d of %d experts, routing %s", m->version,
 		m->command, m->dtype, m->num_topk, m->num_experts, m->routing);
 	if (m->masked_ratio > 0)
@@ -36,6 +38,7 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m)
 		m->hostname, m->cpu_model, m->cores, m->numa_nodes, m->numa_nodes == 1 ? "" : "s",
 		m->copy_gbs, m->copy_threads, m->copy_threads == 1 ? "" : "s");
 	fprintf(out, "#\n");
+columns:
 	fprintf(out, "# %5s %7s %6s %-9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",
 		"ranks", "tokens", "hidden", "op", "rows", "bytes", "min", "median", "p90", "p99",
 		"max", "mean", "stddev", "slowest", "algbw", "wirebw", "aggbw", "copy", "#wrong");
@@ -129,9 +132,11 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n)
 		}
 	}
 	fprintf(out, "#\n");
+	char amount[16];
+	human_bytes((double)checked, amount, sizeof(amount));
 	if (any_checked)
-		fprintf(out, "# check: %.3f GB compared byte for byte with reference/, %llu wrong element%s\n",
-			(double)checked / 1e9, (unsigned long long)wrong, wrong == 1 ? "" : "s");
+		fprintf(out, "# check: %sB compared byte for byte with reference/, %llu wrong element%s\n",
+			amount, (unsigned long long)wrong, wrong == 1 ? "" : "s");
 	else
 		fprintf(out, "# check: off (--check 0): outputs were not compared\n");
 	for (int i = 0; i < n; i++) {

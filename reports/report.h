@@ -44,7 +44,8 @@ struct ep_point {
 };
 
 /* Console. */
-void ep_table_header(FILE *out, const struct ep_report_meta *m);
+/* quiet: only the column headers, without the run and host lines. */
+void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet);
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose);
 /* Verdict lines for all points; returns the run's exit status (worst point). */
 int ep_table_footer(FILE *out, const struct ep_point *pts, int n);

@@ -2,7 +2,7 @@
 # install-deps.sh - install the Debian packages epbench builds and tests with.
 # Idempotent: asks apt-get only for what is missing; needs root (or sudo) then.
 set -eu
-PKGS="build-essential pkg-config libgsl-dev libnuma-dev libibverbs-dev librdmacm-dev iproute2 procps python3"
+PKGS="build-essential pkg-config libgsl-dev libnuma-dev libibverbs-dev librdmacm-dev iproute2 procps python3 python3-numpy"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -89,6 +89,12 @@ run "bad_sweep" 2 10 intranode --num-tokens 10:5:x2
 run "bad_routing_file" 2 10 intranode -r 2 -e 8 -k 2 --routing file:/nonexistent
 run "underscore_spelling" 0 60 intranode --num_ranks 2 --num_tokens 32 --hidden 256 --num_experts 8 --num_topk 2 -n 1 -w 0
 run "too_big_for_memory_exit_3" 3 60 intranode -r 2 -t 2000000 --hidden 65536 -e 2 -k 1 -n 1 -w 0
+printf -- '--num-tokens 64 --hidden 256\n# comment\n--bogus-option 3\n' >"$tmp/bad.case"
+run "malformed_case_file" 2 10 intranode --case "$tmp/bad.case"
+printf 'num-tokens 64\n' >"$tmp/bad2.case"
+run "case_file_without_options" 2 10 intranode --case "$tmp/bad2.case"
+run "case_file_ci_small" 0 60 intranode --case cases/ci-small.case -r 4 -n 1
+run "case_file_deepseek_overridden" 0 60 intranode --case cases/deepseek-v3.case -r 8 -t 32 --hidden 256 -n 1 -w 0
 run "help" 0 10 intranode --help
 run "version" 0 10 --version
 

@@ -5,6 +5,10 @@
 # A binary or script that dies without its closing line counts as one failure.
 set -u
 here=$(dirname "$0")
+# Validation helpers call python3: prefer Debian's, which has python3-numpy
+# (scripts/install-deps.sh), over any other python3 earlier on PATH.
+PATH=/usr/bin:$PATH
+export PATH
 passed=0 failed=0 skipped=0
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT INT TERM
