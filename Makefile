@@ -3,6 +3,7 @@
 #   make test                 build and run every unit and multi-process test
 #   make run                  install missing dependencies, build, run the default benchmark
 #   make SANITIZER=address    (or undefined, thread) instrumented build in build-<sanitizer>/
+#   make compare-mpi RANKS=8  epbench next to MPI_Alltoallv doing the same traffic
 #   make CI=true              adds -Werror (set by .ci/run)
 
 VERSION    := 0.1.0
@@ -32,7 +33,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
 BIN        := $(if $(SANITIZER),$(BUILD)/epbench,epbench)
 
-.PHONY: all test run deps clean
+.PHONY: all test run deps clean compare-mpi
 .SECONDARY:
 all: $(BIN)
 
@@ -62,6 +63,11 @@ deps:
 run: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	./$(BIN) intranode --num-ranks 8 --num-tokens 4096 --hidden 7168 --num-topk 8 --num-experts 256
+
+# The same traffic through Open MPI's MPI_Alltoallv, measured in the same run.
+compare-mpi:
+	@scripts/install-deps.sh --with-mpi
+	@scripts/compare-mpi.sh $(RANKS)
 
 clean:
 	rm -rf build build-* epbench

@@ -1,8 +1,15 @@
 #!/bin/sh
 # install-deps.sh - install the Debian packages epbench builds and tests with.
 # Idempotent: asks apt-get only for what is missing; needs root (or sudo) then.
+#   --with-mpi   also Open MPI, for the MPI_Alltoallv peer (scripts/compare-mpi.sh)
 set -eu
 PKGS="build-essential pkg-config libgsl-dev libnuma-dev libibverbs-dev librdmacm-dev iproute2 procps python3 python3-numpy"
+for arg in "$@"; do
+	case "$arg" in
+	--with-mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;
+	*) echo "install-deps: unknown argument '$arg'" >&2; exit 2 ;;
+	esac
+done
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -138,5 +138,13 @@ if run "dump" 0 60 intranode -r 2 -t 16 --hidden 256 -e 8 -k 2 -n 1 -w 0 --bias 
 	diff -r "$tmp/d1" "$tmp/d2" >/dev/null && ok "same_seed_same_bytes" || bad "same_seed_same_bytes" "dumps differ"
 fi
 
+# The MPI peer moves the same rows (it checks them); needs Open MPI.
+if command -v mpicc >/dev/null && command -v mpirun >/dev/null; then
+	if timeout 120 scripts/compare-mpi.sh 2 64 256 2 8 2 >"$tmp/out" 2>&1 && grep -q "0 wrong" "$tmp/out" &&
+	   grep -q "verdict PASS" "$tmp/out"; then ok "mpi_peer_same_traffic"; else bad "mpi_peer_same_traffic" "see output"; fi
+else
+	echo "SKIP  mpi_peer_same_traffic: Open MPI not installed (scripts/install-deps.sh --with-mpi)"; skip=$((skip + 1))
+fi
+
 echo "intranode_test.sh: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
