@@ -1,6 +1,8 @@
 /* bench.c - verification pass, warm-up and timed loops inside one rank. */
 #include "cli/bench.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,6 +101,33 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 	return 0;
 }
 
+/* --perf-ctl CTL[,ACK]: rank 0 tells `perf record|stat --control fifo:CTL,ACK -D -1`
+ * to count only while the ops are timed (after a barrier, so every rank is
+ * there). Best effort: a perf that is not listening does not stop the run. */
+static void perf_control(struct ep_bench_env *env, const char *cmd)
+{
+	const char *spec = env->run->opt->perf_ctl;
+	if (!spec || env->rank != 0)
+		return;
+	char ctl[4096], *ack = NULL;
+	snprintf(ctl, sizeof(ctl), "%s", spec);
+	if ((ack = strchr(ctl, ',')))
+		*ack++ = 0;
+	int fd = open(ctl, O_WRONLY | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (write(fd, cmd, strlen(cmd)) < 0) { /* nothing to do: perf is gone */
+	}
+	close(fd);
+	if (ack && (fd = open(ack, O_RDONLY)) >= 0) {
+		char buf[16];
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 5000) > 0 && read(fd, buf, sizeof(buf)) < 0) {
+		}
+		close(fd);
+	}
+}
+
 int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 {
 	const struct ep_options *o = env->run->opt;
@@ -114,10 +143,16 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 	if (o->check || o->dump_dir)
 		if ((code = verify(v, env, st)))
 			goto out;
+	if (o->perf_ctl && (rc = ep_barrier(env->waiter))) {
+		code = rank_fail(env, "perf barrier", rc);
+		goto out;
+	}
+	perf_control(env, "enable\n");
 	for (int i = 0; i < v->nops; i++)
 		if ((o->ops & v->op_mask[i]) == v->op_mask[i])
 			if ((code = time_op(v, i, env, st)))
 				goto out;
+	perf_control(env, "disable\n");
 	for (int i = 0; i < v->nops; i++)
 		if (v->ops[i].recv_rows)
 			env->result->recv_rows = v->ops[i].recv_rows(st);

@@ -17,7 +17,7 @@ enum opt_id {
 	OPT_COUNTS, OPT_ROUTING, OPT_MASKED, OPT_ITERS, OPT_WARMUP, OPT_CHECK,
 	OPT_CACHED, OPT_OP, OPT_TIMEOUT, OPT_NUMA, OPT_JSON, OPT_CSV, OPT_DUMP,
 	OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_MAX_TOKENS, OPT_UNEVEN, OPT_ROUND_SCALE,
-	OPT_UE8M0, OPT_HOOK, OPT_ZERO_COPY, OPT_FAULT,
+	OPT_UE8M0, OPT_HOOK, OPT_ZERO_COPY, OPT_FAULT, OPT_PERF_CTL,
 };
 
 /* Which subcommands an option belongs to. */
@@ -67,6 +67,7 @@ static const struct opt_def opt_table[] = {
 	{"json", 0, 1, OPT_JSON, "FILE", "write the results as JSON (atomically)", FOR_ALL},
 	{"csv", 0, 1, OPT_CSV, "FILE", "write one CSV row per op and sweep point (atomically)", FOR_ALL},
 	{"dump", 0, 1, OPT_DUMP, "DIR", "write every rank's tensors as DIR/rank<N>/<name>.npy", FOR_ALL},
+	{"perf-ctl", 0, 1, OPT_PERF_CTL, "CTL[,ACK]", "perf control FIFOs: 'enable' before the timed loops, 'disable' after", FOR_ALL},
 	{"fault", 0, 1, OPT_FAULT, "KIND:RANK", "inject a fault to test the checks: corrupt, die or hang, on RANK", FOR_ALL},
 	{"quiet", 'q', 0, OPT_QUIET, NULL, "print only the table and the verdict", FOR_ALL},
 	{"verbose", 'v', 0, OPT_VERBOSE, NULL, "print per-rank figures", FOR_ALL},
@@ -421,6 +422,7 @@ static int apply(struct ep_options *o, int id, const char *arg, char *err, size_
 	case OPT_HOOK: o->hook = 1; return 0;
 	case OPT_ZERO_COPY: o->zero_copy = 1; return 0;
 	case OPT_FAULT: return parse_fault(arg, o, err, len);
+	case OPT_PERF_CTL: o->perf_ctl = arg; return 0;
 	case OPT_QUIET: o->quiet = 1; return 0;
 	case OPT_VERBOSE: o->verbose = 1; return 0;
 	}

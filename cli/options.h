@@ -50,6 +50,7 @@ struct ep_options {
 	/* fault injection, for testing pipelines and this tool */
 	enum ep_fault { EP_FAULT_NONE, EP_FAULT_CORRUPT, EP_FAULT_DIE, EP_FAULT_HANG } fault;
 	int fault_rank;
+	const char *perf_ctl;         /* perf control FIFO[,ACK FIFO]: events on only while timing */
 };
 
 /* Parses argv (argv[0] is the subcommand name). Returns 0, 1 when --help was
