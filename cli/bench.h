@@ -50,6 +50,7 @@ struct ep_bench_env {
 	struct ep_rank_result *result;
 	double *times;                /* [nops][iters] seconds, this rank */
 	uint64_t *wrong_by_src;       /* [R] wrong rows per source rank */
+	void *variant_ctx;            /* variant-specific, from a multi-node launcher (else NULL) */
 };
 
 /* One collective op of a variant. Every function returns 0 or a negative code. */
@@ -89,5 +90,10 @@ struct ep_variant {
 int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env);
 
 extern const struct ep_variant ep_intranode_variant;
+extern const struct ep_variant ep_internode_variant;
+/* `epbench internode`: its own sweep, since every node runs it (cli/internode_bench.c). */
+int ep_internode_main(int argc, char **argv);
+extern const struct ep_variant ep_low_latency_variant;
+extern const struct ep_variant ep_low_latency_hook_variant; /* with --hook */
 
 #endif

@@ -24,12 +24,14 @@ struct subcommand {
 };
 
 static int intranode_main(int argc, char **argv);
+static int low_latency_main(int argc, char **argv);
 static int info_main(int argc, char **argv);
 static int version_main(int argc, char **argv);
 static int help_main(int argc, char **argv);
 
 static const struct subcommand subcommands[] = {
 	{"intranode", intranode_main, "normal dispatch/combine between ranks of one host (shared memory)"},
+	{"low-latency", low_latency_main, "DeepEP low-latency dispatch/combine into per-expert buffers (shared memory)"},
 	{"info", info_main, "describe this host and measure its memory copy bandwidth"},
 	{"version", version_main, "print the version"},
 	{"help", help_main, "this text; 'epbench CMD --help' for a command's options"},
@@ -117,6 +119,19 @@ static void routing_name(const struct ep_options *o, char *buf, size_t len)
 	}
 }
 
+/* The low-latency options, for the report header and JSON (empty elsewhere). */
+static void variant_options_of(const struct ep_options *o, char *buf, size_t len)
+{
+	buf[0] = 0;
+	if (strcmp(o->command, "low-latency") != 0)
+		return;
+	char n[16] = "tokens";
+	if (o->num_max_dispatch_tokens)
+		snprintf(n, sizeof(n), "%d", o->num_max_dispatch_tokens);
+	snprintf(buf, len, "num_max_dispatch_tokens_per_rank=%s round_scale=%d ue8m0=%d zero_copy=%d hook=%d uneven_tokens=%d",
+		 n, o->round_scale, o->use_ue8m0, o->zero_copy, o->hook, o->uneven_tokens);
+}
+
 /* Runs every sweep point of a normal-mode variant, reporting as it goes. */
 static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 {
@@ -137,6 +152,8 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 		fprintf(stderr, "epbench %s: %s\n", v->name, err);
 		return EP_EXIT_USAGE;
 	}
+	if (o.hook && v == &ep_low_latency_variant)
+		v = &ep_low_latency_hook_variant; /* adds the send and receive phase ops */
 	int npts = o.ranks.n * o.tokens.n * o.hidden.n;
 	struct ep_point *pts = calloc((size_t)npts, sizeof(*pts));
 	char *cmdline = join_args(argc, argv);
@@ -181,14 +198,16 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 	struct ep_hostinfo h;
 	ep_hostinfo_read(&h);
 	int copy_threads = max_ranks < h.cores ? max_ranks : h.cores;
-	char routing[300];
+	char routing[300], variant_options[200];
 	routing_name(&o, routing, sizeof(routing));
+	variant_options_of(&o, variant_options, sizeof(variant_options));
 	struct ep_report_meta meta = {
 		.command = v->name, .version = EP_VERSION, .command_line = cmdline,
 		.dtype = ep_dtype_name(o.dtype), .num_topk = o.num_topk, .num_experts = o.num_experts,
 		.routing = routing, .masked_ratio = o.routing.masked_ratio, .seed = o.seed,
 		.iters = o.iters, .warmup = o.warmup, .check = o.check, .cached = o.cached,
 		.num_bias = o.num_bias, .timeout_s = o.timeout_s, .transport = "shm",
+		.variant_options = variant_options[0] ? variant_options : NULL,
 		.hostname = h.hostname, .cpu_model = h.cpu_model, .cores = h.cores,
 		.numa_nodes = h.numa_nodes, .mem_total = h.mem_total,
 		.copy_gbs = ep_host_copy_gbs(copy_threads), .copy_threads = copy_threads,
@@ -229,6 +248,11 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 static int intranode_main(int argc, char **argv)
 {
 	return run_sweep(&ep_intranode_variant, argc, argv);
+}
+
+static int low_latency_main(int argc, char **argv)
+{
+	return run_sweep(&ep_low_latency_variant, argc, argv);
 }
 
 int main(int argc, char **argv)

@@ -523,10 +523,34 @@ void ep_options_shape(const struct ep_options *o, int ranks, int tokens, int hid
 	};
 }
 
+/* What DeepEP's low_latency_dispatch asserts, and our cast's own needs. */
+static int check_low_latency(const struct ep_options *o, const struct ep_shape *s, char *err,
+			     size_t len)
+{
+	int N = o->num_max_dispatch_tokens, H = s->hidden;
+	if (s->dtype == EP_DTYPE_INT8)
+		return fail(err, len, "--dtype int8 is for normal mode; low-latency dispatch sends bf16 or fp8");
+	if (o->round_scale && s->dtype != EP_DTYPE_FP8)
+		return fail(err, len, "--round-scale needs --dtype fp8 (it rounds FP8 scales), not %s",
+			    ep_dtype_name(s->dtype));
+	if (o->use_ue8m0 && !o->round_scale)
+		return fail(err, len, "--ue8m0 needs --round-scale (UE8M0 holds power-of-two scales only)");
+	if (o->use_ue8m0 && H % 512)
+		return fail(err, len, "--hidden %d is not a multiple of 512, which --ue8m0 needs (four scale bytes per int32)", H);
+	if (s->num_topk > 11)
+		return fail(err, len, "--num-topk %d exceeds DeepEP's limit of 11 for low-latency kernels", s->num_topk);
+	if (N && s->num_tokens > N)
+		return fail(err, len, "--num-tokens %d exceeds --num-max-dispatch-tokens-per-rank %d (DeepEP: x.size(0) <= num_max_dispatch_tokens_per_rank)",
+			    s->num_tokens, N);
+	return 0;
+}
+
 int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s, char *err,
 			   size_t len)
 {
 	int R = s->num_ranks, E = s->num_experts, K = s->num_topk, H = s->hidden;
+	if (strcmp(o->command, "low-latency") == 0 && check_low_latency(o, s, err, len))
+		return -EP_EUSAGE;
 	if (E % R)
 		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
 	if (E / R > 1024)

@@ -34,15 +34,17 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet)
 	fprintf(out, "# iters %d, warmup %d, check %s%s, timeout %g s, transport %s\n", m->iters,
 		m->warmup, m->check ? "on" : "off", m->cached ? ", cached dispatch" : "",
 		m->timeout_s, m->transport);
+	if (m->variant_options)
+		fprintf(out, "# %s: %s\n", m->command, m->variant_options);
 	fprintf(out, "# host %s: %s, %d cores, %d NUMA node%s; memcpy %.2f GB/s with %d thread%s\n",
 		m->hostname, m->cpu_model, m->cores, m->numa_nodes, m->numa_nodes == 1 ? "" : "s",
 		m->copy_gbs, m->copy_threads, m->copy_threads == 1 ? "" : "s");
 	fprintf(out, "#\n");
 columns:
-	fprintf(out, "# %5s %7s %6s %-9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",
+	fprintf(out, "# %5s %7s %6s %-16s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",
 		"ranks", "tokens", "hidden", "op", "rows", "bytes", "min", "median", "p90", "p99",
 		"max", "mean", "stddev", "slowest", "algbw", "wirebw", "aggbw", "copy", "#wrong");
-	fprintf(out, "# %5s %7s %6s %-9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",
+	fprintf(out, "# %5s %7s %6s %-16s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",
 		"", "/rank", "", "", "(all)", "(/rank)", "(us)", "(us)", "(us)", "(us)", "(us)", "(us)",
 		"(us)", "(rank)", "(GB/s)", "(GB/s)", "(GB/s)", "(%)", "(rows)");
 	fflush(out);
@@ -64,7 +66,7 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 {
 	const struct ep_run_result *r = &pt->res;
 	if (r->exit_code != EP_EXIT_OK && r->exit_code != EP_EXIT_WRONG) {
-		fprintf(out, "  %5d %7d %6d %-9s  failed: %s\n", pt->ranks, pt->tokens, pt->hidden,
+		fprintf(out, "  %5d %7d %6d %-16s  failed: %s\n", pt->ranks, pt->tokens, pt->hidden,
 			"-", r->message);
 		fflush(out);
 		return;
@@ -81,7 +83,7 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 			snprintf(wrong, sizeof(wrong), "%llu", (unsigned long long)r->wrong_rows);
 		else
 			snprintf(wrong, sizeof(wrong), "N/A");
-		fprintf(out, "  %5d %7d %6d %-9s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.2f %8.2f %8.2f %6.1f %7s\n",
+		fprintf(out, "  %5d %7d %6d %-16s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.2f %8.2f %8.2f %6.1f %7s\n",
 			pt->ranks, pt->tokens, pt->hidden, op->name, (unsigned long long)r->recv_rows, bytes,
 			s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev, op->slowest_rank,
 			op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs,
@@ -254,6 +256,8 @@ int ep_report_write_json(const char *path, const struct ep_report_meta *m,
 	ep_json_int(j, "num_bias", m->num_bias);
 	ep_json_double(j, "timeout_s", m->timeout_s);
 	ep_json_string(j, "transport", m->transport);
+	if (m->variant_options)
+		ep_json_string(j, "variant_options", m->variant_options);
 	ep_json_end_object(j);
 	ep_json_begin_object(j, "host");
 	ep_json_string(j, "hostname", m->hostname);

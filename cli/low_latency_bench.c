@@ -1,0 +1,495 @@
+/* low_latency_bench.c - the low-latency variant: dispatch and combine descriptors.
+ *
+ * Per-rank state: this rank's inputs (T_r tokens, regenerated from the seed
+ * as the reference regenerates them), the collective context, the reference
+ * and the harness's expert outputs. The expert step (untimed, in prepare)
+ * dequantises every valid packed row with its own scales and applies
+ * ep_expert_transform(me, its local expert, ...); with --zero-copy it writes
+ * straight into the collective's combine area, otherwise into a buffer of
+ * the harness that combine copies from (DeepEP's non-zero-copy path). Its
+ * outputs are computed once: dispatch is deterministic, so every later
+ * dispatch packs the same rows at the same places.
+ *
+ * Ops: "dispatch", "combine" and "dispatch+combine" (back to back in one
+ * timed op); with --hook also "dispatch-send" / "dispatch-recv" and
+ * "combine-send" / "combine-recv": a send op times the send phase and
+ * receives after the timer; a recv op sends and waits until every peer's
+ * data has landed before the timer, so, as in DeepEP's test (where a large
+ * GEMM runs before hook()), receive time excludes waiting for peers.
+ *
+ * Bytes per op follow DeepEP's test_low_latency (semantics 6.4), per rank
+ * as sender, sel_t = valid top-k entries of token t: dispatch
+ * sum sel_t * (H + H/128 * 4 + 16) for FP8 and sum sel_t * (2H + 16) for
+ * BF16 (DeepEP's test always counts FP8); combine sum sel_t * 2H. Wire
+ * bytes leave out messages to experts of this rank.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/bench.h"
+#include "collectives/error.h"
+#include "collectives/low_latency.h"
+#include "collectives/numeric.h"
+#include "reference/low_latency_ref.h"
+#include "reference/transform.h"
+#include "reports/atomic_file.h"
+#include "reports/npy.h"
+
+#define PAGE 4096
+
+struct ll_state {
+	struct ep_bench_env *env;
+	const struct ep_options *opt;
+	struct ep_ll_config cfg;
+	struct ep_ll coll;
+	struct ep_ll_ref ref;
+	int me, T;                 /* this rank, its token count T_r */
+	uint16_t *x;               /* [T][H] bf16 dispatch input */
+	const int64_t *topk_idx;   /* [T][K], rows of the reference */
+	const float *topk_weights; /* [T][K] */
+	struct ep_ll_dispatch_out out;
+	uint16_t *expert_out;      /* [L][R*N][H] harness buffer in the arena (non-zero-copy) */
+	uint16_t *combine_x;       /* where the expert outputs are: expert_out or the combine area */
+	uint16_t *combined_x;      /* [T][H] */
+	uint16_t *deq;             /* [H] expert-step scratch */
+	float *scales;             /* [H/128] */
+	int dispatched;            /* out holds a dispatch's result */
+	int experts_ready;         /* combine_x holds the expert outputs */
+	uint64_t disp_alg, disp_wire, comb_alg, comb_wire;
+};
+
+/* The collective's shape for a run: N defaults to T (rank 0 keeps T even
+ * with --uneven-tokens), at least 1. */
+static void ll_config(const struct ep_run *run, struct ep_ll_config *cfg)
+{
+	const struct ep_shape *s = &run->shape;
+	const struct ep_options *o = run->opt;
+	int N = o->num_max_dispatch_tokens ? o->num_max_dispatch_tokens : s->num_tokens;
+	*cfg = (struct ep_ll_config){
+		.num_ranks = s->num_ranks, .hidden = s->hidden, .num_topk = s->num_topk,
+		.num_experts = s->num_experts, .max_tokens = N > 0 ? N : 1, .dtype = s->dtype,
+		.round_scale = o->round_scale, .use_ue8m0 = o->use_ue8m0,
+	};
+}
+
+/* Harness bytes per rank: the non-zero-copy expert output buffer. */
+static double harness_bytes(const struct ep_ll_config *c, int zero_copy)
+{
+	if (zero_copy)
+		return 0;
+	double b = (double)c->num_experts * c->max_tokens * c->hidden * 2;
+	return (double)(((size_t)(b < 0x1p60 ? b : 0x1p60) + PAGE - 1) / PAGE * PAGE);
+}
+
+static int ll_size(struct ep_run *run, size_t *arena_bytes)
+{
+	struct ep_ll_config cfg;
+	ll_config(run, &cfg);
+	size_t coll = ep_ll_arena_bytes(&cfg);
+	if (!coll)
+		return -EP_EUSAGE;
+	/* SIZE_MAX: beyond 2^60; the clamp below makes the launcher refuse it */
+	double total = (double)coll + harness_bytes(&cfg, run->opt->zero_copy) * cfg.num_ranks;
+	/* Clamped so that sums stay exact; the launcher refuses such a size. */
+	*arena_bytes = total < 0x1p60 ? (size_t)total : (size_t)1 << 60;
+	run->capacity = (size_t)cfg.num_ranks * cfg.max_tokens;
+	return 0;
+}
+
+static void ll_teardown(void *p)
+{
+	struct ll_state *st = p;
+	if (!st)
+		return;
+	ep_ll_fini(&st->coll);
+	ep_ll_ref_fini(&st->ref);
+	free(st->x);
+	free(st->combined_x);
+	free(st->deq);
+	free(st->scales);
+	free(st);
+}
+
+/* Bytes this rank sends per dispatch and combine (see the file comment). */
+static void count_bytes(struct ll_state *st)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	int K = c->num_topk, L = c->num_experts / c->num_ranks;
+	uint64_t H = (uint64_t)c->hidden;
+	uint64_t msg = c->dtype == EP_DTYPE_FP8 ? H + H / 128 * 4 + 16 : 2 * H + 16;
+	for (int t = 0; t < st->T; t++)
+		for (int j = 0; j < K; j++) {
+			int64_t e = st->topk_idx[(size_t)t * K + j];
+			if (e < 0 || e >= c->num_experts)
+				continue;
+			int remote = e / L != st->me;
+			st->disp_alg += msg;
+			st->comb_alg += 2 * H;
+			st->disp_wire += remote ? msg : 0;
+			st->comb_wire += remote ? 2 * H : 0;
+		}
+}
+
+static int ll_setup(struct ep_bench_env *env, void **out)
+{
+	const struct ep_run *run = env->run;
+	const struct ep_options *o = run->opt;
+	struct ll_state *st = calloc(1, sizeof(*st));
+	int rc = -ENOMEM;
+	if (!st)
+		return -ENOMEM;
+	st->env = env;
+	st->opt = o;
+	st->me = env->rank;
+	ll_config(run, &st->cfg);
+	size_t H = (size_t)st->cfg.hidden;
+	if ((rc = ep_ll_ref_init(&st->ref, &st->cfg, run->shape.num_tokens, &run->routing, o->seed,
+				 o->uneven_tokens, st->me)))
+		goto fail;
+	st->T = ep_ll_ref_tokens(&st->ref, st->me);
+	st->topk_idx = ep_ll_ref_topk_idx(&st->ref, st->me);
+	st->topk_weights = ep_ll_ref_topk_weights(&st->ref, st->me);
+	rc = -ENOMEM;
+	st->x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
+	st->combined_x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
+	st->deq = malloc(sizeof(uint16_t) * H);
+	st->scales = malloc(sizeof(float) * (H / 128 + 1));
+	if (!st->x || !st->combined_x || !st->deq || !st->scales)
+		goto fail;
+	for (int t = 0; t < st->T; t++)
+		ep_gen_bf16_row(o->seed, EP_STREAM_X, st->me, t, st->cfg.hidden, st->x + (size_t)t * H);
+	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->me, env->arena, env->waiter)))
+		goto fail;
+	if (!o->zero_copy)
+		st->expert_out = (uint16_t *)((char *)env->arena + ep_ll_arena_bytes(&st->cfg) +
+					      (size_t)harness_bytes(&st->cfg, 0) * (size_t)st->me);
+	count_bytes(st);
+	*out = st;
+	return 0;
+fail:
+	ll_teardown(st);
+	return rc;
+}
+
+/* Dispatch */
+
+static int do_dispatch(struct ll_state *st)
+{
+	int rc = ep_ll_dispatch(&st->coll, st->x, st->topk_idx, st->T, &st->out);
+	st->dispatched = rc == 0;
+	return rc;
+}
+
+static int dispatch_run(void *p)
+{
+	return do_dispatch(p);
+}
+
+static int dispatch_check(void *p, struct ep_check_report *rep)
+{
+	struct ll_state *st = p;
+	ep_ll_ref_check_dispatch(&st->ref, &st->out, rep);
+	return 0;
+}
+
+static void dispatch_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct ll_state *st = p;
+	*alg = st->disp_alg;
+	*wire = st->disp_wire;
+}
+
+static uint64_t ll_recv_rows(const void *p)
+{
+	const struct ll_state *st = p;
+	uint64_t n = 0;
+	for (int e = 0; st->dispatched && e < st->cfg.num_experts / st->cfg.num_ranks; e++)
+		n += (uint64_t)st->out.packed_recv_count[e];
+	return n;
+}
+
+/* --fault corrupt: flip the low bit of the middle byte of the last valid
+ * packed row of the last expert that received any. */
+static void dispatch_corrupt(void *p)
+{
+	struct ll_state *st = p;
+	const struct ep_ll_config *c = &st->cfg;
+	size_t RN = (size_t)c->num_ranks * c->max_tokens, row = ep_ll_row_bytes(c);
+	for (int e = c->num_experts / c->num_ranks - 1; e >= 0; e--) {
+		int32_t n = st->out.packed_recv_count[e];
+		if (n <= 0)
+			continue;
+		uint8_t *x = (uint8_t *)st->out.packed_recv_x + ((size_t)e * RN + (size_t)n - 1) * row;
+		x[row / 2] ^= 1;
+		return;
+	}
+}
+
+/* The hook ops' phases. */
+
+static int dispatch_send(void *p)
+{
+	struct ll_state *st = p;
+	st->dispatched = 0;
+	return ep_ll_dispatch_send(&st->coll, st->x, st->topk_idx, st->T);
+}
+
+static int dispatch_recv(void *p)
+{
+	struct ll_state *st = p;
+	int rc = ep_ll_dispatch_recv(&st->coll, &st->out);
+	st->dispatched = rc == 0;
+	return rc;
+}
+
+static int dispatch_send_landed(void *p)
+{
+	struct ll_state *st = p;
+	int rc = dispatch_send(st);
+	return rc ? rc : ep_ll_dispatch_wait(&st->coll);
+}
+
+/* Combine */
+
+/* Scale of block b of packed row p of expert e, out of DeepEP's layout. */
+static float packed_scale(const struct ll_state *st, int e, size_t p, int b)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	size_t RN = (size_t)c->num_ranks * c->max_tokens, S = (size_t)ep_ll_scale_cols(c);
+	const void *scales = st->out.packed_recv_x_scales;
+	if (c->use_ue8m0) { /* int32 [L][H/512][R*N], byte k of a word = block 4w + k */
+		uint32_t w = ((const uint32_t *)scales)[((size_t)e * S + (size_t)b / 4) * RN + p];
+		return ep_ue8m0_to_f32((uint8_t)(w >> (8 * (b % 4))));
+	}
+	return ((const float *)scales)[((size_t)e * S + (size_t)b) * RN + p]; /* [L][S][R*N] */
+}
+
+/* The harness's expert step over every valid packed row, into dst. */
+static void apply_experts(struct ll_state *st, uint16_t *dst)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	int L = c->num_experts / c->num_ranks, H = c->hidden;
+	size_t RN = (size_t)c->num_ranks * c->max_tokens, row = ep_ll_row_bytes(c);
+	for (int e = 0; e < L; e++)
+		for (size_t p = 0; p < (size_t)st->out.packed_recv_count[e]; p++) {
+			size_t at = (size_t)e * RN + p;
+			const void *src = (const char *)st->out.packed_recv_x + at * row;
+			if (c->dtype == EP_DTYPE_FP8) {
+				for (int b = 0; b < H / 128; b++)
+					st->scales[b] = packed_scale(st, e, p, b);
+				ep_fp8_dequant_row(src, st->scales, (size_t)H, st->deq);
+				src = st->deq;
+			}
+			ep_expert_transform(st->me, e, src, H, dst + at * (size_t)H);
+		}
+}
+
+/* Untimed: a dispatch's outputs, then the expert outputs where combine
+ * takes them from. */
+static int combine_prepare(void *p)
+{
+	struct ll_state *st = p;
+	int rc;
+	if (!st->dispatched && (rc = do_dispatch(st)))
+		return rc;
+	if (st->experts_ready)
+		return 0;
+	ep_set_phase(st->env->waiter, "experts");
+	uint16_t *dst = st->expert_out;
+	if (st->opt->zero_copy && (rc = ep_ll_combine_buffer(&st->coll, &dst)))
+		return rc;
+	apply_experts(st, dst);
+	st->combine_x = dst;
+	st->experts_ready = 1;
+	return 0;
+}
+
+/* Combine's x: NULL when the expert outputs already sit in the combine area. */
+static const uint16_t *combine_input(const struct ll_state *st)
+{
+	return st->opt->zero_copy ? NULL : st->expert_out;
+}
+
+static int combine_run(void *p)
+{
+	struct ll_state *st = p;
+	return ep_ll_combine(&st->coll, combine_input(st), st->topk_idx, st->topk_weights,
+			     st->combined_x);
+}
+
+static int combine_check(void *p, struct ep_check_report *rep)
+{
+	struct ll_state *st = p;
+	ep_ll_ref_check_combine(&st->ref, st->combined_x, rep);
+	return 0;
+}
+
+static void combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct ll_state *st = p;
+	*alg = st->comb_alg;
+	*wire = st->comb_wire;
+}
+
+static int combine_send(void *p)
+{
+	struct ll_state *st = p;
+	return ep_ll_combine_send(&st->coll, combine_input(st));
+}
+
+static int combine_recv(void *p)
+{
+	struct ll_state *st = p;
+	return ep_ll_combine_recv(&st->coll, st->topk_idx, st->topk_weights, st->combined_x);
+}
+
+static int combine_send_landed(void *p)
+{
+	struct ll_state *st = p;
+	int rc = combine_send(st);
+	return rc ? rc : ep_ll_combine_wait(&st->coll);
+}
+
+/* Dispatch + combine, back to back */
+
+static int both_run(void *p)
+{
+	struct ll_state *st = p;
+	int rc = do_dispatch(st);
+	return rc ? rc : combine_run(st);
+}
+
+static int both_check(void *p, struct ep_check_report *rep)
+{
+	dispatch_check(p, rep);
+	return combine_check(p, rep);
+}
+
+static void both_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct ll_state *st = p;
+	*alg = st->disp_alg + st->comb_alg;
+	*wire = st->disp_wire + st->comb_wire;
+}
+
+/* --dump */
+
+struct dump_item {
+	const char *name;
+	enum ep_npy_dtype d;
+	int nd;
+	size_t shape[3];
+	const void *data;
+};
+
+/* Scales as DeepEP returns them, [L][R*N][S] (its storage is the transpose
+ * of the last two dims); a fresh buffer (dump is no fast path), or NULL. */
+static void *logical_scales(const struct ll_state *st, size_t *S_out)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	size_t L = (size_t)c->num_experts / c->num_ranks, RN = (size_t)c->num_ranks * c->max_tokens;
+	size_t S = (size_t)ep_ll_scale_cols(c);
+	const uint32_t *src = st->out.packed_recv_x_scales; /* float or int32: 4 bytes */
+	*S_out = S;
+	uint32_t *dst = S ? malloc(sizeof(uint32_t) * L * RN * S + 1) : NULL;
+	for (size_t e = 0; dst && e < L; e++)
+		for (size_t p = 0; p < RN; p++)
+			for (size_t b = 0; b < S; b++)
+				dst[(e * RN + p) * S + b] = src[(e * S + b) * RN + p];
+	return dst;
+}
+
+/* Writes every tensor of this rank as DIR/rank<N>/<name>.npy. */
+static int ll_dump(void *p, const char *dir)
+{
+	struct ll_state *st = p;
+	const struct ep_ll_config *c = &st->cfg;
+	size_t R = (size_t)c->num_ranks, T = (size_t)st->T, H = (size_t)c->hidden;
+	size_t K = (size_t)c->num_topk, L = (size_t)c->num_experts / R, RN = R * (size_t)c->max_tokens;
+	char path[4096];
+	int rc, n = snprintf(path, sizeof(path), "%s/rank%d", dir, st->me);
+	if (n < 0 || (size_t)n >= sizeof(path) - 64)
+		return -ENAMETOOLONG;
+	if ((rc = ep_mkdir_p(path)))
+		return rc;
+	size_t S;
+	void *scales = logical_scales(st, &S);
+	if (S && !scales)
+		return -ENOMEM;
+	int fp8 = c->dtype == EP_DTYPE_FP8;
+	struct dump_item t[] = {
+		{"x", EP_NPY_U2, 2, {T, H}, st->x},
+		{"topk_idx", EP_NPY_I8, 2, {T, K}, st->topk_idx},
+		{"topk_weights", EP_NPY_F4, 2, {T, K}, st->topk_weights},
+		{"packed_recv_x", fp8 ? EP_NPY_U1 : EP_NPY_U2, 3, {L, RN, H}, st->out.packed_recv_x},
+		{"packed_recv_x_scales", c->use_ue8m0 ? EP_NPY_I4 : EP_NPY_F4, 3, {L, RN, S}, scales},
+		{"packed_recv_count", EP_NPY_I4, 1, {L}, st->out.packed_recv_count},
+		{"packed_recv_src_info", EP_NPY_I4, 2, {L, RN}, st->out.packed_recv_src_info},
+		{"packed_recv_layout_range", EP_NPY_I8, 2, {L, R}, st->out.packed_recv_layout_range},
+		{"combine_x", EP_NPY_U2, 3, {L, RN, H}, st->combine_x},
+		{"combined_x", EP_NPY_U2, 2, {T, H}, st->combined_x},
+	};
+	rc = 0;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]) && !rc; i++) {
+		if (!t[i].data)
+			continue;
+		snprintf(path + n, sizeof(path) - (size_t)n, "/%s.npy", t[i].name);
+		rc = ep_npy_write(path, t[i].d, t[i].shape, t[i].nd, t[i].data);
+	}
+	free(scales);
+	return rc;
+}
+
+/* Descriptors */
+
+#define LL_DISPATCH                                                                    \
+	{.name = "dispatch", .run = dispatch_run, .check = dispatch_check,             \
+	 .bytes = dispatch_bytes, .recv_rows = ll_recv_rows, .corrupt = dispatch_corrupt}
+#define LL_COMBINE                                                                     \
+	{.name = "combine", .prepare = combine_prepare, .run = combine_run,            \
+	 .check = combine_check, .bytes = combine_bytes}
+#define LL_BOTH                                                                        \
+	{.name = "dispatch+combine", .prepare = combine_prepare, .run = both_run,      \
+	 .check = both_check, .bytes = both_bytes}
+
+static const struct ep_op_desc ll_ops[] = {LL_DISPATCH, LL_COMBINE, LL_BOTH};
+
+static const struct ep_op_desc ll_hook_ops[] = {
+	LL_DISPATCH,
+	LL_COMBINE,
+	LL_BOTH,
+	{.name = "dispatch-send", .run = dispatch_send, .after = dispatch_recv,
+	 .check = dispatch_check, .bytes = dispatch_bytes},
+	{.name = "dispatch-recv", .before = dispatch_send_landed, .run = dispatch_recv,
+	 .check = dispatch_check, .bytes = dispatch_bytes},
+	{.name = "combine-send", .prepare = combine_prepare, .run = combine_send,
+	 .after = combine_recv, .check = combine_check, .bytes = combine_bytes},
+	{.name = "combine-recv", .prepare = combine_prepare, .before = combine_send_landed,
+	 .run = combine_recv, .check = combine_check, .bytes = combine_bytes},
+};
+
+const struct ep_variant ep_low_latency_variant = {
+	.name = "low-latency",
+	.size = ll_size,
+	.setup = ll_setup,
+	.teardown = ll_teardown,
+	.dump = ll_dump,
+	.nops = 3,
+	.ops = ll_ops,
+	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH},
+};
+
+/* With --hook: the same ops plus the send and receive phases of each. */
+const struct ep_variant ep_low_latency_hook_variant = {
+	.name = "low-latency",
+	.size = ll_size,
+	.setup = ll_setup,
+	.teardown = ll_teardown,
+	.dump = ll_dump,
+	.nops = 7,
+	.ops = ll_hook_ops,
+	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH, EP_OPS_DISPATCH,
+		    EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_COMBINE},
+};

@@ -1,0 +1,223 @@
+/* low_latency.h - DeepEP low-latency dispatch/combine between ranks sharing memory.
+ *
+ * Semantics are DeepEP V1's (deepep-semantics.md 5.2-5.3). Dispatch sends one
+ * message per (token, top-k slot) whose expert id is in [0, E) (-1 entries
+ * are skipped), optionally cast to FP8 E4M3 per token and per 128 channels
+ * (ep_fp8_cast_row: DeepEP's scale formulas, round_scale, UE8M0), and packs
+ * them per local expert into [L][R*N][H]. Pack order is canonical where
+ * DeepEP's is not: source rank ascending, then source token ascending (then
+ * top-k slot, for a token naming one expert twice), so
+ *   layout_range[e][r] = begin << 32 | count,  begin = sum of the counts
+ * of sources < r. Scales come back as DeepEP returns them: float
+ * [L][R*N][S] logically, stored column-major in the last two dims (storage
+ * [L][S][R*N]), or with UE8M0 int32 [L][H/512][R*N] storage, byte k of a
+ * word being block 4w + k. Combine brings every expert output back to its
+ * token and computes out[t] = bf16(acc), acc = fmaf(y_j, w_j, acc) over the
+ * top-k slots in order from +0.0f.
+ *
+ * Data path: the sender writes each token once, the receiver copies each
+ * byte it receives once; every transfer is a pull. Pulling lets a receiver
+ * put rows at their canonical positions as soon as it has every source's
+ * counts, which arrive with the sources' flags: pushing would need either a
+ * counts exchange first (one more round trip) or DeepEP's atomic slot
+ * counters (a nondeterministic order).
+ *  - dispatch.send: the sender casts each token ONCE into its own send area
+ *    and publishes, per destination expert, the list of its tokens (in
+ *    token order) and their count, then raises its dispatch flag;
+ *  - dispatch.recv: the receiver waits for every source's flag, computes
+ *    the canonical positions from the counts and copies the rows it needs
+ *    straight from the senders' send areas into its packed outputs (FP8
+ *    scales travel as floats; the receiver stores them column-major and,
+ *    with UE8M0, packs their exponent bytes, as DeepEP's receiver does); it also
+ *    publishes src_begin[s][e] (where source s's rows of local expert e
+ *    start) for the token owners' combine;
+ *  - combine.send: the expert owner's outputs sit in its shared combine
+ *    area, [L][R*N][H] bf16 at the packed positions; zero-copy callers wrote
+ *    them there themselves (ep_ll_combine_buffer), otherwise combine copies
+ *    the valid rows of the caller's x there, as DeepEP's non-zero-copy path
+ *    copies into its send buffer; then it raises its combine flag;
+ *  - combine.recv: the token owner waits for every rank's combine flag and,
+ *    for each of its tokens and slots, reads row src_begin[me][e] + i of the
+ *    owner's area, i being the token's index in its own list for that
+ *    expert (known since its dispatch.send), and reduces with fmaf.
+ *
+ * Reuse guards. A fast rank must not overwrite what a slow peer still reads:
+ *  - dispatch send areas are double-buffered by dispatch call parity (as
+ *    DeepEP toggles its two buffers). Call c writes area c % 2 once every
+ *    rank finished receiving call c - 2, which is always already true: the
+ *    writer's receive of call c - 1 waited for every peer's send c - 1, which
+ *    each peer issued after its receive c - 2. The check is R loads;
+ *  - the combine area is single: combine c (or a zero-copy writer) waits
+ *    until every rank finished receiving combine c - 1. Between two
+ *    combines separated by a dispatch this too holds already (the writer's
+ *    dispatch receive waited for every peer's next send), so the common
+ *    case pays R loads and no memory is doubled; back-to-back combines
+ *    wait for the slowest reader, as they must. (DeepEP doubles this
+ *    buffer too; at its test shape it is 528 MB per rank.)
+ *  - src_begin is rewritten by the next dispatch.recv, which starts only once
+ *    every peer sent that dispatch, i.e. finished its previous combine.
+ * Calls are strictly ordered per rank: a send must be followed by its
+ * receive before the next send (dispatch or combine); -EINVAL otherwise.
+ *
+ * Kernels: the sender's FP8 cast is a branch-free rewrite of
+ * ep_fp8_cast_row that -O2 vectorises (bit-identical, tested on every BF16
+ * value); combine keeps each chunk of accumulators in L1 while a token's
+ * rows stream by, with FMA instructions where the CPU has them (exactly
+ * fmaf). Both pick an AVX2 clone at run time.
+ *
+ * Fast path: no allocation after ep_ll_init, and no system call when ranks
+ * have cores of their own: flags are set with an atomic store that calls
+ * futex_wake only when someone sleeps, and waits spin before they sleep
+ * (collectives/sync.h), every wait bounded by the waiter's deadline.
+ *
+ * The arena holds, per rank: signals, src_begin, two dispatch send areas,
+ * the combine area, and this rank's own outputs (packed_recv_x, scales,
+ * counts, src_info, layout_range), so that the launcher's memory check
+ * covers everything the layout needs. All sizes follow (N, H, E, R).
+ */
+#ifndef EP_LOW_LATENCY_H
+#define EP_LOW_LATENCY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collectives/ep.h"
+#include "collectives/sync.h"
+
+/* The shape of a low-latency buffer; identical in every rank. */
+struct ep_ll_config {
+	int num_ranks;    /* R */
+	int hidden;       /* H: elements per token row */
+	int num_topk;     /* K */
+	int num_experts;  /* E, a multiple of R */
+	int max_tokens;   /* N: num_max_dispatch_tokens_per_rank, >= 1 */
+	enum ep_dtype dtype; /* BF16 or FP8 (cast by dispatch) */
+	int round_scale;  /* FP8: power-of-two scales */
+	int use_ue8m0;    /* FP8: scales packed as UE8M0 bytes (needs round_scale, H % 512 == 0) */
+};
+
+/* Dispatch outputs of one rank (DeepEP's tensors); they live in the arena
+ * and stay valid until the next dispatch.recv. Only the first
+ * packed_recv_count[e] rows of expert e are defined. */
+struct ep_ll_dispatch_out {
+	void *packed_recv_x;           /* [L][R*N][H] e4m3 bytes or bf16 */
+	void *packed_recv_x_scales;    /* float [L][S][R*N] or int32 [L][H/512][R*N]; NULL for BF16 */
+	int32_t *packed_recv_count;    /* [L] */
+	int32_t *packed_recv_src_info; /* [L][R*N] source token index */
+	int64_t *packed_recv_layout_range; /* [L][R] begin << 32 | count */
+};
+
+/* A rank's view of the collective; process-private. Fields are read-only
+ * for callers. */
+struct ep_ll {
+	struct ep_ll_config cfg;
+	int rank;
+	struct ep_waiter *waiter;
+	char *arena;               /* shared, same address in every rank */
+	size_t rank_bytes;         /* bytes of one rank's region */
+	struct {
+		size_t src_begin, send[2], combine; /* offsets inside a rank region */
+		size_t lists, rows, msg;   /* inside a send area; msg: message stride (bytes) */
+	} off;
+	struct ep_ll_dispatch_out out;
+	uint32_t disp_calls;       /* dispatch sends issued */
+	uint32_t comb_calls;       /* combine sends issued */
+	int disp_pending;          /* a dispatch was sent, not yet received */
+	int comb_pending;          /* likewise for combine */
+	int have_handle;           /* a dispatch was received: combine may run */
+	int num_tokens;            /* tokens of the last dispatch */
+	int overflow;              /* the last dispatch.send dropped entries */
+	int32_t *send_count;       /* [E] scratch of dispatch.send */
+	int32_t *slot;             /* [N][K] index of (t, j) in its expert's list, -1 when skipped */
+	const uint16_t **rows;     /* [K] combine: one token's expert output rows */
+	float *weights;            /* [K] and their weights */
+	uint32_t *packed;          /* [H/512] UE8M0 words of one row */
+};
+
+/* Sizing and binding */
+
+/* 0 when cfg is a valid low-latency shape, -EINVAL otherwise, -EOVERFLOW
+ * when its arena would pass 2^60 bytes (more than any memory). */
+int ep_ll_config_check(const struct ep_ll_config *cfg);
+
+/* Arena bytes for every rank (page aligned); 0 for an invalid cfg,
+ * SIZE_MAX for one too large to address. */
+size_t ep_ll_arena_bytes(const struct ep_ll_config *cfg);
+
+/* Binds a rank to the arena (mapped before fork at the same address in every
+ * rank, zero-filled) and allocates its small private scratch. Never blocks.
+ * 0, -EINVAL (bad cfg or rank), -EOVERFLOW or -ENOMEM. */
+int ep_ll_init(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void *arena,
+	       struct ep_waiter *w);
+/* Frees the scratch; accepts a zeroed or finished ctx. */
+void ep_ll_fini(struct ep_ll *ctx);
+
+/* Dispatch */
+
+/* Send phase (DeepEP's dispatch with return_recv_hook, before hook()):
+ * casts x [T][H] bf16 into this rank's send area, publishes per-expert token
+ * lists from topk_idx [T][K] and raises the flag. Blocks only in the
+ * (normally already satisfied) reuse guard. 0, -EINVAL (T > N, a call out of
+ * order), -EP_ETIMEDOUT, or -EP_ENOSPC when a token names one expert so
+ * often that its list passes N entries (those entries are dropped, the
+ * flag is still raised so that peers do not hang). */
+int ep_ll_dispatch_send(struct ep_ll *ctx, const uint16_t *x, const int64_t *topk_idx,
+			int num_tokens);
+
+/* Blocks until every source's send of the current dispatch has landed
+ * (optional: dispatch_recv waits by itself). 0 or -EP_ETIMEDOUT. */
+int ep_ll_dispatch_wait(struct ep_ll *ctx);
+
+/* Receive phase (hook()): waits for every source, packs the rows into the
+ * outputs and fills out. 0, -EINVAL (no send pending) or -EP_ETIMEDOUT. */
+int ep_ll_dispatch_recv(struct ep_ll *ctx, struct ep_ll_dispatch_out *out);
+
+/* Both phases. */
+int ep_ll_dispatch(struct ep_ll *ctx, const uint16_t *x, const int64_t *topk_idx, int num_tokens,
+		   struct ep_ll_dispatch_out *out);
+
+/* Combine */
+
+/* Zero copy: the combine area, bf16 [L][R*N][H] at the packed positions of
+ * the last dispatch (DeepEP's get_next_low_latency_combine_buffer). Blocks
+ * until no peer reads it any more (every rank received the last combine),
+ * then the caller may write it and pass x = NULL to combine. 0 or
+ * -EP_ETIMEDOUT. */
+int ep_ll_combine_buffer(struct ep_ll *ctx, uint16_t **buf);
+
+/* Send phase: x [L][R*N][H] bf16 expert outputs in the packed layout of the
+ * last dispatch (only valid rows are read), or NULL when they were written
+ * into ep_ll_combine_buffer (zero copy). 0, -EINVAL (no dispatch received,
+ * or a call out of order) or -EP_ETIMEDOUT. */
+int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x);
+
+/* Blocks until every rank's combine send has landed (optional). */
+int ep_ll_combine_wait(struct ep_ll *ctx);
+
+/* Receive phase: for each of the last dispatch's T tokens,
+ * out[t] = bf16(fmaf over the top-k slots in order), topk_idx and
+ * topk_weights [T][K] being the ones given to that dispatch. out [T][H].
+ * 0, -EINVAL or -EP_ETIMEDOUT. */
+int ep_ll_combine_recv(struct ep_ll *ctx, const int64_t *topk_idx, const float *topk_weights,
+		       uint16_t *out);
+
+/* Both phases. */
+int ep_ll_combine(struct ep_ll *ctx, const uint16_t *x, const int64_t *topk_idx,
+		  const float *topk_weights, uint16_t *out);
+
+/* Layout helpers */
+
+/* Scale entries per packed row as stored: H/128 floats, H/512 UE8M0 words,
+ * or 0 for BF16. */
+int ep_ll_scale_cols(const struct ep_ll_config *cfg);
+
+/* Bytes of one packed_recv_x row: H (FP8) or 2H (BF16). */
+size_t ep_ll_row_bytes(const struct ep_ll_config *cfg);
+
+/* The sender's cast: bit for bit ep_fp8_cast_row (numeric.h) for hidden a
+ * multiple of 128, but written without branches so that -O2 vectorises it
+ * (the scalar E4M3 encoder was most of an FP8 dispatch's time). */
+void ep_ll_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale, uint8_t *q,
+			float *scale_inv);
+
+#endif

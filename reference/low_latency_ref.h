@@ -1,0 +1,75 @@
+/* low_latency_ref.h - the naive reference for low-latency dispatch and combine.
+ *
+ * Regenerates every rank's routing from the seed and says, with plain loops
+ * over (source rank, token, top-k slot), what rank `me` must hold after
+ * dispatch (deepep-semantics.md 5.2, canonical order: source rank, then
+ * token, then slot) and what its combine must return (5.3: fmaf over the
+ * slots in order from +0.0f, the expert outputs being ep_expert_transform of
+ * the dequantised rows under their own (rank, local expert)). Payload rows
+ * are regenerated while checking, so the reference keeps no copy of them.
+ * Written independently of collectives/low_latency.c: it shares only the
+ * numeric conversions, the expert transform and the input generators, and
+ * low_latency.h for the shape and output structs.
+ *
+ * Rows past packed_recv_count are unspecified in DeepEP and never compared.
+ */
+#ifndef EP_LOW_LATENCY_REF_H
+#define EP_LOW_LATENCY_REF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collectives/low_latency.h"
+#include "reference/compare.h"
+#include "reference/inputs.h"
+
+/* Inputs of the low-latency variant */
+
+/* Tokens rank `rank` sends (T_r): T when uneven is 0. With uneven, rank 0
+ * keeps T (so N defaults to T) and rank r > 0 sends
+ *   ep_mix64(seed * 0x9e3779b97f4a7c15 + 0x4c4c000000000000 + r) % (T + 1),
+ * anything from 0 to T. Rank r's tokens are the first T_r rows of the
+ * routing ep_gen_routing generates for T tokens (so a token's experts do not
+ * depend on T_r), and x rows of ep_gen_bf16_row(seed, EP_STREAM_X, r, t). */
+int ep_ll_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven);
+
+struct ep_ll_ref {
+	struct ep_ll_config cfg;
+	uint64_t seed;
+	int me;
+	int max_tokens_in;             /* T, the routing rows per rank */
+	int32_t *num_tokens;           /* [R] T_r */
+	int64_t *topk_idx;             /* [R][T][K], rows >= T_r unused */
+	float *topk_weights;           /* [R][T][K] */
+	/* expected for rank me */
+	int32_t *count;                /* [L] */
+	int64_t *layout_range;         /* [L][R] */
+	int32_t *row_src_rank;         /* [L][R*N], rows < count[e] */
+	int32_t *row_src_token;        /* [L][R*N] */
+	int overflow;                  /* some (source, expert) list passes N: no layout exists */
+	/* scratch of the checks */
+	uint16_t *xrow, *deq, *y, *want;
+	uint8_t *q, *got_bytes;
+	float *scales, *acc;
+};
+
+/* Builds the reference of rank me for T tokens per rank (before uneven),
+ * routing r and seed. 0 or -ENOMEM. */
+int ep_ll_ref_init(struct ep_ll_ref *ref, const struct ep_ll_config *cfg, int num_tokens,
+		   const struct ep_routing *r, uint64_t seed, int uneven, int me);
+void ep_ll_ref_fini(struct ep_ll_ref *ref);
+
+/* Rank `rank`'s inputs: token count and routing rows [T_r][K]. */
+int ep_ll_ref_tokens(const struct ep_ll_ref *ref, int rank);
+const int64_t *ep_ll_ref_topk_idx(const struct ep_ll_ref *ref, int rank);
+const float *ep_ll_ref_topk_weights(const struct ep_ll_ref *ref, int rank);
+
+/* Checks, each adding to rep: every valid byte of the dispatch outputs
+ * (packed_recv_count, layout_range, and per valid packed row x, scales,
+ * src_info), and combined_x [T_me][H]. */
+void ep_ll_ref_check_dispatch(struct ep_ll_ref *ref, const struct ep_ll_dispatch_out *actual,
+			      struct ep_check_report *rep);
+void ep_ll_ref_check_combine(struct ep_ll_ref *ref, const uint16_t *combined_x,
+			     struct ep_check_report *rep);
+
+#endif
