@@ -18,12 +18,15 @@ enum opt_id {
 	OPT_CACHED, OPT_OP, OPT_TIMEOUT, OPT_NUMA, OPT_JSON, OPT_CSV, OPT_DUMP,
 	OPT_QUIET, OPT_VERBOSE, OPT_HELP, OPT_MAX_TOKENS, OPT_UNEVEN, OPT_ROUND_SCALE,
 	OPT_UE8M0, OPT_HOOK, OPT_ZERO_COPY, OPT_FAULT, OPT_PERF_CTL,
+	OPT_NODES, OPT_NODE_RANK, OPT_RANKS_PER_NODE, OPT_MASTER, OPT_LOCAL_NODES, OPT_TRANSPORT,
+	OPT_IB_DEV, OPT_GID_INDEX, OPT_NODE_ADDR,
 };
 
 /* Which subcommands an option belongs to. */
 #define FOR_NORMAL 1
 #define FOR_LL 2
 #define FOR_ALL 3
+#define FOR_INTERNODE 4 /* only `epbench internode` (which also takes FOR_NORMAL ones) */
 
 struct opt_def {
 	const char *name;    /* dashed long name; the underscore spelling is accepted too */
@@ -37,10 +40,10 @@ struct opt_def {
 
 static const struct opt_def opt_table[] = {
 	{"num-ranks", 'r', 1, OPT_RANKS, "N|SWEEP", "rank processes (devices) [8]", FOR_ALL},
-	{"num-tokens", 't', 1, OPT_TOKENS, "N|SWEEP", "tokens per rank [4096]", FOR_ALL},
+	{"num-tokens", 't', 1, OPT_TOKENS, "N|SWEEP", "tokens per rank [4096; low-latency: 128]", FOR_ALL},
 	{"hidden", 0, 1, OPT_HIDDEN, "N|SWEEP", "hidden size [7168]", FOR_ALL},
 	{"num-topk", 'k', 1, OPT_TOPK, "N", "experts per token [8]", FOR_ALL},
-	{"num-experts", 'e', 1, OPT_EXPERTS, "N", "total experts, a multiple of ranks [256]", FOR_ALL},
+	{"num-experts", 'e', 1, OPT_EXPERTS, "N", "total experts, a multiple of ranks [256; low-latency: 288]", FOR_ALL},
 	{"num-groups", 0, 1, OPT_GROUPS, "N", "expert groups for group-limited routing [ranks]", FOR_ALL},
 	{"num-topk-groups", 0, 1, OPT_TOPK_GROUPS, "N", "groups one token may use (0: no limit) [0]", FOR_ALL},
 	{"expert-alignment", 0, 1, OPT_ALIGN, "N", "round per-expert receive counts up to N [1]", FOR_NORMAL},
@@ -67,6 +70,15 @@ static const struct opt_def opt_table[] = {
 	{"json", 0, 1, OPT_JSON, "FILE", "write the results as JSON (atomically)", FOR_ALL},
 	{"csv", 0, 1, OPT_CSV, "FILE", "write one CSV row per op and sweep point (atomically)", FOR_ALL},
 	{"dump", 0, 1, OPT_DUMP, "DIR", "write every rank's tensors as DIR/rank<N>/<name>.npy", FOR_ALL},
+	{"nodes", 0, 1, OPT_NODES, "N", "nodes in the job [NNODES, or a launcher's environment]", FOR_INTERNODE},
+	{"node-rank", 0, 1, OPT_NODE_RANK, "I", "this node's rank, 0 hosts the rendezvous [NODE_RANK, ...]", FOR_INTERNODE},
+	{"ranks-per-node", 0, 1, OPT_RANKS_PER_NODE, "P", "rank processes per node (DeepEP: 8) [8]", FOR_INTERNODE},
+	{"master", 0, 1, OPT_MASTER, "HOST:PORT", "node 0's rendezvous address [MASTER_ADDR:MASTER_PORT]", FOR_INTERNODE},
+	{"local-nodes", 0, 0, OPT_LOCAL_NODES, NULL, "run all --nodes on this host over loopback TCP", FOR_INTERNODE},
+	{"transport", 0, 1, OPT_TRANSPORT, "auto|tcp|verbs", "network between nodes (auto: verbs if an RDMA device works) [auto]", FOR_INTERNODE},
+	{"ib-dev", 0, 1, OPT_IB_DEV, "NAME", "verbs: RDMA device [the first]", FOR_INTERNODE},
+	{"gid-index", 0, 1, OPT_GID_INDEX, "N", "verbs: GID index for RoCE [device default]", FOR_INTERNODE},
+	{"node-addr", 0, 1, OPT_NODE_ADDR, "IPV4", "address other nodes reach this one at [the one used to reach the master]", FOR_INTERNODE},
 	{"perf-ctl", 0, 1, OPT_PERF_CTL, "CTL[,ACK]", "perf control FIFOs: 'enable' before the timed loops, 'disable' after", FOR_ALL},
 	{"fault", 0, 1, OPT_FAULT, "KIND:RANK", "inject a fault to test the checks: corrupt, die or hang, on RANK", FOR_ALL},
 	{"quiet", 'q', 0, OPT_QUIET, NULL, "print only the table and the verdict", FOR_ALL},
@@ -77,6 +89,8 @@ static const struct opt_def opt_table[] = {
 
 static int scope_of(const char *command)
 {
+	if (strcmp(command, "internode") == 0)
+		return FOR_NORMAL | FOR_INTERNODE;
 	return strcmp(command, "low-latency") == 0 ? FOR_LL : FOR_NORMAL;
 }
 
@@ -121,6 +135,9 @@ static void set_defaults(struct ep_options *o, const char *command)
 	o->ops = EP_OPS_BOTH;
 	o->timeout_s = 60;
 	o->numa = 1;
+	o->nodes = o->node_rank = -1; /* internode: not given (the environment may say) */
+	o->gid_index = -1;
+	o->transport = "auto";
 }
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -423,6 +440,19 @@ static int apply(struct ep_options *o, int id, const char *arg, char *err, size_
 	case OPT_ZERO_COPY: o->zero_copy = 1; return 0;
 	case OPT_FAULT: return parse_fault(arg, o, err, len);
 	case OPT_PERF_CTL: o->perf_ctl = arg; return 0;
+	case OPT_NODES: return parse_int_opt(arg, name, 1, EP_MAX_NODES, &o->nodes, err, len);
+	case OPT_NODE_RANK: return parse_int_opt(arg, name, 0, EP_MAX_NODES - 1, &o->node_rank, err, len);
+	case OPT_RANKS_PER_NODE: return parse_int_opt(arg, name, 1, 32, &o->ranks_per_node, err, len);
+	case OPT_MASTER: o->master = arg; return 0;
+	case OPT_LOCAL_NODES: o->local_nodes = 1; return 0;
+	case OPT_TRANSPORT:
+		if (strcmp(arg, "auto") && strcmp(arg, "tcp") && strcmp(arg, "verbs"))
+			return fail(err, len, "invalid --transport '%s': want auto, tcp or verbs", arg);
+		o->transport = arg;
+		return 0;
+	case OPT_IB_DEV: o->ib_dev = arg; return 0;
+	case OPT_GID_INDEX: return parse_int_opt(arg, name, 0, 255, &o->gid_index, err, len);
+	case OPT_NODE_ADDR: o->node_addr = arg; return 0;
 	case OPT_QUIET: o->quiet = 1; return 0;
 	case OPT_VERBOSE: o->verbose = 1; return 0;
 	}
@@ -468,6 +498,7 @@ int ep_options_parse(const char *command, int argc, char **argv, struct ep_optio
 		rc = fail(err, errlen, "unexpected argument '%s' (see epbench %s --help)", argv[optind], command);
 		goto bad;
 	}
+	o->ranks_given = o->ranks.n > 0;
 	if ((!o->ranks.n && (rc = single(&o->ranks, 8))) ||
 	    (!o->tokens.n && (rc = single(&o->tokens, scope_of(command) == FOR_LL ? 128 : 4096))) ||
 	    (!o->hidden.n && (rc = single(&o->hidden, 7168))))
