@@ -21,7 +21,8 @@
 
 struct intranode_state {
 	struct ep_bench_env *env;
-	const struct ep_shape *s;
+	struct ep_shape shape;    /* the run's shape with this rank's token count */
+	const struct ep_shape *s; /* = &shape */
 	struct ep_intranode coll;
 	struct ep_reference ref;
 	void *x;                  /* [T][H] dispatch input (bf16, or fp8 bytes) */
@@ -74,17 +75,20 @@ static void intranode_teardown(void *p)
 static int intranode_setup(struct ep_bench_env *env, void **out)
 {
 	const struct ep_run *run = env->run;
-	const struct ep_shape *s = &run->shape;
+	struct intranode_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->shape = run->shape;
+	st->shape.num_tokens = ep_rank_num_tokens(run->shape.num_tokens, run->opt->seed, env->rank,
+						  run->shape.uneven_tokens);
+	const struct ep_shape *s = &st->shape;
 	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;
 	size_t K = (size_t)s->num_topk, E = (size_t)s->num_experts;
 	int S = ep_dtype_num_scales(s->dtype, s->hidden);
 	int rc = -ENOMEM, me = env->rank;
-	struct intranode_state *st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
 	st->env = env;
 	st->s = s;
-	if ((rc = ep_reference_init(&st->ref, s, &run->routing, run->opt->seed, me)))
+	if ((rc = ep_reference_init(&st->ref, &run->shape, &run->routing, run->opt->seed, me)))
 		goto fail;
 	rc = -ENOMEM;
 	size_t in_row = s->dtype == EP_DTYPE_FP8 ? H : 2 * H;

@@ -48,7 +48,7 @@ static const struct opt_def opt_table[] = {
 	{"num-topk-groups", 0, 1, OPT_TOPK_GROUPS, "N", "groups one token may use (0: no limit) [0]", FOR_ALL},
 	{"expert-alignment", 0, 1, OPT_ALIGN, "N", "round per-expert receive counts up to N [1]", FOR_NORMAL},
 	{"num-max-dispatch-tokens-per-rank", 0, 1, OPT_MAX_TOKENS, "N", "receive buffer slots per (expert, source rank) [largest token count]", FOR_LL},
-	{"uneven-tokens", 0, 1, OPT_UNEVEN, "0|1", "ranks send different token counts (at most --num-tokens) [0]", FOR_LL},
+	{"uneven-tokens", 0, 1, OPT_UNEVEN, "0|1", "ranks send different token counts, 0 to --num-tokens (rank 0 keeps it) [0]", FOR_ALL},
 	{"round-scale", 0, 0, OPT_ROUND_SCALE, NULL, "FP8 scales rounded to powers of two", FOR_LL},
 	{"ue8m0", 0, 0, OPT_UE8M0, NULL, "FP8 scales packed as UE8M0 exponent bytes (needs --round-scale)", FOR_LL},
 	{"hook", 0, 0, OPT_HOOK, NULL, "split send and receive phases and time them apart", FOR_LL},
@@ -551,6 +551,7 @@ void ep_options_shape(const struct ep_options *o, int ranks, int tokens, int hid
 		.with_topk = o->with_topk,
 		.num_bias = o->num_bias,
 		.expert_counts = o->expert_counts,
+		.uneven_tokens = o->uneven_tokens,
 	};
 }
 

@@ -25,7 +25,7 @@ enum ep_expert_counts { EP_COUNTS_PLAIN, EP_COUNTS_PREFIX };
 /* The problem one run solves; identical on every rank. */
 struct ep_shape {
 	int num_ranks;        /* R */
-	int num_tokens;       /* T: tokens per rank */
+	int num_tokens;       /* T: tokens per rank (the largest, with uneven_tokens) */
 	int hidden;           /* H: elements per token row */
 	int num_topk;         /* K: experts chosen per token */
 	int num_experts;      /* E: total experts, E % R == 0 */
@@ -34,6 +34,7 @@ struct ep_shape {
 	int with_topk;        /* 1: dispatch carries topk_idx/topk_weights */
 	int num_bias;         /* 0, 1 or 2 bias tensors added by combine */
 	enum ep_expert_counts expert_counts;
+	int uneven_tokens;    /* ranks send ep_rank_num_tokens() tokens (reference/inputs.h) */
 };
 
 static inline int ep_local_experts(const struct ep_shape *s)

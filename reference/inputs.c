@@ -12,6 +12,17 @@
 #include "collectives/error.h"
 #include "collectives/numeric.h"
 
+/* Salt of the uneven token counts ("LL" in the high bytes, where they began). */
+#define UNEVEN_SALT 0x4c4c000000000000ULL
+
+int ep_rank_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven)
+{
+	if (!uneven || rank == 0 || num_tokens <= 0)
+		return num_tokens;
+	uint64_t h = ep_mix64(seed * 0x9e3779b97f4a7c15ULL + UNEVEN_SALT + (uint64_t)rank);
+	return (int)(h % ((uint64_t)num_tokens + 1));
+}
+
 static gsl_rng *rank_rng(uint64_t seed, int rank)
 {
 	gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);

@@ -33,6 +33,12 @@ struct ep_routing {
 	size_t file_rows;
 };
 
+/* Tokens rank `rank` sends: num_tokens, or with uneven a value in
+ * [0, num_tokens] derived from (seed, rank); rank 0 always keeps num_tokens,
+ * so the largest count is the configured one. Routing is still generated for
+ * num_tokens rows; a rank uses its first T_r. */
+int ep_rank_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven);
+
 /* Payload streams of the counter-based hash. */
 enum ep_stream { EP_STREAM_X = 0, EP_STREAM_BIAS0 = 1, EP_STREAM_BIAS1 = 2 };
 

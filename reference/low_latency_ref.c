@@ -10,17 +10,6 @@
 #include "collectives/numeric.h"
 #include "reference/transform.h"
 
-/* Salt of the uneven token counts ("LL" in the high bytes). */
-#define UNEVEN_SALT 0x4c4c000000000000ULL
-
-int ep_ll_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven)
-{
-	if (!uneven || rank == 0 || num_tokens <= 0)
-		return num_tokens;
-	uint64_t h = ep_mix64(seed * 0x9e3779b97f4a7c15ULL + UNEVEN_SALT + (uint64_t)rank);
-	return (int)(h % ((uint64_t)num_tokens + 1));
-}
-
 int ep_ll_ref_tokens(const struct ep_ll_ref *ref, int rank)
 {
 	return ref->num_tokens[rank];
@@ -117,7 +106,7 @@ int ep_ll_ref_init(struct ep_ll_ref *ref, const struct ep_ll_config *cfg, int nu
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < R; i++)
-		ref->num_tokens[i] = ep_ll_num_tokens(num_tokens, seed, (int)i, uneven);
+		ref->num_tokens[i] = ep_rank_num_tokens(num_tokens, seed, (int)i, uneven);
 	build_expected(ref);
 	return 0;
 }

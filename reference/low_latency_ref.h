@@ -25,13 +25,10 @@
 
 /* Inputs of the low-latency variant */
 
-/* Tokens rank `rank` sends (T_r): T when uneven is 0. With uneven, rank 0
- * keeps T (so N defaults to T) and rank r > 0 sends
- *   ep_mix64(seed * 0x9e3779b97f4a7c15 + 0x4c4c000000000000 + r) % (T + 1),
- * anything from 0 to T. Rank r's tokens are the first T_r rows of the
- * routing ep_gen_routing generates for T tokens (so a token's experts do not
- * depend on T_r), and x rows of ep_gen_bf16_row(seed, EP_STREAM_X, r, t). */
-int ep_ll_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven);
+/* Tokens rank r sends: T_r = ep_rank_num_tokens(T, seed, r, uneven)
+ * (reference/inputs.h; rank 0 keeps T, so N defaults to T). Rank r's tokens
+ * are the first T_r rows of the routing ep_gen_routing generates for T
+ * tokens, and x rows of ep_gen_bf16_row(seed, EP_STREAM_X, r, t). */
 
 struct ep_ll_ref {
 	struct ep_ll_config cfg;

@@ -18,6 +18,12 @@ const float *ep_reference_topk_weights(const struct ep_reference *ref, int rank)
 	return ref->topk_weights + (size_t)rank * ref->shape.num_tokens * ref->shape.num_topk;
 }
 
+/* Tokens rank `rank` sends (all of them unless uneven). */
+static int tokens_of(const struct ep_reference *ref, int rank)
+{
+	return ep_rank_num_tokens(ref->shape.num_tokens, ref->seed, rank, ref->shape.uneven_tokens);
+}
+
 /* Does token t of rank src pick any expert living on rank dst? */
 static int token_goes_to(const struct ep_reference *ref, int src, int t, int dst)
 {
@@ -62,9 +68,9 @@ int ep_reference_init(struct ep_reference *ref, const struct ep_shape *s,
 	if (!counts)
 		goto nomem;
 	for (size_t i = 0; i < R; i++)
-		for (size_t t = 0; t < T; t++)
+		for (int t = 0; t < tokens_of(ref, (int)i); t++)
 			for (size_t j = 0; j < R; j++)
-				counts[i * R + j] += token_goes_to(ref, (int)i, (int)t, (int)j);
+				counts[i * R + j] += token_goes_to(ref, (int)i, t, (int)j);
 	for (size_t j = 0; j < R; j++) {
 		int32_t sum = 0;
 		for (size_t i = 0; i < R; i++) {
@@ -78,7 +84,7 @@ int ep_reference_init(struct ep_reference *ref, const struct ep_shape *s,
 	free(counts);
 
 	const int64_t *mine = ep_reference_topk_idx(ref, me);
-	for (size_t t = 0; t < T; t++) {
+	for (size_t t = 0; t < (size_t)tokens_of(ref, me); t++) {
 		for (size_t j = 0; j < K; j++)
 			if (mine[t * K + j] >= 0 && mine[t * K + j] < (int64_t)E)
 				ref->num_tokens_per_expert[mine[t * K + j]]++;
@@ -98,7 +104,7 @@ int ep_reference_init(struct ep_reference *ref, const struct ep_shape *s,
 		goto nomem;
 	for (int i = 0; i < s->num_ranks; i++) {
 		const int64_t *idx = ep_reference_topk_idx(ref, i);
-		for (int t = 0; t < s->num_tokens; t++) {
+		for (int t = 0; t < tokens_of(ref, i); t++) {
 			for (size_t j = 0; j < K; j++) {
 				int64_t v = idx[(size_t)t * K + j];
 				if (v >= (int64_t)(me * L) && v < (int64_t)((me + 1) * L))
@@ -158,7 +164,7 @@ void ep_reference_check_layout(const struct ep_reference *ref, const struct ep_l
 		       a->num_tokens_per_rank, (size_t)R, 0, -1, -1);
 	ep_compare_row(rep, "num_tokens_per_expert", EP_ELEM_I32, ref->num_tokens_per_expert,
 		       a->num_tokens_per_expert, (size_t)s->num_experts, 0, -1, -1);
-	for (int t = 0; t < s->num_tokens; t++)
+	for (int t = 0; t < tokens_of(ref, ref->me); t++)
 		ep_compare_row(rep, "is_token_in_rank", EP_ELEM_U8,
 			       ref->is_token_in_rank + (size_t)t * R,
 			       a->is_token_in_rank + (size_t)t * R, (size_t)R, t, ref->me, t);
@@ -278,7 +284,7 @@ void ep_reference_check_combine(const struct ep_reference *ref, const uint16_t *
 	}
 	const int64_t *idx = ep_reference_topk_idx(ref, me);
 	const float *wt = ep_reference_topk_weights(ref, me);
-	for (int t = 0; t < s->num_tokens; t++) {
+	for (int t = 0; t < tokens_of(ref, me); t++) {
 		/* acc starts as float(b0) + float(b1), missing ones +0.0f */
 		for (int c = 0; c < H; c++)
 			acc[c] = 0.0f;

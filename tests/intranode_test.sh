@@ -32,6 +32,9 @@ run "hidden_1000_not_pow2" 0 60 intranode -r 4 -t 64 --hidden 1000 -e 16 -k 3 -n
 run "fp8_hidden_384" 0 60 intranode -r 4 -t 64 --hidden 384 -e 16 -k 3 -n 2 -w 1 --dtype fp8
 run "int8" 0 60 intranode -r 4 -t 64 --hidden 512 -e 16 -k 3 -n 2 -w 1 --dtype int8
 run "zero_tokens" 0 60 intranode -r 4 -t 0 --hidden 256 -e 16 -k 3 -n 2 -w 1
+# seed 1 with 3 tokens gives ranks 3, 0, 0 and 2 tokens (ep_rank_num_tokens)
+run "zero_tokens_on_some_ranks" 0 60 intranode -r 4 -t 3 --hidden 256 -e 16 -k 4 --uneven-tokens 1 --seed 1 -n 2 -w 1 --bias 2
+run "uneven_tokens_fp8" 0 60 intranode -r 3 -t 100 --hidden 256 -e 12 -k 4 --uneven-tokens 1 --dtype fp8 -n 2 -w 1
 run "every_token_to_one_expert" 0 60 intranode -r 4 -t 128 --hidden 256 -e 16 -k 1 --routing hot:5 -n 2 -w 1
 run "all_entries_masked" 0 60 intranode -r 4 -t 128 --hidden 256 -e 16 -k 4 --masked-ratio 1 -n 2 -w 1
 run "half_masked_bias2" 0 60 intranode -r 3 -t 128 --hidden 256 -e 12 -k 4 --masked-ratio 0.5 --bias 2 -n 2 -w 1
