@@ -22,6 +22,8 @@ struct ep_sweep {
 	int *v;
 };
 
+#define EP_MAX_NODES 32 /* internode: nodes in one job */
+
 /* Which ops are timed. */
 enum ep_op_mask { EP_OPS_DISPATCH = 1, EP_OPS_COMBINE = 2, EP_OPS_BOTH = 3 };
 
@@ -51,6 +53,16 @@ struct ep_options {
 	enum ep_fault { EP_FAULT_NONE, EP_FAULT_CORRUPT, EP_FAULT_DIE, EP_FAULT_HANG } fault;
 	int fault_rank;
 	const char *perf_ctl;         /* perf control FIFO[,ACK FIFO]: events on only while timing */
+	/* internode only (cluster.c resolves what is not given from the environment) */
+	int nodes, node_rank;         /* -1 when not given */
+	int ranks_per_node;           /* 0 when not given */
+	int ranks_given;              /* --num-ranks was on the command line */
+	int local_nodes;              /* run every node on this host */
+	const char *master;           /* "HOST:PORT" or NULL */
+	const char *transport;        /* "auto", "tcp" or "verbs" */
+	const char *ib_dev;           /* verbs device or NULL */
+	int gid_index;                /* -1 = default */
+	const char *node_addr;        /* this node's address for data connections, or NULL */
 };
 
 /* Parses argv (argv[0] is the subcommand name). Returns 0, 1 when --help was
