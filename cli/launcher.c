@@ -43,15 +43,16 @@ static size_t align_page(size_t v)
 	return (v + 4095) / 4096 * 4096;
 }
 
+/* n rank processes here (R on one host; a node's share across nodes). */
 static void plan_shared(const struct ep_variant *v, const struct ep_run *run, size_t arena_bytes,
-			struct shared_plan *p)
+			int n, struct shared_plan *p)
 {
-	size_t R = (size_t)run->shape.num_ranks;
+	size_t R = (size_t)run->shape.num_ranks, nl = (size_t)n;
 	p->sync = 0;
-	p->results = align_page(ep_sync_bytes((int)R));
-	p->times = p->results + align_page(R * sizeof(struct ep_rank_result));
-	p->wrong = p->times + align_page(R * (size_t)v->nops * (size_t)run->opt->iters * sizeof(double));
-	p->arena = p->wrong + align_page(R * R * sizeof(uint64_t));
+	p->results = align_page(ep_sync_bytes(n));
+	p->times = p->results + align_page(nl * sizeof(struct ep_rank_result));
+	p->wrong = p->times + align_page(nl * (size_t)v->nops * (size_t)run->opt->iters * sizeof(double));
+	p->arena = p->wrong + align_page(nl * R * sizeof(uint64_t));
 	p->total = p->arena + align_page(arena_bytes);
 }
 
@@ -75,13 +76,15 @@ static void pin_rank(int rank)
 }
 
 static void rank_process(const struct ep_variant *v, struct ep_run *run, char *base,
-			 const struct shared_plan *p, int rank, pid_t parent)
+			 const struct shared_plan *p, int rank, pid_t parent,
+			 const struct ep_node_hooks *hk)
 {
+	int global = hk ? hk->rank_base + rank : rank;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent) /* the launcher died before prctl */
 		_exit(EP_EXIT_TIMEOUT);
 	char name[32]; /* the kernel keeps the first 15 bytes */
-	snprintf(name, sizeof(name), "epbench-r%d", rank);
+	snprintf(name, sizeof(name), "epbench-r%d", global);
 	prctl(PR_SET_NAME, name);
 	signal(SIGINT, SIG_IGN); /* the launcher decides; it kills us */
 	signal(SIGTERM, SIG_DFL);
@@ -93,12 +96,13 @@ static void rank_process(const struct ep_variant *v, struct ep_run *run, char *b
 	size_t per_rank_times = (size_t)v->nops * (size_t)run->opt->iters;
 	struct ep_bench_env env = {
 		.run = run,
-		.rank = rank,
+		.rank = global,
 		.waiter = &w,
 		.arena = base + p->arena,
 		.result = (struct ep_rank_result *)(base + p->results) + rank,
 		.times = (double *)(base + p->times) + (size_t)rank * per_rank_times,
 		.wrong_by_src = (uint64_t *)(base + p->wrong) + (size_t)rank * run->shape.num_ranks,
+		.variant_ctx = hk ? hk->variant_ctx : NULL,
 	};
 	_exit(ep_bench_rank(v, &env));
 }
@@ -123,45 +127,46 @@ static void kill_all(struct child *kids, int n)
 }
 
 /* "ranks 0,2,5" of those waiting for rank r, into buf. */
-static void waiters_of(const struct ep_sync *s, int r, char *buf, size_t len)
+static void waiters_of(const struct ep_sync *s, int r, int base, char *buf, size_t len)
 {
 	size_t n = 0;
 	buf[0] = 0;
 	for (int q = 0; q < s->num_ranks; q++)
 		if (q != r && atomic_load(&s->ctl[q].waiting_on) == r && n + 12 < len)
-			n += (size_t)snprintf(buf + n, len - n, "%s%d", n ? "," : "", q);
+			n += (size_t)snprintf(buf + n, len - n, "%s%d", n ? "," : "", base + q);
 }
 
 /* Message for the first rank that failed. */
-static void describe_failure(const struct ep_sync *s, int r, int status, char *msg, size_t len)
+static void describe_failure(const struct ep_sync *s, int r, int base, int status, char *msg,
+			     size_t len)
 {
 	const struct ep_rank_ctl *c = &s->ctl[r];
 	char waiters[128];
-	waiters_of(s, r, waiters, sizeof(waiters));
+	waiters_of(s, r, base, waiters, sizeof(waiters));
 	if (WIFSIGNALED(status)) {
 		snprintf(msg, len, "rank %d (pid %d) was killed by signal %d (%s) in phase %s%s%s%s",
-			 r, (int)atomic_load(&c->pid), WTERMSIG(status), strsignal(WTERMSIG(status)),
+			 base + r, (int)atomic_load(&c->pid), WTERMSIG(status), strsignal(WTERMSIG(status)),
 			 atomic_load(&c->phase), waiters[0] ? "; ranks " : "", waiters,
 			 waiters[0] ? " were waiting for it" : "");
 	} else if (c->message[0]) {
 		snprintf(msg, len, "%s", c->message);
 	} else {
-		snprintf(msg, len, "rank %d exited with status %d in phase %s", r, WEXITSTATUS(status),
+		snprintf(msg, len, "rank %d exited with status %d in phase %s", base + r, WEXITSTATUS(status),
 			 atomic_load(&c->phase));
 	}
 }
 
 /* Message when nobody progresses: every rank that waits, and on whom. */
-static void describe_stall(const struct ep_sync *s, double secs, char *msg, size_t len)
+static void describe_stall(const struct ep_sync *s, int base, double secs, char *msg, size_t len)
 {
 	size_t n = (size_t)snprintf(msg, len, "no rank made progress for %.0f s:", secs);
 	for (int r = 0; r < s->num_ranks && n + 80 < len; r++) {
 		int peer = atomic_load(&s->ctl[r].waiting_on);
 		if (peer >= 0)
-			n += (size_t)snprintf(msg + n, len - n, " rank %d in %s waits for rank %d;", r,
-					      atomic_load(&s->ctl[r].phase), peer);
+			n += (size_t)snprintf(msg + n, len - n, " rank %d in %s waits for rank %d;", base + r,
+					      atomic_load(&s->ctl[r].phase), base + peer);
 		else
-			n += (size_t)snprintf(msg + n, len - n, " rank %d in %s;", r,
+			n += (size_t)snprintf(msg + n, len - n, " rank %d in %s;", base + r,
 					      atomic_load(&s->ctl[r].phase));
 	}
 }
@@ -176,8 +181,9 @@ static uint64_t total_progress(const struct ep_sync *s)
 
 /* Waits for all ranks. Returns the exit status of the point. */
 static int supervise(struct child *kids, int n, const struct ep_sync *s, double timeout_s,
-		     char *msg, size_t len)
+		     const struct ep_node_hooks *hk, char *msg, size_t len)
 {
+	int base = hk ? hk->rank_base : 0;
 	int remaining = n, code = EP_EXIT_OK;
 	uint64_t last_progress = total_progress(s);
 	int64_t last_change = ep_now_ns();
@@ -198,7 +204,7 @@ static int supervise(struct child *kids, int n, const struct ep_sync *s, double 
 			if (WIFEXITED(status) && WEXITSTATUS(status) == EP_EXIT_WRONG)
 				code = EP_EXIT_WRONG;
 			if (!ok) {
-				describe_failure(s, r, status, msg, len);
+				describe_failure(s, r, base, status, msg, len);
 				code = WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
 					       WEXITSTATUS(status) != EP_EXIT_WRONG
 					       ? WEXITSTATUS(status) : EP_EXIT_TIMEOUT;
@@ -212,13 +218,18 @@ static int supervise(struct child *kids, int n, const struct ep_sync *s, double 
 			kill_all(kids, n);
 			return EP_EXIT_TIMEOUT;
 		}
+		int hook_code = hk && hk->poll ? hk->poll(hk->arg, msg, len) : 0;
+		if (hook_code) { /* another node failed, or the job was aborted */
+			kill_all(kids, n);
+			return hook_code;
+		}
 		uint64_t p = total_progress(s);
 		int64_t now = ep_now_ns();
 		if (p != last_progress) {
 			last_progress = p;
 			last_change = now;
 		} else if ((double)(now - last_change) * 1e-9 > timeout_s + STALL_GRACE_S) {
-			describe_stall(s, (double)(now - last_change) * 1e-9, msg, len);
+			describe_stall(s, base, (double)(now - last_change) * 1e-9, msg, len);
 			kill_all(kids, n);
 			return EP_EXIT_TIMEOUT;
 		}
@@ -234,12 +245,11 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void collect(const struct ep_variant *v, const struct ep_run *run, char *base,
-		    const struct shared_plan *p, struct ep_run_result *res)
+void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
+		       const struct ep_rank_result *rr, const double *times, const uint64_t *wrong,
+		       struct ep_run_result *res)
 {
 	int R = run->shape.num_ranks, iters = run->opt->iters;
-	const struct ep_rank_result *rr = (const struct ep_rank_result *)(base + p->results);
-	const double *times = (const double *)(base + p->times);
 	res->nops = v->nops;
 	res->checked = run->opt->check;
 	for (int r = 0; r < R; r++) {
@@ -258,7 +268,7 @@ static void collect(const struct ep_variant *v, const struct ep_run *run, char *
 		for (int dst = 0; dst < R; dst++)
 			for (int src = 0; src < R; src++)
 				res->wrong_matrix[src * R + dst] =
-					((const uint64_t *)(base + p->wrong))[dst * R + src];
+					wrong[dst * R + src];
 	double *per_iter = malloc(sizeof(double) * (size_t)iters);
 	double *mine = malloc(sizeof(double) * (size_t)iters);
 	int *slowest = calloc((size_t)R, sizeof(int));
@@ -313,6 +323,30 @@ static void collect(const struct ep_variant *v, const struct ep_run *run, char *
 	free(slowest);
 }
 
+static void collect(const struct ep_variant *v, const struct ep_run *run, char *base,
+		    const struct shared_plan *p, struct ep_run_result *res)
+{
+	ep_launch_collect(v, run, (const struct ep_rank_result *)(base + p->results),
+			  (const double *)(base + p->times), (const uint64_t *)(base + p->wrong), res);
+}
+
+/* Copies a node's raw per-rank blocks out of the shared mapping for hk. */
+static int copy_raw(const struct ep_variant *v, const struct ep_run *run, const char *base,
+		    const struct shared_plan *p, struct ep_node_hooks *hk)
+{
+	size_t n = (size_t)hk->num_local;
+	size_t nt = n * (size_t)v->nops * (size_t)run->opt->iters, nw = n * (size_t)run->shape.num_ranks;
+	hk->results = malloc(n * sizeof(struct ep_rank_result));
+	hk->times = malloc(nt * sizeof(double) + 1);
+	hk->wrong = malloc(nw * sizeof(uint64_t) + 1);
+	if (!hk->results || !hk->times || !hk->wrong)
+		return -ENOMEM;
+	memcpy(hk->results, base + p->results, n * sizeof(struct ep_rank_result));
+	memcpy(hk->times, base + p->times, nt * sizeof(double));
+	memcpy(hk->wrong, base + p->wrong, nw * sizeof(uint64_t));
+	return 0;
+}
+
 /* Refuses a point whose shared buffers would not fit in available memory. */
 static int check_memory(size_t bytes, char *msg, size_t len)
 {
@@ -326,9 +360,11 @@ static int check_memory(size_t bytes, char *msg, size_t len)
 	return 0;
 }
 
-int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_run_result *res)
+/* One point on this host: all R ranks (hk NULL), or one node's share (hk). */
+static int launch(const struct ep_variant *v, struct ep_run *run, struct ep_node_hooks *hk,
+		  struct ep_run_result *res)
 {
-	int R = run->shape.num_ranks;
+	int R = hk ? hk->num_local : run->shape.num_ranks;
 	size_t arena_bytes = 0;
 	struct shared_plan p;
 	int64_t t0 = ep_now_ns();
@@ -339,7 +375,7 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_run_resu
 		snprintf(res->message, sizeof(res->message), "sizing buffers failed: %s", ep_strerror(rc));
 		return res->exit_code = EP_EXIT_ENV;
 	}
-	plan_shared(v, run, arena_bytes, &p);
+	plan_shared(v, run, arena_bytes, R, &p);
 	if (check_memory(p.total, res->message, sizeof(res->message)))
 		return res->exit_code = EP_EXIT_ENV;
 	char *base = mmap(NULL, p.total, PROT_READ | PROT_WRITE,
@@ -363,7 +399,7 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_run_resu
 	for (int r = 0; r < R; r++) {
 		pid_t pid = fork();
 		if (pid == 0)
-			rank_process(v, run, base, &p, r, parent);
+			rank_process(v, run, base, &p, r, parent, hk);
 		if (pid < 0) {
 			snprintf(res->message, sizeof(res->message), "fork of rank %d failed: %s", r,
 				 strerror(errno));
@@ -373,9 +409,13 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_run_resu
 		}
 		kids[r].pid = pid;
 	}
-	code = supervise(kids, R, sync, run->opt->timeout_s, res->message, sizeof(res->message));
-	if (code == EP_EXIT_OK || code == EP_EXIT_WRONG)
+	code = supervise(kids, R, sync, run->opt->timeout_s, hk, res->message, sizeof(res->message));
+	if (hk && (code == EP_EXIT_OK || code == EP_EXIT_WRONG) && copy_raw(v, run, base, &p, hk)) {
+		snprintf(res->message, sizeof(res->message), "out of memory");
+		code = EP_EXIT_ENV;
+	} else if (!hk && (code == EP_EXIT_OK || code == EP_EXIT_WRONG)) {
 		collect(v, run, base, &p, res);
+	}
 	if (code == EP_EXIT_OK && res->wrong_elems)
 		code = EP_EXIT_WRONG;
 out:
@@ -385,10 +425,25 @@ out:
 	return res->exit_code = code;
 }
 
+int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_run_result *res)
+{
+	return launch(v, run, NULL, res);
+}
+
+int ep_launch_node(const struct ep_variant *v, struct ep_run *run, struct ep_node_hooks *hk,
+		   struct ep_run_result *res)
+{
+	return launch(v, run, hk, res);
+}
+
 void ep_run_result_free(struct ep_run_result *r)
 {
 	free(r->wrong_matrix);
 	for (int i = 0; i < EP_MAX_OPS; i++)
 		free(r->ops[i].rank_median_us);
+	free(r->nodes);
+	free(r->links);
 	r->wrong_matrix = NULL;
+	r->nodes = NULL;
+	r->links = NULL;
 }

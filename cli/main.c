@@ -32,6 +32,7 @@ static int help_main(int argc, char **argv);
 static const struct subcommand subcommands[] = {
 	{"intranode", intranode_main, "normal dispatch/combine between ranks of one host (shared memory)"},
 	{"low-latency", low_latency_main, "DeepEP low-latency dispatch/combine into per-expert buffers (shared memory)"},
+	{"internode", ep_internode_main, "normal dispatch/combine across nodes (TCP or verbs, then shared memory)"},
 	{"info", info_main, "describe this host and measure its memory copy bandwidth"},
 	{"version", version_main, "print the version"},
 	{"help", help_main, "this text; 'epbench CMD --help' for a command's options"},

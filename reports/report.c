@@ -98,6 +98,57 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 	fflush(out);
 }
 
+void ep_table_nodes(FILE *out, const struct ep_point *pt)
+{
+	const struct ep_run_result *r = &pt->res;
+	if (!r->num_nodes || !r->nodes)
+		return;
+	fprintf(out, "#   %4s %-16s %5s %-9s %10s %10s %10s %10s %8s %8s %8s\n", "node", "host", "ranks",
+		"op", "median", "rdma", "wire", "nvl", "rdmabw", "wirebw", "nvlbw");
+	fprintf(out, "#   %4s %-16s %5s %-9s %10s %10s %10s %10s %8s %8s %8s\n", "", "", "", "", "(us)",
+		"(B/node)", "(B/node)", "(B/node)", "(GB/s)", "(GB/s)", "(GB/s)");
+	int slow_node = -1, slow_op = -1, slow_link = -1, slow_link_op = -1;
+	for (int i = 0; i < r->nops; i++) {
+		const struct ep_op_result *op = &r->ops[i];
+		if (!op->timed)
+			continue;
+		for (int k = 0; k < r->num_nodes; k++) {
+			const struct ep_node_result *n = &r->nodes[k];
+			double t = n->median_us[i] * 1e-6;
+			char rb[16], wb[16], nb[16];
+			human_bytes((double)n->rdma_bytes[i], rb, sizeof(rb));
+			human_bytes((double)n->wire_bytes[i], wb, sizeof(wb));
+			human_bytes((double)n->nvl_bytes[i], nb, sizeof(nb));
+			fprintf(out, "#   %4d %-16.16s %5d %-9s %10.1f %10s %10s %10s %8.2f %8.2f %8.2f\n", k, n->host,
+				n->ranks, op->name, n->median_us[i], rb, wb, nb,
+				t > 0 ? (double)n->rdma_bytes[i] / t / 1e9 : 0.0,
+				t > 0 ? (double)n->wire_bytes[i] / t / 1e9 : 0.0,
+				t > 0 ? (double)n->nvl_bytes[i] / t / 1e9 : 0.0);
+			if (slow_node < 0 || n->median_us[i] > r->nodes[slow_node].median_us[slow_op])
+				slow_node = k, slow_op = i;
+		}
+		for (int l = 0; l < r->num_links; l++) {
+			const struct ep_link_result *lk = &r->links[l];
+			char bb[16];
+			human_bytes((double)lk->bytes[i], bb, sizeof(bb));
+			fprintf(out, "#   link %d->%d %-9s %10s in %10.1f us: %8.2f GB/s\n", lk->src, lk->dst,
+				op->name, bb, lk->arrival_us[i], lk->gbs[i]);
+			if (lk->bytes[i] && (slow_link < 0 || lk->gbs[i] < r->links[slow_link].gbs[slow_link_op]))
+				slow_link = l, slow_link_op = i;
+		}
+	}
+	if (slow_node >= 0)
+		fprintf(out, "# slowest node: %d (%s), %s median %.1f us", slow_node, r->nodes[slow_node].host,
+			r->ops[slow_op].name, r->nodes[slow_node].median_us[slow_op]);
+	if (slow_link >= 0)
+		fprintf(out, "; slowest link: node %d -> node %d (%s), %.2f GB/s",
+			r->links[slow_link].src, r->links[slow_link].dst, r->ops[slow_link_op].name,
+			r->links[slow_link].gbs[slow_link_op]);
+	if (slow_node >= 0)
+		fprintf(out, "\n");
+	fflush(out);
+}
+
 static void print_matrix(FILE *out, const struct ep_point *pt)
 {
 	int R = pt->ranks;
@@ -228,6 +279,46 @@ static void json_point(struct ep_json *j, const struct ep_point *pt)
 		ep_json_end_object(j);
 	}
 	ep_json_end_array(j);
+	if (r->num_nodes && r->nodes) {
+		ep_json_begin_array(j, "nodes");
+		for (int k = 0; k < r->num_nodes; k++) {
+			const struct ep_node_result *n = &r->nodes[k];
+			ep_json_begin_object(j, NULL);
+			ep_json_int(j, "node", k);
+			ep_json_string(j, "host", n->host);
+			ep_json_int(j, "ranks", n->ranks);
+			for (int i = 0; i < r->nops; i++) {
+				if (!r->ops[i].timed)
+					continue;
+				ep_json_begin_object(j, r->ops[i].name);
+				ep_json_double(j, "median_us", n->median_us[i]);
+				ep_json_uint(j, "rdma_bytes", n->rdma_bytes[i]);
+				ep_json_uint(j, "wire_bytes", n->wire_bytes[i]);
+				ep_json_uint(j, "nvl_bytes", n->nvl_bytes[i]);
+				ep_json_end_object(j);
+			}
+			ep_json_end_object(j);
+		}
+		ep_json_end_array(j);
+		ep_json_begin_array(j, "links");
+		for (int l = 0; l < r->num_links; l++) {
+			const struct ep_link_result *lk = &r->links[l];
+			ep_json_begin_object(j, NULL);
+			ep_json_int(j, "src_node", lk->src);
+			ep_json_int(j, "dst_node", lk->dst);
+			for (int i = 0; i < r->nops; i++) {
+				if (!r->ops[i].timed)
+					continue;
+				ep_json_begin_object(j, r->ops[i].name);
+				ep_json_uint(j, "bytes", lk->bytes[i]);
+				ep_json_double(j, "arrival_us", lk->arrival_us[i]);
+				ep_json_double(j, "gbs", lk->gbs[i]);
+				ep_json_end_object(j);
+			}
+			ep_json_end_object(j);
+		}
+		ep_json_end_array(j);
+	}
 	ep_json_end_object(j);
 }
 

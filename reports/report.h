@@ -48,6 +48,9 @@ struct ep_point {
 /* quiet: only the column headers, without the run and host lines. */
 void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet);
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose);
+/* Internode: per-node and per-link lines of a point, then the slowest node
+ * and link named (nothing when the point has no node figures). */
+void ep_table_nodes(FILE *out, const struct ep_point *pt);
 /* Verdict lines for all points; returns the run's exit status (worst point). */
 int ep_table_footer(FILE *out, const struct ep_point *pts, int n);
 

@@ -29,6 +29,25 @@ struct ep_op_result {
 	double *rank_median_us;    /* [R] each rank's own median op time */
 };
 
+/* Multi-node: one node's share of an op (internode). */
+#define EP_NODE_HOST_MAX 64
+struct ep_node_result {
+	char host[EP_NODE_HOST_MAX];
+	int ranks;                        /* rank processes on the node */
+	double median_us[EP_MAX_OPS];     /* slowest of the node's ranks' own medians */
+	uint64_t rdma_bytes[EP_MAX_OPS];  /* DeepEP's RDMA bytes sent by the node's ranks (own node included) */
+	uint64_t wire_bytes[EP_MAX_OPS];  /* bytes the node's ranks put on the network (records + headers of ours) */
+	uint64_t nvl_bytes[EP_MAX_OPS];   /* bytes copied within the node (DeepEP's NVL bytes) */
+};
+
+/* One direction of one node pair: what crossed it and when it was done. */
+struct ep_link_result {
+	int src, dst;                     /* nodes */
+	uint64_t bytes[EP_MAX_OPS];       /* per op, all rails */
+	double arrival_us[EP_MAX_OPS];    /* median over iterations of the latest rail's arrival */
+	double gbs[EP_MAX_OPS];           /* bytes / arrival */
+};
+
 /* One run's outcome. */
 struct ep_run_result {
 	int exit_code;             /* enum ep_exit */
@@ -45,6 +64,10 @@ struct ep_run_result {
 	uint64_t recv_rows;        /* total rows received over ranks */
 	double wall_s;             /* launcher wall time of this point */
 	double copy_gbs;           /* host copy bandwidth reference, 0 if unknown */
+	int num_nodes;             /* internode: per-node figures, or 0 */
+	struct ep_node_result *nodes;
+	int num_links;             /* internode: per-link figures, or 0 */
+	struct ep_link_result *links;
 };
 
 void ep_run_result_free(struct ep_run_result *r);

@@ -2,11 +2,13 @@
 # install-deps.sh - install the Debian packages epbench builds and tests with.
 # Idempotent: asks apt-get only for what is missing; needs root (or sudo) then.
 #   --with-mpi   also Open MPI, for the MPI_Alltoallv peer (scripts/compare-mpi.sh)
+#   --with-iperf also iperf3, to measure an emulated link (scripts/netns-cluster.sh --iperf)
 set -eu
 PKGS="build-essential pkg-config libgsl-dev libnuma-dev libibverbs-dev librdmacm-dev iproute2 procps python3 python3-numpy"
 for arg in "$@"; do
 	case "$arg" in
 	--with-mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;
+	--with-iperf) PKGS="$PKGS iperf3" ;;
 	*) echo "install-deps: unknown argument '$arg'" >&2; exit 2 ;;
 	esac
 done

@@ -52,8 +52,11 @@ run "more_ranks_than_cores" 0 120 -r 16 -e 32 -t 16 --hidden 256 -k 4 -n 3 -w 1
 run "op_combine_only_check_off" 0 60 -r 4 -e 16 -t 24 --hidden 256 -k 4 --op combine --check 0 -n 3 -w 1
 run "sweep_tokens_and_hidden" 0 120 -r 2 -e 8 -t 8,16 --hidden 256,512 -k 2 -n 1 -w 0 --dtype fp8
 
-# Latency: with a core per rank, 14000 more timed ops make no more futex
-# calls (a wait that finds its flag set spins, a store wakes only sleepers).
+# Latency: with a core per rank, 14000 more timed ops make (almost) no more
+# futex calls: a wait spins before it sleeps, a store wakes only sleepers. A
+# fast path that slept or woke on every op would add at least 2 calls per op
+# (28000+); the bound of 2000 leaves room for the preemptions of a shared
+# machine (a descheduled peer outlasts the spin) without hiding that.
 futexes() {
 	timeout -k 2 120 strace -f -qq -e trace=futex -c -o "$tmp/strace" "$EPBENCH" low-latency -r 2 -e 8 -t 16 \
 		--hidden 256 -k 2 -n "$1" -w 0 --check 0 --hook >/dev/null 2>&1 || return 1
@@ -65,7 +68,7 @@ elif [ "$(nproc)" -lt 2 ]; then
 	skipped "no_syscalls_on_fast_path" "needs a core per rank (2)"
 elif ! few=$(futexes 20) || ! many=$(futexes 2020); then
 	skipped "no_syscalls_on_fast_path" "strace cannot trace here"
-elif [ $((many - few)) -le 50 ]; then
+elif [ $((many - few)) -le 2000 ]; then
 	ok "no_syscalls_on_fast_path"
 else
 	bad "no_syscalls_on_fast_path" "$few futex calls for 20 iterations, $many for 2020"

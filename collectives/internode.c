@@ -1,0 +1,698 @@
+/* internode.c - hierarchical normal dispatch/combine: rail peers over the network, forwarding in the node.
+ *
+ * Node arena: counts [R][R] | expert_counts [R][E] | rdma_counts [R][N] |
+ * P receive areas laid out as collectives/intranode.c lays them out. Local
+ * rank g writes the count rows of its rail sources (s, g) only, and the
+ * rows it forwards; every area row has exactly one writer per dispatch.
+ *
+ * Dispatch record (16-byte aligned): x row | scales [S] f32 | token i32 |
+ * local-rank bits u32 | topk ids [K] i32 (global) | weights [K] f32.
+ * Combine record: partial [H] bf16 | weight partials [K] f32.
+ *
+ * Signal accounting: every step sends a fixed number of signals to each rail
+ * peer, computable on both sides from counts both know, so a receiver waits
+ * for "expect + k" where expect counts everything consumed so far. Per peer
+ * the stream is ordered, so reaching a count implies every earlier step's
+ * data is in place.
+ */
+#include "collectives/internode.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/error.h"
+#include "collectives/numeric.h"
+
+#define PAGE 4096
+#define CHUNK_BYTES (512 * 1024)
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+struct arena_plan {
+	size_t counts, expert_counts, rdma_counts, areas;
+	size_t x, scales, topk_idx, topk_w, src, cx, cw;
+	size_t area_bytes, total;
+};
+
+static void plan_arena(const struct ep_shape *s, int per_node, size_t cap, struct arena_plan *p)
+{
+	size_t R = (size_t)s->num_ranks, E = (size_t)s->num_experts, N = R / (size_t)per_node;
+	size_t H = (size_t)s->hidden, K = (size_t)s->num_topk;
+	size_t S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
+	size_t off = 0, a = 0;
+	p->counts = off;        off = align_up(off + R * R * 4, PAGE);
+	p->expert_counts = off; off = align_up(off + R * E * 4, PAGE);
+	p->rdma_counts = off;   off = align_up(off + R * N * 4, PAGE);
+	p->areas = off;
+	p->x = a;        a = align_up(a + cap * ep_dtype_row_bytes(s->dtype, s->hidden), PAGE);
+	p->scales = a;   a = align_up(a + cap * S * 4, PAGE);
+	p->topk_idx = a; a = align_up(a + cap * K * 8, PAGE);
+	p->topk_w = a;   a = align_up(a + cap * K * 4, PAGE);
+	p->src = a;      a = align_up(a + cap * 4, PAGE);
+	p->cx = a;       a = align_up(a + cap * H * 2, PAGE);
+	p->cw = a;       a = align_up(a + cap * K * 4, PAGE);
+	p->area_bytes = a;
+	p->total = off + (size_t)per_node * a;
+}
+
+size_t ep_internode_arena_bytes(const struct ep_shape *s, int ranks_per_node, size_t capacity)
+{
+	struct arena_plan p;
+	plan_arena(s, ranks_per_node, capacity, &p);
+	return p.total;
+}
+
+/* Byte offsets inside a dispatch record. */
+static size_t rec_scales(const struct ep_shape *s)
+{
+	return ep_dtype_row_bytes(s->dtype, s->hidden);
+}
+static size_t rec_meta(const struct ep_shape *s)
+{
+	return rec_scales(s) + 4 * (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
+}
+static size_t rec_topk(const struct ep_shape *s)
+{
+	return rec_meta(s) + 8;
+}
+
+void ep_internode_fini(struct ep_internode *ctx)
+{
+	free(ctx->areas);
+	for (int i = 0; i < EP_NET_NUM_REGIONS; i++)
+		free(ctx->region[i]);
+	free(ctx->rank_prefix_matrix);
+	free(ctx->is_token_in_rank);
+	free(ctx->num_tokens_per_rdma_rank);
+	free(ctx->num_recv_tokens_per_expert);
+	free(ctx->fwd_rows);
+	free(ctx->acc);
+	free(ctx->wacc);
+	memset(ctx, 0, sizeof(*ctx));
+}
+
+int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ranks_per_node,
+		      int node, int local, void *arena, const struct ep_internode_sizes *sizes,
+		      struct ep_waiter *w, struct ep_transport *net)
+{
+	struct arena_plan p;
+	int P = ranks_per_node, R = s->num_ranks, N = R / P, E = s->num_experts;
+	size_t T = (size_t)s->num_tokens, H = (size_t)s->hidden, K = (size_t)s->num_topk;
+	memset(ctx, 0, sizeof(*ctx));
+	if (P <= 0 || R % P || N > EP_INTERNODE_MAX_NODES || P > EP_INTERNODE_MAX_RANKS_PER_NODE)
+		return -EINVAL;
+	plan_arena(s, P, sizes->capacity, &p);
+	ctx->shape = *s;
+	ctx->nodes = N;
+	ctx->per_node = P;
+	ctx->node = node;
+	ctx->local = local;
+	ctx->rank = node * P + local;
+	ctx->sizes = *sizes;
+	ctx->waiter = w;
+	ctx->net = net;
+	ctx->rec_bytes = align_up(rec_topk(s) + 8 * K, 16);
+	ctx->crec_bytes = align_up(2 * H + 4 * K, 16);
+	ctx->meta_bytes = align_up(4 * ((size_t)R + (size_t)E + (size_t)N), 16);
+	size_t big = ctx->rec_bytes > ctx->crec_bytes ? ctx->rec_bytes : ctx->crec_bytes;
+	ctx->chunk = (int)(CHUNK_BYTES / big) > 0 ? (int)(CHUNK_BYTES / big) : 1;
+	char *base = arena;
+	ctx->counts = (int32_t *)(base + p.counts);
+	ctx->expert_counts = (int32_t *)(base + p.expert_counts);
+	ctx->rdma_counts = (int32_t *)(base + p.rdma_counts);
+	ctx->areas = calloc((size_t)P, sizeof(*ctx->areas));
+	ctx->region_bytes[EP_NET_META] = 2 * (size_t)N * ctx->meta_bytes;
+	ctx->region_bytes[EP_NET_RECV] = (sizes->rdma_capacity + 1) * ctx->rec_bytes;
+	ctx->region_bytes[EP_NET_COMBINE] = (sizes->send_capacity + 1) * ctx->crec_bytes;
+	ctx->region_bytes[EP_NET_STAGE] = (size_t)ctx->chunk * ctx->rec_bytes;
+	ctx->region_bytes[EP_NET_CSTAGE] = (size_t)ctx->chunk * ctx->crec_bytes;
+	for (int i = 0; i < EP_NET_NUM_REGIONS; i++)
+		ctx->region[i] = calloc(1, ctx->region_bytes[i]);
+	ctx->rank_prefix_matrix = calloc((size_t)R * R, 4);
+	ctx->is_token_in_rank = calloc(T * (size_t)R + 1, 1);
+	ctx->num_tokens_per_rdma_rank = calloc((size_t)N, 4);
+	ctx->num_recv_tokens_per_expert = calloc((size_t)ep_local_experts(s) + 1, 4);
+	ctx->fwd_rows = malloc(4 * ((sizes->rdma_capacity + 1) * (size_t)P));
+	ctx->acc = calloc(H + 1, sizeof(float));
+	ctx->wacc = calloc(K + 1, sizeof(float));
+	int ok = ctx->areas && ctx->rank_prefix_matrix && ctx->is_token_in_rank &&
+		 ctx->num_tokens_per_rdma_rank && ctx->num_recv_tokens_per_expert && ctx->fwd_rows &&
+		 ctx->acc && ctx->wacc;
+	for (int i = 0; i < EP_NET_NUM_REGIONS; i++)
+		ok = ok && ctx->region[i];
+	if (!ok) {
+		ep_internode_fini(ctx);
+		return -ENOMEM;
+	}
+	for (int r = 0; r < P; r++) {
+		char *a = base + p.areas + (size_t)r * p.area_bytes;
+		ctx->areas[r] = (struct ep_recv_area){
+			.x = a + p.x,
+			.x_scales = (float *)(a + p.scales),
+			.topk_idx = (int64_t *)(a + p.topk_idx),
+			.topk_weights = (float *)(a + p.topk_w),
+			.src_idx = (int32_t *)(a + p.src),
+			.combine_x = (uint16_t *)(a + p.cx),
+			.combine_w = (float *)(a + p.cw),
+		};
+	}
+	for (int i = 0; i < EP_NET_NUM_REGIONS; i++) {
+		int rc = ep_transport_reg_mem(net, i, ctx->region[i], ctx->region_bytes[i]);
+		if (rc) {
+			ep_internode_fini(ctx);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int ep_internode_peers(const struct ep_internode *ctx, int *peers)
+{
+	int n = 0;
+	for (int m = 0; m < ctx->nodes; m++)
+		if (m != ctx->node)
+			peers[n++] = m * ctx->per_node + ctx->local;
+	return n;
+}
+
+static int peer_of(const struct ep_internode *ctx, int node)
+{
+	return node * ctx->per_node + ctx->local;
+}
+
+/* A network failure: one line naming this rank, its phase and the transport's account. */
+static int net_fail(struct ep_internode *ctx, int rc)
+{
+	struct ep_waiter *w = ctx->waiter;
+	ep_sync_fail(w, rc, "rank %d (node %d) in phase %s: %s", ctx->rank, ctx->node,
+		     atomic_load(&w->sync->ctl[w->rank].phase), ctx->net->error);
+	return rc;
+}
+
+/* Node barrier whose timeout message names global ranks. */
+static int node_barrier(struct ep_internode *ctx)
+{
+	struct ep_waiter *w = ctx->waiter;
+	int rc = ep_barrier(w);
+	if (rc != -EP_ETIMEDOUT)
+		return rc;
+	struct ep_sync *s = w->sync;
+	int missing = -1;
+	for (int r = 0; r < s->num_ranks && missing < 0; r++)
+		if ((int32_t)(atomic_load(&s->ctl[r].arrive.value) - w->epoch) < 0)
+			missing = r;
+	struct ep_rank_ctl *me = &s->ctl[w->rank];
+	snprintf(me->message, sizeof(me->message),
+		 "rank %d (node %d) timed out after %.1f s in phase %s waiting for rank %d of its node (local %d, in phase %s)",
+		 ctx->rank, ctx->node, (double)w->timeout_ns / 1e9, atomic_load(&me->phase),
+		 missing >= 0 ? ctx->node * ctx->per_node + missing : -1, missing,
+		 missing >= 0 ? atomic_load(&s->ctl[missing].phase) : "?");
+	return rc;
+}
+
+/* Waits for the k-th signal from node m beyond those consumed. */
+static int wait_from(struct ep_internode *ctx, int m, uint32_t k)
+{
+	int rc = ep_transport_wait(ctx->net, peer_of(ctx, m), ctx->expect[m] + k);
+	return rc ? net_fail(ctx, rc) : 0;
+}
+
+static uint32_t nchunks(const struct ep_internode *ctx, int64_t rows)
+{
+	return rows <= 0 ? 1 : (uint32_t)((rows + ctx->chunk - 1) / ctx->chunk);
+}
+
+int ep_internode_barrier(struct ep_internode *ctx)
+{
+	int rc = node_barrier(ctx);
+	if (rc)
+		return rc;
+	for (int m = 0; m < ctx->nodes; m++)
+		if (m != ctx->node && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+			return net_fail(ctx, rc);
+	for (int m = 0; m < ctx->nodes; m++)
+		if (m != ctx->node) {
+			if ((rc = wait_from(ctx, m, 1)))
+				return rc;
+			ctx->expect[m]++;
+		}
+	return 0;
+}
+
+/* The notify step's arithmetic over the R count rows in the arena. */
+static int build_handle(struct ep_internode *ctx)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int R = s->num_ranks, E = s->num_experts, L = ep_local_experts(s), N = ctx->nodes;
+	int P = ctx->per_node, me = ctx->rank;
+	for (int j = 0; j < R; j++) {
+		int32_t acc = 0;
+		for (int i = 0; i < R; i++) {
+			acc += ctx->counts[i * R + j];
+			ctx->rank_prefix_matrix[i * R + j] = acc;
+		}
+		if ((size_t)acc > ctx->sizes.capacity)
+			return -EP_ENOSPC;
+	}
+	/* every rank's network buffer and combine buffer must fit too */
+	for (int q = 0; q < R; q++) {
+		int64_t in = 0, out = 0;
+		for (int sn = 0; sn < N; sn++)
+			in += ctx->rdma_counts[(sn * P + q % P) * N + q / P];
+		for (int m = 0; m < N; m++)
+			out += ctx->rdma_counts[q * N + m];
+		if ((size_t)in > ctx->sizes.rdma_capacity || (size_t)out > ctx->sizes.send_capacity)
+			return -EP_ENOSPC;
+	}
+	int align = s->expert_alignment > 0 ? s->expert_alignment : 1;
+	int32_t prefix = 0;
+	for (int e = 0; e < L; e++) {
+		int32_t n = 0;
+		for (int i = 0; i < R; i++)
+			n += ctx->expert_counts[i * E + me * L + e];
+		n = (n + align - 1) / align * align;
+		prefix += n;
+		ctx->num_recv_tokens_per_expert[e] = s->expert_counts == EP_COUNTS_PREFIX ? prefix : n;
+	}
+	ctx->have_handle = 1;
+	return 0;
+}
+
+/* Rows from source (sn, g) into this rank's network buffer, and where they start. */
+static int64_t rdma_rows_from(const struct ep_internode *ctx, int sn, int64_t *start)
+{
+	int N = ctx->nodes, P = ctx->per_node, g = ctx->local;
+	int64_t off = 0;
+	for (int k = 0; k < sn; k++)
+		off += ctx->rdma_counts[(k * P + g) * N + ctx->node];
+	if (start)
+		*start = off;
+	return ctx->rdma_counts[(sn * P + g) * N + ctx->node];
+}
+
+/* Where this rank's block starts in rail peer (m, g)'s network buffer. */
+static int64_t my_block_at(const struct ep_internode *ctx, int m)
+{
+	int N = ctx->nodes, P = ctx->per_node, g = ctx->local;
+	int64_t off = 0;
+	for (int k = 0; k < ctx->node; k++)
+		off += ctx->rdma_counts[(k * P + g) * N + m];
+	return off;
+}
+
+/* Start of node m's block in source q's combine buffer (q's tokens to m, in order). */
+static int64_t combine_block(const struct ep_internode *ctx, int q, int m)
+{
+	int64_t off = 0;
+	for (int k = 0; k < m; k++)
+		off += ctx->rdma_counts[q * ctx->nodes + k];
+	return off;
+}
+
+static uint32_t node_bits(const struct ep_internode *ctx, int t, int m)
+{
+	const uint8_t *itr = ctx->is_token_in_rank + (size_t)t * ctx->shape.num_ranks + m * ctx->per_node;
+	uint32_t bits = 0;
+	for (int d = 0; d < ctx->per_node; d++)
+		bits |= (uint32_t)(itr[d] != 0) << d;
+	return bits;
+}
+
+/* Writes token t's record (payload, scales, meta, topk) at rec. */
+static void pack_record(struct ep_internode *ctx, const struct ep_dispatch_in *in, int t,
+			uint32_t bits, char *rec)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int H = s->hidden, K = s->num_topk, S = ep_dtype_num_scales(s->dtype, H);
+	size_t in_row = s->dtype == EP_DTYPE_FP8 ? (size_t)H : (size_t)H * 2;
+	const char *src = (const char *)in->x + (size_t)t * in_row;
+	if (s->dtype == EP_DTYPE_INT8) {
+		float scale = ep_int8_quant_row((const uint16_t *)src, (size_t)H, (int8_t *)rec);
+		memcpy(rec + rec_scales(s), &scale, 4);
+	} else {
+		memcpy(rec, src, ep_dtype_row_bytes(s->dtype, H));
+		if (S)
+			memcpy(rec + rec_scales(s), in->x_scales + (size_t)t * S, 4 * (size_t)S);
+	}
+	int32_t meta[2] = {t, (int32_t)bits};
+	memcpy(rec + rec_meta(s), meta, 8);
+	int32_t *idx = (int32_t *)(rec + rec_topk(s));
+	float *wt = (float *)(rec + rec_topk(s) + 4 * (size_t)K);
+	for (int j = 0; j < K; j++) {
+		idx[j] = in->topk_idx ? (int32_t)in->topk_idx[(size_t)t * K + j] : -1;
+		wt[j] = in->topk_weights ? in->topk_weights[(size_t)t * K + j] : 0.0f;
+	}
+}
+
+/* Sends this rank's records for node m (own node: written in place). */
+static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *in, int m)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int T = s->num_tokens, own = m == ctx->node;
+	size_t rb = ctx->rec_bytes;
+	int64_t at = my_block_at(ctx, m), rows = ctx->rdma_counts[ctx->rank * ctx->nodes + m];
+	char *stage = ctx->region[EP_NET_STAGE];
+	char *dst = own ? ctx->region[EP_NET_RECV] + (size_t)at * rb : stage;
+	int c = 0, rc;
+	uint32_t sent = 0;
+	for (int t = 0; t < T; t++) {
+		uint32_t bits = node_bits(ctx, t, m);
+		if (!bits)
+			continue;
+		pack_record(ctx, in, t, bits, own ? dst + (size_t)(c++) * rb : stage + (size_t)(c++) * rb);
+		if (own || c < ctx->chunk)
+			continue;
+		if ((rc = ep_transport_put(ctx->net, peer_of(ctx, m), stage, EP_NET_RECV, (size_t)at * rb,
+					   (size_t)c * rb)) ||
+		    (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+			return net_fail(ctx, rc);
+		ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
+		at += c;
+		c = 0;
+		sent++;
+	}
+	if (own)
+		return 0;
+	if (c > 0 && (rc = ep_transport_put(ctx->net, peer_of(ctx, m), stage, EP_NET_RECV,
+					    (size_t)at * rb, (size_t)c * rb)))
+		return net_fail(ctx, rc);
+	ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
+	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+		return net_fail(ctx, rc);
+	(void)rows;
+	return 0;
+}
+
+/* Forwards network-buffer rows [first, last) that came from node sn. */
+static void forward_rows(struct ep_internode *ctx, int sn, int64_t first, int64_t last,
+			 int32_t *cursor, int cached)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int P = ctx->per_node, K = s->num_topk, L = ep_local_experts(s);
+	int S = ep_dtype_num_scales(s->dtype, s->hidden);
+	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden);
+	int topk = !cached && s->with_topk;
+	(void)sn;
+	for (int64_t i = first; i < last; i++) {
+		const char *rec = ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes;
+		int32_t meta[2];
+		memcpy(meta, rec + rec_meta(s), 8);
+		uint32_t bits = (uint32_t)meta[1];
+		const int32_t *idx = (const int32_t *)(rec + rec_topk(s));
+		const float *wt = (const float *)(rec + rec_topk(s) + 4 * (size_t)K);
+		for (int d = 0; d < P; d++) {
+			if (!(bits >> d & 1)) {
+				if (!cached)
+					ctx->fwd_rows[(size_t)i * P + d] = -1;
+				continue;
+			}
+			struct ep_recv_area *a = &ctx->areas[d];
+			size_t row = (size_t)cursor[d]++;
+			memcpy((char *)a->x + row * row_bytes, rec, row_bytes);
+			if (S)
+				memcpy(a->x_scales + row * (size_t)S, rec + rec_scales(s), 4 * (size_t)S);
+			ctx->last_dispatch.nvl_bytes += row_bytes + 4 * (size_t)S;
+			if (cached)
+				continue;
+			ctx->fwd_rows[(size_t)i * P + d] = (int32_t)row;
+			a->src_idx[row] = meta[0];
+			if (!topk)
+				continue;
+			int64_t lo = (int64_t)(ctx->node * P + d) * L;
+			for (int j = 0; j < K; j++) {
+				int64_t v = idx[j];
+				int mine = v >= lo && v < lo + L;
+				a->topk_idx[row * (size_t)K + j] = mine ? v - lo : -1;
+				a->topk_weights[row * (size_t)K + j] = mine ? wt[j] : 0.0f;
+			}
+		}
+	}
+}
+
+int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in *in, int cached,
+			  struct ep_dispatch_out *out)
+{
+	const struct ep_shape *s = &ctx->shape;
+	struct ep_waiter *w = ctx->waiter;
+	int R = s->num_ranks, E = s->num_experts, N = ctx->nodes, P = ctx->per_node;
+	int me = ctx->rank, n = ctx->node;
+	int rc;
+	if (cached && !ctx->have_handle)
+		return -EINVAL;
+	int64_t t0 = ep_now_ns();
+	memset(&ctx->last_dispatch, 0, sizeof(ctx->last_dispatch));
+
+	/* notify: count rows to and from the rail peers */
+	ep_set_phase(w, "dispatch.notify");
+	size_t slot = (size_t)(ctx->dispatches++ & 1) * (size_t)N;
+	char *meta = ctx->region[EP_NET_META];
+	if (!cached) {
+		const struct ep_layout *lay = in->layout;
+		int32_t *row = (int32_t *)(meta + (slot + (size_t)n) * ctx->meta_bytes);
+		memcpy(row, lay->num_tokens_per_rank, 4 * (size_t)R);
+		memcpy(row + R, lay->num_tokens_per_expert, 4 * (size_t)E);
+		memcpy(row + R + E, lay->num_tokens_per_rdma_rank, 4 * (size_t)N);
+		memcpy(ctx->num_tokens_per_rdma_rank, lay->num_tokens_per_rdma_rank, 4 * (size_t)N);
+		memcpy(ctx->is_token_in_rank, lay->is_token_in_rank, (size_t)s->num_tokens * R);
+	}
+	for (int k = 1; k < N; k++) {
+		int m = (n + k) % N;
+		if (!cached && (rc = ep_transport_put(ctx->net, peer_of(ctx, m),
+						      meta + (slot + (size_t)n) * ctx->meta_bytes, EP_NET_META,
+						      (slot + (size_t)n) * ctx->meta_bytes, ctx->meta_bytes)))
+			return net_fail(ctx, rc);
+		if ((rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+			return net_fail(ctx, rc);
+	}
+	for (int k = 0; k < N; k++) {
+		int m = (n + k) % N;
+		if (m != n) {
+			if ((rc = wait_from(ctx, m, 1)))
+				return rc;
+			ctx->expect[m]++;
+		}
+		if (cached)
+			continue;
+		const int32_t *row = (const int32_t *)(meta + (slot + (size_t)m) * ctx->meta_bytes);
+		int q = peer_of(ctx, m);
+		memcpy(ctx->counts + (size_t)q * R, row, 4 * (size_t)R);
+		memcpy(ctx->expert_counts + (size_t)q * E, row + R, 4 * (size_t)E);
+		memcpy(ctx->rdma_counts + (size_t)q * N, row + R + E, 4 * (size_t)N);
+	}
+	/* everyone in the node has published its rail's rows */
+	if ((rc = node_barrier(ctx)))
+		return rc;
+	if (!cached && (rc = build_handle(ctx)))
+		return rc;
+	ctx->num_recv = (size_t)ctx->rank_prefix_matrix[(R - 1) * R + me];
+	for (int m = 0; m < N; m++)
+		ctx->last_dispatch.rdma_tokens += (uint64_t)ctx->rdma_counts[me * N + m];
+
+	/* send: other nodes first, starting after our own; ours last, in place */
+	ep_set_phase(w, "dispatch.send");
+	for (int k = 1; k <= N; k++)
+		if ((rc = send_to_node(ctx, in, (n + k) % N)))
+			return rc;
+
+	/* forward: own node's records first (already there), then each source's chunks */
+	ep_set_phase(w, "dispatch.forward");
+	int32_t cursor[P];
+	ctx->num_rdma_recv = 0;
+	for (int k = 0; k < N; k++) {
+		int sn = (n + k) % N, q = peer_of(ctx, sn);
+		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
+		ctx->num_rdma_recv += (size_t)rows;
+		for (int d = 0; d < P; d++)
+			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
+		if (sn == n) {
+			forward_rows(ctx, sn, start, start + rows, cursor, cached);
+			continue;
+		}
+		uint32_t chunks = nchunks(ctx, rows);
+		for (uint32_t c = 0; c < chunks; c++) {
+			if ((rc = wait_from(ctx, sn, c + 1)))
+				return rc;
+			int64_t first = start + (int64_t)c * ctx->chunk;
+			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
+			forward_rows(ctx, sn, first, last, cursor, cached);
+		}
+		ctx->expect[sn] += chunks;
+		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
+	}
+	ep_set_phase(w, "dispatch.recv");
+	if ((rc = node_barrier(ctx)))
+		return rc;
+
+	struct ep_recv_area *a = &ctx->areas[ctx->local];
+	int topk = !cached && in->topk_idx;
+	*out = (struct ep_dispatch_out){
+		.num_recv = ctx->num_recv,
+		.recv_x = a->x,
+		.recv_x_scales = ep_dtype_num_scales(s->dtype, s->hidden) ? a->x_scales : NULL,
+		.recv_topk_idx = topk ? a->topk_idx : NULL,
+		.recv_topk_weights = topk && in->topk_weights ? a->topk_weights : NULL,
+		.recv_src_idx = a->src_idx,
+		.num_recv_tokens_per_expert = ctx->num_recv_tokens_per_expert,
+		.rank_prefix_matrix = ctx->rank_prefix_matrix,
+	};
+	ep_set_phase(w, "idle");
+	return 0;
+}
+
+uint16_t *ep_internode_combine_x(struct ep_internode *ctx)
+{
+	return ctx->areas[ctx->local].combine_x;
+}
+
+float *ep_internode_combine_w(struct ep_internode *ctx)
+{
+	return ctx->areas[ctx->local].combine_w;
+}
+
+/* acc[c] += float(y[c]); fixed-size chunks so -O2 vectorises the body. */
+#define ADD_CHUNK 16
+static void add_bf16_row(float *restrict acc, const uint16_t *restrict y, int n)
+{
+	int c = 0;
+	for (; c + ADD_CHUNK <= n; c += ADD_CHUNK)
+		for (int k = 0; k < ADD_CHUNK; k++)
+			acc[c + k] += ep_bf16_to_f32(y[c + k]);
+	for (; c < n; c++)
+		acc[c] += ep_bf16_to_f32(y[c]);
+}
+
+/* The node partial of network row i: local destinations ascending, from +0. */
+static void node_partial(struct ep_internode *ctx, int64_t i, int with_w, char *rec)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int P = ctx->per_node, H = s->hidden, K = s->num_topk;
+	float *acc = ctx->acc, *wacc = ctx->wacc;
+	memset(acc, 0, sizeof(float) * (size_t)H);
+	for (int j = 0; j < K; j++)
+		wacc[j] = 0.0f;
+	for (int d = 0; d < P; d++) {
+		int32_t row = ctx->fwd_rows[(size_t)i * P + d];
+		if (row < 0)
+			continue;
+		add_bf16_row(acc, ctx->areas[d].combine_x + (size_t)row * H, H);
+		ctx->last_combine.nvl_bytes += 2 * (uint64_t)H;
+		if (with_w)
+			for (int j = 0; j < K; j++)
+				wacc[j] += ctx->areas[d].combine_w[(size_t)row * K + j];
+	}
+	ep_f32_row_to_bf16(acc, (uint16_t *)rec, (size_t)H);
+	memcpy(rec + 2 * (size_t)H, wacc, 4 * (size_t)K);
+}
+
+/* Reduces the rows that came from node sn and returns the partials to (sn, g). */
+static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
+{
+	int own = sn == ctx->node, q = peer_of(ctx, sn), rc;
+	size_t cb = ctx->crec_bytes;
+	int64_t start, rows = rdma_rows_from(ctx, sn, &start);
+	int64_t at = combine_block(ctx, q, ctx->node);
+	if (own) {
+		for (int64_t i = 0; i < rows; i++)
+			node_partial(ctx, start + i, with_w, ctx->region[EP_NET_COMBINE] + (size_t)(at + i) * cb);
+		return 0;
+	}
+	/* (sn, g) said its combine buffer is free */
+	if ((rc = wait_from(ctx, sn, 1)))
+		return rc;
+	ctx->expect[sn]++;
+	char *stage = ctx->region[EP_NET_CSTAGE];
+	uint32_t chunks = nchunks(ctx, rows);
+	for (uint32_t c = 0; c < chunks; c++) {
+		int64_t first = (int64_t)c * ctx->chunk;
+		int64_t last = first + ctx->chunk < rows ? first + ctx->chunk : rows;
+		for (int64_t i = first; i < last; i++)
+			node_partial(ctx, start + i, with_w, stage + (size_t)(i - first) * cb);
+		if ((last > first && (rc = ep_transport_put(ctx->net, q, stage, EP_NET_COMBINE,
+							    (size_t)(at + first) * cb,
+							    (size_t)(last - first) * cb))) ||
+		    (rc = ep_transport_signal(ctx->net, q)))
+			return net_fail(ctx, rc);
+		ctx->last_combine.net_bytes[sn] += (uint64_t)(last - first) * cb;
+	}
+	return 0;
+}
+
+int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const uint16_t *bias1,
+			 uint16_t *combined_x, float *combined_w)
+{
+	const struct ep_shape *s = &ctx->shape;
+	struct ep_waiter *w = ctx->waiter;
+	int N = ctx->nodes, n = ctx->node, T = s->num_tokens, H = s->hidden, K = s->num_topk;
+	int me = ctx->rank, rc;
+	if (!ctx->have_handle)
+		return -EINVAL;
+	int64_t t0 = ep_now_ns();
+	memset(&ctx->last_combine, 0, sizeof(ctx->last_combine));
+	ep_set_phase(w, "combine.notify");
+	/* our combine buffer is free: the previous combine is fully reduced */
+	for (int m = 0; m < N; m++)
+		if (m != n && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+			return net_fail(ctx, rc);
+	if ((rc = node_barrier(ctx))) /* every local combine input is in place */
+		return rc;
+	ep_set_phase(w, "combine.reduce");
+	int with_w = combined_w != NULL && s->with_topk;
+	for (int k = 1; k <= N; k++)
+		if ((rc = reduce_for(ctx, (n + k) % N, with_w)))
+			return rc;
+
+	ep_set_phase(w, "combine.recv");
+	for (int k = 1; k < N; k++) {
+		int m = (n + k) % N;
+		uint32_t chunks = nchunks(ctx, ctx->rdma_counts[me * N + m]);
+		if ((rc = wait_from(ctx, m, chunks)))
+			return rc;
+		ctx->expect[m] += chunks;
+		ctx->last_combine.arrival_ns[m] = ep_now_ns() - t0;
+	}
+	ctx->last_combine.rdma_tokens = ctx->last_dispatch.rdma_tokens;
+
+	/* final: bias, then node partials in ascending node order, one more rounding */
+	ep_set_phase(w, "combine.final");
+	int64_t cursor[EP_INTERNODE_MAX_NODES];
+	for (int m = 0; m < N; m++)
+		cursor[m] = combine_block(ctx, me, m);
+	const char *cbuf = ctx->region[EP_NET_COMBINE];
+	float *acc = ctx->acc;
+	for (int t = 0; t < T; t++) {
+		size_t off = (size_t)t * H;
+		memset(acc, 0, sizeof(float) * (size_t)H);
+		if (bias0)
+			add_bf16_row(acc, bias0 + off, H);
+		if (bias1)
+			add_bf16_row(acc, bias1 + off, H);
+		float wsum[K > 0 ? K : 1];
+		for (int j = 0; j < K; j++)
+			wsum[j] = 0.0f;
+		for (int m = 0; m < N; m++) {
+			if (!node_bits(ctx, t, m))
+				continue;
+			const char *rec = cbuf + (size_t)(cursor[m]++) * ctx->crec_bytes;
+			add_bf16_row(acc, (const uint16_t *)rec, H);
+			if (with_w) {
+				const float *pw = (const float *)(rec + 2 * (size_t)H);
+				for (int j = 0; j < K; j++)
+					wsum[j] += pw[j];
+			}
+		}
+		ep_f32_row_to_bf16(acc, combined_x + off, (size_t)H);
+		if (combined_w)
+			memcpy(combined_w + (size_t)t * K, wsum, sizeof(float) * (size_t)K);
+	}
+	ep_set_phase(w, "combine.done");
+	if ((rc = node_barrier(ctx))) /* local forwarders finished reading our input */
+		return rc;
+	ep_set_phase(w, "idle");
+	return 0;
+}
