@@ -1,0 +1,144 @@
+#!/bin/sh
+# soft_roce_test.sh - end-to-end cases of the verbs path on two emulated nodes (scripts/soft-roce.sh).
+# One boot of the two guests runs every step in turn (this script writes them into
+# a script both guests run); a second, short boot checks that one node's failure
+# ends the run. When qemu cannot run here every case is skipped with
+# the harness's reason. Ends with "N passed, N failed, N skipped".
+set -u
+here=$(dirname "$0")
+HARNESS=${SOFT_ROCE:-$here/../scripts/soft-roce.sh}
+EPBENCH=${EPBENCH:-./epbench}
+# The epbench case, run on both nodes (node rank and master come from the
+# harness's NODE_RANK, NNODES, MASTER_ADDR, MASTER_PORT; the guest adds
+# --gid-index, the IPv4 RoCE v2 GID it found). Adjust to what `epbench internode` accepts.
+EP_ARGS="internode --transport verbs --ib-dev rxe0 --nodes 2 --ranks-per-node 1 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1"
+pass=0 fail=0 skip=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+ok() { echo "ok    $1"; pass=$((pass + 1)); }
+skipped() { echo "SKIP  $1: $2"; skip=$((skip + 1)); }
+# bad NAME WHY [LOG...]: a failed case, with the last lines of each log
+bad() {
+	echo "FAIL  $1: $2"; fail=$((fail + 1)); shift 2
+	for f in "$@"; do [ -s "$f" ] && tail -n 15 "$f" | sed "s#^#      | $(basename "$f"): #"; done
+	return 0
+}
+
+# The harness keeps its run directories in $tmp/runs (TMPDIR), so that this
+# script can tell its own qemu processes and temp dirs from other runs'.
+mkdir -p "$tmp/runs"
+# shellcheck disable=SC2009  # pgrep -f would match this script's own lines
+qemus() { ps -eo args= | grep -v grep | grep -cF "sr.run=$tmp/runs/"; }
+runs() { ls -A "$tmp/runs"; }
+
+# Is there an epbench verbs path to run yet?
+ep_why=""
+if [ ! -x "$EPBENCH" ]; then
+	ep_why="no epbench binary at $EPBENCH"
+elif ! "$EPBENCH" internode --help >"$tmp/ephelp" 2>&1; then
+	ep_why="epbench has no internode subcommand yet ($(head -n 1 "$tmp/ephelp"))"
+elif ! grep -q -- '--transport' "$tmp/ephelp" || ! grep -qw verbs "$tmp/ephelp"; then
+	ep_why="epbench internode --help lists no --transport verbs yet"
+fi
+[ -z "$ep_why" ] && EP_CMD="$EPBENCH $EP_ARGS" || EP_CMD=""
+
+# The steps both guests run, one after another; each writes NAME.nodeN.log and
+# NAME.nodeN.rc into SOFT_ROCE_OUT (this script's $tmp, shared read-write).
+# perftest: server on node 0, client on node 1, retried while the server is
+# not listening yet; each tool its own TCP port so a late client cannot reach
+# the next tool's server.
+cat >"$tmp/steps.sh" <<'EOF'
+set -u
+n=$NODE_RANK d=$SOFT_ROCE_OUT gid=$SOFT_ROCE_GID_INDEX
+step() { name=$1; shift; "$@" >"$d/$name.node$n.log" 2>&1; echo $? >"$d/$name.node$n.rc"; }
+perf() {
+	if [ "$n" = 0 ]; then timeout 120 "$@"; return; fi
+	for i in $(seq 60); do
+		timeout 120 "$@" "$MASTER_ADDR" >/tmp/perf.log 2>&1; rc=$?
+		grep -q "Couldn't connect to" /tmp/perf.log || break
+		sleep 1
+	done
+	cat /tmp/perf.log; return $rc
+}
+step ibv_devices ibv_devices
+step ib_write_bw perf ib_write_bw -d "$SOFT_ROCE_DEV" -x "$gid" -p 18515 -n 1000
+step ib_send_lat perf ib_send_lat -d "$SOFT_ROCE_DEV" -x "$gid" -p 18516 -n 100
+[ -n "${1:-}" ] && step epbench timeout 300 "$@" --gid-index "$gid"
+exit 0
+EOF
+
+start=$(date +%s)
+# shellcheck disable=SC2086
+TMPDIR=$tmp/runs "$HARNESS" --timeout 540 --out "$tmp" -- bash "$tmp/steps.sh" $EP_CMD >"$tmp/run.log" 2>&1
+rc=$?
+secs=$(( $(date +%s) - start ))
+
+if [ "$rc" -eq 77 ]; then
+	why=$(sed -n 's/^soft-roce: skipped: //p' "$tmp/run.log" | head -n 1)
+	for c in ibv_devices_lists_rxe0 ib_write_bw_between_nodes ib_send_lat_between_nodes \
+		epbench_internode_verbs node_failure_ends_run nothing_left_behind; do
+		skipped "$c" "${why:-qemu cannot run here}"
+	done
+	echo "soft_roce_test.sh: $pass passed, $fail failed, $skip skipped"
+	exit 0
+fi
+grep '^soft-roce: ' "$tmp/run.log" | sed 's/^/# /'
+echo "# two guests, every step: ${secs} s (harness exit $rc)"
+
+# both NAME: the step NAME exited 0 on both nodes
+both() { [ "$(cat "$tmp/$1.node0.rc" 2>/dev/null)" = 0 ] && [ "$(cat "$tmp/$1.node1.rc" 2>/dev/null)" = 0 ]; }
+rcs() { echo "exit $(cat "$tmp/$1.node0.rc" 2>/dev/null || echo none) on node0, $(cat "$tmp/$1.node1.rc" 2>/dev/null || echo none) on node1 (harness exit $rc)"; }
+
+if both ibv_devices && grep -qw rxe0 "$tmp/ibv_devices.node0.log" && grep -qw rxe0 "$tmp/ibv_devices.node1.log"; then
+	ok ibv_devices_lists_rxe0
+else
+	bad ibv_devices_lists_rxe0 "$(rcs ibv_devices); see whether the logs list rxe0" "$tmp/ibv_devices.node0.log" "$tmp/ibv_devices.node1.log" "$tmp/run.log"
+fi
+# The result row: "65536 1000 peak average rate".
+row=$(awk '$1 == 65536 && $2 == 1000 { print $4; exit }' "$tmp/ib_write_bw.node1.log" 2>/dev/null)
+if both ib_write_bw && [ -n "$row" ]; then
+	ok ib_write_bw_between_nodes
+	echo "#   ib_write_bw: 1000 RDMA WRITEs of 64 KiB, $row MB/s average"
+else
+	bad ib_write_bw_between_nodes "$(rcs ib_write_bw)" "$tmp/ib_write_bw.node0.log" "$tmp/ib_write_bw.node1.log"
+fi
+row=$(awk '$1 == 2 && $2 == 100 { print $5; exit }' "$tmp/ib_send_lat.node1.log" 2>/dev/null)
+if both ib_send_lat && [ -n "$row" ]; then
+	ok ib_send_lat_between_nodes
+	echo "#   ib_send_lat: 100 SENDs of 2 B, typical $row us one way"
+else
+	bad ib_send_lat_between_nodes "$(rcs ib_send_lat)" "$tmp/ib_send_lat.node0.log" "$tmp/ib_send_lat.node1.log"
+fi
+if [ -n "$ep_why" ]; then
+	skipped epbench_internode_verbs "$ep_why"
+elif both epbench; then
+	ok epbench_internode_verbs
+	sed 's/^/#   node0: /' "$tmp/epbench.node0.log"
+else
+	bad epbench_internode_verbs "$(rcs epbench) ($EP_CMD)" "$tmp/epbench.node0.log" "$tmp/epbench.node1.log"
+fi
+
+# One node fails while the other would run on: the harness returns the failed
+# node's status, names it, and stops the other after --grace seconds.
+start=$(date +%s)
+# shellcheck disable=SC2016  # expanded in the guest
+TMPDIR=$tmp/runs "$HARNESS" --timeout 120 --grace 5 -- sh -c 'if [ "$NODE_RANK" = 1 ]; then echo giving up; exit 3; fi; sleep 600' \
+	>"$tmp/fail.log" 2>&1
+got=$?
+secs=$(( $(date +%s) - start ))
+if [ "$got" -eq 3 ] && grep -q '^\[node1\] giving up' "$tmp/fail.log" &&
+   grep -q '^soft-roce: node1 exit 3; still running 5 s later, stopped: node0 (running the command)' "$tmp/fail.log" && [ "$secs" -le 120 ]; then
+	ok node_failure_ends_run
+else
+	bad node_failure_ends_run "exit $got (want 3) after $secs s" "$tmp/fail.log"
+fi
+
+if [ "$(qemus)" -eq 0 ] && [ -z "$(runs)" ]; then
+	ok nothing_left_behind
+else
+	bad nothing_left_behind "$(qemus) qemu processes left, run directories left: $(runs)"
+fi
+
+echo "soft_roce_test.sh: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
