@@ -12,9 +12,10 @@
 # What COMMAND sees in each guest:
 #   - the host's root file system, read-only (9p): the host's own binaries and
 #     libraries, this checkout, a freshly built ./epbench;
-#   - the working directory this script was called from (read-only, same path);
+#   - the working directory this script was called from (read-only, same path,
+#     through a share of its own when it lies below /tmp, /run or /dev/shm);
 #   - tmpfs on /tmp, /run and /dev/shm, private to the guest (so the host's
-#     files there are not visible: nor is a working directory or a binary there);
+#     other files there are not visible);
 #   - SOFT_ROCE_OUT: a directory writable by both guests and kept on the host,
 #     mounted at the same absolute path as on the host (--out DIR, default a
 #     per-run temp dir that is removed at the end unless --keep). Write reports
@@ -175,12 +176,15 @@ else
 	out=$(cd "$out" && pwd -P)
 fi
 case "$RUN$out" in *[[:space:]]*) die "paths with blanks are not supported: '$RUN', '$out'" ;; esac
-# The guests put tmpfs over these, hiding the host's files there.
+# The guests put tmpfs over these, hiding the host's files there: a working
+# directory below them (a CI clone in /tmp, say) gets a read-only share of its
+# own, mounted at the same path.
+cwd_share=""
 case "$cwd/" in
 "$out"/*) ;;
 /tmp/*|/run/*|/dev/shm/*)
-	echo "soft-roce: the working directory '$cwd' is hidden in the guests (tmpfs on /tmp, /run, /dev/shm); run from elsewhere or inside --out" >&2
-	exit 2 ;;
+	case "$cwd" in *[[:space:]]*) die "paths with blanks are not supported: '$cwd'" ;; esac
+	cwd_share=$cwd ;;
 esac
 
 # ---- kernel and initramfs (cached) ----------------------------------------
@@ -197,12 +201,13 @@ mount -t devtmpfs dev /dev
 exec </dev/null >/dev/ttyS0 2>&1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
-node="" run="" out=""
+node="" run="" out="" cwd=""
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	sr.node=*) node=${w#*=} ;;
 	sr.run=*) run=${w#*=} ;;
 	sr.out=*) out=${w#*=} ;;
+	sr.cwd=*) cwd=${w#*=} ;;
 	esac
 done
 stty -F /dev/ttyS1 115200 raw -echo 2>/dev/null
@@ -235,6 +240,8 @@ mount -t proc proc $R/proc && mount -t sysfs sys $R/sys && mount -t devtmpfs dev
 mkdir -p $R/dev/shm $R/dev/pts && mount -t tmpfs -o mode=1777 shm $R/dev/shm &&
 mount -t devpts devpts $R/dev/pts || fail "cannot mount tmpfs/proc/sys/dev in the chroot"
 share() { mkdir -p "$R$2" && mount -t 9p -o $o9p "$1" "$R$2" || fail "cannot mount the $1 directory $2"; }
+# The working directory's own share (when tmpfs hides it) before the others.
+[ -n "$cwd" ] && { mkdir -p "$R$cwd" && mount -t 9p -o $o9p,ro cwd "$R$cwd" || fail "cannot mount the working directory $cwd"; }
 # The outer one first when one holds the other (the default --out is in run).
 case "$run/" in
 "$out"/*) share out "$out"; share run "$run" ;;
@@ -381,15 +388,18 @@ listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 # boot NODE NETDEV: starts qemu for node NODE in the background, sets qpids[NODE]
 boot() {
 	local n=$1 netdev=$2
+	local cwd_args=()
+	[ -n "$cwd_share" ] && cwd_args=(-virtfs "local,path=$cwd_share,mount_tag=cwd,security_model=none,readonly=on,multidevs=remap")
 	setpriv --pdeathsig KILL -- "$qemu" -name "soft-roce-node$n" \
 		-nodefaults -no-user-config -accel tcg -cpu max -smp 1 -m "$MEM" \
 		-display none -monitor none -no-reboot -nic none \
 		-kernel "$vmlinuz" -initrd "$initrd" \
-		-append "console=ttyS0 quiet panic=-1 sr.node=$n sr.run=$RUN sr.out=$out" \
+		-append "console=ttyS0 quiet panic=-1 sr.node=$n sr.run=$RUN sr.out=$out${cwd_share:+ sr.cwd=$cwd_share}" \
 		-serial "file:$RUN/node$n.console" -serial "file:$RUN/node$n.out" \
 		-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
 		-virtfs "local,path=$RUN,mount_tag=run,security_model=none,multidevs=remap" \
 		-virtfs "local,path=$out,mount_tag=out,security_model=none,multidevs=remap" \
+		"${cwd_args[@]}" \
 		-netdev "socket,id=n0,$netdev" -device "virtio-net-pci,netdev=n0,mac=52:54:00:4d:00:0$((n + 1))" \
 		</dev/null >"$RUN/node$n.qemu" 2>&1 &
 	qpids[n]=$!
