@@ -8,10 +8,11 @@ set -u
 here=$(dirname "$0")
 HARNESS=${SOFT_ROCE:-$here/../scripts/soft-roce.sh}
 EPBENCH=${EPBENCH:-./epbench}
-# The epbench case, run on both nodes (node rank and master come from the
+# The epbench cases, run on both nodes (node rank and master come from the
 # harness's NODE_RANK, NNODES, MASTER_ADDR, MASTER_PORT; the guest adds
-# --gid-index, the IPv4 RoCE v2 GID it found). Adjust to what `epbench internode` accepts.
-EP_ARGS="internode --transport verbs --ib-dev rxe0 --nodes 2 --ranks-per-node 1 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1"
+# --gid-index, the IPv4 RoCE v2 GID it found).
+EP_COMMON="--transport verbs --ib-dev rxe0 --nodes 2 -t 32 --hidden 256 -n 2 -w 1"
+EP_ARGS="internode $EP_COMMON --ranks-per-node 1 -e 4 -k 2"
 pass=0 fail=0 skip=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -42,6 +43,13 @@ elif ! grep -q -- '--transport' "$tmp/ephelp" || ! grep -qw verbs "$tmp/ephelp";
 	ep_why="epbench internode --help lists no --transport verbs yet"
 fi
 [ -z "$ep_why" ] && EP_CMD="$EPBENCH $EP_ARGS" || EP_CMD=""
+# Low-latency across nodes, when the binary has it.
+ll_why=""
+if [ -n "$ep_why" ]; then
+	ll_why=$ep_why
+elif ! "$EPBENCH" low-latency --help 2>&1 | grep -q -- '--nodes'; then
+	ll_why="epbench low-latency --help lists no --nodes yet (low-latency across nodes not built)"
+fi
 
 # The steps both guests run, one after another; each writes NAME.nodeN.log and
 # NAME.nodeN.rc into SOFT_ROCE_OUT (this script's $tmp, shared read-write).
@@ -64,20 +72,44 @@ perf() {
 step ibv_devices ibv_devices
 step ib_write_bw perf ib_write_bw -d "$SOFT_ROCE_DEV" -x "$gid" -p 18515 -n 1000
 step ib_send_lat perf ib_send_lat -d "$SOFT_ROCE_DEV" -x "$gid" -p 18516 -n 100
-[ -n "${1:-}" ] && step epbench timeout 300 "$@" --gid-index "$gid"
+[ -n "${1:-}" ] || exit 0
+ep=$1; shift
+common="$EP_COMMON --gid-index $gid"
+# shellcheck disable=SC2086
+step epbench timeout 300 "$ep" internode $common --ranks-per-node 1 -e 4 -k 2
+# shellcheck disable=SC2086
+step epbench_2x2 timeout 300 "$ep" internode $common --ranks-per-node 2 -e 8 -k 3 --dtype fp8 --bias 2
+# shellcheck disable=SC2086
+[ -z "$LL_WHY" ] && step epbench_ll timeout 300 "$ep" low-latency $common --ranks-per-node 1 -e 4 -k 2 --dtype fp8
+# A node dies mid-run: node 1's whole epbench is killed; node 0 must end
+# within its --timeout (10 s) with exit 4, naming node 1.
+if [ "$n" = 1 ]; then
+	# shellcheck disable=SC2086
+	"$ep" internode $common --ranks-per-node 1 -e 4 -k 2 -n 100000 --timeout 10 >"$d/killed.node1.log" 2>&1 &
+	sleep 20
+	kill -9 $!
+	echo killed >"$d/killed.node1.rc"
+else
+	start=$(date +%s)
+	# shellcheck disable=SC2086
+	step killed timeout 120 "$ep" internode $common --ranks-per-node 1 -e 4 -k 2 -n 100000 --timeout 10
+	echo $(( $(date +%s) - start )) >"$d/killed.secs"
+fi
 exit 0
 EOF
 
 start=$(date +%s)
 # shellcheck disable=SC2086
-TMPDIR=$tmp/runs "$HARNESS" --timeout 540 --out "$tmp" -- bash "$tmp/steps.sh" $EP_CMD >"$tmp/run.log" 2>&1
+EP_COMMON=$EP_COMMON LL_WHY=$ll_why TMPDIR=$tmp/runs "$HARNESS" --timeout 780 --grace 60 --out "$tmp" -- \
+	env EP_COMMON="$EP_COMMON" LL_WHY="$ll_why" bash "$tmp/steps.sh" ${EP_CMD:+$EPBENCH} >"$tmp/run.log" 2>&1
 rc=$?
 secs=$(( $(date +%s) - start ))
 
 if [ "$rc" -eq 77 ]; then
 	why=$(sed -n 's/^soft-roce: skipped: //p' "$tmp/run.log" | head -n 1)
 	for c in ibv_devices_lists_rxe0 ib_write_bw_between_nodes ib_send_lat_between_nodes \
-		epbench_internode_verbs node_failure_ends_run nothing_left_behind; do
+		epbench_internode_verbs epbench_internode_verbs_2x2_fp8 epbench_low_latency_verbs \
+		epbench_killed_node_ends_job node_failure_ends_run nothing_left_behind; do
 		skipped "$c" "${why:-qemu cannot run here}"
 	done
 	echo "soft_roce_test.sh: $pass passed, $fail failed, $skip skipped"
@@ -117,6 +149,33 @@ elif both epbench; then
 	sed 's/^/#   node0: /' "$tmp/epbench.node0.log"
 else
 	bad epbench_internode_verbs "$(rcs epbench) ($EP_CMD)" "$tmp/epbench.node0.log" "$tmp/epbench.node1.log"
+fi
+
+if [ -n "$ep_why" ]; then
+	skipped epbench_internode_verbs_2x2_fp8 "$ep_why"
+	skipped epbench_killed_node_ends_job "$ep_why"
+else
+	if both epbench_2x2 && grep -q "verdict: PASS" "$tmp/epbench_2x2.node0.log"; then
+		ok epbench_internode_verbs_2x2_fp8
+		grep -E "^ +2 |verdict|check:" "$tmp/epbench_2x2.node0.log" | sed 's/^/#   node0: /'
+	else
+		bad epbench_internode_verbs_2x2_fp8 "$(rcs epbench_2x2)" "$tmp/epbench_2x2.node0.log" "$tmp/epbench_2x2.node1.log"
+	fi
+	secs_k=$(cat "$tmp/killed.secs" 2>/dev/null || echo 999)
+	if [ "$(cat "$tmp/killed.node0.rc" 2>/dev/null)" = 4 ] && grep -q "node 1" "$tmp/killed.node0.log" && [ "$secs_k" -le 60 ]; then
+		ok epbench_killed_node_ends_job
+		grep -i "node 1" "$tmp/killed.node0.log" | head -n 2 | sed 's/^/#   node0: /'
+	else
+		bad epbench_killed_node_ends_job "node 0 exit $(cat "$tmp/killed.node0.rc" 2>/dev/null || echo none) after $secs_k s (want 4, naming node 1)" "$tmp/killed.node0.log" "$tmp/killed.node1.log"
+	fi
+fi
+if [ -n "$ll_why" ]; then
+	skipped epbench_low_latency_verbs "$ll_why"
+elif both epbench_ll && grep -q "verdict: PASS" "$tmp/epbench_ll.node0.log"; then
+	ok epbench_low_latency_verbs
+	grep -E "verdict|check:" "$tmp/epbench_ll.node0.log" | sed 's/^/#   node0: /'
+else
+	bad epbench_low_latency_verbs "$(rcs epbench_ll)" "$tmp/epbench_ll.node0.log" "$tmp/epbench_ll.node1.log"
 fi
 
 # One node fails while the other would run on: the harness returns the failed
