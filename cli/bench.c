@@ -3,8 +3,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -72,31 +74,61 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of n samples (sorts them). */
+static double median_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Times op i: warm-up, then iterations. Besides the op time, each iteration
+ * records the rank's busy time (the op time less its waits on peers), whose
+ * median tells a slow rank from one that merely waits for it. */
 static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st)
 {
 	const struct ep_options *o = env->run->opt;
 	const struct ep_op_desc *op = &v->ops[i];
 	double *times = env->times + (size_t)i * o->iters;
-	int rc;
-	if (op->prepare && (rc = op->prepare(st)))
+	double *busy = malloc(sizeof(double) * (size_t)o->iters);
+	int rc = 0;
+	if (!busy)
+		return rank_fail(env, "timing buffers", -ENOMEM);
+	if (op->prepare && (rc = op->prepare(st))) {
+		free(busy);
 		return rank_fail(env, op->name, rc);
+	}
 	for (int it = -o->warmup; it < o->iters; it++) {
 		ep_set_phase(env->waiter, "iteration");
-		if ((rc = ep_barrier(env->waiter)))
-			return rank_fail(env, "iteration barrier", rc);
-		if (op->before && (rc = op->before(st)))
-			return rank_fail(env, op->name, rc);
+		if ((rc = ep_barrier(env->waiter)) || (op->before && (rc = op->before(st)))) {
+			free(busy);
+			return rank_fail(env, it < 0 ? "warm-up" : "iteration", rc);
+		}
+		env->waiter->wait_ns = 0;
 		int64_t t0 = ep_now_ns();
 		if (it == 0 && i == 0)
 			inject_stop(env);
-		if ((rc = op->run(st)))
+		if ((rc = op->run(st))) {
+			free(busy);
 			return rank_fail(env, op->name, rc);
+		}
 		int64_t t1 = ep_now_ns();
-		if (it >= 0)
+		if (it >= 0) {
 			times[it] = (double)(t1 - t0) * 1e-9;
-		if (op->after && (rc = op->after(st)))
+			busy[it] = (double)(t1 - t0 - env->waiter->wait_ns) * 1e-3;
+		}
+		if (op->after && (rc = op->after(st))) {
+			free(busy);
 			return rank_fail(env, op->name, rc);
+		}
 	}
+	env->result->busy_median_us[i] = median_of(busy, o->iters);
+	free(busy);
 	op->bytes(st, &env->result->alg_bytes[i], &env->result->wire_bytes[i]);
 	return 0;
 }

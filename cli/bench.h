@@ -38,6 +38,7 @@ struct ep_rank_result {
 	uint64_t alg_bytes[EP_MAX_OPS];  /* per op */
 	uint64_t wire_bytes[EP_MAX_OPS];
 	uint64_t recv_rows;
+	double busy_median_us[EP_MAX_OPS]; /* per op: median of run() time minus sync waits */
 	_Atomic int32_t finished;
 };
 
@@ -95,5 +96,8 @@ extern const struct ep_variant ep_internode_variant;
 int ep_internode_main(int argc, char **argv);
 extern const struct ep_variant ep_low_latency_variant;
 extern const struct ep_variant ep_low_latency_hook_variant; /* with --hook */
+/* The same across nodes: a node's ranks, launched by the node job (internode_job.c). */
+extern const struct ep_variant ep_low_latency_nodes_variant;
+extern const struct ep_variant ep_low_latency_nodes_hook_variant;
 
 #endif

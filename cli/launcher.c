@@ -280,6 +280,7 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 			continue;
 		memset(slowest, 0, sizeof(int) * (size_t)R);
 		op->rank_median_us = calloc((size_t)R, sizeof(double));
+		op->rank_busy_us = calloc((size_t)R, sizeof(double));
 		for (int it = 0; it < iters; it++) {
 			int arg = 0;
 			double best = -1;
@@ -305,6 +306,8 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 			for (int it = 0; it < iters; it++)
 				mine[it] = times[((size_t)r * v->nops + i) * iters + it] * 1e6;
 			qsort(mine, (size_t)iters, sizeof(double), cmp_double);
+			if (op->rank_busy_us)
+				op->rank_busy_us[r] = rr[r].busy_median_us[i];
 			if (op->rank_median_us)
 				op->rank_median_us[r] = iters % 2 ? mine[iters / 2]
 							: (mine[iters / 2 - 1] + mine[iters / 2]) / 2;
@@ -439,8 +442,10 @@ int ep_launch_node(const struct ep_variant *v, struct ep_run *run, struct ep_nod
 void ep_run_result_free(struct ep_run_result *r)
 {
 	free(r->wrong_matrix);
-	for (int i = 0; i < EP_MAX_OPS; i++)
+	for (int i = 0; i < EP_MAX_OPS; i++) {
 		free(r->ops[i].rank_median_us);
+		free(r->ops[i].rank_busy_us);
+	}
 	free(r->nodes);
 	free(r->links);
 	r->wrong_matrix = NULL;

@@ -108,10 +108,13 @@ int ep_flag_wait_geq(struct ep_waiter *w, struct ep_flag *f, uint32_t target,
 {
 	if (reached(atomic_load_explicit(&f->value, memory_order_acquire), target))
 		return 0;
+	int64_t start = ep_now_ns();
 	for (int i = 0; i < w->spin_limit; i++) {
 		cpu_relax();
-		if (reached(atomic_load_explicit(&f->value, memory_order_acquire), target))
+		if (reached(atomic_load_explicit(&f->value, memory_order_acquire), target)) {
+			w->wait_ns += ep_now_ns() - start;
 			return 0;
+		}
 	}
 	struct ep_rank_ctl *me = &w->sync->ctl[w->rank];
 	atomic_store_explicit(&me->waiting_on, peer, memory_order_relaxed);
@@ -135,6 +138,7 @@ int ep_flag_wait_geq(struct ep_waiter *w, struct ep_flag *f, uint32_t target,
 	}
 	atomic_store_explicit(&me->waiting_on, -1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&me->progress, 1, memory_order_relaxed);
+	w->wait_ns += ep_now_ns() - start;
 	if (rc) {
 		const char *peer_phase = peer >= 0 && peer < w->sync->num_ranks
 			? atomic_load(&w->sync->ctl[peer].phase) : "?";

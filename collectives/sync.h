@@ -51,6 +51,7 @@ struct ep_waiter {
 	int64_t timeout_ns; /* deadline of every single wait */
 	int spin_limit;     /* pause-loop iterations before sleeping */
 	uint32_t epoch;     /* barriers passed so far */
+	int64_t wait_ns;    /* time spent in waits (spinning or asleep); callers reset it */
 };
 
 /* Setup: bytes to reserve for R ranks, and initialisation before fork. */

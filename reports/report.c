@@ -62,6 +62,40 @@ static void human_bytes(double b, char *buf, size_t len)
 	snprintf(buf, len, "%.4g%s", b, unit);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Hardware acceptance: per op, the rank whose median busy time (op time less
+ * its waits on peers) is furthest above the median rank's, when it is more
+ * than 10% above: the rank that makes the others wait. */
+static void print_slow_ranks(FILE *out, const struct ep_point *pt)
+{
+	const struct ep_run_result *r = &pt->res;
+	int R = pt->ranks;
+	if (R < 2 || R > 4096)
+		return;
+	double sorted[R];
+	for (int i = 0; i < r->nops; i++) {
+		const struct ep_op_result *op = &r->ops[i];
+		if (!op->timed || !op->rank_busy_us)
+			continue;
+		memcpy(sorted, op->rank_busy_us, sizeof(double) * (size_t)R);
+		qsort(sorted, (size_t)R, sizeof(double), cmp_double);
+		double mid = R % 2 ? sorted[R / 2] : (sorted[R / 2 - 1] + sorted[R / 2]) / 2;
+		int worst = 0;
+		for (int q = 1; q < R; q++)
+			if (op->rank_busy_us[q] > op->rank_busy_us[worst])
+				worst = q;
+		if (mid > 0 && op->rank_busy_us[worst] > 1.1 * mid)
+			fprintf(out, "# %s: rank %d is the slowest: busy %.1f us per op, %.0f%% above the median rank's %.1f us\n",
+				op->name, worst, op->rank_busy_us[worst],
+				100.0 * (op->rank_busy_us[worst] / mid - 1), mid);
+	}
+}
+
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose)
 {
 	const struct ep_run_result *r = &pt->res;
@@ -94,7 +128,14 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 				fprintf(out, " r%d=%.1f", q, op->rank_median_us[q]);
 			fprintf(out, "\n");
 		}
+		if (verbose && op->rank_busy_us) {
+			fprintf(out, "# %s per-rank busy (us):", op->name);
+			for (int q = 0; q < pt->ranks; q++)
+				fprintf(out, " r%d=%.1f", q, op->rank_busy_us[q]);
+			fprintf(out, "\n");
+		}
 	}
+	print_slow_ranks(out, pt);
 	fflush(out);
 }
 
@@ -274,6 +315,12 @@ static void json_point(struct ep_json *j, const struct ep_point *pt)
 			ep_json_begin_array(j, "rank_median_us");
 			for (int q = 0; q < pt->ranks; q++)
 				ep_json_double(j, NULL, op->rank_median_us[q]);
+			ep_json_end_array(j);
+		}
+		if (op->rank_busy_us) {
+			ep_json_begin_array(j, "rank_busy_us");
+			for (int q = 0; q < pt->ranks; q++)
+				ep_json_double(j, NULL, op->rank_busy_us[q]);
 			ep_json_end_array(j);
 		}
 		ep_json_end_object(j);

@@ -27,6 +27,7 @@ struct ep_op_result {
 	double wirebw_gbs;         /* mean over ranks of wire bytes / median time */
 	double aggbw_gbs;          /* all ranks' alg bytes / median time */
 	double *rank_median_us;    /* [R] each rank's own median op time */
+	double *rank_busy_us;      /* [R] each rank's median busy time: op time less waits on peers */
 };
 
 /* Multi-node: one node's share of an op (internode). */
