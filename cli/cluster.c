@@ -262,6 +262,11 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	KV("op", "%d", o->ops);
 	KV("timeout", "%g", o->timeout_s);
 	KV("fault", "%d:%d", (int)o->fault, o->fault_rank);
+	KV("num-max-dispatch-tokens-per-rank", "%d", o->num_max_dispatch_tokens);
+	KV("round-scale", "%d", o->round_scale);
+	KV("ue8m0", "%d", o->use_ue8m0);
+	KV("hook", "%d", o->hook);
+	KV("zero-copy", "%d", o->zero_copy);
 	KV("transport", "%s", o->transport ? o->transport : "auto");
 	KV("transport (chosen)", "%s", transport);
 #undef KV

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cli/bench.h"
-#include "cli/internode_bench.h"
+#include "cli/node_job.h"
 #include "cli/normal_io.h"
 #include "collectives/error.h"
 #include "collectives/internode.h"
@@ -109,7 +109,10 @@ static int inode_setup(struct ep_bench_env *env, void **out)
 	ep_set_phase(env->waiter, "setup.transport");
 	struct ep_transport_cfg tc = {
 		.rank = me, .num_ranks = (int)R, .ranks_per_node = st->P, .host = ctx->host,
-		.timeout_s = run->opt->timeout_s, .job_id = ctx->job_id,
+		/* The network gives up a second before the shared-memory waits do, so a
+		 * stalled node is named as such, not as a local peer stuck behind it. */
+		.timeout_s = run->opt->timeout_s > 2 ? run->opt->timeout_s - 1 : run->opt->timeout_s / 2,
+		.job_id = ctx->job_id,
 		.ib_dev = ctx->ib_dev[0] ? ctx->ib_dev : NULL, .gid_index = ctx->gid_index,
 	};
 	if ((rc = ep_transport_init(&st->net, ctx->ops, &tc, &ctx->addr[me]))) {

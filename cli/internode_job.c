@@ -1,4 +1,4 @@
-/* internode_job.c - `epbench internode`: one node's part of a cluster job.
+/* internode_job.c - one node's part of a cluster job: `epbench internode`, `epbench low-latency --nodes`.
  *
  * Every node runs this. Its launcher maps the node arena and a small shared
  * context (addresses, per-rank figures), forks its ranks through
@@ -7,8 +7,9 @@
  * hands them the full table, relays failures, and ends the point when another
  * node fails. Each node then sends its raw per-rank results to node 0, which
  * prints the one table and verdict of the job; the other nodes print a short
- * line and exit with the job's status. The variant the ranks run is in
- * internode_bench.c.
+ * line and exit with the job's status. The variant the ranks run comes
+ * from the subcommand's struct ep_node_job (cli/node_job.h): internode's is
+ * in internode_bench.c, low-latency's in low_latency_bench.c.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -28,8 +29,8 @@
 #include "cli/bench.h"
 #include "cli/cluster.h"
 #include "cli/hostinfo.h"
-#include "cli/internode_bench.h"
 #include "cli/launcher.h"
+#include "cli/node_job.h"
 #include "collectives/error.h"
 #include "reports/report.h"
 
@@ -37,6 +38,7 @@
 struct node_point {
 	struct ep_cluster *cl;
 	struct node_ctx *ctx;
+	const struct ep_variant *v;  /* what the ranks run */
 	int point, nodes, node, P;
 	int addrs_sent, table_done;
 	int remote;  /* the point ended because of another node (or node 0's order) */
@@ -121,7 +123,7 @@ static size_t result_bytes(int P, int R, int nops, int iters)
 static char *pack_result(const struct node_point *np, const struct ep_run *run,
 			 const struct ep_node_hooks *hk, const struct ep_run_result *res, size_t *len)
 {
-	int P = np->P, R = run->shape.num_ranks, nops = ep_internode_variant.nops, it = run->opt->iters;
+	int P = np->P, R = run->shape.num_ranks, nops = np->v->nops, it = run->opt->iters;
 	*len = result_bytes(P, R, nops, it);
 	char *buf = calloc(1, *len), *p = buf;
 	if (!buf)
@@ -141,10 +143,10 @@ static char *pack_result(const struct node_point *np, const struct ep_run *run,
 }
 
 /* Node 0: the job's result of one point from every node's raw blocks. */
-static int aggregate(struct ep_cluster *cl, const struct ep_run *run, int nodes, int P,
-		     const char *const *blobs, struct ep_run_result *res)
+static int aggregate(struct ep_cluster *cl, const struct ep_variant *v, const struct ep_run *run,
+		     int nodes, int P, const char *const *blobs, struct ep_run_result *res)
 {
-	int R = run->shape.num_ranks, nops = ep_internode_variant.nops, it = run->opt->iters;
+	int R = run->shape.num_ranks, nops = v->nops, it = run->opt->iters;
 	struct ep_rank_result *rr = calloc((size_t)R, sizeof(*rr));
 	double *times = calloc((size_t)R * nops * it + 1, sizeof(double));
 	uint64_t *wrong = calloc((size_t)R * R + 1, sizeof(uint64_t));
@@ -165,7 +167,7 @@ static int aggregate(struct ep_cluster *cl, const struct ep_run *run, int nodes,
 		p += (size_t)P * R * sizeof(uint64_t);
 		memcpy(fg + k * P, p, (size_t)P * sizeof(*fg));
 	}
-	ep_launch_collect(&ep_internode_variant, run, rr, times, wrong, res);
+	ep_launch_collect(v, run, rr, times, wrong, res);
 	res->num_ranks = R;
 	res->num_nodes = nodes;
 	const struct ep_node_info *info = ep_cluster_nodes(cl);
@@ -258,10 +260,11 @@ static void joined_names(char *buf, size_t len, const struct ep_node_info *info,
 }
 
 /* Runs this node's part of the whole job; returns the process exit status. */
-static int run_node(struct ep_options *o, struct ep_cluster_cfg *cfg, int listen_fd, int local_mode,
-		    const char *cmdline)
+static int run_node(const struct ep_node_job *job, struct ep_options *o, struct ep_cluster_cfg *cfg,
+		    int listen_fd, int local_mode, const char *cmdline)
 {
-	const char *me = "epbench internode";
+	char me[64];
+	snprintf(me, sizeof(me), "epbench %s", job->command);
 	int N = cfg->nodes, P = cfg->ranks_per_node, R = N * P, nd = cfg->node_rank;
 	char err[EP_TEXT_MAX], why[160] = "", transport_desc[200];
 	struct ep_transport_cfg probe_cfg = {.num_ranks = R, .ib_dev = o->ib_dev, .gid_index = o->gid_index};
@@ -280,7 +283,9 @@ static int run_node(struct ep_options *o, struct ep_cluster_cfg *cfg, int listen
 	}
 	/* every point checked before anyone meets */
 	o->ranks_per_node = P;
-	internode_routing(o, N);
+	if (job->prepare)
+		job->prepare(o, N);
+	const struct ep_variant *variant = job->variant(o);
 	for (int b = 0; b < o->tokens.n; b++)
 		for (int c = 0; c < o->hidden.n; c++) {
 			struct ep_shape s;
@@ -300,19 +305,19 @@ static int run_node(struct ep_options *o, struct ep_cluster_cfg *cfg, int listen
 		return exit_of(rc);
 	}
 	const struct ep_node_info *info = ep_cluster_nodes(cl);
-	char names[1024], routing[120];
+	char names[1024], routing[300], extra[300];
 	joined_names(names, sizeof(names), info, N);
-	snprintf(routing, sizeof(routing), "uniform, top-%d of %d node groups", o->num_topk_groups, o->num_groups);
+	job->describe(o, routing, sizeof(routing), extra, sizeof(extra));
 	struct ep_hostinfo h;
 	ep_hostinfo_read(&h);
-	char cluster_line[1400];
+	char cluster_line[1800];
 	snprintf(cluster_line, sizeof(cluster_line),
-		 "%d nodes x %d ranks (%d ranks), nodes/rank from %s; master %s:%d from %s%s; nodes %s", N, P, R,
-		 cfg->convention, cfg->master_host, cfg->master_port, cfg->master_from,
-		 local_mode ? " (all nodes on this host, loopback)" : "", names);
+		 "%d nodes x %d ranks (%d ranks), nodes/rank from %s; master %s:%d from %s%s; nodes %s%s%s", N, P,
+		 R, cfg->convention, cfg->master_host, cfg->master_port, cfg->master_from,
+		 local_mode ? " (all nodes on this host, loopback)" : "", names, extra[0] ? "; " : "", extra);
 	int copy_threads = P < h.cores ? P : h.cores;
 	struct ep_report_meta meta = {
-		.command = "internode", .version = EP_VERSION, .command_line = cmdline,
+		.command = job->command, .version = EP_VERSION, .command_line = cmdline,
 		.dtype = ep_dtype_name(o->dtype), .num_topk = o->num_topk, .num_experts = o->num_experts,
 		.routing = routing, .masked_ratio = o->routing.masked_ratio, .seed = o->seed,
 		.iters = o->iters, .warmup = o->warmup, .check = o->check, .cached = o->cached,
@@ -325,8 +330,8 @@ static int run_node(struct ep_options *o, struct ep_cluster_cfg *cfg, int listen
 	if (nd == 0) {
 		ep_table_header(out, &meta, o->quiet);
 	} else if (!local_mode) {
-		printf("# epbench internode: node %d of %d on %s (%s), %d ranks, transport %s; nodes/rank from %s; master %s:%d from %s; node 0 prints the table\n",
-		       nd, N, info[nd].host, info[nd].addr, P, transport_desc, cfg->convention,
+		printf("# %s: node %d of %d on %s (%s), %d ranks, transport %s; nodes/rank from %s; master %s:%d from %s; node 0 prints the table\n",
+		       me, nd, N, info[nd].host, info[nd].addr, P, transport_desc, cfg->convention,
 		       cfg->master_host, cfg->master_port, cfg->master_from);
 	}
 	fflush(stdout);
@@ -360,11 +365,12 @@ static int run_node(struct ep_options *o, struct ep_cluster_cfg *cfg, int listen
 		snprintf(ctx->ib_dev, sizeof(ctx->ib_dev), "%s", o->ib_dev ? o->ib_dev : "");
 		ctx->gid_index = o->gid_index;
 		ctx->job_id = ep_config_hash(text) ^ (uint64_t)pi;
-		struct node_point np = {.cl = cl, .ctx = ctx, .point = pi, .nodes = N, .node = nd, .P = P};
+		struct node_point np = {.cl = cl, .ctx = ctx, .v = variant, .point = pi, .nodes = N, .node = nd,
+					.P = P};
 		struct ep_node_hooks hk = {.num_local = P, .rank_base = nd * P, .variant_ctx = ctx,
 					   .poll = node_poll, .arg = &np};
 		struct ep_run_result mine;
-		int code = ep_launch_node(&ep_internode_variant, &run, &hk, &mine);
+		int code = ep_launch_node(variant, &run, &hk, &mine);
 		int ok = code == EP_EXIT_OK || code == EP_EXIT_WRONG;
 		char msg[EP_TEXT_MAX];
 		pts[pi] = (struct ep_point){R, tokens, hidden, {0}};
@@ -449,7 +455,7 @@ static int run_node(struct ep_options *o, struct ep_cluster_cfg *cfg, int listen
 				res->exit_code = fail_code;
 				snprintf(res->message, sizeof(res->message), "%s", msg);
 				send_code(cl, -1, EP_MSG_ABORT, fail_code, msg);
-			} else if (aggregate(cl, &run, N, P, blobs, res)) {
+			} else if (aggregate(cl, variant, &run, N, P, blobs, res)) {
 				res->exit_code = EP_EXIT_ENV;
 				snprintf(res->message, sizeof(res->message), "out of memory aggregating results");
 				send_code(cl, -1, EP_MSG_ABORT, EP_EXIT_ENV, res->message);
@@ -521,7 +527,8 @@ static int run_node(struct ep_options *o, struct ep_cluster_cfg *cfg, int listen
 }
 
 /* --local-nodes: every node as a child process of this one, over loopback. */
-static int run_local(struct ep_options *o, struct ep_cluster_cfg *cfg, const char *cmdline)
+static int run_local(const struct ep_node_job *job, struct ep_options *o, struct ep_cluster_cfg *cfg,
+		     const char *cmdline)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
@@ -530,7 +537,7 @@ static int run_local(struct ep_options *o, struct ep_cluster_cfg *cfg, const cha
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64) ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl)) {
-		fprintf(stderr, "epbench internode: --local-nodes: rendezvous socket: %s\n", strerror(errno));
+		fprintf(stderr, "epbench %s: --local-nodes: rendezvous socket: %s\n", job->command, strerror(errno));
 		return EP_EXIT_ENV;
 	}
 	cfg->master_port = ntohs(sa.sin_port);
@@ -550,10 +557,10 @@ static int run_local(struct ep_options *o, struct ep_cluster_cfg *cfg, const cha
 			mine.node_rank = k;
 			if (k != 0)
 				close(fd);
-			_exit(run_node(o, &mine, k == 0 ? fd : -1, 1, cmdline));
+			_exit(run_node(job, o, &mine, k == 0 ? fd : -1, 1, cmdline));
 		}
 		if (pids[k] < 0) {
-			fprintf(stderr, "epbench internode: fork of node %d failed: %s\n", k, strerror(errno));
+			fprintf(stderr, "epbench %s: fork of node %d failed: %s\n", job->command, k, strerror(errno));
 			for (int j = 0; j < k; j++)
 				kill(pids[j], SIGKILL);
 			return EP_EXIT_ENV;
@@ -575,15 +582,16 @@ static int run_local(struct ep_options *o, struct ep_cluster_cfg *cfg, const cha
 	return node0 != EP_EXIT_OK ? node0 : code;
 }
 
-int ep_internode_main(int argc, char **argv)
+int ep_node_job_main(const struct ep_node_job *job, int argc, char **argv)
 {
 	struct ep_options o;
-	char err[512];
-	int rc = ep_options_parse("internode", argc, argv, &o, stdout, err, sizeof(err));
+	char err[512], me[64];
+	snprintf(me, sizeof(me), "epbench %s", job->command);
+	int rc = ep_options_parse(job->command, argc, argv, &o, stdout, err, sizeof(err));
 	if (rc == 1)
 		return EP_EXIT_OK;
 	if (rc) {
-		fprintf(stderr, "epbench internode: %s\n", err);
+		fprintf(stderr, "%s: %s\n", me, err);
 		return EP_EXIT_USAGE;
 	}
 	struct ep_cluster_cfg cfg;
@@ -592,7 +600,7 @@ int ep_internode_main(int argc, char **argv)
 	else
 		rc = ep_cluster_resolve(&o, env_get, &cfg, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "epbench internode: %s\n", err);
+		fprintf(stderr, "%s: %s\n", me, err);
 		ep_options_free(&o);
 		return EP_EXIT_USAGE;
 	}
@@ -605,9 +613,37 @@ int ep_internode_main(int argc, char **argv)
 		for (int i = 0; i < argc; i++)
 			n += (size_t)snprintf(cmdline + n, len - n, " %s", argv[i]);
 	}
-	int code = o.local_nodes ? run_local(&o, &cfg, cmdline ? cmdline : "epbench internode")
-				 : run_node(&o, &cfg, -1, 0, cmdline ? cmdline : "epbench internode");
+	int code = o.local_nodes ? run_local(job, &o, &cfg, cmdline ? cmdline : me)
+				 : run_node(job, &o, &cfg, -1, 0, cmdline ? cmdline : me);
 	free(cmdline);
 	ep_options_free(&o);
 	return code;
+}
+
+/* `epbench internode` */
+
+static const struct ep_variant *internode_variant(const struct ep_options *o)
+{
+	(void)o;
+	return &ep_internode_variant;
+}
+
+static void internode_describe(const struct ep_options *o, char *routing, size_t rlen, char *extra,
+			       size_t elen)
+{
+	snprintf(routing, rlen, "uniform, top-%d of %d node groups", o->num_topk_groups, o->num_groups);
+	if (elen)
+		extra[0] = 0;
+}
+
+static const struct ep_node_job internode_job = {
+	.command = "internode",
+	.variant = internode_variant,
+	.prepare = internode_routing,
+	.describe = internode_describe,
+};
+
+int ep_internode_main(int argc, char **argv)
+{
+	return ep_node_job_main(&internode_job, argc, argv);
 }

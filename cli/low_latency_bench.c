@@ -22,47 +22,31 @@
  * sum sel_t * (H + H/128 * 4 + 16) for FP8 and sum sel_t * (2H + 16) for
  * BF16 (DeepEP's test always counts FP8); combine sum sel_t * 2H. Wire
  * bytes leave out messages to experts of this rank.
+ *
+ * Across nodes (ep_low_latency_nodes_variant, launched by the node job with
+ * the node's struct node_ctx as env->variant_ctx) a rank is the same with
+ * global ranks, a node arena of P rank regions and a transport endpoint
+ * (low_latency_nodes.c); each op starts with a cluster-wide barrier and
+ * leaves its network figures for the node's report.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/bench.h"
+#include "cli/low_latency_bench.h"
 #include "collectives/error.h"
-#include "collectives/low_latency.h"
 #include "collectives/numeric.h"
-#include "reference/low_latency_ref.h"
 #include "reference/transform.h"
 #include "reports/atomic_file.h"
 #include "reports/npy.h"
 
 #define PAGE 4096
 
-struct ll_state {
-	struct ep_bench_env *env;
-	const struct ep_options *opt;
-	struct ep_ll_config cfg;
-	struct ep_ll coll;
-	struct ep_ll_ref ref;
-	int me, T;                 /* this rank, its token count T_r */
-	uint16_t *x;               /* [T][H] bf16 dispatch input */
-	const int64_t *topk_idx;   /* [T][K], rows of the reference */
-	const float *topk_weights; /* [T][K] */
-	struct ep_ll_dispatch_out out;
-	uint16_t *expert_out;      /* [L][R*N][H] harness buffer in the arena (non-zero-copy) */
-	uint16_t *combine_x;       /* where the expert outputs are: expert_out or the combine area */
-	uint16_t *combined_x;      /* [T][H] */
-	uint16_t *deq;             /* [H] expert-step scratch */
-	float *scales;             /* [H/128] */
-	int dispatched;            /* out holds a dispatch's result */
-	int experts_ready;         /* combine_x holds the expert outputs */
-	uint64_t disp_alg, disp_wire, comb_alg, comb_wire;
-};
-
-/* The collective's shape for a run: N defaults to T (rank 0 keeps T even
- * with --uneven-tokens), at least 1. */
-static void ll_config(const struct ep_run *run, struct ep_ll_config *cfg)
+/* The collective's shape for a run of P ranks per node (P = R on one
+ * host): N defaults to T (rank 0 keeps T even with --uneven-tokens), at
+ * least 1. */
+static void ll_config(const struct ep_run *run, int P, struct ep_ll_config *cfg)
 {
 	const struct ep_shape *s = &run->shape;
 	const struct ep_options *o = run->opt;
@@ -70,7 +54,7 @@ static void ll_config(const struct ep_run *run, struct ep_ll_config *cfg)
 	*cfg = (struct ep_ll_config){
 		.num_ranks = s->num_ranks, .hidden = s->hidden, .num_topk = s->num_topk,
 		.num_experts = s->num_experts, .max_tokens = N > 0 ? N : 1, .dtype = s->dtype,
-		.round_scale = o->round_scale, .use_ue8m0 = o->use_ue8m0,
+		.round_scale = o->round_scale, .use_ue8m0 = o->use_ue8m0, .ranks_per_node = P,
 	};
 }
 
@@ -83,19 +67,31 @@ static double harness_bytes(const struct ep_ll_config *c, int zero_copy)
 	return (double)(((size_t)(b < 0x1p60 ? b : 0x1p60) + PAGE - 1) / PAGE * PAGE);
 }
 
-static int ll_size(struct ep_run *run, size_t *arena_bytes)
+/* The arena of P ranks: the collective's and the harness's buffers. */
+static int size_for(struct ep_run *run, int P, size_t *arena_bytes)
 {
 	struct ep_ll_config cfg;
-	ll_config(run, &cfg);
+	ll_config(run, P, &cfg);
 	size_t coll = ep_ll_arena_bytes(&cfg);
 	if (!coll)
 		return -EP_EUSAGE;
 	/* SIZE_MAX: beyond 2^60; the clamp below makes the launcher refuse it */
-	double total = (double)coll + harness_bytes(&cfg, run->opt->zero_copy) * cfg.num_ranks;
+	double total = (double)coll + harness_bytes(&cfg, run->opt->zero_copy) * P;
 	/* Clamped so that sums stay exact; the launcher refuses such a size. */
 	*arena_bytes = total < 0x1p60 ? (size_t)total : (size_t)1 << 60;
 	run->capacity = (size_t)cfg.num_ranks * cfg.max_tokens;
 	return 0;
+}
+
+static int ll_size(struct ep_run *run, size_t *arena_bytes)
+{
+	return size_for(run, run->shape.num_ranks, arena_bytes);
+}
+
+/* A node's share: its ranks_per_node ranks (set by the node job). */
+static int ll_nodes_size(struct ep_run *run, size_t *arena_bytes)
+{
+	return size_for(run, run->opt->ranks_per_node, arena_bytes);
 }
 
 static void ll_teardown(void *p)
@@ -103,12 +99,14 @@ static void ll_teardown(void *p)
 	struct ll_state *st = p;
 	if (!st)
 		return;
+	ep_ll_bench_net_close(st);
 	ep_ll_fini(&st->coll);
 	ep_ll_ref_fini(&st->ref);
 	free(st->x);
 	free(st->combined_x);
 	free(st->deq);
 	free(st->scales);
+	free(st->arrivals);
 	free(st);
 }
 
@@ -116,7 +114,7 @@ static void ll_teardown(void *p)
 static void count_bytes(struct ll_state *st)
 {
 	const struct ep_ll_config *c = &st->cfg;
-	int K = c->num_topk, L = c->num_experts / c->num_ranks;
+	int K = c->num_topk, L = c->num_experts / c->num_ranks, P = c->ranks_per_node;
 	uint64_t H = (uint64_t)c->hidden;
 	uint64_t msg = c->dtype == EP_DTYPE_FP8 ? H + H / 128 * 4 + 16 : 2 * H + 16;
 	for (int t = 0; t < st->T; t++)
@@ -129,6 +127,8 @@ static void count_bytes(struct ll_state *st)
 			st->comb_alg += 2 * H;
 			st->disp_wire += remote ? msg : 0;
 			st->comb_wire += remote ? 2 * H : 0;
+			st->disp_nvl += e / L / P == st->me / P ? msg : 0;
+			st->comb_nvl += e / L / P == st->me / P ? 2 * H : 0;
 		}
 }
 
@@ -143,7 +143,9 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 	st->env = env;
 	st->opt = o;
 	st->me = env->rank;
-	ll_config(run, &st->cfg);
+	st->nctx = env->variant_ctx;
+	ll_config(run, st->nctx ? st->nctx->per_node : run->shape.num_ranks, &st->cfg);
+	st->local = st->me % st->cfg.ranks_per_node;
 	size_t H = (size_t)st->cfg.hidden;
 	if ((rc = ep_ll_ref_init(&st->ref, &st->cfg, run->shape.num_tokens, &run->routing, o->seed,
 				 o->uneven_tokens, st->me)))
@@ -160,11 +162,20 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 		goto fail;
 	for (int t = 0; t < st->T; t++)
 		ep_gen_bf16_row(o->seed, EP_STREAM_X, st->me, t, st->cfg.hidden, st->x + (size_t)t * H);
-	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->me, env->arena, env->waiter)))
+	if (st->nctx && (rc = ep_ll_bench_net_open(st)))
+		goto fail;
+	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->me, env->arena, env->waiter,
+			     st->nctx ? &st->net : NULL))) {
+		if (st->nctx)
+			ep_sync_fail(env->waiter, rc, "rank %d (node %d): low-latency buffers: %s", st->me,
+				     st->nctx->node, st->net.error[0] ? st->net.error : ep_strerror(rc));
+		goto fail;
+	}
+	if (st->nctx && (rc = ep_ll_bench_net_connect(st)))
 		goto fail;
 	if (!o->zero_copy)
 		st->expert_out = (uint16_t *)((char *)env->arena + ep_ll_arena_bytes(&st->cfg) +
-					      (size_t)harness_bytes(&st->cfg, 0) * (size_t)st->me);
+					      (size_t)harness_bytes(&st->cfg, 0) * (size_t)st->local);
 	count_bytes(st);
 	*out = st;
 	return 0;
@@ -175,10 +186,19 @@ fail:
 
 /* Dispatch */
 
+/* A receive completed: across nodes, its arrivals count for the op. */
+static void arrived(struct ll_state *st, enum ll_kind kind)
+{
+	if (st->nctx)
+		ep_ll_bench_arrived(st, kind);
+}
+
 static int do_dispatch(struct ll_state *st)
 {
 	int rc = ep_ll_dispatch(&st->coll, st->x, st->topk_idx, st->T, &st->out);
 	st->dispatched = rc == 0;
+	if (rc == 0)
+		arrived(st, LL_KIND_DISPATCH);
 	return rc;
 }
 
@@ -241,6 +261,8 @@ static int dispatch_recv(void *p)
 	struct ll_state *st = p;
 	int rc = ep_ll_dispatch_recv(&st->coll, &st->out);
 	st->dispatched = rc == 0;
+	if (rc == 0)
+		arrived(st, LL_KIND_DISPATCH);
 	return rc;
 }
 
@@ -315,8 +337,11 @@ static const uint16_t *combine_input(const struct ll_state *st)
 static int combine_run(void *p)
 {
 	struct ll_state *st = p;
-	return ep_ll_combine(&st->coll, combine_input(st), st->topk_idx, st->topk_weights,
-			     st->combined_x);
+	int rc = ep_ll_combine(&st->coll, combine_input(st), st->topk_idx, st->topk_weights,
+			       st->combined_x);
+	if (rc == 0)
+		arrived(st, LL_KIND_COMBINE);
+	return rc;
 }
 
 static int combine_check(void *p, struct ep_check_report *rep)
@@ -342,7 +367,10 @@ static int combine_send(void *p)
 static int combine_recv(void *p)
 {
 	struct ll_state *st = p;
-	return ep_ll_combine_recv(&st->coll, st->topk_idx, st->topk_weights, st->combined_x);
+	int rc = ep_ll_combine_recv(&st->coll, st->topk_idx, st->topk_weights, st->combined_x);
+	if (rc == 0)
+		arrived(st, LL_KIND_COMBINE);
+	return rc;
 }
 
 static int combine_send_landed(void *p)
@@ -490,6 +518,79 @@ const struct ep_variant ep_low_latency_hook_variant = {
 	.dump = ll_dump,
 	.nops = 7,
 	.ops = ll_hook_ops,
+	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH, EP_OPS_DISPATCH,
+		    EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_COMBINE},
+};
+
+/* Across nodes: the same ops, each preceded by a cluster-wide barrier
+ * (untimed, in before) so that iterations line up across nodes and the
+ * per-iteration maxima mean something; bytes() also leaves the op's network
+ * figures for the node job's per-node and per-link report. */
+
+static int node_before(void *p, int op, enum ll_kind kind, int (*inner)(void *))
+{
+	int rc = ep_ll_bench_sync(p, op, kind);
+	return rc ? rc : inner ? inner(p) : 0;
+}
+
+static void node_bytes(const void *p, int op, enum ll_kind kind,
+		       void (*inner)(const void *, uint64_t *, uint64_t *), uint64_t *alg, uint64_t *wire)
+{
+	inner(p, alg, wire);
+	ep_ll_bench_figures(p, op, kind, *alg);
+}
+
+#define NODE_HOOKS(i, kind, before, bytes)                                                        \
+	static int node_before_##i(void *p) { return node_before(p, i, kind, before); }          \
+	static void node_bytes_##i(const void *p, uint64_t *alg, uint64_t *wire)                 \
+	{                                                                                        \
+		node_bytes(p, i, kind, bytes, alg, wire);                                        \
+	}
+NODE_HOOKS(0, LL_KIND_DISPATCH, NULL, dispatch_bytes)
+NODE_HOOKS(1, LL_KIND_COMBINE, NULL, combine_bytes)
+NODE_HOOKS(2, LL_KIND_BOTH, NULL, both_bytes)
+NODE_HOOKS(3, LL_KIND_DISPATCH, NULL, dispatch_bytes)
+NODE_HOOKS(4, LL_KIND_DISPATCH, dispatch_send_landed, dispatch_bytes)
+NODE_HOOKS(5, LL_KIND_COMBINE, NULL, combine_bytes)
+NODE_HOOKS(6, LL_KIND_COMBINE, combine_send_landed, combine_bytes)
+
+static const struct ep_op_desc ll_node_ops[] = {
+	{.name = "dispatch", .before = node_before_0, .run = dispatch_run, .check = dispatch_check,
+	 .bytes = node_bytes_0, .recv_rows = ll_recv_rows, .corrupt = dispatch_corrupt},
+	{.name = "combine", .prepare = combine_prepare, .before = node_before_1, .run = combine_run,
+	 .check = combine_check, .bytes = node_bytes_1},
+	{.name = "dispatch+combine", .prepare = combine_prepare, .before = node_before_2,
+	 .run = both_run, .check = both_check, .bytes = node_bytes_2},
+	{.name = "dispatch-send", .before = node_before_3, .run = dispatch_send,
+	 .after = dispatch_recv, .check = dispatch_check, .bytes = node_bytes_3},
+	{.name = "dispatch-recv", .before = node_before_4, .run = dispatch_recv,
+	 .check = dispatch_check, .bytes = node_bytes_4},
+	{.name = "combine-send", .prepare = combine_prepare, .before = node_before_5,
+	 .run = combine_send, .after = combine_recv, .check = combine_check, .bytes = node_bytes_5},
+	{.name = "combine-recv", .prepare = combine_prepare, .before = node_before_6,
+	 .run = combine_recv, .check = combine_check, .bytes = node_bytes_6},
+};
+
+/* One node's ranks of a multi-node job (cli/internode_job.c launches them). */
+const struct ep_variant ep_low_latency_nodes_variant = {
+	.name = "low-latency",
+	.size = ll_nodes_size,
+	.setup = ll_setup,
+	.teardown = ll_teardown,
+	.dump = ll_dump,
+	.nops = 3,
+	.ops = ll_node_ops,
+	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH},
+};
+
+const struct ep_variant ep_low_latency_nodes_hook_variant = {
+	.name = "low-latency",
+	.size = ll_nodes_size,
+	.setup = ll_setup,
+	.teardown = ll_teardown,
+	.dump = ll_dump,
+	.nops = 7,
+	.ops = ll_node_ops,
 	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH, EP_OPS_DISPATCH,
 		    EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_COMBINE},
 };

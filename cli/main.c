@@ -9,6 +9,7 @@
 #include "cli/cases.h"
 #include "cli/hostinfo.h"
 #include "cli/launcher.h"
+#include "cli/node_job.h"
 #include "cli/options.h"
 #include "collectives/error.h"
 #include "reports/report.h"
@@ -31,7 +32,7 @@ static int help_main(int argc, char **argv);
 
 static const struct subcommand subcommands[] = {
 	{"intranode", intranode_main, "normal dispatch/combine between ranks of one host (shared memory)"},
-	{"low-latency", low_latency_main, "DeepEP low-latency dispatch/combine into per-expert buffers (shared memory)"},
+	{"low-latency", low_latency_main, "DeepEP low-latency dispatch/combine into per-expert buffers (shared memory; --nodes: TCP or verbs too)"},
 	{"internode", ep_internode_main, "normal dispatch/combine across nodes (TCP or verbs, then shared memory)"},
 	{"info", info_main, "describe this host and measure its memory copy bandwidth"},
 	{"version", version_main, "print the version"},
@@ -155,6 +156,17 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 	}
 	if (o.hook && v == &ep_low_latency_variant)
 		v = &ep_low_latency_hook_variant; /* adds the send and receive phase ops */
+	if (v != &ep_intranode_variant && o.ranks_per_node > 0) { /* low-latency --nodes 1 */
+		if (o.ranks_given && (o.ranks.n != 1 || o.ranks.v[0] != o.ranks_per_node)) {
+			fprintf(stderr, "epbench %s: --num-ranks %d disagrees with --nodes 1 x --ranks-per-node %d\n",
+				v->name, o.ranks.v[0], o.ranks_per_node);
+			ep_options_free(&o);
+			free(args);
+			free(case_text);
+			return EP_EXIT_USAGE;
+		}
+		o.ranks.v[0] = o.ranks_per_node;
+	}
 	int npts = o.ranks.n * o.tokens.n * o.hidden.n;
 	struct ep_point *pts = calloc((size_t)npts, sizeof(*pts));
 	char *cmdline = join_args(argc, argv);
@@ -251,9 +263,71 @@ static int intranode_main(int argc, char **argv)
 	return run_sweep(&ep_intranode_variant, argc, argv);
 }
 
+/* low-latency across nodes: the node job runs the multi-node variants. */
+
+static const struct ep_variant *ll_nodes_variant(const struct ep_options *o)
+{
+	return o->hook ? &ep_low_latency_nodes_hook_variant : &ep_low_latency_nodes_variant;
+}
+
+/* As on one host: --num-topk-groups without --num-groups makes a group per rank. */
+static void ll_nodes_prepare(struct ep_options *o, int nodes)
+{
+	if (o->num_topk_groups && !o->num_groups)
+		o->routing.num_groups = nodes * o->ranks_per_node;
+}
+
+static void ll_nodes_describe(const struct ep_options *o, char *routing, size_t rlen, char *extra,
+			      size_t elen)
+{
+	routing_name(o, routing, rlen);
+	variant_options_of(o, extra, elen);
+}
+
+static const struct ep_node_job low_latency_job = {
+	.command = "low-latency",
+	.variant = ll_nodes_variant,
+	.prepare = ll_nodes_prepare,
+	.describe = ll_nodes_describe,
+};
+
+/* Does this low-latency command line ask for a job across nodes? --nodes
+ * N > 1, or, without --nodes, any other node option (--local-nodes,
+ * --node-rank, --ranks-per-node, --master, --node-addr, --transport other
+ * than auto, --ib-dev, --gid-index): the node count then comes from the
+ * environment (NNODES, torchrun, mpirun, srun), as for internode. Anything
+ * else, --nodes 1 included, runs on this host as it always did. */
+static int wants_nodes(int argc, char **argv)
+{
+	struct ep_options o;
+	char err[512];
+	FILE *quiet = fopen("/dev/null", "w");
+	int rc = quiet ? ep_options_parse("low-latency", argc, argv, &o, quiet, err, sizeof(err)) : -1;
+	if (quiet)
+		fclose(quiet);
+	if (rc) /* --help, or an error the one-host path will report */
+		return 0;
+	int yes = o.nodes > 1 ||
+		  (o.nodes < 0 && (o.local_nodes || o.node_rank >= 0 || o.ranks_per_node > 0 || o.master ||
+				   o.node_addr || strcmp(o.transport, "auto") != 0 || o.ib_dev ||
+				   o.gid_index >= 0));
+	ep_options_free(&o);
+	return yes;
+}
+
 static int low_latency_main(int argc, char **argv)
 {
-	return run_sweep(&ep_low_latency_variant, argc, argv);
+	char **args = NULL, *case_text = NULL, err[512];
+	int nargs = 0;
+	if (ep_cases_expand(argc, argv, &nargs, &args, &case_text, err, sizeof(err))) {
+		fprintf(stderr, "epbench low-latency: %s\n", err);
+		return EP_EXIT_USAGE;
+	}
+	int code = wants_nodes(nargs, args) ? ep_node_job_main(&low_latency_job, nargs, args)
+					    : run_sweep(&ep_low_latency_variant, argc, argv);
+	free(args);
+	free(case_text);
+	return code;
 }
 
 int main(int argc, char **argv)

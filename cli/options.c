@@ -27,6 +27,7 @@ enum opt_id {
 #define FOR_LL 2
 #define FOR_ALL 3
 #define FOR_INTERNODE 4 /* only `epbench internode` (which also takes FOR_NORMAL ones) */
+#define FOR_NODES (FOR_INTERNODE | FOR_LL) /* the node job's: internode, low-latency --nodes */
 
 struct opt_def {
 	const char *name;    /* dashed long name; the underscore spelling is accepted too */
@@ -35,7 +36,7 @@ struct opt_def {
 	int id;
 	const char *metavar;
 	const char *help;
-	int scope;           /* FOR_NORMAL, FOR_LL or FOR_ALL (0 means FOR_ALL) */
+	int scope;           /* FOR_* bits (0 means FOR_ALL) */
 };
 
 static const struct opt_def opt_table[] = {
@@ -70,15 +71,15 @@ static const struct opt_def opt_table[] = {
 	{"json", 0, 1, OPT_JSON, "FILE", "write the results as JSON (atomically)", FOR_ALL},
 	{"csv", 0, 1, OPT_CSV, "FILE", "write one CSV row per op and sweep point (atomically)", FOR_ALL},
 	{"dump", 0, 1, OPT_DUMP, "DIR", "write every rank's tensors as DIR/rank<N>/<name>.npy", FOR_ALL},
-	{"nodes", 0, 1, OPT_NODES, "N", "nodes in the job [NNODES, or a launcher's environment]", FOR_INTERNODE},
-	{"node-rank", 0, 1, OPT_NODE_RANK, "I", "this node's rank, 0 hosts the rendezvous [NODE_RANK, ...]", FOR_INTERNODE},
-	{"ranks-per-node", 0, 1, OPT_RANKS_PER_NODE, "P", "rank processes per node (DeepEP: 8) [8]", FOR_INTERNODE},
-	{"master", 0, 1, OPT_MASTER, "HOST:PORT", "node 0's rendezvous address [MASTER_ADDR:MASTER_PORT]", FOR_INTERNODE},
-	{"local-nodes", 0, 0, OPT_LOCAL_NODES, NULL, "run all --nodes on this host over loopback TCP", FOR_INTERNODE},
-	{"transport", 0, 1, OPT_TRANSPORT, "auto|tcp|verbs", "network between nodes (auto: verbs if an RDMA device works) [auto]", FOR_INTERNODE},
-	{"ib-dev", 0, 1, OPT_IB_DEV, "NAME", "verbs: RDMA device [the first]", FOR_INTERNODE},
-	{"gid-index", 0, 1, OPT_GID_INDEX, "N", "verbs: GID index for RoCE [device default]", FOR_INTERNODE},
-	{"node-addr", 0, 1, OPT_NODE_ADDR, "IPV4", "address other nodes reach this one at [the one used to reach the master]", FOR_INTERNODE},
+	{"nodes", 0, 1, OPT_NODES, "N", "nodes in the job [NNODES, or a launcher's environment]", FOR_NODES},
+	{"node-rank", 0, 1, OPT_NODE_RANK, "I", "this node's rank, 0 hosts the rendezvous [NODE_RANK, ...]", FOR_NODES},
+	{"ranks-per-node", 0, 1, OPT_RANKS_PER_NODE, "P", "rank processes per node (DeepEP: 8) [8]", FOR_NODES},
+	{"master", 0, 1, OPT_MASTER, "HOST:PORT", "node 0's rendezvous address [MASTER_ADDR:MASTER_PORT]", FOR_NODES},
+	{"local-nodes", 0, 0, OPT_LOCAL_NODES, NULL, "run all --nodes on this host over loopback TCP", FOR_NODES},
+	{"transport", 0, 1, OPT_TRANSPORT, "auto|tcp|verbs", "network between nodes (auto: verbs if an RDMA device works) [auto]", FOR_NODES},
+	{"ib-dev", 0, 1, OPT_IB_DEV, "NAME", "verbs: RDMA device [the first]", FOR_NODES},
+	{"gid-index", 0, 1, OPT_GID_INDEX, "N", "verbs: GID index for RoCE [device default]", FOR_NODES},
+	{"node-addr", 0, 1, OPT_NODE_ADDR, "IPV4", "address other nodes reach this one at [the one used to reach the master]", FOR_NODES},
 	{"perf-ctl", 0, 1, OPT_PERF_CTL, "CTL[,ACK]", "perf control FIFOs: 'enable' before the timed loops, 'disable' after", FOR_ALL},
 	{"fault", 0, 1, OPT_FAULT, "KIND:RANK", "inject a fault to test the checks: corrupt, die or hang, on RANK", FOR_ALL},
 	{"quiet", 'q', 0, OPT_QUIET, NULL, "print only the table and the verdict", FOR_ALL},

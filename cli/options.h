@@ -53,7 +53,7 @@ struct ep_options {
 	enum ep_fault { EP_FAULT_NONE, EP_FAULT_CORRUPT, EP_FAULT_DIE, EP_FAULT_HANG } fault;
 	int fault_rank;
 	const char *perf_ctl;         /* perf control FIFO[,ACK FIFO]: events on only while timing */
-	/* internode only (cluster.c resolves what is not given from the environment) */
+	/* the node job: internode, low-latency --nodes (cluster.c resolves what is not given from the environment) */
 	int nodes, node_rank;         /* -1 when not given */
 	int ranks_per_node;           /* 0 when not given */
 	int ranks_given;              /* --num-ranks was on the command line */

@@ -1,4 +1,4 @@
-/* low_latency.h - DeepEP low-latency dispatch/combine between ranks sharing memory.
+/* low_latency.h - DeepEP low-latency dispatch/combine: shared memory within a node, a transport across nodes.
  *
  * Semantics are DeepEP V1's (deepep-semantics.md 5.2-5.3). Dispatch sends one
  * message per (token, top-k slot) whose expert id is in [0, E) (-1 entries
@@ -59,21 +59,53 @@
  * Calls are strictly ordered per rank: a send must be followed by its
  * receive before the next send (dispatch or combine); -EINVAL otherwise.
  *
- * Kernels: the sender's FP8 cast is a branch-free rewrite of
- * ep_fp8_cast_row that -O2 vectorises (bit-identical, tested on every BF16
- * value); combine keeps each chunk of accumulators in L1 while a token's
- * rows stream by, with FMA instructions where the CPU has them (exactly
- * fmaf). Both pick an AVX2 clone at run time.
+ * Across nodes (cfg.ranks_per_node P < R): ranks q = node * P + local. The
+ * arena is the node's (P rank regions); peers of the same node work as above,
+ * through it. Every pair of ranks on different nodes is connected by the
+ * transport (a full mesh, as DeepEP's low-latency kernels write straight to
+ * each expert's rank: R * (R - P) / 2 connections in the job, R - P per
+ * rank). Each rank registers two regions: its remote areas (receive areas
+ * and staging) and its combine area (a put source):
+ *  - dispatch.send also builds, per remote rank d, one block in its staging
+ *    area: its counts for d's L experts, the token lists, then the messages
+ *    (payload and float scales) in list order; one put into d's receive
+ *    area (slot of this source, by dispatch parity), one signal;
+ *  - dispatch.recv waits for every remote source's signal and copies its
+ *    rows from the block, as it copies a local source's from its send area;
+ *  - combine.send puts, per remote token owner t and local expert e, the
+ *    rows of t's tokens (contiguous in the combine area) into t's combine
+ *    receive area (slot of this owner, by combine parity), then signals t;
+ *  - combine.recv waits for every remote owner's signal and reads those
+ *    rows where they landed (the token's index in its list says which).
+ * Signals are counted per peer: every rank signals every remote rank once
+ * per dispatch.send, combine.send and ep_ll_barrier, so with the calls made
+ * in the same order on every rank (as DeepEP requires) a rank waits for the
+ * count of its own sends so far. Reuse of remote areas is guarded as the
+ * send areas are, by parity: a rank's send of call c follows its receive
+ * of call c - 1, which waited for every peer's send c - 1, which that peer
+ * issued after its receive c - 2 (for dispatch and combine alike). The
+ * staging area is free again once the signal after its put has returned.
+ *
+ * Kernels (low_latency_kernels.c): the sender's FP8 cast is a branch-free
+ * rewrite of ep_fp8_cast_row that -O2 vectorises (bit-identical, tested on
+ * every BF16 value); combine keeps each chunk of accumulators in L1 while a
+ * token's rows stream by, with FMA instructions where the CPU has them
+ * (exactly fmaf). Both pick an AVX2 clone at run time.
  *
  * Fast path: no allocation after ep_ll_init, and no system call when ranks
  * have cores of their own: flags are set with an atomic store that calls
  * futex_wake only when someone sleeps, and waits spin before they sleep
- * (collectives/sync.h), every wait bounded by the waiter's deadline.
+ * (collectives/sync.h), every wait bounded by the waiter's deadline. Across
+ * nodes, the transport's calls (each bounded by the transport's deadline)
+ * are the only system calls.
  *
  * The arena holds, per rank: signals, src_begin, two dispatch send areas,
  * the combine area, and this rank's own outputs (packed_recv_x, scales,
- * counts, src_info, layout_range), so that the launcher's memory check
- * covers everything the layout needs. All sizes follow (N, H, E, R).
+ * counts, src_info, layout_range), and across nodes the two receive areas
+ * for remote sources, the two for remote owners and the staging area, so
+ * that the launcher's memory check covers everything the layout needs. All
+ * sizes follow (N, H, E, R, P); a remote slot holds min(N*K, N*L) messages,
+ * the most one rank can send another.
  */
 #ifndef EP_LOW_LATENCY_H
 #define EP_LOW_LATENCY_H
@@ -82,7 +114,11 @@
 #include <stdint.h>
 
 #include "collectives/ep.h"
+#include "collectives/low_latency_kernels.h"
 #include "collectives/sync.h"
+#include "collectives/transport/transport.h"
+
+#define EP_LL_MAX_NODES 32
 
 /* The shape of a low-latency buffer; identical in every rank. */
 struct ep_ll_config {
@@ -94,6 +130,7 @@ struct ep_ll_config {
 	enum ep_dtype dtype; /* BF16 or FP8 (cast by dispatch) */
 	int round_scale;  /* FP8: power-of-two scales */
 	int use_ue8m0;    /* FP8: scales packed as UE8M0 bytes (needs round_scale, H % 512 == 0) */
+	int ranks_per_node; /* P: ranks sharing one arena (a node), dividing R; 0 = R (one host) */
 };
 
 /* Dispatch outputs of one rank (DeepEP's tensors); they live in the arena
@@ -107,17 +144,30 @@ struct ep_ll_dispatch_out {
 	int64_t *packed_recv_layout_range; /* [L][R] begin << 32 | count */
 };
 
+/* What crossed the network in the last dispatch or combine of a rank
+ * (multi-node only), for bandwidth reports. */
+struct ep_ll_figures {
+	int64_t start_ns;                       /* the send phase began (ep_now_ns) */
+	int64_t arrival_ns[EP_LL_MAX_NODES];    /* start -> every rank of node m seen landed; 0 for ours */
+	uint64_t net_bytes[EP_LL_MAX_NODES];    /* bytes this rank put to node m */
+	int landed;                             /* arrival_ns is complete */
+};
+
 /* A rank's view of the collective; process-private. Fields are read-only
  * for callers. */
 struct ep_ll {
-	struct ep_ll_config cfg;
-	int rank;
-	struct ep_waiter *waiter;
-	char *arena;               /* shared, same address in every rank */
+	struct ep_ll_config cfg;   /* ranks_per_node resolved (P) */
+	int rank;                  /* global */
+	int node, local, nodes;    /* rank = node * P + local */
+	struct ep_waiter *waiter;  /* the node's ranks, indexed by local rank */
+	struct ep_transport *net;  /* connected to every rank of other nodes; NULL on one node */
+	char *arena;               /* the node's, same address in its every rank */
 	size_t rank_bytes;         /* bytes of one rank's region */
 	struct {
 		size_t src_begin, send[2], combine; /* offsets inside a rank region */
 		size_t lists, rows, msg;   /* inside a send area; msg: message stride (bytes) */
+		size_t net_recv[2], net_crecv[2], net_stage; /* multi-node areas of a rank region */
+		size_t block, cblock, wire_msg; /* one remote source's / owner's slot; message stride on the wire */
 	} off;
 	struct ep_ll_dispatch_out out;
 	uint32_t disp_calls;       /* dispatch sends issued */
@@ -132,6 +182,12 @@ struct ep_ll {
 	const uint16_t **rows;     /* [K] combine: one token's expert output rows */
 	float *weights;            /* [K] and their weights */
 	uint32_t *packed;          /* [H/512] UE8M0 words of one row */
+	/* multi-node */
+	uint32_t net_sends;        /* signals sent to each remote rank so far */
+	uint32_t disp_target, comb_target; /* signals from each remote rank that complete the pending op */
+	int32_t *net_at;           /* [R] dispatch.recv: next row of a remote source's block */
+	int32_t *net_first;        /* [E] row of expert g's first message in its owner's combine block */
+	struct ep_ll_figures last_dispatch, last_combine;
 };
 
 /* Sizing and binding */
@@ -140,27 +196,45 @@ struct ep_ll {
  * when its arena would pass 2^60 bytes (more than any memory). */
 int ep_ll_config_check(const struct ep_ll_config *cfg);
 
-/* Arena bytes for every rank (page aligned); 0 for an invalid cfg,
- * SIZE_MAX for one too large to address. */
+/* Arena bytes of one node: its P rank regions (page aligned); 0 for an
+ * invalid cfg, SIZE_MAX for one too large to address. */
 size_t ep_ll_arena_bytes(const struct ep_ll_config *cfg);
 
-/* Binds a rank to the arena (mapped before fork at the same address in every
- * rank, zero-filled) and allocates its small private scratch. Never blocks.
- * 0, -EINVAL (bad cfg or rank), -EOVERFLOW or -ENOMEM. */
+/* Binds global rank `rank` to its node's arena (mapped before fork at the
+ * same address in every rank of the node, zero-filled; ep_ll_arena_bytes)
+ * and allocates its small private scratch. Several nodes: net is this
+ * rank's transport endpoint, initialised but not connected; init registers
+ * the rank's region with it as region 0, and the caller then connects it
+ * to the ranks ep_ll_peers names. One node: net is NULL. Never blocks.
+ * 0, -EINVAL (bad cfg or rank, net missing), -EOVERFLOW, -ENOMEM or the
+ * transport's error (its line in net->error). */
 int ep_ll_init(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void *arena,
-	       struct ep_waiter *w);
-/* Frees the scratch; accepts a zeroed or finished ctx. */
+	       struct ep_waiter *w, struct ep_transport *net);
+/* Frees the scratch; accepts a zeroed or finished ctx. The transport is
+ * the caller's. */
 void ep_ll_fini(struct ep_ll *ctx);
 
-/* Dispatch */
+/* The ranks of other nodes, ascending (global ranks, R - P of them). */
+int ep_ll_peers(const struct ep_ll *ctx, int *peers);
+
+/* All R ranks meet: the node's barrier, then one signal each way with every
+ * remote rank. Collective like the ops (same order on every rank). 0 or
+ * -EP_ETIMEDOUT / -EP_EPEERDIED, recorded in the rank's control block. */
+int ep_ll_barrier(struct ep_ll *ctx);
+
+/* Dispatch. Across nodes any call below that waits or sends may also end
+ * in -EP_EPEERDIED (a remote rank's process or connection is gone); the
+ * rank's control block then names that rank and its node. */
 
 /* Send phase (DeepEP's dispatch with return_recv_hook, before hook()):
  * casts x [T][H] bf16 into this rank's send area, publishes per-expert token
- * lists from topk_idx [T][K] and raises the flag. Blocks only in the
- * (normally already satisfied) reuse guard. 0, -EINVAL (T > N, a call out of
- * order), -EP_ETIMEDOUT, or -EP_ENOSPC when a token names one expert so
- * often that its list passes N entries (those entries are dropped, the
- * flag is still raised so that peers do not hang). */
+ * lists from topk_idx [T][K] and raises the flag; across nodes, then puts
+ * one block to every remote rank. Blocks only in the (normally already
+ * satisfied) reuse guard and in the transport's puts and signals. 0,
+ * -EINVAL (T > N, a call out of order), -EP_ETIMEDOUT, -EP_EPEERDIED, or
+ * -EP_ENOSPC when a token names one expert so often that its list passes
+ * N entries (those entries are dropped, the flag is still raised so that
+ * peers do not hang). */
 int ep_ll_dispatch_send(struct ep_ll *ctx, const uint16_t *x, const int64_t *topk_idx,
 			int num_tokens);
 
@@ -180,7 +254,8 @@ int ep_ll_dispatch(struct ep_ll *ctx, const uint16_t *x, const int64_t *topk_idx
 
 /* Zero copy: the combine area, bf16 [L][R*N][H] at the packed positions of
  * the last dispatch (DeepEP's get_next_low_latency_combine_buffer). Blocks
- * until no peer reads it any more (every rank received the last combine),
+ * until no peer reads it any more (every rank of the node received the last
+ * combine; ranks of other nodes read the copies they were sent),
  * then the caller may write it and pass x = NULL to combine. 0 or
  * -EP_ETIMEDOUT. */
 int ep_ll_combine_buffer(struct ep_ll *ctx, uint16_t **buf);
@@ -213,11 +288,5 @@ int ep_ll_scale_cols(const struct ep_ll_config *cfg);
 
 /* Bytes of one packed_recv_x row: H (FP8) or 2H (BF16). */
 size_t ep_ll_row_bytes(const struct ep_ll_config *cfg);
-
-/* The sender's cast: bit for bit ep_fp8_cast_row (numeric.h) for hidden a
- * multiple of 128, but written without branches so that -O2 vectorises it
- * (the scalar E4M3 encoder was most of an FP8 dispatch's time). */
-void ep_ll_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale, uint8_t *q,
-			float *scale_inv);
 
 #endif

@@ -3,9 +3,10 @@
  * Multi-process cases fork R rank processes over one shared mapping (sync
  * blocks + the collective's arena), run dispatch and combine as the bench
  * does (the expert step included), and check every rank's outputs with
- * reference/low_latency_ref. Each rank reports its wrong-element counts in
- * shared memory; the case then asserts on them, so tampering cases can
- * prove that a check fails.
+ * reference/low_latency_ref (the worlds of collectives/low_latency_world.h).
+ * Each rank reports its wrong-element counts in shared memory; the case
+ * then asserts on them, so tampering cases can prove that a check fails.
+ * The same across nodes is in low_latency_net_test.c.
  */
 #include "tests/harness.h"
 
@@ -14,9 +15,9 @@
 
 #include "collectives/error.h"
 #include "collectives/low_latency.h"
+#include "collectives/low_latency_world.h"
 #include "collectives/numeric.h"
 #include "reference/low_latency_ref.h"
-#include "reference/transform.h"
 
 /* The sender's cast is bit for bit numeric.h's */
 
@@ -118,208 +119,6 @@ EP_TEST(arena_follows_the_layout)
 	EP_ASSERT(fp8 > 8 * (packed + packed / 2) && fp8 < bf16);
 	c.max_tokens = 256;
 	EP_ASSERT(ep_ll_arena_bytes(&c) > 2 * fp8 - 8 * (size_t)(8 << 20));
-}
-
-/* Multi-process worlds */
-
-enum mode { PLAIN, HOOK, BACK_TO_BACK };
-
-struct world {
-	struct ep_ll_config cfg;
-	int tokens, uneven;         /* T before uneven */
-	struct ep_routing routing;
-	uint64_t seed;
-	int zero_copy;
-	int rounds;
-	enum mode mode;
-	double timeout_s;
-	/* optional tampering on one rank after its first dispatch */
-	void (*tamper)(struct ep_ll *ctx, const struct ep_ll_ref *ref);
-	int tamper_rank;
-	int silent_rank;            /* this rank never calls (deadline cases), -1: none */
-};
-
-struct rank_out {
-	int rc;
-	uint64_t disp_wrong, comb_wrong;
-	char first[256];
-};
-
-/* The expert step of the bench: dequantise each valid packed row and apply
- * ep_expert_transform under its own local expert. */
-static void apply_experts(const struct ep_ll *ctx, const struct ep_ll_dispatch_out *o, uint16_t *dst)
-{
-	const struct ep_ll_config *c = &ctx->cfg;
-	int L = c->num_experts / c->num_ranks, H = c->hidden, S = ep_ll_scale_cols(c);
-	size_t RN = (size_t)c->num_ranks * c->max_tokens, row = ep_ll_row_bytes(c);
-	uint16_t deq[H];
-	float sc[H / 128 + 1];
-	for (int e = 0; e < L; e++)
-		for (size_t p = 0; p < (size_t)o->packed_recv_count[e]; p++) {
-			const char *src = (const char *)o->packed_recv_x + ((size_t)e * RN + p) * row;
-			if (c->dtype == EP_DTYPE_FP8) {
-				for (int b = 0; b < H / 128; b++)
-					sc[b] = c->use_ue8m0
-						? ep_ue8m0_to_f32((uint8_t)(((const uint32_t *)o->packed_recv_x_scales)
-							[((size_t)e * S + (size_t)b / 4) * RN + p] >> (8 * (b % 4))))
-						: ((const float *)o->packed_recv_x_scales)[((size_t)e * S + (size_t)b) * RN + p];
-				ep_fp8_dequant_row((const uint8_t *)src, sc, (size_t)H, deq);
-				src = (const char *)deq;
-			}
-			ep_expert_transform(ctx->rank, e, (const uint16_t *)src, H, dst + ((size_t)e * RN + p) * H);
-		}
-}
-
-static int do_dispatch(struct ep_ll *ctx, enum mode m, const uint16_t *x, const int64_t *idx, int T,
-		       struct ep_ll_dispatch_out *out)
-{
-	if (m != HOOK)
-		return ep_ll_dispatch(ctx, x, idx, T, out);
-	int rc = ep_ll_dispatch_send(ctx, x, idx, T);
-	if (!rc)
-		rc = ep_ll_dispatch_wait(ctx);
-	return rc ? rc : ep_ll_dispatch_recv(ctx, out);
-}
-
-static int do_combine(struct ep_ll *ctx, enum mode m, const uint16_t *x, const int64_t *idx,
-		      const float *w, uint16_t *out)
-{
-	if (m != HOOK)
-		return ep_ll_combine(ctx, x, idx, w, out);
-	int rc = ep_ll_combine_send(ctx, x);
-	if (!rc)
-		rc = ep_ll_combine_wait(ctx);
-	return rc ? rc : ep_ll_combine_recv(ctx, idx, w, out);
-}
-
-static void note(struct rank_out *o, const struct ep_check_report *rep)
-{
-	if (rep->has_first && !o->first[0])
-		ep_mismatch_format(&rep->first, o->first, sizeof(o->first));
-}
-
-/* One round: dispatch (twice when BACK_TO_BACK), check, experts, combine
- * (twice likewise), check. Returns 0 or the first error. */
-static int round_trip(const struct world *w, struct ep_ll *ctx, struct ep_ll_ref *ref,
-		      const uint16_t *x, uint16_t *expert_out, uint16_t *combined, int first,
-		      struct rank_out *o)
-{
-	int me = ctx->rank, T = ep_ll_ref_tokens(ref, me), rc;
-	const int64_t *idx = ep_ll_ref_topk_idx(ref, me);
-	const float *wt = ep_ll_ref_topk_weights(ref, me);
-	struct ep_ll_dispatch_out out;
-	for (int k = 0; k < (w->mode == BACK_TO_BACK ? 2 : 1); k++)
-		if ((rc = do_dispatch(ctx, w->mode, x, idx, T, &out)))
-			return rc;
-	if (first && w->tamper && me == w->tamper_rank)
-		w->tamper(ctx, ref);
-	struct ep_check_report rep;
-	ep_report_init(&rep, w->cfg.num_ranks, NULL);
-	ep_ll_ref_check_dispatch(ref, &out, &rep);
-	o->disp_wrong += rep.wrong_elems;
-	note(o, &rep);
-	uint16_t *dst = expert_out;
-	if (w->zero_copy && (rc = ep_ll_combine_buffer(ctx, &dst)))
-		return rc;
-	apply_experts(ctx, &out, dst);
-	for (int k = 0; k < (w->mode == BACK_TO_BACK ? 2 : 1); k++)
-		if ((rc = do_combine(ctx, w->mode, w->zero_copy ? NULL : expert_out, idx, wt, combined)))
-			return rc;
-	ep_report_init(&rep, w->cfg.num_ranks, NULL);
-	ep_ll_ref_check_combine(ref, combined, &rep);
-	o->comb_wrong += rep.wrong_elems;
-	note(o, &rep);
-	return 0;
-}
-
-static int rank_body(const struct world *w, struct ep_sync *sync, void *arena, int me,
-		     struct rank_out *o)
-{
-	const struct ep_ll_config *c = &w->cfg;
-	struct ep_waiter wt;
-	struct ep_ll ctx;
-	struct ep_ll_ref ref;
-	ep_waiter_init(&wt, sync, me, w->timeout_s > 0 ? w->timeout_s : 20, -1);
-	if (me == w->silent_rank)
-		return 0;
-	int rc = ep_ll_ref_init(&ref, c, w->tokens, &w->routing, w->seed, w->uneven, me);
-	if (rc)
-		return rc;
-	int T = ep_ll_ref_tokens(&ref, me);
-	size_t H = (size_t)c->hidden, RN = (size_t)c->num_ranks * c->max_tokens;
-	uint16_t *x = calloc((size_t)T * H + 1, 2);
-	uint16_t *combined = calloc((size_t)T * H + 1, 2);
-	uint16_t *expert_out = calloc((size_t)c->num_experts / c->num_ranks * RN * H + 1, 2);
-	if (!x || !combined || !expert_out)
-		return -ENOMEM;
-	for (int t = 0; t < T; t++)
-		ep_gen_bf16_row(w->seed, EP_STREAM_X, me, t, c->hidden, x + (size_t)t * H);
-	if ((rc = ep_ll_init(&ctx, c, me, arena, &wt)))
-		return rc;
-	for (int r = 0; r < (w->rounds ? w->rounds : 1) && !rc; r++)
-		rc = round_trip(w, &ctx, &ref, x, expert_out, combined, r == 0, o);
-	ep_ll_fini(&ctx);
-	ep_ll_ref_fini(&ref);
-	free(x);
-	free(combined);
-	free(expert_out);
-	return rc;
-}
-
-/* Forks the ranks of w over one fresh mapping; fills outs[R]. Returns 0
- * when every rank process exited normally. */
-static int run_world(const struct world *w, struct rank_out *outs)
-{
-	int R = w->cfg.num_ranks;
-	size_t sync_bytes = (ep_sync_bytes(R) + 4095) / 4096 * 4096;
-	size_t out_bytes = (sizeof(struct rank_out) * (size_t)R + 4095) / 4096 * 4096;
-	size_t total = sync_bytes + out_bytes + ep_ll_arena_bytes(&w->cfg);
-	char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	EP_ASSERT(base != MAP_FAILED);
-	struct ep_sync *sync = (struct ep_sync *)base;
-	struct rank_out *shared = (struct rank_out *)(base + sync_bytes);
-	ep_sync_init(sync, R);
-	pid_t pids[R];
-	for (int r = 0; r < R; r++) {
-		pids[r] = fork();
-		EP_ASSERT(pids[r] >= 0);
-		if (pids[r] == 0) {
-			shared[r].rc = rank_body(w, sync, base + sync_bytes + out_bytes, r, &shared[r]);
-			_exit(0);
-		}
-	}
-	int ok = 1;
-	for (int r = 0; r < R; r++) {
-		int st;
-		while (waitpid(pids[r], &st, 0) < 0)
-			;
-		ok &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	}
-	memcpy(outs, shared, sizeof(struct rank_out) * (size_t)R);
-	munmap(base, total);
-	return ok ? 0 : -1;
-}
-
-static struct world small_world(int R, enum ep_dtype d)
-{
-	return (struct world){
-		.cfg = {.num_ranks = R, .hidden = d == EP_DTYPE_FP8 ? 512 : 256, .num_topk = 3,
-			.num_experts = 4 * R, .max_tokens = 16, .dtype = d},
-		.tokens = 11, .seed = 7, .rounds = 1, .silent_rank = -1, .tamper_rank = -1,
-	};
-}
-
-/* Runs w and asserts that every rank passed with no wrong byte. */
-static void expect_clean(const struct world *w)
-{
-	struct rank_out outs[w->cfg.num_ranks];
-	EP_ASSERT_INT_EQ(run_world(w, outs), 0);
-	for (int r = 0; r < w->cfg.num_ranks; r++) {
-		if (outs[r].rc || outs[r].disp_wrong || outs[r].comb_wrong)
-			EP_FAIL("rank %d: rc %s, %llu dispatch / %llu combine wrong; first: %s", r,
-				ep_strerror(outs[r].rc), (unsigned long long)outs[r].disp_wrong,
-				(unsigned long long)outs[r].comb_wrong, outs[r].first);
-	}
 }
 
 EP_TEST(one_rank_bf16)
@@ -444,7 +243,7 @@ EP_TEST(combine_fuses_in_slot_order)
 	struct ep_waiter wt;
 	ep_waiter_init(&wt, (struct ep_sync *)base, 0, 1, -1);
 	struct ep_ll ctx;
-	EP_ASSERT_INT_EQ(ep_ll_init(&ctx, &c, 0, base + 4096, &wt), 0);
+	EP_ASSERT_INT_EQ(ep_ll_init(&ctx, &c, 0, base + 4096, &wt, NULL), 0);
 	int64_t idx[6] = {2, 0, 1, 0, 1, -1};
 	float w1 = ep_f32_from_bits(0x3f800001); /* 1 + 2^-23 */
 	float wts[6] = {1, 1, 1, w1, w1, 5};
@@ -466,11 +265,6 @@ EP_TEST(combine_fuses_in_slot_order)
 }
 
 /* The checks catch what they must */
-
-static size_t packed_at(const struct ep_ll *ctx, int e, int p)
-{
-	return (size_t)e * ctx->cfg.num_ranks * ctx->cfg.max_tokens + (size_t)p;
-}
 
 /* Swaps row 0 of local experts 0 and 1, with its scales and src_info, as
  * a receiver that filed a row under the wrong expert would. */
@@ -550,7 +344,7 @@ static int overflow_rank(struct ep_sync *sync, void *arena, const struct ep_ll_c
 	struct ep_waiter wt;
 	struct ep_ll ctx;
 	ep_waiter_init(&wt, sync, me, 5, -1);
-	int rc = ep_ll_init(&ctx, c, me, arena, &wt);
+	int rc = ep_ll_init(&ctx, c, me, arena, &wt, NULL);
 	if (rc)
 		return rc;
 	/* N = 2 tokens, each naming expert 0 twice: 4 messages for 2 slots */
@@ -594,7 +388,7 @@ EP_TEST(calls_out_of_order_are_refused)
 	struct ep_waiter wt;
 	ep_waiter_init(&wt, (struct ep_sync *)base, 0, 1, -1);
 	struct ep_ll ctx;
-	EP_ASSERT_INT_EQ(ep_ll_init(&ctx, &c, 0, base + 4096, &wt), 0);
+	EP_ASSERT_INT_EQ(ep_ll_init(&ctx, &c, 0, base + 4096, &wt, NULL), 0);
 	uint16_t x[5 * 256] = {0}, out[5 * 256];
 	int64_t idx[5] = {0, 1, -1, 1, 0};
 	float wts[5] = {1, 1, 1, 1, 1};
