@@ -555,18 +555,6 @@ float *ep_internode_combine_w(struct ep_internode *ctx)
 	return ctx->areas[ctx->local].combine_w;
 }
 
-/* acc[c] += float(y[c]); fixed-size chunks so -O2 vectorises the body. */
-#define ADD_CHUNK 16
-static void add_bf16_row(float *restrict acc, const uint16_t *restrict y, int n)
-{
-	int c = 0;
-	for (; c + ADD_CHUNK <= n; c += ADD_CHUNK)
-		for (int k = 0; k < ADD_CHUNK; k++)
-			acc[c + k] += ep_bf16_to_f32(y[c + k]);
-	for (; c < n; c++)
-		acc[c] += ep_bf16_to_f32(y[c]);
-}
-
 /* The node partial of network row i: local destinations ascending, from +0. */
 static void node_partial(struct ep_internode *ctx, int64_t i, int with_w, char *rec)
 {
@@ -580,7 +568,7 @@ static void node_partial(struct ep_internode *ctx, int64_t i, int with_w, char *
 		int32_t row = ctx->fwd_rows[(size_t)i * P + d];
 		if (row < 0)
 			continue;
-		add_bf16_row(acc, ctx->areas[d].combine_x + (size_t)row * H, H);
+		ep_bf16_row_accumulate(acc, ctx->areas[d].combine_x + (size_t)row * H, H);
 		ctx->last_combine.nvl_bytes += 2 * (uint64_t)H;
 		if (with_w)
 			for (int j = 0; j < K; j++)
@@ -669,9 +657,9 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 		size_t off = (size_t)t * H;
 		memset(acc, 0, sizeof(float) * (size_t)H);
 		if (bias0)
-			add_bf16_row(acc, bias0 + off, H);
+			ep_bf16_row_accumulate(acc, bias0 + off, H);
 		if (bias1)
-			add_bf16_row(acc, bias1 + off, H);
+			ep_bf16_row_accumulate(acc, bias1 + off, H);
 		float wsum[K > 0 ? K : 1];
 		for (int j = 0; j < K; j++)
 			wsum[j] = 0.0f;
@@ -679,7 +667,7 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 			if (!node_bits(ctx, t, m))
 				continue;
 			const char *rec = cbuf + (size_t)(cursor[m]++) * ctx->crec_bytes;
-			add_bf16_row(acc, (const uint16_t *)rec, H);
+			ep_bf16_row_accumulate(acc, (const uint16_t *)rec, H);
 			if (with_w) {
 				const float *pw = (const float *)(rec + 2 * (size_t)H);
 				for (int j = 0; j < K; j++)

@@ -260,19 +260,6 @@ float *ep_intranode_combine_w(struct ep_intranode *ctx)
 	return ctx->areas[ctx->rank].combine_w;
 }
 
-/* acc[c] += float(y[c]) over one row. Fixed-size chunks let -O2's cheap
- * vectoriser handle the body (it refuses loops that need an epilogue). */
-#define ADD_CHUNK 16
-static void add_bf16_row(float *restrict acc, const uint16_t *restrict y, int n)
-{
-	int c = 0;
-	for (; c + ADD_CHUNK <= n; c += ADD_CHUNK)
-		for (int k = 0; k < ADD_CHUNK; k++)
-			acc[c + k] += ep_bf16_to_f32(y[c + k]);
-	for (; c < n; c++)
-		acc[c] += ep_bf16_to_f32(y[c]);
-}
-
 int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 			 const uint16_t *bias1, uint16_t *combined_x, float *combined_w)
 {
@@ -297,9 +284,9 @@ int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 		/* acc = float(b0) + float(b1), a missing bias being +0.0f (DeepEP) */
 		memset(acc, 0, sizeof(float) * (size_t)H);
 		if (bias0)
-			add_bf16_row(acc, bias0 + off, H);
+			ep_bf16_row_accumulate(acc, bias0 + off, H);
 		if (bias1)
-			add_bf16_row(acc, bias1 + off, H);
+			ep_bf16_row_accumulate(acc, bias1 + off, H);
 		float wacc[K > 0 ? K : 1];
 		for (int j = 0; j < K; j++)
 			wacc[j] = 0.0f;
@@ -307,7 +294,7 @@ int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 			if (!itr[r])
 				continue;
 			size_t row = cursor[r]++;
-			add_bf16_row(acc, ctx->areas[r].combine_x + row * (size_t)H, H);
+			ep_bf16_row_accumulate(acc, ctx->areas[r].combine_x + row * (size_t)H, H);
 			if (combined_w)
 				for (int j = 0; j < K; j++)
 					wacc[j] += ctx->areas[r].combine_w[row * (size_t)K + j];

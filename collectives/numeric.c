@@ -29,6 +29,16 @@ void ep_bf16_row_to_f32(const uint16_t *restrict in, float *restrict out,
 		out[i] = ep_bf16_to_f32(in[i]);
 }
 
+void ep_bf16_row_accumulate(float *restrict acc, const uint16_t *restrict in, size_t n)
+{
+	size_t i = 0;
+	for (; i + CHUNK <= n; i += CHUNK)
+		for (size_t j = 0; j < CHUNK; j++)
+			acc[i + j] += ep_bf16_to_f32(in[i + j]);
+	for (; i < n; i++)
+		acc[i] += ep_bf16_to_f32(in[i]);
+}
+
 void ep_f32_row_to_bf16(const float *restrict in, uint16_t *restrict out,
 			size_t n)
 {

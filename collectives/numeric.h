@@ -66,6 +66,8 @@ void ep_bf16_row_to_f32(const uint16_t *restrict in, float *restrict out,
 			size_t n);
 void ep_f32_row_to_bf16(const float *restrict in, uint16_t *restrict out,
 			size_t n);
+/* acc[i] += float(in[i]) for n values: one step of a combine's fp32 sum. */
+void ep_bf16_row_accumulate(float *restrict acc, const uint16_t *restrict in, size_t n);
 
 /* FP8 E4M3 (the "fn" variant: bias 7, no infinities, NaN = 0x7f/0xff,
  * largest finite +-448 = 0x7e/0xfe, subnormals m * 2^-9) */

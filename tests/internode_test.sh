@@ -5,43 +5,9 @@
 # say which ("_netns" / "_loopback"). Every case runs under a deadline; the
 # script ends with "N passed, N failed, N skipped".
 set -u
-EPBENCH=${EPBENCH:-./epbench}
-here=$(cd "$(dirname "$0")" && pwd)
-cluster_sh="$here/../scripts/netns-cluster.sh"
-pass=0 fail=0 skip=0
-tmp=$(mktemp -d)
-bg=""
-cleanup() { for p in $bg; do kill -9 "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
-port=$((20000 + $$ % 20000))
-next_port() { port=$((port + 7)); }
-
-ok() { echo "ok    $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL  $1: $2"; fail=$((fail + 1)); [ -s "$tmp/out" ] && sed 's/^/      | /' "$tmp/out" | tail -n 15; }
-skipped() { echo "SKIP  $1: $2"; skip=$((skip + 1)); }
-
-# Namespaces here? (root, and a kernel with veth and bridge; EP_NETNS=0 forces loopback)
-if [ "${EP_NETNS:-1}" != 0 ] && timeout 20 sh "$cluster_sh" -n 1 -- true >"$tmp/probe" 2>&1; then
-	where=netns
-else
-	where=loopback
-	echo "# network namespaces unavailable ($(tail -n 1 "$tmp/probe" 2>/dev/null || echo EP_NETNS=0)): emulated nodes run on loopback"
-fi
-
-# cluster NAME WANT DEADLINE NODES ARGS...: one job of NODES nodes
-cluster() {
-	name=$1 want=$2 limit=$3 nodes=$4; shift 4
-	next_port
-	if [ "$where" = netns ]; then
-		timeout -k 2 "$limit" sh "$cluster_sh" -n "$nodes" --port "$port" -- "$EPBENCH" internode "$@" >"$tmp/out" 2>&1
-	else
-		timeout -k 2 "$limit" "$EPBENCH" internode --local-nodes --nodes "$nodes" "$@" >"$tmp/out" 2>&1
-	fi
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok "${name}_$where"; return 0; fi
-	bad "${name}_$where" "exit $got, want $want (epbench internode $*)"
-	return 1
-}
+SUBCOMMAND=internode
+. "$(dirname "$0")/lib.sh"
+cluster_init
 
 small="-t 96 --hidden 256 -k 4 -n 2 -w 1 --timeout 20"
 cluster "tcp_2x1" 0 60 2 --ranks-per-node 1 -e 8 $small
@@ -67,11 +33,6 @@ fi
 
 # Two node processes on loopback, started by hand as on two hosts.
 # pair NAME ARGS0 -- ARGS1: runs node 0 and node 1 in the background.
-start_node() { # ARGS...; output to $tmp/nK
-	setsid "$EPBENCH" internode "$@" &
-	bg="$bg $!"
-	last=$!
-}
 tiny="--nodes 2 --ranks-per-node 1 -t 32 --hidden 128 -e 4 -k 2 -n 1 -w 0 --timeout 10"
 
 next_port
@@ -93,35 +54,11 @@ if [ "$c" -eq 4 ] && grep -q "cannot reach the master (node 0) at 127.0.0.1:$por
 	ok "unreachable_master_exit_4_names_address"
 else bad "unreachable_master_exit_4_names_address" "exit $c after ${took}s"; fi
 
-# A node killed mid-run ends the job on the other within the timeout.
+# A node killed mid-run ends the job on the other within the timeout; a
+# stalled one (SIGSTOP) likewise, named with the rank it stalls.
 long="--nodes 2 --ranks-per-node 2 -t 128 --hidden 512 -e 16 -k 4 -n 1000000 -w 1 --check 0 --timeout 5"
-next_port
-start_node $long --node-rank 0 --master 127.0.0.1:$port >"$tmp/k0" 2>&1; p0=$last
-start_node $long --node-rank 1 --master 127.0.0.1:$port >"$tmp/k1" 2>&1; p1=$last
-sleep 3
-kill -9 -"$p1" 2>/dev/null
-start=$(date +%s)
-timeout 20 sh -c "while kill -0 $p0 2>/dev/null; do sleep 0.1; done"
-wait $p0; c0=$?
-took=$(( $(date +%s) - start ))
-cp "$tmp/k0" "$tmp/out"
-if [ "$c0" -eq 4 ] && grep -q "node 1" "$tmp/k0" && [ "$took" -le 6 ]; then ok "killed_node_ends_job_within_timeout"
-else bad "killed_node_ends_job_within_timeout" "node 0 exit $c0 after ${took}s (want 4, naming node 1)"; fi
-
-# A stalled node (SIGSTOP) likewise, named with the rank it stalls.
-next_port
-start_node $long --node-rank 0 --master 127.0.0.1:$port >"$tmp/s0" 2>&1; p0=$last
-start_node $long --node-rank 1 --master 127.0.0.1:$port >"$tmp/s1" 2>&1; p1=$last
-sleep 3
-kill -STOP -"$p1" 2>/dev/null
-start=$(date +%s)
-timeout 30 sh -c "while kill -0 $p0 2>/dev/null; do sleep 0.1; done"
-wait $p0; c0=$?
-took=$(( $(date +%s) - start ))
-kill -9 -"$p1" 2>/dev/null
-cp "$tmp/s0" "$tmp/out"
-if [ "$c0" -eq 4 ] && grep -Eq "rank [23] \(node 1\)" "$tmp/s0" && [ "$took" -le 12 ]; then ok "stalled_node_named_within_timeout"
-else bad "stalled_node_named_within_timeout" "node 0 exit $c0 after ${took}s (want 4, naming a rank of node 1)"; fi
+node_fault killed_node_ends_job_within_timeout KILL 3 6 "node 1" $long
+node_fault stalled_node_named_within_timeout STOP 3 12 "rank [23] \(node 1\)" $long
 
 # A rank that dies on one node: every node ends, naming it.
 if cluster "dead_rank_ends_job" 4 40 2 --ranks-per-node 2 -e 16 -t 64 --hidden 256 -k 4 -n 50 -w 1 --timeout 5 --fault die:2; then
@@ -163,5 +100,4 @@ else
 fi
 skipped "verbs_transfer" "needs an RDMA device; tests/soft_roce_test.sh runs it between two Soft-RoCE guests"
 
-echo "internode_test.sh: $pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ]
+finish internode_test.sh

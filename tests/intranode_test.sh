@@ -2,16 +2,8 @@
 # intranode_test.sh - end-to-end cases of `epbench intranode` against the real binary.
 # Every case runs under a deadline; the script ends with "N passed, N failed, N skipped".
 set -u
-EPBENCH=${EPBENCH:-./epbench}
-pass=0 fail=0 skip=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-# Live rank processes (zombies are dead: whoever adopted them reaps them).
-live_ranks() { ps -eo stat=,comm= | awk '$2 ~ /^epbench-r[0-9]+$/ && $1 !~ /^Z/'; }
-
-ok() { echo "ok    $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL  $1: $2"; fail=$((fail + 1)); [ -s "$tmp/out" ] && sed 's/^/      | /' "$tmp/out" | tail -n 15; }
+SUBCOMMAND=intranode
+. "$(dirname "$0")/lib.sh"
 
 # run NAME EXPECTED_EXIT DEADLINE ARGS...: runs epbench, checks the exit status
 run() {
@@ -149,5 +141,4 @@ else
 	echo "SKIP  mpi_peer_same_traffic: Open MPI not installed (scripts/install-deps.sh --with-mpi)"; skip=$((skip + 1))
 fi
 
-echo "intranode_test.sh: $pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ]
+finish intranode_test.sh

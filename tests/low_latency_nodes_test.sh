@@ -6,48 +6,9 @@
 # hand on loopback, as on two hosts. Every case runs under a deadline; the
 # script ends with "N passed, N failed, N skipped".
 set -u
-EPBENCH=${EPBENCH:-./epbench}
-here=$(cd "$(dirname "$0")" && pwd)
-cluster_sh="$here/../scripts/netns-cluster.sh"
-pass=0 fail=0 skip=0
-tmp=$(mktemp -d)
-bg=""
-cleanup() { for p in $bg; do kill -9 "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
-port=$((20000 + ($$ * 13) % 20000))
-next_port() { port=$((port + 7)); }
-
-ok() { echo "ok    $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL  $1: $2"; fail=$((fail + 1)); [ -s "$tmp/out" ] && sed 's/^/      | /' "$tmp/out" | tail -n 15; }
-skipped() { echo "SKIP  $1: $2"; skip=$((skip + 1)); }
-
-# Namespaces here? (root, and a kernel with veth and bridge; EP_NETNS=0 forces loopback)
-if [ "${EP_NETNS:-1}" != 0 ] && timeout 20 sh "$cluster_sh" -n 1 -- true >"$tmp/probe" 2>&1; then
-	where=netns
-else
-	where=loopback
-	echo "# network namespaces unavailable ($(tail -n 1 "$tmp/probe" 2>/dev/null || echo EP_NETNS=0)): emulated nodes run on loopback"
-fi
-
-# cluster NAME WANT DEADLINE NODES ARGS...: one low-latency job of NODES nodes
-cluster() {
-	name=$1 want=$2 limit=$3 nodes=$4; shift 4
-	next_port
-	if [ "$where" = netns ]; then
-		timeout -k 2 "$limit" sh "$cluster_sh" -n "$nodes" --port "$port" -- "$EPBENCH" low-latency "$@" >"$tmp/out" 2>&1
-	else
-		timeout -k 2 "$limit" "$EPBENCH" low-latency --local-nodes --nodes "$nodes" "$@" >"$tmp/out" 2>&1
-	fi
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok "${name}_$where"; return 0; fi
-	bad "${name}_$where" "exit $got, want $want (epbench low-latency $*)"
-	return 1
-}
-
-# expect NAME PATTERN: the last run's output contains PATTERN (grep -E)
-expect() {
-	grep -qE -- "$2" "$tmp/out" && ok "$1" || bad "$1" "no line matching '$2'"
-}
+SUBCOMMAND=low-latency
+. "$(dirname "$0")/lib.sh"
+cluster_init
 
 # Nodes x ranks, dtypes, cast variants, hook, zero copy, uneven tokens.
 small="-t 24 --hidden 256 -k 4 -n 2 -w 1 --timeout 20"
@@ -101,12 +62,7 @@ c=$?
 [ "$c" -eq 2 ] && grep -q "cannot be swept across nodes" "$tmp/out" && ok "rank_sweep_across_nodes_refused" ||
 	bad "rank_sweep_across_nodes_refused" "exit $c"
 
-# Node processes started by hand on loopback, as on two hosts.
-start_node() { # ARGS...
-	setsid "$EPBENCH" low-latency "$@" &
-	bg="$bg $!"
-	last=$!
-}
+# Node processes started by hand on loopback, as on two hosts (start_node).
 tiny="--nodes 2 --ranks-per-node 1 -t 16 --hidden 512 -e 4 -k 2 -n 1 -w 0 --timeout 10 --dtype fp8"
 
 next_port
@@ -135,32 +91,8 @@ else bad "convention_master_env" "exits $c0/$c1, or no banner naming NNODES, NOD
 # A node killed mid-run ends the job on the other at once; a stalled one
 # (SIGSTOP) within the timeout, named with the rank it stalls.
 long="--nodes 2 --ranks-per-node 2 -t 64 --hidden 512 -e 16 -k 4 -n 1000000 -w 1 --check 0 --timeout 3"
-next_port
-start_node $long --node-rank 0 --master 127.0.0.1:$port >"$tmp/k0" 2>&1; p0=$last
-start_node $long --node-rank 1 --master 127.0.0.1:$port >"$tmp/k1" 2>&1; p1=$last
-sleep 2
-kill -9 -"$p1" 2>/dev/null
-start=$(date +%s)
-timeout 20 sh -c "while kill -0 $p0 2>/dev/null; do sleep 0.1; done"
-wait $p0; c0=$?
-took=$(( $(date +%s) - start ))
-cp "$tmp/k0" "$tmp/out"
-if [ "$c0" -eq 4 ] && grep -Eq "rank [23] \(node 1\)|node 1" "$tmp/k0" && [ "$took" -le 4 ]; then ok "killed_node_ends_job_within_timeout"
-else bad "killed_node_ends_job_within_timeout" "node 0 exit $c0 after ${took}s (want 4, naming node 1)"; fi
-
-next_port
-start_node $long --node-rank 0 --master 127.0.0.1:$port >"$tmp/s0" 2>&1; p0=$last
-start_node $long --node-rank 1 --master 127.0.0.1:$port >"$tmp/s1" 2>&1; p1=$last
-sleep 2
-kill -STOP -"$p1" 2>/dev/null
-start=$(date +%s)
-timeout 30 sh -c "while kill -0 $p0 2>/dev/null; do sleep 0.1; done"
-wait $p0; c0=$?
-took=$(( $(date +%s) - start ))
-kill -9 -"$p1" 2>/dev/null
-cp "$tmp/s0" "$tmp/out"
-if [ "$c0" -eq 4 ] && grep -Eq "rank [23] \(node 1\)" "$tmp/s0" && [ "$took" -le 9 ]; then ok "stalled_node_named_within_timeout"
-else bad "stalled_node_named_within_timeout" "node 0 exit $c0 after ${took}s (want 4, naming a rank of node 1)"; fi
+node_fault killed_node_ends_job_within_timeout KILL 2 4 "rank [23] \(node 1\)|node 1" $long
+node_fault stalled_node_named_within_timeout STOP 2 9 "rank [23] \(node 1\)" $long
 
 # verbs: forced without a device is an environment error, said plainly.
 timeout 20 "$EPBENCH" low-latency --local-nodes --nodes 2 --ranks-per-node 1 -t 16 --hidden 128 -e 4 -k 2 -n 1 -w 0 \
@@ -173,5 +105,4 @@ else
 fi
 skipped "verbs_transfer" "needs an RDMA device; tests/soft_roce_test.sh runs low-latency between two Soft-RoCE guests"
 
-echo "low_latency_nodes_test.sh: $pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ]
+finish low_latency_nodes_test.sh

@@ -2,17 +2,8 @@
 # low_latency_test.sh - end-to-end cases of `epbench low-latency` against the real binary.
 # Every case runs under a deadline; the script ends with "N passed, N failed, N skipped".
 set -u
-EPBENCH=${EPBENCH:-./epbench}
-pass=0 fail=0 skip=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-# Live rank processes (zombies are dead: whoever adopted them reaps them).
-live_ranks() { ps -eo stat=,comm= | awk '$2 ~ /^epbench-r[0-9]+$/ && $1 !~ /^Z/'; }
-
-ok() { echo "ok    $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL  $1: $2"; fail=$((fail + 1)); [ -s "$tmp/out" ] && sed 's/^/      | /' "$tmp/out" | tail -n 15; }
-skipped() { echo "SKIP  $1: $2"; skip=$((skip + 1)); }
+SUBCOMMAND=low-latency
+. "$(dirname "$0")/lib.sh"
 
 # run NAME EXPECTED_EXIT DEADLINE ARGS...: runs epbench low-latency, checks the exit status
 run() {
@@ -22,11 +13,6 @@ run() {
 	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
 	bad "$name" "exit $got, want $want (epbench low-latency $*)"
 	return 1
-}
-
-# expect NAME PATTERN: the last run's output contains PATTERN (grep -E)
-expect() {
-	grep -qE -- "$2" "$tmp/out" && ok "$1" || bad "$1" "no line matching '$2'"
 }
 
 # Ranks, dtypes and cast variants; small shapes, N > tokens where it matters.
@@ -192,5 +178,4 @@ PY
 	fi
 fi
 
-echo "low_latency_test.sh: $pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ]
+finish low_latency_test.sh

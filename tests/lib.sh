@@ -1,0 +1,88 @@
+# lib.sh - what the end-to-end test scripts share; sourced, not run.
+#
+# Set SUBCOMMAND (the epbench subcommand under test) before sourcing. Gives:
+# counters and verdict lines (ok, bad, skipped, finish), a private $tmp
+# removed on exit with every background node started here, live_ranks, and
+# for multi-node suites: where (netns or loopback), next_port, cluster (one
+# job of N emulated nodes), start_node (one node by hand on loopback) and
+# node_fault (kill or stop node 1 of a running 2-node job).
+EPBENCH=${EPBENCH:-./epbench}
+lib_here=$(cd "$(dirname "$0")" && pwd)
+cluster_sh="$lib_here/../scripts/netns-cluster.sh"
+pass=0 fail=0 skip=0
+tmp=$(mktemp -d)
+bg=""
+lib_cleanup() { for p in $bg; do kill -9 "-$p" 2>/dev/null || kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+trap lib_cleanup EXIT INT TERM
+
+ok() { echo "ok    $1"; pass=$((pass + 1)); }
+# bad NAME WHY: a failed case, with the tail of the last run's output
+bad() { echo "FAIL  $1: $2"; fail=$((fail + 1)); [ -s "$tmp/out" ] && sed 's/^/      | /' "$tmp/out" | tail -n 15; return 0; }
+skipped() { echo "SKIP  $1: $2"; skip=$((skip + 1)); }
+# finish NAME: the closing line tests/run.sh adds up, and the exit status
+finish() { echo "$1: $pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0 ]; }
+
+# Live rank processes (zombies are dead: whoever adopted them reaps them).
+live_ranks() { ps -eo stat=,comm= | awk '$2 ~ /^epbench-r[0-9]+$/ && $1 !~ /^Z/'; }
+
+# expect NAME PATTERN: the last run's output contains PATTERN (grep -E)
+expect() { grep -qE -- "$2" "$tmp/out" && ok "$1" || bad "$1" "no line matching '$2'"; }
+
+# ---- emulated clusters ------------------------------------------------------
+
+port=$((20000 + ($$ * 13) % 20000))
+next_port() { port=$((port + 7)); }
+
+# where: netns when namespaces work here (root, veth, bridge), else loopback;
+# EP_NETNS=0 forces loopback. Case names carry it ("_netns" / "_loopback").
+cluster_init() {
+	if [ "${EP_NETNS:-1}" != 0 ] && timeout 20 sh "$cluster_sh" -n 1 -- true >"$tmp/probe" 2>&1; then
+		where=netns
+	else
+		where=loopback
+		echo "# network namespaces unavailable ($(tail -n 1 "$tmp/probe" 2>/dev/null || echo EP_NETNS=0)): emulated nodes run on loopback"
+	fi
+}
+
+# cluster NAME WANT DEADLINE NODES ARGS...: one job of NODES nodes; output in $tmp/out
+cluster() {
+	name=$1 want=$2 limit=$3 nodes=$4; shift 4
+	next_port
+	if [ "$where" = netns ]; then
+		timeout -k 2 "$limit" sh "$cluster_sh" -n "$nodes" --port "$port" -- "$EPBENCH" "$SUBCOMMAND" "$@" >"$tmp/out" 2>&1
+	else
+		timeout -k 2 "$limit" "$EPBENCH" "$SUBCOMMAND" --local-nodes --nodes "$nodes" "$@" >"$tmp/out" 2>&1
+	fi
+	got=$?
+	if [ "$got" -eq "$want" ]; then ok "${name}_$where"; return 0; fi
+	bad "${name}_$where" "exit $got, want $want (epbench $SUBCOMMAND $*)"
+	return 1
+}
+
+# start_node ARGS...: one node in the background, in its own session; $last is its pid
+start_node() {
+	setsid "$EPBENCH" "$SUBCOMMAND" "$@" &
+	bg="$bg $!"
+	last=$!
+}
+
+# node_fault NAME SIGNAL SETTLE MAX_SECS PATTERN ARGS...: starts a 2-node job
+# (ARGS must make it run long) on loopback, sends SIGNAL (KILL or STOP) to
+# node 1 after SETTLE seconds, and wants node 0 to exit 4 within MAX_SECS
+# with a line matching PATTERN (grep -E).
+node_fault() {
+	name=$1 sig=$2 settle=$3 max=$4 pattern=$5; shift 5
+	next_port
+	start_node "$@" --node-rank 0 --master 127.0.0.1:$port >"$tmp/f0" 2>&1; f0=$last
+	start_node "$@" --node-rank 1 --master 127.0.0.1:$port >"$tmp/f1" 2>&1; f1=$last
+	sleep "$settle"
+	kill -"$sig" -"$f1" 2>/dev/null
+	start=$(date +%s)
+	timeout $((max + 20)) sh -c "while kill -0 $f0 2>/dev/null; do sleep 0.1; done"
+	wait "$f0"; c0=$?
+	took=$(( $(date +%s) - start ))
+	kill -9 -"$f1" 2>/dev/null
+	cp "$tmp/f0" "$tmp/out"
+	if [ "$c0" -eq 4 ] && grep -Eq -- "$pattern" "$tmp/f0" && [ "$took" -le "$max" ]; then ok "$name"
+	else bad "$name" "node 0 exit $c0 after ${took}s (want 4 within ${max}s, a line matching '$pattern')"; fi
+}
