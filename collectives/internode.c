@@ -529,18 +529,10 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 	if ((rc = node_barrier(ctx)))
 		return rc;
 
-	struct ep_recv_area *a = &ctx->areas[ctx->local];
 	int topk = !cached && in->topk_idx;
-	*out = (struct ep_dispatch_out){
-		.num_recv = ctx->num_recv,
-		.recv_x = a->x,
-		.recv_x_scales = ep_dtype_num_scales(s->dtype, s->hidden) ? a->x_scales : NULL,
-		.recv_topk_idx = topk ? a->topk_idx : NULL,
-		.recv_topk_weights = topk && in->topk_weights ? a->topk_weights : NULL,
-		.recv_src_idx = a->src_idx,
-		.num_recv_tokens_per_expert = ctx->num_recv_tokens_per_expert,
-		.rank_prefix_matrix = ctx->rank_prefix_matrix,
-	};
+	*out = ep_recv_area_outputs(&ctx->areas[ctx->local], s, ctx->num_recv, topk,
+				    topk && in->topk_weights, ctx->num_recv_tokens_per_expert,
+				    ctx->rank_prefix_matrix);
 	ep_set_phase(w, "idle");
 	return 0;
 }

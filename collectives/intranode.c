@@ -234,20 +234,28 @@ int ep_intranode_dispatch(struct ep_intranode *ctx, const struct ep_dispatch_in 
 	if ((rc = ep_barrier(w)))
 		return rc;
 
-	struct ep_recv_area *a = &ctx->areas[me];
 	int topk = !cached && in->topk_idx;
-	*out = (struct ep_dispatch_out){
-		.num_recv = ctx->num_recv,
+	*out = ep_recv_area_outputs(&ctx->areas[me], s, ctx->num_recv, topk, topk && in->topk_weights,
+				    ctx->num_recv_tokens_per_expert, ctx->rank_prefix_matrix);
+	ep_set_phase(w, "idle");
+	return 0;
+}
+
+struct ep_dispatch_out ep_recv_area_outputs(struct ep_recv_area *a, const struct ep_shape *s,
+					    size_t num_recv, int topk, int weights,
+					    const int32_t *num_recv_tokens_per_expert,
+					    const int32_t *rank_prefix_matrix)
+{
+	return (struct ep_dispatch_out){
+		.num_recv = num_recv,
 		.recv_x = a->x,
 		.recv_x_scales = ep_dtype_num_scales(s->dtype, s->hidden) ? a->x_scales : NULL,
 		.recv_topk_idx = topk ? a->topk_idx : NULL,
-		.recv_topk_weights = topk && in->topk_weights ? a->topk_weights : NULL,
+		.recv_topk_weights = weights ? a->topk_weights : NULL,
 		.recv_src_idx = a->src_idx,
-		.num_recv_tokens_per_expert = ctx->num_recv_tokens_per_expert,
-		.rank_prefix_matrix = ctx->rank_prefix_matrix,
+		.num_recv_tokens_per_expert = num_recv_tokens_per_expert,
+		.rank_prefix_matrix = rank_prefix_matrix,
 	};
-	ep_set_phase(w, "idle");
-	return 0;
 }
 
 uint16_t *ep_intranode_combine_x(struct ep_intranode *ctx)

@@ -75,6 +75,14 @@ struct ep_dispatch_out {
 	const int32_t *rank_prefix_matrix;     /* [R][R] */
 };
 
+/* The outputs a receive area holds after a dispatch: pointers into it, topk
+ * tensors only when topk was dispatched (not in cached mode), weights only
+ * when they were too. Shared by the intranode and internode collectives. */
+struct ep_dispatch_out ep_recv_area_outputs(struct ep_recv_area *a, const struct ep_shape *s,
+					    size_t num_recv, int topk, int weights,
+					    const int32_t *num_recv_tokens_per_expert,
+					    const int32_t *rank_prefix_matrix);
+
 /* Arena bytes for R ranks with cap receive rows each (shared, page aligned). */
 size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity);
 
