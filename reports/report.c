@@ -117,11 +117,13 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 			snprintf(wrong, sizeof(wrong), "%llu", (unsigned long long)r->wrong_rows);
 		else
 			snprintf(wrong, sizeof(wrong), "N/A");
-		fprintf(out, "  %5d %7d %6d %-16s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.2f %8.2f %8.2f %6.1f %7s\n",
+		char copy[16] = "-"; /* no host reference (e.g. across nodes) */
+		if (copy_gbs > 0)
+			snprintf(copy, sizeof(copy), "%.1f", 100.0 * op->aggbw_gbs / copy_gbs);
+		fprintf(out, "  %5d %7d %6d %-16s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.3g %8.3g %8.3g %6s %7s\n",
 			pt->ranks, pt->tokens, pt->hidden, op->name, (unsigned long long)r->recv_rows, bytes,
 			s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev, op->slowest_rank,
-			op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs,
-			copy_gbs > 0 ? 100.0 * op->aggbw_gbs / copy_gbs : 0.0, wrong);
+			op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, copy, wrong);
 		if (verbose && op->rank_median_us) {
 			fprintf(out, "# %s per-rank median (us):", op->name);
 			for (int q = 0; q < pt->ranks; q++)
@@ -160,7 +162,7 @@ void ep_table_nodes(FILE *out, const struct ep_point *pt)
 			human_bytes((double)n->rdma_bytes[i], rb, sizeof(rb));
 			human_bytes((double)n->wire_bytes[i], wb, sizeof(wb));
 			human_bytes((double)n->nvl_bytes[i], nb, sizeof(nb));
-			fprintf(out, "#   %4d %-16.16s %5d %-9s %10.1f %10s %10s %10s %8.2f %8.2f %8.2f\n", k, n->host,
+			fprintf(out, "#   %4d %-16.16s %5d %-9s %10.1f %10s %10s %10s %8.3g %8.3g %8.3g\n", k, n->host,
 				n->ranks, op->name, n->median_us[i], rb, wb, nb,
 				t > 0 ? (double)n->rdma_bytes[i] / t / 1e9 : 0.0,
 				t > 0 ? (double)n->wire_bytes[i] / t / 1e9 : 0.0,
@@ -172,7 +174,7 @@ void ep_table_nodes(FILE *out, const struct ep_point *pt)
 			const struct ep_link_result *lk = &r->links[l];
 			char bb[16];
 			human_bytes((double)lk->bytes[i], bb, sizeof(bb));
-			fprintf(out, "#   link %d->%d %-9s %10s in %10.1f us: %8.2f GB/s\n", lk->src, lk->dst,
+			fprintf(out, "#   link %d->%d %-9s %10s in %10.1f us: %8.3g GB/s\n", lk->src, lk->dst,
 				op->name, bb, lk->arrival_us[i], lk->gbs[i]);
 			if (lk->bytes[i] && (slow_link < 0 || lk->gbs[i] < r->links[slow_link].gbs[slow_link_op]))
 				slow_link = l, slow_link_op = i;
@@ -182,7 +184,7 @@ void ep_table_nodes(FILE *out, const struct ep_point *pt)
 		fprintf(out, "# slowest node: %d (%s), %s median %.1f us", slow_node, r->nodes[slow_node].host,
 			r->ops[slow_op].name, r->nodes[slow_node].median_us[slow_op]);
 	if (slow_link >= 0)
-		fprintf(out, "; slowest link: node %d -> node %d (%s), %.2f GB/s",
+		fprintf(out, "; slowest link: node %d -> node %d (%s), %.3g GB/s",
 			r->links[slow_link].src, r->links[slow_link].dst, r->ops[slow_link_op].name,
 			r->links[slow_link].gbs[slow_link_op]);
 	if (slow_node >= 0)
