@@ -249,7 +249,7 @@ int ep_internode_barrier(struct ep_internode *ctx)
 static int build_handle(struct ep_internode *ctx)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int R = s->num_ranks, E = s->num_experts, L = ep_local_experts(s), N = ctx->nodes;
+	int R = s->num_ranks, N = ctx->nodes;
 	int P = ctx->per_node, me = ctx->rank;
 	for (int j = 0; j < R; j++) {
 		int32_t acc = 0;
@@ -270,16 +270,7 @@ static int build_handle(struct ep_internode *ctx)
 		if ((size_t)in > ctx->sizes.rdma_capacity || (size_t)out > ctx->sizes.send_capacity)
 			return -EP_ENOSPC;
 	}
-	int align = s->expert_alignment > 0 ? s->expert_alignment : 1;
-	int32_t prefix = 0;
-	for (int e = 0; e < L; e++) {
-		int32_t n = 0;
-		for (int i = 0; i < R; i++)
-			n += ctx->expert_counts[i * E + me * L + e];
-		n = (n + align - 1) / align * align;
-		prefix += n;
-		ctx->num_recv_tokens_per_expert[e] = s->expert_counts == EP_COUNTS_PREFIX ? prefix : n;
-	}
+	ep_recv_tokens_per_expert(s, me, ctx->expert_counts, ctx->num_recv_tokens_per_expert);
 	ctx->have_handle = 1;
 	return 0;
 }

@@ -111,12 +111,28 @@ void ep_intranode_fini(struct ep_intranode *ctx)
 	memset(ctx, 0, sizeof(*ctx));
 }
 
+void ep_recv_tokens_per_expert(const struct ep_shape *s, int rank, const int32_t *expert_counts,
+			       int32_t *out)
+{
+	int R = s->num_ranks, E = s->num_experts, L = ep_local_experts(s);
+	int align = s->expert_alignment > 0 ? s->expert_alignment : 1;
+	int32_t prefix = 0;
+	for (int e = 0; e < L; e++) {
+		int32_t n = 0;
+		for (int i = 0; i < R; i++)
+			n += expert_counts[i * E + rank * L + e];
+		n = (n + align - 1) / align * align;
+		prefix += n;
+		out[e] = s->expert_counts == EP_COUNTS_PREFIX ? prefix : n;
+	}
+}
+
 /* The notify step's arithmetic: prefix matrix and per-expert counts from the
  * counts every rank published. */
 static void build_handle(struct ep_intranode *ctx)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int R = s->num_ranks, E = s->num_experts, L = ep_local_experts(s), me = ctx->rank;
+	int R = s->num_ranks, me = ctx->rank;
 	for (int j = 0; j < R; j++) {
 		int32_t acc = 0;
 		for (int i = 0; i < R; i++) {
@@ -124,16 +140,7 @@ static void build_handle(struct ep_intranode *ctx)
 			ctx->rank_prefix_matrix[i * R + j] = acc;
 		}
 	}
-	int align = s->expert_alignment > 0 ? s->expert_alignment : 1;
-	int32_t prefix = 0;
-	for (int e = 0; e < L; e++) {
-		int32_t n = 0;
-		for (int i = 0; i < R; i++)
-			n += ctx->expert_counts[i * E + me * L + e];
-		n = (n + align - 1) / align * align;
-		prefix += n;
-		ctx->num_recv_tokens_per_expert[e] = s->expert_counts == EP_COUNTS_PREFIX ? prefix : n;
-	}
+	ep_recv_tokens_per_expert(s, me, ctx->expert_counts, ctx->num_recv_tokens_per_expert);
 	ctx->have_handle = 1;
 }
 

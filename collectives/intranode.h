@@ -83,6 +83,12 @@ struct ep_dispatch_out ep_recv_area_outputs(struct ep_recv_area *a, const struct
 					    const int32_t *num_recv_tokens_per_expert,
 					    const int32_t *rank_prefix_matrix);
 
+/* num_recv_tokens_per_expert of `rank` from every rank's num_tokens_per_expert
+ * (expert_counts [R][E]): summed over sources, aligned up to
+ * s->expert_alignment, as counts or prefix sums per s->expert_counts. */
+void ep_recv_tokens_per_expert(const struct ep_shape *s, int rank, const int32_t *expert_counts,
+			       int32_t *out);
+
 /* Arena bytes for R ranks with cap receive rows each (shared, page aligned). */
 size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity);
 
