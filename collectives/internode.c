@@ -638,11 +638,8 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 	float *acc = ctx->acc;
 	for (int t = 0; t < T; t++) {
 		size_t off = (size_t)t * H;
-		memset(acc, 0, sizeof(float) * (size_t)H);
-		if (bias0)
-			ep_bf16_row_accumulate(acc, bias0 + off, H);
-		if (bias1)
-			ep_bf16_row_accumulate(acc, bias1 + off, H);
+		/* float(b0) + float(b1), a missing bias being +0.0f (DeepEP) */
+		ep_bf16_sum_start(acc, bias0 ? bias0 + off : NULL, bias1 ? bias1 + off : NULL, (size_t)H);
 		float wsum[K > 0 ? K : 1];
 		for (int j = 0; j < K; j++)
 			wsum[j] = 0.0f;

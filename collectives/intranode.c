@@ -292,18 +292,6 @@ float *ep_intranode_combine_w(struct ep_intranode *ctx)
 		}                                                              \
 	} while (0)
 
-/* acc = float(a) + float(b); a missing row counts as +0.0f (DeepEP's start). */
-static void start_sum(float *restrict acc, const uint16_t *restrict a, const uint16_t *restrict b,
-		      int n)
-{
-	if (a && b)
-		ROW_LOOP(n, acc[c] = ep_bf16_to_f32(a[c]) + ep_bf16_to_f32(b[c]));
-	else if (a || b)
-		ROW_LOOP(n, acc[c] = ep_bf16_to_f32((a ? a : b)[c]) + 0.0f);
-	else
-		memset(acc, 0, sizeof(float) * (size_t)n);
-}
-
 /* out = bf16(acc + float(y)): the last addition and the one rounding. */
 static void finish_sum(uint16_t *restrict out, const float *restrict acc,
 		       const uint16_t *restrict y, int n)
@@ -352,9 +340,9 @@ int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 		const uint16_t *b0 = bias0 ? bias0 + off : NULL, *b1 = bias1 ? bias1 + off : NULL;
 		int first = 0;
 		if (!b0 && !b1 && n > 0)
-			first = 1, start_sum(acc, rows[0], NULL, H);
+			first = 1, ep_bf16_sum_start(acc, rows[0], NULL, (size_t)H);
 		else
-			start_sum(acc, b0, b1, H);
+			ep_bf16_sum_start(acc, b0, b1, (size_t)H);
 		for (int i = first; i < n - 1; i++)
 			ep_bf16_row_accumulate(acc, rows[i], (size_t)H);
 		if (n > first)
