@@ -21,6 +21,7 @@
 #include "cli/bench.h"
 #include "collectives/error.h"
 #include "collectives/sync.h"
+#include "collectives/transport/sock.h"
 
 #define MSG_MAGIC 0x45504e31u /* "EPN1" */
 #define HEARTBEAT_NS 1000000000LL
@@ -366,47 +367,12 @@ struct hello {
 	uint32_t text_len;
 };
 
-static int64_t now_ns(void)
-{
-	return ep_now_ns();
-}
-
-static int ms_until(int64_t deadline)
-{
-	int64_t left = deadline - now_ns();
-	if (left <= 0)
-		return 0;
-	return left > 1000000000LL ? 1000 : (int)(left / 1000000) + 1;
-}
-
-static int send_all(int fd, const void *buf, size_t len, int64_t deadline)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			done += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		struct pollfd pf = {.fd = fd, .events = POLLOUT};
-		int ms = ms_until(deadline);
-		if (ms == 0)
-			return -EP_ETIMEDOUT;
-		poll(&pf, 1, ms);
-	}
-	return 0;
-}
-
 static int send_msg(int fd, enum ep_msg type, const void *data, size_t len, double timeout_s)
 {
 	struct frame_hdr h = {MSG_MAGIC, (uint32_t)type, len};
-	int64_t deadline = now_ns() + (int64_t)(timeout_s * 1e9);
-	int rc = send_all(fd, &h, sizeof(h), deadline);
-	return rc ? rc : send_all(fd, data, len, deadline);
+	int64_t deadline = ep_now_ns() + (int64_t)(timeout_s * 1e9);
+	struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)data, len}};
+	return ep_sock_send_all(fd, iov, 2, deadline);
 }
 
 /* Reads what is there without blocking; 1 on EOF, -errno on error. */
@@ -424,7 +390,7 @@ static int fill(struct conn *c)
 		ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
 		if (n > 0) {
 			c->rlen += (size_t)n;
-			c->last_recv = now_ns();
+			c->last_recv = ep_now_ns();
 			continue;
 		}
 		if (n == 0)
@@ -467,7 +433,7 @@ static int recv_msg(struct conn *c, uint32_t *type, void **data, size_t *len, in
 		int rc = take(c, type, data, len);
 		if (rc)
 			return rc > 0 ? 0 : -EPROTO;
-		int ms = ms_until(deadline);
+		int ms = ep_sock_ms_left(deadline);
 		if (ms == 0)
 			return -EP_ETIMEDOUT;
 		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
@@ -480,19 +446,6 @@ static int recv_msg(struct conn *c, uint32_t *type, void **data, size_t *len, in
 			return rc > 0 ? -ECONNRESET : rc;
 		}
 	}
-}
-
-static void tune(int fd, double timeout_s)
-{
-	int one = 1, idle = 5, intvl = 2, cnt = 3;
-	unsigned ut = (unsigned)(timeout_s * 1000);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 static int resolve_ipv4(const char *host, struct in_addr *out)
@@ -548,7 +501,7 @@ static int join_master(struct ep_cluster *cl, const char *text, const char *node
 {
 	const struct ep_cluster_cfg *cfg = &cl->cfg;
 	int N = cfg->nodes, fd = listen_fd, one = 1;
-	int64_t deadline = now_ns() + (int64_t)(cl->timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(cl->timeout_s * 1e9);
 	struct in_addr me;
 	own_host(cl->nodes[0].host, sizeof(cl->nodes[0].host));
 	cl->nodes[0].ranks = cfg->ranks_per_node;
@@ -584,7 +537,7 @@ static int join_master(struct ep_cluster *cl, const char *text, const char *node
 	}
 	while (joined < N - 1) {
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		int ms = ms_until(deadline);
+		int ms = ep_sock_ms_left(deadline);
 		if (ms == 0)
 			break;
 		if (poll(&pf, 1, ms) <= 0)
@@ -592,12 +545,12 @@ static int join_master(struct ep_cluster *cl, const char *text, const char *node
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (cfd < 0)
 			continue;
-		tune(cfd, cl->timeout_s);
+		ep_sock_tune(cfd, cl->timeout_s);
 		struct conn tmp = {.fd = cfd};
 		uint32_t type;
 		void *data = NULL;
 		size_t dlen = 0;
-		int64_t hd = now_ns() + 10000000000LL;
+		int64_t hd = ep_now_ns() + 10000000000LL;
 		if (recv_msg(&tmp, &type, &data, &dlen, hd < deadline ? hd : deadline) || type != EP_MSG_HELLO ||
 		    dlen < sizeof(struct hello)) {
 			free(data);
@@ -634,7 +587,7 @@ static int join_master(struct ep_cluster *cl, const char *text, const char *node
 		}
 		free(data);
 		cl->conns[h.node_rank] = tmp;
-		cl->conns[h.node_rank].last_recv = now_ns();
+		cl->conns[h.node_rank].last_recv = ep_now_ns();
 		snprintf(cl->nodes[h.node_rank].host, EP_HOST_MAX, "%s", h.host);
 		snprintf(cl->nodes[h.node_rank].addr, EP_ADDR_STR_MAX, "%s", h.addr);
 		cl->nodes[h.node_rank].ranks = h.ranks_per_node;
@@ -673,7 +626,7 @@ static int join_worker(struct ep_cluster *cl, const char *text, const char *node
 		       size_t len)
 {
 	const struct ep_cluster_cfg *cfg = &cl->cfg;
-	int64_t deadline = now_ns() + (int64_t)(cl->timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(cl->timeout_s * 1e9);
 	struct in_addr ip;
 	int fd = -1, last_err = 0;
 	char where[300];
@@ -685,7 +638,7 @@ static int join_worker(struct ep_cluster *cl, const char *text, const char *node
 			int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 			if (s >= 0 && (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS)) {
 				struct pollfd pf = {.fd = s, .events = POLLOUT};
-				int ms = ms_until(deadline);
+				int ms = ep_sock_ms_left(deadline);
 				poll(&pf, 1, ms < 2000 ? ms : 2000);
 				int e = ETIMEDOUT;
 				socklen_t el = sizeof(e);
@@ -705,7 +658,7 @@ static int join_worker(struct ep_cluster *cl, const char *text, const char *node
 		}
 		if (fd >= 0)
 			break;
-		if (now_ns() >= deadline)
+		if (ep_now_ns() >= deadline)
 			return fail(err, len, -EP_ETIMEDOUT,
 				    "node %d cannot reach the master (node 0) at %s within %.0f s: %s", cfg->node_rank,
 				    where, cl->timeout_s, last_err == EHOSTUNREACH && resolve_ipv4(cfg->master_host, &ip)
@@ -713,9 +666,9 @@ static int join_worker(struct ep_cluster *cl, const char *text, const char *node
 		struct timespec ts = {0, 200 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	tune(fd, cl->timeout_s);
+	ep_sock_tune(fd, cl->timeout_s);
 	cl->conns[0].fd = fd;
-	cl->conns[0].last_recv = now_ns();
+	cl->conns[0].last_recv = ep_now_ns();
 	struct hello h = {.node_rank = cfg->node_rank, .nodes = cfg->nodes, .ranks_per_node = cfg->ranks_per_node,
 			  .hash = ep_config_hash(text), .text_len = (uint32_t)strlen(text)};
 	own_host(h.host, sizeof(h.host));
@@ -796,7 +749,7 @@ int ep_cluster_join(struct ep_cluster **out, const struct ep_cluster_cfg *cfg,
 		ep_cluster_close(cl);
 		return rc;
 	}
-	cl->last_heartbeat = now_ns();
+	cl->last_heartbeat = ep_now_ns();
 	*out = cl;
 	return 0;
 }
@@ -877,7 +830,7 @@ int ep_cluster_pump(struct ep_cluster *cl, int wait_ms, char *msg, size_t len)
 {
 	if (cl->fatal_code)
 		return set_fatal(cl, cl->fatal_code, msg, len, "%s", cl->fatal);
-	int64_t now = now_ns();
+	int64_t now = ep_now_ns();
 	if (now - cl->last_heartbeat >= HEARTBEAT_NS) {
 		cl->last_heartbeat = now;
 		for (int i = 0; i < cl->nconns; i++)
@@ -915,7 +868,7 @@ int ep_cluster_pump(struct ep_cluster *cl, int wait_ms, char *msg, size_t len)
 			return set_fatal(cl, EP_EXIT_TIMEOUT, msg, len,
 					 "lost node %d (%s%s): connection closed: its epbench died, was killed, or the network failed",
 					 node, cl->nodes[node].host, node == 0 ? ", the master" : "");
-		double silent = (double)(now_ns() - c->last_recv) * 1e-9;
+		double silent = (double)(ep_now_ns() - c->last_recv) * 1e-9;
 		if (silent > cl->timeout_s + STALL_GRACE_S)
 			return set_fatal(cl, EP_EXIT_TIMEOUT, msg, len,
 					 "node %d (%s) sent nothing for %.0f s: stalled or unreachable", node,

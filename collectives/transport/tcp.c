@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "collectives/transport/transport.h"
+#include "collectives/transport/sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include "collectives/error.h"
+#include "collectives/sync.h"
 
 #define TCP_MAGIC 0x45505431u /* "EPT1" */
 #define BYE_WAIT_MAX_S 10.0
@@ -92,24 +94,9 @@ struct tcp {
 	_Atomic uint32_t sleepers;
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int ms_left(int64_t deadline)
-{
-	int64_t left = deadline - now_ns();
-	if (left <= 0)
-		return 0;
-	return left / 1000000 > 1000 ? 1000 : (int)(left / 1000000) + 1;
-}
-
 static int64_t deadline_of(double secs)
 {
-	return now_ns() + (int64_t)(secs * 1e9);
+	return ep_now_ns() + (int64_t)(secs * 1e9);
 }
 
 static void wake_waiters(struct tcp *c)
@@ -234,50 +221,6 @@ static void *receive_thread(void *arg)
 	return NULL;
 }
 
-static void set_sockopts(int fd, double timeout_s)
-{
-	int one = 1, idle = 5, intvl = 2, cnt = 3;
-	unsigned user_timeout = (unsigned)(timeout_s * 1000);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
-/* Sends the whole iovec before the deadline; 0, -EP_ETIMEDOUT or -errno. */
-static int send_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
-{
-	while (iovcnt > 0) {
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			struct pollfd pf = {.fd = fd, .events = POLLOUT};
-			int ms = ms_left(deadline);
-			if (ms == 0)
-				return -EP_ETIMEDOUT;
-			poll(&pf, 1, ms);
-			continue;
-		}
-		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
 /* Reads exactly len bytes before the deadline (connection setup only). */
 static int recv_all(int fd, void *buf, size_t len, int64_t deadline)
 {
@@ -295,7 +238,7 @@ static int recv_all(int fd, void *buf, size_t len, int64_t deadline)
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		int ms = ms_left(deadline);
+		int ms = ep_sock_ms_left(deadline);
 		if (ms == 0)
 			return -EP_ETIMEDOUT;
 		poll(&pf, 1, ms);
@@ -372,7 +315,7 @@ static int connect_one(struct ep_transport *t, struct peer *p, const struct tcp_
 		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = a->ip, .sin_port = a->port};
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EINPROGRESS) {
 			struct pollfd pf = {.fd = fd, .events = POLLOUT};
-			while (poll(&pf, 1, ms_left(deadline)) < 0 && errno == EINTR)
+			while (poll(&pf, 1, ep_sock_ms_left(deadline)) < 0 && errno == EINTR)
 				;
 			socklen_t el = sizeof(err);
 			err = 0;
@@ -384,10 +327,10 @@ static int connect_one(struct ep_transport *t, struct peer *p, const struct tcp_
 			err = errno;
 		}
 		if (err == 0) {
-			set_sockopts(fd, t->cfg.timeout_s);
+			ep_sock_tune(fd, t->cfg.timeout_s);
 			struct hello h = {TCP_MAGIC, t->cfg.rank, t->cfg.job_id};
 			struct iovec iov = {&h, sizeof(h)};
-			int rc = send_all(fd, &iov, 1, deadline);
+			int rc = ep_sock_send_all(fd, &iov, 1, deadline);
 			if (rc) {
 				close(fd);
 				return ep_transport_fail(t, rc, "tcp: introducing rank %d to %s at %s:%u: %s",
@@ -400,7 +343,7 @@ static int connect_one(struct ep_transport *t, struct peer *p, const struct tcp_
 		close(fd);
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-	} while (now_ns() < deadline);
+	} while (ep_now_ns() < deadline);
 	return ep_transport_fail(t, err == ETIMEDOUT ? -EP_ETIMEDOUT : -EP_EPEERDIED,
 				 "tcp: rank %d could not connect to %s at %s:%u within %.0f s: %s",
 				 t->cfg.rank, name, ip, ntohs(a->port), t->cfg.timeout_s, strerror(err));
@@ -412,7 +355,7 @@ static int accept_peers(struct ep_transport *t, int expected, int64_t deadline)
 	struct tcp *c = t->priv;
 	while (expected > 0) {
 		struct pollfd pf = {.fd = c->listen_fd, .events = POLLIN};
-		int ms = ms_left(deadline);
+		int ms = ep_sock_ms_left(deadline);
 		if (ms == 0)
 			break;
 		if (poll(&pf, 1, ms) <= 0)
@@ -421,7 +364,7 @@ static int accept_peers(struct ep_transport *t, int expected, int64_t deadline)
 		if (fd < 0)
 			continue;
 		struct hello h;
-		int64_t hello_deadline = now_ns() + 5000000000LL;
+		int64_t hello_deadline = ep_now_ns() + 5000000000LL;
 		if (recv_all(fd, &h, sizeof(h), hello_deadline < deadline ? hello_deadline : deadline) ||
 		    h.magic != TCP_MAGIC || h.job_id != t->cfg.job_id || h.rank < 0 ||
 		    h.rank >= t->cfg.num_ranks || c->slot[h.rank] < 0 ||
@@ -429,7 +372,7 @@ static int accept_peers(struct ep_transport *t, int expected, int64_t deadline)
 			close(fd); /* a stranger, another job, or a duplicate */
 			continue;
 		}
-		set_sockopts(fd, t->cfg.timeout_s);
+		ep_sock_tune(fd, t->cfg.timeout_s);
 		c->peers[c->slot[h.rank]].fd = fd;
 		expected--;
 	}
@@ -503,7 +446,7 @@ static int send_frame(struct ep_transport *t, int peer, const struct frame *f, c
 	if (atomic_load(&p->state) == PEER_LOST)
 		return ep_transport_fail(t, -EP_EPEERDIED, "tcp: %s %s", name, p->why);
 	struct iovec iov[2] = {{(void *)f, sizeof(*f)}, {(void *)body, body ? f->len : 0}};
-	int rc = send_all(p->fd, iov, body && f->len ? 2 : 1, deadline_of(t->cfg.timeout_s));
+	int rc = ep_sock_send_all(p->fd, iov, body && f->len ? 2 : 1, deadline_of(t->cfg.timeout_s));
 	if (rc == -EP_ETIMEDOUT)
 		return ep_transport_fail(t, rc, "tcp: %s to %s made no progress for %.0f s (peer stalled?)",
 					 what, name, t->cfg.timeout_s);
@@ -556,7 +499,7 @@ static int tcp_wait(struct ep_transport *t, int peer, uint32_t target)
 					       atomic_load(&p->signals), target);
 			break;
 		}
-		int64_t now = now_ns();
+		int64_t now = ep_now_ns();
 		if (now >= deadline) {
 			rc = ep_transport_fail(t, -EP_ETIMEDOUT,
 					       "tcp: no signal from %s for %.1f s (had %u of %u)", name,
@@ -591,7 +534,7 @@ static void tcp_fini(struct ep_transport *t)
 		for (int i = 0; i < c->npeers; i++)
 			if (atomic_load(&c->peers[i].state) != PEER_LOST) {
 				struct iovec iov = {&bye, sizeof(bye)};
-				send_all(c->peers[i].fd, &iov, 1, deadline);
+				ep_sock_send_all(c->peers[i].fd, &iov, 1, deadline);
 			}
 		pthread_mutex_lock(&c->mu);
 		atomic_fetch_add(&c->sleepers, 1);
@@ -599,7 +542,7 @@ static void tcp_fini(struct ep_transport *t)
 			int open = 0;
 			for (int i = 0; i < c->npeers; i++)
 				open += atomic_load(&c->peers[i].state) == PEER_UP;
-			if (!open || now_ns() >= deadline)
+			if (!open || ep_now_ns() >= deadline)
 				break;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
