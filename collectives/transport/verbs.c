@@ -356,11 +356,11 @@ static int recv_done(struct ep_transport *t, const struct ibv_wc *wc)
 	if (wc->wr_id >= (uint64_t)v->npeers)
 		return 0;
 	struct vpeer *p = &v->peers[wc->wr_id];
-	char name[64];
-	peer_name(t, p->rank, name, sizeof(name));
+	char name[64]; /* named only on failure: this runs once per signal */
 	if (wc->status != IBV_WC_SUCCESS) {
 		if (wc->status == IBV_WC_WR_FLUSH_ERR && p->lost)
 			return 0;
+		peer_name(t, p->rank, name, sizeof(name));
 		p->lost = 1;
 		snprintf(p->why, sizeof(p->why), "receive completion failed: %s", ibv_wc_status_str(wc->status));
 		return ep_transport_fail(t, -EP_EPEERDIED, "verbs: %s: %s", name, p->why);
@@ -371,8 +371,10 @@ static int recv_done(struct ep_transport *t, const struct ibv_wc *wc)
 		p->keys = *p->ctrl;
 		p->keys_in = 1;
 	}
-	if (post_recv(v, (int)wc->wr_id))
+	if (post_recv(v, (int)wc->wr_id)) {
+		peer_name(t, p->rank, name, sizeof(name));
 		return ep_transport_fail(t, -EIO, "verbs: reposting a receive for %s failed", name);
+	}
 	return 0;
 }
 
