@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "collectives/error.h"
+#include "reports/stats.h"
 
 /* Records err in the rank's control block (keeping a more specific message
  * a wait may already have written) and maps it to an exit status. */
@@ -74,19 +75,6 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* The median of n samples (sorts them). */
-static double median_of(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Times op i: warm-up, then iterations. Besides the op time, each iteration
  * records the rank's busy time (the op time less its waits on peers), whose
  * median tells a slow rank from one that merely waits for it. */
@@ -127,7 +115,7 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 			return rank_fail(env, op->name, rc);
 		}
 	}
-	env->result->busy_median_us[i] = median_of(busy, o->iters);
+	env->result->busy_median_us[i] = ep_median(busy, (size_t)o->iters);
 	free(busy);
 	op->bytes(st, &env->result->alg_bytes[i], &env->result->wire_bytes[i]);
 	return 0;

@@ -76,8 +76,10 @@ struct ep_op_desc {
 
 struct ep_variant {
 	const char *name;
-	/* launcher side, before fork: receive rows per rank and arena bytes */
-	int (*size)(struct ep_run *run, size_t *arena_bytes);
+	/* launcher side, before fork: receive rows per rank (run->capacity), the
+	 * shared arena's bytes and an upper estimate of the private (heap) bytes
+	 * one rank allocates, so the launcher can refuse what would not fit */
+	int (*size)(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes);
 	/* rank side */
 	int (*setup)(struct ep_bench_env *env, void **st);
 	void (*teardown)(void *st);

@@ -1,37 +1,22 @@
 /* cases.c - expands --case FILE into the options the file holds. */
 #include "cli/cases.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collectives/error.h"
+#include "reports/text_file.h"
 
 #define MAX_CASE_BYTES (64 * 1024)
 
-/* Reads a case file and strips comments; returns a malloc'd string. */
+/* Reads a case file and blanks its comments; returns a malloc'd string. */
 static char *read_case(const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "cannot open case file '%s': %s", path, strerror(errno));
+	char *text;
+	size_t len;
+	if (ep_text_file_read("case file", path, MAX_CASE_BYTES, &text, &len, err, errlen))
 		return NULL;
-	}
-	char *text = malloc(MAX_CASE_BYTES + 1);
-	size_t n = text ? fread(text, 1, MAX_CASE_BYTES + 1, f) : 0;
-	fclose(f);
-	if (!text || n > MAX_CASE_BYTES) {
-		snprintf(err, errlen, "case file '%s' is larger than %d bytes", path, MAX_CASE_BYTES);
-		free(text);
-		return NULL;
-	}
-	text[n] = 0;
-	if (memchr(text, 0, n)) {
-		snprintf(err, errlen, "case file '%s' is not text", path);
-		free(text);
-		return NULL;
-	}
 	for (char *c = text; *c; c++)
 		if (*c == '#')
 			while (*c && *c != '\n')
@@ -75,8 +60,9 @@ int ep_cases_expand(int argc, char **argv, int *out_argc, char ***out, char **st
 			goto bad;
 		}
 		buf = nb;
-		memcpy(buf + total, text, len + 1);
-		buf[total + len] = '\n';
+		memcpy(buf + total, text, len);
+		buf[total + len] = '\n'; /* files end a word even without a final newline */
+		buf[total + len + 1] = 0; /* strtok below stops here */
 		total += len + 1;
 		free(text);
 	}

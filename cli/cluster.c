@@ -523,9 +523,10 @@ static int join_master(struct ep_cluster *cl, const char *text, const char *node
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
 			int e = errno;
 			close(fd);
-			return fail(err, len, e == EADDRINUSE ? -EP_EUSAGE : -e,
-				    "node 0 cannot listen on port %d for the rendezvous: %s", cfg->master_port,
-				    strerror(e));
+			/* the environment (another program holds the port): exit 3, naming it */
+			return fail(err, len, -e, "node 0 cannot listen on port %d for the rendezvous: %s%s",
+				    cfg->master_port, strerror(e),
+				    e == EADDRINUSE ? " (another program holds it: pick another --master port)" : "");
 		}
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

@@ -19,6 +19,7 @@
 #include "collectives/error.h"
 #include "collectives/internode.h"
 #include "reference/internode_ref.h"
+#include "reports/stats.h"
 
 struct inode_state {
 	struct ep_bench_env *env;
@@ -36,17 +37,22 @@ struct inode_state {
 	int narr[2];
 };
 
-static int inode_size(struct ep_run *run, size_t *arena_bytes)
+static int inode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
 	struct ep_internode_ref ref;
 	int P = run->opt->ranks_per_node;
 	int rc = ep_internode_ref_init(&ref, &run->shape, &run->routing, run->opt->seed, 0, P);
 	if (rc)
 		return rc;
-	size_t rdma, send;
-	ep_internode_ref_sizes(&ref, &run->capacity, &rdma, &send);
+	struct ep_internode_sizes sz;
+	ep_internode_ref_sizes(&ref, &sz.capacity, &sz.rdma_capacity, &sz.send_capacity);
 	ep_internode_ref_fini(&ref);
+	run->capacity = sz.capacity;
 	*arena_bytes = ep_internode_arena_bytes(&run->shape, P, run->capacity);
+	*rank_bytes = ep_normal_rank_bytes(&run->shape, run->capacity) +
+		      4 * (size_t)run->shape.num_ranks * (size_t)(run->shape.num_ranks / P) + /* rdma counts */
+		      ep_internode_rank_bytes(&run->shape, P, &sz) +
+		      2 * sizeof(int64_t) * (size_t)run->opt->iters * (size_t)(run->shape.num_ranks / P);
 	return 0;
 }
 
@@ -193,20 +199,21 @@ static uint64_t inode_recv_rows(const void *p)
 	return ((const struct inode_state *)p)->coll.num_recv;
 }
 
-/* Median over the ring of arrival times from node m, in microseconds. */
+/* Median over the ring of arrival times from node m, in microseconds (0
+ * when out of memory: it is a report, after the timed loop). It was an
+ * insertion sort on a stack array: O(iters^2), which at -n 100000 kept a
+ * rank busy long enough for the launcher to call it a stall. */
 static double median_arrival(const struct inode_state *st, int op, int m)
 {
-	int n = st->narr[op] < st->env->run->opt->iters ? st->narr[op] : st->env->run->opt->iters;
-	double v[n > 0 ? n : 1];
-	for (int i = 0; i < n; i++)
-		v[i] = (double)st->arrivals[op][(size_t)i * st->N + m] * 1e-3;
-	for (int i = 1; i < n; i++) /* insertion sort: n is the iteration count */
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n ? (n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) : 0;
+	size_t n = (size_t)(st->narr[op] < st->env->run->opt->iters ? st->narr[op] : st->env->run->opt->iters);
+	double *v = malloc(sizeof(double) * (n + 1)), med = 0;
+	if (v) {
+		for (size_t i = 0; i < n; i++)
+			v[i] = (double)st->arrivals[op][i * (size_t)st->N + (size_t)m] * 1e-3;
+		med = ep_median(v, n);
+	}
+	free(v);
+	return med;
 }
 
 /* Records this rank's figures for op i (0 dispatch, 1 combine) in the node context. */

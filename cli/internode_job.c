@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/bench.h"
@@ -259,6 +260,38 @@ static void joined_names(char *buf, size_t len, const struct ep_node_info *info,
 				      info[k].addr);
 }
 
+/* Every point of the job checked before anyone meets, once per process
+ * (with --local-nodes, before the nodes fork): shapes, report paths (node
+ * 0 writes them), and whether this host's share fits. Returns 0 or the
+ * exit status, having printed one line. */
+static int check_job(const struct ep_node_job *job, struct ep_options *o, const struct ep_cluster_cfg *cfg,
+		     const char *me)
+{
+	int N = cfg->nodes, P = cfg->ranks_per_node, R = N * P;
+	char err[EP_TEXT_MAX];
+	struct ep_options prepared = *o; /* run_node prepares its own copy */
+	prepared.ranks_per_node = P;
+	if (job->prepare)
+		job->prepare(&prepared, N);
+	const struct ep_variant *variant = job->variant(&prepared);
+	for (int pass = 0; pass < 2; pass++)
+		for (int b = 0; b < o->tokens.n; b++)
+			for (int c = 0; c < o->hidden.n; c++) {
+				struct ep_run probe = {.opt = &prepared, .routing = prepared.routing};
+				ep_options_shape(&prepared, R, o->tokens.v[b], o->hidden.v[c], &probe.shape);
+				/* usage errors of every point first, then what the machine can take */
+				int here = o->local_nodes ? R : P; /* --local-nodes: every node's ranks here */
+				if (pass == 0 && ep_options_check_shape(&prepared, &probe.shape, err, sizeof(err)))
+					return fprintf(stderr, "%s: %s\n", me, err), EP_EXIT_USAGE;
+				if (pass == 0 && b + c == 0 && cfg->node_rank == 0 &&
+				    ep_options_check_outputs(o, err, sizeof(err)))
+					return fprintf(stderr, "%s: %s\n", me, err), EP_EXIT_USAGE;
+				if (pass == 1 && ep_launch_precheck(variant, &probe, here, err, sizeof(err)))
+					return fprintf(stderr, "%s: node %d: %s\n", me, cfg->node_rank, err), EP_EXIT_ENV;
+			}
+	return 0;
+}
+
 /* Runs this node's part of the whole job; returns the process exit status. */
 static int run_node(const struct ep_node_job *job, struct ep_options *o, struct ep_cluster_cfg *cfg,
 		    int listen_fd, int local_mode, const char *cmdline)
@@ -267,6 +300,10 @@ static int run_node(const struct ep_node_job *job, struct ep_options *o, struct 
 	snprintf(me, sizeof(me), "epbench %s", job->command);
 	int N = cfg->nodes, P = cfg->ranks_per_node, R = N * P, nd = cfg->node_rank;
 	char err[EP_TEXT_MAX], why[160] = "", transport_desc[200];
+	o->ranks_per_node = P;
+	if (job->prepare)
+		job->prepare(o, N);
+	const struct ep_variant *variant = job->variant(o);
 	struct ep_transport_cfg probe_cfg = {.num_ranks = R, .ib_dev = o->ib_dev, .gid_index = o->gid_index};
 	const struct ep_transport_ops *ops;
 	if (strcmp(o->transport, "auto") == 0) {
@@ -281,20 +318,6 @@ static int run_node(const struct ep_node_job *job, struct ep_options *o, struct 
 		}
 		snprintf(transport_desc, sizeof(transport_desc), "%s (forced)", ops->name);
 	}
-	/* every point checked before anyone meets */
-	o->ranks_per_node = P;
-	if (job->prepare)
-		job->prepare(o, N);
-	const struct ep_variant *variant = job->variant(o);
-	for (int b = 0; b < o->tokens.n; b++)
-		for (int c = 0; c < o->hidden.n; c++) {
-			struct ep_shape s;
-			ep_options_shape(o, R, o->tokens.v[b], o->hidden.v[c], &s);
-			if (ep_options_check_shape(o, &s, err, sizeof(err))) {
-				fprintf(stderr, "%s: %s\n", me, err);
-				return EP_EXIT_USAGE;
-			}
-		}
 	char text[4096];
 	ep_cluster_config_text(o, cfg, ops->name, text, sizeof(text));
 	struct ep_cluster *cl = NULL;
@@ -344,7 +367,7 @@ static int run_node(const struct ep_node_job *job, struct ep_options *o, struct 
 
 	int npts = o->tokens.n * o->hidden.n, done = 0, job_code = EP_EXIT_OK;
 	struct ep_point *pts = calloc((size_t)npts, sizeof(*pts));
-	char fatal[EP_TEXT_MAX] = "";
+	char fatal[EP_TEXT_MAX] = "", report_error[EP_TEXT_MAX] = "";
 	for (int pi = 0; pts && pi < npts && !stop_signal; pi++) {
 		int tokens = o->tokens.v[pi / o->hidden.n], hidden = o->hidden.v[pi % o->hidden.n];
 		struct ep_run run = {.opt = o, .routing = o->routing};
@@ -489,10 +512,7 @@ static int run_node(const struct ep_node_job *job, struct ep_options *o, struct 
 		if (nd == 0) {
 			ep_table_point(out, &pts[pi], 0, o->verbose);
 			ep_table_nodes(out, &pts[pi]);
-			if (o->json_path && (rc = ep_report_write_json(o->json_path, &meta, pts, done)))
-				fprintf(stderr, "%s: writing %s failed: %s\n", me, o->json_path, ep_strerror(rc));
-			if (o->csv_path && (rc = ep_report_write_csv(o->csv_path, &meta, pts, done)))
-				fprintf(stderr, "%s: writing %s failed: %s\n", me, o->csv_path, ep_strerror(rc));
+			ep_report_write_all(o->json_path, o->csv_path, &meta, pts, done, report_error, sizeof(report_error));
 		}
 		if (res->exit_code != EP_EXIT_OK && res->exit_code != EP_EXIT_WRONG) {
 			snprintf(fatal, sizeof(fatal), "%s", res->message);
@@ -506,7 +526,8 @@ static int run_node(const struct ep_node_job *job, struct ep_options *o, struct 
 	if (nd == 0) {
 		if (fatal[0])
 			fprintf(stderr, "%s: %s\n", me, fatal);
-		job_code = done ? ep_table_footer(out, pts, done) : job_code;
+		job_code = done ? ep_table_footer(out, pts, done, o->check, report_error[0] ? report_error : NULL)
+				: job_code;
 	} else {
 		for (int i = 0; i < done; i++) {
 			int c = pts[i].res.exit_code;
@@ -526,6 +547,38 @@ static int run_node(const struct ep_node_job *job, struct ep_options *o, struct 
 	return job_code;
 }
 
+/* --local-nodes: waits for the node processes. A signal to this process
+ * alone (kill PID, not the group) is passed on to every node, which stops
+ * as on Ctrl-C; a Ctrl-C reaches them anyway and the second copy is
+ * harmless. The job's status is node 0's (it has the whole job's verdict),
+ * else the most severe node's. */
+static int wait_nodes(const pid_t *pids, int nodes)
+{
+	int code = EP_EXIT_OK, node0 = EP_EXIT_OK, forwarded = 0, left = nodes;
+	int done[EP_MAX_NODES] = {0};
+	while (left > 0) {
+		if (stop_signal && !forwarded) {
+			for (int j = 0; j < nodes; j++)
+				if (!done[j])
+					kill(pids[j], (int)stop_signal);
+			forwarded = 1;
+		}
+		for (int k = 0; k < nodes; k++) {
+			int st;
+			if (done[k] || waitpid(pids[k], &st, WNOHANG) <= 0)
+				continue;
+			done[k] = 1, left--;
+			int c = WIFEXITED(st) ? WEXITSTATUS(st) : EP_EXIT_TIMEOUT;
+			if (k == 0)
+				node0 = c;
+			code = ep_exit_worse(code, c);
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return node0 != EP_EXIT_OK ? node0 : code;
+}
+
 /* --local-nodes: every node as a child process of this one, over loopback. */
 static int run_local(const struct ep_node_job *job, struct ep_options *o, struct ep_cluster_cfg *cfg,
 		     const char *cmdline)
@@ -543,6 +596,11 @@ static int run_local(const struct ep_node_job *job, struct ep_options *o, struct
 	cfg->master_port = ntohs(sa.sin_port);
 	pid_t pids[EP_MAX_NODES];
 	pid_t parent = getpid();
+	struct sigaction act = {.sa_handler = on_stop}; /* installed before fork: the nodes keep it */
+	sigemptyset(&act.sa_mask);
+	sigaction(SIGINT, &act, NULL);
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGHUP, &act, NULL);
 	fflush(NULL);
 	for (int k = 0; k < cfg->nodes; k++) {
 		pids[k] = fork();
@@ -567,19 +625,7 @@ static int run_local(const struct ep_node_job *job, struct ep_options *o, struct
 		}
 	}
 	close(fd);
-	signal(SIGINT, SIG_IGN); /* the nodes see it too and stop on their own */
-	int code = EP_EXIT_OK, node0 = EP_EXIT_OK;
-	for (int k = 0; k < cfg->nodes; k++) {
-		int st;
-		while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR)
-			;
-		int c = WIFEXITED(st) ? WEXITSTATUS(st) : EP_EXIT_TIMEOUT;
-		if (k == 0)
-			node0 = c;
-		if (c != EP_EXIT_OK && (code == EP_EXIT_OK || code == EP_EXIT_WRONG))
-			code = c;
-	}
-	return node0 != EP_EXIT_OK ? node0 : code;
+	return wait_nodes(pids, cfg->nodes);
 }
 
 int ep_node_job_main(const struct ep_node_job *job, int argc, char **argv)
@@ -613,8 +659,10 @@ int ep_node_job_main(const struct ep_node_job *job, int argc, char **argv)
 		for (int i = 0; i < argc; i++)
 			n += (size_t)snprintf(cmdline + n, len - n, " %s", argv[i]);
 	}
-	int code = o.local_nodes ? run_local(job, &o, &cfg, cmdline ? cmdline : me)
-				 : run_node(job, &o, &cfg, -1, 0, cmdline ? cmdline : me);
+	int code = check_job(job, &o, &cfg, me);
+	if (code == 0)
+		code = o.local_nodes ? run_local(job, &o, &cfg, cmdline ? cmdline : me)
+				     : run_node(job, &o, &cfg, -1, 0, cmdline ? cmdline : me);
 	free(cmdline);
 	ep_options_free(&o);
 	return code;

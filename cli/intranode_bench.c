@@ -22,7 +22,7 @@ struct intranode_state {
 	int last_cached;          /* the last dispatch ran in cached mode */
 };
 
-static int intranode_size(struct ep_run *run, size_t *arena_bytes)
+static int intranode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
 	/* Size receive areas exactly: the launcher regenerates the routing. */
 	struct ep_reference ref;
@@ -32,6 +32,7 @@ static int intranode_size(struct ep_run *run, size_t *arena_bytes)
 	run->capacity = ep_reference_max_recv(&ref);
 	ep_reference_fini(&ref);
 	*arena_bytes = ep_intranode_arena_bytes(&run->shape, run->capacity);
+	*rank_bytes = ep_normal_rank_bytes(&run->shape, run->capacity) + ep_intranode_rank_bytes(&run->shape);
 	return 0;
 }
 

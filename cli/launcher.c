@@ -15,8 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/hostinfo.h"
+#include "cli/budget.h"
 #include "collectives/error.h"
+#include "reports/stats.h"
 
 #define POLL_NS (10 * 1000 * 1000LL)
 #define STALL_GRACE_S 5.0
@@ -179,6 +180,47 @@ static uint64_t total_progress(const struct ep_sync *s)
 	return sum;
 }
 
+/* When each rank last made progress, as the supervisor saw it. */
+struct watch {
+	uint64_t progress;
+	int64_t since_ns;
+};
+
+static void watch_update(struct watch *w, const struct ep_sync *s, int64_t now)
+{
+	for (int r = 0; r < s->num_ranks; r++) {
+		uint64_t p = atomic_load(&s->ctl[r].progress);
+		if (p != w[r].progress || !w[r].since_ns)
+			w[r].progress = p, w[r].since_ns = now;
+	}
+}
+
+/* After another node's failure: which of this node's ranks held the others
+ * up. A rank that local peers wait for, that waits for no one here and
+ * has made no progress for a second, is stalled (stopped, wedged, or
+ * starved); appended to msg as "; on node N, rank ... made no progress". A network wait
+ * that timed out elsewhere often blames a rank here that was merely
+ * waiting for such a rank. */
+static void describe_local_stall(const struct ep_sync *s, const struct watch *w, int base,
+				 double timeout_s, int64_t now, char *msg, size_t len)
+{
+	size_t n = strlen(msg);
+	int found = 0;
+	for (int r = 0; r < s->num_ranks && n + 160 < len; r++) {
+		char waiters[128];
+		double idle = (double)(now - w[r].since_ns) * 1e-9;
+		waiters_of(s, r, base, waiters, sizeof(waiters));
+		if (!waiters[0] || atomic_load(&s->ctl[r].waiting_on) >= 0 || idle < 1.0)
+			continue;
+		if (!found++)
+			n += (size_t)snprintf(msg + n, len - n, "; on node %d", base / s->num_ranks);
+		n += (size_t)snprintf(msg + n, len - n, ", rank %d made no progress for %.1f s in phase %s (ranks %s wait for it)",
+				      base + r, idle, atomic_load(&s->ctl[r].phase), waiters);
+	}
+	if (found && n + 64 < len)
+		snprintf(msg + n, len - n, "; --timeout %.1f s", timeout_s);
+}
+
 /* Waits for all ranks. Returns the exit status of the point. */
 static int supervise(struct child *kids, int n, const struct ep_sync *s, double timeout_s,
 		     const struct ep_node_hooks *hk, char *msg, size_t len)
@@ -187,6 +229,12 @@ static int supervise(struct child *kids, int n, const struct ep_sync *s, double 
 	int remaining = n, code = EP_EXIT_OK;
 	uint64_t last_progress = total_progress(s);
 	int64_t last_change = ep_now_ns();
+	struct watch *w = calloc((size_t)n, sizeof(*w));
+	if (!w) {
+		snprintf(msg, len, "out of memory");
+		kill_all(kids, n);
+		return EP_EXIT_ENV;
+	}
 	while (remaining > 0) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -208,41 +256,38 @@ static int supervise(struct child *kids, int n, const struct ep_sync *s, double 
 				code = WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
 					       WEXITSTATUS(status) != EP_EXIT_WRONG
 					       ? WEXITSTATUS(status) : EP_EXIT_TIMEOUT;
-				kill_all(kids, n);
-				return code;
+				break;
 			}
 			continue;
 		}
 		if (interrupted) {
 			snprintf(msg, len, "interrupted by signal %d", (int)interrupted);
-			kill_all(kids, n);
-			return EP_EXIT_TIMEOUT;
+			code = EP_EXIT_TIMEOUT;
+			break;
 		}
+		int64_t now = ep_now_ns();
+		watch_update(w, s, now);
 		int hook_code = hk && hk->poll ? hk->poll(hk->arg, msg, len) : 0;
 		if (hook_code) { /* another node failed, or the job was aborted */
-			kill_all(kids, n);
-			return hook_code;
+			describe_local_stall(s, w, base, timeout_s, now, msg, len);
+			code = hook_code;
+			break;
 		}
 		uint64_t p = total_progress(s);
-		int64_t now = ep_now_ns();
 		if (p != last_progress) {
 			last_progress = p;
 			last_change = now;
 		} else if ((double)(now - last_change) * 1e-9 > timeout_s + STALL_GRACE_S) {
 			describe_stall(s, base, (double)(now - last_change) * 1e-9, msg, len);
-			kill_all(kids, n);
-			return EP_EXIT_TIMEOUT;
+			code = EP_EXIT_TIMEOUT;
+			break;
 		}
 		struct timespec ts = {0, POLL_NS};
 		nanosleep(&ts, NULL);
 	}
+	kill_all(kids, n);
+	free(w);
 	return code;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
@@ -305,12 +350,10 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 				op->rank_alg_bytes_max = rr[r].alg_bytes[i];
 			for (int it = 0; it < iters; it++)
 				mine[it] = times[((size_t)r * v->nops + i) * iters + it] * 1e6;
-			qsort(mine, (size_t)iters, sizeof(double), cmp_double);
 			if (op->rank_busy_us)
 				op->rank_busy_us[r] = rr[r].busy_median_us[i];
 			if (op->rank_median_us)
-				op->rank_median_us[r] = iters % 2 ? mine[iters / 2]
-							: (mine[iters / 2 - 1] + mine[iters / 2]) / 2;
+				op->rank_median_us[r] = ep_median(mine, (size_t)iters);
 		}
 		op->alg_bytes = alg;
 		op->wire_bytes = wire;
@@ -350,17 +393,30 @@ static int copy_raw(const struct ep_variant *v, const struct ep_run *run, const 
 	return 0;
 }
 
-/* Refuses a point whose shared buffers would not fit in available memory. */
-static int check_memory(size_t bytes, char *msg, size_t len)
+/* Sizes a point of procs rank processes here and checks it fits this
+ * machine: first from the cheap lower bound (a hopeless shape is refused
+ * before the variant sizes anything), then from the variant's sizes. */
+static int plan_point(const struct ep_variant *v, struct ep_run *run, int procs,
+		      struct shared_plan *p, char *msg, size_t len)
 {
-	struct ep_hostinfo h;
-	ep_hostinfo_read(&h);
-	if (h.mem_available && bytes > h.mem_available / 10 * 9) {
-		snprintf(msg, len, "the shared buffers need %.2f GiB but only %.2f GiB of memory is available",
-			 (double)bytes / (1 << 30), (double)h.mem_available / (1 << 30));
-		return -EP_ENOMEM;
+	size_t arena_bytes = 0, rank_bytes = 0;
+	int rc = ep_budget_check(0, ep_budget_rank_floor(&run->shape), procs, msg, len);
+	if (rc)
+		return rc;
+	if ((rc = v->size(run, &arena_bytes, &rank_bytes))) {
+		snprintf(msg, len, "sizing buffers failed: %s", ep_strerror(rc));
+		return rc;
 	}
-	return 0;
+	plan_shared(v, run, arena_bytes, procs, p);
+	return ep_budget_check(p->total, rank_bytes, procs, msg, len);
+}
+
+int ep_launch_precheck(const struct ep_variant *v, const struct ep_run *run, int procs, char *msg,
+		       size_t len)
+{
+	struct ep_run copy = *run; /* size() fills capacity: the launch sizes again */
+	struct shared_plan p;
+	return plan_point(v, &copy, procs, &p, msg, len);
 }
 
 /* One point on this host: all R ranks (hk NULL), or one node's share (hk). */
@@ -368,18 +424,11 @@ static int launch(const struct ep_variant *v, struct ep_run *run, struct ep_node
 		  struct ep_run_result *res)
 {
 	int R = hk ? hk->num_local : run->shape.num_ranks;
-	size_t arena_bytes = 0;
 	struct shared_plan p;
 	int64_t t0 = ep_now_ns();
 	memset(res, 0, sizeof(*res));
 	res->num_ranks = R;
-	int rc = v->size(run, &arena_bytes);
-	if (rc) {
-		snprintf(res->message, sizeof(res->message), "sizing buffers failed: %s", ep_strerror(rc));
-		return res->exit_code = EP_EXIT_ENV;
-	}
-	plan_shared(v, run, arena_bytes, R, &p);
-	if (check_memory(p.total, res->message, sizeof(res->message)))
+	if (plan_point(v, run, R, &p, res->message, sizeof(res->message)))
 		return res->exit_code = EP_EXIT_ENV;
 	char *base = mmap(NULL, p.total, PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -400,6 +449,13 @@ static int launch(const struct ep_variant *v, struct ep_run *run, struct ep_node
 	fflush(NULL);
 	int code = EP_EXIT_OK;
 	for (int r = 0; r < R; r++) {
+		if (interrupted) { /* a signal while forking: stop here, not after R forks */
+			snprintf(res->message, sizeof(res->message), "interrupted by signal %d while starting rank %d",
+				 (int)interrupted, r);
+			kill_all(kids, r);
+			code = EP_EXIT_TIMEOUT;
+			goto out;
+		}
 		pid_t pid = fork();
 		if (pid == 0)
 			rank_process(v, run, base, &p, r, parent, hk);

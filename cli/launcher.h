@@ -47,6 +47,13 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 		       const struct ep_rank_result *rr, const double *times, const uint64_t *wrong,
 		       struct ep_run_result *res);
 
+/* Refuses, before anything is spawned, a point whose procs rank processes
+ * (all R on one host; a node's share across nodes) would not fit this
+ * machine (cli/budget.h): from a cheap lower bound first, then from the
+ * variant's own sizes. 0 or a negative code with the figure in msg. */
+int ep_launch_precheck(const struct ep_variant *v, const struct ep_run *run, int procs, char *msg,
+		       size_t len);
+
 /* Set from a signal handler: stop the current point, kill the ranks. */
 void ep_launcher_interrupt(int sig);
 /* Nonzero once a signal asked the run to stop. */

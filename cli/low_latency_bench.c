@@ -67,8 +67,20 @@ static double harness_bytes(const struct ep_ll_config *c, int zero_copy)
 	return (double)(((size_t)(b < 0x1p60 ? b : 0x1p60) + PAGE - 1) / PAGE * PAGE);
 }
 
+/* An upper estimate of one rank's private bytes: its inputs and outputs,
+ * the reference (every rank's routing, the expected receive rows) and the
+ * collective's own state. */
+static size_t rank_bytes_of(const struct ep_run *run, const struct ep_ll_config *c)
+{
+	double R = c->num_ranks, T = run->shape.num_tokens, H = c->hidden, K = c->num_topk;
+	double L = (double)c->num_experts / c->num_ranks, RN = R * c->max_tokens;
+	double b = 4 * T * H + 8 * H + 4 * R + 12 * R * T * K + 4 * L + 8 * L * R + 8 * L * RN + 24 * H +
+		   16 * (double)run->opt->iters * R + (double)ep_ll_rank_bytes(c);
+	return b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
+}
+
 /* The arena of P ranks: the collective's and the harness's buffers. */
-static int size_for(struct ep_run *run, int P, size_t *arena_bytes)
+static int size_for(struct ep_run *run, int P, size_t *arena_bytes, size_t *rank_bytes)
 {
 	struct ep_ll_config cfg;
 	ll_config(run, P, &cfg);
@@ -80,18 +92,19 @@ static int size_for(struct ep_run *run, int P, size_t *arena_bytes)
 	/* Clamped so that sums stay exact; the launcher refuses such a size. */
 	*arena_bytes = total < 0x1p60 ? (size_t)total : (size_t)1 << 60;
 	run->capacity = (size_t)cfg.num_ranks * cfg.max_tokens;
+	*rank_bytes = rank_bytes_of(run, &cfg);
 	return 0;
 }
 
-static int ll_size(struct ep_run *run, size_t *arena_bytes)
+static int ll_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
-	return size_for(run, run->shape.num_ranks, arena_bytes);
+	return size_for(run, run->shape.num_ranks, arena_bytes, rank_bytes);
 }
 
 /* A node's share: its ranks_per_node ranks (set by the node job). */
-static int ll_nodes_size(struct ep_run *run, size_t *arena_bytes)
+static int ll_nodes_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
-	return size_for(run, run->opt->ranks_per_node, arena_bytes);
+	return size_for(run, run->opt->ranks_per_node, arena_bytes, rank_bytes);
 }
 
 static void ll_teardown(void *p)

@@ -23,6 +23,7 @@
 
 #include "cli/low_latency_bench.h"
 #include "collectives/error.h"
+#include "reports/stats.h"
 
 #define RING 4096 /* arrivals kept per op */
 
@@ -125,12 +126,6 @@ void ep_ll_bench_arrived(struct ll_state *st, enum ll_kind kind)
 	}
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-	return (a > b) - (a < b);
-}
-
 /* Median over the ring of op's arrivals from node m, in microseconds (0
  * when out of memory: it is a report, after the timed loop). */
 static double median_arrival(const struct ll_state *st, int op, int m)
@@ -143,8 +138,7 @@ static double median_arrival(const struct ll_state *st, int op, int m)
 	}
 	for (int i = 0; i < n; i++)
 		v[i] = ring(st, op, i)[m];
-	qsort(v, (size_t)n, sizeof(double), cmp_double);
-	med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	med = ep_median(v, (size_t)n);
 	free(v);
 	return med;
 }

@@ -167,6 +167,13 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 		}
 		o.ranks.v[0] = o.ranks_per_node;
 	}
+	if (ep_options_check_outputs(&o, err, sizeof(err))) {
+		fprintf(stderr, "epbench %s: %s\n", v->name, err);
+		ep_options_free(&o);
+		free(args);
+		free(case_text);
+		return EP_EXIT_USAGE;
+	}
 	int npts = o.ranks.n * o.tokens.n * o.hidden.n;
 	struct ep_point *pts = calloc((size_t)npts, sizeof(*pts));
 	char *cmdline = join_args(argc, argv);
@@ -186,14 +193,20 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 			for (int c = 0; c < o.hidden.n; c++) {
 				struct ep_shape s;
 				ep_options_shape(&o, o.ranks.v[a], o.tokens.v[b], o.hidden.v[c], &s);
-				if (ep_options_check_shape(&o, &s, err, sizeof(err))) {
+				int bad = ep_options_check_shape(&o, &s, err, sizeof(err)) ? EP_EXIT_USAGE : 0;
+				struct ep_run probe = {.opt = &o, .shape = s, .routing = o.routing};
+				if (o.num_topk_groups && !o.num_groups)
+					probe.routing.num_groups = s.num_ranks;
+				if (!bad && ep_launch_precheck(v, &probe, s.num_ranks, err, sizeof(err)))
+					bad = ep_error_exit_code(-EP_ENOMEM);
+				if (bad) {
 					fprintf(stderr, "epbench %s: %s\n", v->name, err);
 					free(pts);
 					free(cmdline);
 					ep_options_free(&o);
 					free(args);
 					free(case_text);
-					return EP_EXIT_USAGE;
+					return bad;
 				}
 				pts[n++] = (struct ep_point){o.ranks.v[a], o.tokens.v[b], o.hidden.v[c], {0}};
 			}
@@ -226,6 +239,7 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 		.copy_gbs = ep_host_copy_gbs(copy_threads), .copy_threads = copy_threads,
 	};
 	FILE *out = stdout;
+	char report_error[EP_TEXT_MAX] = "";
 	ep_table_header(out, &meta, o.quiet);
 	int done = 0;
 	for (int i = 0; i < n; i++) {
@@ -238,16 +252,13 @@ static int run_sweep(const struct ep_variant *v, int argc, char **argv)
 		double copy = ep_host_copy_gbs(pts[i].ranks < h.cores ? pts[i].ranks : h.cores);
 		ep_table_point(out, &pts[i], copy, o.verbose);
 		/* Rewrite the reports after every point: nothing measured is lost. */
-		if (o.json_path && (rc = ep_report_write_json(o.json_path, &meta, pts, done)))
-			fprintf(stderr, "epbench: writing %s failed: %s\n", o.json_path, ep_strerror(rc));
-		if (o.csv_path && (rc = ep_report_write_csv(o.csv_path, &meta, pts, done)))
-			fprintf(stderr, "epbench: writing %s failed: %s\n", o.csv_path, ep_strerror(rc));
+		ep_report_write_all(o.json_path, o.csv_path, &meta, pts, done, report_error, sizeof(report_error));
 		if (pts[i].res.exit_code != EP_EXIT_OK && pts[i].res.exit_code != EP_EXIT_WRONG)
 			fprintf(stderr, "epbench %s: %s\n", v->name, pts[i].res.message);
 		if (ep_launcher_interrupted())
 			break;
 	}
-	int code = ep_table_footer(out, pts, done);
+	int code = ep_table_footer(out, pts, done, o.check, report_error[0] ? report_error : NULL);
 	for (int i = 0; i < n; i++)
 		ep_run_result_free(&pts[i].res);
 	free(pts);

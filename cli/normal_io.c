@@ -29,6 +29,17 @@ void ep_normal_io_fini(struct ep_normal_io *io)
 	memset(io, 0, sizeof(*io));
 }
 
+size_t ep_normal_rank_bytes(const struct ep_shape *s, size_t capacity)
+{
+	double R = s->num_ranks, T = s->num_tokens, H = s->hidden, K = s->num_topk;
+	double E = s->num_experts, S = ep_dtype_num_scales(s->dtype, s->hidden);
+	double io = T * (2 * H + 4 * S + 2 * H * (1 + s->num_bias) + 16 * K + R) + 4 * (R + E);
+	/* the reference: every rank's routing, R x R counts (twice while built), its receive rows */
+	double ref = R * T * K * 12 + 8 * R * R + T * R + 4 * E + 8 * (double)capacity + 16 * H;
+	double b = io + ref;
+	return b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
+}
+
 int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int rank,
 		      const int64_t *idx, const float *weights, int ranks_per_node)
 {

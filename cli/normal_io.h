@@ -52,6 +52,11 @@ int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint
 /* --fault corrupt: flips one bit in the middle of the last received row. */
 void ep_normal_io_corrupt(struct ep_normal_io *io);
 
+/* An upper estimate of the private memory one normal-mode rank allocates for
+ * its tensors and its reference (bytes), capacity being its receive rows:
+ * the launcher adds the collective's own and refuses what would not fit. */
+size_t ep_normal_rank_bytes(const struct ep_shape *s, size_t capacity);
+
 /* DeepEP's dispatch bytes per row: payload plus float scales. */
 uint64_t ep_normal_dispatch_row_bytes(const struct ep_shape *s);
 

@@ -8,8 +8,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "collectives/error.h"
+#include "reports/text_file.h"
 
 enum opt_id {
 	OPT_RANKS = 256, OPT_TOKENS, OPT_HIDDEN, OPT_TOPK, OPT_EXPERTS, OPT_GROUPS,
@@ -148,6 +150,9 @@ static int fail(char *err, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
+	for (unsigned char *c = (unsigned char *)err; *c; c++) /* one printable line, whatever was typed */
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
 	return -EP_EUSAGE;
 }
 
@@ -217,8 +222,10 @@ int ep_sweep_parse(const char *spec, int lo, int hi, struct ep_sweep *out)
 				goto out;
 		}
 	} else {
-		for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
-			if (parse_long(tok, lo, hi, &a))
+		for (char *tok = copy, *comma; tok; tok = comma) {
+			if ((comma = strchr(tok, ',')))
+				*comma++ = 0; /* "1,,2" and "1," have an empty element: refused */
+			if (parse_long(tok, lo, hi, &a) || n >= 4096)
 				goto out;
 			if (n == cap) {
 				int *nv = realloc(v, sizeof(int) * (size_t)(cap *= 2));
@@ -314,6 +321,47 @@ static int parse_int_opt(const char *arg, const char *name, long long lo, long l
 	if (parse_long(arg, lo, hi, &v))
 		return fail(err, len, "invalid --%s '%s': want an integer in [%lld, %lld]", name, arg, lo, hi);
 	*out = (int)v;
+	return 0;
+}
+
+/* --perf-ctl CTL[,ACK]: both must be FIFOs that exist (perf makes them with
+ * mkfifo); anything else would be overwritten or silently ignored. */
+static int check_perf_ctl(const char *spec, char *err, size_t len)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", spec);
+	char *ack = strchr(buf, ',');
+	if (ack)
+		*ack++ = 0;
+	for (const char *f = buf; f; f = ack, ack = NULL) {
+		struct stat st;
+		if (stat(f, &st))
+			return fail(err, len, "invalid --perf-ctl '%s': '%s': %s (want perf's control FIFOs, see scripts/perf-timed.sh)",
+				    spec, f, strerror(errno));
+		if (!S_ISFIFO(st.st_mode))
+			return fail(err, len, "invalid --perf-ctl '%s': '%s' is not a FIFO (want perf's control FIFOs, made by mkfifo)",
+				    spec, f);
+	}
+	return 0;
+}
+
+/* Files named by options, checked before anything runs. Report paths are
+ * checked by the sweep that writes them (only node 0 writes a node job's). */
+static int check_files(const struct ep_options *o, char *err, size_t len)
+{
+	if (o->perf_ctl && check_perf_ctl(o->perf_ctl, err, len))
+		return -EP_EUSAGE;
+	if (o->dump_dir && ep_output_dir_check("--dump", o->dump_dir, err, len))
+		return -EP_EUSAGE;
+	return 0;
+}
+
+int ep_options_check_outputs(const struct ep_options *o, char *err, size_t len)
+{
+	if (o->json_path && ep_output_path_check("--json", o->json_path, err, len))
+		return -EP_EUSAGE;
+	if (o->csv_path && ep_output_path_check("--csv", o->csv_path, err, len))
+		return -EP_EUSAGE;
 	return 0;
 }
 
@@ -504,6 +552,19 @@ int ep_options_parse(const char *command, int argc, char **argv, struct ep_optio
 	    (!o->tokens.n && (rc = single(&o->tokens, scope_of(command) == FOR_LL ? 128 : 4096))) ||
 	    (!o->hidden.n && (rc = single(&o->hidden, 7168))))
 		goto bad;
+	long long points = (long long)o->ranks.n * o->tokens.n * o->hidden.n;
+	if (points > EP_MAX_POINTS) {
+		rc = fail(err, errlen, "the sweep has %lld points (%d ranks x %d tokens x %d hidden values); at most %d are allowed",
+			  points, o->ranks.n, o->tokens.n, o->hidden.n, EP_MAX_POINTS);
+		goto bad;
+	}
+	if ((rc = check_files(o, err, errlen)))
+		goto bad;
+	if (o->nodes > 0 && o->node_rank >= o->nodes) {
+		rc = fail(err, errlen, "--node-rank %d is outside [0, %d) for --nodes %d", o->node_rank, o->nodes,
+			  o->nodes);
+		goto bad;
+	}
 	if (o->routing_path) {
 		int64_t *rows = NULL;
 		size_t n = 0;
@@ -582,6 +643,13 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			   size_t len)
 {
 	int R = s->num_ranks, E = s->num_experts, K = s->num_topk, H = s->hidden;
+	/* A sweep may aim a fault at a rank only its larger points have; a rank
+	 * that no point has is a usage error. A node job's R is the job's. */
+	int most = R;
+	for (int i = 0; o->ranks_per_node <= 0 && i < o->ranks.n; i++)
+		most = o->ranks.v[i] > most ? o->ranks.v[i] : most;
+	if (o->fault != EP_FAULT_NONE && o->fault_rank >= most)
+		return fail(err, len, "--fault targets rank %d, but the run has ranks 0 to %d", o->fault_rank, most - 1);
 	if (strcmp(o->command, "low-latency") == 0 && check_low_latency(o, s, err, len))
 		return -EP_EUSAGE;
 	if (E % R)

@@ -23,6 +23,7 @@ struct ep_sweep {
 };
 
 #define EP_MAX_NODES 32 /* internode: nodes in one job */
+#define EP_MAX_POINTS 65536 /* sweep points of one run (ranks x tokens x hidden) */
 
 /* Which ops are timed. */
 enum ep_op_mask { EP_OPS_DISPATCH = 1, EP_OPS_COMBINE = 2, EP_OPS_BOTH = 3 };
@@ -75,6 +76,10 @@ void ep_options_free(struct ep_options *o);
  * 0 or -EP_EUSAGE with one line in err. */
 int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s, char *err,
 			   size_t errlen);
+
+/* Checks that the --json and --csv reports can be written (a file name in
+ * an existing, writable directory). 0 or -EP_EUSAGE with one line in err. */
+int ep_options_check_outputs(const struct ep_options *o, char *err, size_t errlen);
 
 /* Builds the shape of sweep point (ranks[i], tokens[j], hidden[k]). */
 void ep_options_shape(const struct ep_options *o, int ranks, int tokens, int hidden,

@@ -83,7 +83,11 @@ EP_TEST(sweeps)
 	EP_ASSERT_INT_EQ(ep_sweep_parse("16:8", 0, 64, &s), -EP_EUSAGE);
 	EP_ASSERT_INT_EQ(ep_sweep_parse("0:8:x2", 0, 64, &s), -EP_EUSAGE);
 	EP_ASSERT_INT_EQ(ep_sweep_parse("1:8:x1", 0, 64, &s), -EP_EUSAGE);
-	EP_ASSERT_INT_EQ(ep_sweep_parse("2,,", 1, 64, &s), 0); /* strtok skips empties */
+	/* an empty element is a typo, not a value: refused */
+	EP_ASSERT_INT_EQ(ep_sweep_parse("2,,", 1, 64, &s), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("1,,2", 1, 64, &s), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(ep_sweep_parse(",2", 1, 64, &s), -EP_EUSAGE);
+	EP_ASSERT_INT_EQ(ep_sweep_parse("", 1, 64, &s), -EP_EUSAGE);
 	EP_ASSERT_INT_EQ(ep_sweep_parse("2,100", 1, 64, &s), -EP_EUSAGE);
 	free(s.v);
 }

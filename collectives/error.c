@@ -44,6 +44,21 @@ const char *ep_errname(int err)
 	return n ? n : "EUNKNOWN";
 }
 
+/* Rank of a status in EP_EXIT_SEVERITY: 0 is the most severe. */
+static int severity_rank(int code)
+{
+	static const int order[] = EP_EXIT_SEVERITY;
+	for (int i = 0; i < (int)(sizeof(order) / sizeof(order[0])); i++)
+		if (order[i] == code)
+			return i;
+	return 1; /* unknown: as severe as a lost rank */
+}
+
+int ep_exit_worse(int a, int b)
+{
+	return severity_rank(b) < severity_rank(a) ? b : a;
+}
+
 int ep_error_exit_code(int err)
 {
 	const struct ep_error_info *e = find(err);

@@ -36,6 +36,18 @@ enum ep_exit {
 	EP_EXIT_SLOW = 5,
 };
 
+/* When several things go wrong in one run, sweep, suite or acceptance run,
+ * the one status reported is the most severe, in this order (defined here
+ * once; the sweep footer, the JSON verdict, node jobs and every later runner
+ * use ep_exit_worse):
+ *   1 wrong data  >  4 timeout / lost rank  >  3 environment  >  2 usage
+ *   >  5 below a performance threshold  >  0 pass
+ * Wrong data leads: it is the one outcome that proves a defect. A status
+ * outside the list (e.g. a killed process's) ranks with 4. */
+#define EP_EXIT_SEVERITY {EP_EXIT_WRONG, EP_EXIT_TIMEOUT, EP_EXIT_ENV, EP_EXIT_USAGE, EP_EXIT_SLOW, EP_EXIT_OK}
+/* The more severe of two exit statuses. */
+int ep_exit_worse(int a, int b);
+
 /* Message for a negative code (ours or -errno); never NULL. */
 const char *ep_strerror(int err);
 /* Symbolic name ("EP_ETIMEDOUT", "ENOMEM"...) for a negative code. */

@@ -82,6 +82,19 @@ static size_t rec_topk(const struct ep_shape *s)
 	return rec_meta(s) + 8;
 }
 
+size_t ep_internode_rank_bytes(const struct ep_shape *s, int ranks_per_node,
+			       const struct ep_internode_sizes *sizes)
+{
+	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;
+	size_t K = (size_t)s->num_topk, P = (size_t)(ranks_per_node > 0 ? ranks_per_node : 1);
+	size_t N = R / P, rec = align_up(rec_topk(s) + 8 * K, 16), crec = align_up(2 * H + 4 * K, 16);
+	size_t meta = align_up(4 * (R + (size_t)s->num_experts + N), 16);
+	size_t regions = 2 * N * meta + (sizes->rdma_capacity + 1) * rec + (sizes->send_capacity + 1) * crec +
+			 2 * (CHUNK_BYTES + rec + crec);
+	return regions + P * sizeof(*((struct ep_internode *)0)->areas) + 4 * R * R + T * R + 4 * N +
+	       4 * (size_t)ep_local_experts(s) + 4 * (sizes->rdma_capacity + 1) * P + 4 * (H + K) + 64;
+}
+
 void ep_internode_fini(struct ep_internode *ctx)
 {
 	free(ctx->areas);

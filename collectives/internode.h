@@ -108,6 +108,10 @@ struct ep_internode {
 
 /* Node arena bytes (mapped shared before the node's ranks fork, zeroed). */
 size_t ep_internode_arena_bytes(const struct ep_shape *s, int ranks_per_node, size_t capacity);
+/* Private (heap) bytes one rank's context allocates, network regions
+ * included: an upper estimate. */
+size_t ep_internode_rank_bytes(const struct ep_shape *s, int ranks_per_node,
+			       const struct ep_internode_sizes *sizes);
 
 /* Binds rank (node, local) to the node arena, allocates and registers its
  * network regions with net (which must be initialised, not yet connected).

@@ -53,6 +53,13 @@ static void plan_arena(const struct ep_shape *s, size_t cap, struct arena_plan *
 	p->total = off + R * a;
 }
 
+size_t ep_intranode_rank_bytes(const struct ep_shape *s)
+{
+	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;
+	return R * sizeof(*((struct ep_intranode *)0)->areas) + 4 * R * R + T * R +
+	       4 * (size_t)ep_local_experts(s) + 5 * H + 64;
+}
+
 size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity)
 {
 	struct arena_plan p;

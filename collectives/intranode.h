@@ -91,6 +91,8 @@ void ep_recv_tokens_per_expert(const struct ep_shape *s, int rank, const int32_t
 
 /* Arena bytes for R ranks with cap receive rows each (shared, page aligned). */
 size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity);
+/* Private (heap) bytes one rank's context allocates: an upper estimate. */
+size_t ep_intranode_rank_bytes(const struct ep_shape *s);
 
 /* Binds a rank to an arena mapped in every rank at the same address (mapped
  * before fork, zero-filled). Allocates private scratch. 0 or -ENOMEM. */

@@ -132,6 +132,12 @@ int ep_ll_config_check(const struct ep_ll_config *c)
 	return 0;
 }
 
+size_t ep_ll_rank_bytes(const struct ep_ll_config *cfg)
+{
+	size_t E = (size_t)cfg->num_experts, N = (size_t)cfg->max_tokens, K = (size_t)cfg->num_topk;
+	return 8 * E + 4 * N * K + K * (sizeof(void *) + 4) + (size_t)cfg->hidden / 128 + 64;
+}
+
 size_t ep_ll_arena_bytes(const struct ep_ll_config *cfg)
 {
 	struct rank_plan p;

@@ -199,6 +199,8 @@ int ep_ll_config_check(const struct ep_ll_config *cfg);
 /* Arena bytes of one node: its P rank regions (page aligned); 0 for an
  * invalid cfg, SIZE_MAX for one too large to address. */
 size_t ep_ll_arena_bytes(const struct ep_ll_config *cfg);
+/* Private (heap) bytes one rank's context allocates: an upper estimate. */
+size_t ep_ll_rank_bytes(const struct ep_ll_config *cfg);
 
 /* Binds global rank `rank` to its node's arena (mapped before fork at the
  * same address in every rank of the node, zero-filled; ep_ll_arena_bytes)

@@ -11,6 +11,7 @@
 
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "reports/text_file.h"
 
 /* Salt of the uneven token counts ("LL" in the high bytes, where they began). */
 #define UNEVEN_SALT 0x4c4c000000000000ULL
@@ -174,24 +175,53 @@ void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, int rank,
 	ep_fp8_cast_row(tmp, (size_t)s->hidden, 0, row, scales);
 }
 
+#define ROUTING_FILE_MAX ((size_t)1 << 30) /* bytes of text */
+
+/* Parses one routing line (a NUL-terminated copy) into row[K]. 0, or
+ * -EP_EUSAGE with err naming the file, line and the (quoted) entry. */
+static int parse_routing_line(const char *path, int lineno, char *p, int num_topk,
+			      int num_experts, int64_t *row, char *err, size_t errlen)
+{
+	char q[128], qp[256];
+	int j = 0;
+	for (char *save, *tok = strtok_r(p, " \t,\r", &save); tok; tok = strtok_r(NULL, " \t,\r", &save)) {
+		char *end;
+		errno = 0;
+		long long e = strtoll(tok, &end, 10);
+		if (errno || *end || e < -1 || e >= num_experts || j >= num_topk) {
+			snprintf(err, errlen, "%s:%d: bad entry '%s' (want %d ids in [-1,%d))",
+				 ep_quote(path, qp, sizeof(qp)), lineno, ep_quote(tok, q, sizeof(q)), num_topk,
+				 num_experts);
+			return -EP_EUSAGE;
+		}
+		row[j++] = e;
+	}
+	if (j != num_topk) {
+		snprintf(err, errlen, "%s:%d: %d entries, want %d", ep_quote(path, qp, sizeof(qp)), lineno, j,
+			 num_topk);
+		return -EP_EUSAGE;
+	}
+	return 0;
+}
+
 int ep_load_routing_file(const char *path, int num_topk, int num_experts,
 			 int64_t **idx, size_t *rows, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "cannot open routing file '%s': %s", path, strerror(errno));
-		return -EP_EUSAGE;
-	}
-	size_t cap = 1024, n = 0;
+	char *text, qp[256];
+	size_t len, cap = 1024, n = 0;
+	int rc = ep_text_file_read("routing file", path, ROUTING_FILE_MAX, &text, &len, err, errlen);
+	if (rc)
+		return rc;
 	int64_t *v = malloc(sizeof(int64_t) * cap * (size_t)num_topk);
-	char line[65536];
-	int lineno = 0, rc = 0;
-	while (v && fgets(line, sizeof(line), f)) {
+	int lineno = 0;
+	char *next = len ? text : NULL;
+	while (v && next) {
+		char *line = next;
+		if ((next = strchr(line, '\n')))
+			*next++ = 0;
 		lineno++;
-		char *p = line;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '#' || *p == '\n' || *p == '\0')
+		char *p = line + strspn(line, " \t\r");
+		if (*p == '#' || *p == '\0')
 			continue;
 		if (n == cap) {
 			int64_t *nv = realloc(v, sizeof(int64_t) * (cap *= 2) * (size_t)num_topk);
@@ -202,34 +232,20 @@ int ep_load_routing_file(const char *path, int num_topk, int num_experts,
 			}
 			v = nv;
 		}
-		int j = 0;
-		for (char *tok = strtok(p, " \t,\n"); tok; tok = strtok(NULL, " \t,\n")) {
-			char *end;
-			long long e = strtoll(tok, &end, 10);
-			if (*end || e < -1 || e >= num_experts || j >= num_topk) {
-				snprintf(err, errlen, "%s:%d: bad entry '%s' (want %d ids in [-1,%d))",
-					 path, lineno, tok, num_topk, num_experts);
-				rc = -EP_EUSAGE;
-				goto out;
-			}
-			v[n * (size_t)num_topk + (size_t)j++] = e;
-		}
-		if (j != num_topk) {
-			snprintf(err, errlen, "%s:%d: %d entries, want %d", path, lineno, j, num_topk);
-			rc = -EP_EUSAGE;
+		if ((rc = parse_routing_line(path, lineno, p, num_topk, num_experts, v + n * (size_t)num_topk,
+					     err, errlen)))
 			goto out;
-		}
 		n++;
 	}
 	if (!v) {
-		snprintf(err, errlen, "out of memory reading '%s'", path);
+		snprintf(err, errlen, "out of memory reading '%s'", ep_quote(path, qp, sizeof(qp)));
 		rc = -EP_ENOMEM;
 	} else if (n == 0) {
-		snprintf(err, errlen, "routing file '%s' has no rows", path);
+		snprintf(err, errlen, "routing file '%s' has no rows", ep_quote(path, qp, sizeof(qp)));
 		rc = -EP_EUSAGE;
 	}
 out:
-	fclose(f);
+	free(text);
 	if (rc) {
 		free(v);
 		return rc;

@@ -210,9 +210,17 @@ static void print_matrix(FILE *out, const struct ep_point *pt)
 	}
 }
 
-int ep_table_footer(FILE *out, const struct ep_point *pts, int n)
+int ep_points_verdict(const struct ep_point *pts, int n)
 {
-	int worst = EP_EXIT_OK, failed = 0;
+	int worst = EP_EXIT_OK;
+	for (int i = 0; i < n; i++)
+		worst = ep_exit_worse(worst, pts[i].res.exit_code);
+	return worst;
+}
+
+int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, const char *report_error)
+{
+	int worst = ep_points_verdict(pts, n), failed = 0;
 	uint64_t checked = 0, wrong = 0;
 	int any_checked = 0;
 	for (int i = 0; i < n; i++) {
@@ -220,12 +228,8 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n)
 		checked += r->checked_bytes;
 		wrong += r->wrong_elems;
 		any_checked |= r->checked;
-		if (r->exit_code != EP_EXIT_OK) {
+		if (r->exit_code != EP_EXIT_OK)
 			failed++;
-			/* a run error outranks wrong data: it says less was measured */
-			if (worst == EP_EXIT_OK || (worst == EP_EXIT_WRONG && r->exit_code != EP_EXIT_WRONG))
-				worst = r->exit_code;
-		}
 	}
 	fprintf(out, "#\n");
 	char amount[16];
@@ -233,6 +237,8 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n)
 	if (any_checked)
 		fprintf(out, "# check: %sB compared byte for byte with reference/, %llu wrong element%s\n",
 			amount, (unsigned long long)wrong, wrong == 1 ? "" : "s");
+	else if (check)
+		fprintf(out, "# check: on; no point completed, so no check result was collected\n");
 	else
 		fprintf(out, "# check: off (--check 0): outputs were not compared\n");
 	for (int i = 0; i < n; i++) {
@@ -249,6 +255,10 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n)
 			fprintf(out, ": %s\n", r->message);
 		if (r->exit_code == EP_EXIT_WRONG)
 			print_matrix(out, pt);
+	}
+	if (report_error) { /* a report asked for and not written is a failure of the run */
+		fprintf(out, "# report: %s\n", report_error);
+		worst = ep_exit_worse(worst, EP_EXIT_ENV);
 	}
 	fprintf(out, "# verdict: %s (%d point%s, %d failed)\n", ep_verdict_name(worst), n,
 		n == 1 ? "" : "s", failed);
@@ -409,14 +419,10 @@ int ep_report_write_json(const char *path, const struct ep_report_meta *m,
 	ep_json_int(j, "copy_threads", m->copy_threads);
 	ep_json_end_object(j);
 	ep_json_begin_array(j, "points");
-	int worst = EP_EXIT_OK;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		json_point(j, &pts[i]);
-		if (pts[i].res.exit_code != EP_EXIT_OK && worst == EP_EXIT_OK)
-			worst = pts[i].res.exit_code;
-	}
 	ep_json_end_array(j);
-	ep_json_string(j, "verdict", ep_verdict_name(worst));
+	ep_json_string(j, "verdict", ep_verdict_name(ep_points_verdict(pts, n)));
 	ep_json_end_object(j);
 	size_t len;
 	const char *text = ep_json_text(j, &len);
@@ -462,5 +468,24 @@ int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
 	}
 	int rc = ep_write_file_atomic(path, buf, len);
 	free(buf);
+	return rc;
+}
+
+int ep_report_write_all(const char *json_path, const char *csv_path, const struct ep_report_meta *m,
+			const struct ep_point *pts, int n, char *err, size_t errlen)
+{
+	int rc = 0, one;
+	const char *paths[2] = {json_path, csv_path};
+	for (int i = 0; i < 2; i++) {
+		if (!paths[i])
+			continue;
+		one = i == 0 ? ep_report_write_json(paths[i], m, pts, n) : ep_report_write_csv(paths[i], m, pts, n);
+		if (!one)
+			continue;
+		fprintf(stderr, "epbench %s: writing report '%s' failed: %s\n", m->command, paths[i], ep_strerror(one));
+		if (!err[0])
+			snprintf(err, errlen, "writing '%s' failed: %s", paths[i], ep_strerror(one));
+		rc = rc ? rc : one;
+	}
 	return rc;
 }

@@ -51,14 +51,26 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 /* Internode: per-node and per-link lines of a point, then the slowest node
  * and link named (nothing when the point has no node figures). */
 void ep_table_nodes(FILE *out, const struct ep_point *pt);
-/* Verdict lines for all points; returns the run's exit status (worst point). */
-int ep_table_footer(FILE *out, const struct ep_point *pts, int n);
+/* The run's exit status: the most severe point's (ep_exit_worse). */
+int ep_points_verdict(const struct ep_point *pts, int n);
+/* Verdict lines for all points; returns the run's exit status (worst point).
+ * check: whether the run asked for checking (the footer says so even when
+ * no point got that far); report_error: why a requested --json/--csv
+ * report could not be written, or NULL (it makes the status at least 3). */
+int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, const char *report_error);
 
 /* Files (atomic). 0 or -errno. */
 int ep_report_write_json(const char *path, const struct ep_report_meta *m,
 			 const struct ep_point *pts, int n);
 int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
 			const struct ep_point *pts, int n);
+
+/* Rewrites the --json and --csv reports (either path may be NULL) after a
+ * point. On a failure, keeps the first in err as one line naming the path,
+ * prints it to stderr, and returns -errno; the caller's footer then makes
+ * the run fail (a report asked for and lost must not pass). */
+int ep_report_write_all(const char *json_path, const char *csv_path, const struct ep_report_meta *m,
+			const struct ep_point *pts, int n, char *err, size_t errlen);
 
 /* Name of an exit status: "PASS", "WRONG DATA", ... */
 const char *ep_verdict_name(int exit_code);

@@ -43,3 +43,11 @@ int ep_stats_compute(const double *samples, size_t n, struct ep_stats *out)
 	free(sorted);
 	return 0;
 }
+
+double ep_median(double *v, size_t n)
+{
+	if (!v || n == 0)
+		return 0;
+	gsl_sort(v, 1, n);
+	return gsl_stats_median_from_sorted_data(v, 1, n);
+}

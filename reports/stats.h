@@ -27,4 +27,7 @@ struct ep_stats {
  */
 int ep_stats_compute(const double *samples, size_t n, struct ep_stats *out);
 
+/* The median of v[0..n-1] (sorts v in place, O(n log n)); 0 when n == 0. */
+double ep_median(double *v, size_t n);
+
 #endif
