@@ -17,9 +17,15 @@ CFLAGS     += -std=gnu11 $(WARNINGS) -MMD -MP -I. -DEP_VERSION='"$(VERSION)"'
 ifneq ($(filter true 1,$(CI)),)
 CFLAGS     += -Werror
 endif
-ifneq ($(SANITIZER),)
-CFLAGS     += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
-LDFLAGS    += -fsanitize=$(SANITIZER)
+ifeq ($(SANITIZER),fuzzer)
+# libFuzzer targets (make fuzz): clang, with ASan and UBSan on every object
+CC         := clang
+CFLAGS     += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_LINK  := -fsanitize=fuzzer,address,undefined
+else ifneq ($(SANITIZER),)
+# a sanitizer report ends the process (UBSan would print and go on)
+CFLAGS     += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS    += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
 endif
 LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -lm -lpthread
 
@@ -33,7 +39,11 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
 BIN        := $(if $(SANITIZER),$(BUILD)/epbench,epbench)
 
-.PHONY: all test run deps clean compare-mpi
+FUZZ_TARGETS := case routing options
+FUZZ_SECONDS ?= 60
+FUZZ_BIN   := $(FUZZ_TARGETS:%=build-fuzzer/tests/fuzz/fuzz_%)
+
+.PHONY: all test test-fast test-long run deps clean compare-mpi fuzz
 .SECONDARY:
 all: $(BIN)
 
@@ -55,6 +65,25 @@ $(BUILD)/%_test: $(BUILD)/%_test.o $(BUILD)/libep.a
 test: deps
 	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN)
 	@EPBENCH=$(abspath $(BIN)) tests/run.sh $(TEST_BIN)
+
+# Unit tests and tests/fast.list: what CI runs under each sanitizer build.
+test-fast: deps
+	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN)
+	@EPBENCH=$(abspath $(BIN)) EP_TEST_SCRIPTS=tests/fast.sh tests/run.sh $(TEST_BIN)
+
+# Longer runs CI does not make: soaks, long sweeps, long fuzzing (README).
+test-long: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@EPBENCH=$(abspath $(BIN)) tests/long/run.sh
+
+# Fuzz targets of every parser of users' input (tests/fuzz/): libFuzzer with
+# clang, ASan and UBSan, each run FUZZ_SECONDS from its seed corpus.
+fuzz:
+	@$(MAKE) --no-print-directory SANITIZER=fuzzer $(FUZZ_BIN)
+	@scripts/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+build-fuzzer/tests/fuzz/fuzz_%: build-fuzzer/tests/fuzz/fuzz_%.o build-fuzzer/libep.a
+	$(CC) $(FUZZ_LINK) -o $@ $^ $(LDLIBS)
 
 deps:
 	@scripts/install-deps.sh

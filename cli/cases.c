@@ -49,7 +49,9 @@ int ep_cases_expand(int argc, char **argv, int *out_argc, char ***out, char **st
 		size_t len = strlen(text);
 		if (len && strncmp(text + strspn(text, " \t\r\n"), "--", 2) != 0 &&
 		    text[strspn(text, " \t\r\n")] != '-' && text[strspn(text, " \t\r\n")] != 0) {
-			snprintf(err, errlen, "case file '%s' must hold options (starting with '-')", path);
+			char q[256];
+			snprintf(err, errlen, "case file '%s' must hold options (starting with '-')",
+				 ep_quote(path, q, sizeof(q)));
 			free(text);
 			goto bad;
 		}

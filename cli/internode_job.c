@@ -608,7 +608,7 @@ static int run_local(const struct ep_node_job *job, struct ep_options *o, struct
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			if (getppid() != parent)
 				_exit(EP_EXIT_TIMEOUT);
-			char name[16];
+			char name[32]; /* the kernel keeps the first 15 bytes */
 			snprintf(name, sizeof(name), "epbench-n%d", k);
 			prctl(PR_SET_NAME, name);
 			struct ep_cluster_cfg mine = *cfg;

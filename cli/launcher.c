@@ -195,30 +195,51 @@ static void watch_update(struct watch *w, const struct ep_sync *s, int64_t now)
 	}
 }
 
+/* The scheduler state of a process ('R', 'S', 'T' stopped, ...), or '?'. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	const char *paren = strrchr(buf, ')'); /* the name may hold spaces */
+	return paren && paren[1] == ' ' ? paren[2] : '?';
+}
+
 /* After another node's failure: which of this node's ranks held the others
- * up. A rank that local peers wait for, that waits for no one here and
- * has made no progress for a second, is stalled (stopped, wedged, or
- * starved); appended to msg as "; on node N, rank ... made no progress". A network wait
- * that timed out elsewhere often blames a rank here that was merely
- * waiting for such a rank. */
-static void describe_local_stall(const struct ep_sync *s, const struct watch *w, int base,
-				 double timeout_s, int64_t now, char *msg, size_t len)
+ * up, appended to msg as "; on node N, rank ...". A rank whose process is
+ * stopped (SIGSTOP, a debugger) is named as such; otherwise a rank that
+ * local peers wait for, that waits for no one here and has made no
+ * progress for a second is stalled (wedged or starved). A network wait
+ * that timed out on another node often blames a rank here that was merely
+ * waiting for such a rank, so this view goes with the message. With a
+ * timeout, the deadline in force is named too. */
+static void describe_local_stall(const struct ep_sync *s, const struct child *kids,
+				 const struct watch *w, int base, int code, double timeout_s, int64_t now,
+				 char *msg, size_t len)
 {
 	size_t n = strlen(msg);
 	int found = 0;
-	for (int r = 0; r < s->num_ranks && n + 160 < len; r++) {
-		char waiters[128];
+	for (int r = 0; r < s->num_ranks && n + 200 < len; r++) {
+		char waiters[128], st = kids[r].done ? 'X' : proc_state(kids[r].pid);
 		double idle = (double)(now - w[r].since_ns) * 1e-9;
+		int stopped = st == 'T' || st == 't';
 		waiters_of(s, r, base, waiters, sizeof(waiters));
-		if (!waiters[0] || atomic_load(&s->ctl[r].waiting_on) >= 0 || idle < 1.0)
+		if (!stopped && (!waiters[0] || atomic_load(&s->ctl[r].waiting_on) >= 0 || idle < 1.0))
 			continue;
 		if (!found++)
 			n += (size_t)snprintf(msg + n, len - n, "; on node %d", base / s->num_ranks);
-		n += (size_t)snprintf(msg + n, len - n, ", rank %d made no progress for %.1f s in phase %s (ranks %s wait for it)",
-				      base + r, idle, atomic_load(&s->ctl[r].phase), waiters);
+		n += (size_t)snprintf(msg + n, len - n, ", rank %d %s for %.1f s in phase %s", base + r,
+				      stopped ? "is stopped (SIGSTOP or a debugger): no progress" : "made no progress",
+				      idle, atomic_load(&s->ctl[r].phase));
+		if (waiters[0])
+			n += (size_t)snprintf(msg + n, len - n, " (ranks %s wait for it)", waiters);
 	}
-	if (found && n + 64 < len)
-		snprintf(msg + n, len - n, "; --timeout %.1f s", timeout_s);
+	if (code == EP_EXIT_TIMEOUT && n + 96 < len)
+		snprintf(msg + n, len - n, "; --timeout %.1f s (network waits give up 1 s earlier)", timeout_s);
 }
 
 /* Waits for all ranks. Returns the exit status of the point. */
@@ -269,7 +290,7 @@ static int supervise(struct child *kids, int n, const struct ep_sync *s, double 
 		watch_update(w, s, now);
 		int hook_code = hk && hk->poll ? hk->poll(hk->arg, msg, len) : 0;
 		if (hook_code) { /* another node failed, or the job was aborted */
-			describe_local_stall(s, w, base, timeout_s, now, msg, len);
+			describe_local_stall(s, kids, w, base, hook_code, timeout_s, now, msg, len);
 			code = hook_code;
 			break;
 		}

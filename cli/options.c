@@ -538,6 +538,7 @@ int ep_options_parse(const char *command, int argc, char **argv, struct ep_optio
 		}
 		if (c == OPT_HELP || c == 'h') {
 			ep_options_usage(command, out);
+			ep_options_free(o); /* what options before --help allocated (found by fuzz_options) */
 			return 1;
 		}
 		if ((rc = apply(o, c, optarg, err, errlen)))

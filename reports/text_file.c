@@ -138,7 +138,7 @@ static void parent_of(const char *path, char *dir, size_t len)
 
 int ep_output_path_check(const char *option, const char *path, char *err, size_t errlen)
 {
-	char q[256], dir[PATH_MAX], probe[PATH_MAX + 32];
+	char q[256], qd[256], dir[PATH_MAX], probe[PATH_MAX + 32];
 	struct stat st;
 	ep_quote(path, q, sizeof(q));
 	if (!path[0] || path[strlen(path) - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
@@ -148,7 +148,8 @@ int ep_output_path_check(const char *option, const char *path, char *err, size_t
 	}
 	parent_of(path, dir, sizeof(dir));
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "invalid %s '%s': directory '%s' does not exist", option, q, dir);
+		snprintf(err, errlen, "invalid %s '%s': directory '%s' does not exist", option, q,
+			 ep_quote(dir, qd, sizeof(qd)));
 		return -EP_EUSAGE;
 	}
 	/* the writer's temp file goes beside path: make sure one can be created there */
@@ -166,7 +167,7 @@ int ep_output_path_check(const char *option, const char *path, char *err, size_t
 
 int ep_output_dir_check(const char *option, const char *path, char *err, size_t errlen)
 {
-	char q[256], dir[PATH_MAX];
+	char q[256], qd[256], dir[PATH_MAX];
 	struct stat st;
 	ep_quote(path, q, sizeof(q));
 	if (!path[0]) {
@@ -182,12 +183,13 @@ int ep_output_dir_check(const char *option, const char *path, char *err, size_t 
 		snprintf(dir, sizeof(dir), "%s", up);
 	}
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "invalid %s '%s': '%s' is not a directory", option, q, dir);
+		snprintf(err, errlen, "invalid %s '%s': '%s' is not a directory", option, q,
+			 ep_quote(dir, qd, sizeof(qd)));
 		return -EP_EUSAGE;
 	}
 	if (access(dir, W_OK | X_OK)) {
-		snprintf(err, errlen, "invalid %s '%s': cannot write in '%s': %s", option, q, dir,
-			 strerror(errno));
+		snprintf(err, errlen, "invalid %s '%s': cannot write in '%s': %s", option, q,
+			 ep_quote(dir, qd, sizeof(qd)), strerror(errno));
 		return -EP_EUSAGE;
 	}
 	return 0;

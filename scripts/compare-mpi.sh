@@ -8,7 +8,9 @@ set -eu
 cd "$(dirname "$0")/.."
 R=${1:-8} T=${2:-4096} H=${3:-7168} K=${4:-8} E=${5:-256} N=${6:-20}
 command -v mpicc >/dev/null || { echo "compare-mpi: mpicc not found (apt-get install libopenmpi-dev openmpi-bin)" >&2; exit 3; }
-make --no-print-directory epbench build/libep.a >/dev/null
+# The plain build, whatever SANITIZER a calling make passes down: the peer
+# links the library without sanitizer runtimes, and timings want -O2 alone.
+make --no-print-directory SANITIZER= epbench build/libep.a >/dev/null
 mpicc -std=gnu11 -O2 -I. -o build/mpi_peer scripts/mpi_peer.c build/libep.a -lgsl -lgslcblas -lnuma -lm
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM

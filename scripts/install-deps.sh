@@ -5,6 +5,8 @@
 #   --with-iperf also iperf3, to measure an emulated link (scripts/netns-cluster.sh --iperf)
 set -eu
 PKGS="build-essential pkg-config libgsl-dev libnuma-dev libibverbs-dev librdmacm-dev iproute2 procps python3 python3-numpy"
+# the fuzz targets (clang's libFuzzer) and the malformed-input test (strace)
+PKGS="$PKGS clang libclang-rt-14-dev strace"
 for arg in "$@"; do
 	case "$arg" in
 	--with-mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;

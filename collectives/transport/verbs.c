@@ -340,7 +340,19 @@ static int cm_drain(struct ep_transport *t)
 	struct verbs *v = t->priv;
 	struct rdma_cm_event *ev;
 	while (rdma_get_cm_event(v->ch, &ev) == 0) {
+		/* The event is acked (freed) before it is handled, so that handling
+		 * may block; its private data lives inside it and is copied too
+		 * (reading it after the ack was a use-after-free, found by ASan
+		 * under Soft-RoCE). */
 		struct rdma_cm_event copy = *ev;
+		unsigned char priv[256];
+		size_t plen = ev->param.conn.private_data ? ev->param.conn.private_data_len : 0;
+		if (plen > sizeof(priv))
+			plen = sizeof(priv);
+		if (plen)
+			memcpy(priv, ev->param.conn.private_data, plen);
+		copy.param.conn.private_data = plen ? priv : NULL;
+		copy.param.conn.private_data_len = (uint8_t)plen;
 		rdma_ack_cm_event(ev);
 		int rc = cm_event(t, &copy);
 		if (rc)

@@ -1,0 +1,59 @@
+/* fuzz_options.c - libFuzzer target: the option parser (cli/options.c) and
+ * its shape checks. The first byte picks the subcommand; the rest is split
+ * at NUL and newline bytes into arguments. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/options.h"
+#include "tests/fuzz/fuzz.h"
+
+#define MAX_ARGS 64
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *cmds[] = {"intranode", "low-latency", "internode"};
+	if (size < 1 || size > 4096)
+		return 0;
+	char *text = malloc(size);
+	if (!text)
+		return 0;
+	memcpy(text, data + 1, size - 1);
+	text[size - 1] = 0;
+	char *argv[MAX_ARGS + 2];
+	int argc = 0;
+	argv[argc++] = (char *)cmds[data[0] % 3];
+	for (char *p = text; argc < MAX_ARGS && p < text + size - 1;) {
+		argv[argc++] = p;
+		p += strcspn(p, "\n");
+		if (*p)
+			*p++ = 0;
+		else
+			p++;
+	}
+	argv[argc] = NULL;
+	struct ep_options o;
+	char err[512] = "";
+	FILE *null = fopen("/dev/null", "w");
+	int rc = ep_options_parse(argv[0], argc, argv, &o, null, err, sizeof(err));
+	if (null)
+		fclose(null);
+	if (rc == 0) {
+		if (o.ranks.n < 1 || o.tokens.n < 1 || o.hidden.n < 1 ||
+		    (long long)o.ranks.n * o.tokens.n * o.hidden.n > EP_MAX_POINTS)
+			abort();
+		struct ep_shape s;
+		ep_options_shape(&o, o.ranks.v[0], o.tokens.v[0], o.hidden.v[0], &s);
+		ep_options_check_shape(&o, &s, err, sizeof(err));
+		ep_options_free(&o);
+	} else if (rc < 0) {
+		for (const char *c = err; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+				abort(); /* refusals are one printable line */
+		if (!err[0])
+			abort();
+	}
+	free(text);
+	return 0;
+}
