@@ -29,7 +29,7 @@ LDFLAGS    += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
 endif
 LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -lm -lpthread
 
-DIRS       := cli collectives collectives/transport reference reports
+DIRS       := cli cli/cluster collectives collectives/transport reference reports
 ALL_SRC    := $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
 TEST_SRC   := $(filter %_test.c,$(ALL_SRC))
 MAIN_SRC   := cli/main.c
@@ -101,4 +101,4 @@ compare-mpi:
 clean:
 	rm -rf build build-* epbench
 
--include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(BUILD)/cli/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(BUILD)/cli/main.d $(wildcard build-fuzzer/tests/fuzz/*.d)

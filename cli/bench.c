@@ -21,10 +21,17 @@ static int rank_fail(struct ep_bench_env *env, const char *what, int err)
 	return ep_error_exit_code(err);
 }
 
-static int fault_here(const struct ep_bench_env *env, enum ep_fault kind)
+static int fault_here(const struct ep_bench_env *env, enum ep_fault_kind kind)
 {
-	const struct ep_options *o = env->run->opt;
-	return o->fault == kind && o->fault_rank == env->rank;
+	const struct ep_fault *f = &env->run->cfg->fault;
+	return f->kind == kind && f->rank == env->rank;
+}
+
+/* The untimed steps before one run of op i: the variant's hook, the op's. */
+static int enter(const struct ep_variant *v, int i, void *st)
+{
+	int rc = v->op_enter ? v->op_enter(st, &v->ops[i], i) : 0;
+	return rc ? rc : v->ops[i].before ? v->ops[i].before(st) : 0;
 }
 
 /* --fault die / hang: this rank stops cooperating in the middle of an op's
@@ -42,14 +49,16 @@ static void inject_stop(struct ep_bench_env *env)
 
 static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st)
 {
-	const struct ep_options *o = env->run->opt;
+	const struct ep_run_cfg *o = env->run->cfg;
 	struct ep_rank_result *res = env->result;
 	struct ep_check_report rep;
 	ep_report_init(&rep, env->run->shape.num_ranks, env->wrong_by_src);
 	for (int i = 0; i < v->nops; i++) {
 		const struct ep_op_desc *op = &v->ops[i];
 		int rc;
-		if ((op->prepare && (rc = op->prepare(st))) || (op->before && (rc = op->before(st))) ||
+		if (!ep_op_present(op, o))
+			continue;
+		if ((op->prepare && (rc = op->prepare(st))) || (rc = enter(v, i, st)) ||
 		    (rc = op->run(st)) || (op->after && (rc = op->after(st))))
 			return rank_fail(env, op->name, rc);
 		if (i == 0 && op->corrupt && fault_here(env, EP_FAULT_CORRUPT))
@@ -80,7 +89,7 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
  * median tells a slow rank from one that merely waits for it. */
 static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st)
 {
-	const struct ep_options *o = env->run->opt;
+	const struct ep_run_cfg *o = env->run->cfg;
 	const struct ep_op_desc *op = &v->ops[i];
 	double *times = env->times + (size_t)i * o->iters;
 	double *busy = malloc(sizeof(double) * (size_t)o->iters);
@@ -93,7 +102,8 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 	}
 	for (int it = -o->warmup; it < o->iters; it++) {
 		ep_set_phase(env->waiter, "iteration");
-		if ((rc = ep_barrier(env->waiter)) || (op->before && (rc = op->before(st)))) {
+		ep_set_step(env->waiter, i, it);
+		if ((rc = ep_barrier(env->waiter)) || (rc = enter(v, i, st))) {
 			free(busy);
 			return rank_fail(env, it < 0 ? "warm-up" : "iteration", rc);
 		}
@@ -117,7 +127,10 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 	}
 	env->result->busy_median_us[i] = ep_median(busy, (size_t)o->iters);
 	free(busy);
+	ep_set_step(env->waiter, -1, 0);
 	op->bytes(st, &env->result->alg_bytes[i], &env->result->wire_bytes[i]);
+	if (v->op_leave)
+		v->op_leave(st, op, i, env->result->alg_bytes[i]);
 	return 0;
 }
 
@@ -126,7 +139,7 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
  * there). Best effort: a perf that is not listening does not stop the run. */
 static void perf_control(struct ep_bench_env *env, const char *cmd)
 {
-	const char *spec = env->run->opt->perf_ctl;
+	const char *spec = env->run->cfg->perf_ctl;
 	if (!spec || env->rank != 0)
 		return;
 	char ctl[4096], *ack = NULL;
@@ -150,7 +163,7 @@ static void perf_control(struct ep_bench_env *env, const char *cmd)
 
 int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 {
-	const struct ep_options *o = env->run->opt;
+	const struct ep_run_cfg *o = env->run->cfg;
 	void *st = NULL;
 	int rc, code = EP_EXIT_OK;
 	ep_set_phase(env->waiter, "setup");
@@ -169,7 +182,7 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 	}
 	perf_control(env, "enable\n");
 	for (int i = 0; i < v->nops; i++)
-		if ((o->ops & v->op_mask[i]) == v->op_mask[i])
+		if (ep_op_present(&v->ops[i], o) && ep_op_timed(&v->ops[i], o))
 			if ((code = time_op(v, i, env, st)))
 				goto out;
 	perf_control(env, "disable\n");

@@ -1,27 +1,65 @@
 /* bench.h - the benchmark engine that runs inside every rank process.
  *
- * A subcommand is a variant: a table of op descriptors (name, prepare, run,
- * check, byte count) plus setup/teardown/dump of its per-rank state. The
- * engine knows nothing about what an op does: it runs one verification pass
- * (prepare, before, run, after, check for every op, in table order), then for
- * each timed op warm-up and timed iterations: barrier, before, timer, run,
- * timer, after. The barrier lines iterations up across ranks; only run() is
- * inside the timer.
+ * A variant is a table of op descriptors (name, mask, prepare, run, check,
+ * byte count) plus setup/teardown/dump of its per-rank state and optional
+ * hooks around every op. The engine knows nothing about what an op does: it
+ * runs one verification pass (prepare, op_enter, before, run, after, check
+ * for every op the run has, in table order), then for each timed op warm-up
+ * and timed iterations: barrier, op_enter, before, timer, run, timer, after;
+ * then op_leave. The barrier lines iterations up across ranks; only run() is
+ * inside the timer. Ranks see a narrow run configuration (struct
+ * ep_run_cfg), never the command line's options.
  */
 #ifndef EP_BENCH_H
 #define EP_BENCH_H
 
 #include <stdint.h>
 
-#include "cli/options.h"
 #include "collectives/ep.h"
 #include "collectives/sync.h"
 #include "reference/compare.h"
+#include "reference/inputs.h"
 #include "reports/results.h"
+
+/* Which ops are timed (bits of ep_run_cfg.ops and of ep_op_desc.mask). An
+ * op is timed when every bit of its mask is selected. EP_OPS_HOOK is a
+ * feature bit: an op whose mask has it exists only in runs that select it
+ * (low-latency's send/receive phase ops, with --hook). */
+enum ep_op_mask {
+	EP_OPS_DISPATCH = 1, EP_OPS_COMBINE = 2, EP_OPS_BOTH = 3,
+	EP_OPS_HOOK = 4,
+};
+
+/* --fault: what to inject, where (tests the checks and the supervision). */
+enum ep_fault_kind { EP_FAULT_NONE, EP_FAULT_CORRUPT, EP_FAULT_DIE, EP_FAULT_HANG };
+struct ep_fault {
+	enum ep_fault_kind kind;
+	int rank;                 /* global rank it strikes */
+};
+
+/* What a rank needs to know of the command line: a narrow copy made by the
+ * front door (cli/options.c), identical in every rank. */
+struct ep_run_cfg {
+	uint64_t seed;            /* of every input */
+	int iters, warmup;        /* timed and warm-up iterations of each op */
+	int check;                /* compare every output byte with the reference */
+	int cached;               /* normal dispatch: time the cached mode */
+	int ops;                  /* EP_OPS_* bits: ops to time (and features) */
+	double timeout_s;         /* deadline of any single wait */
+	int numa;                 /* pin ranks to CPUs and NUMA nodes */
+	struct ep_fault fault;
+	const char *perf_ctl;     /* perf control FIFO[,ACK], or NULL */
+	const char *dump_dir;     /* --dump DIR, or NULL */
+	int ranks_per_node;       /* node jobs: P; 0 on one host */
+	/* low-latency */
+	int max_dispatch_tokens;  /* N; 0 = the largest per-rank token count */
+	int round_scale, use_ue8m0; /* FP8 cast variants */
+	int zero_copy;            /* expert outputs written into the combine buffer */
+};
 
 /* One sweep point's complete configuration; identical in every rank. */
 struct ep_run {
-	const struct ep_options *opt;
+	const struct ep_run_cfg *cfg;
 	struct ep_shape shape;
 	struct ep_routing routing;
 	size_t capacity;   /* receive rows per rank, sized by the launcher */
@@ -57,6 +95,8 @@ struct ep_bench_env {
 /* One collective op of a variant. Every function returns 0 or a negative code. */
 struct ep_op_desc {
 	const char *name;
+	int mask;         /* EP_OPS_* bits: timed when all are selected */
+	int tag;          /* the variant's own (e.g. which data the op moves) */
 	/* untimed: make run()'s inputs ready (may run other ops) */
 	int (*prepare)(void *st);
 	/* untimed per-iteration steps around run() (may be NULL): e.g. the send
@@ -84,22 +124,34 @@ struct ep_variant {
 	int (*setup)(struct ep_bench_env *env, void **st);
 	void (*teardown)(void *st);
 	int (*dump)(void *st, const char *dir);
+	/* Around every op (may be NULL). op_enter runs before each run of the op,
+	 * checking pass and every iteration alike, untimed, before its before():
+	 * e.g. a cluster-wide barrier, and noting which op runs. op_leave runs
+	 * once after the op's timed loop, given this rank's algorithm bytes:
+	 * e.g. to leave the op's network figures for the node's report. */
+	int (*op_enter)(void *st, const struct ep_op_desc *op, int index);
+	void (*op_leave)(void *st, const struct ep_op_desc *op, int index, uint64_t alg);
 	int nops;
 	const struct ep_op_desc *ops;
-	int op_mask[EP_MAX_OPS];      /* op i is timed when all these EP_OPS_* bits are selected */
 };
+
+/* Does a run with these settings have op (its feature bits selected)? */
+static inline int ep_op_present(const struct ep_op_desc *op, const struct ep_run_cfg *cfg)
+{
+	return (op->mask & EP_OPS_HOOK & ~cfg->ops) == 0;
+}
+
+/* Is op timed in such a run (every bit of its mask selected)? */
+static inline int ep_op_timed(const struct ep_op_desc *op, const struct ep_run_cfg *cfg)
+{
+	return (cfg->ops & op->mask) == op->mask;
+}
 
 /* Runs the engine in a rank; returns the process exit status (enum ep_exit). */
 int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env);
 
 extern const struct ep_variant ep_intranode_variant;
 extern const struct ep_variant ep_internode_variant;
-/* `epbench internode`: its own sweep, since every node runs it (cli/internode_bench.c). */
-int ep_internode_main(int argc, char **argv);
 extern const struct ep_variant ep_low_latency_variant;
-extern const struct ep_variant ep_low_latency_hook_variant; /* with --hook */
-/* The same across nodes: a node's ranks, launched by the node job (internode_job.c). */
-extern const struct ep_variant ep_low_latency_nodes_variant;
-extern const struct ep_variant ep_low_latency_nodes_hook_variant;
 
 #endif

@@ -4,42 +4,42 @@
  * variant's buffers) is one anonymous MAP_SHARED mapping made before fork:
  * nothing is ever created in /dev/shm, so even kill -9 leaves nothing behind.
  * Ranks die with the launcher (PR_SET_PDEATHSIG), are named epbench-r<N>,
- * and are pinned to CPUs (and NUMA nodes) unless --numa off.
- *
- * Supervision: the launcher polls its children. The first rank that crashes,
- * or reports a timeout, ends the run at once: every other rank is killed and
- * the message names the rank, its phase and the peers waiting on it. If no
- * rank makes progress for the timeout plus a grace period, the run is ended
- * naming the stuck ranks and whom they wait for.
+ * and are pinned to CPUs (and NUMA nodes) unless --numa off. Before any
+ * fork the point is sized and checked against this machine's memory and
+ * process limits (cli/budget.h). cli/supervise.h watches the ranks.
  */
 #ifndef EP_LAUNCHER_H
 #define EP_LAUNCHER_H
 
 #include "cli/bench.h"
+#include "cli/supervise.h"
 #include "reports/results.h"
 
-/* Runs one point; fills res (free with ep_run_result_free). Returns the exit
- * status: 0 pass, 1 wrong data, 3 environment, 4 timeout or dead rank. */
-int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_run_result *res);
-
-/* Multi-node: one node's share of a point (cli/internode_bench.c). The node's
- * ranks get global ranks rank_base + local; their sync and arena are the
- * node's own. poll runs about every 10 ms during supervision, so the caller
- * can serve its cluster connections and end the point when another node
- * fails. On exit 0 or 1 the raw per-rank blocks are handed back (malloc'ed,
- * the caller frees them) for node 0 to aggregate with ep_launch_collect. */
-struct ep_node_hooks {
-	int num_local;                 /* rank processes on this node */
-	int rank_base;                 /* global rank of local rank 0 */
-	void *variant_ctx;             /* env->variant_ctx of every rank (shared mapping) */
-	int (*poll)(void *arg, char *msg, size_t len); /* 0, or an exit status + msg */
-	void *arg;
-	struct ep_rank_result *results; /* out: [num_local] */
-	double *times;                  /* out: [num_local][nops][iters] */
-	uint64_t *wrong;                /* out: [num_local][R] */
+/* A node's raw per-rank blocks, for node 0 to aggregate (ep_launch_collect). */
+struct ep_raw_results {
+	struct ep_rank_result *results; /* [num_local] */
+	double *times;                  /* [num_local][nops][iters] */
+	uint64_t *wrong;                /* [num_local][R] */
 };
-int ep_launch_node(const struct ep_variant *v, struct ep_run *run, struct ep_node_hooks *hk,
-		   struct ep_run_result *res);
+
+/* How one point is launched here: all R ranks of a one-host run (num_local
+ * 0), or one node's share of a multi-node point, whose ranks get global
+ * ranks rank_base + local while their sync and arena are the node's own. */
+struct ep_launch_opts {
+	int num_local;                /* rank processes here; 0: all R */
+	int rank_base;                /* global rank of local rank 0 */
+	void *variant_ctx;            /* env->variant_ctx of every rank (shared mapping), or NULL */
+	struct ep_watch_hooks watch;  /* polled during supervision (rank_base is set from above) */
+	int keep_raw;                 /* hand back raw blocks (malloc'ed) instead of collecting */
+	struct ep_raw_results raw;    /* out, with keep_raw on exit 0 or 1: free with ep_raw_free */
+};
+
+/* Runs one point; fills res (free with ep_run_result_free). lo may be NULL
+ * (all ranks here, nothing polled). Returns the exit status: 0 pass, 1
+ * wrong data, 3 environment, 4 timeout, dead rank or interrupted. */
+int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_launch_opts *lo,
+	      struct ep_run_result *res);
+void ep_raw_free(struct ep_raw_results *raw);
 
 /* Aggregates the raw blocks of all R ranks (rank-major) into res: what
  * ep_launch does with its own ranks' blocks. */
@@ -53,10 +53,5 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
  * variant's own sizes. 0 or a negative code with the figure in msg. */
 int ep_launch_precheck(const struct ep_variant *v, const struct ep_run *run, int procs, char *msg,
 		       size_t len);
-
-/* Set from a signal handler: stop the current point, kill the ranks. */
-void ep_launcher_interrupt(int sig);
-/* Nonzero once a signal asked the run to stop. */
-int ep_launcher_interrupted(void);
 
 #endif

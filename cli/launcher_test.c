@@ -1,6 +1,8 @@
 /* launcher_test.c - the launcher refuses what would not fit, and stops forking on a signal. */
 #include "cli/launcher.h"
 
+#include "cli/command.h"
+
 #include "cli/hostinfo.h"
 #include "collectives/error.h"
 #include "tests/harness.h"
@@ -11,7 +13,7 @@ static void options(struct ep_options *o, const char *ranks, const char *experts
 			"256", "-k", "1", "-n", "1", "-w", "0", NULL};
 	char err[256];
 	FILE *null = fopen("/dev/null", "w");
-	EP_ASSERT_INT_EQ(ep_options_parse("intranode", 15, argv, o, null, err, sizeof(err)), 0);
+	EP_ASSERT_INT_EQ(ep_options_parse(&ep_cmd_intranode.options, 15, argv, o, null, err, sizeof(err)), 0);
 	fclose(null);
 }
 
@@ -26,7 +28,9 @@ EP_TEST(estimate_refuses_4096_ranks_with_the_figure)
 		EP_SKIP("this host has over 700 GiB available: 4096 such ranks would fit");
 	struct ep_options o;
 	options(&o, "4096", "4096");
-	struct ep_run run = {.opt = &o, .routing = o.routing};
+	struct ep_run_cfg cfg;
+	ep_options_run_cfg(&o, &cfg);
+	struct ep_run run = {.cfg = &cfg, .routing = o.routing};
 	ep_options_shape(&o, 4096, 1, 256, &run.shape);
 	char msg[EP_TEXT_MAX];
 	int rc = ep_launch_precheck(&ep_intranode_variant, &run, 4096, msg, sizeof(msg));
@@ -38,7 +42,8 @@ EP_TEST(estimate_refuses_4096_ranks_with_the_figure)
 	/* 16 ranks of the same shape fit */
 	ep_options_free(&o);
 	options(&o, "16", "16");
-	run = (struct ep_run){.opt = &o, .routing = o.routing};
+	ep_options_run_cfg(&o, &cfg);
+	run = (struct ep_run){.cfg = &cfg, .routing = o.routing};
 	ep_options_shape(&o, 16, 1, 256, &run.shape);
 	EP_ASSERT_INT_EQ(ep_launch_precheck(&ep_intranode_variant, &run, 16, msg, sizeof(msg)), 0);
 	ep_options_free(&o);
@@ -50,11 +55,13 @@ EP_TEST(signal_while_starting_stops_forking)
 {
 	struct ep_options o;
 	options(&o, "64", "64");
-	struct ep_run run = {.opt = &o, .routing = o.routing};
+	struct ep_run_cfg cfg;
+	ep_options_run_cfg(&o, &cfg);
+	struct ep_run run = {.cfg = &cfg, .routing = o.routing};
 	ep_options_shape(&o, 64, 1, 256, &run.shape);
 	struct ep_run_result res;
 	ep_launcher_interrupt(SIGTERM);
-	int code = ep_launch(&ep_intranode_variant, &run, &res);
+	int code = ep_launch(&ep_intranode_variant, &run, NULL, &res);
 	EP_ASSERT_INT_EQ(code, EP_EXIT_TIMEOUT);
 	EP_ASSERT(strstr(res.message, "interrupted by signal 15 while starting rank 0") != NULL);
 	EP_ASSERT(waitpid(-1, NULL, WNOHANG) < 0); /* no child was ever made */

@@ -45,15 +45,15 @@ int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int ran
 {
 	memset(io, 0, sizeof(*io));
 	io->shape = run->shape;
-	io->shape.num_tokens = ep_rank_num_tokens(run->shape.num_tokens, run->opt->seed, rank,
-						  run->shape.uneven_tokens);
+	io->shape.num_tokens = ep_rank_num_tokens(run->shape.num_tokens, run->cfg->seed, rank,
+						  run->routing.uneven_tokens);
 	io->rank = rank;
 	const struct ep_shape *s = &io->shape;
 	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;
 	size_t K = (size_t)s->num_topk, E = (size_t)s->num_experts;
 	size_t S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
 	size_t in_row = s->dtype == EP_DTYPE_FP8 ? H : 2 * H;
-	uint64_t seed = run->opt->seed;
+	uint64_t seed = run->cfg->seed;
 	io->nodes = ranks_per_node > 0 ? s->num_ranks / ranks_per_node : 0;
 	io->x = malloc(T * in_row + 1);
 	io->x_scales = malloc(sizeof(float) * (T * S + 1));
@@ -131,7 +131,8 @@ void ep_normal_io_apply_experts(const struct ep_normal_io *io, uint16_t *cx, flo
 	}
 }
 
-int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint16_t *combine_x)
+int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint16_t *combine_x,
+		      const float *combine_w)
 {
 	const struct ep_shape *s = &io->shape;
 	const struct ep_dispatch_out *o = &io->out;
@@ -165,6 +166,7 @@ int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint
 		{"rank_prefix_matrix", EP_NPY_I4, R, R, 2, o->rank_prefix_matrix},
 		{"recv_src_idx", EP_NPY_I4, M, 0, 1, o->recv_src_idx},
 		{"combine_x", EP_NPY_U2, M, H, 2, combine_x},
+		{"combine_topk_weights", EP_NPY_F4, M, K, 2, s->with_topk ? combine_w : NULL},
 		{"bias_0", EP_NPY_U2, T, H, 2, io->bias[0]},
 		{"bias_1", EP_NPY_U2, T, H, 2, io->bias[1]},
 		{"combined_x", EP_NPY_U2, T, H, 2, io->combined_x},

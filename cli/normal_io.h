@@ -46,8 +46,12 @@ void ep_normal_io_apply_experts(const struct ep_normal_io *io, uint16_t *combine
 				float *combine_w);
 
 /* --dump: every tensor as DIR/rank<N>/<name>.npy (DeepEP's names);
- * combine_x is the combine input the collective holds. 0 or -errno. */
-int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint16_t *combine_x);
+ * combine_x and combine_w are the combine inputs the collective holds (the
+ * expert stand-in's outputs and weights), so that an outside tool can
+ * recompute combined_x and combined_topk_weights from the dump alone.
+ * 0 or -errno. */
+int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint16_t *combine_x,
+		      const float *combine_w);
 
 /* --fault corrupt: flips one bit in the middle of the last received row. */
 void ep_normal_io_corrupt(struct ep_normal_io *io);

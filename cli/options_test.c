@@ -1,4 +1,5 @@
 /* options_test.c - option parsing, sweeps and the shape checks DeepEP would make. */
+#include "cli/command.h"
 #include "cli/options.h"
 #include "collectives/error.h"
 #include "tests/harness.h"
@@ -10,7 +11,9 @@ static int parse(const char *cmd, struct ep_options *o, char *err, const char **
 	for (int i = 0; i < n; i++)
 		argv[i + 1] = (char *)args[i];
 	FILE *null = fopen("/dev/null", "w");
-	int rc = ep_options_parse(cmd, n + 1, argv, o, null, err, 256);
+	const struct ep_command *c = strcmp(cmd, "low-latency") == 0 ? &ep_cmd_low_latency
+				     : strcmp(cmd, "internode") == 0 ? &ep_cmd_internode : &ep_cmd_intranode;
+	int rc = ep_options_parse(&c->options, n + 1, argv, o, null, err, 256);
 	fclose(null);
 	return rc;
 }
@@ -100,7 +103,7 @@ static int check(const char **args, int n, char *err)
 	if (rc)
 		return rc;
 	ep_options_shape(&o, o.ranks.v[0], o.tokens.v[0], o.hidden.v[0], &s);
-	rc = ep_options_check_shape(&o, &s, err, 256);
+	rc = ep_options_check_shape(&o, &s, &o.routing, err, 256);
 	ep_options_free(&o);
 	return rc;
 }

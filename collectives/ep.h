@@ -25,7 +25,7 @@ enum ep_expert_counts { EP_COUNTS_PLAIN, EP_COUNTS_PREFIX };
 /* The problem one run solves; identical on every rank. */
 struct ep_shape {
 	int num_ranks;        /* R */
-	int num_tokens;       /* T: tokens per rank (the largest, with uneven_tokens) */
+	int num_tokens;       /* T: tokens per rank (the largest, with uneven token counts) */
 	int hidden;           /* H: elements per token row */
 	int num_topk;         /* K: experts chosen per token */
 	int num_experts;      /* E: total experts, E % R == 0 */
@@ -34,8 +34,15 @@ struct ep_shape {
 	int with_topk;        /* 1: dispatch carries topk_idx/topk_weights */
 	int num_bias;         /* 0, 1 or 2 bias tensors added by combine */
 	enum ep_expert_counts expert_counts;
-	int uneven_tokens;    /* ranks send ep_rank_num_tokens() tokens (reference/inputs.h) */
 };
+
+#define EP_PAGE 4096 /* alignment of shared buffers */
+
+/* v rounded up to a multiple of a (a > 0). */
+static inline size_t ep_align_up(size_t v, size_t a)
+{
+	return (v + a - 1) / a * a;
+}
 
 static inline int ep_local_experts(const struct ep_shape *s)
 {

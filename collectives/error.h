@@ -26,7 +26,7 @@ enum ep_error {
 #undef EP_ERROR_ENUM
 };
 
-/* Process exit statuses (DESIGN.md "Exit codes"). */
+/* Process exit statuses (the README's "Exit codes"). */
 enum ep_exit {
 	EP_EXIT_OK = 0,
 	EP_EXIT_WRONG = 1,

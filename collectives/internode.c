@@ -26,39 +26,23 @@
 #include "collectives/error.h"
 #include "collectives/numeric.h"
 
-#define PAGE 4096
 #define CHUNK_BYTES (512 * 1024)
 
-static size_t align_up(size_t v, size_t a)
-{
-	return (v + a - 1) / a * a;
-}
 
 struct arena_plan {
-	size_t counts, expert_counts, rdma_counts, areas;
-	size_t x, scales, topk_idx, topk_w, src, cx, cw;
+	size_t counts, expert_counts, rdma_counts, areas; /* from the arena start */
 	size_t area_bytes, total;
 };
 
 static void plan_arena(const struct ep_shape *s, int per_node, size_t cap, struct arena_plan *p)
 {
 	size_t R = (size_t)s->num_ranks, E = (size_t)s->num_experts, N = R / (size_t)per_node;
-	size_t H = (size_t)s->hidden, K = (size_t)s->num_topk;
-	size_t S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
-	size_t off = 0, a = 0;
-	p->counts = off;        off = align_up(off + R * R * 4, PAGE);
-	p->expert_counts = off; off = align_up(off + R * E * 4, PAGE);
-	p->rdma_counts = off;   off = align_up(off + R * N * 4, PAGE);
-	p->areas = off;
-	p->x = a;        a = align_up(a + cap * ep_dtype_row_bytes(s->dtype, s->hidden), PAGE);
-	p->scales = a;   a = align_up(a + cap * S * 4, PAGE);
-	p->topk_idx = a; a = align_up(a + cap * K * 8, PAGE);
-	p->topk_w = a;   a = align_up(a + cap * K * 4, PAGE);
-	p->src = a;      a = align_up(a + cap * 4, PAGE);
-	p->cx = a;       a = align_up(a + cap * H * 2, PAGE);
-	p->cw = a;       a = align_up(a + cap * K * 4, PAGE);
-	p->area_bytes = a;
-	p->total = off + (size_t)per_node * a;
+	p->counts = 0;
+	p->expert_counts = ep_align_up(R * R * 4, EP_PAGE);
+	p->rdma_counts = ep_align_up(p->expert_counts + R * E * 4, EP_PAGE);
+	p->areas = ep_align_up(p->rdma_counts + R * N * 4, EP_PAGE);
+	p->area_bytes = ep_recv_area_bytes(s, cap);
+	p->total = p->areas + (size_t)per_node * p->area_bytes;
 }
 
 size_t ep_internode_arena_bytes(const struct ep_shape *s, int ranks_per_node, size_t capacity)
@@ -87,8 +71,8 @@ size_t ep_internode_rank_bytes(const struct ep_shape *s, int ranks_per_node,
 {
 	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;
 	size_t K = (size_t)s->num_topk, P = (size_t)(ranks_per_node > 0 ? ranks_per_node : 1);
-	size_t N = R / P, rec = align_up(rec_topk(s) + 8 * K, 16), crec = align_up(2 * H + 4 * K, 16);
-	size_t meta = align_up(4 * (R + (size_t)s->num_experts + N), 16);
+	size_t N = R / P, rec = ep_align_up(rec_topk(s) + 8 * K, 16), crec = ep_align_up(2 * H + 4 * K, 16);
+	size_t meta = ep_align_up(4 * (R + (size_t)s->num_experts + N), 16);
 	size_t regions = 2 * N * meta + (sizes->rdma_capacity + 1) * rec + (sizes->send_capacity + 1) * crec +
 			 2 * (CHUNK_BYTES + rec + crec);
 	return regions + P * sizeof(*((struct ep_internode *)0)->areas) + 4 * R * R + T * R + 4 * N +
@@ -130,9 +114,9 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	ctx->sizes = *sizes;
 	ctx->waiter = w;
 	ctx->net = net;
-	ctx->rec_bytes = align_up(rec_topk(s) + 8 * K, 16);
-	ctx->crec_bytes = align_up(2 * H + 4 * K, 16);
-	ctx->meta_bytes = align_up(4 * ((size_t)R + (size_t)E + (size_t)N), 16);
+	ctx->rec_bytes = ep_align_up(rec_topk(s) + 8 * K, 16);
+	ctx->crec_bytes = ep_align_up(2 * H + 4 * K, 16);
+	ctx->meta_bytes = ep_align_up(4 * ((size_t)R + (size_t)E + (size_t)N), 16);
 	size_t big = ctx->rec_bytes > ctx->crec_bytes ? ctx->rec_bytes : ctx->crec_bytes;
 	ctx->chunk = (int)(CHUNK_BYTES / big) > 0 ? (int)(CHUNK_BYTES / big) : 1;
 	char *base = arena;
@@ -163,18 +147,8 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 		ep_internode_fini(ctx);
 		return -ENOMEM;
 	}
-	for (int r = 0; r < P; r++) {
-		char *a = base + p.areas + (size_t)r * p.area_bytes;
-		ctx->areas[r] = (struct ep_recv_area){
-			.x = a + p.x,
-			.x_scales = (float *)(a + p.scales),
-			.topk_idx = (int64_t *)(a + p.topk_idx),
-			.topk_weights = (float *)(a + p.topk_w),
-			.src_idx = (int32_t *)(a + p.src),
-			.combine_x = (uint16_t *)(a + p.cx),
-			.combine_w = (float *)(a + p.cw),
-		};
-	}
+	for (int r = 0; r < P; r++)
+		ctx->areas[r] = ep_recv_area_at(base + p.areas + (size_t)r * p.area_bytes, s, sizes->capacity);
 	for (int i = 0; i < EP_NET_NUM_REGIONS; i++) {
 		int rc = ep_transport_reg_mem(net, i, ctx->region[i], ctx->region_bytes[i]);
 		if (rc) {

@@ -1,7 +1,7 @@
 /* internode.h - DeepEP normal dispatch/combine across nodes: network, then shared memory.
  *
- * Semantics are DeepEP V1's internode kernels (deepep-semantics.md section
- * 4), with DeepEP's 8 ranks per node generalised to P = ranks_per_node.
+ * Semantics are DeepEP V1's internode kernels (csrc/kernels/internode.cu),
+ * with DeepEP's 8 ranks per node generalised to P = ranks_per_node.
  * Global rank q = node * P + local. Outputs of dispatch are exactly those of
  * intranode dispatch over R = nodes * P ranks (rows grouped by global source
  * rank, then source token); combine rounds twice: once per node at the
@@ -39,7 +39,7 @@
 #include <stdint.h>
 
 #include "collectives/ep.h"
-#include "collectives/intranode.h"
+#include "collectives/recv_area.h"
 #include "collectives/layout.h"
 #include "collectives/sync.h"
 #include "collectives/transport/transport.h"

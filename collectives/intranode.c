@@ -16,41 +16,21 @@
 #include "collectives/error.h"
 #include "collectives/numeric.h"
 
-#define PAGE 4096
-
-static size_t align_up(size_t v, size_t a)
-{
-	return (v + a - 1) / a * a;
-}
 
 /* Offsets of the arena pieces; one function so sizing and binding agree. */
 struct arena_plan {
 	size_t counts, expert_counts, areas; /* from the arena start */
-	size_t x, scales, topk_idx, topk_w, src, cx, cw; /* inside one area */
 	size_t area_bytes, total;
 };
 
 static void plan_arena(const struct ep_shape *s, size_t cap, struct arena_plan *p)
 {
 	size_t R = (size_t)s->num_ranks, E = (size_t)s->num_experts;
-	size_t H = (size_t)s->hidden, K = (size_t)s->num_topk;
-	size_t S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
-	size_t off = 0;
 	p->counts = 0;
-	off = align_up(R * R * sizeof(int32_t), PAGE);
-	p->expert_counts = off;
-	off = align_up(off + R * E * sizeof(int32_t), PAGE);
-	p->areas = off;
-	size_t a = 0;
-	p->x = a;        a = align_up(a + cap * ep_dtype_row_bytes(s->dtype, s->hidden), PAGE);
-	p->scales = a;   a = align_up(a + cap * S * sizeof(float), PAGE);
-	p->topk_idx = a; a = align_up(a + cap * K * sizeof(int64_t), PAGE);
-	p->topk_w = a;   a = align_up(a + cap * K * sizeof(float), PAGE);
-	p->src = a;      a = align_up(a + cap * sizeof(int32_t), PAGE);
-	p->cx = a;       a = align_up(a + cap * H * sizeof(uint16_t), PAGE);
-	p->cw = a;       a = align_up(a + cap * K * sizeof(float), PAGE);
-	p->area_bytes = a;
-	p->total = off + R * a;
+	p->expert_counts = ep_align_up(R * R * sizeof(int32_t), EP_PAGE);
+	p->areas = ep_align_up(p->expert_counts + R * E * sizeof(int32_t), EP_PAGE);
+	p->area_bytes = ep_recv_area_bytes(s, cap);
+	p->total = p->areas + R * p->area_bytes;
 }
 
 size_t ep_intranode_rank_bytes(const struct ep_shape *s)
@@ -92,18 +72,8 @@ int ep_intranode_init(struct ep_intranode *ctx, const struct ep_shape *s, int ra
 		ep_intranode_fini(ctx);
 		return -ENOMEM;
 	}
-	for (size_t r = 0; r < R; r++) {
-		char *a = base + p.areas + r * p.area_bytes;
-		ctx->areas[r] = (struct ep_recv_area){
-			.x = a + p.x,
-			.x_scales = (float *)(a + p.scales),
-			.topk_idx = (int64_t *)(a + p.topk_idx),
-			.topk_weights = (float *)(a + p.topk_w),
-			.src_idx = (int32_t *)(a + p.src),
-			.combine_x = (uint16_t *)(a + p.cx),
-			.combine_w = (float *)(a + p.cw),
-		};
-	}
+	for (size_t r = 0; r < R; r++)
+		ctx->areas[r] = ep_recv_area_at(base + p.areas + r * p.area_bytes, s, capacity);
 	return 0;
 }
 
@@ -118,21 +88,6 @@ void ep_intranode_fini(struct ep_intranode *ctx)
 	memset(ctx, 0, sizeof(*ctx));
 }
 
-void ep_recv_tokens_per_expert(const struct ep_shape *s, int rank, const int32_t *expert_counts,
-			       int32_t *out)
-{
-	int R = s->num_ranks, E = s->num_experts, L = ep_local_experts(s);
-	int align = s->expert_alignment > 0 ? s->expert_alignment : 1;
-	int32_t prefix = 0;
-	for (int e = 0; e < L; e++) {
-		int32_t n = 0;
-		for (int i = 0; i < R; i++)
-			n += expert_counts[i * E + rank * L + e];
-		n = (n + align - 1) / align * align;
-		prefix += n;
-		out[e] = s->expert_counts == EP_COUNTS_PREFIX ? prefix : n;
-	}
-}
 
 /* The notify step's arithmetic: prefix matrix and per-expert counts from the
  * counts every rank published. */
@@ -255,22 +210,6 @@ int ep_intranode_dispatch(struct ep_intranode *ctx, const struct ep_dispatch_in 
 	return 0;
 }
 
-struct ep_dispatch_out ep_recv_area_outputs(struct ep_recv_area *a, const struct ep_shape *s,
-					    size_t num_recv, int topk, int weights,
-					    const int32_t *num_recv_tokens_per_expert,
-					    const int32_t *rank_prefix_matrix)
-{
-	return (struct ep_dispatch_out){
-		.num_recv = num_recv,
-		.recv_x = a->x,
-		.recv_x_scales = ep_dtype_num_scales(s->dtype, s->hidden) ? a->x_scales : NULL,
-		.recv_topk_idx = topk ? a->topk_idx : NULL,
-		.recv_topk_weights = weights ? a->topk_weights : NULL,
-		.recv_src_idx = a->src_idx,
-		.num_recv_tokens_per_expert = num_recv_tokens_per_expert,
-		.rank_prefix_matrix = rank_prefix_matrix,
-	};
-}
 
 uint16_t *ep_intranode_combine_x(struct ep_intranode *ctx)
 {

@@ -1,6 +1,7 @@
 /* intranode.h - DeepEP normal dispatch/combine between ranks sharing memory.
  *
- * Semantics are DeepEP V1's (deepep-semantics.md sections 2-3): received rows
+ * Semantics are DeepEP V1's (csrc/kernels/intranode.cu, deep_ep/buffer.py;
+ * the README's "How it checks" section): received rows
  * grouped by source rank, then source token; local expert ids with -1 and
  * weight 0 elsewhere; combine sums in fp32 from the bias (or +0) over the
  * destination ranks in ascending order and rounds once to BF16.
@@ -22,18 +23,8 @@
 
 #include "collectives/ep.h"
 #include "collectives/layout.h"
+#include "collectives/recv_area.h"
 #include "collectives/sync.h"
-
-/* One rank's receive and combine buffers, as every rank sees them. */
-struct ep_recv_area {
-	void *x;                  /* [cap][H] payload (bf16, fp8 or int8) */
-	float *x_scales;          /* [cap][S] (FP8: H/128, INT8: 1) */
-	int64_t *topk_idx;        /* [cap][K] local expert ids or -1 */
-	float *topk_weights;      /* [cap][K] */
-	int32_t *src_idx;         /* [cap] source token index */
-	uint16_t *combine_x;      /* [cap][H] bf16 combine input (written by the owner) */
-	float *combine_w;         /* [cap][K] combine input weights */
-};
 
 /* A rank's view of the collective; process-private, points into the arena. */
 struct ep_intranode {
@@ -53,41 +44,6 @@ struct ep_intranode {
 	int8_t *quant_row;             /* [H] INT8 send staging */
 	float *acc;                    /* [H] combine accumulator */
 };
-
-/* Inputs of one dispatch (cached: layout and topk ignored, handle reused). */
-struct ep_dispatch_in {
-	const void *x;                 /* [T][H] bf16 or fp8 (INT8: bf16, quantised here) */
-	const float *x_scales;         /* [T][H/128] FP8 only */
-	const int64_t *topk_idx;       /* [T][K] global ids, or NULL (with_topk=0) */
-	const float *topk_weights;     /* [T][K] or NULL */
-	const struct ep_layout *layout;
-};
-
-/* What dispatch returns; all pointers into this rank's receive area. */
-struct ep_dispatch_out {
-	size_t num_recv;                       /* M */
-	const void *recv_x;                    /* [M][H] */
-	const float *recv_x_scales;            /* [M][S] or NULL */
-	const int64_t *recv_topk_idx;          /* [M][K] or NULL */
-	const float *recv_topk_weights;        /* [M][K] or NULL */
-	const int32_t *recv_src_idx;           /* [M] */
-	const int32_t *num_recv_tokens_per_expert; /* [L] */
-	const int32_t *rank_prefix_matrix;     /* [R][R] */
-};
-
-/* The outputs a receive area holds after a dispatch: pointers into it, topk
- * tensors only when topk was dispatched (not in cached mode), weights only
- * when they were too. Shared by the intranode and internode collectives. */
-struct ep_dispatch_out ep_recv_area_outputs(struct ep_recv_area *a, const struct ep_shape *s,
-					    size_t num_recv, int topk, int weights,
-					    const int32_t *num_recv_tokens_per_expert,
-					    const int32_t *rank_prefix_matrix);
-
-/* num_recv_tokens_per_expert of `rank` from every rank's num_tokens_per_expert
- * (expert_counts [R][E]): summed over sources, aligned up to
- * s->expert_alignment, as counts or prefix sums per s->expert_counts. */
-void ep_recv_tokens_per_expert(const struct ep_shape *s, int rank, const int32_t *expert_counts,
-			       int32_t *out);
 
 /* Arena bytes for R ranks with cap receive rows each (shared, page aligned). */
 size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity);

@@ -36,7 +36,6 @@
 #include "collectives/low_latency_int.h"
 #include "collectives/numeric.h"
 
-#define PAGE 4096
 
 static int per_node(const struct ep_ll_config *cfg)
 {
@@ -73,29 +72,29 @@ static void plan_rank(const struct ep_ll_config *cfg, struct rank_plan *p)
 	size_t row = ep_ll_row_bytes(cfg);
 	size_t wire_scales = cfg->dtype == EP_DTYPE_FP8 ? H / 128 * sizeof(float) : 0;
 	size_t cap = N * (K < L ? K : L); /* messages one rank can send another */
-	size_t off = ll_align_up(LL_NUM_SIGNALS * sizeof(struct ll_signal), PAGE);
-	p->lists = ll_align_up(E * sizeof(int32_t), LL_LINE);
-	p->rows = ll_align_up(p->lists + E * N * sizeof(int32_t), PAGE);
-	p->msg = ll_align_up(row + wire_scales, 64);
-	p->wire_msg = ll_align_up(row + wire_scales, 16);
-	p->block = ll_align_up(ll_align_up((L + 1 + cap) * sizeof(int32_t), 16) + cap * p->wire_msg, 64);
-	p->cblock = ll_align_up(cap * H * sizeof(uint16_t), 64);
+	size_t off = ep_align_up(LL_NUM_SIGNALS * sizeof(struct ll_signal), EP_PAGE);
+	p->lists = ep_align_up(E * sizeof(int32_t), LL_LINE);
+	p->rows = ep_align_up(p->lists + E * N * sizeof(int32_t), EP_PAGE);
+	p->msg = ep_align_up(row + wire_scales, 64);
+	p->wire_msg = ep_align_up(row + wire_scales, 16);
+	p->block = ep_align_up(ep_align_up((L + 1 + cap) * sizeof(int32_t), 16) + cap * p->wire_msg, 64);
+	p->cblock = ep_align_up(cap * H * sizeof(uint16_t), 64);
 	size_t stage = remote ? remote * ((L + 1) * sizeof(int32_t) + 16 + 64) + N * K * (4 + p->wire_msg) : 0;
-	size_t send_bytes = ll_align_up(p->rows + N * p->msg, PAGE);
-	p->src_begin = off;      off = ll_align_up(off + R * L * sizeof(int32_t), PAGE);
+	size_t send_bytes = ep_align_up(p->rows + N * p->msg, EP_PAGE);
+	p->src_begin = off;      off = ep_align_up(off + R * L * sizeof(int32_t), EP_PAGE);
 	p->send[0] = off;        off += send_bytes;
 	p->send[1] = off;        off += send_bytes;
-	p->combine = off;        off = ll_align_up(off + L * RN * H * sizeof(uint16_t), PAGE);
-	p->recv_x = off;         off = ll_align_up(off + L * RN * row, PAGE);
-	p->recv_scales = off;    off = ll_align_up(off + L * RN * (size_t)ep_ll_scale_cols(cfg) * 4, PAGE);
-	p->recv_count = off;     off = ll_align_up(off + L * sizeof(int32_t), PAGE);
-	p->src_info = off;       off = ll_align_up(off + L * RN * sizeof(int32_t), PAGE);
-	p->layout_range = off;   off = ll_align_up(off + L * R * sizeof(int64_t), PAGE);
-	p->net_recv[0] = off;    off = ll_align_up(off + remote * p->block, PAGE);
-	p->net_recv[1] = off;    off = ll_align_up(off + remote * p->block, PAGE);
-	p->net_crecv[0] = off;   off = ll_align_up(off + remote * p->cblock, PAGE);
-	p->net_crecv[1] = off;   off = ll_align_up(off + remote * p->cblock, PAGE);
-	p->net_stage = off;      off = ll_align_up(off + stage, PAGE);
+	p->combine = off;        off = ep_align_up(off + L * RN * H * sizeof(uint16_t), EP_PAGE);
+	p->recv_x = off;         off = ep_align_up(off + L * RN * row, EP_PAGE);
+	p->recv_scales = off;    off = ep_align_up(off + L * RN * (size_t)ep_ll_scale_cols(cfg) * 4, EP_PAGE);
+	p->recv_count = off;     off = ep_align_up(off + L * sizeof(int32_t), EP_PAGE);
+	p->src_info = off;       off = ep_align_up(off + L * RN * sizeof(int32_t), EP_PAGE);
+	p->layout_range = off;   off = ep_align_up(off + L * R * sizeof(int64_t), EP_PAGE);
+	p->net_recv[0] = off;    off = ep_align_up(off + remote * p->block, EP_PAGE);
+	p->net_recv[1] = off;    off = ep_align_up(off + remote * p->block, EP_PAGE);
+	p->net_crecv[0] = off;   off = ep_align_up(off + remote * p->cblock, EP_PAGE);
+	p->net_crecv[1] = off;   off = ep_align_up(off + remote * p->cblock, EP_PAGE);
+	p->net_stage = off;      off = ep_align_up(off + stage, EP_PAGE);
 	p->bytes = off;
 }
 

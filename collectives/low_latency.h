@@ -1,6 +1,6 @@
 /* low_latency.h - DeepEP low-latency dispatch/combine: shared memory within a node, a transport across nodes.
  *
- * Semantics are DeepEP V1's (deepep-semantics.md 5.2-5.3). Dispatch sends one
+ * Semantics are DeepEP V1's (csrc/kernels/internode_ll.cu). Dispatch sends one
  * message per (token, top-k slot) whose expert id is in [0, E) (-1 entries
  * are skipped), optionally cast to FP8 E4M3 per token and per 128 channels
  * (ep_fp8_cast_row: DeepEP's scale formulas, round_scale, UE8M0), and packs

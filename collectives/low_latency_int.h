@@ -24,11 +24,6 @@ struct ll_signal {
 	struct ep_flag flag;
 } __attribute__((aligned(LL_LINE)));
 
-static inline size_t ll_align_up(size_t v, size_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
 /* The region of local rank l (of this node). */
 static inline char *ll_region(const struct ep_ll *ctx, int l)
 {

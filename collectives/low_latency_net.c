@@ -35,7 +35,7 @@ static struct block block_of(const struct ep_ll *ctx, int s, uint32_t call)
 	const char *b = ll_region(ctx, ctx->local) + ctx->off.net_recv[call & 1] +
 			remote_slot(ctx, s, ctx->node) * ctx->off.block;
 	const int32_t *first = (const int32_t *)b;
-	size_t head = ll_align_up(((size_t)L + 1 + (size_t)first[L]) * sizeof(int32_t), 16);
+	size_t head = ep_align_up(((size_t)L + 1 + (size_t)first[L]) * sizeof(int32_t), 16);
 	return (struct block){first, first + L + 1, b + head};
 }
 
@@ -159,7 +159,7 @@ int ep_ll_net_send_blocks(struct ep_ll *ctx, const struct ll_send_area *a, uint3
 			n += count[e];
 		}
 		first[L] = n;
-		char *msgs = stage + at + ll_align_up(((size_t)L + 1 + (size_t)n) * sizeof(int32_t), 16);
+		char *msgs = stage + at + ep_align_up(((size_t)L + 1 + (size_t)n) * sizeof(int32_t), 16);
 		for (int e = 0; e < L; e++) {
 			const int32_t *list = a->lists + ((size_t)d * L + e) * N;
 			memcpy(lists + first[e], list, sizeof(int32_t) * (size_t)count[e]);
@@ -174,7 +174,7 @@ int ep_ll_net_send_blocks(struct ep_ll *ctx, const struct ll_send_area *a, uint3
 		    (rc = ep_transport_signal(ctx->net, d)))
 			return net_fail(ctx, rc);
 		ctx->last_dispatch.net_bytes[d / P] += len;
-		at = ll_align_up(at + len, 64);
+		at = ep_align_up(at + len, 64);
 	}
 	ctx->net_sends++;
 	return 0;

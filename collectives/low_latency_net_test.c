@@ -1,6 +1,6 @@
 /* low_latency_net_test.c - low-latency dispatch/combine across nodes: the ranks of other nodes over TCP.
  *
- * Worlds of several nodes (collectives/low_latency_world.h: per node its own
+ * Worlds of several nodes (tests/ll_world.h: per node its own
  * sync blocks and arena, the TCP transport over loopback between nodes)
  * must give every rank exactly the outputs reference/low_latency_ref says,
  * as one host does.
@@ -12,7 +12,7 @@
 
 #include "collectives/error.h"
 #include "collectives/low_latency.h"
-#include "collectives/low_latency_world.h"
+#include "tests/ll_world.h"
 
 static struct world nodes_world(int nodes, int per_node, enum ep_dtype d)
 {

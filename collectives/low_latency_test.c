@@ -3,7 +3,7 @@
  * Multi-process cases fork R rank processes over one shared mapping (sync
  * blocks + the collective's arena), run dispatch and combine as the bench
  * does (the expert step included), and check every rank's outputs with
- * reference/low_latency_ref (the worlds of collectives/low_latency_world.h).
+ * reference/low_latency_ref (the worlds of tests/ll_world.h).
  * Each rank reports its wrong-element counts in shared memory; the case
  * then asserts on them, so tampering cases can prove that a check fails.
  * The same across nodes is in low_latency_net_test.c.
@@ -15,7 +15,7 @@
 
 #include "collectives/error.h"
 #include "collectives/low_latency.h"
-#include "collectives/low_latency_world.h"
+#include "tests/ll_world.h"
 #include "collectives/numeric.h"
 #include "reference/low_latency_ref.h"
 

@@ -3,7 +3,7 @@
  * Everything here reproduces what the CUDA side computes, bit for bit, so
  * that references can be compared with memcmp: BF16 <-> FP32 as
  * static_cast<nv_bfloat16>, FP8 E4M3 as __nv_cvt_float_to_fp8(__NV_SATFINITE),
- * DeepEP's per-token, per-128-channel FP8 cast (deepep-semantics.md 5.2) with
+ * DeepEP's per-token, per-128-channel FP8 cast (csrc/kernels/internode_ll.cu) with
  * its UE8M0 scale packing, and our documented INT8 per-token quantisation.
  *
  * Floating-point contract: plain IEEE single precision in the default

@@ -35,6 +35,7 @@ void ep_sync_init(struct ep_sync *s, int num_ranks)
 	for (int r = 0; r < num_ranks; r++) {
 		atomic_store(&s->ctl[r].phase, "start");
 		atomic_store(&s->ctl[r].waiting_on, -1);
+		atomic_store(&s->ctl[r].op, -1);
 	}
 }
 
@@ -58,6 +59,31 @@ void ep_set_phase(struct ep_waiter *w, const char *phase)
 	struct ep_rank_ctl *c = &w->sync->ctl[w->rank];
 	atomic_store_explicit(&c->phase, phase, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->progress, 1, memory_order_relaxed);
+}
+
+void ep_set_step(struct ep_waiter *w, int op, int iter)
+{
+	struct ep_rank_ctl *c = &w->sync->ctl[w->rank];
+	atomic_store_explicit(&c->op, op, memory_order_relaxed);
+	atomic_store_explicit(&c->iter, iter, memory_order_relaxed);
+}
+
+void ep_sync_view(const struct ep_sync *s, int rank, struct ep_rank_view *v)
+{
+	const struct ep_rank_ctl *c = &s->ctl[rank];
+	v->phase = atomic_load(&c->phase);
+	v->waiting_on = atomic_load(&c->waiting_on);
+	v->progress = atomic_load(&c->progress);
+	v->status = atomic_load(&c->status);
+	v->pid = atomic_load(&c->pid);
+	v->op = atomic_load(&c->op);
+	v->iter = atomic_load(&c->iter);
+	v->message = c->message;
+}
+
+int ep_waiter_failed(const struct ep_waiter *w)
+{
+	return atomic_load(&w->sync->ctl[w->rank].status);
 }
 
 static void futex_wake_all(_Atomic uint32_t *addr)

@@ -35,6 +35,7 @@ struct ep_rank_ctl {
 	_Atomic uint64_t progress;      /* bumped at every phase change and finished wait */
 	_Atomic int32_t status;         /* 0, or the negative code the rank failed with */
 	_Atomic int32_t pid;            /* set by the rank at start */
+	_Atomic int32_t op, iter;       /* step: op index and iteration (-1: not timing) */
 	char message[EP_MESSAGE_MAX];   /* the rank's own failure message, if any */
 } __attribute__((aligned(128)));
 
@@ -65,6 +66,25 @@ void ep_waiter_init(struct ep_waiter *w, struct ep_sync *s, int rank,
 
 /* Names what this rank does now (a static string) and bumps its progress. */
 void ep_set_phase(struct ep_waiter *w, const char *phase);
+/* Publishes which op and iteration this rank is at (iter < 0 for warm-up;
+ * op -1 when it is not timing), for progress displays. Never blocks. */
+void ep_set_step(struct ep_waiter *w, int op, int iter);
+
+/* What one rank's control block says, for supervisors and diagnostics: a
+ * snapshot of atomics, each read once (fields may be a moment apart). */
+struct ep_rank_view {
+	const char *phase;        /* static string */
+	int waiting_on;           /* peer rank, -1 when not waiting */
+	uint64_t progress;
+	int status;               /* 0, or the negative code it failed with */
+	int pid;
+	int op, iter;             /* ep_set_step */
+	const char *message;      /* its failure message ("" if none); lives in the block */
+};
+void ep_sync_view(const struct ep_sync *s, int rank, struct ep_rank_view *v);
+
+/* The code this waiter's rank failed with (ep_sync_fail), 0 if none. */
+int ep_waiter_failed(const struct ep_waiter *w);
 
 /* Set / add to a flag, waking sleepers when there are any. Never blocks. */
 void ep_flag_store(struct ep_flag *f, uint32_t value);

@@ -21,8 +21,10 @@ enum ep_routing_kind {
 	EP_ROUTE_FILE,    /* rows read from a text file (loaded before fork) */
 };
 
-/* How tokens choose experts; identical on every rank. */
+/* The traffic: how many tokens each rank has and which experts they
+ * choose; identical on every rank. */
 struct ep_routing {
+	int uneven_tokens;      /* ranks send ep_rank_num_tokens() tokens, not all T */
 	enum ep_routing_kind kind;
 	double zipf_s;          /* ZIPF exponent */
 	int hot_expert;         /* HOT: the expert every token picks first */

@@ -32,7 +32,7 @@ int ep_internode_ref_init(struct ep_internode_ref *ref, const struct ep_shape *s
 	}
 	for (int q = 0; q < R; q++) {
 		const int64_t *idx = ep_reference_topk_idx(&ref->base, q);
-		int Tq = ep_rank_num_tokens(T, seed, q, s->uneven_tokens);
+		int Tq = ep_rank_num_tokens(T, seed, q, ref->base.routing->uneven_tokens);
 		for (int t = 0; t < Tq; t++)
 			for (int n = 0; n < N; n++) {
 				int hit = 0;
@@ -209,7 +209,7 @@ int ep_internode_ref_combined(const struct ep_internode_ref *ref, uint16_t *comb
 	int K = s->num_topk;
 	if (scratch_alloc(s, &w))
 		return -ENOMEM;
-	int T = ep_rank_num_tokens(s->num_tokens, ref->base.seed, ref->base.me, s->uneven_tokens);
+	int T = ep_rank_num_tokens(s->num_tokens, ref->base.seed, ref->base.me, ref->base.routing->uneven_tokens);
 	for (int t = 0; t < T; t++) {
 		float wsum[K > 0 ? K : 1];
 		expected_combine(ref, t, &w, combined_x + (size_t)t * s->hidden, wsum);
@@ -232,7 +232,7 @@ void ep_internode_ref_check_combine(const struct ep_internode_ref *ref, const ui
 		ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
 		return;
 	}
-	int T = ep_rank_num_tokens(s->num_tokens, ref->base.seed, me, s->uneven_tokens);
+	int T = ep_rank_num_tokens(s->num_tokens, ref->base.seed, me, ref->base.routing->uneven_tokens);
 	for (int t = 0; t < T; t++) {
 		float wsum[K > 0 ? K : 1];
 		expected_combine(ref, t, &w, want, wsum);

@@ -2,8 +2,8 @@
  *
  * Regenerates every rank's routing from the seed and says, with plain loops
  * over (source rank, token, top-k slot), what rank `me` must hold after
- * dispatch (deepep-semantics.md 5.2, canonical order: source rank, then
- * token, then slot) and what its combine must return (5.3: fmaf over the
+ * dispatch (DeepEP's low-latency dispatch in canonical order: source rank,
+ * then token, then slot) and what its combine must return (fmaf over the
  * slots in order from +0.0f, the expert outputs being ep_expert_transform of
  * the dequantised rows under their own (rank, local expert)). Payload rows
  * are regenerated while checking, so the reference keeps no copy of them.

@@ -21,7 +21,7 @@ const float *ep_reference_topk_weights(const struct ep_reference *ref, int rank)
 /* Tokens rank `rank` sends (all of them unless uneven). */
 static int tokens_of(const struct ep_reference *ref, int rank)
 {
-	return ep_rank_num_tokens(ref->shape.num_tokens, ref->seed, rank, ref->shape.uneven_tokens);
+	return ep_rank_num_tokens(ref->shape.num_tokens, ref->seed, rank, ref->routing->uneven_tokens);
 }
 
 /* Does token t of rank src pick any expert living on rank dst? */

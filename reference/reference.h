@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "collectives/ep.h"
-#include "collectives/intranode.h"
+#include "collectives/recv_area.h"
 #include "collectives/layout.h"
 #include "reference/compare.h"
 #include "reference/inputs.h"

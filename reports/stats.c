@@ -36,6 +36,10 @@ int ep_stats_compute(const double *samples, size_t n, struct ep_stats *out)
 	out->median = gsl_stats_median_from_sorted_data(sorted, 1, n);
 	out->p90 = gsl_stats_quantile_from_sorted_data(sorted, 1, n, 0.90);
 	out->p99 = gsl_stats_quantile_from_sorted_data(sorted, 1, n, 0.99);
+	/* Interpolation between equal neighbours can round a quantile a hair
+	 * below the median (3.966 vs 3.9660000000000006): keep them ordered. */
+	out->p90 = out->p90 < out->median ? out->median : out->p90;
+	out->p99 = out->p99 < out->p90 ? out->p90 : out->p99;
 	out->mean = gsl_stats_mean(sorted, 1, n);
 	/* GSL divides by n-1, which is 0/0 for a single sample. */
 	out->stddev = n > 1 ? gsl_stats_sd_m(sorted, 1, n, out->mean) : 0.0;

@@ -35,121 +35,165 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* One rank's traffic: its inputs, the exchange plan and the buffers. */
+struct peer {
+	int me, R, T, H, K, E, iters, warmup;
+	uint64_t seed;
+	struct ep_shape s;
+	struct ep_routing routing;
+	size_t row;                      /* bytes of one bf16 row */
+	uint16_t *x;                     /* [T][H] this rank's tokens */
+	uint8_t *in_rank;                /* [T][R] is_token_in_rank */
+	int *scount, *sdispl, *rcount, *rdispl; /* bytes per peer, both ways */
+	size_t sent, recvd;              /* rows */
+	uint16_t *sendbuf, *recvbuf, *expert_out, *back, *combined;
+	float *acc;
+	size_t *cursor;
+	double *td, *tc;                 /* per-iteration max over ranks, us */
+};
+
+/* Inputs from epbench's generators, the layout, and the exchange plan. */
+static void setup(struct peer *p)
+{
+	int R = p->R, T = p->T, K = p->K, E = p->E;
+	p->s = (struct ep_shape){.num_ranks = R, .num_tokens = T, .hidden = p->H, .num_topk = K,
+				 .num_experts = E, .expert_alignment = 1, .with_topk = 1};
+	p->routing = (struct ep_routing){.kind = EP_ROUTE_UNIFORM};
+	p->row = (size_t)p->H * 2;
+	int64_t *idx = malloc(sizeof(int64_t) * (size_t)T * K + 8);
+	float *w = malloc(sizeof(float) * (size_t)T * K + 8);
+	int32_t *per_rank = calloc((size_t)R, sizeof(int32_t)), *per_expert = calloc((size_t)E, sizeof(int32_t));
+	int *rows_in = malloc(sizeof(int) * R);
+	p->x = malloc(p->row * (size_t)T + 8);
+	p->in_rank = malloc((size_t)T * R + 8);
+	ep_gen_routing(&p->s, &p->routing, p->seed, p->me, idx, w);
+	for (int t = 0; t < T; t++)
+		ep_gen_bf16_row(p->seed, EP_STREAM_X, p->me, t, p->H, p->x + (size_t)t * p->H);
+	struct ep_layout lay = {per_rank, NULL, per_expert, p->in_rank};
+	ep_get_dispatch_layout(idx, T, K, E, R, 0, &lay);
+	p->scount = malloc(sizeof(int) * R), p->sdispl = malloc(sizeof(int) * R);
+	p->rcount = malloc(sizeof(int) * R), p->rdispl = malloc(sizeof(int) * R);
+	MPI_Alltoall(per_rank, 1, MPI_INT, rows_in, 1, MPI_INT, MPI_COMM_WORLD);
+	for (int r = 0; r < R; r++) {
+		p->scount[r] = per_rank[r] * (int)p->row;
+		p->sdispl[r] = (int)(p->sent * p->row);
+		p->sent += (size_t)per_rank[r];
+		p->rcount[r] = rows_in[r] * (int)p->row;
+		p->rdispl[r] = (int)(p->recvd * p->row);
+		p->recvd += (size_t)rows_in[r];
+	}
+	p->sendbuf = malloc(p->sent * p->row + 8), p->recvbuf = malloc(p->recvd * p->row + 8);
+	p->expert_out = malloc(p->recvd * p->row + 8), p->back = malloc(p->sent * p->row + 8);
+	p->combined = malloc(p->row * (size_t)T + 8);
+	p->acc = malloc(sizeof(float) * (size_t)p->H);
+	p->cursor = malloc(sizeof(size_t) * R);
+	p->td = malloc(sizeof(double) * (size_t)p->iters), p->tc = malloc(sizeof(double) * (size_t)p->iters);
+	free(idx), free(w), free(per_rank), free(per_expert), free(rows_in);
+}
+
+/* The time of one collective step, max over ranks, into t[it] (timed iterations). */
+static void record(double t0, int it, double *t)
+{
+	double dt = MPI_Wtime() - t0, mx;
+	MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+	if (it >= 0)
+		t[it] = mx * 1e6;
+}
+
+/* Dispatch: pack the rows per destination, then exchange. */
+static void time_dispatch(struct peer *p)
+{
+	for (int it = -p->warmup; it < p->iters; it++) {
+		MPI_Barrier(MPI_COMM_WORLD);
+		double t0 = MPI_Wtime();
+		for (int r = 0; r < p->R; r++)
+			p->cursor[r] = (size_t)p->sdispl[r] / p->row;
+		for (int t = 0; t < p->T; t++)
+			for (int r = 0; r < p->R; r++)
+				if (p->in_rank[(size_t)t * p->R + r])
+					memcpy(p->sendbuf + p->cursor[r]++ * (size_t)p->H, p->x + (size_t)t * p->H, p->row);
+		MPI_Alltoallv(p->sendbuf, p->scount, p->sdispl, MPI_BYTE, p->recvbuf, p->rcount, p->rdispl, MPI_BYTE,
+			      MPI_COMM_WORLD);
+		record(t0, it, p->td);
+	}
+}
+
+/* The received rows against the generator (source-rank blocks, tokens
+ * ascending), and the expert stand-in's outputs. Returns the wrong rows. */
+static long check_rows(struct peer *p)
+{
+	long wrong = 0;
+	uint16_t *want = malloc(p->row + 8);
+	int64_t *sidx = malloc(sizeof(int64_t) * (size_t)p->T * p->K + 8);
+	float *sw = malloc(sizeof(float) * (size_t)p->T * p->K + 8);
+	size_t m = 0;
+	int L = p->E / p->R;
+	for (int src = 0; src < p->R; src++) {
+		ep_gen_routing(&p->s, &p->routing, p->seed, src, sidx, sw);
+		for (int t = 0; t < p->T; t++) {
+			int hit = 0;
+			for (int j = 0; j < p->K; j++)
+				hit |= sidx[(size_t)t * p->K + j] / L == p->me;
+			if (!hit)
+				continue;
+			ep_gen_bf16_row(p->seed, EP_STREAM_X, src, t, p->H, want);
+			wrong += memcmp(want, p->recvbuf + m * (size_t)p->H, p->row) != 0;
+			ep_expert_transform(p->me, -1, p->recvbuf + m * (size_t)p->H, p->H, p->expert_out + m * (size_t)p->H);
+			m++;
+		}
+	}
+	free(want), free(sidx), free(sw);
+	return wrong;
+}
+
+/* Combine: exchange back, then the fp32 sum over destinations, one rounding. */
+static void time_combine(struct peer *p)
+{
+	for (int it = -p->warmup; it < p->iters; it++) {
+		MPI_Barrier(MPI_COMM_WORLD);
+		double t0 = MPI_Wtime();
+		MPI_Alltoallv(p->expert_out, p->rcount, p->rdispl, MPI_BYTE, p->back, p->scount, p->sdispl, MPI_BYTE,
+			      MPI_COMM_WORLD);
+		for (int r = 0; r < p->R; r++)
+			p->cursor[r] = (size_t)p->sdispl[r] / p->row;
+		for (int t = 0; t < p->T; t++) {
+			memset(p->acc, 0, sizeof(float) * (size_t)p->H);
+			for (int r = 0; r < p->R; r++) {
+				if (!p->in_rank[(size_t)t * p->R + r])
+					continue;
+				const uint16_t *y = p->back + p->cursor[r]++ * (size_t)p->H;
+				for (int c = 0; c < p->H; c++)
+					p->acc[c] += ep_bf16_to_f32(y[c]);
+			}
+			ep_f32_row_to_bf16(p->acc, p->combined + (size_t)t * p->H, (size_t)p->H);
+		}
+		record(t0, it, p->tc);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	struct peer p = {0};
 	MPI_Init(&argc, &argv);
-	int me, R;
-	MPI_Comm_rank(MPI_COMM_WORLD, &me);
-	MPI_Comm_size(MPI_COMM_WORLD, &R);
+	MPI_Comm_rank(MPI_COMM_WORLD, &p.me);
+	MPI_Comm_size(MPI_COMM_WORLD, &p.R);
 	if (argc != 8) {
-		if (me == 0)
+		if (p.me == 0)
 			fprintf(stderr, "usage: mpi_peer TOKENS HIDDEN TOPK EXPERTS ITERS WARMUP SEED\n");
 		MPI_Finalize();
 		return 2;
 	}
-	int T = atoi(argv[1]), H = atoi(argv[2]), K = atoi(argv[3]), E = atoi(argv[4]);
-	int iters = atoi(argv[5]), warmup = atoi(argv[6]);
-	uint64_t seed = strtoull(argv[7], NULL, 0);
-	struct ep_shape s = {.num_ranks = R, .num_tokens = T, .hidden = H, .num_topk = K,
-			     .num_experts = E, .expert_alignment = 1, .with_topk = 1};
-	struct ep_routing routing = {.kind = EP_ROUTE_UNIFORM};
-	size_t row = (size_t)H * 2;
-
-	int64_t *idx = malloc(sizeof(int64_t) * (size_t)T * K + 8);
-	float *w = malloc(sizeof(float) * (size_t)T * K + 8);
-	uint16_t *x = malloc(row * (size_t)T + 8);
-	int32_t *per_rank = calloc((size_t)R, sizeof(int32_t));
-	int32_t *per_expert = calloc((size_t)E, sizeof(int32_t));
-	uint8_t *in_rank = malloc((size_t)T * R + 8);
-	ep_gen_routing(&s, &routing, seed, me, idx, w);
-	for (int t = 0; t < T; t++)
-		ep_gen_bf16_row(seed, EP_STREAM_X, me, t, H, x + (size_t)t * H);
-	struct ep_layout lay = {per_rank, NULL, per_expert, in_rank};
-	ep_get_dispatch_layout(idx, T, K, E, R, 0, &lay);
-
-	int *scount = malloc(sizeof(int) * R), *sdispl = malloc(sizeof(int) * R);
-	int *rcount = malloc(sizeof(int) * R), *rdispl = malloc(sizeof(int) * R);
-	int *rows_in = malloc(sizeof(int) * R);
-	MPI_Alltoall(per_rank, 1, MPI_INT, rows_in, 1, MPI_INT, MPI_COMM_WORLD);
-	size_t sent = 0, recvd = 0;
-	for (int r = 0; r < R; r++) {
-		scount[r] = per_rank[r] * (int)row;
-		sdispl[r] = (int)(sent * row);
-		sent += (size_t)per_rank[r];
-		rcount[r] = rows_in[r] * (int)row;
-		rdispl[r] = (int)(recvd * row);
-		recvd += (size_t)rows_in[r];
-	}
-	uint16_t *sendbuf = malloc(sent * row + 8), *recvbuf = malloc(recvd * row + 8);
-	uint16_t *expert_out = malloc(recvd * row + 8), *back = malloc(sent * row + 8);
-	uint16_t *combined = malloc(row * (size_t)T + 8);
-	float *acc = malloc(sizeof(float) * (size_t)H);
-	size_t *cursor = malloc(sizeof(size_t) * R);
-	double *td = malloc(sizeof(double) * (size_t)iters), *tc = malloc(sizeof(double) * (size_t)iters);
-
-	for (int it = -warmup; it < iters; it++) { /* dispatch: pack + exchange */
-		MPI_Barrier(MPI_COMM_WORLD);
-		double t0 = MPI_Wtime();
-		for (int r = 0; r < R; r++)
-			cursor[r] = (size_t)sdispl[r] / row;
-		for (int t = 0; t < T; t++)
-			for (int r = 0; r < R; r++)
-				if (in_rank[(size_t)t * R + r])
-					memcpy(sendbuf + cursor[r]++ * (size_t)H, x + (size_t)t * H, row);
-		MPI_Alltoallv(sendbuf, scount, sdispl, MPI_BYTE, recvbuf, rcount, rdispl, MPI_BYTE, MPI_COMM_WORLD);
-		double dt = MPI_Wtime() - t0, mx;
-		MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-		if (it >= 0)
-			td[it] = mx * 1e6;
-	}
-	/* Check the rows: source-rank blocks, tokens ascending (regenerated routing). */
-	long wrong = 0;
-	uint16_t *want = malloc(row + 8);
-	int64_t *sidx = malloc(sizeof(int64_t) * (size_t)T * K + 8);
-	float *sw = malloc(sizeof(float) * (size_t)T * K + 8);
-	size_t m = 0;
-	int L = E / R;
-	for (int src = 0; src < R; src++) {
-		ep_gen_routing(&s, &routing, seed, src, sidx, sw);
-		for (int t = 0; t < T; t++) {
-			int hit = 0;
-			for (int j = 0; j < K; j++)
-				hit |= sidx[(size_t)t * K + j] / L == me;
-			if (!hit)
-				continue;
-			ep_gen_bf16_row(seed, EP_STREAM_X, src, t, H, want);
-			wrong += memcmp(want, recvbuf + m * (size_t)H, row) != 0;
-			ep_expert_transform(me, -1, recvbuf + m * (size_t)H, H, expert_out + m * (size_t)H);
-			m++;
-		}
-	}
-	for (int it = -warmup; it < iters; it++) { /* combine: exchange back + reduce */
-		MPI_Barrier(MPI_COMM_WORLD);
-		double t0 = MPI_Wtime();
-		MPI_Alltoallv(expert_out, rcount, rdispl, MPI_BYTE, back, scount, sdispl, MPI_BYTE, MPI_COMM_WORLD);
-		for (int r = 0; r < R; r++)
-			cursor[r] = (size_t)sdispl[r] / row;
-		for (int t = 0; t < T; t++) {
-			memset(acc, 0, sizeof(float) * (size_t)H);
-			for (int r = 0; r < R; r++) {
-				if (!in_rank[(size_t)t * R + r])
-					continue;
-				const uint16_t *y = back + cursor[r]++ * (size_t)H;
-				for (int c = 0; c < H; c++)
-					acc[c] += ep_bf16_to_f32(y[c]);
-			}
-			ep_f32_row_to_bf16(acc, combined + (size_t)t * H, (size_t)H);
-		}
-		double dt = MPI_Wtime() - t0, mx;
-		MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-		if (it >= 0)
-			tc[it] = mx * 1e6;
-	}
-	long total_wrong = 0;
+	p.T = atoi(argv[1]), p.H = atoi(argv[2]), p.K = atoi(argv[3]), p.E = atoi(argv[4]);
+	p.iters = atoi(argv[5]), p.warmup = atoi(argv[6]);
+	p.seed = strtoull(argv[7], NULL, 0);
+	setup(&p);
+	time_dispatch(&p);
+	long wrong = check_rows(&p), total_wrong = 0;
+	time_combine(&p);
 	MPI_Reduce(&wrong, &total_wrong, 1, MPI_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-	if (me == 0)
-		printf("mpi_alltoallv ranks %d dispatch_median_us %.1f combine_median_us %.1f wrong %ld\n", R,
-		       median(td, iters), median(tc, iters), total_wrong);
+	if (p.me == 0)
+		printf("mpi_alltoallv ranks %d dispatch_median_us %.1f combine_median_us %.1f wrong %ld\n", p.R,
+		       median(p.td, p.iters), median(p.tc, p.iters), total_wrong);
 	MPI_Finalize();
 	return total_wrong ? 1 : 0;
 }

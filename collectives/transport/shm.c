@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "collectives/error.h"
+#include "collectives/sync.h"
 
 struct shm_rank {
 	_Atomic int32_t pid;
@@ -96,12 +97,6 @@ void *ep_shm_fabric_alloc(void *fabric, int rank, size_t len)
 	return slice(f, rank) + off;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static int alive(struct shm_fabric *f, int rank)
 {
@@ -149,10 +144,10 @@ static int shm_connect(struct ep_transport *t, const int *peers, int npeers,
 	struct shm_fabric *f = t->priv;
 	(void)addrs;
 	atomic_store(&f->ranks[t->cfg.rank].connected, 1);
-	int64_t deadline = now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
 	for (int i = 0; i < npeers; i++) {
 		while (!atomic_load(&f->ranks[peers[i]].connected)) {
-			if (now_ns() > deadline)
+			if (ep_now_ns() > deadline)
 				return ep_transport_fail(t, -EP_ETIMEDOUT,
 							 "shm: rank %d never connected", peers[i]);
 			struct timespec ts = {0, 1000000};
@@ -187,7 +182,7 @@ static int shm_wait(struct ep_transport *t, int peer, uint32_t target)
 {
 	struct shm_fabric *f = t->priv;
 	_Atomic uint32_t *c = counter(f, t->cfg.rank, peer);
-	int64_t deadline = now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
 	char name[64];
 	for (;;) {
 		uint32_t seen = atomic_load(c);
@@ -198,7 +193,7 @@ static int shm_wait(struct ep_transport *t, int peer, uint32_t target)
 			return ep_transport_fail(t, -EP_EPEERDIED, "shm: %s is gone (had %u of %u signals)",
 						 name, seen, target);
 		}
-		int64_t left = deadline - now_ns();
+		int64_t left = deadline - ep_now_ns();
 		if (left <= 0) {
 			ep_transport_peer_name(t, peer, name, sizeof(name));
 			return ep_transport_fail(t, -EP_ETIMEDOUT,

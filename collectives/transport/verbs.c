@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "collectives/error.h"
+#include "collectives/sync.h"
 
 #define VERBS_MAGIC 0x45505652u /* "EPVR" */
 #define SQ_DEPTH 256
@@ -97,12 +98,6 @@ struct verbs {
 	int *slot;                    /* [R] peer index of a global rank, -1 */
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static int first_active_port(struct ibv_context *ctx)
 {
@@ -475,8 +470,8 @@ static int post_send_keys(struct ep_transport *t, int i)
 	int rc = ibv_post_send(p->id->qp, &wr, &bad);
 	if (rc == 0) {
 		p->outstanding++;
-		int64_t deadline = now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
-		while (p->outstanding && now_ns() < deadline && (rc = progress(t)) >= 0)
+		int64_t deadline = ep_now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
+		while (p->outstanding && ep_now_ns() < deadline && (rc = progress(t)) >= 0)
 			rc = 0;
 		if (rc >= 0 && p->outstanding)
 			rc = -EP_ETIMEDOUT;
@@ -490,7 +485,7 @@ static int verbs_connect(struct ep_transport *t, const int *peers, int npeers,
 			 const struct ep_transport_addr *addrs)
 {
 	struct verbs *v = t->priv;
-	int64_t deadline = now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
 	int rc;
 	v->peers = calloc((size_t)npeers + 1, sizeof(*v->peers));
 	if (!v->peers)
@@ -528,7 +523,7 @@ static int verbs_connect(struct ep_transport *t, const int *peers, int npeers,
 			up += v->peers[i].connected;
 		if (up == npeers)
 			break;
-		if (now_ns() >= deadline) {
+		if (ep_now_ns() >= deadline) {
 			char missing[128] = "";
 			size_t n = 0;
 			for (int i = 0; i < npeers && n + 12 < sizeof(missing); i++)
@@ -554,7 +549,7 @@ static int verbs_connect(struct ep_transport *t, const int *peers, int npeers,
 			return 0;
 		if ((rc = progress(t)) < 0)
 			return rc;
-		if (now_ns() >= deadline)
+		if (ep_now_ns() >= deadline)
 			return ep_transport_fail(t, -EP_ETIMEDOUT, "verbs: region keys did not arrive within %.0f s",
 						 t->cfg.timeout_s);
 		if (rc == 0)
@@ -573,12 +568,12 @@ static struct vpeer *vpeer_of(struct ep_transport *t, int rank)
 /* Waits for room in the send queue of p. */
 static int room(struct ep_transport *t, struct vpeer *p)
 {
-	int64_t deadline = now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
 	while (p->outstanding >= SQ_DEPTH - 1) {
 		int rc = progress(t);
 		if (rc < 0)
 			return rc;
-		if (now_ns() >= deadline) {
+		if (ep_now_ns() >= deadline) {
 			char name[64];
 			peer_name(t, p->rank, name, sizeof(name));
 			return ep_transport_fail(t, -EP_ETIMEDOUT, "verbs: writes to %s did not complete for %.0f s",
@@ -648,11 +643,11 @@ static int verbs_signal(struct ep_transport *t, int peer)
 		return ep_transport_fail(t, -EP_EPEERDIED, "verbs: posting a signal to %s: %s", name, strerror(rc));
 	p->outstanding++;
 	/* complete on this side: every earlier put and this signal */
-	int64_t deadline = now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
 	while (p->outstanding) {
 		if ((rc = progress(t)) < 0)
 			return rc;
-		if (now_ns() >= deadline)
+		if (ep_now_ns() >= deadline)
 			return ep_transport_fail(t, -EP_ETIMEDOUT, "verbs: writes to %s did not complete for %.0f s",
 						 name, t->cfg.timeout_s);
 	}
@@ -666,7 +661,7 @@ static int verbs_wait(struct ep_transport *t, int peer, uint32_t target)
 	peer_name(t, peer, name, sizeof(name));
 	if (!p)
 		return ep_transport_fail(t, -EINVAL, "verbs: %s is not a connected peer", name);
-	int64_t deadline = now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
+	int64_t deadline = ep_now_ns() + (int64_t)(t->cfg.timeout_s * 1e9);
 	for (int spins = 0;; spins++) {
 		if ((int32_t)(p->signals - target) >= 0)
 			return 0;
@@ -678,7 +673,7 @@ static int verbs_wait(struct ep_transport *t, int peer, uint32_t target)
 		if (p->lost)
 			return ep_transport_fail(t, -EP_EPEERDIED, "verbs: %s %s (had %u of %u signals)", name,
 						 p->why, p->signals, target);
-		int64_t left = deadline - now_ns();
+		int64_t left = deadline - ep_now_ns();
 		if (left <= 0)
 			return ep_transport_fail(t, -EP_ETIMEDOUT, "verbs: no signal from %s for %.1f s (had %u of %u)",
 						 name, t->cfg.timeout_s, p->signals, target);

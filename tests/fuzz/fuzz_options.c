@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/command.h"
 #include "cli/options.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -13,7 +14,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *cmds[] = {"intranode", "low-latency", "internode"};
+	static const struct ep_command *const cmds[] = {&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode};
 	if (size < 1 || size > 4096)
 		return 0;
 	char *text = malloc(size);
@@ -23,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size - 1] = 0;
 	char *argv[MAX_ARGS + 2];
 	int argc = 0;
-	argv[argc++] = (char *)cmds[data[0] % 3];
+	const struct ep_command *cmd = cmds[data[0] % 3];
+	argv[argc++] = (char *)cmd->name;
 	for (char *p = text; argc < MAX_ARGS && p < text + size - 1;) {
 		argv[argc++] = p;
 		p += strcspn(p, "\n");
@@ -36,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ep_options o;
 	char err[512] = "";
 	FILE *null = fopen("/dev/null", "w");
-	int rc = ep_options_parse(argv[0], argc, argv, &o, null, err, sizeof(err));
+	int rc = ep_options_parse(&cmd->options, argc, argv, &o, null, err, sizeof(err));
 	if (null)
 		fclose(null);
 	if (rc == 0) {
@@ -45,7 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		struct ep_shape s;
 		ep_options_shape(&o, o.ranks.v[0], o.tokens.v[0], o.hidden.v[0], &s);
-		ep_options_check_shape(&o, &s, err, sizeof(err));
+		struct ep_routing r;
+		ep_command_routing(cmd, &o, s.num_ranks, 0, &r);
+		if (!ep_options_check_shape(&o, &s, &r, err, sizeof(err)) && cmd->check)
+			cmd->check(&o, &s, err, sizeof(err));
 		ep_options_free(&o);
 	} else if (rc < 0) {
 		for (const char *c = err; *c; c++)

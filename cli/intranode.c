@@ -1,4 +1,4 @@
-/* intranode_bench.c - the intranode variant: dispatch and combine descriptors.
+/* intranode.c - `epbench intranode`: normal dispatch and combine between the ranks of one host.
  *
  * Per-rank state: this rank's tensors (cli/normal_io.h: inputs regenerated
  * from the seed exactly as the reference regenerates them), the collective
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "cli/bench.h"
+#include "cli/command.h"
 #include "cli/normal_io.h"
 #include "collectives/intranode.h"
 #include "reference/reference.h"
@@ -26,7 +27,7 @@ static int intranode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_
 {
 	/* Size receive areas exactly: the launcher regenerates the routing. */
 	struct ep_reference ref;
-	int rc = ep_reference_init(&ref, &run->shape, &run->routing, run->opt->seed, 0);
+	int rc = ep_reference_init(&ref, &run->shape, &run->routing, run->cfg->seed, 0);
 	if (rc)
 		return rc;
 	run->capacity = ep_reference_max_recv(&ref);
@@ -55,7 +56,7 @@ static int intranode_setup(struct ep_bench_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	st->env = env;
-	if ((rc = ep_reference_init(&st->ref, &run->shape, &run->routing, run->opt->seed, me)) ||
+	if ((rc = ep_reference_init(&st->ref, &run->shape, &run->routing, run->cfg->seed, me)) ||
 	    (rc = ep_normal_io_init(&st->io, run, me, ep_reference_topk_idx(&st->ref, me),
 				    ep_reference_topk_weights(&st->ref, me), 0)) ||
 	    (rc = ep_intranode_init(&st->coll, &st->io.shape, me, env->arena, run->capacity,
@@ -80,7 +81,7 @@ static int dispatch_prepare(void *p)
 {
 	struct intranode_state *st = p;
 	/* Cached mode needs a handle from one non-cached dispatch. */
-	if (st->env->run->opt->cached && !st->coll.have_handle)
+	if (st->env->run->cfg->cached && !st->coll.have_handle)
 		return dispatch_once(st, 0);
 	return 0;
 }
@@ -88,7 +89,7 @@ static int dispatch_prepare(void *p)
 static int dispatch_run(void *p)
 {
 	struct intranode_state *st = p;
-	return dispatch_once(st, st->env->run->opt->cached);
+	return dispatch_once(st, st->env->run->cfg->cached);
 }
 
 static int dispatch_check(void *p, struct ep_check_report *rep)
@@ -167,14 +168,14 @@ static void combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 static int intranode_dump(void *p, const char *dir)
 {
 	struct intranode_state *st = p;
-	return ep_normal_io_dump(&st->io, dir, ep_intranode_combine_x(&st->coll));
+	return ep_normal_io_dump(&st->io, dir, ep_intranode_combine_x(&st->coll), ep_intranode_combine_w(&st->coll));
 }
 
 static const struct ep_op_desc intranode_ops[] = {
-	{.name = "dispatch", .prepare = dispatch_prepare, .run = dispatch_run,
+	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .prepare = dispatch_prepare, .run = dispatch_run,
 	 .check = dispatch_check, .bytes = dispatch_bytes, .recv_rows = intranode_recv_rows,
 	 .corrupt = dispatch_corrupt},
-	{.name = "combine", .prepare = combine_prepare, .run = combine_run,
+	{.name = "combine", .mask = EP_OPS_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes},
 };
 
@@ -186,5 +187,11 @@ const struct ep_variant ep_intranode_variant = {
 	.dump = intranode_dump,
 	.nops = 2,
 	.ops = intranode_ops,
-	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE},
+};
+
+const struct ep_command ep_cmd_intranode = {
+	.name = "intranode",
+	.help = "normal dispatch/combine between ranks of one host (shared memory)",
+	.options = {"intranode", EP_SCOPE_RUN | EP_SCOPE_NORMAL, NULL},
+	.variant = &ep_intranode_variant,
 };

@@ -1,5 +1,7 @@
-/* cluster_test.c - resolution of nodes, rank and master from options and launcher variables; config diffs. */
-#include "cli/cluster.h"
+/* env_test.c - resolution of nodes, rank and master from options and launcher variables; config diffs. */
+#include "cli/cluster/config.h"
+#include "cli/cluster/env.h"
+#include "cli/command.h"
 
 #include "collectives/error.h"
 #include "tests/harness.h"
@@ -20,7 +22,7 @@ static int resolve(const char *const *env, int nodes, int rank, const char *mast
 	struct ep_options o;
 	char e[256];
 	char *argv[] = {"internode", NULL};
-	EP_ASSERT_INT_EQ(ep_options_parse("internode", 1, argv, &o, stdout, e, sizeof(e)), 0);
+	EP_ASSERT_INT_EQ(ep_options_parse(&ep_cmd_internode.options, 1, argv, &o, stdout, e, sizeof(e)), 0);
 	o.nodes = nodes;
 	o.node_rank = rank;
 	o.master = master;

@@ -1,4 +1,4 @@
-/* low_latency_bench.c - the low-latency variant: dispatch and combine descriptors.
+/* low_latency.c - `epbench low-latency`: DeepEP's decode-time dispatch and combine, one host or several.
  *
  * Per-rank state: this rank's inputs (T_r tokens, regenerated from the seed
  * as the reference regenerates them), the collective context, the reference
@@ -23,25 +23,68 @@
  * BF16 (DeepEP's test always counts FP8); combine sum sel_t * 2H. Wire
  * bytes leave out messages to experts of this rank.
  *
- * Across nodes (ep_low_latency_nodes_variant, launched by the node job with
- * the node's struct node_ctx as env->variant_ctx) a rank is the same with
- * global ranks, a node arena of P rank regions and a transport endpoint
- * (low_latency_nodes.c); each op starts with a cluster-wide barrier and
- * leaves its network figures for the node's report.
+ * Across nodes (launched by the node job, cli/cluster/node_job.c, with the
+ * node's struct ep_node_ctx as env->variant_ctx) a rank is the same with
+ * global ranks, a node arena of P rank regions and a network endpoint
+ * (cli/cluster/endpoint.h): it connects to every rank of the other nodes
+ * (the full mesh ep_ll_peers names), meets every rank of the job before
+ * each op (op_enter), notes when each node's data landed, and after an
+ * op's timed loop (op_leave) leaves its figures:
+ *   rdma  DeepEP's logical bytes of the op (the table's bytes, all messages,
+ *         own rank included), as DeepEP's low-latency test counts them;
+ *   wire  the bytes it put on the network (blocks and rows as sent);
+ *   nvl   DeepEP's bytes of the messages to ranks of its own node;
+ *   per node m: bytes put to m, and the median over the timed iterations
+ *         of "send phase start -> every rank of m seen landed".
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/low_latency_bench.h"
+#include "cli/bench.h"
+#include "cli/command.h"
+#include "cli/cluster/endpoint.h"
 #include "collectives/error.h"
+#include "collectives/low_latency.h"
+#include "reference/low_latency_ref.h"
 #include "collectives/numeric.h"
 #include "reference/transform.h"
 #include "reports/atomic_file.h"
 #include "reports/npy.h"
 
-#define PAGE 4096
+
+/* Which data an op's figures follow. */
+enum ll_kind { LL_KIND_DISPATCH, LL_KIND_COMBINE, LL_KIND_BOTH };
+
+struct ll_state {
+	struct ep_bench_env *env;
+	const struct ep_run_cfg *opt;
+	struct ep_ll_config cfg;
+	struct ep_ll coll;
+	struct ep_ll_ref ref;
+	int me, T;                 /* this rank (global), its token count T_r */
+	int local;                 /* its index within its node (me on one host) */
+	uint16_t *x;               /* [T][H] bf16 dispatch input */
+	const int64_t *topk_idx;   /* [T][K], rows of the reference */
+	const float *topk_weights; /* [T][K] */
+	struct ep_ll_dispatch_out out;
+	uint16_t *expert_out;      /* [L][R*N][H] harness buffer in the arena (non-zero-copy) */
+	uint16_t *combine_x;       /* where the expert outputs are: expert_out or the combine area */
+	uint16_t *combined_x;      /* [T][H] */
+	uint16_t *deq;             /* [H] expert-step scratch */
+	float *scales;             /* [H/128] */
+	int dispatched;            /* out holds a dispatch's result */
+	int experts_ready;         /* combine_x holds the expert outputs */
+	uint64_t disp_alg, disp_wire, comb_alg, comb_wire;
+	uint64_t disp_nvl, comb_nvl; /* DeepEP bytes to ranks of this node, own included */
+	/* multi-node only */
+	int nodes_job;             /* a rank of a node job (env->variant_ctx set) */
+	struct ep_endpoint net;    /* its network endpoint */
+	int op;                    /* the op being run (set by op_enter) */
+	enum ll_kind op_kind;
+};
+
 
 /* The collective's shape for a run of P ranks per node (P = R on one
  * host): N defaults to T (rank 0 keeps T even with --uneven-tokens), at
@@ -49,8 +92,8 @@
 static void ll_config(const struct ep_run *run, int P, struct ep_ll_config *cfg)
 {
 	const struct ep_shape *s = &run->shape;
-	const struct ep_options *o = run->opt;
-	int N = o->num_max_dispatch_tokens ? o->num_max_dispatch_tokens : s->num_tokens;
+	const struct ep_run_cfg *o = run->cfg;
+	int N = o->max_dispatch_tokens ? o->max_dispatch_tokens : s->num_tokens;
 	*cfg = (struct ep_ll_config){
 		.num_ranks = s->num_ranks, .hidden = s->hidden, .num_topk = s->num_topk,
 		.num_experts = s->num_experts, .max_tokens = N > 0 ? N : 1, .dtype = s->dtype,
@@ -64,7 +107,7 @@ static double harness_bytes(const struct ep_ll_config *c, int zero_copy)
 	if (zero_copy)
 		return 0;
 	double b = (double)c->num_experts * c->max_tokens * c->hidden * 2;
-	return (double)(((size_t)(b < 0x1p60 ? b : 0x1p60) + PAGE - 1) / PAGE * PAGE);
+	return (double)ep_align_up((size_t)(b < 0x1p60 ? b : 0x1p60), EP_PAGE);
 }
 
 /* An upper estimate of one rank's private bytes: its inputs and outputs,
@@ -75,7 +118,7 @@ static size_t rank_bytes_of(const struct ep_run *run, const struct ep_ll_config 
 	double R = c->num_ranks, T = run->shape.num_tokens, H = c->hidden, K = c->num_topk;
 	double L = (double)c->num_experts / c->num_ranks, RN = R * c->max_tokens;
 	double b = 4 * T * H + 8 * H + 4 * R + 12 * R * T * K + 4 * L + 8 * L * R + 8 * L * RN + 24 * H +
-		   16 * (double)run->opt->iters * R + (double)ep_ll_rank_bytes(c);
+		   16 * (double)run->cfg->iters * R + (double)ep_ll_rank_bytes(c);
 	return b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
 }
 
@@ -88,7 +131,7 @@ static int size_for(struct ep_run *run, int P, size_t *arena_bytes, size_t *rank
 	if (!coll)
 		return -EP_EUSAGE;
 	/* SIZE_MAX: beyond 2^60; the clamp below makes the launcher refuse it */
-	double total = (double)coll + harness_bytes(&cfg, run->opt->zero_copy) * P;
+	double total = (double)coll + harness_bytes(&cfg, run->cfg->zero_copy) * P;
 	/* Clamped so that sums stay exact; the launcher refuses such a size. */
 	*arena_bytes = total < 0x1p60 ? (size_t)total : (size_t)1 << 60;
 	run->capacity = (size_t)cfg.num_ranks * cfg.max_tokens;
@@ -96,15 +139,11 @@ static int size_for(struct ep_run *run, int P, size_t *arena_bytes, size_t *rank
 	return 0;
 }
 
+/* One host: all R ranks; a node job: the node's ranks_per_node. */
 static int ll_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
-	return size_for(run, run->shape.num_ranks, arena_bytes, rank_bytes);
-}
-
-/* A node's share: its ranks_per_node ranks (set by the node job). */
-static int ll_nodes_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
-{
-	return size_for(run, run->opt->ranks_per_node, arena_bytes, rank_bytes);
+	int P = run->cfg->ranks_per_node ? run->cfg->ranks_per_node : run->shape.num_ranks;
+	return size_for(run, P, arena_bytes, rank_bytes);
 }
 
 static void ll_teardown(void *p)
@@ -112,14 +151,13 @@ static void ll_teardown(void *p)
 	struct ll_state *st = p;
 	if (!st)
 		return;
-	ep_ll_bench_net_close(st);
+	ep_endpoint_close(&st->net); /* first: a failed rank leaves at once */
 	ep_ll_fini(&st->coll);
 	ep_ll_ref_fini(&st->ref);
 	free(st->x);
 	free(st->combined_x);
 	free(st->deq);
 	free(st->scales);
-	free(st->arrivals);
 	free(st);
 }
 
@@ -145,10 +183,26 @@ static void count_bytes(struct ll_state *st)
 		}
 }
 
+/* Across nodes: the endpoint first (ep_ll_init registers the rank's
+ * region with it), then the collective, then the full mesh. */
+static int ll_setup_coll(struct ll_state *st, struct ep_bench_env *env)
+{
+	int rc, peers[EP_MAX_NODES * EP_MAX_LOCAL];
+	if (st->nodes_job && (rc = ep_endpoint_open(&st->net, env, st->cfg.num_ranks)))
+		return rc;
+	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->me, env->arena, env->waiter,
+			     st->nodes_job ? &st->net.net : NULL)))
+		return st->nodes_job ? ep_endpoint_fail(&st->net, rc, "low-latency buffers") : rc;
+	if (!st->nodes_job)
+		return 0;
+	int n = ep_ll_peers(&st->coll, peers);
+	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the other nodes");
+}
+
 static int ll_setup(struct ep_bench_env *env, void **out)
 {
 	const struct ep_run *run = env->run;
-	const struct ep_options *o = run->opt;
+	const struct ep_run_cfg *o = run->cfg;
 	struct ll_state *st = calloc(1, sizeof(*st));
 	int rc = -ENOMEM;
 	if (!st)
@@ -156,12 +210,12 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 	st->env = env;
 	st->opt = o;
 	st->me = env->rank;
-	st->nctx = env->variant_ctx;
-	ll_config(run, st->nctx ? st->nctx->per_node : run->shape.num_ranks, &st->cfg);
+	st->nodes_job = env->variant_ctx != NULL;
+	ll_config(run, o->ranks_per_node ? o->ranks_per_node : run->shape.num_ranks, &st->cfg);
 	st->local = st->me % st->cfg.ranks_per_node;
 	size_t H = (size_t)st->cfg.hidden;
 	if ((rc = ep_ll_ref_init(&st->ref, &st->cfg, run->shape.num_tokens, &run->routing, o->seed,
-				 o->uneven_tokens, st->me)))
+				 run->routing.uneven_tokens, st->me)))
 		goto fail;
 	st->T = ep_ll_ref_tokens(&st->ref, st->me);
 	st->topk_idx = ep_ll_ref_topk_idx(&st->ref, st->me);
@@ -175,16 +229,7 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 		goto fail;
 	for (int t = 0; t < st->T; t++)
 		ep_gen_bf16_row(o->seed, EP_STREAM_X, st->me, t, st->cfg.hidden, st->x + (size_t)t * H);
-	if (st->nctx && (rc = ep_ll_bench_net_open(st)))
-		goto fail;
-	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->me, env->arena, env->waiter,
-			     st->nctx ? &st->net : NULL))) {
-		if (st->nctx)
-			ep_sync_fail(env->waiter, rc, "rank %d (node %d): low-latency buffers: %s", st->me,
-				     st->nctx->node, st->net.error[0] ? st->net.error : ep_strerror(rc));
-		goto fail;
-	}
-	if (st->nctx && (rc = ep_ll_bench_net_connect(st)))
+	if ((rc = ll_setup_coll(st, env)))
 		goto fail;
 	if (!o->zero_copy)
 		st->expert_out = (uint16_t *)((char *)env->arena + ep_ll_arena_bytes(&st->cfg) +
@@ -199,11 +244,22 @@ fail:
 
 /* Dispatch */
 
-/* A receive completed: across nodes, its arrivals count for the op. */
+/* A receive of `kind` completed: across nodes, when each node's data
+ * landed counts for the running op when the op follows that data (the
+ * dispatch inside dispatch+combine does not: its combine does, timed from
+ * the dispatch's start). */
 static void arrived(struct ll_state *st, enum ll_kind kind)
 {
-	if (st->nctx)
-		ep_ll_bench_arrived(st, kind);
+	const struct ep_ll_figures *d = &st->coll.last_dispatch, *c = &st->coll.last_combine;
+	if (!st->nodes_job || (st->op_kind == LL_KIND_DISPATCH ? kind != LL_KIND_DISPATCH : kind != LL_KIND_COMBINE))
+		return;
+	int64_t ns[EP_MAX_NODES];
+	for (int m = 0; m < st->net.ctx->nodes; m++) {
+		ns[m] = kind == LL_KIND_DISPATCH ? d->arrival_ns[m] : c->arrival_ns[m];
+		if (st->op_kind == LL_KIND_BOTH)
+			ns[m] += c->start_ns - d->start_ns;
+	}
+	ep_endpoint_arrived(&st->net, st->op, ns);
 }
 
 static int do_dispatch(struct ll_state *st)
@@ -483,32 +539,56 @@ static int ll_dump(void *p, const char *dir)
 	return rc;
 }
 
-/* Descriptors */
+/* Across nodes: every rank of the job meets before each run of an op
+ * (untimed), so that iterations line up across nodes and per-iteration
+ * maxima mean something; on one host nothing happens. */
+static int ll_op_enter(void *p, const struct ep_op_desc *op, int index)
+{
+	struct ll_state *st = p;
+	if (!st->nodes_job)
+		return 0;
+	st->op = index;
+	st->op_kind = (enum ll_kind)op->tag;
+	ep_set_phase(st->env->waiter, "cluster barrier");
+	return ep_ll_barrier(&st->coll);
+}
 
-#define LL_DISPATCH                                                                    \
-	{.name = "dispatch", .run = dispatch_run, .check = dispatch_check,             \
-	 .bytes = dispatch_bytes, .recv_rows = ll_recv_rows, .corrupt = dispatch_corrupt}
-#define LL_COMBINE                                                                     \
-	{.name = "combine", .prepare = combine_prepare, .run = combine_run,            \
-	 .check = combine_check, .bytes = combine_bytes}
-#define LL_BOTH                                                                        \
-	{.name = "dispatch+combine", .prepare = combine_prepare, .run = both_run,      \
-	 .check = both_check, .bytes = both_bytes}
+/* Across nodes, after an op's timed loop: its figures for the node's report. */
+static void ll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
+{
+	struct ll_state *st = p;
+	const struct ep_ll_figures *d = &st->coll.last_dispatch, *c = &st->coll.last_combine;
+	enum ll_kind kind = (enum ll_kind)op->tag;
+	uint64_t bytes[EP_MAX_NODES];
+	if (!st->nodes_job)
+		return;
+	for (int m = 0; m < st->net.ctx->nodes; m++)
+		bytes[m] = (kind != LL_KIND_COMBINE ? d->net_bytes[m] : 0) +
+			   (kind != LL_KIND_DISPATCH ? c->net_bytes[m] : 0);
+	uint64_t nvl = (kind != LL_KIND_COMBINE ? st->disp_nvl : 0) + (kind != LL_KIND_DISPATCH ? st->comb_nvl : 0);
+	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
+}
 
-static const struct ep_op_desc ll_ops[] = {LL_DISPATCH, LL_COMBINE, LL_BOTH};
-
-static const struct ep_op_desc ll_hook_ops[] = {
-	LL_DISPATCH,
-	LL_COMBINE,
-	LL_BOTH,
-	{.name = "dispatch-send", .run = dispatch_send, .after = dispatch_recv,
-	 .check = dispatch_check, .bytes = dispatch_bytes},
-	{.name = "dispatch-recv", .before = dispatch_send_landed, .run = dispatch_recv,
-	 .check = dispatch_check, .bytes = dispatch_bytes},
-	{.name = "combine-send", .prepare = combine_prepare, .run = combine_send,
-	 .after = combine_recv, .check = combine_check, .bytes = combine_bytes},
-	{.name = "combine-recv", .prepare = combine_prepare, .before = combine_send_landed,
-	 .run = combine_recv, .check = combine_check, .bytes = combine_bytes},
+/* Descriptors: the --hook ops (send and receive phases) exist only with --hook. */
+static const struct ep_op_desc ll_ops[] = {
+	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .tag = LL_KIND_DISPATCH, .run = dispatch_run,
+	 .check = dispatch_check, .bytes = dispatch_bytes, .recv_rows = ll_recv_rows,
+	 .corrupt = dispatch_corrupt},
+	{.name = "combine", .mask = EP_OPS_COMBINE, .tag = LL_KIND_COMBINE, .prepare = combine_prepare,
+	 .run = combine_run, .check = combine_check, .bytes = combine_bytes},
+	{.name = "dispatch+combine", .mask = EP_OPS_BOTH, .tag = LL_KIND_BOTH, .prepare = combine_prepare,
+	 .run = both_run, .check = both_check, .bytes = both_bytes},
+	{.name = "dispatch-send", .mask = EP_OPS_DISPATCH | EP_OPS_HOOK, .tag = LL_KIND_DISPATCH,
+	 .run = dispatch_send, .after = dispatch_recv, .check = dispatch_check, .bytes = dispatch_bytes},
+	{.name = "dispatch-recv", .mask = EP_OPS_DISPATCH | EP_OPS_HOOK, .tag = LL_KIND_DISPATCH,
+	 .before = dispatch_send_landed, .run = dispatch_recv, .check = dispatch_check,
+	 .bytes = dispatch_bytes},
+	{.name = "combine-send", .mask = EP_OPS_COMBINE | EP_OPS_HOOK, .tag = LL_KIND_COMBINE,
+	 .prepare = combine_prepare, .run = combine_send, .after = combine_recv, .check = combine_check,
+	 .bytes = combine_bytes},
+	{.name = "combine-recv", .mask = EP_OPS_COMBINE | EP_OPS_HOOK, .tag = LL_KIND_COMBINE,
+	 .prepare = combine_prepare, .before = combine_send_landed, .run = combine_recv,
+	 .check = combine_check, .bytes = combine_bytes},
 };
 
 const struct ep_variant ep_low_latency_variant = {
@@ -517,93 +597,75 @@ const struct ep_variant ep_low_latency_variant = {
 	.setup = ll_setup,
 	.teardown = ll_teardown,
 	.dump = ll_dump,
-	.nops = 3,
+	.op_enter = ll_op_enter,
+	.op_leave = ll_op_leave,
+	.nops = 7,
 	.ops = ll_ops,
-	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH},
 };
 
-/* With --hook: the same ops plus the send and receive phases of each. */
-const struct ep_variant ep_low_latency_hook_variant = {
-	.name = "low-latency",
-	.size = ll_size,
-	.setup = ll_setup,
-	.teardown = ll_teardown,
-	.dump = ll_dump,
-	.nops = 7,
-	.ops = ll_hook_ops,
-	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH, EP_OPS_DISPATCH,
-		    EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_COMBINE},
-};
+/* The command */
 
-/* Across nodes: the same ops, each preceded by a cluster-wide barrier
- * (untimed, in before) so that iterations line up across nodes and the
- * per-iteration maxima mean something; bytes() also leaves the op's network
- * figures for the node job's per-node and per-link report. */
-
-static int node_before(void *p, int op, enum ll_kind kind, int (*inner)(void *))
+/* What DeepEP's low_latency_dispatch asserts, and our cast's own needs. */
+static int ll_check(const struct ep_options *o, const struct ep_shape *s, char *err, size_t len)
 {
-	int rc = ep_ll_bench_sync(p, op, kind);
-	return rc ? rc : inner ? inner(p) : 0;
+	int N = o->num_max_dispatch_tokens, H = s->hidden;
+	if (s->dtype == EP_DTYPE_INT8)
+		snprintf(err, len, "--dtype int8 is for normal mode; low-latency dispatch sends bf16 or fp8");
+	else if (o->round_scale && s->dtype != EP_DTYPE_FP8)
+		snprintf(err, len, "--round-scale needs --dtype fp8 (it rounds FP8 scales), not %s", ep_dtype_name(s->dtype));
+	else if (o->use_ue8m0 && !o->round_scale)
+		snprintf(err, len, "--ue8m0 needs --round-scale (UE8M0 holds power-of-two scales only)");
+	else if (o->use_ue8m0 && H % 512)
+		snprintf(err, len, "--hidden %d is not a multiple of 512, which --ue8m0 needs (four scale bytes per int32)", H);
+	else if (s->num_topk > 11)
+		snprintf(err, len, "--num-topk %d exceeds DeepEP's limit of 11 for low-latency kernels", s->num_topk);
+	else if (N && s->num_tokens > N)
+		snprintf(err, len, "--num-tokens %d exceeds --num-max-dispatch-tokens-per-rank %d (DeepEP: x.size(0) <= num_max_dispatch_tokens_per_rank)",
+			 s->num_tokens, N);
+	else
+		return 0;
+	return -EP_EUSAGE;
 }
 
-static void node_bytes(const void *p, int op, enum ll_kind kind,
-		       void (*inner)(const void *, uint64_t *, uint64_t *), uint64_t *alg, uint64_t *wire)
+/* Does this command line ask for a job across nodes? --nodes N > 1, or,
+ * without --nodes, any other node option (--local-nodes, --node-rank,
+ * --ranks-per-node, --master, --node-addr, --transport, --ib-dev,
+ * --gid-index): the node count then comes from the environment (NNODES,
+ * torchrun, mpirun, srun), as for internode. Anything else, --nodes 1
+ * included, runs on this host. */
+static int ll_across_nodes(const struct ep_options *o)
 {
-	inner(p, alg, wire);
-	ep_ll_bench_figures(p, op, kind, *alg);
+	static const char *const node_options[] = {"local-nodes", "node-rank", "ranks-per-node", "master",
+						   "node-addr", "transport", "ib-dev", "gid-index"};
+	if (ep_option_given(o, "nodes"))
+		return o->nodes > 1;
+	for (size_t i = 0; i < sizeof(node_options) / sizeof(node_options[0]); i++)
+		if (ep_option_given(o, node_options[i]))
+			return 1;
+	return 0;
 }
 
-#define NODE_HOOKS(i, kind, before, bytes)                                                        \
-	static int node_before_##i(void *p) { return node_before(p, i, kind, before); }          \
-	static void node_bytes_##i(const void *p, uint64_t *alg, uint64_t *wire)                 \
-	{                                                                                        \
-		node_bytes(p, i, kind, bytes, alg, wire);                                        \
-	}
-NODE_HOOKS(0, LL_KIND_DISPATCH, NULL, dispatch_bytes)
-NODE_HOOKS(1, LL_KIND_COMBINE, NULL, combine_bytes)
-NODE_HOOKS(2, LL_KIND_BOTH, NULL, both_bytes)
-NODE_HOOKS(3, LL_KIND_DISPATCH, NULL, dispatch_bytes)
-NODE_HOOKS(4, LL_KIND_DISPATCH, dispatch_send_landed, dispatch_bytes)
-NODE_HOOKS(5, LL_KIND_COMBINE, NULL, combine_bytes)
-NODE_HOOKS(6, LL_KIND_COMBINE, combine_send_landed, combine_bytes)
+static void ll_describe(const struct ep_options *o, char *buf, size_t len)
+{
+	char n[16] = "tokens";
+	if (o->num_max_dispatch_tokens)
+		snprintf(n, sizeof(n), "%d", o->num_max_dispatch_tokens);
+	snprintf(buf, len, "num_max_dispatch_tokens_per_rank=%s round_scale=%d ue8m0=%d zero_copy=%d hook=%d uneven_tokens=%d",
+		 n, o->round_scale, o->use_ue8m0, o->zero_copy, o->hook, o->uneven_tokens);
+}
 
-static const struct ep_op_desc ll_node_ops[] = {
-	{.name = "dispatch", .before = node_before_0, .run = dispatch_run, .check = dispatch_check,
-	 .bytes = node_bytes_0, .recv_rows = ll_recv_rows, .corrupt = dispatch_corrupt},
-	{.name = "combine", .prepare = combine_prepare, .before = node_before_1, .run = combine_run,
-	 .check = combine_check, .bytes = node_bytes_1},
-	{.name = "dispatch+combine", .prepare = combine_prepare, .before = node_before_2,
-	 .run = both_run, .check = both_check, .bytes = node_bytes_2},
-	{.name = "dispatch-send", .before = node_before_3, .run = dispatch_send,
-	 .after = dispatch_recv, .check = dispatch_check, .bytes = node_bytes_3},
-	{.name = "dispatch-recv", .before = node_before_4, .run = dispatch_recv,
-	 .check = dispatch_check, .bytes = node_bytes_4},
-	{.name = "combine-send", .prepare = combine_prepare, .before = node_before_5,
-	 .run = combine_send, .after = combine_recv, .check = combine_check, .bytes = node_bytes_5},
-	{.name = "combine-recv", .prepare = combine_prepare, .before = node_before_6,
-	 .run = combine_recv, .check = combine_check, .bytes = node_bytes_6},
+static const struct ep_option_default ll_defaults[] = {
+	{"num-tokens", "128"}, /* DeepEP's test_low_latency */
+	{"num-experts", "288"},
+	{NULL, NULL},
 };
 
-/* One node's ranks of a multi-node job (cli/internode_job.c launches them). */
-const struct ep_variant ep_low_latency_nodes_variant = {
+const struct ep_command ep_cmd_low_latency = {
 	.name = "low-latency",
-	.size = ll_nodes_size,
-	.setup = ll_setup,
-	.teardown = ll_teardown,
-	.dump = ll_dump,
-	.nops = 3,
-	.ops = ll_node_ops,
-	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH},
-};
-
-const struct ep_variant ep_low_latency_nodes_hook_variant = {
-	.name = "low-latency",
-	.size = ll_nodes_size,
-	.setup = ll_setup,
-	.teardown = ll_teardown,
-	.dump = ll_dump,
-	.nops = 7,
-	.ops = ll_node_ops,
-	.op_mask = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH, EP_OPS_DISPATCH,
-		    EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_COMBINE},
+	.help = "DeepEP low-latency dispatch/combine into per-expert buffers (shared memory; --nodes: TCP or verbs too)",
+	.options = {"low-latency", EP_SCOPE_RUN | EP_SCOPE_LL | EP_SCOPE_NODES, ll_defaults},
+	.variant = &ep_low_latency_variant,
+	.across_nodes = ll_across_nodes,
+	.check = ll_check,
+	.describe = ll_describe,
 };

@@ -1,4 +1,4 @@
-/* low_latency_world.h - test worlds of low-latency ranks, shared by low_latency_test.c and low_latency_net_test.c.
+/* ll_world.h - test worlds of low-latency ranks, shared by low_latency_test.c and low_latency_net_test.c.
  *
  * A world forks R rank processes over one shared mapping, per node its sync
  * blocks and arena (one node unless cfg.ranks_per_node < R), runs rounds of
@@ -10,8 +10,8 @@
  * publishes its address on a shared board). Test code only: every function
  * here is used by both test files.
  */
-#ifndef EP_LOW_LATENCY_WORLD_H
-#define EP_LOW_LATENCY_WORLD_H
+#ifndef EP_TESTS_LL_WORLD_H
+#define EP_TESTS_LL_WORLD_H
 
 #include "tests/harness.h"
 

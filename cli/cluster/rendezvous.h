@@ -1,0 +1,83 @@
+/* rendezvous.h - how the nodes of a job meet and stay in touch: every message behind a typed function.
+ *
+ * Join: node 0 listens on the master address; every other node connects
+ * (retrying until the timeout) and says HELLO with its host name, rank
+ * count, data address and its full configuration text with a hash. Node 0
+ * refuses a node whose configuration differs, naming the first differing
+ * field, and ends the whole job; otherwise it answers every node with the
+ * node table (WELCOME).
+ *
+ * During the job the same connections carry, per sweep point: the ranks'
+ * transport addresses (ADDRS, to node 0; TABLE, back to every node), each
+ * node's raw results (RESULT, to node 0) and node 0's verdict (DONE); and
+ * at any time heartbeats, a node's own failure (FAIL, to node 0) and node
+ * 0's order to stop (ABORT, to all). A failure or an order to stop always
+ * carries an exit status and one line; nobody reads meaning out of the
+ * line. A closed connection or a node silent for longer than the timeout
+ * plus 5 s ends the job on every node with a message naming the node.
+ */
+#ifndef EP_CLUSTER_RENDEZVOUS_H
+#define EP_CLUSTER_RENDEZVOUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/cluster/endpoint.h"
+#include "cli/cluster/env.h"
+#include "collectives/transport/transport.h"
+
+#define EP_HOST_MAX 64
+
+/* One node as node 0 announces it. */
+struct ep_node_info {
+	char host[EP_HOST_MAX];
+	char addr[EP_ADDR_STR_MAX];  /* numeric IPv4 for data connections */
+	int ranks;
+};
+
+struct ep_cluster;
+
+/* Meets the other nodes. listen_fd >= 0: node 0 uses this listening socket
+ * (made by --local-nodes before forking); node_addr overrides this node's
+ * data address. Blocks at most timeout_s. 0, or -EP_ETIMEDOUT (master
+ * unreachable, nodes missing), -EP_EMISMATCH (configuration differs),
+ * -EP_EUSAGE, -errno; err holds the line to print. */
+int ep_cluster_join(struct ep_cluster **out, const struct ep_cluster_cfg *cfg, const char *config_text,
+		    double timeout_s, int listen_fd, const char *node_addr, char *err, size_t len);
+void ep_cluster_close(struct ep_cluster *cl);
+const struct ep_node_info *ep_cluster_nodes(const struct ep_cluster *cl);
+
+/* Serves the connections for up to wait_ms: heartbeats out, messages in.
+ * Returns 0, or an exit status when the job must end (another node failed,
+ * node 0 aborted, a node was lost or went silent) with the reason in msg. */
+int ep_cluster_pump(struct ep_cluster *cl, int wait_ms, char *msg, size_t len);
+
+/* Per point (messages of earlier points are dropped by ep_cluster_forget).
+ * Sends return 0 or a negative code; a getter returns NULL (or 0) until
+ * its message has arrived (through ep_cluster_pump). */
+
+/* This node's n ranks' transport addresses, to node 0 (not from node 0). */
+int ep_cluster_send_addrs(struct ep_cluster *cl, int point, const struct ep_transport_addr *a, int n);
+/* Node 0: node's n addresses for point. */
+const struct ep_transport_addr *ep_cluster_addrs(struct ep_cluster *cl, int node, int point, int n);
+/* Node 0: the table of all n ranks' addresses, to every node. */
+void ep_cluster_send_table(struct ep_cluster *cl, int point, const struct ep_transport_addr *a, int n);
+/* Other nodes: the table of point (n addresses). */
+const struct ep_transport_addr *ep_cluster_table(struct ep_cluster *cl, int point, int n);
+/* This node's raw results of point, to node 0. */
+int ep_cluster_send_result(struct ep_cluster *cl, int point, const void *data, size_t len);
+/* Node 0: node's raw results of point and their length. */
+const void *ep_cluster_result(struct ep_cluster *cl, int node, int point, size_t *len);
+/* Node 0: the job's verdict on point, to every node. */
+void ep_cluster_send_done(struct ep_cluster *cl, int point, int verdict);
+/* Other nodes: 1 with *verdict once node 0's verdict on point arrived, else 0. */
+int ep_cluster_done(struct ep_cluster *cl, int point, int *verdict);
+/* Drops every stored message of point and earlier ones. */
+void ep_cluster_forget(struct ep_cluster *cl, int point);
+
+/* A node's own failure (exit status and one line), to node 0. */
+void ep_cluster_send_fail(struct ep_cluster *cl, int code, const char *msg);
+/* Node 0's order to stop (exit status and one line), to every node. */
+void ep_cluster_abort(struct ep_cluster *cl, int code, const char *msg);
+
+#endif

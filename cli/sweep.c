@@ -1,0 +1,215 @@
+/* sweep.c - the one sweep driver (see sweep.h). */
+#include "cli/sweep.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/hostinfo.h"
+#include "cli/progress.h"
+#include "collectives/error.h"
+
+#ifndef EP_VERSION
+#define EP_VERSION "dev"
+#endif
+
+void ep_command_default_routing(const struct ep_options *o, int ranks, int nodes, struct ep_routing *r)
+{
+	(void)nodes;
+	*r = o->routing;
+	if (o->num_topk_groups && !o->num_groups)
+		r->num_groups = ranks; /* one group per rank */
+}
+
+void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o, int ranks, int nodes,
+			struct ep_routing *r)
+{
+	(cmd->routing ? cmd->routing : ep_command_default_routing)(o, ranks, nodes, r);
+}
+
+/* The sweep's points, in order (ranks outermost, hidden innermost). */
+static struct ep_point *make_points(const struct ep_options *o, int fixed_ranks, int *n)
+{
+	int nr = fixed_ranks ? 1 : o->ranks.n;
+	*n = nr * o->tokens.n * o->hidden.n; /* <= EP_MAX_POINTS: checked by the parser */
+	struct ep_point *pts = calloc((size_t)*n, sizeof(*pts));
+	for (int i = 0; pts && i < *n; i++) {
+		int a = i / (o->tokens.n * o->hidden.n), b = i / o->hidden.n % o->tokens.n, c = i % o->hidden.n;
+		pts[i] = (struct ep_point){fixed_ranks ? fixed_ranks : o->ranks.v[a], o->tokens.v[b], o->hidden.v[c], {0}};
+	}
+	return pts;
+}
+
+/* A point's run: shape, the command's routing, the ranks' configuration. */
+static void point_run(const struct ep_command *cmd, const struct ep_options *o, const struct ep_point *pt,
+		      int nodes, const struct ep_run_cfg *cfg, struct ep_run *run)
+{
+	*run = (struct ep_run){.cfg = cfg};
+	ep_options_shape(o, pt->ranks, pt->tokens, pt->hidden, &run->shape);
+	ep_command_routing(cmd, o, pt->ranks, nodes, &run->routing);
+}
+
+int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int fixed_ranks, int nodes,
+		   int procs_here, int reporter, char *err, size_t len)
+{
+	int n, code = 0;
+	struct ep_point *pts = make_points(o, fixed_ranks, &n);
+	struct ep_run_cfg cfg;
+	if (!pts)
+		return snprintf(err, len, "out of memory"), EP_EXIT_ENV;
+	ep_options_run_cfg(o, &cfg);
+	cfg.ranks_per_node = o->ranks_per_node > 0 && nodes ? o->ranks_per_node : 0;
+	/* usage errors of every point first, then what this machine can take */
+	for (int pass = 0; pass < 2 && !code; pass++)
+		for (int i = 0; i < n && !code; i++) {
+			struct ep_run run;
+			point_run(cmd, o, &pts[i], nodes, &cfg, &run);
+			if (pass == 0 && (ep_options_check_shape(o, &run.shape, &run.routing, err, len) ||
+					  (cmd->check && cmd->check(o, &run.shape, err, len))))
+				code = EP_EXIT_USAGE;
+			else if (pass == 1 && ep_launch_precheck(cmd->variant, &run, procs_here ? procs_here : pts[i].ranks,
+								   err, len))
+				code = EP_EXIT_ENV;
+		}
+	if (!code && reporter && ep_options_check_outputs(o, err, len))
+		code = EP_EXIT_USAGE;
+	free(pts);
+	return code;
+}
+
+char *ep_sweep_command_line(int argc, char **argv)
+{
+	size_t len = 16;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	char *s = malloc(len);
+	size_t n = s ? (size_t)snprintf(s, len, "epbench") : 0;
+	for (int i = 0; s && i < argc; i++)
+		n += (size_t)snprintf(s + n, len - n, " %s", argv[i]);
+	return s;
+}
+
+/* What the run is, for the header and the reports. */
+struct sweep_texts {
+	char routing[300], transport[200], where[1500], options[1800];
+};
+
+static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
+		      struct sweep_texts *t, const struct ep_hostinfo *h, const char *cmdline,
+		      struct ep_report_meta *m)
+{
+	struct ep_routing first;
+	char extra[300] = "";
+	int ranks = r->ranks_here ? r->ranks_here : r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0];
+	for (int i = 0; !r->ranks_here && !r->fixed_ranks && i < o->ranks.n; i++)
+		ranks = o->ranks.v[i] > ranks ? o->ranks.v[i] : ranks;
+	ep_command_routing(cmd, o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], r->nodes, &first);
+	ep_options_routing_text(o, &first, t->routing, sizeof(t->routing));
+	if (cmd->describe)
+		cmd->describe(o, extra, sizeof(extra));
+	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
+	int copy_threads = ranks < h->cores ? ranks : h->cores;
+	*m = (struct ep_report_meta){
+		.command = cmd->name, .version = EP_VERSION, .command_line = cmdline,
+		.dtype = ep_dtype_name(o->dtype), .num_topk = o->num_topk, .num_experts = o->num_experts,
+		.routing = t->routing, .masked_ratio = o->routing.masked_ratio, .seed = o->seed,
+		.iters = o->iters, .warmup = o->warmup, .check = o->check, .cached = o->cached,
+		.num_bias = o->num_bias, .timeout_s = o->timeout_s, .transport = t->transport,
+		.variant_options = t->options[0] ? t->options : NULL,
+		.hostname = h->hostname, .cpu_model = h->cpu_model, .cores = h->cores,
+		.numa_nodes = h->numa_nodes, .mem_total = h->mem_total,
+		.copy_gbs = r->reporter ? ep_host_copy_gbs(copy_threads) : 0, .copy_threads = copy_threads,
+	};
+}
+
+/* After point i: its rows and the rewritten reports (reporter only), and
+ * the run's own line for a failure. */
+static void report_point(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
+			 const struct ep_report_meta *m, const struct ep_point *pts, int i,
+			 const struct ep_hostinfo *h, char *report_error, size_t elen)
+{
+	const struct ep_run_result *res = &pts[i].res;
+	if (r->reporter) {
+		int here = r->ranks_here ? r->ranks_here : pts[i].ranks;
+		double copy = r->nodes ? 0 : ep_host_copy_gbs(here < h->cores ? here : h->cores);
+		ep_table_point(stdout, &pts[i], copy, o->verbose);
+		ep_table_nodes(stdout, &pts[i]);
+		ep_report_write_all(o->json_path, o->csv_path, m, pts, i + 1, report_error, elen);
+	}
+	if (res->exit_code != EP_EXIT_OK && res->exit_code != EP_EXIT_WRONG && (r->reporter || !r->nodes))
+		fprintf(stderr, "epbench %s: %s\n", cmd->name, res->message);
+}
+
+/* Runs every point; returns how many ran. */
+static int run_points(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
+		      struct ep_point *pts, int n, const struct ep_report_meta *m, const struct ep_hostinfo *h,
+		      char *report_error, size_t elen)
+{
+	struct ep_run_cfg cfg;
+	struct ep_progress prog;
+	ep_options_run_cfg(o, &cfg);
+	cfg.ranks_per_node = r->nodes ? o->ranks_per_node : 0;
+	ep_progress_init(&prog, o->progress, o->quiet || !r->reporter, n, cmd->variant, &cfg);
+	int done = 0;
+	for (int i = 0; i < n && !ep_launcher_interrupted(); i++) {
+		struct ep_run run;
+		struct ep_launch_opts lo = {.watch = {.tick = ep_progress_tick, .tick_arg = &prog}};
+		point_run(cmd, o, &pts[i], r->nodes, &cfg, &run);
+		ep_progress_point(&prog, i);
+		r->run(r->ctx, i, &run, &lo, &pts[i].res);
+		ep_progress_clear(&prog);
+		done = i + 1;
+		report_point(cmd, o, r, m, pts, i, h, report_error, elen);
+		int c = pts[i].res.exit_code;
+		if (r->stop_on_failure && c != EP_EXIT_OK && c != EP_EXIT_WRONG)
+			break; /* a node is gone or the job was stopped: no later point can run */
+	}
+	ep_progress_clear(&prog);
+	return done;
+}
+
+int ep_sweep_run(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
+		 const char *cmdline)
+{
+	struct sweep_texts t = {.transport = "shm"};
+	struct ep_report_meta m;
+	struct ep_hostinfo h;
+	char report_error[EP_TEXT_MAX] = "";
+	int n, done = 0, code = EP_EXIT_OK;
+	ep_launcher_catch_signals();
+	if (r->begin && (code = r->begin(r->ctx, t.transport, sizeof(t.transport), t.where, sizeof(t.where))))
+		return code;
+	struct ep_point *pts = make_points(o, r->fixed_ranks, &n);
+	if (!pts) {
+		fprintf(stderr, "epbench %s: out of memory\n", cmd->name);
+		code = EP_EXIT_ENV;
+		goto end;
+	}
+	ep_hostinfo_read(&h);
+	fill_meta(cmd, o, r, &t, &h, cmdline, &m);
+	if (r->reporter)
+		ep_table_header(stdout, &m, o->quiet);
+	done = run_points(cmd, o, r, pts, n, &m, &h, report_error, sizeof(report_error));
+	code = ep_points_verdict(pts, done);
+	if (r->reporter)
+		code = ep_table_footer(stdout, pts, done, o->check, report_error[0] ? report_error : NULL);
+	for (int i = 0; i < n; i++)
+		ep_run_result_free(&pts[i].res);
+	free(pts);
+end:
+	if (r->end)
+		r->end(r->ctx, done, code);
+	return code;
+}
+
+static int run_here(void *ctx, int index, struct ep_run *run, struct ep_launch_opts *lo,
+		    struct ep_run_result *res)
+{
+	(void)index;
+	return ep_launch(ctx, run, lo, res);
+}
+
+struct ep_sweep_runner ep_sweep_here(const struct ep_command *cmd)
+{
+	return (struct ep_sweep_runner){.ctx = (void *)cmd->variant, .reporter = 1, .run = run_here};
+}
