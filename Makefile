@@ -27,7 +27,7 @@ else ifneq ($(SANITIZER),)
 CFLAGS     += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
 endif
-LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -lm -lpthread
+LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -ljansson -lnettle -lm -lpthread
 
 DIRS       := cli cli/cluster collectives collectives/transport reference reports
 ALL_SRC    := $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
@@ -39,11 +39,11 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
 BIN        := $(if $(SANITIZER),$(BUILD)/epbench,epbench)
 
-FUZZ_TARGETS := case routing options
+FUZZ_TARGETS := case routing options result
 FUZZ_SECONDS ?= 60
 FUZZ_BIN   := $(FUZZ_TARGETS:%=build-fuzzer/tests/fuzz/fuzz_%)
 
-.PHONY: all test test-fast test-long run deps clean compare-mpi fuzz
+.PHONY: all test test-fast test-long run deps clean compare-mpi fuzz example-plot FORCE
 .SECONDARY:
 all: $(BIN)
 
@@ -56,6 +56,15 @@ $(BUILD)/libep.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The build's provenance (commit, compiler, flags, library versions) for
+# every result: rewritten only when it changed.
+$(BUILD)/build_info.h: FORCE
+	@mkdir -p $(BUILD)
+	@scripts/build-info.sh $@ "$(CC)" "$(CFLAGS)" "$(SANITIZER)"
+$(BUILD)/reports/provenance.o: $(BUILD)/build_info.h
+$(BUILD)/reports/provenance.o: CFLAGS += -I$(BUILD)
+FORCE:
 
 $(BUILD)/%_test: $(BUILD)/%_test.o $(BUILD)/libep.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -70,6 +79,11 @@ test: deps
 test-fast: deps
 	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN)
 	@EPBENCH=$(abspath $(BIN)) EP_TEST_SCRIPTS=tests/fast.sh tests/run.sh $(TEST_BIN)
+
+# The README's example plot: a tokens sweep at DeepEP's hidden size on 2 ranks.
+example-plot: $(BIN)
+	./$(BIN) intranode -r 2 -t 256:4096:x2 --hidden 7168 -k 8 -e 256 -n 20 -w 3 -q --json build/example-sweep.json
+	./$(BIN) plot build/example-sweep.json -o reports/examples/sweep.svg
 
 # Longer runs CI does not make: soaks, long sweeps, long fuzzing (README).
 test-long: deps

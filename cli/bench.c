@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "collectives/error.h"
@@ -23,8 +24,18 @@ static int rank_fail(struct ep_bench_env *env, const char *what, int err)
 
 static int fault_here(const struct ep_bench_env *env, enum ep_fault_kind kind)
 {
-	const struct ep_fault *f = &env->run->cfg->fault;
-	return f->kind == kind && f->rank == env->rank;
+	return ep_faults_find(&env->run->cfg->faults, kind, env->rank) != NULL;
+}
+
+/* --fault slow:RANK:US: this rank sleeps inside every timed op. */
+static void inject_slow(const struct ep_bench_env *env)
+{
+	const struct ep_fault *f = ep_faults_find(&env->run->cfg->faults, EP_FAULT_SLOW, env->rank);
+	if (f) {
+		struct timespec ts = {f->arg / 1000000, f->arg % 1000000 * 1000};
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
 }
 
 /* The untimed steps before one run of op i: the variant's hook, the op's. */
@@ -111,6 +122,7 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 		int64_t t0 = ep_now_ns();
 		if (it == 0 && i == 0)
 			inject_stop(env);
+		inject_slow(env);
 		if ((rc = op->run(st))) {
 			free(busy);
 			return rank_fail(env, op->name, rc);

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "cli/fault.h"
 #include "collectives/ep.h"
 #include "collectives/sync.h"
 #include "reference/compare.h"
@@ -30,12 +31,6 @@ enum ep_op_mask {
 	EP_OPS_HOOK = 4,
 };
 
-/* --fault: what to inject, where (tests the checks and the supervision). */
-enum ep_fault_kind { EP_FAULT_NONE, EP_FAULT_CORRUPT, EP_FAULT_DIE, EP_FAULT_HANG };
-struct ep_fault {
-	enum ep_fault_kind kind;
-	int rank;                 /* global rank it strikes */
-};
 
 /* What a rank needs to know of the command line: a narrow copy made by the
  * front door (cli/options.c), identical in every rank. */
@@ -47,7 +42,7 @@ struct ep_run_cfg {
 	int ops;                  /* EP_OPS_* bits: ops to time (and features) */
 	double timeout_s;         /* deadline of any single wait */
 	int numa;                 /* pin ranks to CPUs and NUMA nodes */
-	struct ep_fault fault;
+	struct ep_faults faults;    /* --fault (cli/fault.h) */
 	const char *perf_ctl;     /* perf control FIFO[,ACK], or NULL */
 	const char *dump_dir;     /* --dump DIR, or NULL */
 	int ranks_per_node;       /* node jobs: P; 0 on one host */

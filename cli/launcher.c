@@ -143,6 +143,11 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 			slowest[arg]++;
 		}
 		ep_stats_compute(per_iter, (size_t)iters, &op->time_us);
+		op->samples_us = malloc(sizeof(double) * (size_t)iters);
+		if (op->samples_us) {
+			memcpy(op->samples_us, per_iter, sizeof(double) * (size_t)iters);
+			op->nsamples = iters;
+		}
 		op->slowest_rank = 0;
 		for (int r = 1; r < R; r++)
 			if (slowest[r] > slowest[op->slowest_rank])
@@ -312,6 +317,8 @@ void ep_run_result_free(struct ep_run_result *r)
 	for (int i = 0; i < EP_MAX_OPS; i++) {
 		free(r->ops[i].rank_median_us);
 		free(r->ops[i].rank_busy_us);
+		free(r->ops[i].samples_us);
+		r->ops[i].rank_median_us = r->ops[i].rank_busy_us = r->ops[i].samples_us = NULL;
 	}
 	free(r->nodes);
 	free(r->links);

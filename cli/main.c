@@ -13,12 +13,13 @@
 #define EP_VERSION "dev"
 #endif
 
-extern const struct ep_command ep_cmd_info;
+extern const struct ep_command ep_cmd_info, ep_cmd_compare, ep_cmd_ab, ep_cmd_plot;
 static const struct ep_command cmd_version, cmd_help;
 
 /* Every subcommand: one row each. */
 static const struct ep_command *const commands[] = {
-	&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode, &ep_cmd_info, &cmd_version, &cmd_help,
+	&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode, &ep_cmd_compare, &ep_cmd_ab, &ep_cmd_plot,
+	&ep_cmd_info, &cmd_version, &cmd_help,
 };
 #define NCMD (int)(sizeof(commands) / sizeof(commands[0]))
 

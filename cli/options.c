@@ -48,6 +48,11 @@ static int parse_fault(struct ep_options *o, const char *arg, char *err, size_t 
 static int parse_seed(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parse_timeout(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parse_masked(struct ep_options *o, const char *arg, char *err, size_t len);
+static int parse_min_algbw(struct ep_options *o, const char *arg, char *err, size_t len);
+static int parse_max_median(struct ep_options *o, const char *arg, char *err, size_t len);
+static int parse_min_copy(struct ep_options *o, const char *arg, char *err, size_t len);
+static int parse_max_regress(struct ep_options *o, const char *arg, char *err, size_t len);
+static int parse_confidence(struct ep_options *o, const char *arg, char *err, size_t len);
 
 #define F(field) offsetof(struct ep_options, field)
 #define RUN EP_SCOPE_RUN
@@ -98,13 +103,20 @@ static const struct opt_def opt_table[] = {
 	{"gid-index", 0, K_INT, F(gid_index), 0, 255, .def = "-1", .def_doc = "device default", .metavar = "N", .help = "verbs: GID index for RoCE", .scope = NODES},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
-	{"fault", 0, K_CUSTOM, F(fault), .parse = parse_fault, .metavar = "KIND:RANK", .help = "inject a fault to test the checks: corrupt, die or hang, on RANK", .scope = RUN},
+	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG],...", .help = "inject faults to test the checks: corrupt:R, die:R, hang:R, slow:R:US (repeatable)", .scope = RUN},
+	{"min-algbw", 0, K_CUSTOM, F(gates), .parse = parse_min_algbw, .metavar = "OP=GB/s,...", .help = "exit 5 when an op's algbw is below its limit", .scope = RUN},
+	{"max-median-us", 0, K_CUSTOM, F(gates), .parse = parse_max_median, .metavar = "OP=us,...", .help = "exit 5 when an op's median time is above its limit", .scope = RUN},
+	{"min-copy", 0, K_CUSTOM, F(gates), .parse = parse_min_copy, .metavar = "OP=%,...", .help = "exit 5 when an op's aggbw is below this share of the host copy bandwidth", .scope = RUN},
+	{"baseline", 0, K_STRING, F(gates.baseline_path), .metavar = "FILE", .help = "a stored result (--json) to hold this run to, with --max-regress", .scope = RUN},
+	{"max-regress", 0, K_CUSTOM, F(gates), .parse = parse_max_regress, .def = "-1", .def_doc = "none", .metavar = "PCT", .help = "exit 5 when an op is slower than --baseline by more than PCT (beyond noise)", .scope = RUN},
+	{"confidence", 0, K_CUSTOM, F(gates), .parse = parse_confidence, .def = "0.95", .metavar = "C", .help = "confidence of the bootstrap interval used by --max-regress", .scope = RUN},
 	{"progress", 0, K_ENUM, F(progress), .choices = "auto|on|off", .def = "auto", .metavar = "auto|on|off", .help = "a status line on stderr (auto: when it is a terminal; on: lines every few seconds)", .scope = RUN},
 	{"quiet", 'q', K_FLAG, F(quiet), .help = "print only the table and the verdict", .scope = RUN},
 	{"verbose", 'v', K_FLAG, F(verbose), .help = "print per-rank figures", .scope = RUN},
 	{"help", 'h', K_FLAG, 0, .help = "this text", .scope = RUN},
 };
 #define NOPTS (int)(sizeof(opt_table) / sizeof(opt_table[0]))
+_Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) <= 64, "ep_options.given has 64 bits");
 #define OPT_HELP (NOPTS - 1)
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -249,18 +261,43 @@ static int parse_masked(struct ep_options *o, const char *arg, char *err, size_t
 	return 0;
 }
 
+static int parse_min_algbw(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	return ep_gates_add(&o->gates, EP_GATE_MIN_ALGBW, "--min-algbw", arg, err, len);
+}
+
+static int parse_max_median(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	return ep_gates_add(&o->gates, EP_GATE_MAX_MEDIAN, "--max-median-us", arg, err, len);
+}
+
+static int parse_min_copy(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	return ep_gates_add(&o->gates, EP_GATE_MIN_COPY, "--min-copy", arg, err, len);
+}
+
+/* The default -1 means "no limit" and is stored unchecked. */
+static int parse_max_regress(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	double v;
+	if (strcmp(arg, "-1") && (parse_double(arg, &v) || v < 0 || v > 1000))
+		return fail(err, len, "invalid --max-regress '%s': want a percentage in [0, 1000]", arg);
+	o->gates.max_regress = strcmp(arg, "-1") ? v : -1;
+	return 0;
+}
+
+static int parse_confidence(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	double v;
+	if (parse_double(arg, &v) || v <= 0 || v >= 1)
+		return fail(err, len, "invalid --confidence '%s': want a number in (0, 1), e.g. 0.95", arg);
+	o->gates.confidence = v;
+	return 0;
+}
+
 static int parse_fault(struct ep_options *o, const char *arg, char *err, size_t len)
 {
-	static const char *kinds[] = {"", "corrupt", "die", "hang"};
-	const char *colon = strchr(arg, ':');
-	long long r;
-	for (int k = 1; colon && k < 4; k++)
-		if ((size_t)(colon - arg) == strlen(kinds[k]) && strncmp(arg, kinds[k], strlen(kinds[k])) == 0 &&
-		    parse_long(colon + 1, 0, 4095, &r) == 0) {
-			o->fault = (struct ep_fault){(enum ep_fault_kind)k, (int)r};
-			return 0;
-		}
-	return fail(err, len, "invalid --fault '%s': want corrupt:RANK, die:RANK or hang:RANK", arg);
+	return ep_faults_parse(&o->faults, arg, err, len);
 }
 
 static int parse_routing(struct ep_options *o, const char *arg, char *err, size_t len)
@@ -506,6 +543,10 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 			    o->nodes);
 	if (o->hook)
 		o->ops |= EP_OPS_HOOK;
+	if (o->gates.max_regress >= 0 && !o->gates.baseline_path)
+		return fail(err, len, "--max-regress needs --baseline FILE (the result to hold this run to)");
+	if (o->gates.baseline_path && o->gates.max_regress < 0)
+		return fail(err, len, "--baseline needs --max-regress PCT (how much slower is too slow)");
 	if (o->routing_path) {
 		int64_t *rows = NULL;
 		size_t n = 0;
@@ -588,10 +629,27 @@ void ep_options_run_cfg(const struct ep_options *o, struct ep_run_cfg *cfg)
 	*cfg = (struct ep_run_cfg){
 		.seed = o->seed, .iters = o->iters, .warmup = o->warmup, .check = o->check,
 		.cached = o->cached, .ops = o->ops, .timeout_s = o->timeout_s, .numa = o->numa,
-		.fault = o->fault, .perf_ctl = o->perf_ctl, .dump_dir = o->dump_dir,
+		.faults = o->faults, .perf_ctl = o->perf_ctl, .dump_dir = o->dump_dir,
 		.max_dispatch_tokens = o->num_max_dispatch_tokens, .round_scale = o->round_scale,
 		.use_ue8m0 = o->use_ue8m0, .zero_copy = o->zero_copy,
 	};
+}
+
+void ep_options_traffic(const struct ep_options *o, const struct ep_routing *r, int nodes, char *buf,
+			size_t len)
+{
+	char routing[512];
+	ep_options_routing_text(o, r, routing, sizeof(routing));
+	snprintf(buf, len,
+		 "cached=%d\ndtype=%s\nexpert_alignment=%d\nexpert_counts=%s\nhook=%d\nmasked_ratio=%g\n"
+		 "max_dispatch_tokens=%d\nnodes=%d\nnum_bias=%d\nnum_experts=%d\nnum_topk=%d\nops=%d\n"
+		 "ranks_per_node=%d\nround_scale=%d\nrouting=%s\nue8m0=%d\nuneven_tokens=%d\nwith_topk=%d\n"
+		 "zero_copy=%d\n",
+		 o->cached, ep_dtype_name(o->dtype), o->expert_alignment,
+		 o->expert_counts == EP_COUNTS_PREFIX ? "prefix" : "counts", o->hook, o->routing.masked_ratio,
+		 o->num_max_dispatch_tokens, nodes, o->num_bias, o->num_experts, o->num_topk, o->ops & EP_OPS_BOTH,
+		 nodes ? o->ranks_per_node : 0, o->round_scale, routing, o->use_ue8m0, o->uneven_tokens,
+		 o->with_topk, o->zero_copy);
 }
 
 void ep_options_routing_text(const struct ep_options *o, const struct ep_routing *r, char *buf,
@@ -617,8 +675,9 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	int most = R;
 	for (int i = 0; o->ranks_per_node <= 0 && i < o->ranks.n; i++)
 		most = o->ranks.v[i] > most ? o->ranks.v[i] : most;
-	if (o->fault.kind != EP_FAULT_NONE && o->fault.rank >= most)
-		return fail(err, len, "--fault targets rank %d, but the run has ranks 0 to %d", o->fault.rank, most - 1);
+	if (ep_faults_max_rank(&o->faults) >= most)
+		return fail(err, len, "--fault targets rank %d, but the run has ranks 0 to %d", ep_faults_max_rank(&o->faults),
+			    most - 1);
 	if (E % R)
 		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
 	if (E / R > 1024)

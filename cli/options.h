@@ -20,6 +20,7 @@
 #include "cli/bench.h"
 #include "collectives/ep.h"
 #include "reference/inputs.h"
+#include "reports/gates.h"
 
 /* A swept integer: "4096", "128:8192:x2", "1024:4096:+1024" or "2,4,8". */
 struct ep_sweep {
@@ -75,7 +76,8 @@ struct ep_options {
 	int round_scale, use_ue8m0;       /* FP8 cast variants */
 	int hook;                         /* split send and receive phases */
 	int zero_copy;                    /* expert output written into the send buffer */
-	struct ep_fault fault;            /* fault injection, for testing pipelines and this tool */
+	struct ep_faults faults;          /* fault injection, for testing pipelines and this tool */
+	struct ep_gates gates;            /* performance limits (exit 5); the baseline is read by the sweep */
 	const char *perf_ctl;             /* perf control FIFO[,ACK]: events on only while timing */
 	/* node jobs (cli/cluster/env.c resolves what is not given from the environment) */
 	int nodes, node_rank;             /* -1 when not given */
@@ -114,6 +116,12 @@ void ep_options_shape(const struct ep_options *o, int ranks, int tokens, int hid
 
 /* The narrow copy ranks see. */
 void ep_options_run_cfg(const struct ep_options *o, struct ep_run_cfg *cfg);
+
+/* What makes two results comparable: every option that changes what moves
+ * (not the seed: the routing hash of each point covers it), as sorted
+ * "key=value\n" lines, for the JSON "traffic" object. */
+void ep_options_traffic(const struct ep_options *o, const struct ep_routing *r, int nodes, char *buf,
+			size_t len);
 
 /* The routing as a header names it ("uniform", "zipf:1.2", ...). */
 void ep_options_routing_text(const struct ep_options *o, const struct ep_routing *r, char *buf,

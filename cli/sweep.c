@@ -8,6 +8,9 @@
 #include "cli/hostinfo.h"
 #include "cli/progress.h"
 #include "collectives/error.h"
+#include "reports/digest.h"
+#include "reports/provenance.h"
+#include "reports/result_json.h"
 
 #ifndef EP_VERSION
 #define EP_VERSION "dev"
@@ -49,6 +52,18 @@ static void point_run(const struct ep_command *cmd, const struct ep_options *o, 
 	ep_command_routing(cmd, o, pt->ranks, nodes, &run->routing);
 }
 
+/* A limit may only name an op this command's runs time. */
+static int check_gates(const struct ep_command *cmd, const struct ep_options *o, const struct ep_run_cfg *cfg,
+		       char *err, size_t len)
+{
+	const char *ops[EP_MAX_OPS];
+	int n = 0;
+	for (int i = 0; i < cmd->variant->nops && n < EP_MAX_OPS; i++)
+		if (ep_op_present(&cmd->variant->ops[i], cfg))
+			ops[n++] = cmd->variant->ops[i].name;
+	return ep_gates_check_ops(&o->gates, ops, n, cmd->name, err, len);
+}
+
 int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int fixed_ranks, int nodes,
 		   int procs_here, int reporter, char *err, size_t len)
 {
@@ -73,6 +88,8 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		}
 	if (!code && reporter && ep_options_check_outputs(o, err, len))
 		code = EP_EXIT_USAGE;
+	if (!code && check_gates(cmd, o, &cfg, err, len))
+		code = EP_EXIT_USAGE;
 	free(pts);
 	return code;
 }
@@ -91,7 +108,8 @@ char *ep_sweep_command_line(int argc, char **argv)
 
 /* What the run is, for the header and the reports. */
 struct sweep_texts {
-	char routing[300], transport[200], where[1500], options[1800];
+	char routing[300], transport[200], where[1500], options[1800], traffic[2048];
+	struct ep_provenance prov;
 };
 
 static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
@@ -108,6 +126,14 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 	if (cmd->describe)
 		cmd->describe(o, extra, sizeof(extra));
 	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
+	ep_options_traffic(o, &first, r->nodes, t->traffic, sizeof(t->traffic));
+	ep_provenance_collect(&t->prov, EP_VERSION);
+	t->prov.mem_total = h->mem_total, t->prov.numa_nodes = h->numa_nodes, t->prov.cores = h->cores;
+	t->prov.seed = o->seed;
+	snprintf(t->prov.transport, sizeof(t->prov.transport), "%s", t->transport);
+	snprintf(t->prov.launcher, sizeof(t->prov.launcher), "%.199s", r->nodes ? t->where : "");
+	if (strncmp(t->transport, "verbs", 5) == 0)
+		ep_provenance_rdma(&t->prov, o->ib_dev);
 	int copy_threads = ranks < h->cores ? ranks : h->cores;
 	*m = (struct ep_report_meta){
 		.command = cmd->name, .version = EP_VERSION, .command_line = cmdline,
@@ -119,31 +145,57 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		.hostname = h->hostname, .cpu_model = h->cpu_model, .cores = h->cores,
 		.numa_nodes = h->numa_nodes, .mem_total = h->mem_total,
 		.copy_gbs = r->reporter ? ep_host_copy_gbs(copy_threads) : 0, .copy_threads = copy_threads,
+		.traffic = t->traffic, .provenance = &t->prov,
 	};
+}
+
+/* SHA-256 of every rank's top-k ids (int64, rank-major), as the generator
+ * makes them for this point: two results with the same hash moved the
+ * same rows. "" when memory is short (the hash is then not compared). */
+static void routing_hash(const struct ep_run *run, char *hex)
+{
+	size_t TK = (size_t)run->shape.num_tokens * (size_t)run->shape.num_topk;
+	int64_t *idx = malloc(sizeof(int64_t) * (TK + 1));
+	float *w = malloc(sizeof(float) * (TK + 1));
+	struct ep_sha256 h;
+	hex[0] = 0;
+	ep_sha256_init(&h);
+	for (int r = 0; idx && w && r < run->shape.num_ranks; r++) {
+		if (ep_gen_routing(&run->shape, &run->routing, run->cfg->seed, r, idx, w))
+			goto out;
+		ep_sha256_update(&h, idx, sizeof(int64_t) * TK);
+	}
+	if (idx && w)
+		ep_sha256_hex(&h, hex);
+out:
+	free(idx);
+	free(w);
 }
 
 /* After point i: its rows and the rewritten reports (reporter only), and
  * the run's own line for a failure. */
 static void report_point(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
-			 const struct ep_report_meta *m, const struct ep_point *pts, int i,
+			 const struct ep_report_meta *m, struct ep_point *pts, int i, const struct ep_gates *gates,
 			 const struct ep_hostinfo *h, char *report_error, size_t elen)
 {
 	const struct ep_run_result *res = &pts[i].res;
 	if (r->reporter) {
 		int here = r->ranks_here ? r->ranks_here : pts[i].ranks;
 		double copy = r->nodes ? 0 : ep_host_copy_gbs(here < h->cores ? here : h->cores);
+		ep_gates_apply(gates, &pts[i], copy);
 		ep_table_point(stdout, &pts[i], copy, o->verbose);
 		ep_table_nodes(stdout, &pts[i]);
 		ep_report_write_all(o->json_path, o->csv_path, m, pts, i + 1, report_error, elen);
 	}
-	if (res->exit_code != EP_EXIT_OK && res->exit_code != EP_EXIT_WRONG && (r->reporter || !r->nodes))
+	if (res->exit_code != EP_EXIT_OK && res->exit_code != EP_EXIT_WRONG && res->exit_code != EP_EXIT_SLOW &&
+	    (r->reporter || !r->nodes))
 		fprintf(stderr, "epbench %s: %s\n", cmd->name, res->message);
 }
 
 /* Runs every point; returns how many ran. */
 static int run_points(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
-		      struct ep_point *pts, int n, const struct ep_report_meta *m, const struct ep_hostinfo *h,
-		      char *report_error, size_t elen)
+		      struct ep_point *pts, int n, const struct ep_report_meta *m, const struct ep_gates *gates,
+		      const struct ep_hostinfo *h, char *report_error, size_t elen)
 {
 	struct ep_run_cfg cfg;
 	struct ep_progress prog;
@@ -158,8 +210,10 @@ static int run_points(const struct ep_command *cmd, const struct ep_options *o, 
 		ep_progress_point(&prog, i);
 		r->run(r->ctx, i, &run, &lo, &pts[i].res);
 		ep_progress_clear(&prog);
+		if (r->reporter)
+			routing_hash(&run, pts[i].res.routing_hash);
 		done = i + 1;
-		report_point(cmd, o, r, m, pts, i, h, report_error, elen);
+		report_point(cmd, o, r, m, pts, i, gates, h, report_error, elen);
 		int c = pts[i].res.exit_code;
 		if (r->stop_on_failure && c != EP_EXIT_OK && c != EP_EXIT_WRONG)
 			break; /* a node is gone or the job was stopped: no later point can run */
@@ -174,7 +228,8 @@ int ep_sweep_run(const struct ep_command *cmd, const struct ep_options *o, const
 	struct sweep_texts t = {.transport = "shm"};
 	struct ep_report_meta m;
 	struct ep_hostinfo h;
-	char report_error[EP_TEXT_MAX] = "";
+	struct ep_gates gates = o->gates; /* the baseline is read here, into this copy */
+	char report_error[EP_TEXT_MAX] = "", err[EP_TEXT_MAX];
 	int n, done = 0, code = EP_EXIT_OK;
 	ep_launcher_catch_signals();
 	if (r->begin && (code = r->begin(r->ctx, t.transport, sizeof(t.transport), t.where, sizeof(t.where))))
@@ -187,16 +242,22 @@ int ep_sweep_run(const struct ep_command *cmd, const struct ep_options *o, const
 	}
 	ep_hostinfo_read(&h);
 	fill_meta(cmd, o, r, &t, &h, cmdline, &m);
+	if (r->reporter && ep_gates_load(&gates, cmd->name, t.traffic, o->check, err, sizeof(err))) {
+		fprintf(stderr, "epbench %s: %s\n", cmd->name, err);
+		code = EP_EXIT_USAGE;
+		goto end;
+	}
 	if (r->reporter)
 		ep_table_header(stdout, &m, o->quiet);
-	done = run_points(cmd, o, r, pts, n, &m, &h, report_error, sizeof(report_error));
+	done = run_points(cmd, o, r, pts, n, &m, &gates, &h, report_error, sizeof(report_error));
 	code = ep_points_verdict(pts, done);
 	if (r->reporter)
 		code = ep_table_footer(stdout, pts, done, o->check, report_error[0] ? report_error : NULL);
-	for (int i = 0; i < n; i++)
+end:
+	for (int i = 0; pts && i < n; i++)
 		ep_run_result_free(&pts[i].res);
 	free(pts);
-end:
+	ep_gates_free(&gates);
 	if (r->end)
 		r->end(r->ctx, done, code);
 	return code;

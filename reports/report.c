@@ -7,7 +7,7 @@
 
 #include "collectives/error.h"
 #include "reports/atomic_file.h"
-#include "reports/json.h"
+#include "reports/result_json.h"
 
 const char *ep_verdict_name(int code)
 {
@@ -99,7 +99,7 @@ static void print_slow_ranks(FILE *out, const struct ep_point *pt)
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose)
 {
 	const struct ep_run_result *r = &pt->res;
-	if (r->exit_code != EP_EXIT_OK && r->exit_code != EP_EXIT_WRONG) {
+	if (r->exit_code != EP_EXIT_OK && r->exit_code != EP_EXIT_WRONG && r->exit_code != EP_EXIT_SLOW) {
 		fprintf(out, "  %5d %7d %6d %-16s  failed: %s\n", pt->ranks, pt->tokens, pt->hidden,
 			"-", r->message);
 		fflush(out);
@@ -120,10 +120,10 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 		char copy[16] = "-"; /* no host reference (e.g. across nodes) */
 		if (copy_gbs > 0)
 			snprintf(copy, sizeof(copy), "%.1f", 100.0 * op->aggbw_gbs / copy_gbs);
-		fprintf(out, "  %5d %7d %6d %-16s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.3g %8.3g %8.3g %6s %7s\n",
+		fprintf(out, "  %5d %7d %6d %-16s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.3g %8.3g %8.3g %6s %7s%s\n",
 			pt->ranks, pt->tokens, pt->hidden, op->name, (unsigned long long)r->recv_rows, bytes,
 			s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev, op->slowest_rank,
-			op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, copy, wrong);
+			op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, copy, wrong, op->missed ? "  < LIMIT" : "");
 		if (verbose && op->rank_median_us) {
 			fprintf(out, "# %s per-rank median (us):", op->name);
 			for (int q = 0; q < pt->ranks; q++)
@@ -210,6 +210,17 @@ static void print_matrix(FILE *out, const struct ep_point *pt)
 	}
 }
 
+/* A point's missed limits, one line each. */
+static void print_limits(FILE *out, const char *limits)
+{
+	fprintf(out, "\n");
+	for (const char *l = limits; *l;) {
+		size_t n = strcspn(l, "\n");
+		fprintf(out, "#   %.*s\n", (int)n, l);
+		l += n + (l[n] == '\n');
+	}
+}
+
 int ep_points_verdict(const struct ep_point *pts, int n)
 {
 	int worst = EP_EXIT_OK;
@@ -251,6 +262,8 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 		if (r->exit_code == EP_EXIT_WRONG)
 			fprintf(out, ": %llu wrong rows; first: %s\n", (unsigned long long)r->wrong_rows,
 				r->first_mismatch);
+		else if (r->exit_code == EP_EXIT_SLOW)
+			print_limits(out, r->limits);
 		else
 			fprintf(out, ": %s\n", r->message);
 		if (r->exit_code == EP_EXIT_WRONG)
@@ -264,171 +277,6 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 		n == 1 ? "" : "s", failed);
 	fflush(out);
 	return worst;
-}
-
-static void json_stats(struct ep_json *j, const char *key, const struct ep_stats *s)
-{
-	ep_json_begin_object(j, key);
-	ep_json_uint(j, "n", s->n);
-	ep_json_double(j, "min", s->min);
-	ep_json_double(j, "median", s->median);
-	ep_json_double(j, "p90", s->p90);
-	ep_json_double(j, "p99", s->p99);
-	ep_json_double(j, "max", s->max);
-	ep_json_double(j, "mean", s->mean);
-	ep_json_double(j, "stddev", s->stddev);
-	ep_json_end_object(j);
-}
-
-static void json_point(struct ep_json *j, const struct ep_point *pt)
-{
-	const struct ep_run_result *r = &pt->res;
-	ep_json_begin_object(j, NULL);
-	ep_json_int(j, "ranks", pt->ranks);
-	ep_json_int(j, "tokens", pt->tokens);
-	ep_json_int(j, "hidden", pt->hidden);
-	ep_json_string(j, "verdict", ep_verdict_name(r->exit_code));
-	ep_json_int(j, "exit_code", r->exit_code);
-	ep_json_string(j, "error", r->message[0] ? r->message : NULL);
-	ep_json_double(j, "wall_s", r->wall_s);
-	ep_json_uint(j, "recv_rows", r->recv_rows);
-	ep_json_begin_object(j, "check");
-	ep_json_bool(j, "enabled", r->checked);
-	ep_json_uint(j, "compared_bytes", r->checked_bytes);
-	ep_json_uint(j, "wrong_elements", r->wrong_elems);
-	ep_json_uint(j, "wrong_rows", r->wrong_rows);
-	ep_json_string(j, "first_mismatch", r->first_mismatch[0] ? r->first_mismatch : NULL);
-	if (r->wrong_matrix && r->wrong_elems) {
-		ep_json_begin_array(j, "wrong_rows_src_dst");
-		for (int s = 0; s < pt->ranks; s++) {
-			ep_json_begin_array(j, NULL);
-			for (int d = 0; d < pt->ranks; d++)
-				ep_json_uint(j, NULL, r->wrong_matrix[s * pt->ranks + d]);
-			ep_json_end_array(j);
-		}
-		ep_json_end_array(j);
-	}
-	ep_json_end_object(j);
-	ep_json_begin_array(j, "ops");
-	for (int i = 0; i < r->nops; i++) {
-		const struct ep_op_result *op = &r->ops[i];
-		if (!op->timed)
-			continue;
-		ep_json_begin_object(j, NULL);
-		ep_json_string(j, "op", op->name);
-		json_stats(j, "time_us", &op->time_us);
-		ep_json_int(j, "slowest_rank", op->slowest_rank);
-		ep_json_uint(j, "alg_bytes", op->alg_bytes);
-		ep_json_uint(j, "wire_bytes", op->wire_bytes);
-		ep_json_double(j, "algbw_gbs", op->algbw_gbs);
-		ep_json_double(j, "wirebw_gbs", op->wirebw_gbs);
-		ep_json_double(j, "aggbw_gbs", op->aggbw_gbs);
-		if (op->rank_median_us) {
-			ep_json_begin_array(j, "rank_median_us");
-			for (int q = 0; q < pt->ranks; q++)
-				ep_json_double(j, NULL, op->rank_median_us[q]);
-			ep_json_end_array(j);
-		}
-		if (op->rank_busy_us) {
-			ep_json_begin_array(j, "rank_busy_us");
-			for (int q = 0; q < pt->ranks; q++)
-				ep_json_double(j, NULL, op->rank_busy_us[q]);
-			ep_json_end_array(j);
-		}
-		ep_json_end_object(j);
-	}
-	ep_json_end_array(j);
-	if (r->num_nodes && r->nodes) {
-		ep_json_begin_array(j, "nodes");
-		for (int k = 0; k < r->num_nodes; k++) {
-			const struct ep_node_result *n = &r->nodes[k];
-			ep_json_begin_object(j, NULL);
-			ep_json_int(j, "node", k);
-			ep_json_string(j, "host", n->host);
-			ep_json_int(j, "ranks", n->ranks);
-			for (int i = 0; i < r->nops; i++) {
-				if (!r->ops[i].timed)
-					continue;
-				ep_json_begin_object(j, r->ops[i].name);
-				ep_json_double(j, "median_us", n->median_us[i]);
-				ep_json_uint(j, "rdma_bytes", n->rdma_bytes[i]);
-				ep_json_uint(j, "wire_bytes", n->wire_bytes[i]);
-				ep_json_uint(j, "nvl_bytes", n->nvl_bytes[i]);
-				ep_json_end_object(j);
-			}
-			ep_json_end_object(j);
-		}
-		ep_json_end_array(j);
-		ep_json_begin_array(j, "links");
-		for (int l = 0; l < r->num_links; l++) {
-			const struct ep_link_result *lk = &r->links[l];
-			ep_json_begin_object(j, NULL);
-			ep_json_int(j, "src_node", lk->src);
-			ep_json_int(j, "dst_node", lk->dst);
-			for (int i = 0; i < r->nops; i++) {
-				if (!r->ops[i].timed)
-					continue;
-				ep_json_begin_object(j, r->ops[i].name);
-				ep_json_uint(j, "bytes", lk->bytes[i]);
-				ep_json_double(j, "arrival_us", lk->arrival_us[i]);
-				ep_json_double(j, "gbs", lk->gbs[i]);
-				ep_json_end_object(j);
-			}
-			ep_json_end_object(j);
-		}
-		ep_json_end_array(j);
-	}
-	ep_json_end_object(j);
-}
-
-int ep_report_write_json(const char *path, const struct ep_report_meta *m,
-			 const struct ep_point *pts, int n)
-{
-	struct ep_json *j = ep_json_new();
-	if (!j)
-		return -ENOMEM;
-	ep_json_begin_object(j, NULL);
-	ep_json_string(j, "schema", EP_JSON_SCHEMA);
-	ep_json_string(j, "version", m->version);
-	ep_json_string(j, "command", m->command);
-	ep_json_string(j, "command_line", m->command_line);
-	ep_json_begin_object(j, "config");
-	ep_json_string(j, "dtype", m->dtype);
-	ep_json_int(j, "num_topk", m->num_topk);
-	ep_json_int(j, "num_experts", m->num_experts);
-	ep_json_string(j, "routing", m->routing);
-	ep_json_double(j, "masked_ratio", m->masked_ratio);
-	ep_json_uint(j, "seed", m->seed);
-	ep_json_int(j, "iters", m->iters);
-	ep_json_int(j, "warmup", m->warmup);
-	ep_json_bool(j, "check", m->check);
-	ep_json_bool(j, "cached", m->cached);
-	ep_json_int(j, "num_bias", m->num_bias);
-	ep_json_double(j, "timeout_s", m->timeout_s);
-	ep_json_string(j, "transport", m->transport);
-	if (m->variant_options)
-		ep_json_string(j, "variant_options", m->variant_options);
-	ep_json_end_object(j);
-	ep_json_begin_object(j, "host");
-	ep_json_string(j, "hostname", m->hostname);
-	ep_json_string(j, "cpu_model", m->cpu_model);
-	ep_json_int(j, "cores", m->cores);
-	ep_json_int(j, "numa_nodes", m->numa_nodes);
-	ep_json_uint(j, "mem_total_bytes", m->mem_total);
-	ep_json_double(j, "copy_gbs", m->copy_gbs);
-	ep_json_int(j, "copy_threads", m->copy_threads);
-	ep_json_end_object(j);
-	ep_json_begin_array(j, "points");
-	for (int i = 0; i < n; i++)
-		json_point(j, &pts[i]);
-	ep_json_end_array(j);
-	ep_json_string(j, "verdict", ep_verdict_name(ep_points_verdict(pts, n)));
-	ep_json_end_object(j);
-	size_t len;
-	const char *text = ep_json_text(j, &len);
-	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
-	ep_json_free(j);
-	return rc;
 }
 
 int ep_report_write_csv(const char *path, const struct ep_report_meta *m,

@@ -2,7 +2,7 @@
  *
  * The console table follows nccl-tests: every non-data line starts with '#',
  * a units row sits under the header, one data row per (point, op), verdict
- * lines at the end. JSON (schema "epbench/1") and CSV carry the same
+ * lines at the end. JSON (schema "epbench/2", reports/result_json.h) and CSV carry the same
  * numbers for machines; both are rewritten atomically after every point, so
  * a later failure never erases what was measured before it.
  */
@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "reports/provenance.h"
 #include "reports/results.h"
 
-#define EP_JSON_SCHEMA "epbench/1"
 
 /* Everything about the run that is not per point. */
 struct ep_report_meta {
@@ -36,6 +36,10 @@ struct ep_report_meta {
 	uint64_t mem_total;
 	double copy_gbs;          /* aggregate memcpy GB/s for min(ranks, cores) threads */
 	int copy_threads;
+	/* what makes two results comparable: every option that changes the
+	 * traffic, as "key=value" lines (cli/sweep.c makes them) */
+	const char *traffic;
+	const struct ep_provenance *provenance; /* or NULL */
 };
 
 /* One sweep point. */
@@ -59,9 +63,7 @@ int ep_points_verdict(const struct ep_point *pts, int n);
  * report could not be written, or NULL (it makes the status at least 3). */
 int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, const char *report_error);
 
-/* Files (atomic). 0 or -errno. */
-int ep_report_write_json(const char *path, const struct ep_report_meta *m,
-			 const struct ep_point *pts, int n);
+/* Files (atomic). 0 or -errno. JSON: reports/result_json.h. */
 int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
 			const struct ep_point *pts, int n);
 

@@ -1,5 +1,6 @@
 /* report_test.c - the footer and the JSON report give one verdict, in the one severity order. */
 #include "reports/report.h"
+#include "reports/result_json.h"
 
 #include "collectives/error.h"
 #include "tests/harness.h"

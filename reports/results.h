@@ -28,6 +28,9 @@ struct ep_op_result {
 	double aggbw_gbs;          /* all ranks' alg bytes / median time */
 	double *rank_median_us;    /* [R] each rank's own median op time */
 	double *rank_busy_us;      /* [R] each rank's median busy time: op time less waits on peers */
+	double *samples_us;        /* [nsamples] each timed iteration's max over ranks, in order */
+	int nsamples;
+	int missed;                /* 1 when the op missed a limit (--min-algbw, --max-regress, ...) */
 };
 
 /* Multi-node: one node's share of an op (internode). */
@@ -69,6 +72,8 @@ struct ep_run_result {
 	struct ep_node_result *nodes;
 	int num_links;             /* internode: per-link figures, or 0 */
 	struct ep_link_result *links;
+	char routing_hash[65];     /* SHA-256 of every rank's top-k ids (int64, rank-major), or "" */
+	char limits[EP_TEXT_MAX];  /* the limits this point missed, one per line, or "" */
 };
 
 void ep_run_result_free(struct ep_run_result *r);

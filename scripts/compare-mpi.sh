@@ -11,7 +11,7 @@ command -v mpicc >/dev/null || { echo "compare-mpi: mpicc not found (apt-get ins
 # The plain build, whatever SANITIZER a calling make passes down: the peer
 # links the library without sanitizer runtimes, and timings want -O2 alone.
 make --no-print-directory SANITIZER= epbench build/libep.a >/dev/null
-mpicc -std=gnu11 -O2 -I. -o build/mpi_peer scripts/mpi_peer.c build/libep.a -lgsl -lgslcblas -lnuma -lm
+mpicc -std=gnu11 -O2 -I. -o build/mpi_peer scripts/mpi_peer.c build/libep.a -lgsl -lgslcblas -lnuma -ljansson -lnettle -lm
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 ./epbench intranode -r "$R" -t "$T" --hidden "$H" -k "$K" -e "$E" -n "$N" -w 3 -q --json "$tmp/ep.json" >"$tmp/ep.txt"

@@ -100,7 +100,7 @@ if run "sweep_json_csv" 0 120 intranode -r 2 -t 32:128:x2 --hidden 256 -e 8 -k 2
 		python3 - "$tmp/r.json" <<'PY' && ok "json_valid_schema" || bad "json_valid_schema" "see above"
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["schema"] == "epbench/1", d["schema"]
+assert d["schema"] == "epbench/2", d["schema"]
 assert len(d["points"]) == 3 and d["verdict"] == "PASS"
 for p in d["points"]:
     assert p["check"]["wrong_elements"] == 0 and p["check"]["compared_bytes"] > 0

@@ -50,7 +50,9 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	KV("cached", "%d", o->cached);
 	KV("op", "%d", o->ops);
 	KV("timeout", "%g", o->timeout_s);
-	KV("fault", "%d:%d", (int)o->fault.kind, o->fault.rank);
+	char faults[256];
+	ep_faults_text(&o->faults, faults, sizeof(faults));
+	KV("fault", "%s", faults);
 	KV("num-max-dispatch-tokens-per-rank", "%d", o->num_max_dispatch_tokens);
 	KV("round-scale", "%d", o->round_scale);
 	KV("ue8m0", "%d", o->use_ue8m0);

@@ -30,7 +30,7 @@ got=$?
 
 # Long fuzzing of every parser.
 make --no-print-directory fuzz FUZZ_SECONDS="${EP_LONG_FUZZ_SECONDS:-300}" >"$tmp/out" 2>&1
-for t in case routing options; do
+for t in case routing options result; do
 	line=$(grep "^fuzz $t:" "$tmp/out")
 	echo "# $line"
 	case "$line" in *"no crash") ok "fuzz_long_$t" ;; *) bad "fuzz_long_$t" "${line:-no result line}" ;; esac
