@@ -39,7 +39,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
 BIN        := $(if $(SANITIZER),$(BUILD)/epbench,epbench)
 
-FUZZ_TARGETS := case routing options result
+FUZZ_TARGETS := case routing options result suite
 FUZZ_SECONDS ?= 60
 FUZZ_BIN   := $(FUZZ_TARGETS:%=build-fuzzer/tests/fuzz/fuzz_%)
 
@@ -73,7 +73,7 @@ $(BUILD)/%_test: $(BUILD)/%_test.o $(BUILD)/libep.a
 # tests/ against the real binary. tests/run.sh prints "N passed, N failed".
 test: deps
 	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN)
-	@EPBENCH=$(abspath $(BIN)) tests/run.sh $(TEST_BIN)
+	@EPBENCH=$(abspath $(BIN)) EP_BUILD=$(BUILD) tests/run.sh $(TEST_BIN)
 
 # Unit tests and tests/fast.list: what CI runs under each sanitizer build.
 test-fast: deps

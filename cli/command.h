@@ -1,7 +1,7 @@
 /* command.h - one descriptor per subcommand: how `epbench NAME ...` is parsed and run.
  *
- * main.c holds the table of commands (one row each) and never looks at
- * their names beyond finding the row. A command that runs points (a sweep
+ * cli/commands.c holds the table of commands (one row each); main.c finds
+ * the row and never looks at a command's name beyond that. A command that runs points (a sweep
  * of shapes, each run by rank processes) gives its option scope, its own
  * option defaults, the variant its ranks run and a few hooks; cli/sweep.c
  * does the rest, on one host or, when the command line asks for it, as one
@@ -10,12 +10,13 @@
  * main() instead.
  *
  * Adding a subcommand: one file with its descriptor (and its variant, if it
- * runs ranks), one row in main.c's table.
+ * runs ranks), one row in cli/commands.c's table.
  */
 #ifndef EP_COMMAND_H
 #define EP_COMMAND_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "cli/bench.h"
 #include "cli/options.h"
@@ -50,7 +51,13 @@ void ep_command_default_routing(const struct ep_options *o, int ranks, int nodes
 void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o, int ranks, int nodes,
 			struct ep_routing *r);
 
-/* Every command, for `epbench help` (main.c). */
+/* The commands that run points (their files define them). */
 extern const struct ep_command ep_cmd_intranode, ep_cmd_low_latency, ep_cmd_internode;
+
+/* Every command, NULL-terminated (cli/commands.c), and lookup by name. */
+extern const struct ep_command *const ep_commands[];
+const struct ep_command *ep_command_find(const char *name);
+/* `epbench help`'s text. */
+void ep_commands_usage(FILE *out);
 
 #endif

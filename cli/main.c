@@ -1,4 +1,4 @@
-/* main.c - the epbench command: a table of subcommands. */
+/* main.c - the epbench command: finds the subcommand (cli/commands.c), expands --case, runs it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,50 +9,6 @@
 #include "cli/sweep.h"
 #include "collectives/error.h"
 
-#ifndef EP_VERSION
-#define EP_VERSION "dev"
-#endif
-
-extern const struct ep_command ep_cmd_info, ep_cmd_compare, ep_cmd_ab, ep_cmd_plot;
-static const struct ep_command cmd_version, cmd_help;
-
-/* Every subcommand: one row each. */
-static const struct ep_command *const commands[] = {
-	&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode, &ep_cmd_compare, &ep_cmd_ab, &ep_cmd_plot,
-	&ep_cmd_info, &cmd_version, &cmd_help,
-};
-#define NCMD (int)(sizeof(commands) / sizeof(commands[0]))
-
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: epbench COMMAND [options]\n\n"
-		     "Benchmarks and checks, bit for bit, DeepEP-style MoE dispatch and combine.\n\n"
-		     "commands:\n");
-	for (int i = 0; i < NCMD; i++)
-		fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->help);
-	fprintf(out, "\nexit codes: 0 pass, 1 wrong data, 2 usage, 3 environment, 4 timeout or dead rank, 5 too slow\n");
-}
-
-static int help_main(const struct ep_command *cmd, int argc, char **argv)
-{
-	(void)cmd, (void)argc, (void)argv;
-	usage(stdout);
-	return EP_EXIT_OK;
-}
-
-static int version_main(const struct ep_command *cmd, int argc, char **argv)
-{
-	(void)cmd, (void)argc, (void)argv;
-	printf("epbench %s\n", EP_VERSION);
-	return EP_EXIT_OK;
-}
-
-static const struct ep_command cmd_version = {
-	.name = "version", .help = "print the version", .main = version_main,
-};
-static const struct ep_command cmd_help = {
-	.name = "help", .help = "this text; 'epbench CMD --help' for a command's options", .main = help_main,
-};
 
 /* On one host: --ranks-per-node P (low-latency --nodes 1) means P ranks. */
 static int one_host_ranks(const struct ep_command *cmd, struct ep_options *o)
@@ -98,7 +54,7 @@ static int run_points(const struct ep_command *cmd, int argc, char **argv, const
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		usage(stderr);
+		ep_commands_usage(stderr);
 		return EP_EXIT_USAGE;
 	}
 	const char *name = argv[1];
@@ -106,10 +62,7 @@ int main(int argc, char **argv)
 		name = "help";
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)
 		name = "version";
-	const struct ep_command *cmd = NULL;
-	for (int i = 0; i < NCMD && !cmd; i++)
-		if (strcmp(name, commands[i]->name) == 0)
-			cmd = commands[i];
+	const struct ep_command *cmd = ep_command_find(name);
 	if (!cmd) {
 		fprintf(stderr, "epbench: unknown command '%s' (see epbench --help)\n", name);
 		return EP_EXIT_USAGE;
