@@ -54,6 +54,7 @@ int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int ran
 	size_t S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
 	size_t in_row = s->dtype == EP_DTYPE_FP8 ? H : 2 * H;
 	uint64_t seed = run->cfg->seed;
+	io->payload = run->routing.payload;
 	io->nodes = ranks_per_node > 0 ? s->num_ranks / ranks_per_node : 0;
 	io->x = malloc(T * in_row + 1);
 	io->x_scales = malloc(sizeof(float) * (T * S + 1));
@@ -69,10 +70,10 @@ int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int ran
 		goto nomem;
 	for (size_t t = 0; t < T; t++) {
 		if (s->dtype == EP_DTYPE_INT8) /* quantised by dispatch itself */
-			ep_gen_bf16_row(seed, EP_STREAM_X, rank, (int64_t)t, s->hidden,
+			ep_gen_bf16_row(seed, io->payload, EP_STREAM_X, rank, (int64_t)t, s->hidden,
 					(uint16_t *)io->x + t * H);
 		else
-			ep_gen_x_row(s, seed, rank, (int64_t)t, (char *)io->x + t * in_row,
+			ep_gen_x_row(s, seed, io->payload, rank, (int64_t)t, (char *)io->x + t * in_row,
 				     io->x_scales + t * S);
 	}
 	if (s->with_topk) {
@@ -89,7 +90,7 @@ int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int ran
 		if (!io->bias[b])
 			goto nomem;
 		for (size_t t = 0; t < T; t++)
-			ep_gen_bf16_row(seed, b ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, rank, (int64_t)t,
+			ep_gen_bf16_row(seed, io->payload, b ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, rank, (int64_t)t,
 					s->hidden, io->bias[b] + t * H);
 	}
 	/* The layout comes from the routing even when topk is not dispatched. */
@@ -123,7 +124,7 @@ void ep_normal_io_apply_experts(const struct ep_normal_io *io, uint16_t *cx, flo
 		const int64_t *idx = out->recv_topk_idx ? out->recv_topk_idx + m * (size_t)K : NULL;
 		ep_dispatched_row_to_bf16(s, (const char *)out->recv_x + m * row_bytes,
 					  S ? out->recv_x_scales + m * (size_t)S : NULL, deq);
-		ep_expert_transform(io->rank, ep_row_expert(idx, K), deq, H, cx + m * (size_t)H);
+		ep_expert_transform(io->payload, io->rank, ep_row_expert(idx, K), deq, H, cx + m * (size_t)H);
 		if (idx && out->recv_topk_weights)
 			for (int j = 0; j < K; j++)
 				cw[m * (size_t)K + j] = ep_expert_weight(

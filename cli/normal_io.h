@@ -18,6 +18,7 @@
 struct ep_normal_io {
 	struct ep_shape shape;        /* the run's, with this rank's own token count */
 	int rank;                     /* global rank */
+	enum ep_payload payload;      /* the values inputs carry (--payload) */
 	int nodes;                    /* > 0: num_tokens_per_rdma_rank is kept for that many nodes */
 	void *x;                      /* [T][H] bf16, or fp8 bytes (INT8: bf16, quantised by dispatch) */
 	float *x_scales;              /* [T][H/128], FP8 only */

@@ -77,6 +77,7 @@ static const struct opt_def opt_table[] = {
 	{"hook", 0, K_FLAG, F(hook), .help = "split send and receive phases and time them apart", .scope = LL},
 	{"zero-copy", 0, K_FLAG, F(zero_copy), .help = "expert outputs written straight into the combine send buffer", .scope = LL},
 	{"seed", 's', K_CUSTOM, F(seed), .parse = parse_seed, .def = "0", .metavar = "N", .help = "seed of every input", .scope = RUN},
+	{"payload", 0, K_ENUM, F(payload), .choices = "narrow|wide", .def = "wide", .metavar = "narrow|wide", .help = "the values tokens carry: wide spreads exponents and makes summation order, fusion and rounding visible (README, How it checks)", .scope = RUN},
 	{"dtype", 'd', K_ENUM, F(dtype), .choices = "bf16|fp8|int8", .def = "bf16", .metavar = "bf16|fp8|int8", .help = "dispatch payload type (int8: normal mode only)", .scope = RUN},
 	{"with-topk", 0, K_BOOL, F(with_topk), .def = "1", .metavar = "0|1", .help = "dispatch carries topk_idx/topk_weights", .scope = NORMAL},
 	{"bias", 0, K_INT, F(num_bias), 0, 2, .def = "0", .metavar = "0|1|2", .help = "bias tensors added by combine", .scope = NORMAL},
@@ -557,6 +558,7 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 		o->routing.file_rows = n;
 	}
 	o->routing.uneven_tokens = o->uneven_tokens;
+	o->routing.payload = o->payload;
 	o->routing.num_groups = o->num_groups;
 	o->routing.num_topk_groups = o->num_topk_groups;
 	if (o->cached && !o->check && o->ops == EP_OPS_COMBINE)
@@ -642,12 +644,13 @@ void ep_options_traffic(const struct ep_options *o, const struct ep_routing *r, 
 	ep_options_routing_text(o, r, routing, sizeof(routing));
 	snprintf(buf, len,
 		 "cached=%d\ndtype=%s\nexpert_alignment=%d\nexpert_counts=%s\nhook=%d\nmasked_ratio=%g\n"
-		 "max_dispatch_tokens=%d\nnodes=%d\nnum_bias=%d\nnum_experts=%d\nnum_topk=%d\nops=%d\n"
+		 "max_dispatch_tokens=%d\nnodes=%d\nnum_bias=%d\nnum_experts=%d\nnum_topk=%d\nops=%d\npayload=%s\n"
 		 "ranks_per_node=%d\nround_scale=%d\nrouting=%s\nue8m0=%d\nuneven_tokens=%d\nwith_topk=%d\n"
 		 "zero_copy=%d\n",
 		 o->cached, ep_dtype_name(o->dtype), o->expert_alignment,
 		 o->expert_counts == EP_COUNTS_PREFIX ? "prefix" : "counts", o->hook, o->routing.masked_ratio,
 		 o->num_max_dispatch_tokens, nodes, o->num_bias, o->num_experts, o->num_topk, o->ops & EP_OPS_BOTH,
+		 ep_payload_name(r->payload),
 		 nodes ? o->ranks_per_node : 0, o->round_scale, routing, o->use_ue8m0, o->uneven_tokens,
 		 o->with_topk, o->zero_copy);
 }

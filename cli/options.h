@@ -59,6 +59,7 @@ struct ep_options {
 	int num_topk, num_experts, expert_alignment;
 	int num_groups, num_topk_groups;  /* 0: not given */
 	enum ep_dtype dtype;
+	enum ep_payload payload;          /* --payload */
 	int with_topk, num_bias;
 	enum ep_expert_counts expert_counts;
 	uint64_t seed;

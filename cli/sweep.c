@@ -137,7 +137,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 	int copy_threads = ranks < h->cores ? ranks : h->cores;
 	*m = (struct ep_report_meta){
 		.command = cmd->name, .version = EP_VERSION, .command_line = cmdline,
-		.dtype = ep_dtype_name(o->dtype), .num_topk = o->num_topk, .num_experts = o->num_experts,
+		.dtype = ep_dtype_name(o->dtype), .payload = ep_payload_name(o->payload), .num_topk = o->num_topk, .num_experts = o->num_experts,
 		.routing = t->routing, .masked_ratio = o->routing.masked_ratio, .seed = o->seed,
 		.iters = o->iters, .warmup = o->warmup, .check = o->check, .cached = o->cached,
 		.num_bias = o->num_bias, .timeout_s = o->timeout_s, .transport = t->transport,

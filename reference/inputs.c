@@ -85,6 +85,15 @@ static void pick_zipf(gsl_rng *g, gsl_ran_discrete_t *table, int E, int k, int64
 	}
 }
 
+/* A top-k weight from a uniform draw u in (0,1): u itself, or for WIDE one
+ * of four values with full 24-bit mantissas (the same draws, so the ids
+ * that follow do not change). */
+static float weight(enum ep_payload payload, double u)
+{
+	static const float levels[4] = {0.2928932188f, 0.3819660113f, 0.6180339887f, 0.7071067812f};
+	return payload == EP_PAYLOAD_NARROW ? (float)u : levels[(int)(u * 4) & 3];
+}
+
 int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights)
 {
@@ -133,7 +142,7 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		}
 		}
 		for (int j = 0; j < K; j++) {
-			topk_weights[(size_t)t * K + j] = (float)gsl_rng_uniform_pos(g);
+			topk_weights[(size_t)t * K + j] = weight(r->payload, gsl_rng_uniform_pos(g));
 			if (r->masked_ratio > 0 && gsl_rng_uniform(g) < r->masked_ratio)
 				row[j] = -1;
 		}
@@ -148,30 +157,40 @@ clean:
 	return rc;
 }
 
-void ep_gen_bf16_row(uint64_t seed, enum ep_stream stream, int rank,
+const char *ep_payload_name(enum ep_payload p)
+{
+	return p == EP_PAYLOAD_NARROW ? "narrow" : "wide";
+}
+
+/* 16 hash bits as one value: sign | exponent | 7 mantissa bits. */
+static uint16_t payload_value(enum ep_payload payload, uint16_t b)
+{
+	unsigned e = payload == EP_PAYLOAD_NARROW ? 120 + ((b >> 7) & 7)     /* 2^-7 .. 2^0 */
+						  : 103 + ((b >> 7) & 0xff) % 49; /* 2^-24 .. 2^24 */
+	return (uint16_t)((b & 0x8000) | (e << 7) | (b & 0x7f));
+}
+
+void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stream, int rank,
 		     int64_t token, int hidden, uint16_t *row)
 {
 	uint64_t base = ep_mix64(seed ^ ((uint64_t)stream << 56) ^ ((uint64_t)(uint32_t)rank << 32)) +
 			(uint64_t)token * 0x9e3779b97f4a7c15ULL;
 	for (int c = 0; c < hidden; c += 4) {
 		uint64_t h = ep_mix64(base + (uint64_t)c * 0xd1b54a32d192ed03ULL);
-		for (int k = 0; k < 4 && c + k < hidden; k++) {
-			uint16_t b = (uint16_t)(h >> (16 * k));
-			/* sign | exponent 120..127 | 7 random mantissa bits */
-			row[c + k] = (uint16_t)((b & 0x8000) | ((120 + ((b >> 7) & 7)) << 7) | (b & 0x7f));
-		}
+		for (int k = 0; k < 4 && c + k < hidden; k++)
+			row[c + k] = payload_value(payload, (uint16_t)(h >> (16 * k)));
 	}
 }
 
-void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, int rank,
+void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, enum ep_payload payload, int rank,
 		  int64_t token, void *row, float *scales)
 {
 	if (s->dtype != EP_DTYPE_FP8) {
-		ep_gen_bf16_row(seed, EP_STREAM_X, rank, token, s->hidden, row);
+		ep_gen_bf16_row(seed, payload, EP_STREAM_X, rank, token, s->hidden, row);
 		return;
 	}
 	uint16_t tmp[s->hidden];
-	ep_gen_bf16_row(seed, EP_STREAM_X, rank, token, s->hidden, tmp);
+	ep_gen_bf16_row(seed, payload, EP_STREAM_X, rank, token, s->hidden, tmp);
 	ep_fp8_cast_row(tmp, (size_t)s->hidden, 0, row, scales);
 }
 

@@ -2,7 +2,7 @@
  *
  * Routing (topk_idx, topk_weights) comes from a GSL generator seeded with
  * (seed, rank); payloads (x, biases) from a counter-based hash of
- * (seed, stream, rank, token, column). Any process can therefore regenerate
+ * (seed, stream, rank, token, column), spread as the payload kind says. Any process can therefore regenerate
  * any rank's inputs, which is how each rank checks its outputs without extra
  * communication, and how the launcher sizes buffers before spawning.
  */
@@ -21,9 +21,28 @@ enum ep_routing_kind {
 	EP_ROUTE_FILE,    /* rows read from a text file (loaded before fork) */
 };
 
-/* The traffic: how many tokens each rank has and which experts they
- * choose; identical on every rank. */
+/* The values tokens carry (--payload). An oracle is only as strong as its
+ * data: with NARROW, sums of a few values are exact in fp32 and no order of
+ * summation or fusion can be told apart; WIDE is built so that they can.
+ *   NARROW  every value +-[2^-7, 2): sign, exponent 120..127, 7 random
+ *           mantissa bits (epbench before --payload; results of that time).
+ *   WIDE    sign random, exponent uniform in 2^-24..2^24 (49 binades),
+ *           7 random mantissa bits: never zero, subnormal, inf or NaN, and
+ *           nothing the expert stand-in or a weight makes of it is an fp32
+ *           subnormal. The expert stand-in scales each column by
+ *           +-2^{-10,0,10} x {1, 1.5} (reference/transform.h), so one token's
+ *           returns from different ranks and slots are a large value, its
+ *           exact negation and small terms; top-k weights come from four
+ *           values (ties between slots, as softmax outputs tie), so a
+ *           fused multiply-add and its unfused form differ. */
+enum ep_payload { EP_PAYLOAD_NARROW, EP_PAYLOAD_WIDE };
+
+const char *ep_payload_name(enum ep_payload p);
+
+/* The traffic: how many tokens each rank has, which experts they choose and
+ * the values they carry; identical on every rank. */
 struct ep_routing {
+	enum ep_payload payload;
 	int uneven_tokens;      /* ranks send ep_rank_num_tokens() tokens, not all T */
 	enum ep_routing_kind kind;
 	double zipf_s;          /* ZIPF exponent */
@@ -45,19 +64,20 @@ int ep_rank_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven);
 enum ep_stream { EP_STREAM_X = 0, EP_STREAM_BIAS0 = 1, EP_STREAM_BIAS1 = 2 };
 
 /* Routing of one rank: topk_idx [T][K] int64 and topk_weights [T][K] float
- * (weights in (0,1); masked entries keep their weight, as in DeepEP).
+ * (weights in (0,1), for WIDE one of four values; masked entries keep their
+ * weight, as in DeepEP). The ids do not depend on the payload.
  * Deterministic in (seed, rank). 0 or -ENOMEM. */
 int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights);
 
-/* One BF16 row of a payload stream: values +-[2^-7, 2), never NaN or inf. */
-void ep_gen_bf16_row(uint64_t seed, enum ep_stream stream, int rank,
+/* One BF16 row of a payload stream, spread as payload says (never NaN or inf). */
+void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stream, int rank,
 		     int64_t token, int hidden, uint16_t *row);
 
 /* One x row in the dispatch dtype: BF16 -> row (uint16_t[H]); FP8 -> the BF16
  * row cast per 128 channels (DeepEP's formula) into row (uint8_t[H]) and
  * scales (float[H/128]); INT8 -> the BF16 row (quantised by dispatch). */
-void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, int rank,
+void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, enum ep_payload payload, int rank,
 		  int64_t token, void *row, float *scales);
 
 /* Reads a routing file: one token per line, K integers (expert id or -1),

@@ -88,10 +88,10 @@ EP_TEST(group_limited_uses_at_most_topk_groups)
 EP_TEST(payload_finite_bounded_and_seed_dependent)
 {
 	uint16_t a[1000], b[1000];
-	ep_gen_bf16_row(1, EP_STREAM_X, 0, 0, 1000, a);
-	ep_gen_bf16_row(2, EP_STREAM_X, 0, 0, 1000, b);
+	ep_gen_bf16_row(1, EP_PAYLOAD_NARROW, EP_STREAM_X, 0, 0, 1000, a);
+	ep_gen_bf16_row(2, EP_PAYLOAD_NARROW, EP_STREAM_X, 0, 0, 1000, b);
 	EP_ASSERT(memcmp(a, b, sizeof(a)) != 0);
-	ep_gen_bf16_row(1, EP_STREAM_BIAS0, 0, 0, 1000, b);
+	ep_gen_bf16_row(1, EP_PAYLOAD_NARROW, EP_STREAM_BIAS0, 0, 0, 1000, b);
 	EP_ASSERT(memcmp(a, b, sizeof(a)) != 0);
 	int neg = 0;
 	for (int i = 0; i < 1000; i++) {

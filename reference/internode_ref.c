@@ -93,7 +93,7 @@ void ep_internode_ref_check_layout(const struct ep_internode_ref *ref, const str
 static void expert_row(const struct ep_internode_ref *ref, int r, int e, const uint16_t *xb,
 		       uint16_t *y)
 {
-	ep_expert_transform(r, e, xb, ref->base.shape.hidden, y);
+	ep_expert_transform(ref->base.routing->payload, r, e, xb, ref->base.shape.hidden, y);
 }
 
 static void wire_row_bf16(const struct ep_internode_ref *ref, int src, int t, uint8_t *row,
@@ -101,10 +101,10 @@ static void wire_row_bf16(const struct ep_internode_ref *ref, int src, int t, ui
 {
 	const struct ep_shape *s = &ref->base.shape;
 	if (s->dtype == EP_DTYPE_INT8) {
-		ep_gen_bf16_row(ref->base.seed, EP_STREAM_X, src, t, s->hidden, tmp);
+		ep_gen_bf16_row(ref->base.seed, ref->base.routing->payload, EP_STREAM_X, src, t, s->hidden, tmp);
 		scales[0] = ep_int8_quant_row(tmp, (size_t)s->hidden, (int8_t *)row);
 	} else {
-		ep_gen_x_row(s, ref->base.seed, src, t, row, scales);
+		ep_gen_x_row(s, ref->base.seed, ref->base.routing->payload, src, t, row, scales);
 	}
 	ep_dispatched_row_to_bf16(s, row, scales, xb);
 }
@@ -151,7 +151,7 @@ static void expected_combine(const struct ep_internode_ref *ref, int t, struct s
 	for (int c = 0; c < H; c++)
 		acc[c] = 0.0f;
 	for (int k = 0; k < s->num_bias; k++) {
-		ep_gen_bf16_row(ref->base.seed, k ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, me, t, H, w->b);
+		ep_gen_bf16_row(ref->base.seed, ref->base.routing->payload, k ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, me, t, H, w->b);
 		for (int c = 0; c < H; c++)
 			acc[c] += ep_bf16_to_f32(w->b[c]);
 	}

@@ -81,6 +81,7 @@ int ep_ll_ref_init(struct ep_ll_ref *ref, const struct ep_ll_config *cfg, int nu
 	memset(ref, 0, sizeof(*ref));
 	ref->cfg = *cfg;
 	ref->seed = seed;
+	ref->payload = r->payload;
 	ref->me = me;
 	ref->max_tokens_in = num_tokens;
 	ref->num_tokens = calloc(R, sizeof(int32_t));
@@ -136,7 +137,7 @@ void ep_ll_ref_fini(struct ep_ll_ref *ref)
 static void wire_row(struct ep_ll_ref *ref, int s, int t)
 {
 	const struct ep_ll_config *c = &ref->cfg;
-	ep_gen_bf16_row(ref->seed, EP_STREAM_X, s, t, c->hidden, ref->xrow);
+	ep_gen_bf16_row(ref->seed, ref->payload, EP_STREAM_X, s, t, c->hidden, ref->xrow);
 	if (c->dtype == EP_DTYPE_FP8)
 		ep_fp8_cast_row(ref->xrow, (size_t)c->hidden, c->round_scale, ref->q, ref->scales);
 }
@@ -246,7 +247,7 @@ void ep_ll_ref_check_combine(struct ep_ll_ref *ref, const uint16_t *combined_x,
 				expert_input(ref, t);
 				have_input = 1;
 			}
-			ep_expert_transform((int)(g / L), (int)(g % L), ref->deq, H, ref->y);
+			ep_expert_transform(ref->payload, (int)(g / L), (int)(g % L), ref->deq, H, ref->y);
 			float w = wt[(size_t)t * K + j];
 			for (int i = 0; i < H; i++)
 				ref->acc[i] = fmaf(ep_bf16_to_f32(ref->y[i]), w, ref->acc[i]);

@@ -28,11 +28,12 @@
 /* Tokens rank r sends: T_r = ep_rank_num_tokens(T, seed, r, uneven)
  * (reference/inputs.h; rank 0 keeps T, so N defaults to T). Rank r's tokens
  * are the first T_r rows of the routing ep_gen_routing generates for T
- * tokens, and x rows of ep_gen_bf16_row(seed, EP_STREAM_X, r, t). */
+ * tokens, and x rows of ep_gen_bf16_row(seed, payload, EP_STREAM_X, r, t). */
 
 struct ep_ll_ref {
 	struct ep_ll_config cfg;
 	uint64_t seed;
+	enum ep_payload payload;        /* the routing's */
 	int me;
 	int max_tokens_in;             /* T, the routing rows per rank */
 	int32_t *num_tokens;           /* [R] T_r */

@@ -192,10 +192,10 @@ static void wire_row(const struct ep_reference *ref, int src, int t, uint8_t *ro
 {
 	const struct ep_shape *s = &ref->shape;
 	if (s->dtype == EP_DTYPE_INT8) {
-		ep_gen_bf16_row(ref->seed, EP_STREAM_X, src, t, s->hidden, tmp);
+		ep_gen_bf16_row(ref->seed, ref->routing->payload, EP_STREAM_X, src, t, s->hidden, tmp);
 		scales[0] = ep_int8_quant_row(tmp, (size_t)s->hidden, (int8_t *)row);
 	} else {
-		ep_gen_x_row(s, ref->seed, src, t, row, scales);
+		ep_gen_x_row(s, ref->seed, ref->routing->payload, src, t, row, scales);
 	}
 }
 
@@ -289,12 +289,12 @@ void ep_reference_check_combine(const struct ep_reference *ref, const uint16_t *
 		for (int c = 0; c < H; c++)
 			acc[c] = 0.0f;
 		if (s->num_bias >= 1) {
-			ep_gen_bf16_row(ref->seed, EP_STREAM_BIAS0, me, t, H, b);
+			ep_gen_bf16_row(ref->seed, ref->routing->payload, EP_STREAM_BIAS0, me, t, H, b);
 			for (int c = 0; c < H; c++)
 				acc[c] = ep_bf16_to_f32(b[c]);
 		}
 		if (s->num_bias >= 2) {
-			ep_gen_bf16_row(ref->seed, EP_STREAM_BIAS1, me, t, H, b);
+			ep_gen_bf16_row(ref->seed, ref->routing->payload, EP_STREAM_BIAS1, me, t, H, b);
 			for (int c = 0; c < H; c++)
 				acc[c] = acc[c] + ep_bf16_to_f32(b[c]);
 		} else {
@@ -321,7 +321,7 @@ void ep_reference_check_combine(const struct ep_reference *ref, const uint16_t *
 					    (e < 0 || v - (int64_t)r * L < e))
 						e = (int)(v - (int64_t)r * L);
 				}
-			ep_expert_transform(r, e, xb, H, y);
+			ep_expert_transform(ref->routing->payload, r, e, xb, H, y);
 			for (int c = 0; c < H; c++)
 				acc[c] += ep_bf16_to_f32(y[c]);
 			for (int j = 0; j < K; j++) {

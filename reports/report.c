@@ -26,8 +26,8 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet)
 {
 	if (quiet)
 		goto columns;
-	fprintf(out, "# epbench %s %s: dtype %s, top-%d of %d experts, routing %s", m->version,
-		m->command, m->dtype, m->num_topk, m->num_experts, m->routing);
+	fprintf(out, "# epbench %s %s: dtype %s, payload %s, top-%d of %d experts, routing %s", m->version,
+		m->command, m->dtype, m->payload ? m->payload : "narrow", m->num_topk, m->num_experts, m->routing);
 	if (m->masked_ratio > 0)
 		fprintf(out, " (masked %.3g)", m->masked_ratio);
 	fprintf(out, ", bias %d, seed %llu\n", m->num_bias, (unsigned long long)m->seed);

@@ -22,6 +22,7 @@ struct ep_report_meta {
 	const char *version;
 	const char *command_line; /* argv joined */
 	const char *dtype;
+	const char *payload;      /* "narrow", "wide" */
 	int num_topk, num_experts;
 	const char *routing;      /* "uniform", "zipf:1.2", ... */
 	double masked_ratio;

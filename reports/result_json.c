@@ -317,6 +317,18 @@ static void add_traffic(struct ep_doc *d, const char *key, const char *value)
 	snprintf(d->traffic + n, sizeof(d->traffic) - n, "%s=%s\n", key, value);
 }
 
+static int has_traffic(const struct ep_doc *d, const char *key)
+{
+	size_t k = strlen(key);
+	for (const char *l = d->traffic; *l;) {
+		size_t n = strcspn(l, "\n");
+		if (n > k && !strncmp(l, key, k) && l[k] == '=')
+			return 1;
+		l += n + (l[n] == '\n');
+	}
+	return 0;
+}
+
 static void sort_traffic(struct ep_doc *d)
 {
 	char copy[sizeof(d->traffic)], *lines[128];
@@ -356,6 +368,9 @@ static void read_traffic(json_t *root, struct ep_doc *d)
 					add_traffic(d, keys[i], num);
 		}
 	}
+	/* results from before --payload carried the narrow payload */
+	if (!has_traffic(d, "payload"))
+		add_traffic(d, "payload", "narrow");
 	sort_traffic(d);
 }
 

@@ -51,6 +51,17 @@ expect "compare_faster_verdict" "dispatch .* faster"
 run "result_fp8" 0 60 intranode $shape --dtype fp8 --json "$tmp/fp8.json"
 run "compare_other_dtype_refused" 2 30 compare "$tmp/a.json" "$tmp/fp8.json"
 expect "compare_names_dtype" "dtype: 'bf16' in A, 'fp8' in B"
+run "result_narrow" 0 60 intranode $shape --payload narrow --json "$tmp/narrow.json"
+run "compare_other_payload_refused" 2 30 compare "$tmp/a.json" "$tmp/narrow.json"
+expect "compare_names_payload" "payload: 'wide' in A, 'narrow' in B"
+# a result from before --payload had the narrow payload, and says so when read
+python3 - "$tmp/narrow.json" "$tmp/old.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+del d["traffic"]["payload"]
+json.dump(d, open(sys.argv[2], "w"))
+PY
+run "compare_old_result_is_narrow" 0 30 compare "$tmp/narrow.json" "$tmp/old.json"
 run "result_seed" 0 60 intranode $shape --seed 7 --json "$tmp/seed.json"
 run "compare_other_routing_refused" 2 30 compare "$tmp/a.json" "$tmp/seed.json"
 expect "compare_names_routing_hash" "routing_hash of point ranks=2 tokens=64 hidden=512"

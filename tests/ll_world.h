@@ -57,7 +57,8 @@ struct board {
 
 /* The expert step of the bench: dequantise each valid packed row and apply
  * ep_expert_transform under its own local expert. */
-static void apply_experts(const struct ep_ll *ctx, const struct ep_ll_dispatch_out *o, uint16_t *dst)
+static void apply_experts(const struct ep_ll *ctx, enum ep_payload payload, const struct ep_ll_dispatch_out *o,
+			  uint16_t *dst)
 {
 	const struct ep_ll_config *c = &ctx->cfg;
 	int L = c->num_experts / c->num_ranks, H = c->hidden, S = ep_ll_scale_cols(c);
@@ -76,7 +77,7 @@ static void apply_experts(const struct ep_ll *ctx, const struct ep_ll_dispatch_o
 				ep_fp8_dequant_row((const uint8_t *)src, sc, (size_t)H, deq);
 				src = (const char *)deq;
 			}
-			ep_expert_transform(ctx->rank, e, (const uint16_t *)src, H, dst + ((size_t)e * RN + p) * H);
+			ep_expert_transform(payload, ctx->rank, e, (const uint16_t *)src, H, dst + ((size_t)e * RN + p) * H);
 		}
 }
 
@@ -131,7 +132,7 @@ static int round_trip(const struct world *w, struct ep_ll *ctx, struct ep_ll_ref
 	uint16_t *dst = expert_out;
 	if (w->zero_copy && (rc = ep_ll_combine_buffer(ctx, &dst)))
 		return rc;
-	apply_experts(ctx, &out, dst);
+	apply_experts(ctx, ref->payload, &out, dst);
 	for (int k = 0; k < (w->mode == BACK_TO_BACK ? 2 : 1); k++)
 		if ((rc = do_combine(ctx, w->mode, w->zero_copy ? NULL : expert_out, idx, wt, combined)))
 			return rc;
@@ -186,7 +187,7 @@ static int rank_body(const struct world *w, struct ep_sync *sync, void *arena, i
 	if (!x || !combined || !expert_out)
 		return -ENOMEM;
 	for (int t = 0; t < T; t++)
-		ep_gen_bf16_row(w->seed, EP_STREAM_X, me, t, c->hidden, x + (size_t)t * H);
+		ep_gen_bf16_row(w->seed, w->routing.payload, EP_STREAM_X, me, t, c->hidden, x + (size_t)t * H);
 	if (b) {
 		struct ep_transport_cfg tc = {.rank = me, .num_ranks = c->num_ranks,
 					      .ranks_per_node = ranks_per_node(w), .host = "127.0.0.1",
