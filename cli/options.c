@@ -77,7 +77,7 @@ static const struct opt_def opt_table[] = {
 	{"hook", 0, K_FLAG, F(hook), .help = "split send and receive phases and time them apart", .scope = LL},
 	{"zero-copy", 0, K_FLAG, F(zero_copy), .help = "expert outputs written straight into the combine send buffer", .scope = LL},
 	{"seed", 's', K_CUSTOM, F(seed), .parse = parse_seed, .def = "0", .metavar = "N", .help = "seed of every input", .scope = RUN},
-	{"payload", 0, K_ENUM, F(payload), .choices = "narrow|wide", .def = "wide", .metavar = "narrow|wide", .help = "the values tokens carry: wide spreads exponents and makes summation order, fusion and rounding visible (README, How it checks)", .scope = RUN},
+	{"payload", 0, K_ENUM, F(payload), .choices = "narrow|wide|special", .def = "wide", .metavar = "narrow|wide|special", .help = "the values tokens carry: wide makes summation order, fusion and rounding visible; special adds +-0, subnormals, near-max, inf and NaN (README, How it checks)", .scope = RUN},
 	{"dtype", 'd', K_ENUM, F(dtype), .choices = "bf16|fp8|int8", .def = "bf16", .metavar = "bf16|fp8|int8", .help = "dispatch payload type (int8: normal mode only)", .scope = RUN},
 	{"with-topk", 0, K_BOOL, F(with_topk), .def = "1", .metavar = "0|1", .help = "dispatch carries topk_idx/topk_weights", .scope = NORMAL},
 	{"bias", 0, K_INT, F(num_bias), 0, 2, .def = "0", .metavar = "0|1|2", .help = "bias tensors added by combine", .scope = NORMAL},

@@ -159,7 +159,7 @@ clean:
 
 const char *ep_payload_name(enum ep_payload p)
 {
-	return p == EP_PAYLOAD_NARROW ? "narrow" : "wide";
+	return p == EP_PAYLOAD_NARROW ? "narrow" : p == EP_PAYLOAD_WIDE ? "wide" : "special";
 }
 
 /* 16 hash bits as one value: sign | exponent | 7 mantissa bits. */
@@ -170,6 +170,26 @@ static uint16_t payload_value(enum ep_payload payload, uint16_t b)
 	return (uint16_t)((b & 0x8000) | (e << 7) | (b & 0x7f));
 }
 
+/* SPECIAL: value v (WIDE, from bits b) replaced by sel's class, 9 bits of an
+ * independent hash: the rates of inputs.h. */
+static uint16_t special_value(uint16_t v, uint16_t b, unsigned sel)
+{
+	uint16_t sign = b & 0x8000, mant = b & 0x7f;
+	if (sel < 8)
+		return 0x0000;                               /* +0 */
+	if (sel < 16)
+		return 0x8000;                               /* -0 */
+	if (sel < 32)
+		return (uint16_t)(sign | mant | 1);          /* subnormal */
+	if (sel < 36)
+		return (uint16_t)(sign | (254u << 7) | mant); /* near the maximum */
+	if (sel < 38)
+		return (uint16_t)(sign | 0x7f80);            /* infinity */
+	if (sel < 39)
+		return (uint16_t)(sign | 0x7fc0 | mant);     /* quiet NaN */
+	return v;
+}
+
 void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stream, int rank,
 		     int64_t token, int hidden, uint16_t *row)
 {
@@ -177,8 +197,13 @@ void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stre
 			(uint64_t)token * 0x9e3779b97f4a7c15ULL;
 	for (int c = 0; c < hidden; c += 4) {
 		uint64_t h = ep_mix64(base + (uint64_t)c * 0xd1b54a32d192ed03ULL);
-		for (int k = 0; k < 4 && c + k < hidden; k++)
-			row[c + k] = payload_value(payload, (uint16_t)(h >> (16 * k)));
+		uint64_t h2 = payload == EP_PAYLOAD_SPECIAL ? ep_mix64(h ^ 0x5bd1e9955bd1e995ULL) : 0;
+		for (int k = 0; k < 4 && c + k < hidden; k++) {
+			uint16_t b = (uint16_t)(h >> (16 * k));
+			row[c + k] = payload_value(payload, b);
+			if (payload == EP_PAYLOAD_SPECIAL)
+				row[c + k] = special_value(row[c + k], b, (unsigned)(h2 >> (16 * k)) & 0x1ff);
+		}
 	}
 }
 

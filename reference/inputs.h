@@ -34,8 +34,18 @@ enum ep_routing_kind {
  *           returns from different ranks and slots are a large value, its
  *           exact negation and small terms; top-k weights come from four
  *           values (ties between slots, as softmax outputs tie), so a
- *           fused multiply-add and its unfused form differ. */
-enum ep_payload { EP_PAYLOAD_NARROW, EP_PAYLOAD_WIDE };
+ *           fused multiply-add and its unfused form differ.
+ *   SPECIAL WIDE, with about 1 value in 13 replaced, per element from an
+ *           independent hash: +0 (1/64), -0 (1/64), a BF16 subnormal (1/32,
+ *           random sign, nonzero 7-bit mantissa), a value near the BF16
+ *           maximum (1/128, 2^127 x [1, 2)), +-infinity (1/256) and a quiet
+ *           NaN with a random payload (1/512). Everything downstream follows
+ *           CUDA's rules without flush-to-zero (DeepEP builds without
+ *           --use_fast_math): subnormals are kept, overflow gives infinity,
+ *           inf - inf gives NaN, and every conversion of a NaN to BF16 gives
+ *           0x7fff; the FP8 and INT8 casts treat NaN and infinity as
+ *           collectives/numeric.h says. */
+enum ep_payload { EP_PAYLOAD_NARROW, EP_PAYLOAD_WIDE, EP_PAYLOAD_SPECIAL };
 
 const char *ep_payload_name(enum ep_payload p);
 
@@ -70,7 +80,7 @@ enum ep_stream { EP_STREAM_X = 0, EP_STREAM_BIAS0 = 1, EP_STREAM_BIAS1 = 2 };
 int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights);
 
-/* One BF16 row of a payload stream, spread as payload says (never NaN or inf). */
+/* One BF16 row of a payload stream, spread as payload says (NaN and inf only with SPECIAL). */
 void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stream, int rank,
 		     int64_t token, int hidden, uint16_t *row);
 

@@ -125,4 +125,63 @@ EP_TEST(routing_file_errors_name_line_and_value)
 	unlink(path);
 }
 
+/* WIDE: no zero, subnormal, inf or NaN; exponents cover 2^-24..2^24 and no more. */
+EP_TEST(wide_payload_spread_without_specials)
+{
+	enum { N = 1 << 16 };
+	static uint16_t a[N];
+	int lo = 0, hi = 0, seen[49] = {0};
+	ep_gen_bf16_row(5, EP_PAYLOAD_WIDE, EP_STREAM_X, 1, 3, N, a);
+	for (int i = 0; i < N; i++) {
+		float v = ep_bf16_to_f32(a[i]);
+		EP_ASSERT(isnormal(v));
+		int e = ((a[i] >> 7) & 0xff) - 127;
+		EP_ASSERT(e >= -24 && e <= 24);
+		seen[e + 24] = 1;
+		lo += e < -12, hi += e > 12;
+	}
+	for (int e = 0; e < 49; e++)
+		EP_ASSERT(seen[e]);
+	EP_ASSERT(lo > N / 5 && hi > N / 5);
+}
+
+/* SPECIAL: each kind of value at its documented rate (within 25%). */
+EP_TEST(special_payload_rates)
+{
+	enum { N = 1 << 18 };
+	static uint16_t a[N];
+	int pz = 0, nz = 0, sub = 0, big = 0, inf = 0, nan = 0;
+	ep_gen_bf16_row(9, EP_PAYLOAD_SPECIAL, EP_STREAM_BIAS1, 2, 7, N, a);
+	for (int i = 0; i < N; i++) {
+		unsigned ex = (a[i] >> 7) & 0xff, m = a[i] & 0x7f;
+		pz += a[i] == 0x0000, nz += a[i] == 0x8000;
+		sub += ex == 0 && m != 0;
+		big += ex == 254;
+		inf += ex == 255 && m == 0;
+		nan += ex == 255 && m != 0;
+	}
+	const int got[6] = {pz, nz, sub, big, inf, nan}, per[6] = {64, 64, 32, 128, 256, 512};
+	for (int k = 0; k < 6; k++)
+		EP_ASSERT(got[k] > N / per[k] * 3 / 4 && got[k] < N / per[k] * 5 / 4);
+}
+
+/* The top-k ids do not depend on the payload; WIDE's weights take four values. */
+EP_TEST(payload_keeps_ids_and_ties_weights)
+{
+	struct ep_shape s = shape(4, 200, 8, 64);
+	struct ep_routing n = {.kind = EP_ROUTE_UNIFORM}, w = {.kind = EP_ROUTE_UNIFORM, .payload = EP_PAYLOAD_WIDE};
+	int64_t a[200 * 8], b[200 * 8];
+	float wa[200 * 8], wb[200 * 8];
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &n, 3, 1, a, wa), 0);
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &w, 3, 1, b, wb), 0);
+	EP_ASSERT(memcmp(a, b, sizeof(a)) == 0);
+	int ties = 0;
+	for (int t = 0; t < 200; t++)
+		for (int j = 1; j < 8; j++) {
+			EP_ASSERT(wb[t * 8 + j] > 0.25f && wb[t * 8 + j] < 0.75f);
+			ties += wb[t * 8 + j] == wb[t * 8];
+		}
+	EP_ASSERT(ties > 200 * 7 / 8);
+}
+
 EP_TEST_MAIN()

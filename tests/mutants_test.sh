@@ -3,9 +3,9 @@
 # tail mistakes a collective can make (README, "How it checks"). Each mutant
 # is epbench with one such mistake made on purpose in collectives/, built in
 # a copy of the tree (only the changed file recompiles); its run with the
-# default payload (wide) must end in WRONG DATA (exit 1). The same run with
-# --payload narrow is printed for comparison: that payload cannot see most
-# of them. Ends with "N passed, N failed, N skipped".
+# payload named (wide, the default, or special where signed zeros are
+# needed) must end in WRONG DATA (exit 1). The same run with --payload narrow
+# is printed for comparison: that payload cannot see most of them. Ends with "N passed, N failed, N skipped".
 set -u
 SUBCOMMAND=intranode
 . "$(dirname "$0")/lib.sh"
@@ -14,10 +14,10 @@ src=$tmp/src
 mkdir -p "$src"
 (cd "$root" && cp -rp Makefile cli collectives reference reports scripts "$src"/ && { [ -d build ] && cp -rp build "$src"/; true; })
 
-# mutant NAME FILE OLD NEW ARGS...: replaces every OLD with NEW in FILE, builds,
-# runs ARGS with the wide and the narrow payload; wide must exit 1.
+# mutant NAME FILE OLD NEW PAYLOAD ARGS...: replaces every OLD with NEW in
+# FILE, builds, runs ARGS with PAYLOAD and with narrow; PAYLOAD must exit 1.
 mutant() {
-	name=$1 file=$2 old=$3 new=$4; shift 4
+	name=$1 file=$2 old=$3 new=$4 payload=$5; shift 5
 	cp -p "$root/$file" "$src/$file.orig"
 	if ! python3 - "$src/$file" "$old" "$new" <<'PY'
 import sys
@@ -32,10 +32,10 @@ PY
 		bad "$name" "mutant does not build"
 	else
 		timeout -k 2 60 "$src/epbench" "$@" --payload narrow >"$tmp/narrow" 2>&1; narrow=$?
-		timeout -k 2 60 "$src/epbench" "$@" >"$tmp/out" 2>&1; got=$?
+		timeout -k 2 60 "$src/epbench" "$@" --payload "$payload" >"$tmp/out" 2>&1; got=$?
 		wrong=$(sed -n 's/^# check: .*, \([0-9]*\) wrong element.*/\1/p' "$tmp/out" | tail -n 1)
 		nwrong=$(sed -n 's/^# check: .*, \([0-9]*\) wrong element.*/\1/p' "$tmp/narrow" | tail -n 1)
-		echo "#   $name: wide exit $got (${wrong:-?} wrong elements), narrow exit $narrow (${nwrong:-?})"
+		echo "#   $name: $payload exit $got (${wrong:-?} wrong elements), narrow exit $narrow (${nwrong:-?})"
 		[ "$got" -eq 1 ] && ok "$name" || bad "$name" "exit $got, want 1 (a mutant the check does not catch)"
 	fi
 	mv "$src/$file.orig" "$src/$file"
@@ -47,35 +47,38 @@ mutant "intranode_ranks_descending" collectives/intranode.c \
 	"		/* acc = float(b0) + float(b1) (a missing bias is +0.0f), then the rows" \
 	"		for (int i_ = 0; i_ < n / 2; i_++) { const uint16_t *t_ = rows[i_]; rows[i_] = rows[n - 1 - i_]; rows[n - 1 - i_] = t_; }
 		/* acc = float(b0) + float(b1) (a missing bias is +0.0f), then the rows" \
-	intranode -r 3 -t 256 --hidden 512 -e 12 -k 4 -n 2 -w 1
+	wide intranode -r 3 -t 256 --hidden 512 -e 12 -k 4 -n 2 -w 1
 mutant "ll_slots_reversed" collectives/low_latency_kernels.c \
 	"for (int j = 0; j < n; j++)" "for (int j = n - 1; j >= 0; j--)" \
-	low-latency $small_ll
+	wide low-latency $small_ll
 mutant "ll_multiply_add_unfused" collectives/low_latency_kernels.c \
 	"typedef void (*reduce_fn)" \
 	"__attribute__((noinline)) static float fmaf_unfused(float a, float b, float c) { volatile float p = a * b; return p + c; }
 #define fmaf fmaf_unfused
 typedef void (*reduce_fn)" \
-	low-latency $small_ll
+	wide low-latency $small_ll
 mutant "ll_tail_dropped" collectives/low_latency_kernels.c \
 	"	for (; c < H; c++) {" "	for (; c < H && 0; c++) {" \
-	low-latency -r 4 -t 64 --hidden 200 -e 16 -k 4 -n 2 -w 1
+	wide low-latency -r 4 -t 64 --hidden 200 -e 16 -k 4 -n 2 -w 1
 mutant "internode_nodes_descending" collectives/internode.c \
 	"		for (int m = 0; m < N; m++) {
 			if (!node_bits(ctx, t, m))" \
 	"		for (int m = N - 1; m >= 0; m--) {
 			if (!node_bits(ctx, t, m))" \
-	internode --local-nodes --nodes 3 --ranks-per-node 1 -t 128 --hidden 256 -e 12 -k 4 -n 2 -w 1
+	wide internode --local-nodes --nodes 3 --ranks-per-node 1 -t 128 --hidden 256 -e 12 -k 4 -n 2 -w 1
 mutant "internode_local_ranks_descending" collectives/internode.c \
 	"	for (int d = 0; d < P; d++) {
 		int32_t row = ctx->fwd_rows[(size_t)i * P + d];" \
 	"	for (int d = P - 1; d >= 0; d--) {
 		int32_t row = ctx->fwd_rows[(size_t)i * P + d];" \
-	internode --local-nodes --nodes 2 --ranks-per-node 3 -t 128 --hidden 256 -e 12 -k 4 -n 2 -w 1
+	wide internode --local-nodes --nodes 2 --ranks-per-node 3 -t 128 --hidden 256 -e 12 -k 4 -n 2 -w 1
 mutant "internode_partial_truncated" collectives/internode.c \
 	"	ep_f32_row_to_bf16(acc, (uint16_t *)rec, (size_t)H);
 	memcpy(rec + 2 * (size_t)H, wacc, 4 * (size_t)K);" \
 	"	for (int c_ = 0; c_ < H; c_++) ((uint16_t *)rec)[c_] = (uint16_t)(ep_f32_bits(acc[c_]) >> 16);
 	memcpy(rec + 2 * (size_t)H, wacc, 4 * (size_t)K);" \
-	internode --local-nodes --nodes 2 --ranks-per-node 2 -t 128 --hidden 256 -e 16 -k 4 -n 2 -w 1
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 128 --hidden 256 -e 16 -k 4 -n 2 -w 1
+mutant "combine_start_not_plus_zero" collectives/numeric.c \
+	"ep_bf16_to_f32(x[i + j]) + 0.0f;" "ep_bf16_to_f32(x[i + j]);" \
+	special intranode -r 2 -t 256 --hidden 512 -e 8 -k 1 -n 2 -w 1
 finish mutants_test.sh
