@@ -1,4 +1,4 @@
-/* npy.h - NumPy .npy (format 1.0) files for tensor dumps. */
+/* npy.h - NumPy .npy files for tensor dumps: written as format 1.0, read as 1.0, 2.0 or 3.0. */
 #ifndef EP_NPY_H
 #define EP_NPY_H
 
@@ -35,5 +35,36 @@ int ep_npy_write(const char *path, enum ep_npy_dtype dtype,
 
 /* Bytes per element; 0 for an unknown dtype. */
 size_t ep_npy_itemsize(enum ep_npy_dtype dtype);
+
+/* Reading */
+
+#define EP_NPY_MAX_NDIM 4
+
+struct ep_npy {
+	enum ep_npy_dtype dtype;
+	int ndim;
+	size_t shape[EP_NPY_MAX_NDIM];
+	size_t count;     /* elements */
+	void *data;       /* count * itemsize bytes (malloc'ed, never NULL after success) */
+};
+
+/*
+ * Parses a whole .npy file held in buf[len]: the magic, version 1.0, 2.0
+ * or 3.0, a header dict with 'descr' (one of the dtypes above in
+ * little-endian or byte-order-free spelling, '|u1' and '|i1' also as 'u1',
+ * 'i1'; bool as '|b1' or '?'), 'fortran_order': False and a shape of at
+ * most 4 dims, then exactly the data that shape needs (bool bytes must be 0
+ * or 1). Returns 0, or -EP_EUSAGE with one line in err saying what is wrong
+ * (not .npy, truncated, trailing bytes, Fortran order, an unsupported dtype
+ * such as '<f2' or '>i4'), or -EP_ENOMEM.
+ */
+int ep_npy_parse(const void *buf, size_t len, const char *name, struct ep_npy *a, char *err, size_t errlen);
+
+/* Reads path (a regular file of at most max_bytes) with ep_npy_parse. */
+int ep_npy_read(const char *path, size_t max_bytes, struct ep_npy *a, char *err, size_t errlen);
+void ep_npy_free(struct ep_npy *a);
+
+/* The dtype's descr as written ("<u2"), or "?" */
+const char *ep_npy_descr(enum ep_npy_dtype dtype);
 
 #endif

@@ -1,6 +1,7 @@
 /* npy_test.c - .npy headers byte for byte, shapes, errors, and numpy reading them. */
 #define _GNU_SOURCE /* nftw */
 #include "reports/npy.h"
+#include "collectives/error.h"
 #include "tests/harness.h"
 
 #include <dirent.h>
@@ -353,6 +354,112 @@ EP_TEST(numpy_loads)
 		 "'",
 		 scratch);
 	EP_ASSERT_INT_EQ(system(cmd), 0);
+	rm_scratch();
+}
+
+/* Written, read back: every dtype and rank. */
+EP_TEST(read_round_trip)
+{
+	make_scratch();
+	int64_t i8[6] = {-1, 0, 1, 2, 3, 1ll << 40};
+	size_t s23[] = {2, 3}, s0[] = {0};
+	char err[256];
+	struct ep_npy a;
+	EP_ASSERT_INT_EQ(ep_npy_write(path_of("i8.npy"), EP_NPY_I8, s23, 2, i8), 0);
+	EP_ASSERT_INT_EQ(ep_npy_read(path_of("i8.npy"), 1 << 20, &a, err, sizeof(err)), 0);
+	EP_ASSERT(a.dtype == EP_NPY_I8 && a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 && a.count == 6);
+	EP_ASSERT(memcmp(a.data, i8, sizeof(i8)) == 0);
+	ep_npy_free(&a);
+	EP_ASSERT_INT_EQ(ep_npy_write(path_of("e.npy"), EP_NPY_F4, s0, 1, NULL), 0);
+	EP_ASSERT_INT_EQ(ep_npy_read(path_of("e.npy"), 1 << 20, &a, err, sizeof(err)), 0);
+	EP_ASSERT(a.ndim == 1 && a.count == 0 && a.data);
+	ep_npy_free(&a);
+	float f = 2.5f;
+	EP_ASSERT_INT_EQ(ep_npy_write(path_of("s.npy"), EP_NPY_F4, NULL, 0, &f), 0);
+	EP_ASSERT_INT_EQ(ep_npy_read(path_of("s.npy"), 1 << 20, &a, err, sizeof(err)), 0);
+	EP_ASSERT(a.ndim == 0 && a.count == 1 && *(float *)a.data == 2.5f);
+	ep_npy_free(&a);
+	rm_scratch();
+}
+
+/* parse(bytes) must fail with a line containing want. */
+static void refused(const char *bytes, size_t len, const char *want)
+{
+	struct ep_npy a;
+	char err[256] = "";
+	EP_ASSERT_INT_EQ(ep_npy_parse(bytes, len, "t.npy", &a, err, sizeof(err)), -EP_EUSAGE);
+	if (!strstr(err, want))
+		EP_FAIL("error '%s' does not say '%s'", err, want);
+}
+
+/* A format 1.0 file of header dict and data, into out; its length. */
+static size_t npy_bytes(const char *dict, const void *data, size_t n, char *out)
+{
+	size_t hl = strlen(dict);
+	memcpy(out, "\x93NUMPY\x01\x00", 8);
+	out[8] = (char)(hl & 0xff), out[9] = (char)(hl >> 8);
+	memcpy(out + 10, dict, hl);
+	memcpy(out + 10 + hl, data, n);
+	return 10 + hl + n;
+}
+
+EP_TEST(read_refuses_what_it_cannot_hold)
+{
+	static const char two[] = "\1\0\2\0", four[] = "\1\0\2\0";
+	char b[512];
+	struct ep_npy a;
+	char err[256];
+	size_t n = npy_bytes("{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }\n", two, 4, b);
+	EP_ASSERT_INT_EQ(ep_npy_parse(b, n, "t.npy", &a, err, sizeof(err)), 0);
+	EP_ASSERT(a.count == 2 && ((uint16_t *)a.data)[1] == 2);
+	ep_npy_free(&a);
+	refused("hello", 5, "not a .npy file");
+	refused(b, 30, "truncated in its header");
+	refused(b, n - 1, "truncated");
+	b[n] = 0;
+	refused(b, n + 1, "trailing bytes");
+	n = npy_bytes("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }\n", two, 4, b);
+	refused(b, n, "dtype '<f2'");
+	n = npy_bytes("{'descr': '>u2', 'fortran_order': False, 'shape': (2,), }\n", two, 4, b);
+	refused(b, n, "dtype '>u2'");
+	n = npy_bytes("{'descr': '<u2', 'fortran_order': True, 'shape': (2,), }\n", two, 4, b);
+	refused(b, n, "Fortran order");
+	n = npy_bytes("{'descr': '<u2', 'fortran_order': False, 'shape': (2,1,1,1,1), }\n", two, 4, b);
+	refused(b, n, "shape");
+	n = npy_bytes("{'descr': '|b1', 'fortran_order': False, 'shape': (4,), }\n", four, 4, b);
+	refused(b, n, "neither 0 nor 1");
+	n = npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }\n", "", 0, b);
+	refused(b, n, "too large");
+	n = npy_bytes("{'fortran_order': False, 'shape': (2,), }\n", two, 4, b);
+	refused(b, n, "no 'descr'");
+}
+
+/* Files numpy writes (format 1.0, and 2.0 when asked) read back. */
+EP_TEST(read_what_numpy_writes)
+{
+	if (system("python3 -c 'import numpy' >/dev/null 2>&1") != 0)
+		EP_SKIP("python3 with numpy not available (python3 -c 'import numpy' failed)");
+	make_scratch();
+	char cmd[1024], err[256];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && python3 -c 'import numpy as np, numpy.lib.format as f\n"
+		 "np.save(\"a.npy\", np.arange(12, dtype=np.int32).reshape(3, 4))\n"
+		 "np.save(\"b.npy\", np.array([True, False]))\n"
+		 "f.write_array(open(\"c.npy\", \"wb\"), np.arange(3, dtype=np.float32), version=(2, 0))'",
+		 scratch);
+	EP_ASSERT_INT_EQ(system(cmd), 0);
+	struct ep_npy a;
+	EP_ASSERT_INT_EQ(ep_npy_read(path_of("a.npy"), 1 << 20, &a, err, sizeof(err)), 0);
+	EP_ASSERT(a.dtype == EP_NPY_I4 && a.shape[0] == 3 && a.shape[1] == 4 && ((int32_t *)a.data)[11] == 11);
+	ep_npy_free(&a);
+	EP_ASSERT_INT_EQ(ep_npy_read(path_of("b.npy"), 1 << 20, &a, err, sizeof(err)), 0);
+	EP_ASSERT(a.dtype == EP_NPY_BOOL && a.count == 2);
+	ep_npy_free(&a);
+	EP_ASSERT_INT_EQ(ep_npy_read(path_of("c.npy"), 1 << 20, &a, err, sizeof(err)), 0);
+	EP_ASSERT(a.dtype == EP_NPY_F4 && ((float *)a.data)[2] == 2.0f);
+	ep_npy_free(&a);
+	EP_ASSERT_INT_EQ(ep_npy_read(scratch, 1 << 20, &a, err, sizeof(err)), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "is a directory"));
 	rm_scratch();
 }
 

@@ -88,8 +88,8 @@ static int read_bounded(int fd, size_t max, char **out, size_t *len)
 	return 0;
 }
 
-int ep_text_file_read(const char *what, const char *path, size_t max_bytes, char **text,
-		      size_t *len, char *err, size_t errlen)
+int ep_file_read(const char *what, const char *path, size_t max_bytes, char **data, size_t *len, char *err,
+		 size_t errlen)
 {
 	char q[256];
 	struct stat st;
@@ -103,7 +103,7 @@ int ep_text_file_read(const char *what, const char *path, size_t max_bytes, char
 	if (rc == 0 && S_ISFIFO(st.st_mode)) /* a pipe blocks until its writer is done */
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if (rc == 0)
-		rc = read_bounded(fd, max_bytes, text, len);
+		rc = read_bounded(fd, max_bytes, data, len);
 	close(fd);
 	if (rc == -EP_EUSAGE)
 		return rc;
@@ -111,14 +111,23 @@ int ep_text_file_read(const char *what, const char *path, size_t max_bytes, char
 		snprintf(err, errlen, "cannot read %s '%s': %s", what, q, strerror(-rc));
 		return rc == -ENOMEM ? -EP_ENOMEM : -EP_EUSAGE;
 	}
-	if (*len > max_bytes) {
-		snprintf(err, errlen, "%s '%s' is larger than %zu bytes", what, q, max_bytes);
-	} else if (memchr(*text, 0, *len)) {
-		snprintf(err, errlen, "%s '%s' is not text (a NUL byte at offset %zu)", what, q,
-			 (size_t)((char *)memchr(*text, 0, *len) - *text));
-	} else {
+	if (*len <= max_bytes)
 		return 0;
-	}
+	snprintf(err, errlen, "%s '%s' is larger than %zu bytes", what, q, max_bytes);
+	free(*data);
+	*data = NULL;
+	return -EP_EUSAGE;
+}
+
+int ep_text_file_read(const char *what, const char *path, size_t max_bytes, char **text,
+		      size_t *len, char *err, size_t errlen)
+{
+	char q[256];
+	int rc = ep_file_read(what, path, max_bytes, text, len, err, errlen);
+	if (rc || !memchr(*text, 0, *len))
+		return rc;
+	snprintf(err, errlen, "%s '%s' is not text (a NUL byte at offset %zu)", what, ep_quote(path, q, sizeof(q)),
+		 (size_t)((char *)memchr(*text, 0, *len) - *text));
 	free(*text);
 	*text = NULL;
 	return -EP_EUSAGE;

@@ -23,6 +23,10 @@
 int ep_text_file_read(const char *what, const char *path, size_t max_bytes, char **text,
 		      size_t *len, char *err, size_t errlen);
 
+/* The same for any bytes (binary files such as .npy): a NUL is no error. */
+int ep_file_read(const char *what, const char *path, size_t max_bytes, char **data, size_t *len, char *err,
+		 size_t errlen);
+
 /* Writes s into out as a printable, single-line rendering: bytes outside
  * 0x20..0x7e become \r, \t, \n or \xNN, and anything beyond about 60
  * characters is cut with "...". Returns out. */
