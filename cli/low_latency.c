@@ -228,7 +228,7 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 	if (!st->x || !st->combined_x || !st->deq || !st->scales)
 		goto fail;
 	for (int t = 0; t < st->T; t++)
-		ep_gen_bf16_row(o->seed, st->ref.payload, EP_STREAM_X, st->me, t, st->cfg.hidden, st->x + (size_t)t * H);
+		ep_gen_bf16_row(o->seed, st->ref.routing, EP_STREAM_X, st->me, t, st->cfg.hidden, st->x + (size_t)t * H);
 	if ((rc = ll_setup_coll(st, env)))
 		goto fail;
 	if (!o->zero_copy)

@@ -70,10 +70,10 @@ int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int ran
 		goto nomem;
 	for (size_t t = 0; t < T; t++) {
 		if (s->dtype == EP_DTYPE_INT8) /* quantised by dispatch itself */
-			ep_gen_bf16_row(seed, io->payload, EP_STREAM_X, rank, (int64_t)t, s->hidden,
+			ep_gen_bf16_row(seed, &run->routing, EP_STREAM_X, rank, (int64_t)t, s->hidden,
 					(uint16_t *)io->x + t * H);
 		else
-			ep_gen_x_row(s, seed, io->payload, rank, (int64_t)t, (char *)io->x + t * in_row,
+			ep_gen_x_row(s, seed, &run->routing, rank, (int64_t)t, (char *)io->x + t * in_row,
 				     io->x_scales + t * S);
 	}
 	if (s->with_topk) {
@@ -90,7 +90,7 @@ int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int ran
 		if (!io->bias[b])
 			goto nomem;
 		for (size_t t = 0; t < T; t++)
-			ep_gen_bf16_row(seed, io->payload, b ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, rank, (int64_t)t,
+			ep_gen_bf16_row(seed, &run->routing, b ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, rank, (int64_t)t,
 					s->hidden, io->bias[b] + t * H);
 	}
 	/* The layout comes from the routing even when topk is not dispatched. */

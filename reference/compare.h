@@ -23,6 +23,16 @@ struct ep_mismatch {
 	int64_t src_token; /* -1 likewise */
 };
 
+/* What golden and verify add to the checks (a run leaves them NULL). */
+struct ep_check_hooks {
+	void *ctx;
+	/* 1: the tensor is not compared (verify: the library did not produce it) */
+	int (*skip)(void *ctx, const char *tensor);
+	/* every expected row, before it is compared (golden writes them out);
+	 * row is the compared row's index in its tensor, bytes its size */
+	void (*expected)(void *ctx, const char *tensor, int64_t row, const void *data, size_t bytes);
+};
+
 struct ep_check_report {
 	int num_ranks;
 	uint64_t checked_bytes;
@@ -31,6 +41,7 @@ struct ep_check_report {
 	uint64_t *wrong_rows_by_src;  /* [num_ranks], caller-owned, may be NULL */
 	int has_first;
 	struct ep_mismatch first;
+	const struct ep_check_hooks *hooks; /* set after ep_report_init; NULL in runs */
 };
 
 /* Starts an empty report (by_src zeroed when given). */

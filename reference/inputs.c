@@ -16,6 +16,11 @@
 /* Salt of the uneven token counts ("LL" in the high bytes, where they began). */
 #define UNEVEN_SALT 0x4c4c000000000000ULL
 
+int ep_routing_num_tokens(const struct ep_routing *r, int num_tokens, uint64_t seed, int rank)
+{
+	return r->loaded ? r->loaded[rank].num_tokens : ep_rank_num_tokens(num_tokens, seed, rank, r->uneven_tokens);
+}
+
 int ep_rank_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven)
 {
 	if (!uneven || rank == 0 || num_tokens <= 0)
@@ -94,9 +99,24 @@ static float weight(enum ep_payload payload, double u)
 	return payload == EP_PAYLOAD_NARROW ? (float)u : levels[(int)(u * 4) & 3];
 }
 
+/* Loaded traffic's routing rows of rank, -1 and 0 past its T_r. */
+static void loaded_routing(const struct ep_shape *s, const struct ep_loaded_rank *l, int64_t *idx, float *w)
+{
+	size_t K = (size_t)s->num_topk;
+	for (size_t i = 0; i < (size_t)s->num_tokens * K; i++) {
+		int in = i / K < (size_t)l->num_tokens;
+		idx[i] = in && l->topk_idx ? l->topk_idx[i] : -1;
+		w[i] = in && l->topk_weights ? l->topk_weights[i] : 0.0f;
+	}
+}
+
 int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights)
 {
+	if (r->loaded) {
+		loaded_routing(s, &r->loaded[rank], topk_idx, topk_weights);
+		return 0;
+	}
 	int T = s->num_tokens, K = s->num_topk, E = s->num_experts;
 	gsl_rng *g = rank_rng(seed, rank);
 	int *allowed = malloc(sizeof(int) * (size_t)(E > 0 ? E : 1));
@@ -190,9 +210,25 @@ static uint16_t special_value(uint16_t v, uint16_t b, unsigned sel)
 	return v;
 }
 
-void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stream, int rank,
+/* A loaded row of stream, or zeros when the loaded traffic lacks it. */
+static void loaded_row(const struct ep_loaded_rank *l, enum ep_stream stream, int64_t token, int hidden,
+		       uint16_t *row)
+{
+	const uint16_t *from = stream == EP_STREAM_X ? l->x : l->bias[stream == EP_STREAM_BIAS1];
+	if (from && token < l->num_tokens)
+		memcpy(row, from + (size_t)token * (size_t)hidden, sizeof(uint16_t) * (size_t)hidden);
+	else
+		memset(row, 0, sizeof(uint16_t) * (size_t)hidden);
+}
+
+void ep_gen_bf16_row(uint64_t seed, const struct ep_routing *r, enum ep_stream stream, int rank,
 		     int64_t token, int hidden, uint16_t *row)
 {
+	enum ep_payload payload = r->payload;
+	if (r->loaded) {
+		loaded_row(&r->loaded[rank], stream, token, hidden, row);
+		return;
+	}
 	uint64_t base = ep_mix64(seed ^ ((uint64_t)stream << 56) ^ ((uint64_t)(uint32_t)rank << 32)) +
 			(uint64_t)token * 0x9e3779b97f4a7c15ULL;
 	for (int c = 0; c < hidden; c += 4) {
@@ -207,15 +243,25 @@ void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stre
 	}
 }
 
-void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, enum ep_payload payload, int rank,
+void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, const struct ep_routing *r, int rank,
 		  int64_t token, void *row, float *scales)
 {
 	if (s->dtype != EP_DTYPE_FP8) {
-		ep_gen_bf16_row(seed, payload, EP_STREAM_X, rank, token, s->hidden, row);
+		ep_gen_bf16_row(seed, r, EP_STREAM_X, rank, token, s->hidden, row);
+		return;
+	}
+	if (r->loaded) { /* FP8 inputs are loaded cast, with their scales */
+		const struct ep_loaded_rank *l = &r->loaded[rank];
+		size_t H = (size_t)s->hidden, S = H / 128;
+		int have = l->x && l->x_scales && token < l->num_tokens;
+		for (size_t i = 0; i < H; i++)
+			((uint8_t *)row)[i] = have ? ((const uint8_t *)l->x)[(size_t)token * H + i] : 0;
+		for (size_t i = 0; i < S; i++)
+			scales[i] = have ? l->x_scales[(size_t)token * S + i] : 0.0f;
 		return;
 	}
 	uint16_t tmp[s->hidden];
-	ep_gen_bf16_row(seed, payload, EP_STREAM_X, rank, token, s->hidden, tmp);
+	ep_gen_bf16_row(seed, r, EP_STREAM_X, rank, token, s->hidden, tmp);
 	ep_fp8_cast_row(tmp, (size_t)s->hidden, 0, row, scales);
 }
 

@@ -49,9 +49,22 @@ enum ep_payload { EP_PAYLOAD_NARROW, EP_PAYLOAD_WIDE, EP_PAYLOAD_SPECIAL };
 
 const char *ep_payload_name(enum ep_payload p);
 
+/* One rank's input tensors as another library saw them (epbench verify
+ * reads them from a directory): when a routing has them, they replace what
+ * the seed would generate. */
+struct ep_loaded_rank {
+	int num_tokens;               /* T_r */
+	const void *x;                /* [T_r][H]: bf16 bits (BF16, INT8, low-latency), e4m3 bytes (FP8) */
+	const float *x_scales;        /* [T_r][H/128] for FP8 normal mode, else NULL */
+	const int64_t *topk_idx;      /* [T_r][K] */
+	const float *topk_weights;    /* [T_r][K] */
+	const uint16_t *bias[2];      /* [T_r][H] or NULL */
+};
+
 /* The traffic: how many tokens each rank has, which experts they choose and
  * the values they carry; identical on every rank. */
 struct ep_routing {
+	const struct ep_loaded_rank *loaded; /* [R] or NULL: inputs from the seed */
 	enum ep_payload payload;
 	int uneven_tokens;      /* ranks send ep_rank_num_tokens() tokens, not all T */
 	enum ep_routing_kind kind;
@@ -70,24 +83,30 @@ struct ep_routing {
  * num_tokens rows; a rank uses its first T_r. */
 int ep_rank_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven);
 
+/* The same for traffic r: loaded T_r, or ep_rank_num_tokens. */
+int ep_routing_num_tokens(const struct ep_routing *r, int num_tokens, uint64_t seed, int rank);
+
 /* Payload streams of the counter-based hash. */
 enum ep_stream { EP_STREAM_X = 0, EP_STREAM_BIAS0 = 1, EP_STREAM_BIAS1 = 2 };
 
 /* Routing of one rank: topk_idx [T][K] int64 and topk_weights [T][K] float
  * (weights in (0,1), for WIDE one of four values; masked entries keep their
  * weight, as in DeepEP). The ids do not depend on the payload.
- * Deterministic in (seed, rank). 0 or -ENOMEM. */
+ * Deterministic in (seed, rank). Loaded traffic: its rows, and -1 / 0 past
+ * T_r. 0 or -ENOMEM. */
 int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights);
 
-/* One BF16 row of a payload stream, spread as payload says (NaN and inf only with SPECIAL). */
-void ep_gen_bf16_row(uint64_t seed, enum ep_payload payload, enum ep_stream stream, int rank,
+/* One BF16 row of a payload stream of traffic r, spread as r->payload says
+ * (NaN and inf only with SPECIAL), or the loaded row (zeros where the
+ * loaded traffic has no such tensor). */
+void ep_gen_bf16_row(uint64_t seed, const struct ep_routing *r, enum ep_stream stream, int rank,
 		     int64_t token, int hidden, uint16_t *row);
 
 /* One x row in the dispatch dtype: BF16 -> row (uint16_t[H]); FP8 -> the BF16
  * row cast per 128 channels (DeepEP's formula) into row (uint8_t[H]) and
  * scales (float[H/128]); INT8 -> the BF16 row (quantised by dispatch). */
-void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, enum ep_payload payload, int rank,
+void ep_gen_x_row(const struct ep_shape *s, uint64_t seed, const struct ep_routing *r, int rank,
 		  int64_t token, void *row, float *scales);
 
 /* Reads a routing file: one token per line, K integers (expert id or -1),

@@ -88,10 +88,10 @@ EP_TEST(group_limited_uses_at_most_topk_groups)
 EP_TEST(payload_finite_bounded_and_seed_dependent)
 {
 	uint16_t a[1000], b[1000];
-	ep_gen_bf16_row(1, EP_PAYLOAD_NARROW, EP_STREAM_X, 0, 0, 1000, a);
-	ep_gen_bf16_row(2, EP_PAYLOAD_NARROW, EP_STREAM_X, 0, 0, 1000, b);
+	ep_gen_bf16_row(1, &(struct ep_routing){.payload = EP_PAYLOAD_NARROW}, EP_STREAM_X, 0, 0, 1000, a);
+	ep_gen_bf16_row(2, &(struct ep_routing){.payload = EP_PAYLOAD_NARROW}, EP_STREAM_X, 0, 0, 1000, b);
 	EP_ASSERT(memcmp(a, b, sizeof(a)) != 0);
-	ep_gen_bf16_row(1, EP_PAYLOAD_NARROW, EP_STREAM_BIAS0, 0, 0, 1000, b);
+	ep_gen_bf16_row(1, &(struct ep_routing){.payload = EP_PAYLOAD_NARROW}, EP_STREAM_BIAS0, 0, 0, 1000, b);
 	EP_ASSERT(memcmp(a, b, sizeof(a)) != 0);
 	int neg = 0;
 	for (int i = 0; i < 1000; i++) {
@@ -131,7 +131,7 @@ EP_TEST(wide_payload_spread_without_specials)
 	enum { N = 1 << 16 };
 	static uint16_t a[N];
 	int lo = 0, hi = 0, seen[49] = {0};
-	ep_gen_bf16_row(5, EP_PAYLOAD_WIDE, EP_STREAM_X, 1, 3, N, a);
+	ep_gen_bf16_row(5, &(struct ep_routing){.payload = EP_PAYLOAD_WIDE}, EP_STREAM_X, 1, 3, N, a);
 	for (int i = 0; i < N; i++) {
 		float v = ep_bf16_to_f32(a[i]);
 		EP_ASSERT(isnormal(v));
@@ -151,7 +151,7 @@ EP_TEST(special_payload_rates)
 	enum { N = 1 << 18 };
 	static uint16_t a[N];
 	int pz = 0, nz = 0, sub = 0, big = 0, inf = 0, nan = 0;
-	ep_gen_bf16_row(9, EP_PAYLOAD_SPECIAL, EP_STREAM_BIAS1, 2, 7, N, a);
+	ep_gen_bf16_row(9, &(struct ep_routing){.payload = EP_PAYLOAD_SPECIAL}, EP_STREAM_BIAS1, 2, 7, N, a);
 	for (int i = 0; i < N; i++) {
 		unsigned ex = (a[i] >> 7) & 0xff, m = a[i] & 0x7f;
 		pz += a[i] == 0x0000, nz += a[i] == 0x8000;

@@ -32,7 +32,7 @@ int ep_internode_ref_init(struct ep_internode_ref *ref, const struct ep_shape *s
 	}
 	for (int q = 0; q < R; q++) {
 		const int64_t *idx = ep_reference_topk_idx(&ref->base, q);
-		int Tq = ep_rank_num_tokens(T, seed, q, ref->base.routing->uneven_tokens);
+		int Tq = ep_routing_num_tokens(ref->base.routing, T, seed, q);
 		for (int t = 0; t < Tq; t++)
 			for (int n = 0; n < N; n++) {
 				int hit = 0;
@@ -101,10 +101,10 @@ static void wire_row_bf16(const struct ep_internode_ref *ref, int src, int t, ui
 {
 	const struct ep_shape *s = &ref->base.shape;
 	if (s->dtype == EP_DTYPE_INT8) {
-		ep_gen_bf16_row(ref->base.seed, ref->base.routing->payload, EP_STREAM_X, src, t, s->hidden, tmp);
+		ep_gen_bf16_row(ref->base.seed, ref->base.routing, EP_STREAM_X, src, t, s->hidden, tmp);
 		scales[0] = ep_int8_quant_row(tmp, (size_t)s->hidden, (int8_t *)row);
 	} else {
-		ep_gen_x_row(s, ref->base.seed, ref->base.routing->payload, src, t, row, scales);
+		ep_gen_x_row(s, ref->base.seed, ref->base.routing, src, t, row, scales);
 	}
 	ep_dispatched_row_to_bf16(s, row, scales, xb);
 }
@@ -151,7 +151,7 @@ static void expected_combine(const struct ep_internode_ref *ref, int t, struct s
 	for (int c = 0; c < H; c++)
 		acc[c] = 0.0f;
 	for (int k = 0; k < s->num_bias; k++) {
-		ep_gen_bf16_row(ref->base.seed, ref->base.routing->payload, k ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, me, t, H, w->b);
+		ep_gen_bf16_row(ref->base.seed, ref->base.routing, k ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, me, t, H, w->b);
 		for (int c = 0; c < H; c++)
 			acc[c] += ep_bf16_to_f32(w->b[c]);
 	}
@@ -209,7 +209,7 @@ int ep_internode_ref_combined(const struct ep_internode_ref *ref, uint16_t *comb
 	int K = s->num_topk;
 	if (scratch_alloc(s, &w))
 		return -ENOMEM;
-	int T = ep_rank_num_tokens(s->num_tokens, ref->base.seed, ref->base.me, ref->base.routing->uneven_tokens);
+	int T = ep_routing_num_tokens(ref->base.routing, s->num_tokens, ref->base.seed, ref->base.me);
 	for (int t = 0; t < T; t++) {
 		float wsum[K > 0 ? K : 1];
 		expected_combine(ref, t, &w, combined_x + (size_t)t * s->hidden, wsum);
@@ -232,7 +232,7 @@ void ep_internode_ref_check_combine(const struct ep_internode_ref *ref, const ui
 		ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
 		return;
 	}
-	int T = ep_rank_num_tokens(s->num_tokens, ref->base.seed, me, ref->base.routing->uneven_tokens);
+	int T = ep_routing_num_tokens(ref->base.routing, s->num_tokens, ref->base.seed, me);
 	for (int t = 0; t < T; t++) {
 		float wsum[K > 0 ? K : 1];
 		expected_combine(ref, t, &w, want, wsum);

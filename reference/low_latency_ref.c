@@ -82,6 +82,7 @@ int ep_ll_ref_init(struct ep_ll_ref *ref, const struct ep_ll_config *cfg, int nu
 	ref->cfg = *cfg;
 	ref->seed = seed;
 	ref->payload = r->payload;
+	ref->routing = r;
 	ref->me = me;
 	ref->max_tokens_in = num_tokens;
 	ref->num_tokens = calloc(R, sizeof(int32_t));
@@ -107,7 +108,7 @@ int ep_ll_ref_init(struct ep_ll_ref *ref, const struct ep_ll_config *cfg, int nu
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < R; i++)
-		ref->num_tokens[i] = ep_rank_num_tokens(num_tokens, seed, (int)i, uneven);
+		ref->num_tokens[i] = (r->loaded ? r->loaded[i].num_tokens : ep_rank_num_tokens(num_tokens, seed, (int)i, uneven));
 	build_expected(ref);
 	return 0;
 }
@@ -137,7 +138,7 @@ void ep_ll_ref_fini(struct ep_ll_ref *ref)
 static void wire_row(struct ep_ll_ref *ref, int s, int t)
 {
 	const struct ep_ll_config *c = &ref->cfg;
-	ep_gen_bf16_row(ref->seed, ref->payload, EP_STREAM_X, s, t, c->hidden, ref->xrow);
+	ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_X, s, t, c->hidden, ref->xrow);
 	if (c->dtype == EP_DTYPE_FP8)
 		ep_fp8_cast_row(ref->xrow, (size_t)c->hidden, c->round_scale, ref->q, ref->scales);
 }

@@ -34,6 +34,7 @@ struct ep_ll_ref {
 	struct ep_ll_config cfg;
 	uint64_t seed;
 	enum ep_payload payload;        /* the routing's */
+	const struct ep_routing *routing; /* the caller's, outlives the reference */
 	int me;
 	int max_tokens_in;             /* T, the routing rows per rank */
 	int32_t *num_tokens;           /* [R] T_r */

@@ -21,7 +21,7 @@ const float *ep_reference_topk_weights(const struct ep_reference *ref, int rank)
 /* Tokens rank `rank` sends (all of them unless uneven). */
 static int tokens_of(const struct ep_reference *ref, int rank)
 {
-	return ep_rank_num_tokens(ref->shape.num_tokens, ref->seed, rank, ref->routing->uneven_tokens);
+	return ep_routing_num_tokens(ref->routing, ref->shape.num_tokens, ref->seed, rank);
 }
 
 /* Does token t of rank src pick any expert living on rank dst? */
@@ -192,10 +192,10 @@ static void wire_row(const struct ep_reference *ref, int src, int t, uint8_t *ro
 {
 	const struct ep_shape *s = &ref->shape;
 	if (s->dtype == EP_DTYPE_INT8) {
-		ep_gen_bf16_row(ref->seed, ref->routing->payload, EP_STREAM_X, src, t, s->hidden, tmp);
+		ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_X, src, t, s->hidden, tmp);
 		scales[0] = ep_int8_quant_row(tmp, (size_t)s->hidden, (int8_t *)row);
 	} else {
-		ep_gen_x_row(s, ref->seed, ref->routing->payload, src, t, row, scales);
+		ep_gen_x_row(s, ref->seed, ref->routing, src, t, row, scales);
 	}
 }
 
@@ -289,12 +289,12 @@ void ep_reference_check_combine(const struct ep_reference *ref, const uint16_t *
 		for (int c = 0; c < H; c++)
 			acc[c] = 0.0f;
 		if (s->num_bias >= 1) {
-			ep_gen_bf16_row(ref->seed, ref->routing->payload, EP_STREAM_BIAS0, me, t, H, b);
+			ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_BIAS0, me, t, H, b);
 			for (int c = 0; c < H; c++)
 				acc[c] = ep_bf16_to_f32(b[c]);
 		}
 		if (s->num_bias >= 2) {
-			ep_gen_bf16_row(ref->seed, ref->routing->payload, EP_STREAM_BIAS1, me, t, H, b);
+			ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_BIAS1, me, t, H, b);
 			for (int c = 0; c < H; c++)
 				acc[c] = acc[c] + ep_bf16_to_f32(b[c]);
 		} else {

@@ -59,7 +59,7 @@ static void correct_rank1(const struct ep_reference *ref, struct actual *a, stru
 	const int32_t src_rank[3] = {0, 1, 1}, src_tok[3] = {0, 0, 1};
 	const int64_t idx[3][2] = {{-1, 0}, {1, 1}, {0, -1}};
 	for (int m = 0; m < 3; m++) {
-		ep_gen_bf16_row(11, EP_PAYLOAD_NARROW, EP_STREAM_X, src_rank[m], src_tok[m], 64, a->x[m]);
+		ep_gen_bf16_row(11, &(struct ep_routing){.payload = EP_PAYLOAD_NARROW}, EP_STREAM_X, src_rank[m], src_tok[m], 64, a->x[m]);
 		const float *w = ep_reference_topk_weights(ref, src_rank[m]) + src_tok[m] * 2;
 		for (int j = 0; j < 2; j++) {
 			a->idx[m][j] = idx[m][j];
@@ -146,7 +146,7 @@ EP_TEST(combine_expected_value_for_token0_of_rank0)
 	float gw[2][2];
 	const float *w = ep_reference_topk_weights(&ref, 0);
 	for (int t = 0; t < 2; t++)
-		ep_gen_bf16_row(11, EP_PAYLOAD_NARROW, EP_STREAM_X, 0, t, 64, x[t]);
+		ep_gen_bf16_row(11, &(struct ep_routing){.payload = EP_PAYLOAD_NARROW}, EP_STREAM_X, 0, t, 64, x[t]);
 	ep_expert_transform(EP_PAYLOAD_NARROW, 0, 1, x[0], 64, y0);
 	ep_expert_transform(EP_PAYLOAD_NARROW, 1, 0, x[0], 64, y1);
 	for (int c = 0; c < 64; c++) {
@@ -205,7 +205,7 @@ EP_TEST(combine_starts_from_positive_zero)
 EP_TEST(transform_depends_on_rank_and_expert)
 {
 	uint16_t x[64], a[64], b[64], c[64];
-	ep_gen_bf16_row(3, EP_PAYLOAD_NARROW, EP_STREAM_X, 0, 0, 64, x);
+	ep_gen_bf16_row(3, &(struct ep_routing){.payload = EP_PAYLOAD_NARROW}, EP_STREAM_X, 0, 0, 64, x);
 	ep_expert_transform(EP_PAYLOAD_NARROW, 0, 0, x, 64, a);
 	ep_expert_transform(EP_PAYLOAD_NARROW, 1, 0, x, 64, b);
 	ep_expert_transform(EP_PAYLOAD_NARROW, 0, 1, x, 64, c);

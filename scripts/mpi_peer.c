@@ -68,7 +68,7 @@ static void setup(struct peer *p)
 	p->in_rank = malloc((size_t)T * R + 8);
 	ep_gen_routing(&p->s, &p->routing, p->seed, p->me, idx, w);
 	for (int t = 0; t < T; t++)
-		ep_gen_bf16_row(p->seed, p->routing.payload, EP_STREAM_X, p->me, t, p->H, p->x + (size_t)t * p->H);
+		ep_gen_bf16_row(p->seed, &p->routing, EP_STREAM_X, p->me, t, p->H, p->x + (size_t)t * p->H);
 	struct ep_layout lay = {per_rank, NULL, per_expert, p->in_rank};
 	ep_get_dispatch_layout(idx, T, K, E, R, 0, &lay);
 	p->scount = malloc(sizeof(int) * R), p->sdispl = malloc(sizeof(int) * R);
@@ -136,7 +136,7 @@ static long check_rows(struct peer *p)
 				hit |= sidx[(size_t)t * p->K + j] / L == p->me;
 			if (!hit)
 				continue;
-			ep_gen_bf16_row(p->seed, p->routing.payload, EP_STREAM_X, src, t, p->H, want);
+			ep_gen_bf16_row(p->seed, &p->routing, EP_STREAM_X, src, t, p->H, want);
 			wrong += memcmp(want, p->recvbuf + m * (size_t)p->H, p->row) != 0;
 			ep_expert_transform(p->routing.payload, p->me, -1, p->recvbuf + m * (size_t)p->H, p->H, p->expert_out + m * (size_t)p->H);
 			m++;

@@ -187,7 +187,7 @@ static int rank_body(const struct world *w, struct ep_sync *sync, void *arena, i
 	if (!x || !combined || !expert_out)
 		return -ENOMEM;
 	for (int t = 0; t < T; t++)
-		ep_gen_bf16_row(w->seed, w->routing.payload, EP_STREAM_X, me, t, c->hidden, x + (size_t)t * H);
+		ep_gen_bf16_row(w->seed, &w->routing, EP_STREAM_X, me, t, c->hidden, x + (size_t)t * H);
 	if (b) {
 		struct ep_transport_cfg tc = {.rank = me, .num_ranks = c->num_ranks,
 					      .ranks_per_node = ranks_per_node(w), .host = "127.0.0.1",

@@ -1,0 +1,34 @@
+/* golden.h - what `epbench golden` and `epbench verify` share: a subcommand's command line taken apart.
+ *
+ * `epbench golden SUBCOMMAND OPTIONS --out DIR` and `epbench verify
+ * SUBCOMMAND DIR` both name the subcommand whose semantics apply; golden
+ * parses its options as a run would (one point; across nodes with --nodes
+ * and --ranks-per-node, and no launcher), verify takes the shape from the
+ * directory's manifest.
+ */
+#ifndef EP_GOLDEN_H
+#define EP_GOLDEN_H
+
+#include "cli/command.h"
+#include "cli/oracle.h"
+
+struct ep_golden {
+	const struct ep_command *cmd;
+	char **argv;                 /* the subcommand and its options (argv[0] its name) */
+	int argc;
+	const char *out;             /* golden: --out DIR */
+	char out_parent[4096];       /* the folder DIR goes into */
+	struct ep_options o;
+	int parsed;
+	struct ep_run_cfg cfg;
+	struct ep_run run;
+	int rpn;                     /* ranks per node, 0 on one host */
+	struct ep_oracle_manifest m;
+};
+
+/* Takes argv (argv[0] the verb) apart and parses the subcommand's options.
+ * 0, -1 after --help, or an exit status after one line on stderr. */
+int ep_golden_setup(int argc, char **argv, struct ep_golden *g, const char *verb, int want_out);
+void ep_golden_free(struct ep_golden *g);
+
+#endif

@@ -1,0 +1,272 @@
+/* oracle.c - golden/verify directories: roles, manifest, the normal-mode reference (see oracle.h). */
+#include "cli/oracle.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/error.h"
+#include "reports/atomic_file.h"
+#include "reports/digest.h"
+#include "reports/json.h"
+#include "reports/text_file.h"
+
+#define MANIFEST_MAX ((size_t)64 << 20)
+#define TENSOR_FILE_MAX ((size_t)1 << 40)
+
+enum ep_oracle_role ep_oracle_role_of(const char *name)
+{
+	static const char *const inputs[] = {"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1"};
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
+		if (!strcmp(name, inputs[i]))
+			return EP_ROLE_INPUT;
+	return !strcmp(name, "combine_x") || !strcmp(name, "combine_topk_weights") ? EP_ROLE_EXPERT : EP_ROLE_OUTPUT;
+}
+
+const char *ep_oracle_role_name(enum ep_oracle_role r)
+{
+	return r == EP_ROLE_INPUT ? "input" : r == EP_ROLE_EXPERT ? "expert" : "output";
+}
+
+int ep_oracle_add(struct ep_oracle_manifest *m, const char *dir, int rank, const char *name,
+		  enum ep_oracle_role role)
+{
+	char path[8192], err[256];
+	char *data = NULL;
+	size_t len = 0;
+	struct ep_npy a;
+	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", dir, rank, name);
+	int rc = ep_file_read(".npy file", path, TENSOR_FILE_MAX, &data, &len, err, sizeof(err));
+	if (rc)
+		return rc;
+	if ((rc = ep_npy_parse(data, len, name, &a, err, sizeof(err)))) {
+		free(data);
+		return rc;
+	}
+	if (m->ntensors == m->cap) {
+		int cap = m->cap ? m->cap * 2 : 64;
+		struct ep_oracle_tensor *t = realloc(m->tensors, sizeof(*t) * (size_t)cap);
+		if (!t) {
+			free(data), ep_npy_free(&a);
+			return -ENOMEM;
+		}
+		m->tensors = t, m->cap = cap;
+	}
+	struct ep_oracle_tensor *t = &m->tensors[m->ntensors++];
+	memset(t, 0, sizeof(*t));
+	t->rank = rank, t->role = role, t->dtype = a.dtype, t->ndim = a.ndim;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	memcpy(t->shape, a.shape, sizeof(t->shape));
+	ep_sha256_of(data, len, t->sha256);
+	free(data);
+	ep_npy_free(&a);
+	return 0;
+}
+
+static void write_shape(struct ep_json *j, const struct ep_oracle_manifest *m)
+{
+	const struct ep_shape *s = &m->shape;
+	ep_json_begin_object(j, "shape");
+	ep_json_int(j, "num_ranks", s->num_ranks);
+	ep_json_int(j, "num_tokens", s->num_tokens);
+	ep_json_int(j, "hidden", s->hidden);
+	ep_json_int(j, "num_topk", s->num_topk);
+	ep_json_int(j, "num_experts", s->num_experts);
+	ep_json_int(j, "expert_alignment", s->expert_alignment);
+	ep_json_string(j, "dtype", ep_dtype_name(s->dtype));
+	ep_json_int(j, "with_topk", s->with_topk);
+	ep_json_int(j, "num_bias", s->num_bias);
+	ep_json_string(j, "expert_counts", s->expert_counts == EP_COUNTS_PREFIX ? "prefix" : "counts");
+	ep_json_int(j, "ranks_per_node", m->ranks_per_node);
+	ep_json_int(j, "num_max_dispatch_tokens_per_rank", m->ll_max_tokens);
+	ep_json_int(j, "round_scale", m->ll_round_scale);
+	ep_json_int(j, "use_ue8m0", m->ll_ue8m0);
+	ep_json_end_object(j);
+}
+
+int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir)
+{
+	char path[8192];
+	struct ep_json *j = ep_json_new();
+	ep_json_begin_object(j, NULL);
+	ep_json_string(j, "schema", EP_ORACLE_SCHEMA);
+	ep_json_string(j, "subcommand", m->subcommand);
+	ep_json_string(j, "command_line", m->command_line);
+	ep_json_string(j, "payload", ep_payload_name(m->payload));
+	ep_json_uint(j, "seed", (unsigned long long)m->seed);
+	write_shape(j, m);
+	ep_json_begin_array(j, "tensors");
+	for (int i = 0; i < m->ntensors; i++) {
+		const struct ep_oracle_tensor *t = &m->tensors[i];
+		ep_json_begin_object(j, NULL);
+		ep_json_int(j, "rank", t->rank);
+		ep_json_string(j, "name", t->name);
+		ep_json_string(j, "role", ep_oracle_role_name(t->role));
+		ep_json_string(j, "dtype", ep_npy_descr(t->dtype));
+		ep_json_begin_array(j, "shape");
+		for (int d = 0; d < t->ndim; d++)
+			ep_json_uint(j, NULL, t->shape[d]);
+		ep_json_end_array(j);
+		ep_json_string(j, "sha256", t->sha256);
+		ep_json_end_object(j);
+	}
+	ep_json_end_array(j);
+	ep_json_end_object(j);
+	size_t len;
+	const char *text = ep_json_text(j, &len);
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
+	ep_json_free(j);
+	return rc;
+}
+
+void ep_oracle_manifest_free(struct ep_oracle_manifest *m)
+{
+	free(m->tensors);
+	m->tensors = NULL;
+	m->ntensors = m->cap = 0;
+}
+
+/* An integer v in [lo, hi], else *ok = 0. */
+static long long int_in(json_t *v, long long lo, long long hi, int *ok)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return *ok = 0, lo;
+	return json_integer_value(v);
+}
+
+static long long get_int(json_t *o, const char *key, long long lo, long long hi, int *ok)
+{
+	return int_in(json_object_get(o, key), lo, hi, ok);
+}
+
+static int read_shape(json_t *s, struct ep_oracle_manifest *m)
+{
+	int ok = json_is_object(s);
+	struct ep_shape *x = &m->shape;
+	x->num_ranks = (int)get_int(s, "num_ranks", 1, 4096, &ok);
+	x->num_tokens = (int)get_int(s, "num_tokens", 0, 1 << 24, &ok);
+	x->hidden = (int)get_int(s, "hidden", 1, 1 << 20, &ok);
+	x->num_topk = (int)get_int(s, "num_topk", 1, 1024, &ok);
+	x->num_experts = (int)get_int(s, "num_experts", 1, 1 << 20, &ok);
+	x->expert_alignment = (int)get_int(s, "expert_alignment", 1, 1 << 20, &ok);
+	x->with_topk = (int)get_int(s, "with_topk", 0, 1, &ok);
+	x->num_bias = (int)get_int(s, "num_bias", 0, 2, &ok);
+	m->ranks_per_node = (int)get_int(s, "ranks_per_node", 0, 4096, &ok);
+	m->ll_max_tokens = (int)get_int(s, "num_max_dispatch_tokens_per_rank", 0, 1 << 24, &ok);
+	m->ll_round_scale = (int)get_int(s, "round_scale", 0, 1, &ok);
+	m->ll_ue8m0 = (int)get_int(s, "use_ue8m0", 0, 1, &ok);
+	const char *d = json_string_value(json_object_get(s, "dtype"));
+	const char *c = json_string_value(json_object_get(s, "expert_counts"));
+	ok = ok && d && c && (!strcmp(c, "counts") || !strcmp(c, "prefix"));
+	x->dtype = d && !strcmp(d, "fp8") ? EP_DTYPE_FP8 : d && !strcmp(d, "int8") ? EP_DTYPE_INT8 : EP_DTYPE_BF16;
+	ok = ok && (!strcmp(d, "bf16") || !strcmp(d, "fp8") || !strcmp(d, "int8"));
+	x->expert_counts = c && !strcmp(c, "prefix") ? EP_COUNTS_PREFIX : EP_COUNTS_PLAIN;
+	return ok && x->num_experts % x->num_ranks == 0 && (!m->ranks_per_node || x->num_ranks % m->ranks_per_node == 0)
+		? 0 : -1;
+}
+
+static int read_tensor(json_t *o, struct ep_oracle_tensor *t)
+{
+	int ok = json_is_object(o);
+	const char *name = json_string_value(json_object_get(o, "name"));
+	const char *sha = json_string_value(json_object_get(o, "sha256"));
+	json_t *shape = json_object_get(o, "shape");
+	t->rank = (int)get_int(o, "rank", 0, 4095, &ok);
+	if (!ok || !name || strlen(name) >= sizeof(t->name) || !sha || strlen(sha) != 64 || !json_is_array(shape) ||
+	    json_array_size(shape) > EP_NPY_MAX_NDIM)
+		return -1;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	snprintf(t->sha256, sizeof(t->sha256), "%s", sha);
+	t->role = ep_oracle_role_of(name);
+	t->ndim = (int)json_array_size(shape);
+	for (int d = 0; d < t->ndim; d++)
+		t->shape[d] = (size_t)int_in(json_array_get(shape, (size_t)d), 0, 1LL << 40, &ok);
+	return ok ? 0 : -1;
+}
+
+static int read_root(json_t *root, struct ep_oracle_manifest *m, const char *path, char *err, size_t len)
+{
+	const char *schema = json_string_value(json_object_get(root, "schema"));
+	const char *sub = json_string_value(json_object_get(root, "subcommand"));
+	const char *payload = json_string_value(json_object_get(root, "payload"));
+	json_t *tensors = json_object_get(root, "tensors"), *seed = json_object_get(root, "seed");
+	if (!schema || strcmp(schema, EP_ORACLE_SCHEMA))
+		return snprintf(err, len, "'%s' is not an epbench golden manifest (schema %s)", path, EP_ORACLE_SCHEMA),
+		       -EP_EUSAGE;
+	if (!sub || strlen(sub) >= sizeof(m->subcommand) || !payload || !json_is_integer(seed) || !json_is_array(tensors) ||
+	    json_array_size(tensors) > 1u << 20 || read_shape(json_object_get(root, "shape"), m))
+		return snprintf(err, len, "'%s': subcommand, payload, seed, shape or tensors missing or out of range", path),
+		       -EP_EUSAGE;
+	snprintf(m->subcommand, sizeof(m->subcommand), "%s", sub);
+	const char *cl = json_string_value(json_object_get(root, "command_line"));
+	snprintf(m->command_line, sizeof(m->command_line), "%s", cl ? cl : "");
+	m->seed = (uint64_t)json_integer_value(seed);
+	m->payload = !strcmp(payload, "narrow") ? EP_PAYLOAD_NARROW : !strcmp(payload, "special") ? EP_PAYLOAD_SPECIAL
+											     : EP_PAYLOAD_WIDE;
+	m->cap = (int)json_array_size(tensors);
+	if (m->cap && !(m->tensors = calloc((size_t)m->cap, sizeof(*m->tensors))))
+		return -EP_ENOMEM;
+	for (int i = 0; i < m->cap; i++, m->ntensors++)
+		if (read_tensor(json_array_get(tensors, (size_t)i), &m->tensors[i]) ||
+		    m->tensors[i].rank >= m->shape.num_ranks)
+			return snprintf(err, len, "'%s': tensor %d is malformed", path, i), -EP_EUSAGE;
+	return 0;
+}
+
+int ep_oracle_read_manifest(const char *dir, struct ep_oracle_manifest *m, char *err, size_t len)
+{
+	char path[4096], q[256], *text = NULL;
+	size_t n = 0;
+	json_error_t je;
+	memset(m, 0, sizeof(*m));
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	ep_quote(path, q, sizeof(q));
+	int rc = ep_text_file_read("golden manifest", path, MANIFEST_MAX, &text, &n, err, len);
+	if (rc)
+		return rc;
+	json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	if (!root)
+		return snprintf(err, len, "'%s' is not JSON: line %d: %s", q, je.line, je.text), -EP_EUSAGE;
+	rc = json_is_object(root) ? read_root(root, m, q, err, len)
+				  : (snprintf(err, len, "'%s' is not a JSON object", q), -EP_EUSAGE);
+	json_decref(root);
+	if (rc)
+		ep_oracle_manifest_free(m);
+	return rc;
+}
+
+int ep_normal_ref_init(struct ep_normal_ref *n, const struct ep_shape *s, const struct ep_routing *r,
+		       uint64_t seed, int me, int ranks_per_node)
+{
+	memset(n, 0, sizeof(*n));
+	n->ranks_per_node = ranks_per_node;
+	return ranks_per_node ? ep_internode_ref_init(&n->in, s, r, seed, me, ranks_per_node)
+			      : ep_reference_init(&n->in.base, s, r, seed, me);
+}
+
+void ep_normal_ref_fini(struct ep_normal_ref *n)
+{
+	if (n->ranks_per_node)
+		ep_internode_ref_fini(&n->in);
+	else
+		ep_reference_fini(&n->in.base);
+}
+
+void ep_normal_ref_check(const struct ep_normal_ref *n, const struct ep_layout *layout,
+			 const struct ep_dispatch_out *out, const uint16_t *combined_x, const float *combined_w,
+			 struct ep_check_report *rep)
+{
+	if (n->ranks_per_node)
+		ep_internode_ref_check_layout(&n->in, layout, rep);
+	else
+		ep_reference_check_layout(&n->in.base, layout, rep);
+	ep_reference_check_dispatch(&n->in.base, out, 0, rep);
+	if (n->ranks_per_node)
+		ep_internode_ref_check_combine(&n->in, combined_x, combined_w, rep);
+	else
+		ep_reference_check_combine(&n->in.base, combined_x, combined_w, rep);
+}

@@ -1,0 +1,86 @@
+/* oracle.h - the directory `epbench golden` writes and `epbench verify` reads.
+ *
+ * Layout: DIR/manifest.json and, per rank, DIR/rank<N>/<tensor>.npy with
+ * DeepEP's names (the --dump layout, README "What --dump DIR writes").
+ * Every tensor has a role: an input (what a library is given: x, its
+ * scales, topk_idx, topk_weights, the biases), an output (what its
+ * dispatch and combine must produce) or an expert tensor (combine_x and
+ * combine_topk_weights: epbench's expert stand-in applied to the expected
+ * dispatch outputs, the input of combine). The manifest holds the
+ * subcommand, the full shape and options, the payload and seed, and for
+ * every tensor its rank, role, dtype, shape and the SHA-256 (Nettle) of its
+ * .npy file.
+ *
+ * The reference is reached through one wrapper for normal mode, so golden
+ * and verify compute the same expectations: intranode's reference, or
+ * internode's when ranks are grouped in nodes (its layout adds
+ * num_tokens_per_rdma_rank, its combine rounds per node, then across).
+ */
+#ifndef EP_ORACLE_H
+#define EP_ORACLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collectives/ep.h"
+#include "collectives/layout.h"
+#include "collectives/recv_area.h"
+#include "reference/internode_ref.h"
+#include "reports/npy.h"
+
+#define EP_ORACLE_SCHEMA "epbench-golden/1"
+#define EP_ORACLE_MAX_TENSORS 32
+
+enum ep_oracle_role { EP_ROLE_INPUT, EP_ROLE_OUTPUT, EP_ROLE_EXPERT };
+
+/* What a directory holds for one subcommand and shape (from the manifest). */
+struct ep_oracle_manifest {
+	char subcommand[32];
+	char command_line[1024];
+	struct ep_shape shape;
+	int ranks_per_node;          /* 0: one host */
+	enum ep_payload payload;
+	uint64_t seed;
+	int ll_max_tokens, ll_round_scale, ll_ue8m0; /* low-latency */
+	int ntensors;
+	struct ep_oracle_tensor {
+		int rank;
+		char name[40];
+		enum ep_oracle_role role;
+		enum ep_npy_dtype dtype;
+		int ndim;
+		size_t shape[EP_NPY_MAX_NDIM];
+		char sha256[65];
+	} *tensors;
+	int cap;
+};
+
+/* Adds rank/name's file (just written under dir) to m: dtype and shape
+ * from the file, its SHA-256. 0 or -errno / -EP_EUSAGE. */
+int ep_oracle_add(struct ep_oracle_manifest *m, const char *dir, int rank, const char *name,
+		  enum ep_oracle_role role);
+/* Writes dir/manifest.json. 0 or -errno. */
+int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir);
+/* Reads dir/manifest.json. 0, or -EP_EUSAGE with one line in err. */
+int ep_oracle_read_manifest(const char *dir, struct ep_oracle_manifest *m, char *err, size_t len);
+void ep_oracle_manifest_free(struct ep_oracle_manifest *m);
+
+/* The role of a tensor name in the dump layout. */
+enum ep_oracle_role ep_oracle_role_of(const char *name);
+const char *ep_oracle_role_name(enum ep_oracle_role r);
+
+/* Normal mode's reference (intranode, or internode with ranks_per_node). */
+struct ep_normal_ref {
+	struct ep_internode_ref in;  /* in.base is the intranode reference */
+	int ranks_per_node;
+};
+
+int ep_normal_ref_init(struct ep_normal_ref *n, const struct ep_shape *s, const struct ep_routing *r,
+		       uint64_t seed, int me, int ranks_per_node);
+void ep_normal_ref_fini(struct ep_normal_ref *n);
+/* Layout, dispatch (not cached) and combine checks of rank me, into rep. */
+void ep_normal_ref_check(const struct ep_normal_ref *n, const struct ep_layout *layout,
+			 const struct ep_dispatch_out *out, const uint16_t *combined_x, const float *combined_w,
+			 struct ep_check_report *rep);
+
+#endif

@@ -1,0 +1,57 @@
+/* fuzz_manifest.c - libFuzzer target: golden manifests (cli/oracle.c) with any bytes.
+ * The bytes are manifest.json in a private folder. Whatever loads must have
+ * a shape that holds (ranks divide experts and nodes) and tensors of ranks
+ * inside it; whatever is refused says why in one line. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/oracle.h"
+
+static char dir[64], path[128];
+
+static void remove_dir(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int ready;
+	struct ep_oracle_manifest m;
+	char err[512] = "";
+	if (!ready) {
+		snprintf(dir, sizeof(dir), "/tmp/ep_fuzz_manifest.XXXXXX");
+		if (!mkdtemp(dir))
+			return 0;
+		snprintf(path, sizeof(path), "%s/manifest.json", dir);
+		atexit(remove_dir);
+		ready = 1;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 0;
+	int ok = size == 0 || write(fd, data, size) == (ssize_t)size;
+	close(fd);
+	if (!ok)
+		return 0;
+	if (ep_oracle_read_manifest(dir, &m, err, sizeof(err))) {
+		if (!err[0] || strchr(err, '\n'))
+			abort();
+		return 0;
+	}
+	if (m.shape.num_ranks < 1 || m.shape.num_experts % m.shape.num_ranks ||
+	    (m.ranks_per_node && m.shape.num_ranks % m.ranks_per_node))
+		abort();
+	for (int i = 0; i < m.ntensors; i++)
+		if (m.tensors[i].rank < 0 || m.tensors[i].rank >= m.shape.num_ranks || m.tensors[i].ndim > EP_NPY_MAX_NDIM)
+			abort();
+	ep_oracle_manifest_free(&m);
+	return 0;
+}

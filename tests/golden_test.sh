@@ -1,0 +1,119 @@
+#!/bin/sh
+# golden_test.sh - epbench golden and verify: golden equals a run's --dump byte
+# for byte; verify passes it, catches a corrupted byte, a permuted row (from
+# the fake library through scripts/adapters/deepep_v1.py) and recomputes from
+# the directory's own inputs; bad directories are refused with one line, exit
+# 2; what would not fit is refused with exit 3. Ends with "N passed, N failed, N skipped".
+set -u
+SUBCOMMAND=golden
+. "$(dirname "$0")/lib.sh"
+root=$(cd "$lib_here/.." && pwd)
+
+run() {
+	name=$1 want=$2 limit=$3; shift 3
+	timeout -k 2 "$limit" "$EPBENCH" "$@" >"$tmp/out" 2>&1
+	got=$?
+	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
+	bad "$name" "exit $got, want $want (epbench $*)"
+	return 1
+}
+# same NAME A B: every .npy of B's rank folders is in A with the same dtype, shape and bytes
+same() {
+	python3 - "$2" "$3" <<'PY' >"$tmp/out" 2>&1 && ok "$1" || bad "$1" "see above"
+import numpy as np, os, sys
+a, b = sys.argv[1:3]
+n = 0
+for r in sorted(d for d in os.listdir(b) if d.startswith("rank")):
+    for f in sorted(os.listdir(os.path.join(b, r))):
+        x, y = np.load(os.path.join(a, r, f)), np.load(os.path.join(b, r, f))
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (r, f)
+        n += 1
+assert n > 10, n
+print(n, "tensors identical")
+PY
+}
+
+# golden = what a run dumps, for each kind of normal-mode point
+i=0
+for args in "intranode -r 3 -t 64 --hidden 256 -e 12 -k 3 --bias 2" \
+	"intranode -r 4 -t 48 --hidden 256 -e 16 -k 4 --dtype fp8 --masked-ratio 0.3 --payload special" \
+	"intranode -r 2 -t 40 --hidden 256 -e 8 -k 2 --dtype int8 --expert-counts prefix --expert-alignment 8 --uneven-tokens 1" \
+	"internode --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 16 -k 4 --bias 1"; do
+	i=$((i + 1))
+	set -- $args
+	sub=$1; shift
+	run "golden_$i" 0 60 golden $sub "$@" --out "$tmp/g$i" || continue
+	if [ "$sub" = internode ]; then
+		run "dump_$i" 0 60 internode --local-nodes "$@" -n 1 -w 0 --dump "$tmp/d$i"
+	else
+		run "dump_$i" 0 60 $sub "$@" -n 1 -w 0 --dump "$tmp/d$i"
+	fi
+	same "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i"
+	run "verify_golden_$i" 0 60 verify $sub "$tmp/g$i"
+	expect "verify_checked_everything_$i" "^# not checked \(absent\): nothing"
+done
+
+# a corrupted golden byte is caught and named
+cp -r "$tmp/g1" "$tmp/c1"
+python3 -c "
+import numpy as np
+a = np.load('$tmp/c1/rank2/combined_x.npy'); a[7, 9] ^= 1; np.save('$tmp/c1/rank2/combined_x.npy', a)"
+run "corrupt_byte_exit_1" 1 60 verify intranode "$tmp/c1"
+expect "corrupt_byte_named" "first: rank 2: combined_x\[7\]\[9\]"
+# an input changed: named, and the outputs it feeds no longer match
+cp -r "$tmp/g1" "$tmp/c2"
+python3 -c "
+import numpy as np
+a = np.load('$tmp/c2/rank0/topk_weights.npy'); a[0, 0] *= 2; np.save('$tmp/c2/rank0/topk_weights.npy', a)"
+run "changed_input_exit_1" 1 60 verify intranode "$tmp/c2"
+expect "changed_input_named" "^# inputs: 1 file differ .*rank0/topk_weights.npy"
+
+# verify computes from the directory's inputs, not from the seed: another
+# seed's golden under the first one's manifest still passes
+run "golden_seed_7" 0 60 golden intranode -r 3 -t 64 --hidden 256 -e 12 -k 3 --bias 2 --seed 7 --out "$tmp/s7"
+cp "$tmp/g1/manifest.json" "$tmp/s7/manifest.json"
+run "verify_other_inputs" 0 60 verify intranode "$tmp/s7"
+expect "other_inputs_named_not_failed" "^# inputs: [0-9]+ files differ"
+
+# the adapter with the fake library: faithful passes, a permuted row fails, a dropped output is not checked
+run "golden_adapter" 0 60 golden intranode -r 3 -t 64 --hidden 256 -e 12 -k 3 --out "$tmp/a"
+adapter() { EP_FAKE_GOLDEN="$tmp/a" python3 "$root/scripts/adapters/deepep_v1.py" "$tmp/a" \
+	--library "$root/tests/fake_ep_library.py" --all-ranks >"$tmp/out" 2>&1; }
+adapter && ok "adapter_faithful" || bad "adapter_faithful" "adapter failed"
+run "verify_adapter_faithful" 0 60 verify intranode "$tmp/a"
+EP_FAKE_PERMUTE=1 adapter && ok "adapter_permuted" || bad "adapter_permuted" "adapter failed"
+run "verify_catches_permuted_row" 1 60 verify intranode "$tmp/a"
+expect "permuted_row_named" "first: rank 1: recv_x\[0\]"
+rm -f "$tmp/a/rank0/combined_topk_weights.npy" "$tmp/a/rank1/combined_topk_weights.npy" "$tmp/a/rank2/combined_topk_weights.npy"
+run "verify_still_fails_without_one_output" 1 60 verify intranode "$tmp/a"
+expect "absent_output_not_checked" "^# not checked \(absent\): combined_topk_weights"
+
+# bad input: one line, exit 2
+run "no_manifest" 2 10 verify intranode "$tmp"
+expect "no_manifest_named" "manifest"
+run "other_subcommand" 2 10 verify internode "$tmp/g1"
+cp -r "$tmp/g1" "$tmp/b1"
+python3 -c "
+import numpy as np
+np.save('$tmp/b1/rank1/recv_x.npy', np.load('$tmp/b1/rank1/recv_x.npy').astype(np.int32))"
+run "wrong_dtype" 2 10 verify intranode "$tmp/b1"
+expect "wrong_dtype_named" "rank1/recv_x.npy is <i4 .*expected <u2"
+head -c 90 "$tmp/g1/rank0/x.npy" >"$tmp/b1/rank0/x.npy"
+run "truncated_npy" 2 10 verify intranode "$tmp/b1"
+printf 'not numpy at all' >"$tmp/b1/rank0/x.npy"
+run "not_npy" 2 10 verify intranode "$tmp/b1"
+cp -r "$tmp/g1" "$tmp/b2"
+python3 -c "
+import numpy as np
+a = np.load('$tmp/b2/rank0/topk_idx.npy'); a[1, 1] = 99; np.save('$tmp/b2/rank0/topk_idx.npy', a)"
+run "expert_id_out_of_range" 2 10 verify intranode "$tmp/b2"
+expect "expert_id_named" "topk_idx.npy has 99 at \[1\]\[1\]"
+printf '{"schema": "epbench-golden/1"}' >"$tmp/b2/manifest.json"
+run "malformed_manifest" 2 10 verify intranode "$tmp/b2"
+run "golden_sweep_refused" 2 10 golden intranode -r 2,4 --out "$tmp/x"
+run "golden_existing_dir_refused" 2 10 golden intranode -r 2 -t 8 --out "$tmp/g1"
+run "golden_missing_parent" 2 10 golden intranode -r 2 -t 8 --out "$tmp/no/such/dir"
+run "golden_needs_out" 2 10 golden intranode -r 2
+run "golden_too_big_exit_3" 3 30 golden intranode -r 8 -t 16777216 --hidden 7168 -k 8 -e 256 --out "$tmp/big"
+[ ! -e "$tmp/big" ] && [ ! -e "$tmp/big.partial" ] && ok "nothing_half_written" || bad "nothing_half_written" "left a folder"
+finish golden_test.sh
