@@ -24,6 +24,7 @@
 #include "cli/budget.h"
 #include "cli/command.h"
 #include "cli/golden.h"
+#include "cli/low_latency.h"
 #include "cli/normal_io.h"
 #include "cli/oracle.h"
 #include "cli/sweep.h"
@@ -82,6 +83,7 @@ static int golden_point(struct ep_golden *g)
 		R = o->nodes * o->ranks_per_node;
 		g->rpn = o->ranks_per_node;
 	}
+	g->ll = !strcmp(g->cmd->name, "low-latency");
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)
 		return fprintf(stderr, "epbench golden: internode needs --nodes N and --ranks-per-node P\n"), EP_EXIT_USAGE;
 	ep_options_run_cfg(o, &g->cfg);
@@ -279,6 +281,11 @@ static void manifest_head(struct ep_golden *g)
 	m->ranks_per_node = g->rpn;
 	m->payload = g->run.routing.payload;
 	m->seed = g->cfg.seed;
+	if (g->ll) {
+		struct ep_ll_config c;
+		ep_ll_run_config(&g->run, g->rpn ? g->rpn : g->run.shape.num_ranks, &c);
+		m->ll_max_tokens = c.max_tokens, m->ll_round_scale = c.round_scale, m->ll_ue8m0 = c.use_ue8m0;
+	}
 }
 
 /* DIR must not exist yet (or be an empty folder); its parent must. */
@@ -306,7 +313,7 @@ static int write_all(struct ep_golden *g, const char *partial)
 {
 	int rc = ep_mkdir_p(partial);
 	for (int me = 0; !rc && me < g->run.shape.num_ranks; me++)
-		if (!(rc = normal_rank(g, me, partial)))
+		if (!(rc = g->ll ? ep_ll_golden_rank(&g->run, g->rpn, me, partial) : normal_rank(g, me, partial)))
 			rc = add_rank(g, partial, me);
 	if (!rc)
 		rc = ep_oracle_write_manifest(&g->m, partial);
@@ -323,15 +330,12 @@ static int golden_main(const struct ep_command *self, int argc, char **argv)
 	int code = ep_golden_setup(argc, argv, &g, "golden", 1);
 	if (!code)
 		code = golden_point(&g);
-	if (!code && !strcmp(g.cmd->name, "low-latency"))
-		code = (fprintf(stderr, "epbench golden: low-latency is not written yet (intranode and internode are)\n"),
-			EP_EXIT_USAGE);
 	if (!code)
 		code = check_out(&g, partial, sizeof(partial));
 	if (!code)
 		code = golden_floor(&g);
-	if (!code && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing, g.cfg.seed, 0,
-								   g.rpn)))) {
+	if (!code && !g.ll && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing,
+									      g.cfg.seed, 0, g.rpn)))) {
 		code = golden_fits(&g, &ref, g.out_parent);
 		ep_normal_ref_fini(&ref);
 	}

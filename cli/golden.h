@@ -23,6 +23,7 @@ struct ep_golden {
 	struct ep_run_cfg cfg;
 	struct ep_run run;
 	int rpn;                     /* ranks per node, 0 on one host */
+	int ll;                      /* low-latency mode */
 	struct ep_oracle_manifest m;
 };
 

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "cli/bench.h"
+#include "cli/low_latency.h"
 #include "cli/command.h"
 #include "cli/cluster/endpoint.h"
 #include "collectives/error.h"
@@ -86,10 +87,7 @@ struct ll_state {
 };
 
 
-/* The collective's shape for a run of P ranks per node (P = R on one
- * host): N defaults to T (rank 0 keeps T even with --uneven-tokens), at
- * least 1. */
-static void ll_config(const struct ep_run *run, int P, struct ep_ll_config *cfg)
+void ep_ll_run_config(const struct ep_run *run, int P, struct ep_ll_config *cfg)
 {
 	const struct ep_shape *s = &run->shape;
 	const struct ep_run_cfg *o = run->cfg;
@@ -126,7 +124,7 @@ static size_t rank_bytes_of(const struct ep_run *run, const struct ep_ll_config 
 static int size_for(struct ep_run *run, int P, size_t *arena_bytes, size_t *rank_bytes)
 {
 	struct ep_ll_config cfg;
-	ll_config(run, P, &cfg);
+	ep_ll_run_config(run, P, &cfg);
 	size_t coll = ep_ll_arena_bytes(&cfg);
 	if (!coll)
 		return -EP_EUSAGE;
@@ -211,7 +209,7 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 	st->opt = o;
 	st->me = env->rank;
 	st->nodes_job = env->variant_ctx != NULL;
-	ll_config(run, o->ranks_per_node ? o->ranks_per_node : run->shape.num_ranks, &st->cfg);
+	ep_ll_run_config(run, o->ranks_per_node ? o->ranks_per_node : run->shape.num_ranks, &st->cfg);
 	st->local = st->me % st->cfg.ranks_per_node;
 	size_t H = (size_t)st->cfg.hidden;
 	if ((rc = ep_ll_ref_init(&st->ref, &st->cfg, run->shape.num_tokens, &run->routing, o->seed,

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "collectives/error.h"
+#include "reports/results.h"
 #include "reports/atomic_file.h"
 #include "reports/digest.h"
 #include "reports/json.h"
@@ -15,6 +17,7 @@
 
 #define MANIFEST_MAX ((size_t)64 << 20)
 #define TENSOR_FILE_MAX ((size_t)1 << 40)
+#define TENSOR_MAX TENSOR_FILE_MAX
 
 enum ep_oracle_role ep_oracle_role_of(const char *name)
 {
@@ -151,7 +154,7 @@ static int read_shape(json_t *s, struct ep_oracle_manifest *m)
 	x->hidden = (int)get_int(s, "hidden", 1, 1 << 20, &ok);
 	x->num_topk = (int)get_int(s, "num_topk", 1, 1024, &ok);
 	x->num_experts = (int)get_int(s, "num_experts", 1, 1 << 20, &ok);
-	x->expert_alignment = (int)get_int(s, "expert_alignment", 1, 1 << 20, &ok);
+	x->expert_alignment = (int)get_int(s, "expert_alignment", 0, 1 << 20, &ok);
 	x->with_topk = (int)get_int(s, "with_topk", 0, 1, &ok);
 	x->num_bias = (int)get_int(s, "num_bias", 0, 2, &ok);
 	m->ranks_per_node = (int)get_int(s, "ranks_per_node", 0, 4096, &ok);
@@ -237,6 +240,37 @@ int ep_oracle_read_manifest(const char *dir, struct ep_oracle_manifest *m, char 
 	if (rc)
 		ep_oracle_manifest_free(m);
 	return rc;
+}
+
+/* Loads rank/name.npy into a, checking dtype and shape (0 in want: any). */
+int ep_oracle_load(const char *dir, int rank, const char *name, enum ep_npy_dtype dtype, int ndim,
+		   const size_t *want, struct ep_npy *a, int required)
+{
+	char path[8192], err[EP_TEXT_MAX];
+	struct stat st;
+	memset(a, 0, sizeof(*a));
+	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", dir, rank, name);
+	if (!required && stat(path, &st) && errno == ENOENT)
+		return 1;
+	if (ep_npy_read(path, TENSOR_MAX, a, err, sizeof(err)))
+		return fprintf(stderr, "epbench verify: %s\n", err), EP_EXIT_USAGE;
+	int ok = a->dtype == dtype && a->ndim == ndim;
+	for (int d = 0; ok && d < ndim; d++)
+		ok = !want[d] || a->shape[d] == want[d];
+	if (ok)
+		return 0;
+	char got[96] = "", exp[96] = "";
+	for (int d = 0, n = 0, k = 0; d < EP_NPY_MAX_NDIM; d++) {
+		if (d < a->ndim)
+			n += snprintf(got + n, sizeof(got) - (size_t)n, "%s%zu", d ? "x" : "", a->shape[d]);
+		if (d < ndim)
+			k += snprintf(exp + k, sizeof(exp) - (size_t)k, "%s%s", d ? "x" : "", want[d] ? "" : "*"),
+			k += want[d] ? snprintf(exp + k, sizeof(exp) - (size_t)k, "%zu", want[d]) : 0;
+	}
+	fprintf(stderr, "epbench verify: rank%d/%s.npy is %s [%s], expected %s [%s]\n", rank, name,
+		ep_npy_descr(a->dtype), got, ep_npy_descr(dtype), exp);
+	ep_npy_free(a);
+	return EP_EXIT_USAGE;
 }
 
 int ep_normal_ref_init(struct ep_normal_ref *n, const struct ep_shape *s, const struct ep_routing *r,

@@ -25,6 +25,8 @@
 #include "collectives/ep.h"
 #include "collectives/layout.h"
 #include "collectives/recv_area.h"
+#include "cli/bench.h"
+#include "collectives/low_latency.h"
 #include "reference/internode_ref.h"
 #include "reports/npy.h"
 
@@ -68,6 +70,22 @@ void ep_oracle_manifest_free(struct ep_oracle_manifest *m);
 /* The role of a tensor name in the dump layout. */
 enum ep_oracle_role ep_oracle_role_of(const char *name);
 const char *ep_oracle_role_name(enum ep_oracle_role r);
+
+/* Loads dir/rank<rank>/name.npy into a and checks its dtype and shape
+ * (want[d] 0: any size). Returns 0; 1 when the file is absent and not
+ * required; or EP_EXIT_USAGE after one line naming the file, the dtype and
+ * shape it has and those expected. */
+int ep_oracle_load(const char *dir, int rank, const char *name, enum ep_npy_dtype dtype, int ndim,
+		   const size_t *want, struct ep_npy *a, int required);
+
+/* Low-latency (cli/oracle_ll.c): rank me's golden tensors into dir; its
+ * check against the directory's outputs (inputs in r->loaded), absent
+ * outputs added to not_checked, order_any: every expert's rows compared as
+ * a set keyed by source rank and packed_recv_src_info. Golden: 0 or
+ * -errno; verify: 0 or an exit status after one line. */
+int ep_ll_golden_rank(const struct ep_run *run, int ranks_per_node, int me, const char *dir);
+int ep_ll_verify_rank(const struct ep_ll_config *c, const struct ep_routing *r, int num_tokens, int me,
+		      const char *dir, int order_any, struct ep_check_report *rep, char *not_checked, size_t len);
 
 /* Normal mode's reference (intranode, or internode with ranks_per_node). */
 struct ep_normal_ref {

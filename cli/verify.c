@@ -8,8 +8,9 @@
  * never as passed. The manifest (from `epbench golden`) gives the shape and
  * options; inputs whose SHA-256 differs from it are named (the
  * expectations follow the files as they are, so a corrupted input shows as
- * the outputs it changes). Normal mode, intranode and internode (node-wise
- * double rounding, int8, counts or prefix sums).
+ * the outputs it changes). Normal mode (intranode, internode with its
+ * node-wise double rounding, int8, counts or prefix sums) here; low-latency
+ * in oracle_ll.c, exact or, with --ll-order any, per expert as a set.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,6 +32,7 @@
 
 struct verify {
 	const char *sub, *dir;
+	int ll, order_any;               /* low-latency; --ll-order any */
 	struct ep_oracle_manifest m;
 	struct ep_routing routing;
 	struct ep_loaded_rank *loaded;   /* [R] */
@@ -53,17 +55,25 @@ static int parse(int argc, char **argv, struct verify *v)
 {
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return printf("usage: epbench verify SUBCOMMAND DIR\n\n"
+			return printf("usage: epbench verify SUBCOMMAND DIR [--ll-order exact|any]\n\n"
 				      "Reads every rank's inputs from DIR (as `epbench golden` writes them), computes the\n"
-				      "expected outputs with reference/ and compares the outputs present byte for byte.\n"), -1;
-		if (argv[i][0] == '-')
-			return usage_line("unknown option", argv[i], NULL);
-		if (!v->sub)
-			v->sub = argv[i];
-		else if (!v->dir)
-			v->dir = argv[i];
-		else
-			return usage_line("unexpected argument", argv[i], NULL);
+				      "expected outputs with reference/ and compares the outputs present byte for byte.\n\n"
+				      "  --ll-order any   low-latency: compare each expert's rows as a set keyed by source\n"
+				      "                   rank and packed_recv_src_info (DeepEP's order depends on timing)\n"), -1;
+		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : "";
+		if (!strcmp(a, "--ll-order")) {
+			if (strcmp(next, "any") && strcmp(next, "exact"))
+				return usage_line("--ll-order wants exact or any, not", next, NULL);
+			v->order_any = !strcmp(argv[++i], "any");
+		} else if (a[0] == '-') {
+			return usage_line("unknown option", a, NULL);
+		} else if (!v->sub) {
+			v->sub = a;
+		} else if (!v->dir) {
+			v->dir = a;
+		} else {
+			return usage_line("unexpected argument", a, NULL);
+		}
 	}
 	if (!v->dir)
 		return usage_line("want SUBCOMMAND DIR (see epbench verify --help)", NULL, NULL);
@@ -71,37 +81,6 @@ static int parse(int argc, char **argv, struct verify *v)
 	if (!cmd || cmd->main)
 		return usage_line("not a subcommand that runs points:", v->sub, " (intranode, internode)");
 	return 0;
-}
-
-/* Loads rank/name.npy into a, checking dtype and shape (0 in want: any). */
-static int load(const struct verify *v, int rank, const char *name, enum ep_npy_dtype dtype, int ndim,
-		const size_t *want, struct ep_npy *a, int required)
-{
-	char path[8192], err[EP_TEXT_MAX];
-	struct stat st;
-	memset(a, 0, sizeof(*a));
-	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", v->dir, rank, name);
-	if (!required && stat(path, &st) && errno == ENOENT)
-		return 1;
-	if (ep_npy_read(path, TENSOR_MAX, a, err, sizeof(err)))
-		return fprintf(stderr, "epbench verify: %s\n", err), EP_EXIT_USAGE;
-	int ok = a->dtype == dtype && a->ndim == ndim;
-	for (int d = 0; ok && d < ndim; d++)
-		ok = !want[d] || a->shape[d] == want[d];
-	if (ok)
-		return 0;
-	char got[96] = "", exp[96] = "";
-	for (int d = 0, n = 0, k = 0; d < EP_NPY_MAX_NDIM; d++) {
-		if (d < a->ndim)
-			n += snprintf(got + n, sizeof(got) - (size_t)n, "%s%zu", d ? "x" : "", a->shape[d]);
-		if (d < ndim)
-			k += snprintf(exp + k, sizeof(exp) - (size_t)k, "%s%s", d ? "x" : "", want[d] ? "" : "*"),
-			k += want[d] ? snprintf(exp + k, sizeof(exp) - (size_t)k, "%zu", want[d]) : 0;
-	}
-	fprintf(stderr, "epbench verify: rank%d/%s.npy is %s [%s], expected %s [%s]\n", rank, name,
-		ep_npy_descr(a->dtype), got, ep_npy_descr(dtype), exp);
-	ep_npy_free(a);
-	return EP_EXIT_USAGE;
 }
 
 /* The SHA-256 of rank/name.npy against the manifest's, if it lists it. */
@@ -143,20 +122,20 @@ static int load_rank_inputs(struct verify *v, int r)
 	const struct ep_shape *s = &v->m.shape;
 	size_t H = (size_t)s->hidden, K = (size_t)s->num_topk, S = (size_t)s->hidden / 128;
 	struct ep_npy *in = &v->inputs[(size_t)r * 6];
-	int fp8 = s->dtype == EP_DTYPE_FP8, rc;
+	int fp8 = s->dtype == EP_DTYPE_FP8 && !v->ll, rc; /* low-latency takes BF16 x and casts it itself */
 	size_t xs[2] = {0, H};
-	if ((rc = load(v, r, "x", fp8 ? EP_NPY_U1 : EP_NPY_U2, 2, xs, &in[0], 1)))
+	if ((rc = ep_oracle_load(v->dir, r, "x", fp8 ? EP_NPY_U1 : EP_NPY_U2, 2, xs, &in[0], 1)))
 		return rc;
 	size_t T = in[0].shape[0], tk[2] = {T, K}, ts[2] = {T, S}, th[2] = {T, H};
 	if (T > (size_t)s->num_tokens)
 		return fprintf(stderr, "epbench verify: rank%d/x.npy has %zu tokens, more than the manifest's %d\n", r, T,
 			       s->num_tokens), EP_EXIT_USAGE;
-	if ((fp8 && (rc = load(v, r, "x_scales", EP_NPY_F4, 2, ts, &in[1], 1))) ||
-	    (rc = load(v, r, "topk_idx", EP_NPY_I8, 2, tk, &in[2], 1)) ||
-	    (rc = load(v, r, "topk_weights", EP_NPY_F4, 2, tk, &in[3], 1)) || (rc = check_ids(&in[2], r, s->num_experts)))
+	if ((fp8 && (rc = ep_oracle_load(v->dir, r, "x_scales", EP_NPY_F4, 2, ts, &in[1], 1))) ||
+	    (rc = ep_oracle_load(v->dir, r, "topk_idx", EP_NPY_I8, 2, tk, &in[2], 1)) ||
+	    (rc = ep_oracle_load(v->dir, r, "topk_weights", EP_NPY_F4, 2, tk, &in[3], 1)) || (rc = check_ids(&in[2], r, s->num_experts)))
 		return rc;
 	for (int b = 0; b < s->num_bias; b++)
-		if ((rc = load(v, r, input_names[4 + b], EP_NPY_U2, 2, th, &in[4 + b], 1)))
+		if ((rc = ep_oracle_load(v->dir, r, input_names[4 + b], EP_NPY_U2, 2, th, &in[4 + b], 1)))
 			return rc;
 	v->loaded[r] = (struct ep_loaded_rank){.num_tokens = (int)T, .x = in[0].data, .x_scales = in[1].data,
 					       .topk_idx = in[2].data, .topk_weights = in[3].data,
@@ -239,7 +218,7 @@ static int load_outputs(const struct verify *v, int me, size_t T, size_t M, stru
 	for (int i = 0; i < O_N; i++) {
 		if (!o->wanted[i])
 			continue;
-		if ((rc = load(v, me, out_names[i], d[i], nd[i], w[i], &o->t[i], 0)) > 1 || rc < 0)
+		if ((rc = ep_oracle_load(v->dir, me, out_names[i], d[i], nd[i], w[i], &o->t[i], 0)) > 1 || rc < 0)
 			return rc;
 		o->present[i] = rc == 0;
 		if (o->present[i] && i >= O_RX && i <= O_RW && rows != (size_t)-1 && o->t[i].shape[0] != rows)
@@ -292,6 +271,20 @@ static int check_rank(struct verify *v, int me, struct ep_check_report *rep)
 	return rc;
 }
 
+/* Low-latency rank me: the collective's shape from the manifest. */
+static int ll_rank(struct verify *v, int me, struct ep_check_report *rep)
+{
+	const struct ep_shape *s = &v->m.shape;
+	struct ep_ll_config c = {.num_ranks = s->num_ranks, .hidden = s->hidden, .num_topk = s->num_topk,
+				 .num_experts = s->num_experts, .max_tokens = v->m.ll_max_tokens, .dtype = s->dtype,
+				 .round_scale = v->m.ll_round_scale, .use_ue8m0 = v->m.ll_ue8m0,
+				 .ranks_per_node = v->m.ranks_per_node ? v->m.ranks_per_node : s->num_ranks};
+	if (c.max_tokens < 1 || (s->dtype == EP_DTYPE_FP8 && s->hidden % 128) || (c.use_ue8m0 && s->hidden % 512))
+		return usage_line("the manifest's low-latency shape does not hold", NULL, NULL);
+	return ep_ll_verify_rank(&c, &v->routing, s->num_tokens, me, v->dir, v->order_any, rep, v->not_checked,
+				 sizeof(v->not_checked));
+}
+
 /* Every rank checked; the result as a run reports it. */
 static int verify_all(struct verify *v)
 {
@@ -304,7 +297,7 @@ static int verify_all(struct verify *v)
 	for (int me = 0; me < R && !rc; me++) {
 		struct ep_check_report rep;
 		ep_report_init(&rep, R, by_src);
-		rc = check_rank(v, me, &rep);
+		rc = v->ll ? ll_rank(v, me, &rep) : check_rank(v, me, &rep);
 		pt.res.checked_bytes += rep.checked_bytes, pt.res.wrong_elems += rep.wrong_elems;
 		pt.res.wrong_rows += rep.wrong_rows;
 		for (int s = 0; s < R; s++)
@@ -344,8 +337,10 @@ static int verify_main(const struct ep_command *self, int argc, char **argv)
 		return fprintf(stderr, "epbench verify: %s\n", err), EP_EXIT_USAGE;
 	if (strcmp(v.m.subcommand, v.sub))
 		code = usage_line("the directory holds golden data of", v.m.subcommand, ", not of the subcommand named");
-	else if (!strcmp(v.sub, "low-latency"))
-		code = usage_line("low-latency is not verified yet (intranode and internode are)", NULL, NULL);
+	else if (v.order_any && strcmp(v.sub, "low-latency"))
+		code = usage_line("--ll-order is for low-latency; normal mode's order is defined and always exact", NULL,
+				  NULL);
+	v.ll = !strcmp(v.sub, "low-latency");
 	if (!code && !(code = load_inputs(&v))) {
 		const struct ep_shape *s = &v.m.shape;
 		printf("# epbench verify %s %s: %d ranks, %d tokens, hidden %d, top-%d of %d experts, dtype %s, payload %s\n",

@@ -53,6 +53,54 @@ for args in "intranode -r 3 -t 64 --hidden 256 -e 12 -k 3 --bias 2" \
 	expect "verify_checked_everything_$i" "^# not checked \(absent\): nothing"
 done
 
+# low-latency: golden = the defined rows of a run's dump; verify exact and as sets
+for args in "-r 4 -t 24 --hidden 512 -e 16 -k 4 --dtype fp8 --round-scale --ue8m0 --masked-ratio 0.2" \
+	"-r 3 -t 16 --hidden 200 -e 12 -k 3 --payload special"; do
+	i=$((i + 1))
+	run "golden_ll_$i" 0 60 golden low-latency $args --out "$tmp/g$i" || continue
+	run "dump_ll_$i" 0 60 low-latency $args -n 1 -w 0 --dump "$tmp/d$i"
+	python3 - "$tmp/g$i" "$tmp/d$i" <<'PY' >"$tmp/out" 2>&1 && ok "golden_ll_equals_dump_$i" || bad "golden_ll_equals_dump_$i" "see above"
+import numpy as np, os, sys
+g, d = sys.argv[1:3]
+for r in sorted(x for x in os.listdir(d) if x.startswith("rank")):
+    cnt = np.load(os.path.join(g, r, "packed_recv_count.npy"))
+    for f in os.listdir(os.path.join(d, r)):
+        a, b = np.load(os.path.join(d, r, f)), np.load(os.path.join(g, r, f))
+        assert a.dtype == b.dtype and a.shape == b.shape, f
+        if f.startswith("packed_recv_x") or f in ("packed_recv_src_info.npy", "combine_x.npy"):
+            assert all((a[e, :c] == b[e, :c]).all() for e, c in enumerate(cnt)), (r, f)
+        else:
+            assert a.tobytes() == b.tobytes(), (r, f)
+PY
+	run "verify_ll_$i" 0 60 verify low-latency "$tmp/g$i"
+done
+# DeepEP's receive order: source blocks in arrival order, rows within a block in any order
+cp -r "$tmp/g$i" "$tmp/o$i"
+python3 - "$tmp/o$i/rank1" <<'PY'
+import numpy as np, os, sys
+d = sys.argv[1]
+ld = lambda n: np.load(os.path.join(d, n + ".npy"))
+cnt, rng, src, x = ld("packed_recv_count"), ld("packed_recv_layout_range"), ld("packed_recv_src_info"), ld("packed_recv_x")
+for e, n in enumerate(cnt):
+    blocks = [(s, int(v) >> 32, int(v) & 0xffffffff) for s, v in enumerate(rng[e]) if int(v) & 0xffffffff]
+    order, pos = [], 0
+    for s, b, c in reversed(blocks):
+        rng[e, s] = (pos << 32) | c
+        order += list(range(b, b + c))[::-1]
+        pos += c
+    src[e, :n], x[e, :n] = src[e, order], x[e, order]
+for name, a in (("packed_recv_layout_range", rng), ("packed_recv_src_info", src), ("packed_recv_x", x)):
+    np.save(os.path.join(d, name + ".npy"), a)
+PY
+run "ll_reordered_exact_fails" 1 60 verify low-latency "$tmp/o$i"
+run "ll_reordered_any_passes" 0 60 verify low-latency "$tmp/o$i" --ll-order any
+python3 -c "
+import numpy as np
+a = np.load('$tmp/o$i/rank1/packed_recv_x.npy'); a[0, 0, 3] ^= 1; np.save('$tmp/o$i/rank1/packed_recv_x.npy', a)"
+run "ll_reordered_corrupt_any_fails" 1 60 verify low-latency "$tmp/o$i" --ll-order any
+expect "ll_corrupt_named" "first: rank 1: packed_recv_x\[0\]"
+run "ll_order_on_normal_refused" 2 10 verify intranode "$tmp/g1" --ll-order any
+
 # a corrupted golden byte is caught and named
 cp -r "$tmp/g1" "$tmp/c1"
 python3 -c "

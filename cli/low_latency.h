@@ -1,0 +1,13 @@
+/* low_latency.h - what others need of the low-latency variant (cli/low_latency.c): its collective's shape for a run. */
+#ifndef EP_CLI_LOW_LATENCY_H
+#define EP_CLI_LOW_LATENCY_H
+
+#include "cli/bench.h"
+#include "collectives/low_latency.h"
+
+/* The collective's shape for a run of P ranks per node (P = R on one
+ * host): N (num_max_dispatch_tokens_per_rank) defaults to T (rank 0 keeps
+ * T even with --uneven-tokens), at least 1. */
+void ep_ll_run_config(const struct ep_run *run, int P, struct ep_ll_config *cfg);
+
+#endif
