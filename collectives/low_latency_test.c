@@ -14,7 +14,10 @@
 #include <sys/mman.h>
 
 #include "collectives/error.h"
+#include <math.h>
+
 #include "collectives/low_latency.h"
+#include "collectives/low_latency_kernels.h"
 #include "tests/ll_world.h"
 #include "collectives/numeric.h"
 #include "reference/low_latency_ref.h"
@@ -79,6 +82,37 @@ EP_TEST(cast_row_matches_numeric_on_random_rows)
 }
 
 /* Configuration checks and sizes */
+
+/* The reduction kernel on crafted rows at hidden sizes around its 32-column
+ * chunks: fusion decides every column (y0 = a, y1 = -a with equal weights
+ * leaves fmaf's rounding error of w*a, which an unfused multiply-add would
+ * lose; y2 = a tiny term), and the tail past the last multiple of 32 is
+ * reduced like the rest. (Slot order: tests/mutants_test.sh.) */
+EP_TEST(reduce_rows_tail_and_fusion)
+{
+	static const int sizes[] = {1, 31, 32, 33, 63, 200};
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		int H = sizes[k];
+		uint16_t a[200], na[200], tiny[200], out[200];
+		for (int c = 0; c < H; c++) {
+			a[c] = (uint16_t)(0x4001 + (c % 126)); /* 2.0 .. 3.98, never a power of two */
+			na[c] = (uint16_t)(a[c] | 0x8000);
+			tiny[c] = (uint16_t)(0x3000 + c);      /* ~2^-31 */
+		}
+		const uint16_t *ys[3] = {a, na, tiny};
+		float w = ep_f32_from_bits(0x3f2aaaab), ws[3] = {w, w, 0.75f}; /* w ~ 2/3, inexact products */
+		ep_ll_reduce_rows(ys, ws, 3, H, out);
+		for (int c = 0; c < H; c++) {
+			float acc = 0.0f;
+			for (int j = 0; j < 3; j++)
+				acc = fmaf(ep_bf16_to_f32(ys[j][c]), ws[j], acc);
+			float p = ep_bf16_to_f32(a[c]) * w, unfused = (p - p) + ep_bf16_to_f32(tiny[c]) * 0.75f;
+			EP_ASSERT_UINT_EQ(out[c], ep_f32_to_bf16(acc));
+			if (ep_f32_to_bf16(acc) == ep_f32_to_bf16(unfused))
+				EP_FAIL("H %d column %d: this row cannot tell fused from unfused", H, c);
+		}
+	}
+}
 
 EP_TEST(config_check_rejects_what_deepep_rejects)
 {
