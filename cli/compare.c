@@ -116,11 +116,7 @@ static int write_json(const char *path, const struct ep_doc *a, const struct ep_
 	}
 	ep_json_end_array(j);
 	ep_json_end_object(j);
-	size_t len;
-	const char *text = ep_json_text(j, &len);
-	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
-	ep_json_free(j);
-	return rc;
+	return ep_json_write_file(j, path);
 }
 
 static int compare_main(const struct ep_command *cmd, int argc, char **argv)

@@ -117,12 +117,8 @@ int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir
 	}
 	ep_json_end_array(j);
 	ep_json_end_object(j);
-	size_t len;
-	const char *text = ep_json_text(j, &len);
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
-	ep_json_free(j);
-	return rc;
+	return ep_json_write_file(j, path);
 }
 
 void ep_oracle_manifest_free(struct ep_oracle_manifest *m)

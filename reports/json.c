@@ -9,6 +9,8 @@
  */
 #include "reports/json.h"
 
+#include "reports/atomic_file.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -317,4 +319,13 @@ const char *ep_json_text(const struct ep_json *j, size_t *len)
 int ep_json_error(const struct ep_json *j)
 {
 	return j ? j->err : -ENOMEM;
+}
+
+int ep_json_write_file(struct ep_json *j, const char *path)
+{
+	size_t len;
+	const char *text = ep_json_text(j, &len);
+	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
+	ep_json_free(j);
+	return rc;
 }

@@ -55,4 +55,8 @@ const char *ep_json_text(const struct ep_json *j, size_t *len);
  * NULL. An incomplete document is not an error, it just has no text yet. */
 int ep_json_error(const struct ep_json *j);
 
+/* Writes j's document to path atomically (ep_write_file_atomic) and frees
+ * j. 0, -errno, or j's error. */
+int ep_json_write_file(struct ep_json *j, const char *path);
+
 #endif

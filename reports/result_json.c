@@ -262,11 +262,7 @@ int ep_report_write_json(const char *path, const struct ep_report_meta *m, const
 	ep_json_end_array(j);
 	ep_json_string(j, "verdict", ep_verdict_name(ep_points_verdict(pts, n)));
 	ep_json_end_object(j);
-	size_t len;
-	const char *text = ep_json_text(j, &len);
-	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
-	ep_json_free(j);
-	return rc;
+	return ep_json_write_file(j, path);
 }
 
 /* ---- reading ------------------------------------------------------------ */

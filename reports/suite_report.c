@@ -188,9 +188,5 @@ int ep_suite_json_write(const char *path, const char *suite, const struct ep_cas
 	}
 	ep_json_end_array(j);
 	ep_json_end_object(j);
-	size_t len;
-	const char *text = ep_json_text(j, &len);
-	int rc = text ? ep_write_file_atomic(path, text, len) : ep_json_error(j);
-	ep_json_free(j);
-	return rc;
+	return ep_json_write_file(j, path);
 }

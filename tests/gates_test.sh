@@ -6,14 +6,6 @@ set -u
 SUBCOMMAND=intranode
 . "$(dirname "$0")/lib.sh"
 
-run() {
-	name=$1 want=$2 limit=$3; shift 3
-	timeout -k 2 "$limit" "$EPBENCH" "$@" >"$tmp/out" 2>&1
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
-	bad "$name" "exit $got, want $want (epbench $*)"
-	return 1
-}
 shape="-r 2 -t 64 --hidden 512 -e 8 -k 2 -n 12 -w 1"
 slow="$tmp/slow-epbench"
 printf '#!/bin/sh\nexec "%s" "$@" --fault slow:1:3000\n' "$EPBENCH" >"$slow"

@@ -9,14 +9,6 @@ SUBCOMMAND=golden
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$lib_here/.." && pwd)
 
-run() {
-	name=$1 want=$2 limit=$3; shift 3
-	timeout -k 2 "$limit" "$EPBENCH" "$@" >"$tmp/out" 2>&1
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
-	bad "$name" "exit $got, want $want (epbench $*)"
-	return 1
-}
 # same NAME A B: every .npy of B's rank folders is in A with the same dtype, shape and bytes
 same() {
 	python3 - "$2" "$3" <<'PY' >"$tmp/out" 2>&1 && ok "$1" || bad "$1" "see above"

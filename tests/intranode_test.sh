@@ -6,14 +6,6 @@ SUBCOMMAND=intranode
 . "$(dirname "$0")/lib.sh"
 
 # run NAME EXPECTED_EXIT DEADLINE ARGS...: runs epbench, checks the exit status
-run() {
-	name=$1 want=$2 limit=$3; shift 3
-	timeout -k 2 "$limit" "$EPBENCH" "$@" >"$tmp/out" 2>&1
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
-	bad "$name" "exit $got, want $want (epbench $*)"
-	return 1
-}
 
 # Small shapes: every ranks count the issue names, odd hidden sizes, all dtypes.
 small="-t 96 --hidden 256 -e 24 -k 4 -n 2 -w 1 --timeout 20"

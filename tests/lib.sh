@@ -2,8 +2,9 @@
 #
 # Set SUBCOMMAND (the epbench subcommand under test) before sourcing. Gives:
 # counters and verdict lines (ok, bad, skipped, finish), a private $tmp
-# removed on exit with every background node started here, live_ranks, and
-# for multi-node suites: where (netns or loopback), next_port, cluster (one
+# removed on exit with every background node started here, live_ranks,
+# run (one epbench invocation with its wanted exit status), and for
+# multi-node suites: where (netns or loopback), next_port, cluster (one
 # job of N emulated nodes), start_node (one node by hand on loopback) and
 # node_fault (kill or stop node 1 of a running 2-node job).
 EPBENCH=${EPBENCH:-./epbench}
@@ -24,6 +25,17 @@ finish() { echo "$1: $pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0
 
 # Live rank processes (zombies are dead: whoever adopted them reaps them).
 live_ranks() { ps -eo stat=,comm= | awk '$2 ~ /^epbench-r[0-9]+$/ && $1 !~ /^Z/'; }
+
+# run NAME WANT DEADLINE ARGS...: epbench ARGS must exit WANT within DEADLINE
+# seconds; its output is in $tmp/out (a script may define its own run)
+run() {
+	name=$1 want=$2 limit=$3; shift 3
+	timeout -k 2 "$limit" "$EPBENCH" "$@" >"$tmp/out" 2>&1
+	got=$?
+	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
+	bad "$name" "exit $got, want $want (epbench $*)"
+	return 1
+}
 
 # expect NAME PATTERN: the last run's output contains PATTERN (grep -E)
 expect() { grep -qE -- "$2" "$tmp/out" && ok "$1" || bad "$1" "no line matching '$2'"; }

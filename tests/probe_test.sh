@@ -6,14 +6,6 @@ SUBCOMMAND=intranode
 . "$(dirname "$0")/lib.sh"
 
 # run NAME EXPECTED_EXIT DEADLINE ARGS...: runs epbench, checks the exit status
-run() {
-	name=$1 want=$2 limit=$3; shift 3
-	timeout -k 2 "$limit" "$EPBENCH" "$@" >"$tmp/out" 2>&1
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
-	bad "$name" "exit $got, want $want (epbench $*)"
-	return 1
-}
 small="-t 16 --hidden 256 -e 8 -k 2 -n 1 -w 0"
 
 # 1. --case: the expanded buffer was not terminated (garbage "unexpected argument")

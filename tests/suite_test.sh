@@ -10,14 +10,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${EP_BUILD:-build}
 mkdir -p "$out"
 
-run() {
-	name=$1 want=$2 limit=$3; shift 3
-	timeout -k 2 "$limit" "$EPBENCH" "$@" >"$tmp/out" 2>&1
-	got=$?
-	if [ "$got" -eq "$want" ]; then ok "$name"; return 0; fi
-	bad "$name" "exit $got, want $want (epbench $*)"
-	return 1
-}
 # valid NAME XML: the file validates against tests/junit.xsd
 valid() {
 	if ! command -v xmllint >/dev/null; then skipped "$1" "xmllint missing (scripts/install-deps.sh installs libxml2-utils)"; return; fi
