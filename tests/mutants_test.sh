@@ -2,7 +2,8 @@
 # mutants_test.sh - the end-to-end check must catch the order, fusion and
 # tail mistakes a collective can make (README, "How it checks"). Each mutant
 # is epbench with one such mistake made on purpose in collectives/, built in
-# a copy of the tree (only the changed file recompiles); its run with the
+# a copy of the tree (only the changed file recompiles; always the plain
+# build, whatever sanitizer the calling make has); its run with the
 # payload named (wide, the default, or special where signed zeros are
 # needed) must end in WRONG DATA (exit 1). The same run with --payload narrow
 # is printed for comparison: that payload cannot see most of them. Ends with "N passed, N failed, N skipped".
@@ -28,7 +29,7 @@ if old not in s:
 open(p, "w").write(s.replace(old, new))
 PY
 	then bad "$name" "the code it mutates changed: update tests/mutants_test.sh"; return; fi
-	if ! make -C "$src" --no-print-directory -j2 epbench >"$tmp/out" 2>&1; then
+	if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$src" --no-print-directory -j2 SANITIZER= epbench >"$tmp/out" 2>&1; then
 		bad "$name" "mutant does not build"
 	else
 		timeout -k 2 60 "$src/epbench" "$@" --payload narrow >"$tmp/narrow" 2>&1; narrow=$?
