@@ -75,6 +75,7 @@ step ib_send_lat perf ib_send_lat -d "$SOFT_ROCE_DEV" -x "$gid" -p 18516 -n 100
 [ -n "${1:-}" ] || exit 0
 ep=$1; shift
 common="$EP_COMMON --gid-index $gid"
+step preflight timeout 60 "$ep" accept --preflight-only --transport verbs --json "$d/preflight.node$n.json"
 # shellcheck disable=SC2086
 step epbench timeout 300 "$ep" internode $common --ranks-per-node 1 -e 4 -k 2
 # shellcheck disable=SC2086
@@ -109,7 +110,7 @@ if [ "$rc" -eq 77 ]; then
 	why=$(sed -n 's/^soft-roce: skipped: //p' "$tmp/run.log" | head -n 1)
 	for c in ibv_devices_lists_rxe0 ib_write_bw_between_nodes ib_send_lat_between_nodes \
 		epbench_internode_verbs epbench_internode_verbs_2x2_fp8 epbench_low_latency_verbs \
-		epbench_killed_node_ends_job node_failure_ends_run nothing_left_behind; do
+		epbench_killed_node_ends_job epbench_preflight_rxe0 node_failure_ends_run nothing_left_behind; do
 		skipped "$c" "${why:-qemu cannot run here}"
 	done
 	echo "soft_roce_test.sh: $pass passed, $fail failed, $skip skipped"
@@ -168,6 +169,19 @@ else
 	else
 		bad epbench_killed_node_ends_job "node 0 exit $(cat "$tmp/killed.node0.rc" 2>/dev/null || echo none) after $secs_k s (want 4, naming node 1)" "$tmp/killed.node0.log" "$tmp/killed.node1.log"
 	fi
+fi
+# the preflight in each guest finds rxe0, its rate and its RoCE v2 GID (exit 0, or 3 on a FAIL it names)
+pf_rc0=$(cat "$tmp/preflight.node0.rc" 2>/dev/null || echo none)
+if [ -n "$ep_why" ]; then
+	skipped epbench_preflight_rxe0 "$ep_why"
+elif ! "$EPBENCH" accept --help >/dev/null 2>&1; then
+	skipped epbench_preflight_rxe0 "epbench has no accept subcommand yet"
+elif { [ "$pf_rc0" = 0 ] || [ "$pf_rc0" = 3 ]; } && grep -qE "port rxe0/1 rate +[0-9.]+ Gb/s" "$tmp/preflight.node0.log" &&
+     grep -qE "PASS +port rxe0/1 RoCE v2 GID +index" "$tmp/preflight.node0.log"; then
+	ok epbench_preflight_rxe0
+	grep -E "^  (PASS|WARN|FAIL)|^# preflight" "$tmp/preflight.node0.log" | sed 's/^/#   node0: /'
+else
+	bad epbench_preflight_rxe0 "$(rcs preflight)" "$tmp/preflight.node0.log"
 fi
 if [ -n "$ll_why" ]; then
 	skipped epbench_low_latency_verbs "$ll_why"
