@@ -24,7 +24,7 @@ CFLAGS     += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointe
 FUZZ_LINK  := -fsanitize=fuzzer,address,undefined
 else ifneq ($(SANITIZER),)
 # a sanitizer report ends the process (UBSan would print and go on)
-CFLAGS     += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS     += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer -DEP_SANITIZED
 LDFLAGS    += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
 endif
 LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -ljansson -lnettle -lm -lpthread

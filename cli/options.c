@@ -13,6 +13,7 @@
 
 #include "cli/cluster/endpoint.h"
 #include "collectives/error.h"
+#include "collectives/simd.h"
 #include "reports/text_file.h"
 
 /* How a row's value is parsed and stored (at offset `off` in ep_options). */
@@ -60,6 +61,7 @@ static int parse_confidence(struct ep_options *o, const char *arg, char *err, si
 #define LL (EP_SCOPE_RUN | EP_SCOPE_LL)
 #define NODES (EP_SCOPE_RUN | EP_SCOPE_NODES)
 static const int op_values[] = {EP_OPS_DISPATCH, EP_OPS_COMBINE, EP_OPS_BOTH};
+static const int simd_values[] = {-1, EP_SIMD_BASELINE, EP_SIMD_AVX2, EP_SIMD_AVX512};
 
 static const struct opt_def opt_table[] = {
 	{"num-ranks", 'r', K_SWEEP, F(ranks), 1, 4096, .def = "8", .metavar = "N|SWEEP", .help = "rank processes (devices)", .scope = RUN},
@@ -90,6 +92,7 @@ static const struct opt_def opt_table[] = {
 	{"cached", 0, K_FLAG, F(cached), .help = "time dispatch with the previous handle (cached mode)", .scope = NORMAL},
 	{"op", 0, K_ENUM, F(ops), .choices = "dispatch|combine|both", .values = op_values, .def = "both", .metavar = "dispatch|combine|both", .help = "ops to time", .scope = RUN},
 	{"timeout", 0, K_CUSTOM, F(timeout_s), .parse = parse_timeout, .def = "60", .metavar = "SECS", .help = "deadline of any single wait", .scope = RUN},
+	{"simd", 0, K_ENUM, F(simd), .choices = "auto|baseline|avx2|avx512", .values = simd_values, .def = "auto", .metavar = "auto|baseline|avx2|avx512", .help = "instruction set of the combine and cast kernels (auto: the widest this CPU runs; every one gives the same bytes)", .scope = RUN},
 	{"numa", 0, K_BOOL, F(numa), .def = "on", .metavar = "on|off", .help = "pin ranks to CPUs and NUMA nodes", .scope = RUN},
 	{"json", 0, K_STRING, F(json_path), .metavar = "FILE", .help = "write the results as JSON (atomically)", .scope = RUN},
 	{"csv", 0, K_STRING, F(csv_path), .metavar = "FILE", .help = "write one CSV row per op and sweep point (atomically)", .scope = RUN},

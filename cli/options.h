@@ -60,6 +60,7 @@ struct ep_options {
 	int num_groups, num_topk_groups;  /* 0: not given */
 	enum ep_dtype dtype;
 	enum ep_payload payload;          /* --payload */
+	int simd;                         /* --simd: an enum ep_simd, or -1 for auto */
 	int with_topk, num_bias;
 	enum ep_expert_counts expert_counts;
 	uint64_t seed;

@@ -8,6 +8,7 @@
 #include "cli/hostinfo.h"
 #include "cli/progress.h"
 #include "collectives/error.h"
+#include "collectives/simd.h"
 #include "reports/digest.h"
 #include "reports/provenance.h"
 #include "reports/result_json.h"
@@ -90,6 +91,11 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		code = EP_EXIT_USAGE;
 	if (!code && check_gates(cmd, o, &cfg, err, len))
 		code = EP_EXIT_USAGE;
+	if (!code && o->simd >= 0 && !ep_simd_runs((enum ep_simd)o->simd)) {
+		snprintf(err, len, "--simd %s: this CPU does not run it (the widest it runs: %s)",
+			 ep_simd_name((enum ep_simd)o->simd), ep_simd_name(ep_simd_best()));
+		code = EP_EXIT_ENV;
+	}
 	free(pts);
 	return code;
 }
@@ -141,7 +147,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		.routing = t->routing, .masked_ratio = o->routing.masked_ratio, .seed = o->seed,
 		.iters = o->iters, .warmup = o->warmup, .check = o->check, .cached = o->cached,
 		.num_bias = o->num_bias, .timeout_s = o->timeout_s, .transport = t->transport,
-		.variant_options = t->options[0] ? t->options : NULL,
+		.simd = ep_simd_name(ep_simd_active()), .variant_options = t->options[0] ? t->options : NULL,
 		.hostname = h->hostname, .cpu_model = h->cpu_model, .cores = h->cores,
 		.numa_nodes = h->numa_nodes, .mem_total = h->mem_total,
 		.copy_gbs = r->reporter ? ep_host_copy_gbs(copy_threads) : 0, .copy_threads = copy_threads,
@@ -231,6 +237,8 @@ int ep_sweep_run(const struct ep_command *cmd, const struct ep_options *o, const
 	struct ep_gates gates = o->gates; /* the baseline is read here, into this copy */
 	char report_error[EP_TEXT_MAX] = "", err[EP_TEXT_MAX];
 	int n, done = 0, code = EP_EXIT_OK;
+	if (o->simd >= 0 && ep_simd_use((enum ep_simd)o->simd)) /* ep_sweep_check refused it already */
+		return EP_EXIT_ENV;
 	ep_launcher_catch_signals();
 	if (r->begin && (code = r->begin(r->ctx, t.transport, sizeof(t.transport), t.where, sizeof(t.where))))
 		return code;

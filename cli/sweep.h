@@ -4,7 +4,8 @@
  * sweeps tokens x hidden at its fixed rank count). ep_sweep_check refuses,
  * before anything runs, a point whose shape is wrong (exit 2), a report
  * that could not be written (2), or a point that would not fit this
- * machine (3). ep_sweep_run installs the signal handlers, prints the
+ * machine (3; so is a --simd level this CPU does not run). ep_sweep_run
+ * selects that level, installs the signal handlers, prints the
  * header, runs each point through a runner (this host's launcher, or a
  * node's part of a cluster job), prints its rows, rewrites the --json and
  * --csv reports after every point (atomically, so nothing measured is

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/combine_kernels.h"
 #include "collectives/error.h"
 #include "collectives/numeric.h"
 
@@ -89,7 +90,6 @@ void ep_internode_fini(struct ep_internode *ctx)
 	free(ctx->num_tokens_per_rdma_rank);
 	free(ctx->num_recv_tokens_per_expert);
 	free(ctx->fwd_rows);
-	free(ctx->acc);
 	free(ctx->wacc);
 	memset(ctx, 0, sizeof(*ctx));
 }
@@ -136,11 +136,10 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	ctx->num_tokens_per_rdma_rank = calloc((size_t)N, 4);
 	ctx->num_recv_tokens_per_expert = calloc((size_t)ep_local_experts(s) + 1, 4);
 	ctx->fwd_rows = malloc(4 * ((sizes->rdma_capacity + 1) * (size_t)P));
-	ctx->acc = calloc(H + 1, sizeof(float));
 	ctx->wacc = calloc(K + 1, sizeof(float));
 	int ok = ctx->areas && ctx->rank_prefix_matrix && ctx->is_token_in_rank &&
 		 ctx->num_tokens_per_rdma_rank && ctx->num_recv_tokens_per_expert && ctx->fwd_rows &&
-		 ctx->acc && ctx->wacc;
+		 ctx->wacc;
 	for (int i = 0; i < EP_NET_NUM_REGIONS; i++)
 		ok = ok && ctx->region[i];
 	if (!ok) {
@@ -529,22 +528,22 @@ float *ep_internode_combine_w(struct ep_internode *ctx)
 static void node_partial(struct ep_internode *ctx, int64_t i, int with_w, char *rec)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int P = ctx->per_node, H = s->hidden, K = s->num_topk;
-	float *acc = ctx->acc, *wacc = ctx->wacc;
-	memset(acc, 0, sizeof(float) * (size_t)H);
+	int P = ctx->per_node, H = s->hidden, K = s->num_topk, n = 0;
+	const uint16_t *rows[P > 0 ? P : 1];
+	float *wacc = ctx->wacc;
 	for (int j = 0; j < K; j++)
 		wacc[j] = 0.0f;
 	for (int d = 0; d < P; d++) {
 		int32_t row = ctx->fwd_rows[(size_t)i * P + d];
 		if (row < 0)
 			continue;
-		ep_bf16_row_accumulate(acc, ctx->areas[d].combine_x + (size_t)row * H, H);
+		rows[n++] = ctx->areas[d].combine_x + (size_t)row * H;
 		ctx->last_combine.nvl_bytes += 2 * (uint64_t)H;
 		if (with_w)
 			for (int j = 0; j < K; j++)
 				wacc[j] += ctx->areas[d].combine_w[(size_t)row * K + j];
 	}
-	ep_f32_row_to_bf16(acc, (uint16_t *)rec, (size_t)H);
+	ep_bf16_reduce_rows(rows, n, 0, (size_t)H, (uint16_t *)rec);
 	memcpy(rec + 2 * (size_t)H, wacc, 4 * (size_t)K);
 }
 
@@ -622,11 +621,16 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 	for (int m = 0; m < N; m++)
 		cursor[m] = combine_block(ctx, me, m);
 	const char *cbuf = ctx->region[EP_NET_COMBINE];
-	float *acc = ctx->acc;
+	const uint16_t *rows[N + 2];
 	for (int t = 0; t < T; t++) {
 		size_t off = (size_t)t * H;
-		/* float(b0) + float(b1), a missing bias being +0.0f (DeepEP) */
-		ep_bf16_sum_start(acc, bias0 ? bias0 + off : NULL, bias1 ? bias1 + off : NULL, (size_t)H);
+		/* bias0, bias1 (those given), then the node partials in ascending
+		 * node order: one sum from +0 (DeepEP), one more rounding */
+		int nr = 0;
+		if (bias0)
+			rows[nr++] = bias0 + off;
+		if (bias1)
+			rows[nr++] = bias1 + off;
 		float wsum[K > 0 ? K : 1];
 		for (int j = 0; j < K; j++)
 			wsum[j] = 0.0f;
@@ -634,14 +638,14 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 			if (!node_bits(ctx, t, m))
 				continue;
 			const char *rec = cbuf + (size_t)(cursor[m]++) * ctx->crec_bytes;
-			ep_bf16_row_accumulate(acc, (const uint16_t *)rec, H);
+			rows[nr++] = (const uint16_t *)rec;
 			if (with_w) {
 				const float *pw = (const float *)(rec + 2 * (size_t)H);
 				for (int j = 0; j < K; j++)
 					wsum[j] += pw[j];
 			}
 		}
-		ep_f32_row_to_bf16(acc, combined_x + off, (size_t)H);
+		ep_bf16_reduce_rows(rows, nr, bias0 && bias1, (size_t)H, combined_x + off);
 		if (combined_w)
 			memcpy(combined_w + (size_t)t * K, wsum, sizeof(float) * (size_t)K);
 	}

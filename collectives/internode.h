@@ -102,7 +102,7 @@ struct ep_internode {
 	/* protocol state */
 	uint32_t expect[EP_INTERNODE_MAX_NODES]; /* signals consumed from (s, g) so far */
 	uint32_t dispatches;       /* parity selects the meta slot */
-	float *acc, *wacc;         /* [H], [K] scratch */
+	float *wacc;               /* [K] scratch */
 	struct ep_internode_op_figures last_dispatch, last_combine;
 };
 

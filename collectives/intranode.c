@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/combine_kernels.h"
 #include "collectives/error.h"
 #include "collectives/numeric.h"
 
@@ -66,9 +67,8 @@ int ep_intranode_init(struct ep_intranode *ctx, const struct ep_shape *s, int ra
 	ctx->is_token_in_rank = calloc(T * R + 1, 1);
 	ctx->num_recv_tokens_per_expert = calloc((size_t)ep_local_experts(s) + 1, sizeof(int32_t));
 	ctx->quant_row = calloc(H, 1);
-	ctx->acc = calloc(H + 1, sizeof(float));
 	if (!ctx->areas || !ctx->rank_prefix_matrix || !ctx->is_token_in_rank ||
-	    !ctx->num_recv_tokens_per_expert || !ctx->quant_row || !ctx->acc) {
+	    !ctx->num_recv_tokens_per_expert || !ctx->quant_row) {
 		ep_intranode_fini(ctx);
 		return -ENOMEM;
 	}
@@ -84,7 +84,6 @@ void ep_intranode_fini(struct ep_intranode *ctx)
 	free(ctx->is_token_in_rank);
 	free(ctx->num_recv_tokens_per_expert);
 	free(ctx->quant_row);
-	free(ctx->acc);
 	memset(ctx, 0, sizeof(*ctx));
 }
 
@@ -221,30 +220,6 @@ float *ep_intranode_combine_w(struct ep_intranode *ctx)
 	return ctx->areas[ctx->rank].combine_w;
 }
 
-/* Row steps of combine's fp32 sum, in fixed-size chunks so -O2 vectorises
- * them. Fusing the first and last steps saves passes over the accumulator
- * without changing a single operation of the sum. */
-#define STEP 16
-#define ROW_LOOP(n, body)                                                      \
-	do {                                                                   \
-		int c_ = 0;                                                    \
-		for (; c_ + STEP <= (n); c_ += STEP)                           \
-			for (int k_ = 0; k_ < STEP; k_++) {                    \
-				int c = c_ + k_;                               \
-				body;                                          \
-			}                                                      \
-		for (int c = c_; c < (n); c++) {                               \
-			body;                                                  \
-		}                                                              \
-	} while (0)
-
-/* out = bf16(acc + float(y)): the last addition and the one rounding. */
-static void finish_sum(uint16_t *restrict out, const float *restrict acc,
-		       const uint16_t *restrict y, int n)
-{
-	ROW_LOOP(n, out[c] = ep_f32_to_bf16(acc[c] + ep_bf16_to_f32(y[c])));
-}
-
 int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 			 const uint16_t *bias1, uint16_t *combined_x, float *combined_w)
 {
@@ -262,15 +237,20 @@ int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 	size_t cursor[R];
 	for (int r = 0; r < R; r++)
 		cursor[r] = me > 0 ? (size_t)ctx->rank_prefix_matrix[(me - 1) * R + r] : 0;
-	float *acc = ctx->acc;
-	const uint16_t *rows[R > 0 ? R : 1];
+	const uint16_t *rows[R + 2];
 	for (int t = 0; t < T; t++) {
 		const uint8_t *itr = ctx->is_token_in_rank + (size_t)t * R;
 		size_t off = (size_t)t * H;
 		float wacc[K > 0 ? K : 1];
 		for (int j = 0; j < K; j++)
 			wacc[j] = 0.0f;
+		/* bias0, bias1 (those given), then the rows of the destination
+		 * ranks in ascending order: one sum from +0, one rounding */
 		int n = 0;
+		if (bias0)
+			rows[n++] = bias0 + off;
+		if (bias1)
+			rows[n++] = bias1 + off;
 		for (int r = 0; r < R; r++) {
 			if (!itr[r])
 				continue;
@@ -280,21 +260,7 @@ int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 				for (int j = 0; j < K; j++)
 					wacc[j] += ctx->areas[r].combine_w[row * (size_t)K + j];
 		}
-		/* acc = float(b0) + float(b1) (a missing bias is +0.0f), then the rows
-		 * of the destination ranks in ascending order, one rounding. Without
-		 * bias the first row takes the start's place: +0.0f + y. */
-		const uint16_t *b0 = bias0 ? bias0 + off : NULL, *b1 = bias1 ? bias1 + off : NULL;
-		int first = 0;
-		if (!b0 && !b1 && n > 0)
-			first = 1, ep_bf16_sum_start(acc, rows[0], NULL, (size_t)H);
-		else
-			ep_bf16_sum_start(acc, b0, b1, (size_t)H);
-		for (int i = first; i < n - 1; i++)
-			ep_bf16_row_accumulate(acc, rows[i], (size_t)H);
-		if (n > first)
-			finish_sum(combined_x + off, acc, rows[n - 1], H);
-		else
-			ep_f32_row_to_bf16(acc, combined_x + off, (size_t)H);
+		ep_bf16_reduce_rows(rows, n, bias0 && bias1, (size_t)H, combined_x + off);
 		if (combined_w)
 			memcpy(combined_w + (size_t)t * K, wacc, sizeof(float) * (size_t)K);
 	}

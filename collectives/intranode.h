@@ -42,7 +42,6 @@ struct ep_intranode {
 	size_t num_recv;               /* M */
 	int have_handle;
 	int8_t *quant_row;             /* [H] INT8 send staging */
-	float *acc;                    /* [H] combine accumulator */
 };
 
 /* Arena bytes for R ranks with cap receive rows each (shared, page aligned). */

@@ -38,15 +38,17 @@ static void reduce_plain(const uint16_t *const *ys, const float *ws, int n, int 
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void reduce_avx2(const uint16_t *const *ys,
-							    const float *ws, int n, int H,
-							    uint16_t *out)
+EP_SIMD_AVX2_FN static void reduce_avx2(const uint16_t *const *ys, const float *ws, int n, int H, uint16_t *out)
+{
+	REDUCE_BODY
+}
+
+EP_SIMD_AVX512_FN static void reduce_avx512(const uint16_t *const *ys, const float *ws, int n, int H,
+					    uint16_t *out)
 {
 	REDUCE_BODY
 }
 #endif
-
-static reduce_fn reduce = reduce_plain;
 
 /* |x| of the largest non-NaN element of a BF16 block, as BF16 bits: for
  * non-negative floats the bit order is the numeric order, and a 16-bit
@@ -83,7 +85,7 @@ static inline uint8_t e4m3_branchless(float v)
 	return (uint8_t)((EP_E4M3_NAN & is_nan) | ((sign | code) & ~is_nan));
 }
 
-/* One 128-element block; an AVX2 clone where the CPU has it (same bits). */
+/* One 128-element block; one clone per simd.h level (same bits). */
 typedef void (*cast_block_fn)(const uint16_t *restrict x, float scale, uint8_t *restrict q);
 
 #define CAST_BLOCK_BODY                                                                \
@@ -96,36 +98,27 @@ static void cast_block_plain(const uint16_t *restrict x, float scale, uint8_t *r
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2"))) static void cast_block_avx2(const uint16_t *restrict x,
-							    float scale, uint8_t *restrict q)
+EP_SIMD_AVX2_FN static void cast_block_avx2(const uint16_t *restrict x, float scale, uint8_t *restrict q)
 {
 	CAST_BLOCK_BODY
 }
-#endif
 
-static cast_block_fn cast_block = cast_block_plain;
-
-/* Picks the vector clones this CPU can run (process-wide, once). */
-static void pick_kernels(void)
+EP_SIMD_AVX512_FN static void cast_block_avx512(const uint16_t *restrict x, float scale, uint8_t *restrict q)
 {
-	static int picked;
-	if (picked)
-		return;
-	picked = 1;
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2")) {
-		cast_block = cast_block_avx2;
-		if (__builtin_cpu_supports("fma"))
-			reduce = reduce_avx2;
-	}
-#endif
+	CAST_BLOCK_BODY
 }
 
-void ep_ll_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale, uint8_t *q,
-			float *scale_inv)
+static const cast_block_fn cast_at[EP_SIMD_LEVELS] = {cast_block_plain, cast_block_avx2, cast_block_avx512};
+static const reduce_fn reduce_at[EP_SIMD_LEVELS] = {reduce_plain, reduce_avx2, reduce_avx512};
+#else
+static const cast_block_fn cast_at[EP_SIMD_LEVELS] = {cast_block_plain, cast_block_plain, cast_block_plain};
+static const reduce_fn reduce_at[EP_SIMD_LEVELS] = {reduce_plain, reduce_plain, reduce_plain};
+#endif
+
+void ep_ll_fp8_cast_row_at(enum ep_simd l, const uint16_t *x, size_t hidden, int round_scale, uint8_t *q,
+			   float *scale_inv)
 {
-	pick_kernels();
+	cast_block_fn cast_block = cast_at[l];
 	for (size_t b = 0; b < hidden / EP_FP8_BLOCK; b++) {
 		const uint16_t *xb = x + b * EP_FP8_BLOCK;
 		float amax = ep_bf16_to_f32(block_amax_bits(xb)), scale;
@@ -136,8 +129,18 @@ void ep_ll_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale, uint8
 }
 
 
+void ep_ll_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale, uint8_t *q, float *scale_inv)
+{
+	ep_ll_fp8_cast_row_at(ep_simd_active(), x, hidden, round_scale, q, scale_inv);
+}
+
+void ep_ll_reduce_rows_at(enum ep_simd l, const uint16_t *const *ys, const float *ws, int n, int H,
+			  uint16_t *out)
+{
+	reduce_at[l](ys, ws, n, H, out);
+}
+
 void ep_ll_reduce_rows(const uint16_t *const *ys, const float *ws, int n, int H, uint16_t *out)
 {
-	pick_kernels();
-	reduce(ys, ws, n, H, out);
+	reduce_at[ep_simd_active()](ys, ws, n, H, out);
 }

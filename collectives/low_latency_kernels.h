@@ -2,15 +2,17 @@
  *
  * Both are bit for bit their plain definitions (numeric.h's ep_fp8_cast_row;
  * fmaf over the rows in order from +0.0f, one rounding to BF16), written so
- * that -O2 vectorises them, with an AVX2 (+FMA) clone picked at run time
- * where the CPU has one. Pure functions of their arguments: no state, no
- * allocation, no system call.
+ * that -O2 vectorises them, one clone per simd.h level: the active one is
+ * used, the _at forms take a level this CPU runs (for the tests). Pure
+ * functions of their arguments: no state, no allocation, no system call.
  */
 #ifndef EP_LOW_LATENCY_KERNELS_H
 #define EP_LOW_LATENCY_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "collectives/simd.h"
 
 /* The sender's cast: bit for bit ep_fp8_cast_row (numeric.h) for hidden a
  * multiple of 128, but written without branches so that -O2 vectorises it
@@ -21,5 +23,10 @@ void ep_ll_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale, uint8
 /* Combine's reduction of one token: out[c] = bf16(acc), acc = fmaf(ys[j][c],
  * ws[j], acc) over its n rows in order from +0.0f (n = 0 gives +0). */
 void ep_ll_reduce_rows(const uint16_t *const *ys, const float *ws, int n, int H, uint16_t *out);
+
+void ep_ll_fp8_cast_row_at(enum ep_simd l, const uint16_t *x, size_t hidden, int round_scale, uint8_t *q,
+			   float *scale_inv);
+void ep_ll_reduce_rows_at(enum ep_simd l, const uint16_t *const *ys, const float *ws, int n, int H,
+			  uint16_t *out);
 
 #endif

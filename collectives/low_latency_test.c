@@ -21,24 +21,25 @@
 #include "tests/ll_world.h"
 #include "collectives/numeric.h"
 #include "reference/low_latency_ref.h"
+#include "tests/simd_levels.h"
 
 /* The sender's cast is bit for bit numeric.h's */
 
-static void expect_same_cast(const uint16_t *x, size_t hidden, int round_scale)
+static void expect_same_cast(enum ep_simd level, const uint16_t *x, size_t hidden, int round_scale)
 {
 	uint8_t q1[hidden], q2[hidden];
 	float s1[hidden / 128], s2[hidden / 128];
 	ep_fp8_cast_row(x, hidden, round_scale, q1, s1);
-	ep_ll_fp8_cast_row(x, hidden, round_scale, q2, s2);
+	ep_ll_fp8_cast_row_at(level, x, hidden, round_scale, q2, s2);
 	for (size_t b = 0; b < hidden / 128; b++)
 		EP_ASSERT_FLOAT_BITS_EQ(s2[b], s1[b]);
 	for (size_t i = 0; i < hidden; i++)
 		if (q1[i] != q2[i])
-			EP_FAIL("element %zu: x 0x%04x scale_inv %a: 0x%02x != 0x%02x", i, x[i],
+			EP_FAIL("%s element %zu: x 0x%04x scale_inv %a: 0x%02x != 0x%02x", ep_simd_name(level), i, x[i],
 				(double)s1[i / 128], q2[i], q1[i]);
 }
 
-EP_TEST(cast_row_matches_numeric_on_every_bf16)
+EP_TEST_EACH_LEVEL(cast_row_matches_numeric_on_every_bf16)
 {
 	/* all 65536 patterns in blocks of similar magnitude (NaN, inf, zeros, subnormals) */
 	uint16_t x[128];
@@ -46,11 +47,11 @@ EP_TEST(cast_row_matches_numeric_on_every_bf16)
 		for (uint32_t base = 0; base < 65536; base += 128) {
 			for (int i = 0; i < 128; i++)
 				x[i] = (uint16_t)(base + (uint32_t)i);
-			expect_same_cast(x, 128, rs);
+			expect_same_cast(level, x, 128, rs);
 		}
 }
 
-EP_TEST(cast_row_matches_numeric_under_every_scale)
+EP_TEST_EACH_LEVEL(cast_row_matches_numeric_under_every_scale)
 {
 	/* every pattern next to a block maximum M: small values land in the E4M3
 	 * subnormal range, ties and the saturation edge are crossed */
@@ -62,11 +63,11 @@ EP_TEST(cast_row_matches_numeric_under_every_scale)
 				x[0] = maxima[m];
 				for (int i = 1; i < 128; i++)
 					x[i] = (uint16_t)(p + (uint32_t)i - 1);
-				expect_same_cast(x, 128, rs);
+				expect_same_cast(level, x, 128, rs);
 			}
 }
 
-EP_TEST(cast_row_matches_numeric_on_random_rows)
+EP_TEST_EACH_LEVEL(cast_row_matches_numeric_on_random_rows)
 {
 	uint16_t x[1024];
 	uint64_t h = 1;
@@ -77,7 +78,7 @@ EP_TEST(cast_row_matches_numeric_on_random_rows)
 			x[i] = (h & 7) ? (uint16_t)((h >> 8 & 0x8000) | ((110 + (h >> 16) % 30) << 7) | (h >> 24 & 0x7f))
 				       : (uint16_t)(h >> 32);
 		}
-		expect_same_cast(x, 1024, r & 1);
+		expect_same_cast(level, x, 1024, r & 1);
 	}
 }
 
@@ -88,7 +89,7 @@ EP_TEST(cast_row_matches_numeric_on_random_rows)
  * leaves fmaf's rounding error of w*a, which an unfused multiply-add would
  * lose; y2 = a tiny term), and the tail past the last multiple of 32 is
  * reduced like the rest. (Slot order: tests/mutants_test.sh.) */
-EP_TEST(reduce_rows_tail_and_fusion)
+EP_TEST_EACH_LEVEL(reduce_rows_tail_and_fusion)
 {
 	static const int sizes[] = {1, 31, 32, 33, 63, 200};
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
@@ -101,7 +102,7 @@ EP_TEST(reduce_rows_tail_and_fusion)
 		}
 		const uint16_t *ys[3] = {a, na, tiny};
 		float w = ep_f32_from_bits(0x3f2aaaab), ws[3] = {w, w, 0.75f}; /* w ~ 2/3, inexact products */
-		ep_ll_reduce_rows(ys, ws, 3, H, out);
+		ep_ll_reduce_rows_at(level, ys, ws, 3, H, out);
 		for (int c = 0; c < H; c++) {
 			float acc = 0.0f;
 			for (int j = 0; j < 3; j++)

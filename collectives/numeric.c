@@ -29,38 +29,6 @@ void ep_bf16_row_to_f32(const uint16_t *restrict in, float *restrict out,
 		out[i] = ep_bf16_to_f32(in[i]);
 }
 
-void ep_bf16_sum_start(float *restrict acc, const uint16_t *restrict a,
-		       const uint16_t *restrict b, size_t n)
-{
-	size_t i = 0;
-	if (a && b) {
-		for (; i + CHUNK <= n; i += CHUNK)
-			for (size_t j = 0; j < CHUNK; j++)
-				acc[i + j] = ep_bf16_to_f32(a[i + j]) + ep_bf16_to_f32(b[i + j]);
-		for (; i < n; i++)
-			acc[i] = ep_bf16_to_f32(a[i]) + ep_bf16_to_f32(b[i]);
-	} else if (a || b) {
-		const uint16_t *x = a ? a : b;
-		for (; i + CHUNK <= n; i += CHUNK)
-			for (size_t j = 0; j < CHUNK; j++)
-				acc[i + j] = ep_bf16_to_f32(x[i + j]) + 0.0f;
-		for (; i < n; i++)
-			acc[i] = ep_bf16_to_f32(x[i]) + 0.0f;
-	} else {
-		memset(acc, 0, sizeof(float) * n);
-	}
-}
-
-void ep_bf16_row_accumulate(float *restrict acc, const uint16_t *restrict in, size_t n)
-{
-	size_t i = 0;
-	for (; i + CHUNK <= n; i += CHUNK)
-		for (size_t j = 0; j < CHUNK; j++)
-			acc[i + j] += ep_bf16_to_f32(in[i + j]);
-	for (; i < n; i++)
-		acc[i] += ep_bf16_to_f32(in[i]);
-}
-
 void ep_f32_row_to_bf16(const float *restrict in, uint16_t *restrict out,
 			size_t n)
 {

@@ -66,12 +66,6 @@ void ep_bf16_row_to_f32(const uint16_t *restrict in, float *restrict out,
 			size_t n);
 void ep_f32_row_to_bf16(const float *restrict in, uint16_t *restrict out,
 			size_t n);
-/* acc[i] = float(a[i]) + float(b[i]), a NULL row counting as +0.0f: the
- * start of DeepEP's combine sum (bias pair; -0 + -0 stays -0). */
-void ep_bf16_sum_start(float *restrict acc, const uint16_t *restrict a,
-		       const uint16_t *restrict b, size_t n);
-/* acc[i] += float(in[i]) for n values: one step of a combine's fp32 sum. */
-void ep_bf16_row_accumulate(float *restrict acc, const uint16_t *restrict in, size_t n);
 
 /* FP8 E4M3 (the "fn" variant: bias 7, no infinities, NaN = 0x7f/0xff,
  * largest finite +-448 = 0x7e/0xfe, subnormals m * 2^-9) */

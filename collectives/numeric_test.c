@@ -818,30 +818,4 @@ EP_TEST(int8_margin_nan_and_inf)
 		EP_ASSERT_INT_EQ(q[i], 0);
 }
 
-/* DeepEP's combine start: float(b0) + float(b1), a missing bias +0.0f. */
-EP_TEST(sum_start_signed_zeros)
-{
-	uint16_t mz[20], pz[20], one[20];
-	float acc[20];
-	for (int i = 0; i < 20; i++) {
-		mz[i] = 0x8000; /* -0 */
-		pz[i] = 0x0000;
-		one[i] = 0x3f80; /* 1.0 */
-	}
-	ep_bf16_sum_start(acc, mz, mz, 20); /* -0 + -0 = -0 */
-	for (int i = 0; i < 20; i++)
-		EP_ASSERT_FLOAT_BITS_EQ(acc[i], -0.0f);
-	ep_bf16_sum_start(acc, mz, NULL, 20); /* -0 + +0 = +0 */
-	for (int i = 0; i < 20; i++)
-		EP_ASSERT_FLOAT_BITS_EQ(acc[i], 0.0f);
-	ep_bf16_sum_start(acc, NULL, mz, 20);
-	EP_ASSERT_FLOAT_BITS_EQ(acc[19], 0.0f);
-	ep_bf16_sum_start(acc, NULL, NULL, 20);
-	EP_ASSERT_FLOAT_BITS_EQ(acc[7], 0.0f);
-	ep_bf16_sum_start(acc, one, pz, 20);
-	EP_ASSERT_FLOAT_BITS_EQ(acc[17], 1.0f);
-	ep_bf16_row_accumulate(acc, one, 20);
-	EP_ASSERT_FLOAT_BITS_EQ(acc[17], 2.0f);
-}
-
 EP_TEST_MAIN()

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "collectives/simd.h"
 
 /* The first line of a small sysfs file, into buf ("" when unreadable). */
 static void read_line(const char *path, char *buf, size_t len)
@@ -52,11 +53,9 @@ static void simd(struct ep_provenance *p)
 	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
 		if (feats[i].has && n < sizeof(p->cpu_simd))
 			n += (size_t)snprintf(p->cpu_simd + n, sizeof(p->cpu_simd) - n, "%s%s", n ? " " : "", feats[i].name);
-	snprintf(p->build_simd, sizeof(p->build_simd),
-		 "baseline x86-64; low-latency FP8 cast and reduction: avx2+fma when the CPU has them");
-#else
-	snprintf(p->build_simd, sizeof(p->build_simd), "baseline");
 #endif
+	snprintf(p->build_simd, sizeof(p->build_simd), "baseline build; combine and cast kernels: %s (widest here: %s)",
+		 ep_simd_name(ep_simd_active()), ep_simd_name(ep_simd_best()));
 }
 
 void ep_provenance_collect(struct ep_provenance *p, const char *version)

@@ -31,9 +31,9 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet)
 	if (m->masked_ratio > 0)
 		fprintf(out, " (masked %.3g)", m->masked_ratio);
 	fprintf(out, ", bias %d, seed %llu\n", m->num_bias, (unsigned long long)m->seed);
-	fprintf(out, "# iters %d, warmup %d, check %s%s, timeout %g s, transport %s\n", m->iters,
+	fprintf(out, "# iters %d, warmup %d, check %s%s, timeout %g s, transport %s%s%s\n", m->iters,
 		m->warmup, m->check ? "on" : "off", m->cached ? ", cached dispatch" : "",
-		m->timeout_s, m->transport);
+		m->timeout_s, m->transport, m->simd ? ", simd " : "", m->simd ? m->simd : "");
 	if (m->variant_options)
 		fprintf(out, "# %s: %s\n", m->command, m->variant_options);
 	fprintf(out, "# host %s: %s, %d cores, %d NUMA node%s; memcpy %.2f GB/s with %d thread%s\n",

@@ -30,6 +30,7 @@ struct ep_report_meta {
 	int iters, warmup, check, cached, num_bias;
 	double timeout_s;
 	const char *transport;    /* "shm" */
+	const char *simd;         /* the kernels' instruction set, "avx512" (or NULL) */
 	const char *variant_options; /* "key=value ..." of the subcommand's own options, or NULL */
 	/* host */
 	const char *hostname, *cpu_model;

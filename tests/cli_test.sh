@@ -26,6 +26,20 @@ run "case_low_latency_nodes" 0 60 low-latency --case "$tmp/small.case" --local-n
 run "case_file_overridden_by_command_line" 0 60 intranode --case "$tmp/small.case" -r 2 -e 8 -t 24 -q
 grep -qE "^ +2 +24 +256 dispatch" "$tmp/out" && ok "case_later_option_wins" || bad "case_later_option_wins" "no row with 24 tokens"
 
+# --simd: every level gives the same bytes; a level the CPU lacks is refused (exit 3) before anything runs
+for l in baseline avx2 avx512; do
+	run "simd_$l" 0 60 intranode -r 2 -t 64 --hidden 200 -e 8 -k 2 -n 1 -w 0 --bias 2 --payload special --simd $l
+	grep -q "simd $l" "$tmp/out" && ok "simd_${l}_in_header" || bad "simd_${l}_in_header" "no 'simd $l' in the header"
+done
+export EP_SIMD_CPU=avx2 # as if the CPU stopped at AVX2
+run "simd_missing_refused" 3 10 intranode -r 2 --simd avx512 --json "$tmp/simd.json"
+grep -q "simd avx512: this CPU does not run it (the widest it runs: avx2)" "$tmp/out" && [ ! -e "$tmp/simd.json" ] &&
+	ok "simd_missing_says_why" || bad "simd_missing_says_why" "$(head -c 300 "$tmp/out")"
+EP_SIMD_CPU=baseline
+run "simd_auto_takes_the_widest" 0 60 low-latency -r 2 -t 16 --hidden 256 -e 8 -k 2 -n 1 -w 0 --dtype fp8
+grep -q "simd baseline" "$tmp/out" && ok "simd_auto_follows_the_cpu" || bad "simd_auto_follows_the_cpu" "not baseline"
+unset EP_SIMD_CPU
+
 # defaults come from one row each, the command's own where it has one
 run "help_intranode" 0 10 intranode --help
 grep -qE -- "--num-tokens N\|SWEEP +tokens per rank \[4096\]" "$tmp/out" && ok "help_intranode_default_tokens" ||

@@ -45,9 +45,9 @@ PY
 
 small_ll="-r 4 -t 64 --hidden 512 -e 16 -k 4 -n 2 -w 1"
 mutant "intranode_ranks_descending" collectives/intranode.c \
-	"		/* acc = float(b0) + float(b1) (a missing bias is +0.0f), then the rows" \
+	"		ep_bf16_reduce_rows(rows, n, bias0 && bias1, (size_t)H, combined_x + off);" \
 	"		for (int i_ = 0; i_ < n / 2; i_++) { const uint16_t *t_ = rows[i_]; rows[i_] = rows[n - 1 - i_]; rows[n - 1 - i_] = t_; }
-		/* acc = float(b0) + float(b1) (a missing bias is +0.0f), then the rows" \
+		ep_bf16_reduce_rows(rows, n, bias0 && bias1, (size_t)H, combined_x + off);" \
 	wide intranode -r 3 -t 256 --hidden 512 -e 12 -k 4 -n 2 -w 1
 mutant "ll_slots_reversed" collectives/low_latency_kernels.c \
 	"for (int j = 0; j < n; j++)" "for (int j = n - 1; j >= 0; j--)" \
@@ -74,12 +74,10 @@ mutant "internode_local_ranks_descending" collectives/internode.c \
 		int32_t row = ctx->fwd_rows[(size_t)i * P + d];" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 3 -t 128 --hidden 256 -e 12 -k 4 -n 2 -w 1
 mutant "internode_partial_truncated" collectives/internode.c \
-	"	ep_f32_row_to_bf16(acc, (uint16_t *)rec, (size_t)H);
-	memcpy(rec + 2 * (size_t)H, wacc, 4 * (size_t)K);" \
-	"	for (int c_ = 0; c_ < H; c_++) ((uint16_t *)rec)[c_] = (uint16_t)(ep_f32_bits(acc[c_]) >> 16);
-	memcpy(rec + 2 * (size_t)H, wacc, 4 * (size_t)K);" \
+	"	ep_bf16_reduce_rows(rows, n, 0, (size_t)H, (uint16_t *)rec);" \
+	"	for (int c_ = 0; c_ < H; c_++) { float a_ = 0.0f; for (int j_ = 0; j_ < n; j_++) a_ += ep_bf16_to_f32(rows[j_][c_]); ((uint16_t *)rec)[c_] = (uint16_t)(ep_f32_bits(a_) >> 16); }" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 128 --hidden 256 -e 16 -k 4 -n 2 -w 1
-mutant "combine_start_not_plus_zero" collectives/numeric.c \
-	"ep_bf16_to_f32(x[i + j]) + 0.0f;" "ep_bf16_to_f32(x[i + j]);" \
+mutant "combine_start_not_plus_zero" collectives/combine_kernels.c \
+	"ep_bf16_to_f32(in[0][c + k]) + 0.0f;" "ep_bf16_to_f32(in[0][c + k]);" \
 	special intranode -r 2 -t 256 --hidden 512 -e 8 -k 1 -n 2 -w 1
 finish mutants_test.sh

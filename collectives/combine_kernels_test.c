@@ -1,0 +1,141 @@
+/* combine_kernels_test.c - every level's combine reduction gives the scalar definition's bytes. */
+#include "collectives/combine_kernels.h"
+#include "tests/harness.h"
+
+#include <errno.h>
+
+#include "collectives/numeric.h"
+#include "reference/inputs.h"
+#include "tests/simd_levels.h"
+
+/* BF16 rounding as its definition reads: NaN -> 0x7fff; otherwise the upper
+ * half, plus one when the lower half is past the middle, or at it with the
+ * upper half odd (a carry into the exponent gives the next power of two, or
+ * infinity). Written apart from numeric.h's branch-free formula on purpose. */
+static uint16_t bf16_plain(float f)
+{
+	uint32_t u = ep_f32_bits(f), lower = u & 0xffffu, upper = u >> 16;
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return 0x7fff;
+	if (lower > 0x8000u || (lower == 0x8000u && (upper & 1u)))
+		upper++;
+	return (uint16_t)upper;
+}
+
+/* The reduction of one column, one element at a time. */
+static uint16_t column_plain(const uint16_t *const *in, int n, int pair_start, size_t c)
+{
+	if (n == 0)
+		return 0;
+	float acc = pair_start ? ep_bf16_to_f32(in[0][c]) + ep_bf16_to_f32(in[1][c])
+			       : ep_bf16_to_f32(in[0][c]) + 0.0f;
+	for (int j = pair_start ? 2 : 1; j < n; j++)
+		acc += ep_bf16_to_f32(in[j][c]);
+	return bf16_plain(acc);
+}
+
+static void expect_rows(enum ep_simd level, const uint16_t *const *in, int n, int pair_start, size_t H)
+{
+	uint16_t *out = malloc(H * sizeof(uint16_t) + 2);
+	EP_ASSERT(out != NULL);
+	out[H] = 0xbeef; /* nothing written past the row */
+	ep_bf16_reduce_rows_at(level, in, n, pair_start, H, out);
+	for (size_t c = 0; c < H; c++)
+		if (out[c] != column_plain(in, n, pair_start, c))
+			EP_FAIL("%s n %d pair %d H %zu column %zu: 0x%04x, the definition gives 0x%04x",
+				ep_simd_name(level), n, pair_start, H, c, out[c], column_plain(in, n, pair_start, c));
+	EP_ASSERT_UINT_EQ(out[H], 0xbeef);
+	free(out);
+}
+
+/* Float to BF16 on every float (a sample under sanitizers), in blocks of 2^16. */
+EP_TEST_EACH_LEVEL(rounds_every_float)
+{
+	enum { BLOCK = 1 << 16 };
+	static float in[BLOCK];
+	static uint16_t out[BLOCK];
+	for (uint64_t base = 0; base < (1ull << 32); base += (uint64_t)BLOCK * EP_EXHAUSTIVE_STRIDE) {
+		for (uint32_t i = 0; i < BLOCK; i++)
+			in[i] = ep_f32_from_bits((uint32_t)base + i);
+		ep_f32_row_to_bf16_at(level, in, out, BLOCK);
+		for (uint32_t i = 0; i < BLOCK; i++)
+			if (out[i] != bf16_plain(in[i]))
+				EP_FAIL("%s: float 0x%08x -> 0x%04x, the definition gives 0x%04x", ep_simd_name(level),
+					(uint32_t)base + i, out[i], bf16_plain(in[i]));
+	}
+}
+
+/* Every BF16 input alone (-0 becomes +0, NaNs 0x7fff), and every pattern
+ * against two others (pair starts, sums to infinity, cancellations). */
+EP_TEST_EACH_LEVEL(every_bf16_input)
+{
+	enum { N = 65536 };
+	static uint16_t a[N], b[N], d[N];
+	for (uint32_t i = 0; i < N; i++) {
+		a[i] = (uint16_t)i;
+		b[i] = (uint16_t)(i * 40503u);          /* a permutation */
+		d[i] = (uint16_t)((i * 40503u) ^ 0x8000u); /* its negation: x + (-x) */
+	}
+	const uint16_t *rows[4] = {a, b, d, a};
+	for (int n = 0; n <= 4; n++)
+		for (int pair = 0; pair <= (n >= 2); pair++)
+			expect_rows(level, rows, n, pair, N);
+}
+
+/* Random rows of mixed magnitudes and specials at widths around the 64-column chunks. */
+EP_TEST_EACH_LEVEL(random_rows_every_width)
+{
+	static const size_t widths[] = {1, 7, 63, 64, 65, 127, 128, 200, 7168};
+	enum { MAXN = 10, MAXH = 7168 };
+	static uint16_t rows[MAXN][MAXH];
+	const uint16_t *in[MAXN];
+	uint64_t h = 7;
+	for (int j = 0; j < MAXN; j++) {
+		in[j] = rows[j];
+		for (int c = 0; c < MAXH; c++) {
+			h = ep_mix64(h + 0x9e3779b97f4a7c15ULL);
+			rows[j][c] = (h & 15) ? (uint16_t)((h >> 8 & 0x8000) | ((100 + (h >> 16) % 50) << 7) | (h >> 24 & 0x7f))
+					      : (uint16_t)(h >> 32); /* 1 in 16: any pattern */
+		}
+	}
+	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++)
+		for (int n = 0; n <= MAXN; n++)
+			for (int pair = 0; pair <= (n >= 2); pair++)
+				expect_rows(level, in, n, pair, widths[w]);
+}
+
+/* DeepEP's combine start: float(b0) + float(b1), a missing bias +0.0f;
+ * then the rows. Signed zeros decide it: -0 + -0 stays -0, -0 + +0 is +0. */
+EP_TEST_EACH_LEVEL(sum_start_signed_zeros)
+{
+	uint16_t mz[70], pz[70], one[70], out[70];
+	for (int i = 0; i < 70; i++)
+		mz[i] = 0x8000, pz[i] = 0x0000, one[i] = 0x3f80; /* -0, +0, 1.0 */
+	const uint16_t *pair[] = {mz, mz}, *single[] = {mz}, *none[] = {NULL}, *three[] = {one, pz, one};
+	ep_bf16_reduce_rows_at(level, pair, 2, 1, 70, out);
+	EP_ASSERT_UINT_EQ(out[0], 0x8000);
+	EP_ASSERT_UINT_EQ(out[69], 0x8000);
+	ep_bf16_reduce_rows_at(level, single, 1, 0, 70, out);
+	EP_ASSERT_UINT_EQ(out[0], 0x0000);
+	EP_ASSERT_UINT_EQ(out[69], 0x0000);
+	ep_bf16_reduce_rows_at(level, none, 0, 0, 70, out);
+	EP_ASSERT_UINT_EQ(out[33], 0x0000);
+	ep_bf16_reduce_rows_at(level, three, 3, 1, 70, out);
+	EP_ASSERT_UINT_EQ(out[65], 0x4000); /* 2.0 */
+}
+
+EP_TEST(active_level_is_the_widest_unless_chosen)
+{
+	EP_ASSERT_INT_EQ(ep_simd_active(), ep_simd_best());
+	EP_ASSERT_INT_EQ(ep_simd_use(EP_SIMD_BASELINE), 0);
+	EP_ASSERT_INT_EQ(ep_simd_active(), EP_SIMD_BASELINE);
+	for (int l = 0; l < EP_SIMD_LEVELS; l++)
+		if (!ep_simd_runs((enum ep_simd)l))
+			EP_ASSERT_INT_EQ(ep_simd_use((enum ep_simd)l), -ENOTSUP);
+	enum ep_simd l;
+	EP_ASSERT_INT_EQ(ep_simd_parse("auto", &l), 0);
+	EP_ASSERT_INT_EQ(l, ep_simd_best());
+	EP_ASSERT_INT_EQ(ep_simd_parse("sse9", &l), -EINVAL);
+}
+
+EP_TEST_MAIN()
