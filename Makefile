@@ -4,6 +4,7 @@
 #   make run                  install missing dependencies, build, run the default benchmark
 #   make SANITIZER=address    (or undefined, thread) instrumented build in build-<sanitizer>/
 #   make compare-mpi RANKS=8  epbench next to MPI_Alltoallv doing the same traffic
+#   make bench                the README's performance figures (scripts/bench.sh)
 #   make CI=true              adds -Werror (set by .ci/run)
 
 VERSION    := 0.1.0
@@ -43,7 +44,7 @@ FUZZ_TARGETS := case routing options result suite npy manifest
 FUZZ_SECONDS ?= 60
 FUZZ_BIN   := $(FUZZ_TARGETS:%=build-fuzzer/tests/fuzz/fuzz_%)
 
-.PHONY: all test test-fast test-long run deps clean compare-mpi fuzz example-plot FORCE
+.PHONY: all test test-fast test-long run deps clean compare-mpi bench fuzz example-plot FORCE
 .SECONDARY:
 all: $(BIN)
 
@@ -111,6 +112,11 @@ run: deps
 compare-mpi:
 	@scripts/install-deps.sh --with-mpi
 	@scripts/compare-mpi.sh $(RANKS)
+
+# The performance claims of the README, three times with their spread:
+# ratios to the host's copy bandwidth, Open MPI and iperf3 (scripts/bench.sh).
+bench:
+	@scripts/bench.sh --repeat 3 --json build/bench.json
 
 clean:
 	rm -rf build build-* epbench

@@ -8,7 +8,8 @@
  * then MPI_Alltoallv; its receive order (source rank, then token) is
  * DeepEP's, so no unpack is needed. Combine = MPI_Alltoallv of the expert
  * outputs back to their owners, then the fp32 sum over destination ranks in
- * ascending order with one rounding, as epbench's combine. Received dispatch
+ * ascending order with one rounding, with epbench's own reduction kernel
+ * (collectives/combine_kernels.h), so the two differ in communication only. Received dispatch
  * rows are checked against the generator. Per iteration the time is the max
  * over ranks; rank 0 prints one line:
  *   mpi_alltoallv ranks R dispatch_median_us D combine_median_us C wrong N
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectives/combine_kernels.h"
 #include "collectives/layout.h"
 #include "collectives/numeric.h"
 #include "reference/inputs.h"
@@ -47,7 +49,7 @@ struct peer {
 	int *scount, *sdispl, *rcount, *rdispl; /* bytes per peer, both ways */
 	size_t sent, recvd;              /* rows */
 	uint16_t *sendbuf, *recvbuf, *expert_out, *back, *combined;
-	float *acc;
+	const uint16_t **rows; /* [R] the rows of one token, for the reduction */
 	size_t *cursor;
 	double *td, *tc;                 /* per-iteration max over ranks, us */
 };
@@ -85,7 +87,7 @@ static void setup(struct peer *p)
 	p->sendbuf = malloc(p->sent * p->row + 8), p->recvbuf = malloc(p->recvd * p->row + 8);
 	p->expert_out = malloc(p->recvd * p->row + 8), p->back = malloc(p->sent * p->row + 8);
 	p->combined = malloc(p->row * (size_t)T + 8);
-	p->acc = malloc(sizeof(float) * (size_t)p->H);
+	p->rows = malloc(sizeof(*p->rows) * (size_t)p->R);
 	p->cursor = malloc(sizeof(size_t) * R);
 	p->td = malloc(sizeof(double) * (size_t)p->iters), p->tc = malloc(sizeof(double) * (size_t)p->iters);
 	free(idx), free(w), free(per_rank), free(per_expert), free(rows_in);
@@ -157,15 +159,11 @@ static void time_combine(struct peer *p)
 		for (int r = 0; r < p->R; r++)
 			p->cursor[r] = (size_t)p->sdispl[r] / p->row;
 		for (int t = 0; t < p->T; t++) {
-			memset(p->acc, 0, sizeof(float) * (size_t)p->H);
-			for (int r = 0; r < p->R; r++) {
-				if (!p->in_rank[(size_t)t * p->R + r])
-					continue;
-				const uint16_t *y = p->back + p->cursor[r]++ * (size_t)p->H;
-				for (int c = 0; c < p->H; c++)
-					p->acc[c] += ep_bf16_to_f32(y[c]);
-			}
-			ep_f32_row_to_bf16(p->acc, p->combined + (size_t)t * p->H, (size_t)p->H);
+			int n = 0;
+			for (int r = 0; r < p->R; r++)
+				if (p->in_rank[(size_t)t * p->R + r])
+					p->rows[n++] = p->back + p->cursor[r]++ * (size_t)p->H;
+			ep_bf16_reduce_rows(p->rows, n, 0, (size_t)p->H, p->combined + (size_t)t * p->H);
 		}
 		record(t0, it, p->tc);
 	}
