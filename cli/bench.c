@@ -22,16 +22,11 @@ static int rank_fail(struct ep_bench_env *env, const char *what, int err)
 	return ep_error_exit_code(err);
 }
 
-static int fault_here(const struct ep_bench_env *env, enum ep_fault_kind kind)
-{
-	return ep_faults_find(&env->run->cfg->faults, kind, env->rank) != NULL;
-}
-
-/* --fault slow:RANK:US: this rank sleeps inside every timed op. */
-static void inject_slow(const struct ep_bench_env *env)
+/* --fault slow:RANK:US[@ITER]: this rank sleeps inside the timed op. */
+static void inject_slow(const struct ep_bench_env *env, long it)
 {
 	const struct ep_fault *f = ep_faults_find(&env->run->cfg->faults, EP_FAULT_SLOW, env->rank);
-	if (f) {
+	if (f && ep_faults_at(&env->run->cfg->faults, EP_FAULT_SLOW, env->rank, it)) {
 		struct timespec ts = {f->arg / 1000000, f->arg % 1000000 * 1000};
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;
@@ -46,24 +41,25 @@ static int enter(const struct ep_variant *v, int i, void *st)
 }
 
 /* --fault die / hang: this rank stops cooperating in the middle of an op's
- * timed loop, as a crashed or wedged process would. */
-static void inject_stop(struct ep_bench_env *env)
+ * iteration it, as a crashed or wedged process would. */
+static void inject_stop(struct ep_bench_env *env, long it)
 {
-	if (fault_here(env, EP_FAULT_DIE))
+	const struct ep_faults *fs = &env->run->cfg->faults;
+	if (ep_faults_at(fs, EP_FAULT_DIE, env->rank, it))
 		kill(getpid(), SIGKILL);
-	if (fault_here(env, EP_FAULT_HANG)) {
+	if (ep_faults_at(fs, EP_FAULT_HANG, env->rank, it)) {
 		ep_set_phase(env->waiter, "fault.hang");
 		for (;;)
 			pause();
 	}
 }
 
-static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st)
+/* One checked pass of every op the run has (pass numbers the soak's
+ * passes; 0 otherwise), its findings added to rep. */
+static int check_pass(const struct ep_variant *v, struct ep_bench_env *env, void *st, long pass,
+		      struct ep_check_report *rep)
 {
 	const struct ep_run_cfg *o = env->run->cfg;
-	struct ep_rank_result *res = env->result;
-	struct ep_check_report rep;
-	ep_report_init(&rep, env->run->shape.num_ranks, env->wrong_by_src);
 	for (int i = 0; i < v->nops; i++) {
 		const struct ep_op_desc *op = &v->ops[i];
 		int rc;
@@ -72,27 +68,79 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 		if ((op->prepare && (rc = op->prepare(st))) || (rc = enter(v, i, st)) ||
 		    (rc = op->run(st)) || (op->after && (rc = op->after(st))))
 			return rank_fail(env, op->name, rc);
-		if (i == 0 && op->corrupt && fault_here(env, EP_FAULT_CORRUPT))
+		if (i == 0 && op->corrupt && ep_faults_at(&o->faults, EP_FAULT_CORRUPT, env->rank, pass))
 			op->corrupt(st);
 		if (o->check) {
 			ep_set_phase(env->waiter, "check");
-			if ((rc = op->check(st, &rep)))
+			if ((rc = op->check(st, rep)))
 				return rank_fail(env, "check", rc);
 		}
 	}
+	return 0;
+}
+
+static void keep_findings(struct ep_rank_result *res, const struct ep_check_report *rep, long pass)
+{
+	res->checked_bytes += rep->checked_bytes;
+	res->wrong_elems += rep->wrong_elems;
+	res->wrong_rows += rep->wrong_rows;
+	if (rep->has_first && !res->has_first)
+		res->has_first = 1, res->first = rep->first, res->first_pass = pass;
+}
+
+static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st)
+{
+	const struct ep_run_cfg *o = env->run->cfg;
+	struct ep_check_report rep;
+	int rc;
+	ep_report_init(&rep, env->run->shape.num_ranks, env->wrong_by_src);
+	if ((rc = check_pass(v, env, st, 0, &rep)))
+		return rc;
 	if (o->dump_dir) {
 		ep_set_phase(env->waiter, "dump");
-		int rc = v->dump(st, o->dump_dir);
-		if (rc)
+		if ((rc = v->dump(st, o->dump_dir)))
 			return rank_fail(env, "dump", rc);
 	}
-	res->checked = o->check;
-	res->checked_bytes = rep.checked_bytes;
-	res->wrong_elems = rep.wrong_elems;
-	res->wrong_rows = rep.wrong_rows;
-	res->has_first = rep.has_first;
-	res->first = rep.first;
+	env->result->checked = o->check;
+	keep_findings(env->result, &rep, 0);
 	return 0;
+}
+
+/* --soak N: N checked passes, pass p with seed + p and fresh inputs; the
+ * wrong rows of each pass go to times[p] for the launcher's count. */
+static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
+{
+	const struct ep_run *base = env->run;
+	struct ep_run_cfg cfg = *base->cfg;
+	struct ep_run run = *base;
+	int rc = 0, n = cfg.soak;
+	int64_t t0 = ep_now_ns();
+	run.cfg = &cfg;
+	env->run = &run;
+	env->result->checked = cfg.check;
+	for (int i = 0; i < n && !rc; i++) {
+		long pass = (long)cfg.soak_first + i;
+		struct ep_check_report rep;
+		cfg.seed = base->cfg->seed + (uint64_t)pass;
+		ep_set_step(env->waiter, -1, i);
+		if (i > 0 || pass > 0) { /* every rank is done with the last pass's buffers */
+			ep_set_phase(env->waiter, "soak.reseed");
+			if ((rc = ep_barrier(env->waiter)) || (rc = v->reseed(*st)) || (rc = ep_barrier(env->waiter))) {
+				rc = rank_fail(env, "soak reseed", rc);
+				break;
+			}
+		}
+		inject_stop(env, pass);
+		ep_report_init(&rep, run.shape.num_ranks, i == 0 ? env->wrong_by_src : NULL);
+		rep.wrong_rows_by_src = env->wrong_by_src; /* summed over the passes */
+		if ((rc = check_pass(v, env, *st, pass, &rep)))
+			break;
+		env->times[i] = (double)rep.wrong_rows;
+		keep_findings(env->result, &rep, pass);
+	}
+	env->result->soak_s = (double)(ep_now_ns() - t0) * 1e-9;
+	env->run = base;
+	return rc;
 }
 
 /* Times op i: warm-up, then iterations. Besides the op time, each iteration
@@ -120,9 +168,9 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 		}
 		env->waiter->wait_ns = 0;
 		int64_t t0 = ep_now_ns();
-		if (it == 0 && i == 0)
-			inject_stop(env);
-		inject_slow(env);
+		if (i == 0 && it >= 0)
+			inject_stop(env, it);
+		inject_slow(env, it);
 		if ((rc = op->run(st))) {
 			free(busy);
 			return rank_fail(env, op->name, rc);
@@ -185,6 +233,11 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 		code = rank_fail(env, "setup barrier", rc);
 		goto out;
 	}
+	if (o->soak) {
+		if ((code = soak(v, env, &st)))
+			goto out;
+		goto finish;
+	}
 	if (o->check || o->dump_dir)
 		if ((code = verify(v, env, st)))
 			goto out;
@@ -201,6 +254,7 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 	for (int i = 0; i < v->nops; i++)
 		if (v->ops[i].recv_rows)
 			env->result->recv_rows = v->ops[i].recv_rows(st);
+finish:
 	ep_set_phase(env->waiter, "finish");
 	if ((rc = ep_barrier(env->waiter)))
 		code = rank_fail(env, "final barrier", rc);

@@ -9,6 +9,11 @@
  * then op_leave. The barrier lines iterations up across ranks; only run() is
  * inside the timer. Ranks see a narrow run configuration (struct
  * ep_run_cfg), never the command line's options.
+ *
+ * A soak (--soak N) times nothing: N checked passes, pass i with seed + i
+ * (fresh inputs and routing, rebuilt by the variant's reseed between
+ * barriers), each pass's wrong rows recorded per rank for the launcher's
+ * failure count and bound.
  */
 #ifndef EP_BENCH_H
 #define EP_BENCH_H
@@ -46,6 +51,8 @@ struct ep_run_cfg {
 	const char *perf_ctl;     /* perf control FIFO[,ACK], or NULL */
 	const char *dump_dir;     /* --dump DIR, or NULL */
 	int ranks_per_node;       /* node jobs: P; 0 on one host */
+	int soak;                 /* --soak: checked passes instead of timing; 0 = off */
+	int soak_first;           /* --soak-first: index of the first pass (seed + index) */
 	/* low-latency */
 	int max_dispatch_tokens;  /* N; 0 = the largest per-rank token count */
 	int round_scale, use_ue8m0; /* FP8 cast variants */
@@ -72,6 +79,8 @@ struct ep_rank_result {
 	uint64_t wire_bytes[EP_MAX_OPS];
 	uint64_t recv_rows;
 	double busy_median_us[EP_MAX_OPS]; /* per op: median of run() time minus sync waits */
+	int64_t first_pass;       /* soak: the pass index of `first` */
+	double soak_s;            /* soak: seconds of all passes */
 	_Atomic int32_t finished;
 };
 
@@ -82,7 +91,7 @@ struct ep_bench_env {
 	struct ep_waiter *waiter;
 	void *arena;                  /* the variant's shared arena */
 	struct ep_rank_result *result;
-	double *times;                /* [nops][iters] seconds, this rank */
+	double *times;                /* [nops][iters] seconds, this rank; soak: [soak] wrong rows per pass */
 	uint64_t *wrong_by_src;       /* [R] wrong rows per source rank */
 	void *variant_ctx;            /* variant-specific, from a multi-node launcher (else NULL) */
 };
@@ -119,6 +128,10 @@ struct ep_variant {
 	int (*setup)(struct ep_bench_env *env, void **st);
 	void (*teardown)(void *st);
 	int (*dump)(void *st, const char *dir);
+	/* Soak (may be NULL: the variant cannot soak): rebuilds this rank's
+	 * inputs and expected outputs for env->run, whose seed changed. Local,
+	 * untimed; the engine holds every rank at barriers around it. */
+	int (*reseed)(void *st);
 	/* Around every op (may be NULL). op_enter runs before each run of the op,
 	 * checking pass and every iteration alike, untimed, before its before():
 	 * e.g. a cluster-wide barrier, and noting which op runs. op_leave runs

@@ -25,7 +25,8 @@ static const struct kind kinds[] = {
 
 static int fail(const char *item, char *err, size_t len)
 {
-	snprintf(err, len, "invalid --fault '%s': want corrupt:RANK, die:RANK, hang:RANK or slow:RANK:US", item);
+	snprintf(err, len, "invalid --fault '%s': want corrupt:RANK, die:RANK, hang:RANK or slow:RANK:US, each with an optional @ITER",
+		 item);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
@@ -43,13 +44,18 @@ static int parse_num(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
-/* One "kind:rank[:arg]" (NUL-terminated, modified). */
+/* One "kind:rank[:arg][@iter]" (NUL-terminated, modified). */
 static int parse_one(struct ep_faults *fs, char *item, const char *orig, char *err, size_t len)
 {
-	char *rank = strchr(item, ':'), *arg = NULL;
-	long r, a = 0;
+	char *rank = strchr(item, ':'), *arg = NULL, *at = strchr(item, '@');
+	long r, a = 0, it = -1;
 	if (!rank || fs->n >= EP_MAX_FAULTS)
 		return fail(orig, err, len);
+	if (at) {
+		*at++ = 0;
+		if (parse_num(at, 0, 1000000000L, &it))
+			return fail(orig, err, len);
+	}
 	*rank++ = 0;
 	if ((arg = strchr(rank, ':')))
 		*arg++ = 0;
@@ -58,7 +64,7 @@ static int parse_one(struct ep_faults *fs, char *item, const char *orig, char *e
 			continue;
 		if (parse_num(rank, 0, 4095, &r) || (arg && parse_num(arg, 1, kinds[k].arg_max, &a)))
 			return fail(orig, err, len);
-		fs->f[fs->n++] = (struct ep_fault){kinds[k].kind, (int)r, a};
+		fs->f[fs->n++] = (struct ep_fault){kinds[k].kind, (int)r, a, it};
 		return 0;
 	}
 	return fail(orig, err, len);
@@ -85,6 +91,24 @@ const struct ep_fault *ep_faults_find(const struct ep_faults *fs, enum ep_fault_
 	return NULL;
 }
 
+int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it)
+{
+	for (int i = 0; i < fs->n; i++)
+		if (fs->f[i].kind == kind && fs->f[i].rank == rank &&
+		    (fs->f[i].iter >= 0 ? fs->f[i].iter == it : kind == EP_FAULT_SLOW || it == 0))
+			return 1;
+	return 0;
+}
+
+long ep_faults_max_check_iter(const struct ep_faults *fs)
+{
+	long m = -1;
+	for (int i = 0; i < fs->n; i++)
+		if (fs->f[i].kind == EP_FAULT_CORRUPT && fs->f[i].iter > m)
+			m = fs->f[i].iter;
+	return m;
+}
+
 int ep_faults_max_rank(const struct ep_faults *fs)
 {
 	int m = -1;
@@ -104,5 +128,7 @@ void ep_faults_text(const struct ep_faults *fs, char *buf, size_t len)
 				name = kinds[k].name;
 		n += (size_t)snprintf(buf + n, len - n, fs->f[i].kind == EP_FAULT_SLOW ? "%s%s:%d:%ld" : "%s%s:%d",
 				      i ? "," : "", name, fs->f[i].rank, fs->f[i].arg);
+		if (fs->f[i].iter >= 0 && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "@%ld", fs->f[i].iter);
 	}
 }

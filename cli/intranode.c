@@ -32,6 +32,8 @@ static int intranode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_
 		return rc;
 	run->capacity = ep_reference_max_recv(&ref);
 	ep_reference_fini(&ref);
+	if (run->cfg->soak) /* every pass routes anew: room for any routing */
+		run->capacity = (size_t)run->shape.num_ranks * (size_t)run->shape.num_tokens;
 	*arena_bytes = ep_intranode_arena_bytes(&run->shape, run->capacity);
 	*rank_bytes = ep_normal_rank_bytes(&run->shape, run->capacity) + ep_intranode_rank_bytes(&run->shape);
 	return 0;
@@ -66,6 +68,24 @@ static int intranode_setup(struct ep_bench_env *env, void **out)
 	}
 	*out = st;
 	return 0;
+}
+
+/* Soak: the routing, inputs and expectations of env->run's new seed; the
+ * collective is set up again over the same arena (sized for any routing). */
+static int intranode_reseed(void *p)
+{
+	struct intranode_state *st = p;
+	const struct ep_run *run = st->env->run;
+	int me = st->env->rank, rc;
+	ep_intranode_fini(&st->coll);
+	ep_reference_fini(&st->ref);
+	ep_normal_io_fini(&st->io);
+	st->dispatched = 0;
+	if ((rc = ep_reference_init(&st->ref, &run->shape, &run->routing, run->cfg->seed, me)) ||
+	    (rc = ep_normal_io_init(&st->io, run, me, ep_reference_topk_idx(&st->ref, me),
+				    ep_reference_topk_weights(&st->ref, me), 0)))
+		return rc;
+	return ep_intranode_init(&st->coll, &st->io.shape, me, st->env->arena, run->capacity, st->env->waiter);
 }
 
 static int dispatch_once(struct intranode_state *st, int cached)
@@ -185,6 +205,7 @@ const struct ep_variant ep_intranode_variant = {
 	.setup = intranode_setup,
 	.teardown = intranode_teardown,
 	.dump = intranode_dump,
+	.reseed = intranode_reseed,
 	.nops = 2,
 	.ops = intranode_ops,
 };

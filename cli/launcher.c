@@ -31,6 +31,13 @@ static size_t page_up(size_t v)
 	return ep_align_up(v, EP_PAGE);
 }
 
+/* Entries of a rank's times: [nops][iters] seconds, or one per soak pass. */
+static size_t times_per_rank(const struct ep_variant *v, const struct ep_run *run)
+{
+	size_t timed = (size_t)v->nops * (size_t)run->cfg->iters;
+	return run->cfg->soak > 0 && (size_t)run->cfg->soak > timed ? (size_t)run->cfg->soak : timed;
+}
+
 /* n rank processes here (R on one host; a node's share across nodes). */
 static void plan_shared(const struct ep_variant *v, const struct ep_run *run, size_t arena_bytes,
 			int n, struct shared_plan *p)
@@ -39,7 +46,7 @@ static void plan_shared(const struct ep_variant *v, const struct ep_run *run, si
 	p->sync = 0;
 	p->results = page_up(ep_sync_bytes(n));
 	p->times = p->results + page_up(nl * sizeof(struct ep_rank_result));
-	p->wrong = p->times + page_up(nl * (size_t)v->nops * (size_t)run->cfg->iters * sizeof(double));
+	p->wrong = p->times + page_up(nl * times_per_rank(v, run) * sizeof(double));
 	p->arena = p->wrong + page_up(nl * R * sizeof(uint64_t));
 	p->total = p->arena + page_up(arena_bytes);
 }
@@ -81,7 +88,7 @@ static void rank_process(const struct ep_variant *v, struct ep_run *run, char *b
 	struct ep_sync *sync = (struct ep_sync *)(base + p->sync);
 	struct ep_waiter w;
 	ep_waiter_init(&w, sync, rank, run->cfg->timeout_s, -1);
-	size_t per_rank_times = (size_t)v->nops * (size_t)run->cfg->iters;
+	size_t per_rank_times = times_per_rank(v, run);
 	struct ep_bench_env env = {
 		.run = run,
 		.rank = global,
@@ -95,23 +102,25 @@ static void rank_process(const struct ep_variant *v, struct ep_run *run, char *b
 	_exit(ep_bench_rank(v, &env));
 }
 
-void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
-		       const struct ep_rank_result *rr, const double *times, const uint64_t *wrong,
-		       struct ep_run_result *res)
+/* Checked bytes, wrong elements and rows, the first mismatch (of the
+ * earliest failed pass, in a soak) and the [src][dst] wrong-row matrix. */
+static void collect_check(const struct ep_run *run, const struct ep_rank_result *rr, const uint64_t *wrong,
+			  struct ep_run_result *res)
 {
-	int R = run->shape.num_ranks, iters = run->cfg->iters;
-	res->nops = v->nops;
+	int R = run->shape.num_ranks, first = -1;
 	res->checked = run->cfg->check;
 	for (int r = 0; r < R; r++) {
 		res->checked_bytes += rr[r].checked_bytes;
 		res->wrong_elems += rr[r].wrong_elems;
 		res->wrong_rows += rr[r].wrong_rows;
 		res->recv_rows += rr[r].recv_rows;
-		if (rr[r].has_first && !res->first_mismatch[0]) {
-			char line[EP_TEXT_MAX - 32];
-			ep_mismatch_format(&rr[r].first, line, sizeof(line));
-			snprintf(res->first_mismatch, sizeof(res->first_mismatch), "rank %d: %s", r, line);
-		}
+		if (rr[r].has_first && (first < 0 || rr[r].first_pass < rr[first].first_pass))
+			first = r;
+	}
+	if (first >= 0) {
+		char line[EP_TEXT_MAX - 32];
+		ep_mismatch_format(&rr[first].first, line, sizeof(line));
+		snprintf(res->first_mismatch, sizeof(res->first_mismatch), "rank %d: %s", first, line);
 	}
 	res->wrong_matrix = calloc((size_t)R * R, sizeof(uint64_t));
 	if (res->wrong_matrix) /* stored [dst][src] by the ranks; reported [src][dst] */
@@ -119,6 +128,40 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 			for (int src = 0; src < R; src++)
 				res->wrong_matrix[src * R + dst] =
 					wrong[dst * R + src];
+}
+
+/* A soak: a pass failed when any rank found a wrong row in it. */
+static void collect_soak(const struct ep_variant *v, const struct ep_run *run, const struct ep_rank_result *rr,
+			 const double *times, struct ep_run_result *res)
+{
+	int R = run->shape.num_ranks;
+	size_t stride = times_per_rank(v, run);
+	struct ep_soak_result *s = &res->soak;
+	s->passes = run->cfg->soak;
+	s->first = run->cfg->soak_first;
+	s->first_failed = -1;
+	for (long i = 0; i < s->passes; i++) {
+		int bad = 0;
+		for (int r = 0; r < R; r++)
+			bad |= times[(size_t)r * stride + (size_t)i] > 0;
+		s->failed += bad;
+		if (bad && s->first_failed < 0)
+			s->first_failed = s->first + i;
+	}
+	for (int r = 0; r < R; r++)
+		s->seconds = rr[r].soak_s > s->seconds ? rr[r].soak_s : s->seconds;
+	s->upper95 = ep_rate_upper_bound((unsigned long)s->failed, (unsigned long)s->passes, 0.95);
+	res->nops = v->nops;
+	for (int i = 0; i < v->nops; i++)
+		res->ops[i].name = v->ops[i].name; /* none timed */
+}
+
+/* Each timed op's per-iteration maxima, per-rank medians and bandwidths. */
+static void collect_times(const struct ep_variant *v, const struct ep_run *run, const struct ep_rank_result *rr,
+			  const double *times, struct ep_run_result *res)
+{
+	int R = run->shape.num_ranks, iters = run->cfg->iters;
+	res->nops = v->nops;
 	double *per_iter = malloc(sizeof(double) * (size_t)iters);
 	double *mine = malloc(sizeof(double) * (size_t)iters);
 	int *slowest = calloc((size_t)R, sizeof(int));
@@ -179,6 +222,17 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 	free(slowest);
 }
 
+void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
+		       const struct ep_rank_result *rr, const double *times, const uint64_t *wrong,
+		       struct ep_run_result *res)
+{
+	collect_check(run, rr, wrong, res);
+	if (run->cfg->soak)
+		collect_soak(v, run, rr, times, res);
+	else
+		collect_times(v, run, rr, times, res);
+}
+
 static void collect(const struct ep_variant *v, const struct ep_run *run, char *base,
 		    const struct shared_plan *p, struct ep_run_result *res)
 {
@@ -191,7 +245,7 @@ static int copy_raw(const struct ep_variant *v, const struct ep_run *run, const 
 		    const struct shared_plan *p, int n_local, struct ep_raw_results *raw)
 {
 	size_t n = (size_t)n_local;
-	size_t nt = n * (size_t)v->nops * (size_t)run->cfg->iters, nw = n * (size_t)run->shape.num_ranks;
+	size_t nt = n * times_per_rank(v, run), nw = n * (size_t)run->shape.num_ranks;
 	raw->results = malloc(n * sizeof(struct ep_rank_result));
 	raw->times = malloc(nt * sizeof(double) + 1);
 	raw->wrong = malloc(nw * sizeof(uint64_t) + 1);

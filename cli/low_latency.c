@@ -197,6 +197,43 @@ static int ll_setup_coll(struct ll_state *st, struct ep_bench_env *env)
 	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the other nodes");
 }
 
+/* The routing (reference), inputs and byte counts of env->run's seed. */
+static int ll_inputs(struct ll_state *st)
+{
+	const struct ep_run *run = st->env->run;
+	size_t H = (size_t)st->cfg.hidden;
+	int rc;
+	if ((rc = ep_ll_ref_init(&st->ref, &st->cfg, run->shape.num_tokens, &run->routing, run->cfg->seed,
+				 run->routing.uneven_tokens, st->me)))
+		return rc;
+	st->T = ep_ll_ref_tokens(&st->ref, st->me);
+	st->topk_idx = ep_ll_ref_topk_idx(&st->ref, st->me);
+	st->topk_weights = ep_ll_ref_topk_weights(&st->ref, st->me);
+	st->x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
+	st->combined_x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
+	if (!st->x || !st->combined_x)
+		return -ENOMEM;
+	for (int t = 0; t < st->T; t++)
+		ep_gen_bf16_row(run->cfg->seed, st->ref.routing, EP_STREAM_X, st->me, t, st->cfg.hidden,
+				st->x + (size_t)t * H);
+	st->disp_alg = st->disp_wire = st->comb_alg = st->comb_wire = st->disp_nvl = st->comb_nvl = 0;
+	count_bytes(st);
+	return 0;
+}
+
+/* Soak: the next seed's routing and inputs; the collective stays (its
+ * buffers hold any routing of max_dispatch_tokens per rank). */
+static int ll_reseed(void *p)
+{
+	struct ll_state *st = p;
+	ep_ll_ref_fini(&st->ref);
+	free(st->x);
+	free(st->combined_x);
+	st->x = st->combined_x = NULL;
+	st->dispatched = st->experts_ready = 0; /* the last pass's outputs are stale */
+	return ll_inputs(st);
+}
+
 static int ll_setup(struct ep_bench_env *env, void **out)
 {
 	const struct ep_run *run = env->run;
@@ -212,27 +249,16 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 	ep_ll_run_config(run, o->ranks_per_node ? o->ranks_per_node : run->shape.num_ranks, &st->cfg);
 	st->local = st->me % st->cfg.ranks_per_node;
 	size_t H = (size_t)st->cfg.hidden;
-	if ((rc = ep_ll_ref_init(&st->ref, &st->cfg, run->shape.num_tokens, &run->routing, o->seed,
-				 run->routing.uneven_tokens, st->me)))
-		goto fail;
-	st->T = ep_ll_ref_tokens(&st->ref, st->me);
-	st->topk_idx = ep_ll_ref_topk_idx(&st->ref, st->me);
-	st->topk_weights = ep_ll_ref_topk_weights(&st->ref, st->me);
 	rc = -ENOMEM;
-	st->x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
-	st->combined_x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
 	st->deq = malloc(sizeof(uint16_t) * H);
 	st->scales = malloc(sizeof(float) * (H / 128 + 1));
-	if (!st->x || !st->combined_x || !st->deq || !st->scales)
+	if (!st->deq || !st->scales || (rc = ll_inputs(st)))
 		goto fail;
-	for (int t = 0; t < st->T; t++)
-		ep_gen_bf16_row(o->seed, st->ref.routing, EP_STREAM_X, st->me, t, st->cfg.hidden, st->x + (size_t)t * H);
 	if ((rc = ll_setup_coll(st, env)))
 		goto fail;
 	if (!o->zero_copy)
 		st->expert_out = (uint16_t *)((char *)env->arena + ep_ll_arena_bytes(&st->cfg) +
 					      (size_t)harness_bytes(&st->cfg, 0) * (size_t)st->local);
-	count_bytes(st);
 	*out = st;
 	return 0;
 fail:
@@ -595,6 +621,7 @@ const struct ep_variant ep_low_latency_variant = {
 	.setup = ll_setup,
 	.teardown = ll_teardown,
 	.dump = ll_dump,
+	.reseed = ll_reseed,
 	.op_enter = ll_op_enter,
 	.op_leave = ll_op_leave,
 	.nops = 7,

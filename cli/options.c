@@ -92,6 +92,8 @@ static const struct opt_def opt_table[] = {
 	{"cached", 0, K_FLAG, F(cached), .help = "time dispatch with the previous handle (cached mode)", .scope = NORMAL},
 	{"op", 0, K_ENUM, F(ops), .choices = "dispatch|combine|both", .values = op_values, .def = "both", .metavar = "dispatch|combine|both", .help = "ops to time", .scope = RUN},
 	{"timeout", 0, K_CUSTOM, F(timeout_s), .parse = parse_timeout, .def = "60", .metavar = "SECS", .help = "deadline of any single wait", .scope = RUN},
+	{"soak", 0, K_INT, F(soak), 0, 100000000, .def = "0", .metavar = "N", .help = "instead of timing: N checked passes, pass i with seed + i (fresh inputs and routing); failures per pass, a 95% upper bound on the rate, the first failure and a command that repeats it", .scope = RUN},
+	{"soak-first", 0, K_INT, F(soak_first), 0, 1000000000, .def = "0", .metavar = "I", .help = "index of the first soak pass (seed + I): what a soak's reproduce line sets", .scope = RUN},
 	{"simd", 0, K_ENUM, F(simd), .choices = "auto|baseline|avx2|avx512", .values = simd_values, .def = "auto", .metavar = "auto|baseline|avx2|avx512", .help = "instruction set of the combine and cast kernels (auto: the widest this CPU runs; every one gives the same bytes)", .scope = RUN},
 	{"numa", 0, K_BOOL, F(numa), .def = "on", .metavar = "on|off", .help = "pin ranks to CPUs and NUMA nodes", .scope = RUN},
 	{"json", 0, K_STRING, F(json_path), .metavar = "FILE", .help = "write the results as JSON (atomically)", .scope = RUN},
@@ -494,6 +496,7 @@ static int getopt_error(int c, char **argv, const char *command, char *err, size
 }
 
 static int check_perf_ctl(const char *spec, char *err, size_t len);
+static int check_soak(const struct ep_options *o, char *err, size_t len);
 static int finish(const struct ep_option_spec *spec, struct ep_options *o, char *err, size_t len);
 
 int ep_options_parse(const struct ep_option_spec *spec, int argc, char **argv, struct ep_options *o,
@@ -547,6 +550,8 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 			    o->nodes);
 	if (o->hook)
 		o->ops |= EP_OPS_HOOK;
+	if (check_soak(o, err, len))
+		return -EP_EUSAGE;
 	if (o->gates.max_regress >= 0 && !o->gates.baseline_path)
 		return fail(err, len, "--max-regress needs --baseline FILE (the result to hold this run to)");
 	if (o->gates.baseline_path && o->gates.max_regress < 0)
@@ -580,6 +585,29 @@ void ep_options_free(struct ep_options *o)
 	o->ranks.n = o->tokens.n = o->hidden.n = 0;
 	o->routing_path = NULL;
 	o->routing.file_idx = NULL;
+}
+
+/* --soak and faults aimed at one iteration: every fault must strike an
+ * iteration the run has (a fault that cannot fire proves nothing). */
+static int check_soak(const struct ep_options *o, char *err, size_t len)
+{
+	if (o->soak && o->cached)
+		return fail(err, len, "--soak routes every pass anew; --cached reuses one dispatch's handle: drop one of them");
+	if (o->soak_first && !o->soak)
+		return fail(err, len, "--soak-first %d needs --soak N", o->soak_first);
+	for (int i = 0; i < o->faults.n; i++) {
+		const struct ep_fault *f = &o->faults.f[i];
+		long lo = o->soak ? o->soak_first : 0;
+		long hi = o->soak ? lo + o->soak : f->kind == EP_FAULT_CORRUPT ? 1 : o->iters;
+		if (f->iter >= 0 && (f->iter < lo || f->iter >= hi)) {
+			struct ep_faults one = {.n = 1, .f = {*f}};
+			char text[64];
+			ep_faults_text(&one, text, sizeof(text));
+			return fail(err, len, "--fault %s never strikes: the run's %s iterations are %ld to %ld", text,
+				    o->soak ? "soak" : f->kind == EP_FAULT_CORRUPT ? "checked" : "timed", lo, hi - 1);
+		}
+	}
+	return 0;
 }
 
 /* --perf-ctl CTL[,ACK]: both must be FIFOs that exist (perf makes them with
@@ -636,7 +664,7 @@ void ep_options_run_cfg(const struct ep_options *o, struct ep_run_cfg *cfg)
 		.cached = o->cached, .ops = o->ops, .timeout_s = o->timeout_s, .numa = o->numa,
 		.faults = o->faults, .perf_ctl = o->perf_ctl, .dump_dir = o->dump_dir,
 		.max_dispatch_tokens = o->num_max_dispatch_tokens, .round_scale = o->round_scale,
-		.use_ue8m0 = o->use_ue8m0, .zero_copy = o->zero_copy,
+		.use_ue8m0 = o->use_ue8m0, .zero_copy = o->zero_copy, .soak = o->soak, .soak_first = o->soak_first,
 	};
 }
 

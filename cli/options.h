@@ -61,6 +61,7 @@ struct ep_options {
 	enum ep_dtype dtype;
 	enum ep_payload payload;          /* --payload */
 	int simd;                         /* --simd: an enum ep_simd, or -1 for auto */
+	int soak, soak_first;             /* --soak N (0: time instead), --soak-first I */
 	int with_topk, num_bias;
 	enum ep_expert_counts expert_counts;
 	uint64_t seed;

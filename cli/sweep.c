@@ -91,6 +91,11 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		code = EP_EXIT_USAGE;
 	if (!code && check_gates(cmd, o, &cfg, err, len))
 		code = EP_EXIT_USAGE;
+	if (!code && o->soak && (nodes || !cmd->variant->reseed)) {
+		snprintf(err, len, "--soak runs on one host (intranode, low-latency); %s across nodes is not supported yet",
+			 cmd->name);
+		code = EP_EXIT_USAGE;
+	}
 	if (!code && o->simd >= 0 && !ep_simd_runs((enum ep_simd)o->simd)) {
 		snprintf(err, len, "--simd %s: this CPU does not run it (the widest it runs: %s)",
 			 ep_simd_name((enum ep_simd)o->simd), ep_simd_name(ep_simd_best()));
@@ -190,6 +195,7 @@ static void report_point(const struct ep_command *cmd, const struct ep_options *
 		double copy = r->nodes ? 0 : ep_host_copy_gbs(here < h->cores ? here : h->cores);
 		ep_gates_apply(gates, &pts[i], copy);
 		ep_table_point(stdout, &pts[i], copy, o->verbose);
+		ep_table_soak(stdout, &pts[i], m->command_line, o->seed);
 		ep_table_nodes(stdout, &pts[i]);
 		ep_report_write_all(o->json_path, o->csv_path, m, pts, i + 1, report_error, elen);
 	}

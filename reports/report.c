@@ -141,6 +141,23 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 	fflush(out);
 }
 
+void ep_table_soak(FILE *out, const struct ep_point *pt, const char *command_line, uint64_t seed)
+{
+	const struct ep_soak_result *s = &pt->res.soak;
+	if (!s->passes)
+		return;
+	fprintf(out, "# soak: %ld passes (seeds %llu to %llu) in %.1f s, %.0f passes/s: %ld failed, rate < %.3g%% at 95%% (one-sided Clopper-Pearson)\n",
+		s->passes, (unsigned long long)(seed + (uint64_t)s->first),
+		(unsigned long long)(seed + (uint64_t)(s->first + s->passes - 1)), s->seconds,
+		s->seconds > 0 ? (double)s->passes / s->seconds : 0.0, s->failed, 100 * s->upper95);
+	if (s->first_failed < 0)
+		return;
+	fprintf(out, "# soak: first failure in pass %ld (seed %llu): %s\n", s->first_failed,
+		(unsigned long long)(seed + (uint64_t)s->first_failed), pt->res.first_mismatch);
+	fprintf(out, "# soak: reproduce: %s --soak-first %ld --soak 1\n", command_line ? command_line : "epbench ...",
+		s->first_failed);
+}
+
 void ep_table_nodes(FILE *out, const struct ep_point *pt)
 {
 	const struct ep_run_result *r = &pt->res;

@@ -56,6 +56,10 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet);
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose);
 /* Internode: per-node and per-link lines of a point, then the slowest node
  * and link named (nothing when the point has no node figures). */
+/* A soak's line (nothing for a timed point): passes, failures, the 95%
+ * bound; for a failure, the first failed pass and the command line that
+ * repeats just that pass (command_line with --soak-first and --soak 1). */
+void ep_table_soak(FILE *out, const struct ep_point *pt, const char *command_line, uint64_t seed);
 void ep_table_nodes(FILE *out, const struct ep_point *pt);
 /* The run's exit status: the most severe point's (ep_exit_worse). */
 int ep_points_verdict(const struct ep_point *pts, int n);

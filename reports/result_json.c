@@ -148,6 +148,22 @@ static void json_lines(struct ep_json *j, const char *key, const char *text)
 	ep_json_end_array(j);
 }
 
+/* A soak's passes, failures and bound (--soak). */
+static void json_soak(struct ep_json *j, const struct ep_soak_result *s)
+{
+	ep_json_begin_object(j, "soak");
+	ep_json_int(j, "passes", s->passes);
+	ep_json_int(j, "first_pass", s->first);
+	ep_json_int(j, "failed", s->failed);
+	ep_json_double(j, "rate_upper_95", s->upper95);
+	if (s->first_failed >= 0)
+		ep_json_int(j, "first_failed_pass", s->first_failed);
+	else
+		ep_json_null(j, "first_failed_pass");
+	ep_json_double(j, "seconds", s->seconds);
+	ep_json_end_object(j);
+}
+
 static void json_point(struct ep_json *j, const struct ep_point *pt)
 {
 	const struct ep_run_result *r = &pt->res;
@@ -163,6 +179,8 @@ static void json_point(struct ep_json *j, const struct ep_point *pt)
 	ep_json_double(j, "wall_s", r->wall_s);
 	ep_json_uint(j, "recv_rows", r->recv_rows);
 	json_check(j, pt);
+	if (r->soak.passes)
+		json_soak(j, &r->soak);
 	json_ops(j, pt);
 	if (r->num_nodes && r->nodes) {
 		json_nodes(j, r);

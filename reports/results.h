@@ -52,6 +52,16 @@ struct ep_link_result {
 	double gbs[EP_MAX_OPS];           /* bytes / arrival */
 };
 
+/* A soak (--soak): checked passes instead of timing. */
+struct ep_soak_result {
+	long passes;               /* checked passes run (0: not a soak) */
+	long first;                /* index of the first pass (its seed is the run's + first) */
+	long failed;               /* passes in which any rank saw a wrong element */
+	double upper95;            /* one-sided 95% Clopper-Pearson bound of the failure rate */
+	long first_failed;         /* index of the first failed pass, -1 if none */
+	double seconds;            /* all passes, the slowest rank's */
+};
+
 /* One run's outcome. */
 struct ep_run_result {
 	int exit_code;             /* enum ep_exit */
@@ -74,6 +84,7 @@ struct ep_run_result {
 	struct ep_link_result *links;
 	char routing_hash[65];     /* SHA-256 of every rank's top-k ids (int64, rank-major), or "" */
 	char limits[EP_TEXT_MAX];  /* the limits this point missed, one per line, or "" */
+	struct ep_soak_result soak;
 };
 
 void ep_run_result_free(struct ep_run_result *r);

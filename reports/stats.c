@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
@@ -54,4 +55,13 @@ double ep_median(double *v, size_t n)
 		return 0;
 	gsl_sort(v, 1, n);
 	return gsl_stats_median_from_sorted_data(v, 1, n);
+}
+
+double ep_rate_upper_bound(unsigned long failed, unsigned long n, double conf)
+{
+	if (n == 0 || failed > n)
+		return NAN;
+	if (failed == n)
+		return 1.0;
+	return gsl_cdf_beta_Pinv(conf, (double)failed + 1, (double)(n - failed));
 }

@@ -30,4 +30,12 @@ int ep_stats_compute(const double *samples, size_t n, struct ep_stats *out);
 /* The median of v[0..n-1] (sorts v in place, O(n log n)); 0 when n == 0. */
 double ep_median(double *v, size_t n);
 
+/* Failure rates */
+
+/* The one-sided Clopper-Pearson upper bound, at confidence conf, of a rate
+ * of which `failed` events were seen in n trials: the p whose Beta(failed
+ * + 1, n - failed) quantile is conf (GSL); 1 when failed == n, NaN when n
+ * is 0 or failed > n. 0 of 10,000 at 0.95 gives 1 - 0.05^(1/10000). */
+double ep_rate_upper_bound(unsigned long failed, unsigned long n, double conf);
+
 #endif

@@ -109,4 +109,32 @@ EP_TEST(non_finite_is_einval)
 	EP_ASSERT_INT_EQ(ep_stats_compute(x, 3, &s), -EINVAL);
 }
 
+/* P(X <= x) for X ~ Binomial(n, p), summed term by term (apart from GSL). */
+static double binomial_cdf(unsigned long x, unsigned long n, double p)
+{
+	double sum = 0;
+	for (unsigned long k = 0; k <= x; k++) /* each term in logs: (1 - p)^n underflows near p = 1 */
+		sum += exp(lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1) +
+			   (double)k * log(p) + (double)(n - k) * log1p(-p));
+	return sum;
+}
+
+/* The Clopper-Pearson upper bound p is where seeing x or fewer failures
+ * becomes as unlikely as 1 - conf. */
+EP_TEST(rate_upper_bound_is_clopper_pearson)
+{
+	EP_ASSERT_NEAR(ep_rate_upper_bound(0, 10000, 0.95), 1 - pow(0.05, 1e-4), 1e-12);
+	EP_ASSERT_NEAR(ep_rate_upper_bound(0, 10000, 0.95), 2.9953e-4, 1e-8);
+	static const unsigned long cases[][2] = {{1, 100}, {5, 1000}, {3, 7}, {99, 100}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double p = ep_rate_upper_bound(cases[i][0], cases[i][1], 0.95);
+		EP_ASSERT(p > (double)cases[i][0] / (double)cases[i][1] && p < 1);
+		EP_ASSERT_NEAR(binomial_cdf(cases[i][0], cases[i][1], p), 0.05, 1e-9);
+	}
+	EP_ASSERT_NEAR(ep_rate_upper_bound(1, 100, 0.95), 0.04656, 5e-5);
+	EP_ASSERT_NEAR(ep_rate_upper_bound(7, 7, 0.95), 1.0, 0);
+	EP_ASSERT(isnan(ep_rate_upper_bound(0, 0, 0.95)));
+	EP_ASSERT(isnan(ep_rate_upper_bound(8, 7, 0.95)));
+}
+
 EP_TEST_MAIN()
