@@ -9,7 +9,7 @@
 # moving the same rows on one host (2 and 8 ranks) and between 2 local nodes
 # over loopback TCP (scripts/compare-mpi.sh, MPI's faster binding of core
 # and none); and, as root, internode across the namespace cluster
-# (scripts/netns-cluster.sh, 2 nodes x 2 and x 4 ranks) next to iperf3
+# (scripts/netns-cluster.sh, 2 nodes x 2 and x 4 ranks, 3 nodes x 2) next to iperf3
 # --bidir on the same kind of link. Then prints one table of ratios with
 # their goals (epbench / copy, epbench vs MPI, epbench link rate / iperf3
 # per direction; median [min, max] over the repetitions) and writes it as
@@ -38,10 +38,10 @@ fi
 [ -n "$INSTALL" ] && scripts/install-deps.sh --with-mpi --with-iperf
 make --no-print-directory SANITIZER= epbench >/dev/null
 if [ -n "$QUICK" ]; then
-	NORMAL="-t 512 --hidden 1024 -k 8 -e 64" LL="-t 32 --hidden 1024 -k 8 -e 64" ITERS=5 LLITERS=20
+	NORMAL="-t 512 --hidden 1024 -k 8 -e 64" LL="-t 32 --hidden 1024 -k 8 -e 64" ITERS=5 LLITERS=20 E3="-e 96"
 	MPI_SHAPE="512 1024 8 64 5" BIG="4"
 else
-	NORMAL="-t 4096 --hidden 7168 -k 8 -e 256" LL="-t 128 --hidden 7168 -k 8 -e 288" ITERS=20 LLITERS=200
+	NORMAL="-t 4096 --hidden 7168 -k 8 -e 256" LL="-t 128 --hidden 7168 -k 8 -e 288" ITERS=20 LLITERS=200 E3="-e 288"
 	MPI_SHAPE="4096 7168 8 256 20" BIG="8"
 fi
 out=$(mktemp -d)
@@ -51,7 +51,7 @@ note() { echo "# $*"; echo "$*" >>"$out/notes"; }
 # run NAME COMMAND...: output to $out/NAME.txt; a failure is remembered, the rest goes on
 run() {
 	name=$1; shift
-	if "$@" >"$out/$name.txt" 2>&1; then return 0; fi
+	"$@" >"$out/$name.txt" 2>&1 && return 0
 	rc=$?
 	note "$name: exit $rc: $(grep -v '^#' "$out/$name.txt" | tail -n 2 | tr '\n' ' ')"
 	[ "$rc" -eq 1 ] && status=1 || { [ "$status" -eq 0 ] && status=3; }
@@ -92,6 +92,10 @@ for i in $(seq 1 "$REPEAT"); do
 			run "netns_p$p.$i" scripts/netns-cluster.sh -n 2 -- ./epbench internode --ranks-per-node "$p" $NORMAL \
 				-n "$ITERS" -w 3 -q --timeout 120 --json "$out/netns_p$p.$i.json"
 		done
+		# scaling across nodes: 3 nodes of 2 ranks (experts a multiple of 6 ranks)
+		# shellcheck disable=SC2086
+		run "netns_n3_p2.$i" scripts/netns-cluster.sh -n 3 -- ./epbench internode --ranks-per-node 2 $NORMAL $E3 \
+			-n "$ITERS" -w 3 -q --timeout 120 --json "$out/netns_n3_p2.$i.json"
 	fi
 done
 python3 scripts/bench_table.py ${QUICK:+--quick} "$out" "$REPEAT" "${JSON:-}" || status=3

@@ -86,9 +86,12 @@ class Table:
 
 
 def scaling(d, n):
-    """Intranode time against bytes moved at each rank count (the first repetition's medians pooled)."""
+    """Time against bytes moved at each rank count: intranode, and internode over the namespace
+    cluster (the median over repetitions of each run's median; bytes are one rank's)."""
     out = []
-    for name in sorted(set(re.sub(r"\.\d+\.json$", "", f) for f in os.listdir(d) if f.startswith("intranode_r"))):
+    names = set(re.sub(r"\.\d+\.json$", "", f) for f in os.listdir(d)
+                if f.endswith(".json") and (f.startswith("intranode_r") or f.startswith("netns_")))
+    for name in sorted(names):
         docs = [load("%s/%s.%d.json" % (d, name, i)) for i in range(1, n + 1)]
         docs = [x for x in docs if x]
         for op in ("dispatch", "combine"):
@@ -96,10 +99,15 @@ def scaling(d, n):
             if os_:
                 t = statistics.median(o["time_us"]["median"] for o in os_)
                 b = os_[0]["alg_bytes"]
-                out.append({"ranks": docs[0]["points"][0]["ranks"], "op": op, "median_us": t, "alg_bytes": b,
-                            "us_per_mb": t / (b / 1e6), "copy_pct": 100 * statistics.median(
-                                copy_ratio(x, op) for x in docs if copy_ratio(x, op) is not None)})
-    return sorted(out, key=lambda r: (r["op"], r["ranks"]))
+                out.append({"run": name, "ranks": docs[0]["points"][0]["ranks"], "op": op, "median_us": t, "alg_bytes": b // docs[0]["points"][0]["ranks"],
+                            "us_per_mb": t / (b / docs[0]["points"][0]["ranks"] / 1e6),
+                            "copy_pct": None if name.startswith("netns") else median_or_none([copy_ratio(x, op) for x in docs], 100)})
+    return sorted(out, key=lambda r: (r["op"], r["run"].startswith("netns"), r["ranks"]))
+
+
+def median_or_none(values, scale=1):
+    v = [x for x in values if x is not None]
+    return scale * statistics.median(v) if v else None
 
 
 def ranks_in(d, prefix):
@@ -151,10 +159,11 @@ def main():
              "/".join("%.2f" % x for x in iperf_ok) or "-"))
     t.print()
     sc = scaling(d, n)
-    print("# scaling, intranode: %-8s %6s %12s %12s %10s %7s" % ("op", "ranks", "median (us)", "bytes/rank", "us per MB", "copy %"))
+    print("# scaling: %-18s %-8s %6s %12s %12s %10s %7s" % ("run", "op", "ranks", "median (us)", "bytes/rank",
+                                                         "us per MB", "copy %"))
     for r in sc:
-        print("  %29s %6d %12.1f %12d %10.1f %7.1f" % (r["op"], r["ranks"], r["median_us"], r["alg_bytes"],
-                                                    r["us_per_mb"], r["copy_pct"]))
+        print("  %-27s %-8s %6d %12.1f %12d %10.1f %7s" % (r["run"], r["op"], r["ranks"], r["median_us"], r["alg_bytes"],
+                                                        r["us_per_mb"], "-" if r["copy_pct"] is None else "%.1f" % r["copy_pct"]))
     for s in notes:
         print("# note: " + s)
     if out:
