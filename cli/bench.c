@@ -54,12 +54,56 @@ static void inject_stop(struct ep_bench_env *env, long it)
 	}
 }
 
+#define MAX_VIEWS 12
+
+/* The data faults (--fault bitflip, corrupt, permute, drop, stale) that
+ * strike this rank in this pass, done to op's outputs; applied[k] notes
+ * fault k done. stale[k]: the previous pass's last received row, or NULL. */
+static int damage(const struct ep_op_desc *op, struct ep_bench_env *env, void *st, long pass, int *applied,
+		  uint8_t *const *stale)
+{
+	const struct ep_faults *fs = &env->run->cfg->faults;
+	struct ep_tensor_view v[MAX_VIEWS];
+	int n = -1;
+	for (int k = 0; k < fs->n; k++) {
+		const struct ep_fault *f = &fs->f[k];
+		if (applied[k] || !ep_fault_is_data(f) || !ep_fault_strikes(f, env->rank, pass))
+			continue;
+		if (n < 0)
+			n = op->outputs ? op->outputs(st, v, MAX_VIEWS) : 0;
+		const struct ep_tensor_view *t = ep_damage_target(f, v, n, op->receives);
+		char err[256];
+		if (!t)
+			continue;
+		if (ep_damage_apply(f, t, stale ? stale[k] : NULL, err, sizeof(err))) {
+			ep_sync_fail(env->waiter, -EP_EUSAGE, "rank %d: %s", env->rank, err);
+			return ep_error_exit_code(-EP_EUSAGE);
+		}
+		applied[k] = 1;
+	}
+	return 0;
+}
+
+/* A data fault that struck no tensor: its tensor is not an output of this run. */
+static int damage_missed(struct ep_bench_env *env, long pass, const int *applied)
+{
+	const struct ep_faults *fs = &env->run->cfg->faults;
+	for (int k = 0; k < fs->n; k++)
+		if (!applied[k] && ep_fault_is_data(&fs->f[k]) && ep_fault_strikes(&fs->f[k], env->rank, pass)) {
+			ep_sync_fail(env->waiter, -EP_EUSAGE, "rank %d: --fault %s: this run has no output tensor '%s'",
+				     env->rank, fs->f[k].name, fs->f[k].tensor[0] ? fs->f[k].tensor : "of received rows");
+			return ep_error_exit_code(-EP_EUSAGE);
+		}
+	return 0;
+}
+
 /* One checked pass of every op the run has (pass numbers the soak's
  * passes; 0 otherwise), its findings added to rep. */
 static int check_pass(const struct ep_variant *v, struct ep_bench_env *env, void *st, long pass,
-		      struct ep_check_report *rep)
+		      struct ep_check_report *rep, uint8_t *const *stale)
 {
 	const struct ep_run_cfg *o = env->run->cfg;
+	int applied[EP_MAX_FAULTS] = {0};
 	for (int i = 0; i < v->nops; i++) {
 		const struct ep_op_desc *op = &v->ops[i];
 		int rc;
@@ -68,15 +112,15 @@ static int check_pass(const struct ep_variant *v, struct ep_bench_env *env, void
 		if ((op->prepare && (rc = op->prepare(st))) || (rc = enter(v, i, st)) ||
 		    (rc = op->run(st)) || (op->after && (rc = op->after(st))))
 			return rank_fail(env, op->name, rc);
-		if (i == 0 && op->corrupt && ep_faults_at(&o->faults, EP_FAULT_CORRUPT, env->rank, pass))
-			op->corrupt(st);
+		if ((rc = damage(op, env, st, pass, applied, stale)))
+			return rc;
 		if (o->check) {
 			ep_set_phase(env->waiter, "check");
 			if ((rc = op->check(st, rep)))
 				return rank_fail(env, "check", rc);
 		}
 	}
-	return 0;
+	return damage_missed(env, pass, applied);
 }
 
 static void keep_findings(struct ep_rank_result *res, const struct ep_check_report *rep, long pass)
@@ -94,7 +138,7 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 	struct ep_check_report rep;
 	int rc;
 	ep_report_init(&rep, env->run->shape.num_ranks, env->wrong_by_src);
-	if ((rc = check_pass(v, env, st, 0, &rep)))
+	if ((rc = check_pass(v, env, st, 0, &rep, NULL)))
 		return rc;
 	if (o->dump_dir) {
 		ep_set_phase(env->waiter, "dump");
@@ -106,6 +150,29 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 	return 0;
 }
 
+/* For --fault stale: keeps this pass's last received row, which the next
+ * pass's stale fault writes back (as a receiver that never rewrote it). */
+static void keep_stale_rows(const struct ep_variant *v, struct ep_bench_env *env, void *st, uint8_t **stale)
+{
+	const struct ep_faults *fs = &env->run->cfg->faults;
+	struct ep_tensor_view views[MAX_VIEWS];
+	for (int k = 0; k < fs->n; k++) {
+		if (fs->f[k].kind != EP_FAULT_STALE || fs->f[k].rank != env->rank)
+			continue;
+		for (int i = 0; i < v->nops; i++) {
+			const struct ep_op_desc *op = &v->ops[i];
+			if (!ep_op_present(op, env->run->cfg) || !op->receives || !op->outputs ||
+			    op->outputs(st, views, MAX_VIEWS) < 1 || !views[0].rows)
+				continue;
+			uint8_t *row = realloc(stale[k], views[0].row_bytes);
+			if (row)
+				memcpy(row, views[0].base + (views[0].rows - 1) * views[0].row_bytes, views[0].row_bytes);
+			stale[k] = row;
+			break;
+		}
+	}
+}
+
 /* --soak N: N checked passes, pass p with seed + p and fresh inputs; the
  * wrong rows of each pass go to times[p] for the launcher's count. */
 static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
@@ -113,6 +180,7 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
 	const struct ep_run *base = env->run;
 	struct ep_run_cfg cfg = *base->cfg;
 	struct ep_run run = *base;
+	uint8_t *stale[EP_MAX_FAULTS] = {0};
 	int rc = 0, n = cfg.soak;
 	int64_t t0 = ep_now_ns();
 	run.cfg = &cfg;
@@ -133,11 +201,14 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
 		inject_stop(env, pass);
 		ep_report_init(&rep, run.shape.num_ranks, i == 0 ? env->wrong_by_src : NULL);
 		rep.wrong_rows_by_src = env->wrong_by_src; /* summed over the passes */
-		if ((rc = check_pass(v, env, *st, pass, &rep)))
+		if ((rc = check_pass(v, env, *st, pass, &rep, stale)))
 			break;
 		env->times[i] = (double)rep.wrong_rows;
 		keep_findings(env->result, &rep, pass);
+		keep_stale_rows(v, env, *st, stale);
 	}
+	for (int k = 0; k < EP_MAX_FAULTS; k++)
+		free(stale[k]);
 	env->result->soak_s = (double)(ep_now_ns() - t0) * 1e-9;
 	env->run = base;
 	return rc;

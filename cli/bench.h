@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "cli/damage.h"
 #include "cli/fault.h"
 #include "collectives/ep.h"
 #include "collectives/sync.h"
@@ -114,8 +115,11 @@ struct ep_op_desc {
 	/* bytes this rank moves per op: DeepEP algorithm bytes, wire bytes */
 	void (*bytes)(const void *st, uint64_t *alg, uint64_t *wire);
 	uint64_t (*recv_rows)(const void *st); /* may be NULL */
-	/* --fault corrupt: flip one byte of the last run()'s output (may be NULL) */
-	void (*corrupt)(void *st);
+	/* The output tensors the last run() wrote, as views for the data
+	 * faults (cli/damage.h): up to max, the received rows first when
+	 * `receives`; returns how many. May be NULL (no outputs to damage). */
+	int (*outputs)(void *st, struct ep_tensor_view *v, int max);
+	int receives;     /* outputs()[0] is the received rows: corrupt, permute, drop, stale aim there */
 };
 
 struct ep_variant {
@@ -141,6 +145,9 @@ struct ep_variant {
 	void (*op_leave)(void *st, const struct ep_op_desc *op, int index, uint64_t alg);
 	int nops;
 	const struct ep_op_desc *ops;
+	/* every output tensor --fault bitflip can aim at, space-separated (a
+	 * run has those its options produce: scales only for FP8, ...) */
+	const char *tensors;
 };
 
 /* Does a run with these settings have op (its feature bits selected)? */

@@ -8,25 +8,34 @@
 
 #include "collectives/error.h"
 
+enum arg_kind { ARG_NONE, ARG_NUM, ARG_NAME };
+
 struct kind {
 	const char *name;
 	enum ep_fault_kind kind;
-	int has_arg;           /* takes :ARG */
+	enum arg_kind arg;     /* what :ARG is */
 	long arg_max;
+	int needs_iter;        /* only meaningful with @ITER */
 };
 
 static const struct kind kinds[] = {
-	{"corrupt", EP_FAULT_CORRUPT, 0, 0},
-	{"die", EP_FAULT_DIE, 0, 0},
-	{"hang", EP_FAULT_HANG, 0, 0},
-	{"slow", EP_FAULT_SLOW, 1, 60 * 1000 * 1000L},
+	{"corrupt", EP_FAULT_BITFLIP, ARG_NONE, 0, 0},
+	{"bitflip", EP_FAULT_BITFLIP, ARG_NAME, 0, 0},
+	{"permute", EP_FAULT_PERMUTE, ARG_NONE, 0, 0},
+	{"drop", EP_FAULT_DROP, ARG_NONE, 0, 0},
+	{"stale", EP_FAULT_STALE, ARG_NONE, 0, 0},
+	{"die", EP_FAULT_DIE, ARG_NONE, 0, 0},
+	{"hang", EP_FAULT_HANG, ARG_NONE, 0, 0},
+	{"stall", EP_FAULT_HANG, ARG_NONE, 0, 1},
+	{"slow", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 0},
+	{"delay", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 1},
 };
 #define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 
 static int fail(const char *item, char *err, size_t len)
 {
-	snprintf(err, len, "invalid --fault '%s': want corrupt:RANK, die:RANK, hang:RANK or slow:RANK:US, each with an optional @ITER",
-		 item);
+	snprintf(err, len, "invalid --fault '%s': want corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, "
+		 "die:R, hang:R, stall:R@ITER, slow:R:US or delay:R:US@ITER (R a rank; @ITER optional elsewhere)", item);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
@@ -42,6 +51,17 @@ static int parse_num(const char *s, long lo, long hi, long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* A tensor name: lower-case letters, digits and '_', as the checks name them. */
+static int is_name(const char *s)
+{
+	if (!*s || strlen(s) >= EP_FAULT_TENSOR_MAX)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
 }
 
 /* One "kind:rank[:arg][@iter]" (NUL-terminated, modified). */
@@ -60,11 +80,16 @@ static int parse_one(struct ep_faults *fs, char *item, const char *orig, char *e
 	if ((arg = strchr(rank, ':')))
 		*arg++ = 0;
 	for (int k = 0; k < NKINDS; k++) {
-		if (strcmp(item, kinds[k].name) != 0 || !arg != !kinds[k].has_arg)
+		const struct kind *d = &kinds[k];
+		if (strcmp(item, d->name) != 0 || !arg != (d->arg == ARG_NONE) || (d->needs_iter && it < 0))
 			continue;
-		if (parse_num(rank, 0, 4095, &r) || (arg && parse_num(arg, 1, kinds[k].arg_max, &a)))
+		if (parse_num(rank, 0, 4095, &r) || (d->arg == ARG_NUM && parse_num(arg, 1, d->arg_max, &a)) ||
+		    (d->arg == ARG_NAME && !is_name(arg)))
 			return fail(orig, err, len);
-		fs->f[fs->n++] = (struct ep_fault){kinds[k].kind, (int)r, a, it};
+		struct ep_fault *f = &fs->f[fs->n++];
+		*f = (struct ep_fault){d->kind, (int)r, a, it, "", d->name};
+		if (d->arg == ARG_NAME)
+			snprintf(f->tensor, sizeof(f->tensor), "%s", arg);
 		return 0;
 	}
 	return fail(orig, err, len);
@@ -91,22 +116,26 @@ const struct ep_fault *ep_faults_find(const struct ep_faults *fs, enum ep_fault_
 	return NULL;
 }
 
+int ep_fault_strikes(const struct ep_fault *f, int rank, long it)
+{
+	if (f->rank != rank)
+		return 0;
+	if (f->iter >= 0)
+		return f->iter == it;
+	return f->kind == EP_FAULT_SLOW || it == (f->kind == EP_FAULT_STALE ? 1 : 0);
+}
+
 int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it)
 {
 	for (int i = 0; i < fs->n; i++)
-		if (fs->f[i].kind == kind && fs->f[i].rank == rank &&
-		    (fs->f[i].iter >= 0 ? fs->f[i].iter == it : kind == EP_FAULT_SLOW || it == 0))
+		if (fs->f[i].kind == kind && ep_fault_strikes(&fs->f[i], rank, it))
 			return 1;
 	return 0;
 }
 
-long ep_faults_max_check_iter(const struct ep_faults *fs)
+int ep_fault_is_data(const struct ep_fault *f)
 {
-	long m = -1;
-	for (int i = 0; i < fs->n; i++)
-		if (fs->f[i].kind == EP_FAULT_CORRUPT && fs->f[i].iter > m)
-			m = fs->f[i].iter;
-	return m;
+	return f->kind >= EP_FAULT_BITFLIP && f->kind <= EP_FAULT_STALE;
 }
 
 int ep_faults_max_rank(const struct ep_faults *fs)
@@ -122,13 +151,13 @@ void ep_faults_text(const struct ep_faults *fs, char *buf, size_t len)
 	size_t n = 0;
 	buf[0] = 0;
 	for (int i = 0; i < fs->n && n < len; i++) {
-		const char *name = "?";
-		for (int k = 0; k < NKINDS; k++)
-			if (kinds[k].kind == fs->f[i].kind)
-				name = kinds[k].name;
-		n += (size_t)snprintf(buf + n, len - n, fs->f[i].kind == EP_FAULT_SLOW ? "%s%s:%d:%ld" : "%s%s:%d",
-				      i ? "," : "", name, fs->f[i].rank, fs->f[i].arg);
-		if (fs->f[i].iter >= 0 && n < len)
-			n += (size_t)snprintf(buf + n, len - n, "@%ld", fs->f[i].iter);
+		const struct ep_fault *f = &fs->f[i];
+		n += (size_t)snprintf(buf + n, len - n, "%s%s:%d", i ? "," : "", f->name ? f->name : "?", f->rank);
+		if (n < len && f->kind == EP_FAULT_SLOW)
+			n += (size_t)snprintf(buf + n, len - n, ":%ld", f->arg);
+		if (n < len && f->tensor[0])
+			n += (size_t)snprintf(buf + n, len - n, ":%s", f->tensor);
+		if (n < len && f->iter >= 0)
+			n += (size_t)snprintf(buf + n, len - n, "@%ld", f->iter);
 	}
 }

@@ -2,33 +2,55 @@
  *
  * --fault takes one or more KIND:RANK[:ARG][@ITER] (comma-separated, or the
  * option repeated), each kind from one table (fault.c) that also says what
- * it must produce:
- *   corrupt:R    rank R flips one bit of a received row after its first op's
- *                checked run: exit 1, the mismatch names rank R and the tensor
+ * it must produce. Every data fault must end in exit 1 with a mismatch that
+ * names rank R and the tensor (cases/faults.suite holds each to it):
+ *   bitflip:R:T  rank R flips one bit of the last row of its output tensor T
+ *                after the op that writes T ran (T: a tensor the check
+ *                compares, e.g. recv_x, recv_topk_idx, combined_x,
+ *                packed_recv_x, packed_recv_src_info)
+ *   corrupt:R    bitflip of the received rows: recv_x (normal mode),
+ *                packed_recv_x (low-latency)
+ *   permute:R    two different received rows of R swap places (the same
+ *                bytes, in the wrong place)
+ *   drop:R       R's last received row is never written: it keeps what a
+ *                fresh buffer holds (zeros)
+ *   stale:R      R's last received row keeps the previous --soak pass's
+ *                bytes (needs --soak; strikes its second pass by default)
+ * and the supervision's:
  *   die:R        rank R is killed (SIGKILL) in its first timed iteration:
  *                exit 4, naming rank R and its phase
  *   hang:R       rank R stops in its first timed iteration: exit 4, its peers
  *                time out naming rank R and phase fault.hang
+ *   stall:R@I    hang from timed iteration I
+ * and the gates':
  *   slow:R:US    rank R sleeps US microseconds inside every timed op: each
  *                op's time grows by about US; `epbench ab` against a run
  *                without it must say "slower"
- * @ITER moves a fault to one iteration: for corrupt, the checked iteration
- * ITER of a --soak run (a run without --soak checks iteration 0 only); for
- * die and hang, timed iteration ITER (or soak iteration ITER); for slow,
- * only timed iteration ITER (one late arrival instead of every one).
+ *   delay:R:US@I one late arrival: slow in timed iteration I only
+ * @ITER moves a fault to one iteration: for the data faults, checked pass
+ * ITER of a --soak run (a run without --soak checks pass 0 only); for die
+ * and hang, timed iteration ITER (or soak pass ITER); for slow, timed
+ * iteration ITER only.
  */
 #ifndef EP_FAULT_H
 #define EP_FAULT_H
 
 #include <stddef.h>
 
-enum ep_fault_kind { EP_FAULT_NONE, EP_FAULT_CORRUPT, EP_FAULT_DIE, EP_FAULT_HANG, EP_FAULT_SLOW };
+enum ep_fault_kind {
+	EP_FAULT_NONE, EP_FAULT_BITFLIP, EP_FAULT_PERMUTE, EP_FAULT_DROP, EP_FAULT_STALE, /* data */
+	EP_FAULT_DIE, EP_FAULT_HANG, EP_FAULT_SLOW,
+};
+
+#define EP_FAULT_TENSOR_MAX 32
 
 struct ep_fault {
 	enum ep_fault_kind kind;
 	int rank;        /* global rank it strikes */
 	long arg;        /* slow: microseconds */
 	long iter;       /* @ITER, or -1: the kind's default (see above) */
+	char tensor[EP_FAULT_TENSOR_MAX]; /* bitflip: the output tensor; "" for corrupt: the received rows */
+	const char *name; /* the kind as given ("corrupt", "delay", ...), for texts */
 };
 
 #define EP_MAX_FAULTS 8
@@ -38,19 +60,20 @@ struct ep_faults {
 	struct ep_fault f[EP_MAX_FAULTS];
 };
 
-/* Adds the faults of spec ("kind:rank[:arg],..."). 0 or -EP_EUSAGE with one
- * line in err naming the bad item and the kinds there are. */
+/* Adds the faults of spec ("kind:rank[:arg][@iter],..."). 0 or -EP_EUSAGE
+ * with one line in err naming the bad item and the kinds there are. */
 int ep_faults_parse(struct ep_faults *fs, const char *spec, char *err, size_t len);
 
 /* The fault of that kind aimed at rank, or NULL. */
 const struct ep_fault *ep_faults_find(const struct ep_faults *fs, enum ep_fault_kind kind, int rank);
 
-/* Does that fault strike rank in iteration it? Without @ITER: corrupt, die
- * and hang strike iteration 0, slow every iteration. */
+/* Does that fault strike rank in iteration it? Without @ITER: the data
+ * faults, die and hang strike iteration 0 (stale: 1), slow every iteration. */
+int ep_fault_strikes(const struct ep_fault *f, int rank, long it);
 int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it);
 
-/* The largest @ITER of a corrupt fault, -1 when none has one. */
-long ep_faults_max_check_iter(const struct ep_faults *fs);
+/* A data fault (one the check must catch, exit 1)? */
+int ep_fault_is_data(const struct ep_fault *f);
 
 /* The highest rank any fault targets, -1 when there is none. */
 int ep_faults_max_rank(const struct ep_faults *fs);

@@ -238,17 +238,22 @@ static int inode_dump(void *p, const char *dir)
 	return ep_normal_io_dump(&st->io, dir, ep_internode_combine_x(&st->coll), ep_internode_combine_w(&st->coll));
 }
 
-static void dispatch_corrupt(void *p)
+static int dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
 {
-	ep_normal_io_corrupt(&((struct inode_state *)p)->io);
+	return ep_normal_io_dispatch_outputs(&((struct inode_state *)p)->io, v, max);
+}
+
+static int combine_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	return ep_normal_io_combine_outputs(&((struct inode_state *)p)->io, v, max);
 }
 
 static const struct ep_op_desc inode_ops[] = {
 	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .tag = OP_DISPATCH, .prepare = dispatch_prepare,
 	 .run = dispatch_run, .check = dispatch_check, .bytes = dispatch_bytes,
-	 .recv_rows = inode_recv_rows, .corrupt = dispatch_corrupt},
+	 .recv_rows = inode_recv_rows, .outputs = dispatch_outputs, .receives = 1},
 	{.name = "combine", .mask = EP_OPS_COMBINE, .tag = OP_COMBINE, .prepare = combine_prepare,
-	 .run = combine_run, .check = combine_check, .bytes = combine_bytes},
+	 .run = combine_run, .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
 };
 
 const struct ep_variant ep_internode_variant = {
@@ -257,6 +262,7 @@ const struct ep_variant ep_internode_variant = {
 	.setup = inode_setup,
 	.teardown = inode_teardown,
 	.dump = inode_dump,
+	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x combined_topk_weights",
 	.op_enter = inode_op_enter,
 	.op_leave = inode_op_leave,
 	.nops = 2,

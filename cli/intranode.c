@@ -146,9 +146,14 @@ static uint64_t intranode_recv_rows(const void *p)
 	return ((const struct intranode_state *)p)->coll.num_recv;
 }
 
-static void dispatch_corrupt(void *p)
+static int dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
 {
-	ep_normal_io_corrupt(&((struct intranode_state *)p)->io);
+	return ep_normal_io_dispatch_outputs(&((struct intranode_state *)p)->io, v, max);
+}
+
+static int combine_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	return ep_normal_io_combine_outputs(&((struct intranode_state *)p)->io, v, max);
 }
 
 static int combine_prepare(void *p)
@@ -194,9 +199,9 @@ static int intranode_dump(void *p, const char *dir)
 static const struct ep_op_desc intranode_ops[] = {
 	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .prepare = dispatch_prepare, .run = dispatch_run,
 	 .check = dispatch_check, .bytes = dispatch_bytes, .recv_rows = intranode_recv_rows,
-	 .corrupt = dispatch_corrupt},
+	 .outputs = dispatch_outputs, .receives = 1},
 	{.name = "combine", .mask = EP_OPS_COMBINE, .prepare = combine_prepare, .run = combine_run,
-	 .check = combine_check, .bytes = combine_bytes},
+	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
 };
 
 const struct ep_variant ep_intranode_variant = {
@@ -206,6 +211,7 @@ const struct ep_variant ep_intranode_variant = {
 	.teardown = intranode_teardown,
 	.dump = intranode_dump,
 	.reseed = intranode_reseed,
+	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x combined_topk_weights",
 	.nops = 2,
 	.ops = intranode_ops,
 };

@@ -323,21 +323,42 @@ static uint64_t ll_recv_rows(const void *p)
 	return n;
 }
 
-/* --fault corrupt: flip the low bit of the middle byte of the last valid
- * packed row of the last expert that received any. */
-static void dispatch_corrupt(void *p)
+/* The views of dispatch's outputs for the data faults: the valid packed
+ * rows of the last expert that received any first (the received rows),
+ * its scales (one plane: the first block of each row) and source indices,
+ * then the counts and layout ranges. */
+static int dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
 {
 	struct ll_state *st = p;
 	const struct ep_ll_config *c = &st->cfg;
 	size_t RN = (size_t)c->num_ranks * c->max_tokens, row = ep_ll_row_bytes(c);
-	for (int e = c->num_experts / c->num_ranks - 1; e >= 0; e--) {
-		int32_t n = st->out.packed_recv_count[e];
-		if (n <= 0)
-			continue;
-		uint8_t *x = (uint8_t *)st->out.packed_recv_x + ((size_t)e * RN + (size_t)n - 1) * row;
-		x[row / 2] ^= 1;
-		return;
-	}
+	int L = c->num_experts / c->num_ranks, e = L - 1, n = 0;
+	while (e > 0 && st->out.packed_recv_count[e] <= 0)
+		e--;
+	size_t rows = st->out.packed_recv_count[e] > 0 ? (size_t)st->out.packed_recv_count[e] : 0;
+	size_t planes = c->hidden / (c->use_ue8m0 ? 512 : 128);
+	struct ep_tensor_view all[] = {
+		{"packed_recv_x", (uint8_t *)st->out.packed_recv_x + (size_t)e * RN * row, rows, row},
+		{"packed_recv_x_scales", st->out.packed_recv_x_scales ? (uint8_t *)st->out.packed_recv_x_scales +
+			(size_t)e * planes * RN * 4 : NULL, rows, 4},
+		{"packed_recv_src_info", (uint8_t *)(st->out.packed_recv_src_info + (size_t)e * RN), rows, 4},
+		{"packed_recv_count", (uint8_t *)st->out.packed_recv_count, 1, 4 * (size_t)L},
+		{"packed_recv_layout_range", (uint8_t *)st->out.packed_recv_layout_range, (size_t)L,
+		 8 * (size_t)c->num_ranks},
+	};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]) && n < max; i++)
+		if (all[i].base)
+			v[n++] = all[i];
+	return n;
+}
+
+static int combine_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct ll_state *st = p;
+	if (max < 1)
+		return 0;
+	v[0] = (struct ep_tensor_view){"combined_x", (uint8_t *)st->combined_x, (size_t)st->T, 2 * (size_t)st->cfg.hidden};
+	return 1;
 }
 
 /* The hook ops' phases. */
@@ -597,9 +618,9 @@ static void ll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_
 static const struct ep_op_desc ll_ops[] = {
 	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .tag = LL_KIND_DISPATCH, .run = dispatch_run,
 	 .check = dispatch_check, .bytes = dispatch_bytes, .recv_rows = ll_recv_rows,
-	 .corrupt = dispatch_corrupt},
+	 .outputs = dispatch_outputs, .receives = 1},
 	{.name = "combine", .mask = EP_OPS_COMBINE, .tag = LL_KIND_COMBINE, .prepare = combine_prepare,
-	 .run = combine_run, .check = combine_check, .bytes = combine_bytes},
+	 .run = combine_run, .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
 	{.name = "dispatch+combine", .mask = EP_OPS_BOTH, .tag = LL_KIND_BOTH, .prepare = combine_prepare,
 	 .run = both_run, .check = both_check, .bytes = both_bytes},
 	{.name = "dispatch-send", .mask = EP_OPS_DISPATCH | EP_OPS_HOOK, .tag = LL_KIND_DISPATCH,
@@ -622,6 +643,7 @@ const struct ep_variant ep_low_latency_variant = {
 	.teardown = ll_teardown,
 	.dump = ll_dump,
 	.reseed = ll_reseed,
+	.tensors = "packed_recv_x packed_recv_x_scales packed_recv_src_info packed_recv_count packed_recv_layout_range combined_x",
 	.op_enter = ll_op_enter,
 	.op_leave = ll_op_leave,
 	.nops = 7,

@@ -184,14 +184,38 @@ int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint
 	return 0;
 }
 
-void ep_normal_io_corrupt(struct ep_normal_io *io)
+/* Appends a view when the tensor exists (writable memory behind a const output). */
+static int add_view(struct ep_tensor_view *v, int n, int max, const char *name, const void *base, size_t rows,
+		    size_t row_bytes)
 {
-	size_t row_bytes = ep_dtype_row_bytes(io->shape.dtype, io->shape.hidden);
-	if (io->out.num_recv == 0)
-		return;
-	/* recv_x is the collective's receive area: writable memory behind a const view */
-	uint8_t *x = (uint8_t *)(uintptr_t)io->out.recv_x + (io->out.num_recv - 1) * row_bytes;
-	x[row_bytes / 2] ^= 1;
+	if (n < max && base)
+		v[n++] = (struct ep_tensor_view){name, (uint8_t *)(uintptr_t)base, rows, row_bytes};
+	return n;
+}
+
+int ep_normal_io_dispatch_outputs(const struct ep_normal_io *io, struct ep_tensor_view *v, int max)
+{
+	const struct ep_shape *s = &io->shape;
+	const struct ep_dispatch_out *o = &io->out;
+	size_t M = o->num_recv, K = (size_t)s->num_topk, S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
+	int n = add_view(v, 0, max, "recv_x", o->recv_x, M, ep_dtype_row_bytes(s->dtype, s->hidden));
+	n = add_view(v, n, max, "recv_x_scales", S ? o->recv_x_scales : NULL, M, 4 * S);
+	n = add_view(v, n, max, "recv_topk_idx", o->recv_topk_idx, M, 8 * K);
+	n = add_view(v, n, max, "recv_topk_weights", o->recv_topk_weights, M, 4 * K);
+	n = add_view(v, n, max, "recv_src_idx", o->recv_src_idx, M, 4);
+	n = add_view(v, n, max, "num_recv_tokens_per_expert", o->num_recv_tokens_per_expert, 1,
+		     4 * (size_t)ep_local_experts(s));
+	return add_view(v, n, max, "rank_prefix_matrix", o->rank_prefix_matrix, (size_t)s->num_ranks,
+			4 * (size_t)s->num_ranks);
+}
+
+int ep_normal_io_combine_outputs(const struct ep_normal_io *io, struct ep_tensor_view *v, int max)
+{
+	const struct ep_shape *s = &io->shape;
+	size_t T = (size_t)s->num_tokens;
+	int n = add_view(v, 0, max, "combined_x", io->combined_x, T, 2 * (size_t)s->hidden);
+	return add_view(v, n, max, "combined_topk_weights", s->with_topk ? io->combined_w : NULL, T,
+			4 * (size_t)s->num_topk);
 }
 
 uint64_t ep_normal_dispatch_row_bytes(const struct ep_shape *s)

@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "cli/damage.h"
+
 #include "cli/bench.h"
 #include "collectives/intranode.h"
 #include "collectives/layout.h"
@@ -54,8 +56,10 @@ void ep_normal_io_apply_experts(const struct ep_normal_io *io, uint16_t *combine
 int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint16_t *combine_x,
 		      const float *combine_w);
 
-/* --fault corrupt: flips one bit in the middle of the last received row. */
-void ep_normal_io_corrupt(struct ep_normal_io *io);
+/* The views of dispatch's outputs for the data faults (received rows
+ * first) and of combine's; how many were written to v (at most max). */
+int ep_normal_io_dispatch_outputs(const struct ep_normal_io *io, struct ep_tensor_view *v, int max);
+int ep_normal_io_combine_outputs(const struct ep_normal_io *io, struct ep_tensor_view *v, int max);
 
 /* An upper estimate of the private memory one normal-mode rank allocates for
  * its tensors and its reference (bytes), capacity being its receive rows:

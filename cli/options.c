@@ -109,7 +109,7 @@ static const struct opt_def opt_table[] = {
 	{"gid-index", 0, K_INT, F(gid_index), 0, 255, .def = "-1", .def_doc = "device default", .metavar = "N", .help = "verbs: GID index for RoCE", .scope = NODES},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
-	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG],...", .help = "inject faults to test the checks: corrupt:R, die:R, hang:R, slow:R:US (repeatable)", .scope = RUN},
+	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R, stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
 	{"min-algbw", 0, K_CUSTOM, F(gates), .parse = parse_min_algbw, .metavar = "OP=GB/s,...", .help = "exit 5 when an op's algbw is below its limit", .scope = RUN},
 	{"max-median-us", 0, K_CUSTOM, F(gates), .parse = parse_max_median, .metavar = "OP=us,...", .help = "exit 5 when an op's median time is above its limit", .scope = RUN},
 	{"min-copy", 0, K_CUSTOM, F(gates), .parse = parse_min_copy, .metavar = "OP=%,...", .help = "exit 5 when an op's aggbw is below this share of the host copy bandwidth", .scope = RUN},
@@ -496,7 +496,7 @@ static int getopt_error(int c, char **argv, const char *command, char *err, size
 }
 
 static int check_perf_ctl(const char *spec, char *err, size_t len);
-static int check_soak(const struct ep_options *o, char *err, size_t len);
+static int check_soak(struct ep_options *o, char *err, size_t len);
 static int finish(const struct ep_option_spec *spec, struct ep_options *o, char *err, size_t len);
 
 int ep_options_parse(const struct ep_option_spec *spec, int argc, char **argv, struct ep_options *o,
@@ -589,22 +589,26 @@ void ep_options_free(struct ep_options *o)
 
 /* --soak and faults aimed at one iteration: every fault must strike an
  * iteration the run has (a fault that cannot fire proves nothing). */
-static int check_soak(const struct ep_options *o, char *err, size_t len)
+static int check_soak(struct ep_options *o, char *err, size_t len)
 {
 	if (o->soak && o->cached)
 		return fail(err, len, "--soak routes every pass anew; --cached reuses one dispatch's handle: drop one of them");
 	if (o->soak_first && !o->soak)
 		return fail(err, len, "--soak-first %d needs --soak N", o->soak_first);
 	for (int i = 0; i < o->faults.n; i++) {
-		const struct ep_fault *f = &o->faults.f[i];
+		struct ep_fault *f = &o->faults.f[i];
 		long lo = o->soak ? o->soak_first : 0;
-		long hi = o->soak ? lo + o->soak : f->kind == EP_FAULT_CORRUPT ? 1 : o->iters;
+		long hi = o->soak ? lo + o->soak : ep_fault_is_data(f) ? 1 : o->iters;
+		if (f->kind == EP_FAULT_STALE && !o->soak)
+			return fail(err, len, "--fault stale:%d needs --soak: it leaves a row from the previous pass", f->rank);
+		if (f->kind == EP_FAULT_STALE && f->iter < 0)
+			f->iter = lo + 1; /* the second pass: the first with a previous one */
 		if (f->iter >= 0 && (f->iter < lo || f->iter >= hi)) {
 			struct ep_faults one = {.n = 1, .f = {*f}};
 			char text[64];
 			ep_faults_text(&one, text, sizeof(text));
 			return fail(err, len, "--fault %s never strikes: the run's %s iterations are %ld to %ld", text,
-				    o->soak ? "soak" : f->kind == EP_FAULT_CORRUPT ? "checked" : "timed", lo, hi - 1);
+				    o->soak ? "soak" : ep_fault_is_data(f) ? "checked" : "timed", lo, hi - 1);
 		}
 	}
 	return 0;

@@ -65,6 +65,25 @@ static int check_gates(const struct ep_command *cmd, const struct ep_options *o,
 	return ep_gates_check_ops(&o->gates, ops, n, cmd->name, err, len);
 }
 
+/* --fault bitflip:R:T: T must be an output tensor of this subcommand. */
+static int check_fault_tensors(const struct ep_command *cmd, const struct ep_options *o, char *err, size_t len)
+{
+	const char *all = cmd->variant->tensors ? cmd->variant->tensors : "";
+	for (int i = 0; i < o->faults.n; i++) {
+		const char *t = o->faults.f[i].tensor;
+		size_t n = strlen(t);
+		const char *at = all;
+		while (n && (at = strstr(at, t)) && ((at > all && at[-1] != ' ') || (at[n] && at[n] != ' ')))
+			at += n;
+		if (n && !at) {
+			snprintf(err, len, "--fault bitflip:%d:%s: %s has no output tensor '%s' (it has: %s)",
+				 o->faults.f[i].rank, t, cmd->name, t, all);
+			return EP_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
 int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int fixed_ranks, int nodes,
 		   int procs_here, int reporter, char *err, size_t len)
 {
@@ -91,6 +110,8 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		code = EP_EXIT_USAGE;
 	if (!code && check_gates(cmd, o, &cfg, err, len))
 		code = EP_EXIT_USAGE;
+	if (!code)
+		code = check_fault_tensors(cmd, o, err, len);
 	if (!code && o->soak && (nodes || !cmd->variant->reseed)) {
 		snprintf(err, len, "--soak runs on one host (intranode, low-latency); %s across nodes is not supported yet",
 			 cmd->name);
