@@ -597,6 +597,7 @@ const struct ep_variant ep_low_latency_variant = {
 	.dump = ll_dump,
 	.op_enter = ll_op_enter,
 	.op_leave = ll_op_leave,
+	.rows_per_expert = 1,
 	.nops = 7,
 	.ops = ll_ops,
 };
