@@ -72,6 +72,21 @@ EP_TEST(hot_expert_first_and_zipf_skewed)
 	EP_ASSERT(last < 40);
 }
 
+/* 300 tokens of 8 distinct ids among 64 experts, each within m of the 8 groups of 8. */
+static void assert_within_groups(const int64_t *a, int m)
+{
+	for (int t = 0; t < 300; t++) {
+		int groups[8] = {0}, n = 0;
+		for (int j = 0; j < 8; j++) {
+			EP_ASSERT(a[t * 8 + j] >= 0 && a[t * 8 + j] < 64);
+			n += !groups[a[t * 8 + j] / 8]++;
+			for (int i = 0; i < j; i++)
+				EP_ASSERT(a[t * 8 + i] != a[t * 8 + j]);
+		}
+		EP_ASSERT(n <= m);
+	}
+}
+
 EP_TEST(group_limited_uses_at_most_topk_groups)
 {
 	struct ep_shape s = shape(8, 300, 8, 64);
@@ -79,13 +94,7 @@ EP_TEST(group_limited_uses_at_most_topk_groups)
 	int64_t a[300 * 8];
 	float w[300 * 8];
 	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &r, 5, 3, a, w), 0);
-	for (int t = 0; t < 300; t++) {
-		int groups[8] = {0}, n = 0;
-		for (int j = 0; j < 8; j++)
-			if (!groups[a[t * 8 + j] / 8]++)
-				n++;
-		EP_ASSERT(n <= 2);
-	}
+	assert_within_groups(a, 2);
 }
 
 EP_TEST(payload_finite_bounded_and_seed_dependent)
@@ -353,17 +362,7 @@ EP_TEST(every_kind_honours_group_limits)
 		kinds[k].num_groups = 8;
 		kinds[k].num_topk_groups = 4;
 		EP_ASSERT_INT_EQ(ep_gen_routing(&s, &kinds[k], 5, 2, a, w), 0);
-		for (int t = 0; t < 300; t++) {
-			int groups[8] = {0}, n = 0;
-			for (int j = 0; j < 8; j++) {
-				EP_ASSERT(a[t * 8 + j] >= 0 && a[t * 8 + j] < 64);
-				if (!groups[a[t * 8 + j] / 8]++)
-					n++;
-				for (int i = 0; i < j; i++)
-					EP_ASSERT(a[t * 8 + i] != a[t * 8 + j]);
-			}
-			EP_ASSERT(n <= 4);
-		}
+		assert_within_groups(a, 4);
 	}
 }
 
