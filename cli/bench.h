@@ -143,6 +143,7 @@ struct ep_variant {
 	 * e.g. to leave the op's network figures for the node's report. */
 	int (*op_enter)(void *st, const struct ep_op_desc *op, int index);
 	void (*op_leave)(void *st, const struct ep_op_desc *op, int index, uint64_t alg);
+	int rows_per_expert; /* a rank receives a row per (token, expert), not per (token, rank): imbalance figures */
 	int nops;
 	const struct ep_op_desc *ops;
 	/* every output tensor --fault bitflip can aim at, space-separated (a

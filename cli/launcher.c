@@ -376,6 +376,8 @@ void ep_run_result_free(struct ep_run_result *r)
 	}
 	free(r->nodes);
 	free(r->links);
+	ep_imbalance_free(r->imbalance);
+	r->imbalance = NULL;
 	r->wrong_matrix = NULL;
 	r->nodes = NULL;
 	r->links = NULL;

@@ -646,6 +646,7 @@ const struct ep_variant ep_low_latency_variant = {
 	.tensors = "packed_recv_x packed_recv_x_scales packed_recv_src_info packed_recv_count packed_recv_layout_range combined_x",
 	.op_enter = ll_op_enter,
 	.op_leave = ll_op_leave,
+	.rows_per_expert = 1,
 	.nops = 7,
 	.ops = ll_ops,
 };

@@ -84,7 +84,7 @@ static const struct opt_def opt_table[] = {
 	{"with-topk", 0, K_BOOL, F(with_topk), .def = "1", .metavar = "0|1", .help = "dispatch carries topk_idx/topk_weights", .scope = NORMAL},
 	{"bias", 0, K_INT, F(num_bias), 0, 2, .def = "0", .metavar = "0|1|2", .help = "bias tensors added by combine", .scope = NORMAL},
 	{"expert-counts", 0, K_ENUM, F(expert_counts), .choices = "counts|prefix", .def = "counts", .metavar = "counts|prefix", .help = "per-expert receive numbers as counts or prefix sums", .scope = NORMAL},
-	{"routing", 0, K_CUSTOM, F(routing), .parse = parse_routing, .def = "uniform", .metavar = "KIND", .help = "uniform | zipf:S | hot:EXPERT | file:PATH", .scope = RUN},
+	{"routing", 0, K_CUSTOM, F(routing), .parse = parse_routing, .def = "uniform", .metavar = "KIND", .help = "uniform | zipf:S | lognormal:SIGMA | hot:EXPERT | hot-experts:N:F | hot-rank:R[:F] | file:PATH (README: Routing and imbalance)", .scope = RUN},
 	{"masked-ratio", 0, K_CUSTOM, F(routing), .parse = parse_masked, .def = "0", .metavar = "F", .help = "fraction of top-k entries set to -1", .scope = RUN},
 	{"iters", 'n', K_INT, F(iters), 1, 1000000, .def = "20", .metavar = "N", .help = "timed iterations", .scope = RUN},
 	{"warmup", 'w', K_INT, F(warmup), 0, 1000000, .def = "5", .metavar = "N", .help = "warm-up iterations", .scope = RUN},
@@ -306,6 +306,27 @@ static int parse_fault(struct ep_options *o, const char *arg, char *err, size_t 
 	return ep_faults_parse(&o->faults, arg, err, len);
 }
 
+/* "N[:F]" of the hot kinds: N an integer >= lo, F in (0, 1] (def when
+ * absent and def > 0). 0 or -1. */
+static int parse_hot_spec(const char *spec, long long lo, double def, long long *n, double *f)
+{
+	char buf[64];
+	if (strlen(spec) >= sizeof(buf))
+		return -1;
+	strcpy(buf, spec);
+	char *colon = strchr(buf, ':');
+	if (colon)
+		*colon++ = 0;
+	if (parse_long(buf, lo, INT_MAX, n))
+		return -1;
+	*f = def;
+	if (colon && parse_double(colon, f))
+		return -1;
+	return *f > 0 && *f <= 1 ? 0 : -1;
+}
+
+#define ROUTING_KINDS "uniform, zipf:S, lognormal:SIGMA, hot:EXPERT, hot-experts:N:F, hot-rank:R[:F] or file:PATH"
+
 static int parse_routing(struct ep_options *o, const char *arg, char *err, size_t len)
 {
 	double s;
@@ -318,11 +339,26 @@ static int parse_routing(struct ep_options *o, const char *arg, char *err, size_
 			return fail(err, len, "invalid --routing '%s': zipf exponent must be in (0, 100]", arg);
 		r->kind = EP_ROUTE_ZIPF;
 		r->zipf_s = s;
+	} else if (strncmp(arg, "lognormal:", 10) == 0) {
+		if (parse_double(arg + 10, &s) || s <= 0 || s > 20)
+			return fail(err, len, "invalid --routing '%s': lognormal sigma must be in (0, 20]", arg);
+		r->kind = EP_ROUTE_LOGNORMAL;
+		r->lognormal_sigma = s;
 	} else if (strncmp(arg, "hot:", 4) == 0) {
 		if (parse_long(arg + 4, 0, INT_MAX, &e))
 			return fail(err, len, "invalid --routing '%s': want hot:EXPERT", arg);
 		r->kind = EP_ROUTE_HOT;
 		r->hot_expert = (int)e;
+	} else if (strncmp(arg, "hot-experts:", 12) == 0) {
+		if (!strchr(arg + 12, ':') || parse_hot_spec(arg + 12, 1, 0, &e, &r->hot_frac))
+			return fail(err, len, "invalid --routing '%s': want hot-experts:N:F, N >= 1 experts, F in (0, 1]", arg);
+		r->kind = EP_ROUTE_HOT_EXPERTS;
+		r->hot_count = (int)e;
+	} else if (strncmp(arg, "hot-rank:", 9) == 0) {
+		if (parse_hot_spec(arg + 9, 0, 0.5, &e, &r->hot_frac))
+			return fail(err, len, "invalid --routing '%s': want hot-rank:R[:F], R a rank, F in (0, 1]", arg);
+		r->kind = EP_ROUTE_HOT_RANK;
+		r->hot_rank = (int)e;
 	} else if (strncmp(arg, "file:", 5) == 0 && arg[5]) {
 		r->kind = EP_ROUTE_FILE;
 		free(o->routing_path); /* read once K and E are known */
@@ -330,7 +366,7 @@ static int parse_routing(struct ep_options *o, const char *arg, char *err, size_
 		if (!o->routing_path)
 			return fail(err, len, "out of memory");
 	} else {
-		return fail(err, len, "invalid --routing '%s': want uniform, zipf:S, hot:EXPERT or file:PATH", arg);
+		return fail(err, len, "invalid --routing '%s': want " ROUTING_KINDS, arg);
 	}
 	return 0;
 }
@@ -698,10 +734,48 @@ void ep_options_routing_text(const struct ep_options *o, const struct ep_routing
 		snprintf(groups, sizeof(groups), ", top-%d of %d groups", r->num_topk_groups, r->num_groups);
 	switch (r->kind) {
 	case EP_ROUTE_UNIFORM: snprintf(buf, len, "uniform%s", groups); break;
-	case EP_ROUTE_ZIPF: snprintf(buf, len, "zipf:%g", r->zipf_s); break;
-	case EP_ROUTE_HOT: snprintf(buf, len, "hot:%d", r->hot_expert); break;
+	case EP_ROUTE_ZIPF: snprintf(buf, len, "zipf:%g%s", r->zipf_s, groups); break;
+	case EP_ROUTE_LOGNORMAL: snprintf(buf, len, "lognormal:%g%s", r->lognormal_sigma, groups); break;
+	case EP_ROUTE_HOT: snprintf(buf, len, "hot:%d%s", r->hot_expert, groups); break;
+	case EP_ROUTE_HOT_EXPERTS: snprintf(buf, len, "hot-experts:%d:%g%s", r->hot_count, r->hot_frac, groups); break;
+	case EP_ROUTE_HOT_RANK: snprintf(buf, len, "hot-rank:%d:%g%s", r->hot_rank, r->hot_frac, groups); break;
 	case EP_ROUTE_FILE: snprintf(buf, len, "file:%s", o->routing_path); break;
 	}
+}
+
+/* A hot kind under group-limited routing must fit every token: the groups
+ * of its hot slots within the M a token may use, and its other slots among
+ * the experts of M groups outside the hot set, in the worst case the M
+ * groups holding the most hot experts. */
+static int check_hot_groups(const struct ep_options *o, const struct ep_shape *s, const struct ep_routing *r,
+			    char *err, size_t len)
+{
+	char what[600];
+	int first, count, slots, G, M, E = s->num_experts, K = s->num_topk;
+	if (!ep_routing_hot_set(s, r, &first, &count, &slots) || !ep_routing_groups(s, r, &G, &M))
+		return 0;
+	int per = E / G, hot[G], spanned = 0, worst = 0;
+	for (int g = 0; g < G; g++) {
+		int lo = g * per > first ? g * per : first;
+		int hi = (g + 1) * per < first + count ? (g + 1) * per : first + count;
+		hot[g] = hi > lo ? hi - lo : 0;
+		spanned += hot[g] > 0;
+	}
+	for (int i = 0; i < M; i++) { /* the M largest overlaps */
+		int best = 0;
+		for (int g = 1; g < G; g++)
+			best = hot[g] > hot[best] ? g : best;
+		worst += hot[best];
+		hot[best] = 0;
+	}
+	ep_options_routing_text(o, r, what, sizeof(what));
+	if ((slots < spanned ? slots : spanned) > M)
+		return fail(err, len, "--routing %s: %d hot slots may span %d expert groups, more than --num-topk-groups %d",
+			    what, slots, spanned < slots ? spanned : slots, M);
+	if (K - slots > M * per - worst)
+		return fail(err, len, "--routing %s: %d slots must go outside the hot experts, but %d groups may hold only %d others",
+			    what, K - slots, M, M * per - worst);
+	return 0;
 }
 
 int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
@@ -731,6 +805,11 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			    (size_t)H * (s->dtype == EP_DTYPE_BF16 ? 2 : 1), ep_dtype_name(s->dtype));
 	if (r->kind == EP_ROUTE_HOT && r->hot_expert >= E)
 		return fail(err, len, "--routing hot:%d names an expert outside [0, %d)", r->hot_expert, E);
+	if (r->kind == EP_ROUTE_HOT_EXPERTS && r->hot_count > E)
+		return fail(err, len, "--routing hot-experts:%d:%g names more experts than --num-experts %d", r->hot_count,
+			    r->hot_frac, E);
+	if (r->kind == EP_ROUTE_HOT_RANK && r->hot_rank >= R)
+		return fail(err, len, "--routing hot-rank:%d:%g names a rank outside [0, %d)", r->hot_rank, r->hot_frac, R);
 	if (r->num_groups || r->num_topk_groups) {
 		int G = r->num_groups ? r->num_groups : R;
 		if (E % G)
@@ -740,8 +819,9 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		if (r->num_topk_groups && K > r->num_topk_groups * (E / G))
 			return fail(err, len, "--num-topk %d exceeds the %d experts of %d groups", K,
 				    r->num_topk_groups * (E / G), r->num_topk_groups);
-		if (r->kind != EP_ROUTE_UNIFORM)
-			return fail(err, len, "--num-topk-groups works with --routing uniform only");
+		if (r->kind == EP_ROUTE_FILE)
+			return fail(err, len, "--num-topk-groups does not apply to --routing file:%s (its rows are given)",
+				    o->routing_path);
 	}
-	return 0;
+	return check_hot_groups(o, s, r, err, len);
 }

@@ -181,25 +181,39 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 	};
 }
 
-/* SHA-256 of every rank's top-k ids (int64, rank-major), as the generator
- * makes them for this point: two results with the same hash moved the
- * same rows. "" when memory is short (the hash is then not compared). */
-static void routing_hash(const struct ep_run *run, char *hex)
+/* What a point's routing is, from the generator alone: the SHA-256 of
+ * every rank's top-k ids (int64, rank-major; two results with the same hash
+ * moved the same rows) and its imbalance figures (each rank's first T_r
+ * rows, the ones it sends). "" and NULL when memory is short (the hash is
+ * then not compared). */
+static void routing_figures(const struct ep_command *cmd, const struct ep_run *run, struct ep_run_result *res)
 {
-	size_t TK = (size_t)run->shape.num_tokens * (size_t)run->shape.num_topk;
+	const struct ep_shape *s = &run->shape;
+	size_t TK = (size_t)s->num_tokens * (size_t)s->num_topk;
 	int64_t *idx = malloc(sizeof(int64_t) * (TK + 1));
 	float *w = malloc(sizeof(float) * (TK + 1));
+	struct ep_imbalance *im = ep_imbalance_new(s->num_ranks, s->num_experts, run->cfg->ranks_per_node,
+						   cmd->variant->rows_per_expert);
 	struct ep_sha256 h;
-	hex[0] = 0;
+	res->routing_hash[0] = 0;
 	ep_sha256_init(&h);
-	for (int r = 0; idx && w && r < run->shape.num_ranks; r++) {
-		if (ep_gen_routing(&run->shape, &run->routing, run->cfg->seed, r, idx, w))
+	for (int r = 0; idx && w && r < s->num_ranks; r++) {
+		if (ep_gen_routing(s, &run->routing, run->cfg->seed, r, idx, w))
 			goto out;
 		ep_sha256_update(&h, idx, sizeof(int64_t) * TK);
+		if (im)
+			ep_imbalance_add(im, r, idx, ep_routing_num_tokens(&run->routing, s->num_tokens, run->cfg->seed, r),
+					 s->num_topk);
 	}
-	if (idx && w)
-		ep_sha256_hex(&h, hex);
+	if (idx && w) {
+		ep_sha256_hex(&h, res->routing_hash);
+		if (im)
+			ep_imbalance_finish(im);
+		res->imbalance = im;
+		im = NULL;
+	}
 out:
+	ep_imbalance_free(im);
 	free(idx);
 	free(w);
 }
@@ -244,7 +258,7 @@ static int run_points(const struct ep_command *cmd, const struct ep_options *o, 
 		r->run(r->ctx, i, &run, &lo, &pts[i].res);
 		ep_progress_clear(&prog);
 		if (r->reporter)
-			routing_hash(&run, pts[i].res.routing_hash);
+			routing_figures(cmd, &run, &pts[i].res);
 		done = i + 1;
 		report_point(cmd, o, r, m, pts, i, gates, h, report_error, elen);
 		int c = pts[i].res.exit_code;

@@ -37,57 +37,247 @@ static gsl_rng *rank_rng(uint64_t seed, int rank)
 	return g;
 }
 
+/* Salt of the lognormal popularities: one generator per seed, not per rank,
+ * so every rank sees the same w_e. */
+#define LOGNORMAL_SALT 0x4c4f474e4f524dULL /* "LOGNORM" */
+
 /* K distinct experts drawn uniformly from the allowed ones, in random order. */
 static void pick_uniform(gsl_rng *g, int *allowed, int nallowed, int k, int64_t *out)
 {
-	int chosen[k];
+	int chosen[k > 0 ? k : 1];
+	if (k <= 0)
+		return;
 	gsl_ran_choose(g, chosen, (size_t)k, allowed, (size_t)nallowed, sizeof(int));
 	gsl_ran_shuffle(g, chosen, (size_t)k, sizeof(int));
 	for (int j = 0; j < k; j++)
 		out[j] = chosen[j];
 }
 
+int ep_routing_groups(const struct ep_shape *s, const struct ep_routing *r, int *groups, int *topk)
+{
+	if (r->num_groups <= 0 || r->num_topk_groups <= 0 || r->num_topk_groups >= r->num_groups ||
+	    s->num_experts % r->num_groups)
+		return 0;
+	*groups = r->num_groups;
+	*topk = r->num_topk_groups;
+	return 1;
+}
+
 /* Experts of num_topk_groups distinct groups (all experts when ungrouped). */
 static int allowed_experts(gsl_rng *g, const struct ep_shape *s,
 			   const struct ep_routing *r, int *allowed)
 {
-	int E = s->num_experts;
-	if (r->num_groups <= 0 || r->num_topk_groups <= 0 ||
-	    r->num_topk_groups >= r->num_groups) {
+	int E = s->num_experts, G, M;
+	if (!ep_routing_groups(s, r, &G, &M)) {
 		for (int e = 0; e < E; e++)
 			allowed[e] = e;
 		return E;
 	}
-	int G = r->num_groups, per = E / G, groups[G], chosen[G], n = 0;
+	int per = E / G, groups[G], chosen[G], n = 0;
 	for (int i = 0; i < G; i++)
 		groups[i] = i;
-	gsl_ran_choose(g, chosen, (size_t)r->num_topk_groups, groups, (size_t)G, sizeof(int));
-	for (int i = 0; i < r->num_topk_groups; i++)
+	gsl_ran_choose(g, chosen, (size_t)M, groups, (size_t)G, sizeof(int));
+	for (int i = 0; i < M; i++)
 		for (int e = 0; e < per; e++)
 			allowed[n++] = chosen[i] * per + e;
 	return n;
 }
 
-/* Zipf: draws with rejection of repeats; falls back to the least-used ids
- * after a bounded number of draws so a steep law cannot loop for long. */
-static void pick_zipf(gsl_rng *g, gsl_ran_discrete_t *table, int E, int k, int64_t *out)
+/* k distinct ids of [0, n) drawn from table (P(id) ~ its weight), keeping
+ * only ids with ok[id] (all when ok is NULL), repeats rejected; after a
+ * bounded number of draws the lowest unused acceptable ids fill the rest,
+ * so a steep law cannot loop for long. */
+static void pick_weighted(gsl_rng *g, gsl_ran_discrete_t *table, const unsigned char *ok, int n_ids, int k,
+			  int64_t *out)
 {
 	int n = 0;
 	for (int tries = 0; n < k && tries < 64 * k; tries++) {
 		int e = (int)gsl_ran_discrete(g, table);
-		int dup = 0;
+		int dup = ok && !ok[e];
 		for (int j = 0; j < n; j++)
 			dup |= out[j] == e;
 		if (!dup)
 			out[n++] = e;
 	}
-	for (int e = 0; n < k && e < E; e++) {
-		int dup = 0;
+	for (int e = 0; n < k && e < n_ids; e++) {
+		int dup = ok && !ok[e];
 		for (int j = 0; j < n; j++)
 			dup |= out[j] == e;
 		if (!dup)
 			out[n++] = e;
 	}
+}
+
+int ep_routing_hot_set(const struct ep_shape *s, const struct ep_routing *r, int *first, int *count,
+		       int *slots)
+{
+	int E = s->num_experts, K = s->num_topk;
+	switch (r->kind) {
+	case EP_ROUTE_HOT:
+		*first = r->hot_expert, *count = 1, *slots = 1;
+		return 1;
+	case EP_ROUTE_HOT_EXPERTS:
+		*first = 0, *count = r->hot_count;
+		break;
+	case EP_ROUTE_HOT_RANK:
+		*count = s->num_ranks > 0 ? E / s->num_ranks : E;
+		*first = r->hot_rank * *count;
+		break;
+	default:
+		return 0;
+	}
+	int n = (int)lround(r->hot_frac * K);
+	n = n > K - (E - *count) ? n : K - (E - *count);
+	*slots = n < *count ? n : *count;
+	return 1;
+}
+
+/* What one rank's generator holds while it draws its tokens. */
+struct gen {
+	gsl_rng *g;
+	int *pool;                   /* [E] scratch: candidate experts */
+	unsigned char *ok;           /* [E] scratch: experts of the token's groups */
+	gsl_ran_discrete_t *experts; /* weighted kinds: P(e) ~ w_e */
+	gsl_ran_discrete_t *groups;  /* weighted kinds, group-limited: P(g) ~ sum of w_e in g */
+	int G, M;                    /* groups and groups per token when limited, else M = 0 */
+	int hot_first, hot_count, hot_slots; /* hot kinds */
+};
+
+/* Per-expert popularity w_e of a weighted kind ([E], caller frees), or NULL
+ * when out of memory. Lognormal weights are scaled by exp(-sigma max z),
+ * which leaves the law unchanged and keeps them finite. */
+static double *expert_weights(const struct ep_shape *s, const struct ep_routing *r, uint64_t seed)
+{
+	int E = s->num_experts;
+	double *w = malloc(sizeof(double) * (size_t)E), zmax = -HUGE_VAL;
+	if (!w || r->kind == EP_ROUTE_ZIPF) {
+		for (int e = 0; w && e < E; e++)
+			w[e] = pow(e + 1.0, -r->zipf_s);
+		return w;
+	}
+	gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+	if (!g) {
+		free(w);
+		return NULL;
+	}
+	gsl_rng_set(g, (unsigned long)ep_mix64(seed ^ LOGNORMAL_SALT));
+	for (int e = 0; e < E; e++) {
+		w[e] = gsl_ran_gaussian(g, 1.0);
+		zmax = w[e] > zmax ? w[e] : zmax;
+	}
+	for (int e = 0; e < E; e++)
+		w[e] = exp(r->lognormal_sigma * (w[e] - zmax));
+	gsl_rng_free(g);
+	return w;
+}
+
+/* The tables of a weighted kind: experts, and groups when limited. */
+static int weighted_tables(struct gen *x, const struct ep_shape *s, const struct ep_routing *r, uint64_t seed)
+{
+	int E = s->num_experts;
+	double *w = expert_weights(s, r, seed), gw[x->M ? x->G : 1];
+	if (!w)
+		return -ENOMEM;
+	x->experts = gsl_ran_discrete_preproc((size_t)E, w);
+	for (int i = 0; x->M && i < x->G; i++) {
+		gw[i] = 0;
+		for (int e = i * (E / x->G); e < (i + 1) * (E / x->G); e++)
+			gw[i] += w[e];
+	}
+	if (x->M)
+		x->groups = gsl_ran_discrete_preproc((size_t)x->G, gw);
+	free(w);
+	return x->experts && (!x->M || x->groups) ? 0 : -ENOMEM;
+}
+
+static void gen_close(struct gen *x)
+{
+	if (x->experts)
+		gsl_ran_discrete_free(x->experts);
+	if (x->groups)
+		gsl_ran_discrete_free(x->groups);
+	free(x->pool);
+	free(x->ok);
+	if (x->g)
+		gsl_rng_free(x->g);
+}
+
+static int gen_open(struct gen *x, const struct ep_shape *s, const struct ep_routing *r, uint64_t seed,
+		    int rank)
+{
+	size_t E = (size_t)(s->num_experts > 0 ? s->num_experts : 1);
+	*x = (struct gen){.g = rank_rng(seed, rank), .pool = malloc(sizeof(int) * E), .ok = malloc(E)};
+	if (!ep_routing_groups(s, r, &x->G, &x->M))
+		x->M = 0;
+	ep_routing_hot_set(s, r, &x->hot_first, &x->hot_count, &x->hot_slots);
+	if (!x->g || !x->pool || !x->ok)
+		return -ENOMEM;
+	if (r->kind == EP_ROUTE_ZIPF || r->kind == EP_ROUTE_LOGNORMAL)
+		return weighted_tables(x, s, r, seed);
+	return 0;
+}
+
+/* Weighted kinds: the token's groups by weight, then its experts within them. */
+static void pick_weighted_row(struct gen *x, int E, int K, int64_t *row)
+{
+	if (!x->M) {
+		pick_weighted(x->g, x->experts, NULL, E, K, row);
+		return;
+	}
+	int64_t chosen[x->M];
+	int per = E / x->G;
+	pick_weighted(x->g, x->groups, NULL, x->G, x->M, chosen);
+	memset(x->ok, 0, (size_t)E);
+	for (int i = 0; i < x->M; i++)
+		memset(x->ok + chosen[i] * per, 1, (size_t)per);
+	pick_weighted(x->g, x->experts, x->ok, E, K, row);
+}
+
+/* Limited groups of a hot-kind token: those of its hot experts (row[0..h)),
+ * then uniformly chosen others up to M, marked in x->ok. */
+static void hot_groups(struct gen *x, int E, const int64_t *row, int h)
+{
+	int per = E / x->G, used[x->G], other[x->G], chosen[x->G], n_used = 0, n_other = 0;
+	memset(used, 0, sizeof(used));
+	for (int j = 0; j < h; j++)
+		n_used += !used[row[j] / per]++;
+	for (int i = 0; i < x->G; i++)
+		if (!used[i])
+			other[n_other++] = i;
+	int more = x->M - n_used < n_other ? x->M - n_used : n_other;
+	if (more > 0)
+		gsl_ran_choose(x->g, chosen, (size_t)more, other, (size_t)n_other, sizeof(int));
+	for (int i = 0; i < more; i++)
+		used[chosen[i]] = 1;
+	for (int e = 0; e < E; e++)
+		x->ok[e] = used[e / per] != 0;
+}
+
+/* Hot kinds: hot_slots experts of the hot set, then the rest uniform over
+ * the other experts (of the token's groups when limited). A pool too small
+ * for the rest (refused by the option checks) leaves -1 entries. */
+static void pick_hot_row(struct gen *x, int E, int K, int64_t *row)
+{
+	int n = 0, h = x->hot_slots;
+	for (int e = x->hot_first; e < x->hot_first + x->hot_count; e++)
+		x->pool[n++] = e;
+	if (h == n) { /* the whole set, in random order */
+		gsl_ran_shuffle(x->g, x->pool, (size_t)n, sizeof(int));
+		for (int j = 0; j < h; j++)
+			row[j] = x->pool[j];
+	} else {
+		pick_uniform(x->g, x->pool, n, h, row);
+	}
+	if (x->M)
+		hot_groups(x, E, row, h);
+	n = 0;
+	for (int e = 0; e < E; e++)
+		if ((e < x->hot_first || e >= x->hot_first + x->hot_count) && (!x->M || x->ok[e]))
+			x->pool[n++] = e;
+	int rest = K - h < n ? K - h : n;
+	pick_uniform(x->g, x->pool, n, rest, row + h);
+	for (int j = h + rest; j < K; j++)
+		row[j] = -1;
 }
 
 /* A top-k weight from a uniform draw u in (0,1): u itself, or for WIDE one
@@ -118,24 +308,9 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		return 0;
 	}
 	int T = s->num_tokens, K = s->num_topk, E = s->num_experts;
-	gsl_rng *g = rank_rng(seed, rank);
-	int *allowed = malloc(sizeof(int) * (size_t)(E > 0 ? E : 1));
-	gsl_ran_discrete_t *zipf = NULL;
-	int rc = -ENOMEM;
-	if (!g || !allowed)
-		goto clean;
-	if (r->kind == EP_ROUTE_ZIPF) {
-		double *p = malloc(sizeof(double) * (size_t)E);
-		if (!p)
-			goto clean;
-		for (int e = 0; e < E; e++)
-			p[e] = pow(e + 1.0, -r->zipf_s);
-		zipf = gsl_ran_discrete_preproc((size_t)E, p);
-		free(p);
-		if (!zipf)
-			goto clean;
-	}
-	for (int t = 0; t < T; t++) {
+	struct gen x;
+	int rc = gen_open(&x, s, r, seed, rank);
+	for (int t = 0; !rc && t < T; t++) {
 		int64_t *row = topk_idx + (size_t)t * K;
 		switch (r->kind) {
 		case EP_ROUTE_FILE:
@@ -143,37 +318,25 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 			       sizeof(int64_t) * (size_t)K);
 			break;
 		case EP_ROUTE_ZIPF:
-			pick_zipf(g, zipf, E, K, row);
+		case EP_ROUTE_LOGNORMAL:
+			pick_weighted_row(&x, E, K, row);
 			break;
-		case EP_ROUTE_HOT: {
-			int n = 0;
-			for (int e = 0; e < E; e++)
-				if (e != r->hot_expert)
-					allowed[n++] = e;
-			row[0] = r->hot_expert;
-			if (K > 1)
-				pick_uniform(g, allowed, n, K - 1, row + 1);
+		case EP_ROUTE_HOT:
+		case EP_ROUTE_HOT_EXPERTS:
+		case EP_ROUTE_HOT_RANK:
+			pick_hot_row(&x, E, K, row);
 			break;
-		}
-		case EP_ROUTE_UNIFORM: {
-			int n = allowed_experts(g, s, r, allowed);
-			pick_uniform(g, allowed, n, K, row);
+		case EP_ROUTE_UNIFORM:
+			pick_uniform(x.g, x.pool, allowed_experts(x.g, s, r, x.pool), K, row);
 			break;
-		}
 		}
 		for (int j = 0; j < K; j++) {
-			topk_weights[(size_t)t * K + j] = weight(r->payload, gsl_rng_uniform_pos(g));
-			if (r->masked_ratio > 0 && gsl_rng_uniform(g) < r->masked_ratio)
+			topk_weights[(size_t)t * K + j] = weight(r->payload, gsl_rng_uniform_pos(x.g));
+			if (r->masked_ratio > 0 && gsl_rng_uniform(x.g) < r->masked_ratio)
 				row[j] = -1;
 		}
 	}
-	rc = 0;
-clean:
-	if (zipf)
-		gsl_ran_discrete_free(zipf);
-	free(allowed);
-	if (g)
-		gsl_rng_free(g);
+	gen_close(&x);
 	return rc;
 }
 

@@ -14,11 +14,26 @@
 
 #include "collectives/ep.h"
 
+/* How tokens pick experts (README, "Routing and imbalance", has the
+ * formulas). Every generated kind gives K distinct experts per token and
+ * honours group-limited routing (num_groups, num_topk_groups): a token's
+ * experts lie in at most num_topk_groups groups.
+ *   weighted kinds (ZIPF, LOGNORMAL): each expert has a popularity w_e, the
+ *     same on every rank; a token draws its groups with probability
+ *     proportional to their summed w_e, then its experts within them with
+ *     probability proportional to w_e, repeats rejected.
+ *   hot kinds (HOT, HOT_EXPERTS, HOT_RANK): a contiguous hot set of experts
+ *     takes a fixed number of every token's slots (ep_routing_hot_set), drawn
+ *     uniformly from it; the other slots are uniform over the experts
+ *     outside it (within the token's groups). */
 enum ep_routing_kind {
-	EP_ROUTE_UNIFORM, /* K distinct experts, uniform (within the chosen groups) */
-	EP_ROUTE_ZIPF,    /* K distinct experts, P(e) ~ 1/(e+1)^s */
-	EP_ROUTE_HOT,     /* slot 0 is always expert hot_expert, the rest uniform */
-	EP_ROUTE_FILE,    /* rows read from a text file (loaded before fork) */
+	EP_ROUTE_UNIFORM,     /* K distinct experts, uniform (within the chosen groups) */
+	EP_ROUTE_ZIPF,        /* weighted, w_e = 1/(e+1)^s */
+	EP_ROUTE_HOT,         /* slot 0 is always expert hot_expert, the rest uniform */
+	EP_ROUTE_FILE,        /* rows read from a text file (loaded before fork) */
+	EP_ROUTE_LOGNORMAL,   /* weighted, w_e = exp(sigma z_e), z_e standard normal from the seed */
+	EP_ROUTE_HOT_EXPERTS, /* experts 0..hot_count-1 take round(hot_frac K) slots */
+	EP_ROUTE_HOT_RANK,    /* rank hot_rank's experts take round(hot_frac K) slots */
 };
 
 /* The values tokens carry (--payload). An oracle is only as strong as its
@@ -70,6 +85,10 @@ struct ep_routing {
 	enum ep_routing_kind kind;
 	double zipf_s;          /* ZIPF exponent */
 	int hot_expert;         /* HOT: the expert every token picks first */
+	double lognormal_sigma; /* LOGNORMAL: sigma of log w_e */
+	int hot_count;          /* HOT_EXPERTS: N, the hot experts are 0..N-1 */
+	int hot_rank;           /* HOT_RANK: the rank whose experts are hot */
+	double hot_frac;        /* HOT_EXPERTS, HOT_RANK: F in (0, 1], share of each token's slots */
 	double masked_ratio;    /* probability that an entry becomes -1 */
 	int num_groups;         /* expert groups for group-limited routing (0: none) */
 	int num_topk_groups;    /* groups one token may use (0: all) */
@@ -85,6 +104,18 @@ int ep_rank_num_tokens(int num_tokens, uint64_t seed, int rank, int uneven);
 
 /* The same for traffic r: loaded T_r, or ep_rank_num_tokens. */
 int ep_routing_num_tokens(const struct ep_routing *r, int num_tokens, uint64_t seed, int rank);
+
+/* The hot set of a hot kind: experts [*first, *first + *count), of which
+ * every token takes *slots distinct ones (the first slots of its row).
+ * slots = min(N, max(round(F K), K - (E - N))) for N hot experts and share
+ * F (round: half away from zero), so the rest always fit outside the set;
+ * HOT is the set {hot_expert} with one slot. 0 when r is not a hot kind. */
+int ep_routing_hot_set(const struct ep_shape *s, const struct ep_routing *r, int *first, int *count,
+		       int *slots);
+
+/* Group-limited routing in force: *groups groups of E / groups experts, a
+ * token uses *topk of them (< groups). 0 when a token may use any expert. */
+int ep_routing_groups(const struct ep_shape *s, const struct ep_routing *r, int *groups, int *topk);
 
 /* Payload streams of the counter-based hash. */
 enum ep_stream { EP_STREAM_X = 0, EP_STREAM_BIAS0 = 1, EP_STREAM_BIAS1 = 2 };

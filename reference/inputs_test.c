@@ -1,6 +1,9 @@
 /* inputs_test.c - seed-derived routing and payload properties. */
 #include "reference/inputs.h"
 
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
 #include "collectives/error.h"
 #include "collectives/numeric.h"
 #include "tests/harness.h"
@@ -69,6 +72,21 @@ EP_TEST(hot_expert_first_and_zipf_skewed)
 	EP_ASSERT(last < 40);
 }
 
+/* 300 tokens of 8 distinct ids among 64 experts, each within m of the 8 groups of 8. */
+static void assert_within_groups(const int64_t *a, int m)
+{
+	for (int t = 0; t < 300; t++) {
+		int groups[8] = {0}, n = 0;
+		for (int j = 0; j < 8; j++) {
+			EP_ASSERT(a[t * 8 + j] >= 0 && a[t * 8 + j] < 64);
+			n += !groups[a[t * 8 + j] / 8]++;
+			for (int i = 0; i < j; i++)
+				EP_ASSERT(a[t * 8 + i] != a[t * 8 + j]);
+		}
+		EP_ASSERT(n <= m);
+	}
+}
+
 EP_TEST(group_limited_uses_at_most_topk_groups)
 {
 	struct ep_shape s = shape(8, 300, 8, 64);
@@ -76,13 +94,7 @@ EP_TEST(group_limited_uses_at_most_topk_groups)
 	int64_t a[300 * 8];
 	float w[300 * 8];
 	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &r, 5, 3, a, w), 0);
-	for (int t = 0; t < 300; t++) {
-		int groups[8] = {0}, n = 0;
-		for (int j = 0; j < 8; j++)
-			if (!groups[a[t * 8 + j] / 8]++)
-				n++;
-		EP_ASSERT(n <= 2);
-	}
+	assert_within_groups(a, 2);
 }
 
 EP_TEST(payload_finite_bounded_and_seed_dependent)
@@ -182,6 +194,176 @@ EP_TEST(payload_keeps_ids_and_ties_weights)
 			ties += wb[t * 8 + j] == wb[t * 8];
 		}
 	EP_ASSERT(ties > 200 * 7 / 8);
+}
+
+/* hot:EXPERT as epbench generated it before the hot kinds were one code
+ * path (commit 82820dd): slot 0 the hot expert, K - 1 others by
+ * gsl_ran_choose and gsl_ran_shuffle, then weight and mask draws. The
+ * alias must keep these bytes. */
+static void old_hot_routing(const struct ep_shape *s, const struct ep_routing *r, uint64_t seed, int rank,
+			    int64_t *idx, float *w)
+{
+	gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+	gsl_rng_set(g, (unsigned long)ep_mix64(seed * 0x9e3779b97f4a7c15ULL + (uint64_t)rank + 1));
+	int E = s->num_experts, K = s->num_topk, allowed[E], chosen[K];
+	for (int t = 0; t < s->num_tokens; t++) {
+		int64_t *row = idx + (size_t)t * K;
+		int n = 0;
+		for (int e = 0; e < E; e++)
+			if (e != r->hot_expert)
+				allowed[n++] = e;
+		row[0] = r->hot_expert;
+		if (K > 1) {
+			gsl_ran_choose(g, chosen, (size_t)K - 1, allowed, (size_t)n, sizeof(int));
+			gsl_ran_shuffle(g, chosen, (size_t)K - 1, sizeof(int));
+			for (int j = 0; j < K - 1; j++)
+				row[j + 1] = chosen[j];
+		}
+		for (int j = 0; j < K; j++) {
+			double u = gsl_rng_uniform_pos(g);
+			w[(size_t)t * K + j] = (float)u;
+			if (r->masked_ratio > 0 && gsl_rng_uniform(g) < r->masked_ratio)
+				row[j] = -1;
+		}
+	}
+	gsl_rng_free(g);
+}
+
+EP_TEST(hot_alias_keeps_the_old_bytes)
+{
+	static const int K[] = {1, 4, 8};
+	for (int i = 0; i < 3; i++) {
+		struct ep_shape s = shape(4, 300, K[i], 32);
+		struct ep_routing r = {.kind = EP_ROUTE_HOT, .hot_expert = 5 + i, .masked_ratio = 0.1 * i};
+		int64_t a[300 * 8], b[300 * 8];
+		float wa[300 * 8], wb[300 * 8];
+		EP_ASSERT_INT_EQ(ep_gen_routing(&s, &r, 11, 2, a, wa), 0);
+		old_hot_routing(&s, &r, 11, 2, b, wb);
+		EP_ASSERT(memcmp(a, b, sizeof(int64_t) * 300 * (size_t)K[i]) == 0);
+		EP_ASSERT(memcmp(wa, wb, sizeof(float) * 300 * (size_t)K[i]) == 0);
+	}
+}
+
+/* The slot count of the hot kinds: min(N, max(round(F K), K - (E - N))). */
+EP_TEST(hot_set_slots_follow_the_formula)
+{
+	struct ep_shape s = shape(4, 1, 8, 64);
+	int first, count, slots;
+	struct ep_routing r = {.kind = EP_ROUTE_HOT_RANK, .hot_rank = 2, .hot_frac = 0.5};
+	EP_ASSERT(ep_routing_hot_set(&s, &r, &first, &count, &slots));
+	EP_ASSERT_INT_EQ(first, 32);
+	EP_ASSERT_INT_EQ(count, 16);
+	EP_ASSERT_INT_EQ(slots, 4);
+	r.hot_frac = 0.3; /* 2.4 -> 2 */
+	ep_routing_hot_set(&s, &r, &first, &count, &slots);
+	EP_ASSERT_INT_EQ(slots, 2);
+	r.hot_frac = 0.0625; /* 0.5 -> 1: half away from zero */
+	ep_routing_hot_set(&s, &r, &first, &count, &slots);
+	EP_ASSERT_INT_EQ(slots, 1);
+	r = (struct ep_routing){.kind = EP_ROUTE_HOT_EXPERTS, .hot_count = 3, .hot_frac = 1.0};
+	ep_routing_hot_set(&s, &r, &first, &count, &slots); /* capped by N */
+	EP_ASSERT_INT_EQ(first, 0);
+	EP_ASSERT_INT_EQ(slots, 3);
+	s = shape(1, 1, 8, 10);
+	r = (struct ep_routing){.kind = EP_ROUTE_HOT_EXPERTS, .hot_count = 6, .hot_frac = 0.1};
+	ep_routing_hot_set(&s, &r, &first, &count, &slots); /* only 4 others: 4 hot slots */
+	EP_ASSERT_INT_EQ(slots, 4);
+	r.kind = EP_ROUTE_ZIPF;
+	EP_ASSERT(!ep_routing_hot_set(&s, &r, &first, &count, &slots));
+}
+
+/* Each token has exactly `slots` hot experts, all distinct, in its first slots. */
+static void assert_hot_rows(const int64_t *a, int T, int K, int lo, int n, int slots)
+{
+	for (int t = 0; t < T; t++) {
+		int hot = 0;
+		for (int j = 0; j < K; j++) {
+			int64_t e = a[t * K + j];
+			int in = e >= lo && e < lo + n;
+			EP_ASSERT(e >= 0);
+			EP_ASSERT(in == (j < slots));
+			hot += in;
+			for (int k = 0; k < j; k++)
+				EP_ASSERT(a[t * K + k] != e);
+		}
+		EP_ASSERT_INT_EQ(hot, slots);
+	}
+}
+
+EP_TEST(hot_rank_and_hot_experts_rows)
+{
+	struct ep_shape s = shape(4, 400, 8, 64);
+	struct ep_routing r = {.kind = EP_ROUTE_HOT_RANK, .hot_rank = 1, .hot_frac = 1.0};
+	int64_t a[400 * 8];
+	float w[400 * 8];
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &r, 4, 3, a, w), 0);
+	assert_hot_rows(a, 400, 8, 16, 16, 8); /* every row on rank 1 */
+	r.hot_frac = 0.5;
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &r, 4, 3, a, w), 0);
+	assert_hot_rows(a, 400, 8, 16, 16, 4);
+	r = (struct ep_routing){.kind = EP_ROUTE_HOT_EXPERTS, .hot_count = 5, .hot_frac = 0.25};
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &r, 4, 0, a, w), 0);
+	assert_hot_rows(a, 400, 8, 0, 5, 2);
+}
+
+/* Coefficient of variation of the tokens per expert over 4 ranks' routing. */
+static double routing_cv(const struct ep_shape *s, const struct ep_routing *r, uint64_t seed)
+{
+	int64_t a[500 * 8];
+	float w[500 * 8];
+	double count[64] = {0}, mean = 0, var = 0;
+	for (int rank = 0; rank < 4; rank++) {
+		EP_ASSERT_INT_EQ(ep_gen_routing(s, r, seed, rank, a, w), 0);
+		for (int i = 0; i < 500 * 8; i++)
+			count[a[i]]++;
+	}
+	for (int e = 0; e < 64; e++)
+		mean += count[e] / 64;
+	for (int e = 0; e < 64; e++)
+		var += (count[e] - mean) * (count[e] - mean) / 64;
+	return sqrt(var) / mean;
+}
+
+EP_TEST(lognormal_skew_grows_with_sigma_and_is_seeded)
+{
+	struct ep_shape s = shape(4, 500, 8, 64);
+	struct ep_routing lo = {.kind = EP_ROUTE_LOGNORMAL, .lognormal_sigma = 0.3};
+	struct ep_routing hi = {.kind = EP_ROUTE_LOGNORMAL, .lognormal_sigma = 1.5};
+	double cv_lo = routing_cv(&s, &lo, 7), cv_hi = routing_cv(&s, &hi, 7);
+	EP_ASSERT(cv_lo < cv_hi);
+	EP_ASSERT(cv_hi > 0.5);
+	int64_t a[500 * 8], b[500 * 8];
+	float w[500 * 8];
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &hi, 7, 1, a, w), 0);
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &hi, 7, 1, b, w), 0);
+	EP_ASSERT(memcmp(a, b, sizeof(a)) == 0);
+	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &hi, 8, 1, b, w), 0);
+	EP_ASSERT(memcmp(a, b, sizeof(a)) != 0);
+	for (int t = 0; t < 500; t++)
+		for (int j = 0; j < 8; j++)
+			for (int k = 0; k < j; k++)
+				EP_ASSERT(a[t * 8 + k] != a[t * 8 + j]);
+}
+
+/* Every kind keeps a token within num_topk_groups groups. */
+EP_TEST(every_kind_honours_group_limits)
+{
+	struct ep_shape s = shape(4, 300, 8, 64);
+	struct ep_routing kinds[] = {
+		{.kind = EP_ROUTE_ZIPF, .zipf_s = 1.2},
+		{.kind = EP_ROUTE_LOGNORMAL, .lognormal_sigma = 1.0},
+		{.kind = EP_ROUTE_HOT, .hot_expert = 20},
+		{.kind = EP_ROUTE_HOT_EXPERTS, .hot_count = 4, .hot_frac = 0.5},
+		{.kind = EP_ROUTE_HOT_RANK, .hot_rank = 0, .hot_frac = 0.5},
+	};
+	int64_t a[300 * 8];
+	float w[300 * 8];
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		kinds[k].num_groups = 8;
+		kinds[k].num_topk_groups = 4;
+		EP_ASSERT_INT_EQ(ep_gen_routing(&s, &kinds[k], 5, 2, a, w), 0);
+		assert_within_groups(a, 4);
+	}
 }
 
 EP_TEST_MAIN()

@@ -96,6 +96,57 @@ static void print_slow_ranks(FILE *out, const struct ep_point *pt)
 	}
 }
 
+/* An R x R matrix of rows by (source, destination) rank, for up to 64 ranks. */
+static void print_matrix(FILE *out, const char *what, const uint64_t *m, int R)
+{
+	if (!m || R > 64)
+		return;
+	fprintf(out, "#   %s by source (row) and destination (column) rank:\n#   %6s", what, "src\\dst");
+	for (int d = 0; d < R; d++)
+		fprintf(out, " %6d", d);
+	fprintf(out, "\n");
+	for (int s = 0; s < R; s++) {
+		fprintf(out, "#   %6d ", s);
+		for (int d = 0; d < R; d++)
+			fprintf(out, " %6llu", (unsigned long long)m[s * R + d]);
+		fprintf(out, "\n");
+	}
+}
+
+/* One load vector under -v: "r0=12 r1=40 ...". */
+static void print_loads(FILE *out, const char *what, char tag, const uint64_t *v, int n)
+{
+	fprintf(out, "# imbalance %s:", what);
+	for (int i = 0; i < n; i++)
+		fprintf(out, " %c%d=%llu", tag, i, (unsigned long long)v[i]);
+	fprintf(out, "\n");
+}
+
+/* The point's imbalance line; under -v every rank's and node's rows, the
+ * (source, destination) matrix and the tokens per expert (up to 1024). */
+static void print_imbalance(FILE *out, const struct ep_imbalance *im, int verbose)
+{
+	if (!im)
+		return;
+	const struct ep_spread *r = &im->rank, *e = &im->expert;
+	fprintf(out, "# imbalance: rows/rank min %.0f mean %.1f max %.0f, max/mean %.3f, balancedness %.3f (hottest rank %d); "
+		"tokens/expert max/mean %.3f, cv %.3f (hottest expert %d)",
+		r->min, r->mean, r->max, r->max_over_mean, r->balancedness, r->hottest, e->max_over_mean, e->cv, e->hottest);
+	if (im->nodes)
+		fprintf(out, "; rows/node max/mean %.3f, balancedness %.3f (hottest node %d)", im->node.max_over_mean,
+			im->node.balancedness, im->node.hottest);
+	fprintf(out, "\n");
+	if (!verbose)
+		return;
+	print_loads(out, im->per_expert ? "rows per rank, one per (token, expert)" : "rows per rank, one per (token, rank)",
+		    'r', im->rank_rows, im->ranks);
+	if (im->nodes)
+		print_loads(out, "rows per node", 'n', im->node_rows, im->nodes);
+	if (im->experts <= 1024)
+		print_loads(out, "tokens per expert", 'e', im->expert_tokens, im->experts);
+	print_matrix(out, "imbalance: rows", im->matrix, im->ranks);
+}
+
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose)
 {
 	const struct ep_run_result *r = &pt->res;
@@ -138,6 +189,7 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 		}
 	}
 	print_slow_ranks(out, pt);
+	print_imbalance(out, r->imbalance, verbose);
 	fflush(out);
 }
 
@@ -209,24 +261,6 @@ void ep_table_nodes(FILE *out, const struct ep_point *pt)
 	fflush(out);
 }
 
-static void print_matrix(FILE *out, const struct ep_point *pt)
-{
-	int R = pt->ranks;
-	const uint64_t *m = pt->res.wrong_matrix;
-	if (!m || R > 64)
-		return;
-	fprintf(out, "#   wrong rows by source (row) and destination (column) rank:\n#   %6s", "src\\dst");
-	for (int d = 0; d < R; d++)
-		fprintf(out, " %6d", d);
-	fprintf(out, "\n");
-	for (int s = 0; s < R; s++) {
-		fprintf(out, "#   %6d ", s);
-		for (int d = 0; d < R; d++)
-			fprintf(out, " %6llu", (unsigned long long)m[s * R + d]);
-		fprintf(out, "\n");
-	}
-}
-
 /* A point's missed limits, one line each. */
 static void print_limits(FILE *out, const char *limits)
 {
@@ -284,7 +318,7 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 		else
 			fprintf(out, ": %s\n", r->message);
 		if (r->exit_code == EP_EXIT_WRONG)
-			print_matrix(out, pt);
+			print_matrix(out, "wrong rows", r->wrong_matrix, pt->ranks);
 	}
 	if (report_error) { /* a report asked for and not written is a failure of the run */
 		fprintf(out, "# report: %s\n", report_error);
@@ -294,6 +328,29 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 		n == 1 ? "" : "s", failed);
 	fflush(out);
 	return worst;
+}
+
+/* The imbalance columns, last in a CSV row (empty when the point has none,
+ * node columns empty on one host). */
+#define CSV_IMBALANCE                                                                                   \
+	"rows_rank_min,rows_rank_mean,rows_rank_max,rows_rank_max_over_mean,rows_rank_balancedness,"   \
+	"hottest_rank,tokens_expert_max_over_mean,tokens_expert_cv,hottest_expert,"                    \
+	"rows_node_max_over_mean,rows_node_balancedness,hottest_node"
+
+/* Replaces the row's final newline at buf[len - 1] by the imbalance columns
+ * and a newline; returns the new length. */
+static size_t csv_imbalance(char *buf, size_t len, size_t cap, const struct ep_imbalance *im)
+{
+	len--;
+	if (!im)
+		return len + (size_t)snprintf(buf + len, cap - len, ",,,,,,,,,,,,\n");
+	const struct ep_spread *r = &im->rank, *e = &im->expert;
+	len += (size_t)snprintf(buf + len, cap - len, ",%.0f,%.4f,%.0f,%.4f,%.4f,%d,%.4f,%.4f,%d", r->min, r->mean, r->max,
+				r->max_over_mean, r->balancedness, r->hottest, e->max_over_mean, e->cv, e->hottest);
+	if (im->nodes)
+		return len + (size_t)snprintf(buf + len, cap - len, ",%.4f,%.4f,%d\n", im->node.max_over_mean,
+					      im->node.balancedness, im->node.hottest);
+	return len + (size_t)snprintf(buf + len, cap - len, ",,,\n");
 }
 
 int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
@@ -306,7 +363,7 @@ int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
 	len += (size_t)snprintf(buf + len, cap - len,
 		"command,dtype,ranks,tokens,hidden,topk,experts,op,verdict,recv_rows,alg_bytes,wire_bytes,"
 		"min_us,median_us,p90_us,p99_us,max_us,mean_us,stddev_us,slowest_rank,algbw_gbs,wirebw_gbs,"
-		"aggbw_gbs,copy_gbs,wrong_rows\n");
+		"aggbw_gbs,copy_gbs,wrong_rows," CSV_IMBALANCE "\n");
 	for (int i = 0; i < n; i++) {
 		const struct ep_run_result *r = &pts[i].res;
 		int rows = 0;
@@ -324,12 +381,15 @@ int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
 				(unsigned long long)op->wire_bytes, s->min, s->median, s->p90, s->p99, s->max,
 				s->mean, s->stddev, op->slowest_rank, op->algbw_gbs, op->wirebw_gbs,
 				op->aggbw_gbs, m->copy_gbs, (unsigned long long)r->wrong_rows);
+			len = csv_imbalance(buf, len, cap, r->imbalance);
 		}
-		if (!rows) /* a failed point still gets its row */
+		if (!rows) { /* a failed point still gets its row */
 			len += (size_t)snprintf(buf + len, cap - len,
 				"%s,%s,%d,%d,%d,%d,%d,,%s,,,,,,,,,,,,,,,%.4f,\n", m->command, m->dtype,
 				pts[i].ranks, pts[i].tokens, pts[i].hidden, m->num_topk, m->num_experts,
 				ep_verdict_name(r->exit_code), m->copy_gbs);
+			len = csv_imbalance(buf, len, cap, r->imbalance);
+		}
 	}
 	int rc = ep_write_file_atomic(path, buf, len);
 	free(buf);

@@ -164,6 +164,50 @@ static void json_soak(struct ep_json *j, const struct ep_soak_result *s)
 	ep_json_end_object(j);
 }
 
+static void json_spread(struct ep_json *j, const char *key, const struct ep_spread *s, const char *hottest,
+			const uint64_t *values, int n)
+{
+	ep_json_begin_object(j, key);
+	ep_json_double(j, "min", s->min);
+	ep_json_double(j, "mean", s->mean);
+	ep_json_double(j, "max", s->max);
+	ep_json_double(j, "max_over_mean", s->max_over_mean);
+	ep_json_double(j, "balancedness", s->balancedness);
+	ep_json_double(j, "cv", s->cv);
+	ep_json_int(j, hottest, s->hottest);
+	if (values) {
+		ep_json_begin_array(j, "values");
+		for (int i = 0; i < n; i++)
+			ep_json_uint(j, NULL, values[i]);
+		ep_json_end_array(j);
+	}
+	ep_json_end_object(j);
+}
+
+/* A point's imbalance (reports/imbalance.h): spreads with their values, the
+ * rank matrix up to 256 ranks and tokens per expert up to 65,536 experts. */
+static void json_imbalance(struct ep_json *j, const struct ep_imbalance *im)
+{
+	ep_json_begin_object(j, "imbalance");
+	ep_json_string(j, "row", im->per_expert ? "token_expert" : "token_rank");
+	json_spread(j, "rows_per_rank", &im->rank, "hottest_rank", im->rank_rows, im->ranks);
+	if (im->nodes)
+		json_spread(j, "rows_per_node", &im->node, "hottest_node", im->node_rows, im->nodes);
+	json_spread(j, "tokens_per_expert", &im->expert, "hottest_expert",
+		    im->experts <= 65536 ? im->expert_tokens : NULL, im->experts);
+	if (im->ranks <= 256) {
+		ep_json_begin_array(j, "rank_matrix"); /* [source][destination] rows */
+		for (int s = 0; s < im->ranks; s++) {
+			ep_json_begin_array(j, NULL);
+			for (int d = 0; d < im->ranks; d++)
+				ep_json_uint(j, NULL, im->matrix[(size_t)s * im->ranks + d]);
+			ep_json_end_array(j);
+		}
+		ep_json_end_array(j);
+	}
+	ep_json_end_object(j);
+}
+
 static void json_point(struct ep_json *j, const struct ep_point *pt)
 {
 	const struct ep_run_result *r = &pt->res;
@@ -178,6 +222,8 @@ static void json_point(struct ep_json *j, const struct ep_point *pt)
 	json_lines(j, "limits_missed", r->limits);
 	ep_json_double(j, "wall_s", r->wall_s);
 	ep_json_uint(j, "recv_rows", r->recv_rows);
+	if (r->imbalance)
+		json_imbalance(j, r->imbalance);
 	json_check(j, pt);
 	if (r->soak.passes)
 		json_soak(j, &r->soak);

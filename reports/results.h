@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "reports/imbalance.h"
 #include "reports/stats.h"
 
 #define EP_MAX_OPS 8
@@ -83,6 +84,7 @@ struct ep_run_result {
 	int num_links;             /* internode: per-link figures, or 0 */
 	struct ep_link_result *links;
 	char routing_hash[65];     /* SHA-256 of every rank's top-k ids (int64, rank-major), or "" */
+	struct ep_imbalance *imbalance; /* the routing's load figures (reports/imbalance.h), or NULL */
 	char limits[EP_TEXT_MAX];  /* the limits this point missed, one per line, or "" */
 	struct ep_soak_result soak;
 };

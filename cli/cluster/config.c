@@ -41,7 +41,8 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	KV("bias", "%d", o->num_bias);
 	KV("expert-counts", "%d", (int)o->expert_counts);
 	KV("seed", "%llu", (unsigned long long)o->seed);
-	KV("routing", "%d:%g:%d:%s", (int)o->routing.kind, o->routing.zipf_s, o->routing.hot_expert,
+	KV("routing", "%d:%g:%d:%g:%d:%d:%g:%s", (int)o->routing.kind, o->routing.zipf_s, o->routing.hot_expert,
+	   o->routing.lognormal_sigma, o->routing.hot_count, o->routing.hot_rank, o->routing.hot_frac,
 	   o->routing_path ? o->routing_path : "");
 	KV("masked-ratio", "%g", o->routing.masked_ratio);
 	KV("iters", "%d", o->iters);
