@@ -551,12 +551,13 @@ static int read_root(json_t *root, const char *name, struct ep_doc *d, char *err
 int ep_doc_parse(const char *text, size_t n, const char *name, struct ep_doc *d, char *err, size_t len)
 {
 	json_error_t je;
-	char q[256];
+	char q[256], why[256];
 	memset(d, 0, sizeof(*d));
 	snprintf(d->path, sizeof(d->path), "%s", name);
 	json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		snprintf(err, len, "'%s' is not JSON: line %d: %s", ep_quote(name, q, sizeof(q)), je.line, je.text);
+	if (!root) { /* Jansson's text quotes the input near the error: any bytes, newlines included */
+		snprintf(err, len, "'%s' is not JSON: line %d: %s", ep_quote(name, q, sizeof(q)), je.line,
+			 ep_quote(je.text, why, sizeof(why)));
 		return -EP_EUSAGE;
 	}
 	int rc = read_root(root, name, d, err, len);
