@@ -90,6 +90,7 @@ void ep_internode_fini(struct ep_internode *ctx)
 	free(ctx->num_tokens_per_rdma_rank);
 	free(ctx->num_recv_tokens_per_expert);
 	free(ctx->fwd_rows);
+	free(ctx->iov);
 	free(ctx->wacc);
 	memset(ctx, 0, sizeof(*ctx));
 }
@@ -119,6 +120,10 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	ctx->meta_bytes = ep_align_up(4 * ((size_t)R + (size_t)E + (size_t)N), 16);
 	size_t big = ctx->rec_bytes > ctx->crec_bytes ? ctx->rec_bytes : ctx->crec_bytes;
 	ctx->chunk = (int)(CHUNK_BYTES / big) > 0 ? (int)(CHUNK_BYTES / big) : 1;
+	/* a transport that puts from anywhere sends each payload straight from x */
+	if (net && ep_transport_has_putv(net) && s->dtype != EP_DTYPE_INT8 &&
+	    !(ctx->iov = calloc(2 * (size_t)ctx->chunk, sizeof(struct iovec))))
+		return -ENOMEM;
 	char *base = arena;
 	ctx->counts = (int32_t *)(base + p.counts);
 	ctx->expert_counts = (int32_t *)(base + p.expert_counts);
@@ -301,30 +306,77 @@ static uint32_t node_bits(const struct ep_internode *ctx, int t, int m)
 	return bits;
 }
 
+/* Token t's meta (token, destination bits) and top-k at rec + rec_meta(s). */
+static void pack_meta(const struct ep_internode *ctx, const struct ep_dispatch_in *in, int t, uint32_t bits,
+		      char *meta_at)
+{
+	int K = ctx->shape.num_topk;
+	int32_t meta[2] = {t, (int32_t)bits};
+	memcpy(meta_at, meta, 8);
+	int32_t *idx = (int32_t *)(meta_at + 8);
+	float *wt = (float *)(meta_at + 8 + 4 * (size_t)K);
+	for (int j = 0; j < K; j++) {
+		idx[j] = in->topk_idx ? (int32_t)in->topk_idx[(size_t)t * K + j] : -1;
+		wt[j] = in->topk_weights ? in->topk_weights[(size_t)t * K + j] : 0.0f;
+	}
+}
+
+/* Token t's record after its payload (scales, meta, top-k): tail stands
+ * for record offset rec_scales(s). Not for INT8, whose scale comes from
+ * quantising the payload. */
+static void pack_tail(const struct ep_internode *ctx, const struct ep_dispatch_in *in, int t, uint32_t bits,
+		      char *tail)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int S = ep_dtype_num_scales(s->dtype, s->hidden);
+	if (S)
+		memcpy(tail, in->x_scales + (size_t)t * S, 4 * (size_t)S);
+	pack_meta(ctx, in, t, bits, tail + (rec_meta(s) - rec_scales(s)));
+}
+
 /* Writes token t's record (payload, scales, meta, topk) at rec. */
 static void pack_record(struct ep_internode *ctx, const struct ep_dispatch_in *in, int t,
 			uint32_t bits, char *rec)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int H = s->hidden, K = s->num_topk, S = ep_dtype_num_scales(s->dtype, H);
+	int H = s->hidden;
 	size_t in_row = s->dtype == EP_DTYPE_FP8 ? (size_t)H : (size_t)H * 2;
 	const char *src = (const char *)in->x + (size_t)t * in_row;
 	if (s->dtype == EP_DTYPE_INT8) {
 		float scale = ep_int8_quant_row((const uint16_t *)src, (size_t)H, (int8_t *)rec);
 		memcpy(rec + rec_scales(s), &scale, 4);
-	} else {
-		memcpy(rec, src, ep_dtype_row_bytes(s->dtype, H));
-		if (S)
-			memcpy(rec + rec_scales(s), in->x_scales + (size_t)t * S, 4 * (size_t)S);
+		pack_meta(ctx, in, t, bits, rec + rec_meta(s));
+		return;
 	}
-	int32_t meta[2] = {t, (int32_t)bits};
-	memcpy(rec + rec_meta(s), meta, 8);
-	int32_t *idx = (int32_t *)(rec + rec_topk(s));
-	float *wt = (float *)(rec + rec_topk(s) + 4 * (size_t)K);
-	for (int j = 0; j < K; j++) {
-		idx[j] = in->topk_idx ? (int32_t)in->topk_idx[(size_t)t * K + j] : -1;
-		wt[j] = in->topk_weights ? in->topk_weights[(size_t)t * K + j] : 0.0f;
+	memcpy(rec, src, ep_dtype_row_bytes(s->dtype, H));
+	pack_tail(ctx, in, t, bits, rec + rec_scales(s));
+}
+
+/* Stages record c of a chunk to a remote node: gathered (the payload stays
+ * in x, the tail goes to the stage) or packed whole into the stage. */
+static void stage_record(struct ep_internode *ctx, const struct ep_dispatch_in *in, int t, uint32_t bits, int c)
+{
+	const struct ep_shape *s = &ctx->shape;
+	size_t rb = ctx->rec_bytes, head = rec_scales(s), tb = rb - head;
+	char *stage = ctx->region[EP_NET_STAGE];
+	if (!ctx->iov) {
+		pack_record(ctx, in, t, bits, stage + (size_t)c * rb);
+		return;
 	}
+	char *tail = stage + (size_t)c * tb;
+	pack_tail(ctx, in, t, bits, tail);
+	ctx->iov[2 * c] = (struct iovec){(char *)in->x + (size_t)t * head, head};
+	ctx->iov[2 * c + 1] = (struct iovec){tail, tb};
+}
+
+/* Puts the c staged records to node m's network buffer at record `at`. */
+static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c)
+{
+	size_t rb = ctx->rec_bytes;
+	if (ctx->iov)
+		return ep_transport_putv(ctx->net, peer_of(ctx, m), ctx->iov, 2 * c, EP_NET_RECV, (size_t)at * rb);
+	return ep_transport_put(ctx->net, peer_of(ctx, m), ctx->region[EP_NET_STAGE], EP_NET_RECV, (size_t)at * rb,
+				(size_t)c * rb);
 }
 
 /* Sends this rank's records for node m (own node: written in place). */
@@ -333,21 +385,22 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	const struct ep_shape *s = &ctx->shape;
 	int T = s->num_tokens, own = m == ctx->node;
 	size_t rb = ctx->rec_bytes;
-	int64_t at = my_block_at(ctx, m), rows = ctx->rdma_counts[ctx->rank * ctx->nodes + m];
-	char *stage = ctx->region[EP_NET_STAGE];
-	char *dst = own ? ctx->region[EP_NET_RECV] + (size_t)at * rb : stage;
+	int64_t at = my_block_at(ctx, m);
+	char *dst = ctx->region[EP_NET_RECV] + (size_t)at * rb;
 	int c = 0, rc;
 	uint32_t sent = 0;
 	for (int t = 0; t < T; t++) {
 		uint32_t bits = node_bits(ctx, t, m);
 		if (!bits)
 			continue;
-		pack_record(ctx, in, t, bits, own ? dst + (size_t)(c++) * rb : stage + (size_t)(c++) * rb);
-		if (own || c < ctx->chunk)
+		if (own) {
+			pack_record(ctx, in, t, bits, dst + (size_t)(c++) * rb);
 			continue;
-		if ((rc = ep_transport_put(ctx->net, peer_of(ctx, m), stage, EP_NET_RECV, (size_t)at * rb,
-					   (size_t)c * rb)) ||
-		    (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+		}
+		stage_record(ctx, in, t, bits, c++);
+		if (c < ctx->chunk)
+			continue;
+		if ((rc = put_staged(ctx, m, at, c)) || (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
 			return net_fail(ctx, rc);
 		ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 		at += c;
@@ -356,13 +409,11 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	}
 	if (own)
 		return 0;
-	if (c > 0 && (rc = ep_transport_put(ctx->net, peer_of(ctx, m), stage, EP_NET_RECV,
-					    (size_t)at * rb, (size_t)c * rb)))
+	if (c > 0 && (rc = put_staged(ctx, m, at, c)))
 		return net_fail(ctx, rc);
 	ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
 		return net_fail(ctx, rc);
-	(void)rows;
 	return 0;
 }
 

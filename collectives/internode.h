@@ -16,7 +16,11 @@
  *             count rows (rank prefix matrix, per-expert counts, offsets).
  *             send: one record per (token, destination node) to (m, g), in
  *             chunks, each followed by a signal; the own node's records are
- *             written straight into the own network buffer.
+ *             written straight into the own network buffer. Over a transport
+ *             that puts from anywhere (tcp's putv) a record's payload goes
+ *             from x itself and only its tail (scales, meta, top-k) is
+ *             staged; otherwise (verbs: registered sources) the whole record
+ *             is packed into the stage.
  *             forward: each record goes to every local rank whose bit is set,
  *             at its final row (shared-memory copy into the node arena).
  *   combine   reduce: for every record received at dispatch, the forwarder
@@ -37,6 +41,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "collectives/ep.h"
 #include "collectives/recv_area.h"
@@ -83,6 +88,7 @@ struct ep_internode {
 	size_t crec_bytes;         /* one combine record */
 	size_t meta_bytes;         /* one count row */
 	int chunk;                 /* records per put */
+	struct iovec *iov;         /* [2 chunk] gathered puts: each record's payload from x, its tail from the stage */
 	/* node arena (shared by the node's ranks) */
 	int32_t *counts;           /* [R][R] num_tokens_per_rank of every rank */
 	int32_t *expert_counts;    /* [R][E] */

@@ -435,7 +435,12 @@ static struct peer *peer_of(struct ep_transport *t, int rank)
 	return &c->peers[c->slot[rank]];
 }
 
-static int send_frame(struct ep_transport *t, int peer, const struct frame *f, const void *body,
+/* iovecs per sendmsg: well under IOV_MAX */
+#define SEND_BATCH 256
+
+/* The frame header, then its body gathered from n pieces (none for a
+ * signal), in batches, in order on the one stream to the peer. */
+static int send_frame(struct ep_transport *t, int peer, const struct frame *f, const struct iovec *body, int n,
 		      const char *what)
 {
 	struct peer *p = peer_of(t, peer);
@@ -445,8 +450,17 @@ static int send_frame(struct ep_transport *t, int peer, const struct frame *f, c
 		return ep_transport_fail(t, -EINVAL, "tcp: %s is not a connected peer", name);
 	if (atomic_load(&p->state) == PEER_LOST)
 		return ep_transport_fail(t, -EP_EPEERDIED, "tcp: %s %s", name, p->why);
-	struct iovec iov[2] = {{(void *)f, sizeof(*f)}, {(void *)body, body ? f->len : 0}};
-	int rc = ep_sock_send_all(p->fd, iov, body && f->len ? 2 : 1, deadline_of(t->cfg.timeout_s));
+	struct iovec batch[SEND_BATCH + 1];
+	int64_t deadline = deadline_of(t->cfg.timeout_s);
+	int k = 0, rc = 0, m = 0;
+	batch[m++] = (struct iovec){(void *)f, sizeof(*f)};
+	do {
+		for (; k < n && m < SEND_BATCH + 1; k++)
+			if (body[k].iov_len)
+				batch[m++] = body[k];
+		rc = ep_sock_send_all(p->fd, batch, m, deadline);
+		m = 0;
+	} while (!rc && k < n);
 	if (rc == -EP_ETIMEDOUT)
 		return ep_transport_fail(t, rc, "tcp: %s to %s made no progress for %.0f s (peer stalled?)",
 					 what, name, t->cfg.timeout_s);
@@ -456,23 +470,42 @@ static int send_frame(struct ep_transport *t, int peer, const struct frame *f, c
 	return 0;
 }
 
-static int tcp_put(struct ep_transport *t, int peer, const void *src, int region, size_t off,
-		   size_t len)
+/* A put of len bytes at off inside region: checked against our own region (they are symmetric). */
+static int put_fits(struct ep_transport *t, int region, size_t off, size_t len)
 {
 	struct tcp *c = t->priv;
-	/* Regions are symmetric: the peer's has the length ours has. */
 	if (region < 0 || region >= EP_TRANSPORT_MAX_REGIONS || !c->regions[region].base ||
 	    off > c->regions[region].len || len > c->regions[region].len - off)
 		return ep_transport_fail(t, -EINVAL, "tcp: put of %zu bytes at %zu is outside region %d",
 					 len, off, region);
+	return 0;
+}
+
+static int tcp_put(struct ep_transport *t, int peer, const void *src, int region, size_t off,
+		   size_t len)
+{
 	struct frame f = {FRAME_PUT, (uint32_t)region, off, len};
-	return send_frame(t, peer, &f, src, "put");
+	struct iovec body = {(void *)src, len};
+	int rc = put_fits(t, region, off, len);
+	return rc ? rc : send_frame(t, peer, &f, &body, 1, "put");
+}
+
+/* A put gathered from pieces anywhere in memory: the receive thread lands
+ * bytes wherever they came from, so nothing needs registering. */
+static int tcp_putv(struct ep_transport *t, int peer, const struct iovec *iov, int n, int region, size_t off)
+{
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	struct frame f = {FRAME_PUT, (uint32_t)region, off, len};
+	int rc = put_fits(t, region, off, len);
+	return rc ? rc : send_frame(t, peer, &f, iov, n, "put");
 }
 
 static int tcp_signal(struct ep_transport *t, int peer)
 {
 	struct frame f = {FRAME_SIGNAL, 0, 0, 0};
-	return send_frame(t, peer, &f, NULL, "signal");
+	return send_frame(t, peer, &f, NULL, 0, "signal");
 }
 
 static int tcp_wait(struct ep_transport *t, int peer, uint32_t target)
@@ -584,6 +617,7 @@ const struct ep_transport_ops ep_transport_tcp = {
 	.reg_mem = tcp_reg_mem,
 	.connect = tcp_connect,
 	.put = tcp_put,
+	.putv = tcp_putv,
 	.signal = tcp_signal,
 	.wait = tcp_wait,
 	.fini = tcp_fini,

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define EP_TRANSPORT_ADDR_MAX 64
 #define EP_TRANSPORT_MAX_REGIONS 8
@@ -74,6 +75,13 @@ struct ep_transport_ops {
 	 * Blocks only while the backend has no room (at most timeout_s). */
 	int (*put)(struct ep_transport *t, int peer, const void *src, int region, size_t off,
 		   size_t len);
+	/* Optional (NULL: a put's source must be a registered region, so callers
+	 * pack into one and put). Writes the concatenation of the n pieces
+	 * iov[0..n-1], which may lie anywhere in this process's memory, to the
+	 * peer's region `region` at offset off: one put in every other respect
+	 * (ordering, completion, the sources stay unchanged until the next
+	 * signal to that peer returns). Blocks only while the backend has no room. */
+	int (*putv)(struct ep_transport *t, int peer, const struct iovec *iov, int n, int region, size_t off);
 	/* Adds one to the peer's counter for this rank, after every earlier put
 	 * to that peer. Returns once those puts and the signal are complete on
 	 * this side (their sources may be reused). Blocks at most timeout_s. */
@@ -142,6 +150,18 @@ static inline int ep_transport_put(struct ep_transport *t, int peer, const void 
 				   size_t off, size_t len)
 {
 	return t->ops->put(t, peer, src, region, off, len);
+}
+
+/* Can this endpoint put from unregistered memory (putv)? */
+static inline int ep_transport_has_putv(const struct ep_transport *t)
+{
+	return t->ops->putv != NULL;
+}
+
+static inline int ep_transport_putv(struct ep_transport *t, int peer, const struct iovec *iov, int n, int region,
+				    size_t off)
+{
+	return t->ops->putv(t, peer, iov, n, region, off);
 }
 
 static inline int ep_transport_signal(struct ep_transport *t, int peer)
