@@ -82,6 +82,7 @@ static void rank_process(const struct ep_variant *v, struct ep_run *run, char *b
 	snprintf(name, sizeof(name), "epbench-r%d", global);
 	prctl(PR_SET_NAME, name);
 	signal(SIGINT, SIG_IGN); /* the launcher decides; it kills us */
+	signal(SIGUSR1, SIG_IGN); /* a state request is the launcher's to answer */
 	signal(SIGTERM, SIG_DFL);
 	if (run->cfg->numa)
 		pin_rank(rank);
@@ -346,6 +347,11 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_launch_o
 	ep_sync_init(sync, R);
 	int code = fork_ranks(v, run, base, &p, lo, kids, R, res->message, sizeof(res->message));
 	lo->watch.rank_base = lo->rank_base;
+	const char *op_names[EP_MAX_OPS];
+	for (int i = 0; i < v->nops && i < EP_MAX_OPS; i++)
+		op_names[i] = v->ops[i].name;
+	lo->watch.op_names = op_names;
+	lo->watch.nops = v->nops < EP_MAX_OPS ? v->nops : EP_MAX_OPS;
 	if (!code)
 		code = ep_supervise(kids, R, sync, run->cfg->timeout_s, &lo->watch, res->message,
 				    sizeof(res->message));

@@ -10,12 +10,14 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "cli/state_block.h"
 #include "collectives/error.h"
 
 #define POLL_NS (10 * 1000 * 1000LL)
 #define STALL_GRACE_S 5.0
 
 static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t state_asked; /* SIGUSR1: print the state block, go on */
 
 void ep_launcher_interrupt(int sig)
 {
@@ -24,7 +26,10 @@ void ep_launcher_interrupt(int sig)
 
 static void on_signal(int sig)
 {
-	interrupted = sig;
+	if (sig == SIGUSR1)
+		state_asked = 1;
+	else
+		interrupted = sig;
 }
 
 void ep_launcher_catch_signals(void)
@@ -34,6 +39,7 @@ void ep_launcher_catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 int ep_launcher_interrupted(void)
@@ -121,20 +127,6 @@ static uint64_t watch_update(struct watch *w, const struct ep_sync *s, int64_t n
 	return sum;
 }
 
-/* The scheduler state of a process ('R', 'S', 'T' stopped, ...), or '?'. */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = 0;
-	const char *paren = strrchr(buf, ')'); /* the name may hold spaces */
-	return paren && paren[1] == ' ' ? paren[2] : '?';
-}
-
 /* After another node's failure: which of this node's ranks held the others
  * up, appended to msg as "; on node N, rank ...". A rank whose process is
  * stopped (SIGSTOP, a debugger) is named as such; otherwise a rank that
@@ -151,7 +143,7 @@ static void describe_local_stall(const struct ep_sync *s, const struct ep_child 
 	int found = 0;
 	for (int r = 0; r < s->num_ranks && n + 200 < len; r++) {
 		struct ep_rank_view v;
-		char waiters[128], st = kids[r].done ? 'X' : proc_state(kids[r].pid);
+		char waiters[128], st = kids[r].done ? 'X' : ep_proc_state(kids[r].pid);
 		double idle = (double)(now - w[r].since_ns) * 1e-9;
 		int stopped = st == 'T' || st == 't';
 		ep_sync_view(s, r, &v);
@@ -188,6 +180,20 @@ static int reaped(struct ep_child *kids, int n, int r, int status, const struct 
 	return exit_code > 0 ? exit_code : EP_EXIT_TIMEOUT;
 }
 
+/* A point that ends stuck: the block on stderr while the ranks still stand,
+ * and the likely culprit appended to msg (and so to the JSON's error). */
+static void state_at_end(const struct ep_sync *s, const struct ep_child *kids, int n, const struct ep_watch_hooks *hk,
+			 char *msg, size_t len)
+{
+	char culprit[320];
+	int base = hk ? hk->rank_base : 0;
+	ep_state_block(stderr, s, kids, n, base, "the point ends stuck", hk ? hk->op_names : NULL, hk ? hk->nops : 0);
+	ep_state_culprit(s, kids, n, base, culprit, sizeof(culprit));
+	size_t at = strlen(msg);
+	if (culprit[0] && at + 16 < len)
+		snprintf(msg + at, len - at, "; likely: %s", culprit);
+}
+
 int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double timeout_s,
 		 const struct ep_watch_hooks *hk, char *msg, size_t len)
 {
@@ -208,7 +214,14 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 		if (pid > 0) {
 			if (r < n && !(end = reaped(kids, n, r, status, s, base, &code, msg, len)))
 				remaining--;
+			else if (end == EP_EXIT_TIMEOUT)
+				state_at_end(s, kids, n, hk, msg, len);
 			continue;
+		}
+		if (state_asked) {
+			state_asked = 0;
+			ep_state_block(stderr, s, kids, n, base, "SIGUSR1; the run goes on", hk ? hk->op_names : NULL,
+				       hk ? hk->nops : 0);
 		}
 		int64_t now = ep_now_ns();
 		uint64_t p = watch_update(w, s, now);
@@ -228,6 +241,7 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 			last_change = now;
 		} else if ((double)(now - last_change) * 1e-9 > timeout_s + STALL_GRACE_S) {
 			describe_stall(s, base, (double)(now - last_change) * 1e-9, msg, len);
+			state_at_end(s, kids, n, hk, msg, len);
 			end = EP_EXIT_TIMEOUT;
 		}
 		struct timespec ts = {0, POLL_NS};

@@ -6,7 +6,9 @@
  * killed and the message names the rank, its phase and the peers waiting on
  * it. If no rank makes progress for the timeout plus a grace period, the
  * point ends naming every rank's phase and whom it waits for. A signal to
- * the launcher (ep_launcher_interrupt) ends it too. Everything it knows of
+ * the launcher (ep_launcher_interrupt) ends it too. A point that ends stuck
+ * prints every rank's state on stderr and names the likely culprit in its
+ * message; SIGUSR1 prints the same block while the point goes on. Everything it knows of
  * a rank comes from the sync block's published state (ep_sync_view) and,
  * for a stopped process, /proc.
  */
@@ -35,6 +37,8 @@ struct ep_watch_hooks {
 	/* about every 10 ms: what local rank 0 does now (progress displays) */
 	void (*tick)(void *tick_arg, const struct ep_rank_view *rank0);
 	void *tick_arg;
+	const char *const *op_names; /* the variant's ops by index, for the state block (cli/state_block.h) */
+	int nops;
 };
 
 /* Waits for the n ranks of kids (all forked); kills the rest on the first
@@ -46,7 +50,8 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 /* Kills (SIGKILL) and reaps the first n kids that are not done. */
 void ep_kill_all(struct ep_child *kids, int n);
 
-/* SIGINT, SIGTERM and SIGHUP from now on stop the run (ep_launcher_interrupt). */
+/* SIGINT, SIGTERM and SIGHUP from now on stop the run (ep_launcher_interrupt);
+ * SIGUSR1 prints every rank's state (cli/state_block.h) and the run goes on. */
 void ep_launcher_catch_signals(void);
 /* Set from a signal handler: stop the current point, kill the ranks. */
 void ep_launcher_interrupt(int sig);

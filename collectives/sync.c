@@ -162,7 +162,8 @@ int ep_flag_wait_geq(struct ep_waiter *w, struct ep_flag *f, uint32_t target,
 		futex_wait(&f->value, seen, left < EP_SLEEP_SLICE_NS ? left : EP_SLEEP_SLICE_NS);
 		atomic_fetch_sub(&f->waiters, 1);
 	}
-	atomic_store_explicit(&me->waiting_on, -1, memory_order_relaxed);
+	if (!rc) /* a wait that timed out keeps naming its peer, for the state block */
+		atomic_store_explicit(&me->waiting_on, -1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&me->progress, 1, memory_order_relaxed);
 	w->wait_ns += ep_now_ns() - start;
 	if (rc) {

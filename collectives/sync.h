@@ -31,7 +31,7 @@ struct ep_flag {
 struct ep_rank_ctl {
 	struct ep_flag arrive;          /* barrier epoch: rank has reached barrier N */
 	_Atomic(const char *) phase;    /* static string; valid in every forked process */
-	_Atomic int32_t waiting_on;     /* peer rank waited for, -1 when not waiting */
+	_Atomic int32_t waiting_on;     /* peer rank waited for, -1 when not waiting (kept by a wait that timed out) */
 	_Atomic uint64_t progress;      /* bumped at every phase change and finished wait */
 	_Atomic int32_t status;         /* 0, or the negative code the rank failed with */
 	_Atomic int32_t pid;            /* set by the rank at start */

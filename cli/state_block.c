@@ -1,0 +1,105 @@
+/* state_block.c - every rank's state as one block, and the likely culprit (see state_block.h). */
+#define _GNU_SOURCE
+#include "cli/state_block.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+char ep_proc_state(int pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return '?';
+	char st = '?';
+	if (fgets(line, sizeof(line), f)) {
+		const char *close = strrchr(line, ')'); /* the command name may hold spaces */
+		if (close && close[1] == ' ')
+			st = close[2];
+	}
+	fclose(f);
+	return st;
+}
+
+/* How many ranks wait for local rank r; their global ranks into list. */
+static int waiters(const struct ep_sync *s, int n, int r, int base, char *list, size_t len)
+{
+	int k = 0;
+	size_t at = 0;
+	list[0] = 0;
+	for (int q = 0; q < n; q++) {
+		struct ep_rank_view v;
+		ep_sync_view(s, q, &v);
+		if (q != r && v.waiting_on == r && ++k && at + 12 < len)
+			at += (size_t)snprintf(list + at, len - at, "%s%d", at ? ", " : "", base + q);
+	}
+	return k;
+}
+
+void ep_state_culprit(const struct ep_sync *s, const struct ep_child *kids, int n, int base, char *buf,
+		      size_t len)
+{
+	char list[160];
+	buf[0] = 0;
+	for (int r = 0; kids && r < n; r++) { /* a rank gone or stopped explains what waits on it */
+		char st = kids[r].done ? 'X' : ep_proc_state(kids[r].pid);
+		if (kids[r].done && WIFSIGNALED(kids[r].status)) {
+			snprintf(buf, len, "rank %d is gone (killed by signal %d)", base + r, WTERMSIG(kids[r].status));
+			return;
+		}
+		if (st == 'T' || st == 't') {
+			struct ep_rank_view v;
+			ep_sync_view(s, r, &v);
+			int k = waiters(s, n, r, base, list, sizeof(list));
+			snprintf(buf, len, "rank %d is stopped (SIGSTOP or a debugger) in phase %s%s%s%s", base + r, v.phase,
+				 k ? "; rank" : "", k > 1 ? "s " : k ? " " : "", k ? list : "");
+			if (k && strlen(buf) + 16 < len)
+				strcat(buf, k > 1 ? " wait for it" : " waits for it");
+			return;
+		}
+	}
+	for (int r = 0; r < n; r++) {
+		struct ep_rank_view v, w;
+		ep_sync_view(s, r, &v);
+		int k = waiters(s, n, r, base, list, sizeof(list));
+		if (!k)
+			continue;
+		if (v.waiting_on < 0) {
+			snprintf(buf, len, "rank %d (phase %s) holds up rank%s %s and waits for no one", base + r, v.phase,
+				 k > 1 ? "s" : "", list);
+			return;
+		}
+		ep_sync_view(s, v.waiting_on, &w);
+		if (w.waiting_on == r) {
+			snprintf(buf, len, "ranks %d and %d wait for each other (phases %s, %s): a message lost between them",
+				 base + r, base + v.waiting_on, v.phase, w.phase);
+			return;
+		}
+	}
+}
+
+void ep_state_block(FILE *out, const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+		    const char *why, const char *const *op_names, int nops)
+{
+	char culprit[320];
+	fprintf(out, "# state of %d rank%s (%s):\n", n, n == 1 ? "" : "s", why);
+	fprintf(out, "#   %5s %8s %5s %-22s %-18s %6s %9s\n", "rank", "pid", "state", "phase", "op", "iter", "waits for");
+	for (int r = 0; r < n; r++) {
+		struct ep_rank_view v;
+		char op[24] = "-", peer[16] = "-";
+		ep_sync_view(s, r, &v);
+		if (v.op >= 0)
+			snprintf(op, sizeof(op), "%s", op_names && v.op < nops ? op_names[v.op] : "?");
+		if (v.waiting_on >= 0)
+			snprintf(peer, sizeof(peer), "rank %d", base + v.waiting_on);
+		char st = kids && kids[r].done ? 'X' : kids ? ep_proc_state(kids[r].pid) : '?';
+		fprintf(out, "#   %5d %8d %5c %-22s %-18s %6d %9s\n", base + r, v.pid, st, v.phase, op,
+			v.op >= 0 ? v.iter : 0, peer);
+	}
+	ep_state_culprit(s, kids, n, base, culprit, sizeof(culprit));
+	fprintf(out, "# likely: %s\n", culprit[0] ? culprit : "no rank waits for another");
+	fflush(out);
+}
