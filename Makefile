@@ -28,7 +28,7 @@ else ifneq ($(SANITIZER),)
 CFLAGS     += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all -fno-omit-frame-pointer -DEP_SANITIZED
 LDFLAGS    += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
 endif
-LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -ljansson -lnettle -lm -lpthread
+LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -ljansson -lnettle -lpmix -lm -lpthread
 
 DIRS       := cli cli/cluster collectives collectives/transport reference reports
 ALL_SRC    := $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
@@ -65,6 +65,8 @@ $(BUILD)/build_info.h: FORCE
 	@scripts/build-info.sh $@ "$(CC)" "$(CFLAGS)" "$(SANITIZER)"
 $(BUILD)/reports/provenance.o: $(BUILD)/build_info.h
 $(BUILD)/reports/provenance.o: CFLAGS += -I$(BUILD)
+# PMIx's headers live in a directory of their own (pkg-config pmix)
+$(BUILD)/cli/cluster/pmix.o: CFLAGS += $(shell pkg-config --cflags pmix 2>/dev/null)
 FORCE:
 
 $(BUILD)/%_test: $(BUILD)/%_test.o $(BUILD)/libep.a

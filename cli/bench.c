@@ -22,11 +22,15 @@ static int rank_fail(struct ep_bench_env *env, const char *what, int err)
 	return ep_error_exit_code(err);
 }
 
-/* --fault slow:RANK:US[@ITER]: this rank sleeps inside the timed op. */
+/* --fault slow:RANK:US / delay:RANK:US@ITER: this rank sleeps inside the
+ * timed op, once for each such fault that strikes iteration it. */
 static void inject_slow(const struct ep_bench_env *env, long it)
 {
-	const struct ep_fault *f = ep_faults_find(&env->run->cfg->faults, EP_FAULT_SLOW, env->rank);
-	if (f && ep_faults_at(&env->run->cfg->faults, EP_FAULT_SLOW, env->rank, it)) {
+	const struct ep_faults *fs = &env->run->cfg->faults;
+	for (int k = 0; k < fs->n; k++) {
+		const struct ep_fault *f = &fs->f[k];
+		if (f->kind != EP_FAULT_SLOW || !ep_fault_strikes(f, env->rank, it))
+			continue;
 		struct timespec ts = {f->arg / 1000000, f->arg % 1000000 * 1000};
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;
@@ -165,9 +169,10 @@ static void keep_stale_rows(const struct ep_variant *v, struct ep_bench_env *env
 			    op->outputs(st, views, MAX_VIEWS) < 1 || !views[0].rows)
 				continue;
 			uint8_t *row = realloc(stale[k], views[0].row_bytes);
-			if (row)
+			if (row) { /* out of memory keeps the older row: stale either way */
 				memcpy(row, views[0].base + (views[0].rows - 1) * views[0].row_bytes, views[0].row_bytes);
-			stale[k] = row;
+				stale[k] = row;
+			}
 			break;
 		}
 	}
@@ -204,6 +209,7 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
 		if ((rc = check_pass(v, env, *st, pass, &rep, stale)))
 			break;
 		env->times[i] = (double)rep.wrong_rows;
+		env->result->soak_done = i + 1;
 		keep_findings(env->result, &rep, pass);
 		keep_stale_rows(v, env, *st, stale);
 	}
@@ -217,7 +223,7 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
 /* Times op i: warm-up, then iterations. Besides the op time, each iteration
  * records the rank's busy time (the op time less its waits on peers), whose
  * median tells a slow rank from one that merely waits for it. */
-static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st)
+static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st, int first_timed)
 {
 	const struct ep_run_cfg *o = env->run->cfg;
 	const struct ep_op_desc *op = &v->ops[i];
@@ -239,7 +245,7 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 		}
 		env->waiter->wait_ns = 0;
 		int64_t t0 = ep_now_ns();
-		if (i == 0 && it >= 0)
+		if (first_timed && it >= 0)
 			inject_stop(env, it);
 		inject_slow(env, it);
 		if ((rc = op->run(st))) {
@@ -317,10 +323,12 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 		goto out;
 	}
 	perf_control(env, "enable\n");
-	for (int i = 0; i < v->nops; i++)
-		if (ep_op_present(&v->ops[i], o) && ep_op_timed(&v->ops[i], o))
-			if ((code = time_op(v, i, env, st)))
+	for (int i = 0, first = 1; i < v->nops; i++)
+		if (ep_op_present(&v->ops[i], o) && ep_op_timed(&v->ops[i], o)) {
+			if ((code = time_op(v, i, env, st, first)))
 				goto out;
+			first = 0; /* die and hang strike in the first op timed */
+		}
 	perf_control(env, "disable\n");
 	for (int i = 0; i < v->nops; i++)
 		if (v->ops[i].recv_rows)

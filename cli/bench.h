@@ -82,6 +82,7 @@ struct ep_rank_result {
 	double busy_median_us[EP_MAX_OPS]; /* per op: median of run() time minus sync waits */
 	int64_t first_pass;       /* soak: the pass index of `first` */
 	double soak_s;            /* soak: seconds of all passes */
+	int64_t soak_done;        /* soak: passes this rank completed */
 	_Atomic int32_t finished;
 };
 

@@ -15,7 +15,7 @@
  *   drop:R       R's last received row is never written: it keeps what a
  *                fresh buffer holds (zeros)
  *   stale:R      R's last received row keeps the previous --soak pass's
- *                bytes (needs --soak; strikes its second pass by default)
+ *                bytes (needs --soak; strikes the soak's second pass unless @ITER)
  * and the supervision's:
  *   die:R        rank R is killed (SIGKILL) in its first timed iteration:
  *                exit 4, naming rank R and its phase

@@ -139,6 +139,8 @@ static void collect_soak(const struct ep_variant *v, const struct ep_run *run, c
 	size_t stride = times_per_rank(v, run);
 	struct ep_soak_result *s = &res->soak;
 	s->passes = run->cfg->soak;
+	for (int r = 0; r < R; r++) /* a soak cut short counts only the passes every rank finished */
+		s->passes = rr[r].soak_done < s->passes ? (long)rr[r].soak_done : s->passes;
 	s->first = run->cfg->soak_first;
 	s->first_failed = -1;
 	for (long i = 0; i < s->passes; i++) {

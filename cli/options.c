@@ -533,6 +533,7 @@ static int getopt_error(int c, char **argv, const char *command, char *err, size
 
 static int check_perf_ctl(const char *spec, char *err, size_t len);
 static int check_soak(struct ep_options *o, char *err, size_t len);
+static int check_fault_iter(struct ep_options *o, struct ep_fault *f, char *err, size_t len);
 static int finish(const struct ep_option_spec *spec, struct ep_options *o, char *err, size_t len);
 
 int ep_options_parse(const struct ep_option_spec *spec, int argc, char **argv, struct ep_options *o,
@@ -629,24 +630,40 @@ static int check_soak(struct ep_options *o, char *err, size_t len)
 {
 	if (o->soak && o->cached)
 		return fail(err, len, "--soak routes every pass anew; --cached reuses one dispatch's handle: drop one of them");
+	if (o->soak && !o->check)
+		return fail(err, len, "--soak with --check 0 checks nothing: it could never count a failure");
+	if (o->soak && (o->gates.n || o->gates.max_regress >= 0))
+		return fail(err, len, "--soak times nothing, so a performance limit (--min-algbw, --max-median-us, --min-copy, --max-regress) could never fire");
 	if (o->soak_first && !o->soak)
 		return fail(err, len, "--soak-first %d needs --soak N", o->soak_first);
-	for (int i = 0; i < o->faults.n; i++) {
-		struct ep_fault *f = &o->faults.f[i];
-		long lo = o->soak ? o->soak_first : 0;
-		long hi = o->soak ? lo + o->soak : ep_fault_is_data(f) ? 1 : o->iters;
-		if (f->kind == EP_FAULT_STALE && !o->soak)
-			return fail(err, len, "--fault stale:%d needs --soak: it leaves a row from the previous pass", f->rank);
-		if (f->kind == EP_FAULT_STALE && f->iter < 0)
-			f->iter = lo + 1; /* the second pass: the first with a previous one */
-		if (f->iter >= 0 && (f->iter < lo || f->iter >= hi)) {
-			struct ep_faults one = {.n = 1, .f = {*f}};
-			char text[64];
-			ep_faults_text(&one, text, sizeof(text));
-			return fail(err, len, "--fault %s never strikes: the run's %s iterations are %ld to %ld", text,
-				    o->soak ? "soak" : ep_fault_is_data(f) ? "checked" : "timed", lo, hi - 1);
-		}
-	}
+	for (int i = 0; i < o->faults.n; i++)
+		if (check_fault_iter(o, &o->faults.f[i], err, len))
+			return -EP_EUSAGE;
+	return 0;
+}
+
+/* One fault must strike an iteration the run has, and its effect must be
+ * seen: data faults need the check, timing faults the timed loops. */
+static int check_fault_iter(struct ep_options *o, struct ep_fault *f, char *err, size_t len)
+{
+	struct ep_faults one = {.n = 1, .f = {*f}};
+	char text[64];
+	ep_faults_text(&one, text, sizeof(text));
+	if (ep_fault_is_data(f) && !o->check)
+		return fail(err, len, "--fault %s damages outputs, but --check 0 compares none", text);
+	if (f->kind == EP_FAULT_SLOW && o->soak)
+		return fail(err, len, "--fault %s slows timed iterations; --soak times none", text);
+	if (f->kind == EP_FAULT_STALE && !o->soak)
+		return fail(err, len, "--fault stale:%d needs --soak: it leaves a row from the previous pass", f->rank);
+	long lo = o->soak ? o->soak_first : 0;
+	long hi = o->soak ? lo + o->soak : ep_fault_is_data(f) ? 1 : o->iters;
+	if (f->kind == EP_FAULT_STALE && f->iter < 0)
+		f->iter = lo + 1; /* the second pass: the first with a previous one */
+	long at = f->iter >= 0 ? f->iter : f->kind == EP_FAULT_SLOW ? lo : 0; /* where it strikes */
+	if (at < lo || at >= hi || (f->kind == EP_FAULT_STALE && at == lo))
+		return fail(err, len, "--fault %s never strikes: the run's %s iterations are %ld to %ld%s", text,
+			    o->soak ? "soak" : ep_fault_is_data(f) ? "checked" : "timed", lo, hi - 1,
+			    f->kind == EP_FAULT_STALE ? " (and stale needs a pass before it)" : "");
 	return 0;
 }
 

@@ -4,8 +4,8 @@
  * stopping anything, when the launcher gets SIGUSR1: each rank's pid,
  * process state, phase, op and iteration, and whom it waits for; then one
  * line naming what holds the others up. Everything comes from the ranks'
- * published state (ep_sync_view) and /proc; nothing here blocks or
- * allocates. Not yet: the expected versus arrived rows per (source,
+ * published state (ep_sync_view) and /proc (read with stdio: not for a
+ * signal handler); nothing here blocks. Not yet: the expected versus arrived rows per (source,
  * destination) pair.
  */
 #ifndef EP_STATE_BLOCK_H

@@ -76,8 +76,9 @@ size_t ep_internode_rank_bytes(const struct ep_shape *s, int ranks_per_node,
 	size_t meta = ep_align_up(4 * (R + (size_t)s->num_experts + N), 16);
 	size_t regions = 2 * N * meta + (sizes->rdma_capacity + 1) * rec + (sizes->send_capacity + 1) * crec +
 			 2 * (CHUNK_BYTES + rec + crec);
+	size_t iov = 2 * (CHUNK_BYTES / (rec < crec ? rec : crec) + 1) * sizeof(struct iovec); /* gathered puts */
 	return regions + P * sizeof(*((struct ep_internode *)0)->areas) + 4 * R * R + T * R + 4 * N +
-	       4 * (size_t)ep_local_experts(s) + 4 * (sizes->rdma_capacity + 1) * P + 4 * (H + K) + 64;
+	       4 * (size_t)ep_local_experts(s) + 4 * (sizes->rdma_capacity + 1) * P + 4 * K + iov + 64;
 }
 
 void ep_internode_fini(struct ep_internode *ctx)

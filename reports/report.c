@@ -206,8 +206,10 @@ void ep_table_soak(FILE *out, const struct ep_point *pt, const char *command_lin
 		return;
 	fprintf(out, "# soak: first failure in pass %ld (seed %llu): %s\n", s->first_failed,
 		(unsigned long long)(seed + (uint64_t)s->first_failed), pt->res.first_mismatch);
-	fprintf(out, "# soak: reproduce: %s --soak-first %ld --soak 1\n", command_line ? command_line : "epbench ...",
-		s->first_failed);
+	/* a stale row needs the pass before it: repeat both */
+	int stale = command_line && strstr(command_line, "stale:") && s->first_failed > s->first;
+	fprintf(out, "# soak: reproduce: %s --soak-first %ld --soak %d\n", command_line ? command_line : "epbench ...",
+		s->first_failed - stale, 1 + stale);
 }
 
 void ep_table_nodes(FILE *out, const struct ep_point *pt)
@@ -337,59 +339,65 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 	"hottest_rank,tokens_expert_max_over_mean,tokens_expert_cv,hottest_expert,"                    \
 	"rows_node_max_over_mean,rows_node_balancedness,hottest_node"
 
-/* Replaces the row's final newline at buf[len - 1] by the imbalance columns
- * and a newline; returns the new length. */
-static size_t csv_imbalance(char *buf, size_t len, size_t cap, const struct ep_imbalance *im)
+/* The imbalance columns that end a CSV row, and the newline. */
+static void csv_imbalance(FILE *f, const struct ep_imbalance *im)
 {
-	len--;
-	if (!im)
-		return len + (size_t)snprintf(buf + len, cap - len, ",,,,,,,,,,,,\n");
+	if (!im) {
+		fputs(",,,,,,,,,,,,\n", f);
+		return;
+	}
 	const struct ep_spread *r = &im->rank, *e = &im->expert;
-	len += (size_t)snprintf(buf + len, cap - len, ",%.0f,%.4f,%.0f,%.4f,%.4f,%d,%.4f,%.4f,%d", r->min, r->mean, r->max,
-				r->max_over_mean, r->balancedness, r->hottest, e->max_over_mean, e->cv, e->hottest);
+	fprintf(f, ",%.0f,%.4f,%.0f,%.4f,%.4f,%d,%.4f,%.4f,%d", r->min, r->mean, r->max, r->max_over_mean,
+		r->balancedness, r->hottest, e->max_over_mean, e->cv, e->hottest);
 	if (im->nodes)
-		return len + (size_t)snprintf(buf + len, cap - len, ",%.4f,%.4f,%d\n", im->node.max_over_mean,
-					      im->node.balancedness, im->node.hottest);
-	return len + (size_t)snprintf(buf + len, cap - len, ",,,\n");
+		fprintf(f, ",%.4f,%.4f,%d\n", im->node.max_over_mean, im->node.balancedness, im->node.hottest);
+	else
+		fputs(",,,\n", f);
+}
+
+/* One point's rows: one per timed op, or one saying why it failed. */
+static void csv_point(FILE *f, const struct ep_report_meta *m, const struct ep_point *pt)
+{
+	const struct ep_run_result *r = &pt->res;
+	int rows = 0;
+	for (int k = 0; k < r->nops; k++) {
+		const struct ep_op_result *op = &r->ops[k];
+		if (!op->timed)
+			continue;
+		const struct ep_stats *s = &op->time_us;
+		rows++;
+		fprintf(f, "%s,%s,%d,%d,%d,%d,%d,%s,%s,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.4f,%.4f,%.4f,%.4f,%llu",
+			m->command, m->dtype, pt->ranks, pt->tokens, pt->hidden, m->num_topk, m->num_experts, op->name,
+			ep_verdict_name(r->exit_code), (unsigned long long)r->recv_rows, (unsigned long long)op->alg_bytes,
+			(unsigned long long)op->wire_bytes, s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev,
+			op->slowest_rank, op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, m->copy_gbs,
+			(unsigned long long)r->wrong_rows);
+		csv_imbalance(f, r->imbalance);
+	}
+	if (!rows) { /* a failed point (or a soak) still gets its row */
+		fprintf(f, "%s,%s,%d,%d,%d,%d,%d,,%s,,,,,,,,,,,,,,,%.4f,", m->command, m->dtype, pt->ranks, pt->tokens,
+			pt->hidden, m->num_topk, m->num_experts, ep_verdict_name(r->exit_code), m->copy_gbs);
+		csv_imbalance(f, r->imbalance);
+	}
 }
 
 int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
 			const struct ep_point *pts, int n)
 {
-	size_t cap = 4096 + (size_t)n * 4 * 512, len = 0;
-	char *buf = malloc(cap);
-	if (!buf)
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len); /* grows as needed: no row is ever cut */
+	if (!f)
 		return -ENOMEM;
-	len += (size_t)snprintf(buf + len, cap - len,
-		"command,dtype,ranks,tokens,hidden,topk,experts,op,verdict,recv_rows,alg_bytes,wire_bytes,"
-		"min_us,median_us,p90_us,p99_us,max_us,mean_us,stddev_us,slowest_rank,algbw_gbs,wirebw_gbs,"
-		"aggbw_gbs,copy_gbs,wrong_rows," CSV_IMBALANCE "\n");
-	for (int i = 0; i < n; i++) {
-		const struct ep_run_result *r = &pts[i].res;
-		int rows = 0;
-		for (int k = 0; k < r->nops; k++) {
-			const struct ep_op_result *op = &r->ops[k];
-			if (!op->timed)
-				continue;
-			const struct ep_stats *s = &op->time_us;
-			rows++;
-			len += (size_t)snprintf(buf + len, cap - len,
-				"%s,%s,%d,%d,%d,%d,%d,%s,%s,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.4f,%.4f,%.4f,%.4f,%llu\n",
-				m->command, m->dtype, pts[i].ranks, pts[i].tokens, pts[i].hidden, m->num_topk,
-				m->num_experts, op->name, ep_verdict_name(r->exit_code),
-				(unsigned long long)r->recv_rows, (unsigned long long)op->alg_bytes,
-				(unsigned long long)op->wire_bytes, s->min, s->median, s->p90, s->p99, s->max,
-				s->mean, s->stddev, op->slowest_rank, op->algbw_gbs, op->wirebw_gbs,
-				op->aggbw_gbs, m->copy_gbs, (unsigned long long)r->wrong_rows);
-			len = csv_imbalance(buf, len, cap, r->imbalance);
-		}
-		if (!rows) { /* a failed point still gets its row */
-			len += (size_t)snprintf(buf + len, cap - len,
-				"%s,%s,%d,%d,%d,%d,%d,,%s,,,,,,,,,,,,,,,%.4f,\n", m->command, m->dtype,
-				pts[i].ranks, pts[i].tokens, pts[i].hidden, m->num_topk, m->num_experts,
-				ep_verdict_name(r->exit_code), m->copy_gbs);
-			len = csv_imbalance(buf, len, cap, r->imbalance);
-		}
+	fputs("command,dtype,ranks,tokens,hidden,topk,experts,op,verdict,recv_rows,alg_bytes,wire_bytes,"
+	      "min_us,median_us,p90_us,p99_us,max_us,mean_us,stddev_us,slowest_rank,algbw_gbs,wirebw_gbs,"
+	      "aggbw_gbs,copy_gbs,wrong_rows," CSV_IMBALANCE "\n", f);
+	for (int i = 0; i < n; i++)
+		csv_point(f, m, &pts[i]);
+	int bad = ferror(f);
+	if (fclose(f) || bad) {
+		free(buf);
+		return -ENOMEM;
 	}
 	int rc = ep_write_file_atomic(path, buf, len);
 	free(buf);

@@ -7,6 +7,8 @@ set -eu
 PKGS="build-essential pkg-config libgsl-dev libnuma-dev libibverbs-dev librdmacm-dev iproute2 procps python3 python3-numpy"
 # reading results (Jansson), SHA-256 (Nettle), plots (gnuplot), SVG checks (libxml2-utils)
 PKGS="$PKGS libjansson-dev nettle-dev gnuplot-nox libxml2-utils"
+# the master address under mpirun / srun --mpi=pmix (PMIx)
+PKGS="$PKGS libpmix-dev"
 # the fuzz targets (clang's libFuzzer) and the malformed-input test (strace)
 PKGS="$PKGS clang libclang-rt-14-dev strace"
 for arg in "$@"; do

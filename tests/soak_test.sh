@@ -38,6 +38,16 @@ has "soak_reproduce_one_pass" "1 passes (seeds 37 to 37)"
 run "soak_pass_is_seed_plus_index" 1 60 intranode $small --seed 37 --soak 1 --fault corrupt:1@0
 has "soak_same_row_from_seed" "$first"
 
+# a stale row: its reproduce line repeats the pass before it too
+# shellcheck disable=SC2086
+run "soak_stale" 1 60 intranode $small --soak 6 --fault stale:0@4
+has "soak_stale_pass" "first failure in pass 4 (seed 4): rank 0: recv_x["
+repro=$(sed -n 's/^# soak: reproduce: epbench //p' "$tmp/out")
+case "$repro" in *"--soak-first 3 --soak 2") ok "soak_stale_repro_two_passes" ;; *) bad "soak_stale_repro_two_passes" "$repro" ;; esac
+# shellcheck disable=SC2086
+run "soak_stale_reproduced" 1 60 $repro
+has "soak_stale_same_pass" "first failure in pass 4 (seed 4): rank 0: recv_x["
+
 # fresh routing per pass, low-latency (FP8, uneven tokens, zero-copy) and intranode (bias, int8)
 run "soak_low_latency" 0 120 low-latency -r 3 -t 16 --hidden 256 -e 12 -k 3 --dtype fp8 --uneven-tokens 1 --zero-copy --soak 150
 has "soak_low_latency_count" "150 passes"

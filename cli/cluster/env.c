@@ -176,8 +176,11 @@ static int resolve_master(const struct ep_options *o, ep_env_fn env, struct ep_c
 			 torchrun && port_env ? " + 1 (torchrun's store has MASTER_PORT)" : "");
 	} else if (list && ep_slurm_first_host(list, c->master_host, sizeof(c->master_host)) == 0) {
 		snprintf(c->master_from, sizeof(c->master_from), "first host of SLURM_JOB_NODELIST");
+	} else if (env("PMIX_RANK") || env("PMIX_NAMESPACE")) { /* mpirun, srun --mpi=pmix */
+		c->master_via_pmix = 1;
+		snprintf(c->master_from, sizeof(c->master_from), "PMIx (node 0 published it)");
 	} else {
-		return fail(err, len, "no master address: give --master HOST:PORT or set MASTER_ADDR (and MASTER_PORT)");
+		return fail(err, len, "no master address: give --master HOST:PORT, set MASTER_ADDR (and MASTER_PORT), or launch under a PMIx launcher (mpirun, srun --mpi=pmix)");
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@ struct ep_cluster_cfg {
 	int master_port;
 	char convention[160];   /* which options / variables gave nodes and rank */
 	char master_from[96];   /* which gave the master address */
+	int master_via_pmix;    /* master_host is still to be read through PMIx (cli/cluster/pmix.h) */
 };
 
 /* Environment lookup (getenv in the program; a table in tests). */

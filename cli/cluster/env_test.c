@@ -92,6 +92,21 @@ EP_TEST(mpirun_and_slurm)
 	EP_ASSERT(strstr(c.master_from, "SLURM_JOB_NODELIST") != NULL);
 }
 
+EP_TEST(mpirun_without_master_addr_reads_it_through_pmix)
+{
+	static const char *const env[] = {"OMPI_COMM_WORLD_SIZE", "2", "OMPI_COMM_WORLD_RANK", "1", "PMIX_RANK", "1", NULL};
+	static const char *const bare[] = {"OMPI_COMM_WORLD_SIZE", "2", "OMPI_COMM_WORLD_RANK", "1", NULL};
+	struct ep_cluster_cfg c;
+	char err[256];
+	EP_ASSERT_INT_EQ(resolve(env, -1, -1, NULL, &c, err), 0);
+	EP_ASSERT_INT_EQ(c.nodes, 2);
+	EP_ASSERT_INT_EQ(c.node_rank, 1);
+	EP_ASSERT_INT_EQ(c.master_via_pmix, 1);
+	EP_ASSERT_STR_EQ(c.master_from, "PMIx (node 0 published it)");
+	EP_ASSERT_INT_EQ(resolve(bare, -1, -1, NULL, &c, err), -EP_EUSAGE); /* no PMIx, no MASTER_ADDR */
+	EP_ASSERT(strstr(err, "PMIx launcher") != NULL);
+}
+
 EP_TEST(missing_or_bad_values_are_named)
 {
 	static const char *const none[] = {NULL};

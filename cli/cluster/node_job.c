@@ -19,6 +19,7 @@
 #include "cli/cluster/config.h"
 #include "cli/cluster/endpoint.h"
 #include "cli/cluster/env.h"
+#include "cli/cluster/pmix.h"
 #include "cli/cluster/node_result.h"
 #include "cli/cluster/rendezvous.h"
 #include "cli/launcher.h"
@@ -451,6 +452,11 @@ int ep_node_job_main(const struct ep_command *cmd, struct ep_options *o, const c
 	if (rc) {
 		fprintf(stderr, "epbench %s: %s\n", cmd->name, err);
 		return EP_EXIT_USAGE;
+	}
+	if (j.cfg.master_via_pmix && (rc = ep_pmix_master(o->node_addr, o->timeout_s, j.cfg.master_host,
+							sizeof(j.cfg.master_host), err, sizeof(err)))) {
+		fprintf(stderr, "epbench %s: node %d: %s\n", cmd->name, j.cfg.node_rank, err);
+		return ep_error_exit_code(rc);
 	}
 	j.N = j.cfg.nodes, j.P = j.cfg.ranks_per_node, j.R = j.N * j.P, j.nd = j.cfg.node_rank;
 	j.local_mode = o->local_nodes;
