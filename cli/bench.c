@@ -180,21 +180,30 @@ static void keep_stale_rows(const struct ep_variant *v, struct ep_bench_env *env
 
 /* --soak N: N checked passes, pass p with seed + p and fresh inputs; the
  * wrong rows of each pass go to times[p] for the launcher's count. */
-static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
+/* The run a soak pass sees (its seed moves). It lives in ep_bench_rank's
+ * frame, not soak()'s: the variant's state keeps pointing into it (e.g.
+ * the reference's routing) until teardown. */
+struct soak_run {
+	struct ep_run_cfg cfg;
+	struct ep_run run;
+};
+
+static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st, struct soak_run *sr)
 {
 	const struct ep_run *base = env->run;
-	struct ep_run_cfg cfg = *base->cfg;
-	struct ep_run run = *base;
 	uint8_t *stale[EP_MAX_FAULTS] = {0};
-	int rc = 0, n = cfg.soak;
+	int rc = 0, n = base->cfg->soak;
 	int64_t t0 = ep_now_ns();
-	run.cfg = &cfg;
-	env->run = &run;
-	env->result->checked = cfg.check;
+	sr->cfg = *base->cfg;
+	sr->run = *base;
+	sr->run.cfg = &sr->cfg;
+	struct ep_run_cfg *const cfgp = &sr->cfg;
+	env->run = &sr->run;
+	env->result->checked = cfgp->check;
 	for (int i = 0; i < n && !rc; i++) {
-		long pass = (long)cfg.soak_first + i;
+		long pass = (long)cfgp->soak_first + i;
 		struct ep_check_report rep;
-		cfg.seed = base->cfg->seed + (uint64_t)pass;
+		cfgp->seed = base->cfg->seed + (uint64_t)pass;
 		ep_set_step(env->waiter, -1, i);
 		if (i > 0 || pass > 0) { /* every rank is done with the last pass's buffers */
 			ep_set_phase(env->waiter, "soak.reseed");
@@ -204,7 +213,7 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st)
 			}
 		}
 		inject_stop(env, pass);
-		ep_report_init(&rep, run.shape.num_ranks, i == 0 ? env->wrong_by_src : NULL);
+		ep_report_init(&rep, sr->run.shape.num_ranks, i == 0 ? env->wrong_by_src : NULL);
 		rep.wrong_rows_by_src = env->wrong_by_src; /* summed over the passes */
 		if ((rc = check_pass(v, env, *st, pass, &rep, stale)))
 			break;
@@ -301,6 +310,7 @@ static void perf_control(struct ep_bench_env *env, const char *cmd)
 int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 {
 	const struct ep_run_cfg *o = env->run->cfg;
+	struct soak_run sr;
 	void *st = NULL;
 	int rc, code = EP_EXIT_OK;
 	ep_set_phase(env->waiter, "setup");
@@ -311,7 +321,7 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 		goto out;
 	}
 	if (o->soak) {
-		if ((code = soak(v, env, &st)))
+		if ((code = soak(v, env, &st, &sr)))
 			goto out;
 		goto finish;
 	}

@@ -6,8 +6,10 @@
 
 static struct ep_sync *sync_of(int n)
 {
-	struct ep_sync *s = calloc(1, ep_sync_bytes(n));
+	size_t bytes = (ep_sync_bytes(n) + 127) / 128 * 128; /* the control blocks are cache-line aligned */
+	struct ep_sync *s = aligned_alloc(128, bytes);
 	EP_ASSERT(s != NULL);
+	memset(s, 0, bytes);
 	ep_sync_init(s, n);
 	for (int r = 0; r < n; r++)
 		atomic_store(&s->ctl[r].phase, "dispatch.notify");

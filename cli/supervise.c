@@ -39,6 +39,7 @@ void ep_launcher_catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_flags = SA_RESTART; /* a state request must not cut a blocking call short */
 	sigaction(SIGUSR1, &sa, NULL);
 }
 

@@ -107,6 +107,17 @@ EP_TEST(mpirun_without_master_addr_reads_it_through_pmix)
 	EP_ASSERT(strstr(err, "PMIx launcher") != NULL);
 }
 
+EP_TEST(mpich_hydra_variables)
+{
+	static const char *const env[] = {"PMI_SIZE", "3", "PMI_RANK", "2", "MASTER_ADDR", "10.2.0.1", NULL};
+	struct ep_cluster_cfg c;
+	char err[256];
+	EP_ASSERT_INT_EQ(resolve(env, -1, -1, NULL, &c, err), 0);
+	EP_ASSERT_INT_EQ(c.nodes, 3);
+	EP_ASSERT_INT_EQ(c.node_rank, 2);
+	EP_ASSERT_STR_EQ(c.master_host, "10.2.0.1");
+}
+
 EP_TEST(missing_or_bad_values_are_named)
 {
 	static const char *const none[] = {NULL};
