@@ -17,11 +17,12 @@ struct ep_imbalance *ep_imbalance_new(int ranks, int experts, int ranks_per_node
 		im->ranks_per_node = ranks_per_node;
 		im->nodes = ranks / ranks_per_node;
 		im->node_rows = calloc((size_t)im->nodes, sizeof(uint64_t));
+		im->link_rows = calloc((size_t)im->nodes * (size_t)im->nodes, sizeof(uint64_t));
 	}
 	im->matrix = calloc((size_t)ranks * (size_t)ranks, sizeof(uint64_t));
 	im->rank_rows = calloc((size_t)ranks, sizeof(uint64_t));
 	im->expert_tokens = calloc((size_t)experts, sizeof(uint64_t));
-	if (!im->matrix || !im->rank_rows || !im->expert_tokens || (im->nodes && !im->node_rows)) {
+	if (!im->matrix || !im->rank_rows || !im->expert_tokens || (im->nodes && (!im->node_rows || !im->link_rows))) {
 		ep_imbalance_free(im);
 		return NULL;
 	}
@@ -35,8 +36,24 @@ void ep_imbalance_free(struct ep_imbalance *im)
 	free(im->matrix);
 	free(im->rank_rows);
 	free(im->node_rows);
+	free(im->link_rows);
 	free(im->expert_tokens);
 	free(im);
+}
+
+/* Token ids' records over the links out of src's node (see imbalance.h). */
+static void add_links(struct ep_imbalance *im, int src, const int64_t *ids, int topk)
+{
+	int per_node = im->experts / im->nodes, from = src / im->ranks_per_node;
+	uint64_t *row = im->link_rows + (size_t)from * (size_t)im->nodes;
+	for (int j = 0; j < topk; j++) {
+		if (ids[j] < 0 || ids[j] >= im->experts)
+			continue;
+		int to = (int)(ids[j] / per_node), seen = 0;
+		for (int k = 0; k < j && !im->per_expert; k++) /* one record per (token, node) */
+			seen |= ids[k] >= 0 && ids[k] < im->experts && ids[k] / per_node == to;
+		row[to] += !seen && to != from;
+	}
 }
 
 void ep_imbalance_add(struct ep_imbalance *im, int src, const int64_t *topk_idx, int tokens, int topk)
@@ -54,6 +71,8 @@ void ep_imbalance_add(struct ep_imbalance *im, int src, const int64_t *topk_idx,
 				seen |= ids[k] >= 0 && ids[k] < im->experts && ids[k] / per_rank == dst;
 			row[dst] += !seen;
 		}
+		if (im->nodes)
+			add_links(im, src, ids, topk);
 	}
 }
 
@@ -95,4 +114,14 @@ void ep_imbalance_finish(struct ep_imbalance *im)
 	for (int d = 0; d < R; d++)
 		im->node_rows[d / im->ranks_per_node] += im->rank_rows[d];
 	ep_spread_of(im->node_rows, im->nodes, &im->node);
+	int N = im->nodes, n = 0;
+	uint64_t links[N * (N - 1) + 1];
+	for (int a = 0; a < N; a++)
+		for (int b = 0; b < N; b++)
+			if (a != b)
+				links[n++] = im->link_rows[(size_t)a * N + b];
+	ep_spread_of(links, n, &im->link);
+	im->link_src = im->link.hottest / (N - 1);
+	im->link_dst = im->link.hottest % (N - 1);
+	im->link_dst += im->link_dst >= im->link_src; /* the diagonal was skipped */
 }

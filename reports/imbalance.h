@@ -9,6 +9,11 @@
  *                                  each rank holding any of its experts;
  *   per (token, expert)            low-latency: one message per selected
  *                                  expert.
+ * Across nodes, a link (source node, destination node) carries one record
+ * per (token, destination node) in normal mode (DeepEP's hierarchical
+ * path: the node forwards it to its ranks) and one message per remote
+ * (token, expert) in low-latency mode; a node's traffic to itself crosses
+ * no link.
  * Spreads (struct ep_spread) follow vLLM's EPLB logs for "balancedness"
  * (mean / max); with nothing received at all, max/mean and balancedness
  * are 1 and cv is 0 (nothing is out of balance).
@@ -35,7 +40,10 @@ struct ep_imbalance {
 	uint64_t *rank_rows;         /* [ranks]: rows received per rank (column sums of matrix) */
 	uint64_t *node_rows;         /* [nodes]: rows received by each node's ranks, or NULL */
 	uint64_t *expert_tokens;     /* [experts]: (token, slot) entries per expert */
+	uint64_t *link_rows;         /* [nodes][nodes]: records from node (row) to node (column), diagonal 0; or NULL */
 	struct ep_spread rank, node, expert; /* node: nodes > 0 only */
+	struct ep_spread link;       /* over the nodes x (nodes - 1) links; hottest: the link index below */
+	int link_src, link_dst;      /* the busiest link's nodes */
 };
 
 /* Zeroed counts for a run of `ranks` ranks (ranks_per_node > 0 and fewer

@@ -71,6 +71,43 @@ EP_TEST(one_hot_rank_and_nodes)
 	ep_imbalance_free(im);
 }
 
+/* 2 nodes x 2 ranks, 8 experts (2 per rank, 4 per node): a record per
+ * (token, remote node), or a message per remote (token, expert) in low-latency. */
+EP_TEST(records_per_link_between_nodes)
+{
+	static const int64_t from0[] = {4, 5, 0, 6, 1, 2}; /* node 1 twice; node 0 and 1; node 0 only */
+	static const int64_t from2[] = {0, 2, 7, -1};      /* node 0 twice; its own node */
+	for (int per_expert = 0; per_expert <= 1; per_expert++) {
+		struct ep_imbalance *im = ep_imbalance_new(4, 8, 2, per_expert);
+		EP_ASSERT(im != NULL);
+		ep_imbalance_add(im, 0, from0, 3, 2);
+		ep_imbalance_add(im, 2, from2, 2, 2);
+		ep_imbalance_finish(im);
+		EP_ASSERT_UINT_EQ(im->link_rows[0], 0); /* a node to itself crosses no link */
+		EP_ASSERT_UINT_EQ(im->link_rows[1], per_expert ? 3 : 2);
+		EP_ASSERT_UINT_EQ(im->link_rows[2], per_expert ? 2 : 1);
+		EP_ASSERT_UINT_EQ(im->link_rows[3], 0);
+		EP_ASSERT_INT_EQ(im->link_src, 0);
+		EP_ASSERT_INT_EQ(im->link_dst, 1);
+		EP_ASSERT_NEAR(im->link.max_over_mean, per_expert ? 1.2 : 4.0 / 3, 1e-12);
+		ep_imbalance_free(im);
+	}
+}
+
+EP_TEST(hottest_link_skips_the_diagonal)
+{
+	/* 3 nodes of 1 rank, 3 experts: only node 2 -> node 1 carries anything */
+	static const int64_t from2[] = {1, 1};
+	struct ep_imbalance *im = ep_imbalance_new(3, 3, 1, 0);
+	EP_ASSERT(im != NULL);
+	ep_imbalance_add(im, 2, from2, 2, 1);
+	ep_imbalance_finish(im);
+	EP_ASSERT_INT_EQ(im->link_src, 2);
+	EP_ASSERT_INT_EQ(im->link_dst, 1);
+	EP_ASSERT_NEAR(im->link.max, 2.0, 0);
+	ep_imbalance_free(im);
+}
+
 EP_TEST(nothing_received_is_balanced)
 {
 	struct ep_spread s;

@@ -96,12 +96,12 @@ static void print_slow_ranks(FILE *out, const struct ep_point *pt)
 	}
 }
 
-/* An R x R matrix of rows by (source, destination) rank, for up to 64 ranks. */
-static void print_matrix(FILE *out, const char *what, const uint64_t *m, int R)
+/* An R x R matrix by (source, destination) rank or node, for up to 64 of them. */
+static void print_matrix(FILE *out, const char *what, const char *unit, const uint64_t *m, int R)
 {
 	if (!m || R > 64)
 		return;
-	fprintf(out, "#   %s by source (row) and destination (column) rank:\n#   %6s", what, "src\\dst");
+	fprintf(out, "#   %s by source (row) and destination (column) %s:\n#   %6s", what, unit, "src\\dst");
 	for (int d = 0; d < R; d++)
 		fprintf(out, " %6d", d);
 	fprintf(out, "\n");
@@ -133,8 +133,9 @@ static void print_imbalance(FILE *out, const struct ep_imbalance *im, int verbos
 		"tokens/expert max/mean %.3f, cv %.3f (hottest expert %d)",
 		r->min, r->mean, r->max, r->max_over_mean, r->balancedness, r->hottest, e->max_over_mean, e->cv, e->hottest);
 	if (im->nodes)
-		fprintf(out, "; rows/node max/mean %.3f, balancedness %.3f (hottest node %d)", im->node.max_over_mean,
-			im->node.balancedness, im->node.hottest);
+		fprintf(out, "; rows/node max/mean %.3f, balancedness %.3f (hottest node %d); records/link max/mean %.3f, "
+			"balancedness %.3f (hottest link node %d -> node %d)", im->node.max_over_mean, im->node.balancedness,
+			im->node.hottest, im->link.max_over_mean, im->link.balancedness, im->link_src, im->link_dst);
 	fprintf(out, "\n");
 	if (!verbose)
 		return;
@@ -144,7 +145,9 @@ static void print_imbalance(FILE *out, const struct ep_imbalance *im, int verbos
 		print_loads(out, "rows per node", 'n', im->node_rows, im->nodes);
 	if (im->experts <= 1024)
 		print_loads(out, "tokens per expert", 'e', im->expert_tokens, im->experts);
-	print_matrix(out, "imbalance: rows", im->matrix, im->ranks);
+	print_matrix(out, "imbalance: rows", "rank", im->matrix, im->ranks);
+	if (im->nodes)
+		print_matrix(out, "imbalance: records per link", "node", im->link_rows, im->nodes);
 }
 
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose)
@@ -320,7 +323,7 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 		else
 			fprintf(out, ": %s\n", r->message);
 		if (r->exit_code == EP_EXIT_WRONG)
-			print_matrix(out, "wrong rows", r->wrong_matrix, pt->ranks);
+			print_matrix(out, "wrong rows", "rank", r->wrong_matrix, pt->ranks);
 	}
 	if (report_error) { /* a report asked for and not written is a failure of the run */
 		fprintf(out, "# report: %s\n", report_error);

@@ -191,8 +191,20 @@ static void json_imbalance(struct ep_json *j, const struct ep_imbalance *im)
 	ep_json_begin_object(j, "imbalance");
 	ep_json_string(j, "row", im->per_expert ? "token_expert" : "token_rank");
 	json_spread(j, "rows_per_rank", &im->rank, "hottest_rank", im->rank_rows, im->ranks);
-	if (im->nodes)
+	if (im->nodes) {
 		json_spread(j, "rows_per_node", &im->node, "hottest_node", im->node_rows, im->nodes);
+		json_spread(j, "records_per_link", &im->link, "hottest_link", NULL, 0);
+		ep_json_int(j, "hottest_link_src", im->link_src);
+		ep_json_int(j, "hottest_link_dst", im->link_dst);
+		ep_json_begin_array(j, "link_matrix"); /* [source node][destination node] records */
+		for (int s = 0; s < im->nodes; s++) {
+			ep_json_begin_array(j, NULL);
+			for (int d = 0; d < im->nodes; d++)
+				ep_json_uint(j, NULL, im->link_rows[(size_t)s * im->nodes + d]);
+			ep_json_end_array(j);
+		}
+		ep_json_end_array(j);
+	}
 	json_spread(j, "tokens_per_expert", &im->expert, "hottest_expert",
 		    im->experts <= 65536 ? im->expert_tokens : NULL, im->experts);
 	if (im->ranks <= 256) {

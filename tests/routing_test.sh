@@ -44,7 +44,9 @@ run "hot_rank_all_rows_low_latency" 0 60 low-latency -r 4 $small --routing hot-r
 expect "hot_rank_low_latency_line" "^# imbalance: rows/rank min 0 mean 128.0 max 512, max/mean 4.000"
 # across 2 nodes of 2 ranks, rank 3's node gets every row
 run "hot_rank_all_rows_internode" 0 60 internode --local-nodes --nodes 2 --ranks-per-node 2 $small --routing hot-rank:3:1.0
-expect "hot_rank_internode_node" "rows/node max/mean 2.000, balancedness 0.500 \(hottest node 1\)$"
+expect "hot_rank_internode_node" "rows/node max/mean 2.000, balancedness 0.500 \(hottest node 1\);"
+# only node 0 -> node 1 carries records (node 1's own tokens stay home): max/mean 2 over the 2 links
+expect "hot_rank_internode_link" "records/link max/mean 2.000, balancedness 0.500 \(hottest link node 0 -> node 1\)$"
 # every entry masked: nothing moves, nothing is out of balance
 run "masked_everything" 0 60 intranode -r 2 $small -e 8 --routing hot-rank:0 --masked-ratio 1
 expect "masked_everything_balanced" "^# imbalance: rows/rank min 0 mean 0.0 max 0, max/mean 1.000"
