@@ -9,6 +9,9 @@ here=$(dirname "$0")
 # (scripts/install-deps.sh), over any other python3 earlier on PATH.
 PATH=/usr/bin:$PATH
 export PATH
+# LeakSanitizer (address builds): leaks inside libraries we do not own are not ours
+LSAN_OPTIONS="suppressions=$(cd "$here" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
 passed=0 failed=0 skipped=0
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT INT TERM
