@@ -108,14 +108,6 @@ int ep_faults_parse(struct ep_faults *fs, const char *spec, char *err, size_t le
 	return rc;
 }
 
-const struct ep_fault *ep_faults_find(const struct ep_faults *fs, enum ep_fault_kind kind, int rank)
-{
-	for (int i = 0; i < fs->n; i++)
-		if (fs->f[i].kind == kind && fs->f[i].rank == rank)
-			return &fs->f[i];
-	return NULL;
-}
-
 int ep_fault_strikes(const struct ep_fault *f, int rank, long it)
 {
 	if (f->rank != rank)

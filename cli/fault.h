@@ -64,9 +64,6 @@ struct ep_faults {
  * with one line in err naming the bad item and the kinds there are. */
 int ep_faults_parse(struct ep_faults *fs, const char *spec, char *err, size_t len);
 
-/* The fault of that kind aimed at rank, or NULL. */
-const struct ep_fault *ep_faults_find(const struct ep_faults *fs, enum ep_fault_kind kind, int rank);
-
 /* Does that fault strike rank in iteration it? Without @ITER: the data
  * faults, die and hang strike iteration 0 (stale: 1), slow every iteration. */
 int ep_fault_strikes(const struct ep_fault *f, int rank, long it);
