@@ -53,7 +53,7 @@ fi
 "$EPBENCH" intranode -r 4 -t 512 --hidden 2048 -e 16 -k 4 -n 100000 -w 1 --timeout 5 >"$tmp/out" 2>&1 &
 lpid=$!
 sleep 1.5
-pkill -s 0 -9 -x epbench-r3
+kill_ranks 9 epbench-r3
 wait $lpid; got=$?
 [ "$got" -eq 4 ] && grep -q "rank 3" "$tmp/out" && ok "external_kill_of_rank" || bad "external_kill_of_rank" "exit $got"
 "$EPBENCH" intranode -r 4 -t 512 --hidden 2048 -e 16 -k 4 -n 100000 -w 1 >"$tmp/out" 2>&1 &

@@ -7,14 +7,12 @@
 # multi-node suites: where (netns or loopback), next_port, cluster (one
 # job of N emulated nodes), start_node (one node by hand on loopback) and
 # node_fault (kill or stop node 1 of a running 2-node job).
-# Each script runs in a session of its own, so live_ranks and pkill -s 0 see
-# only the ranks it started: another epbench job on the machine (a second
-# test run, a benchmark) is neither counted as an orphan nor killed.
-if [ "${EP_TEST_SESSION:-}" != "$0" ]; then
-	EP_TEST_SESSION=$0
-	export EP_TEST_SESSION
-	exec setsid -w sh "$0" "$@"
-fi
+# Every process this script starts carries its tag in the environment (so
+# do the ranks of emulated nodes in other sessions and namespaces):
+# live_ranks and kill_ranks see only those, so another epbench job on the
+# machine (a second test run, a benchmark) is neither an orphan nor killed.
+EP_TEST_TAG=${EP_TEST_TAG:-$$.$(date +%s%N)}
+export EP_TEST_TAG
 EPBENCH=${EPBENCH:-./epbench}
 lib_here=$(cd "$(dirname "$0")" && pwd)
 cluster_sh="$lib_here/../scripts/netns-cluster.sh"
@@ -31,11 +29,17 @@ skipped() { echo "SKIP  $1: $2"; skip=$((skip + 1)); }
 # finish NAME: the closing line tests/run.sh adds up, and the exit status
 finish() { echo "$1: $pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0 ]; }
 
-# Live rank processes of this script's session (zombies are dead: whoever
+# ours PID: the process carries this script's tag
+ours() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "EP_TEST_TAG=$EP_TEST_TAG"; }
+# Live rank processes started by this script (zombies are dead: whoever
 # adopted them reaps them).
 live_ranks() {
-	ps -eo sid=,stat=,comm= | awk -v s="$(ps -o sid= -p $$)" '$1 == s + 0 && $3 ~ /^epbench-r[0-9]+$/ && $2 !~ /^Z/'
+	ps -eo pid=,stat=,comm= | awk '$3 ~ /^epbench-r[0-9]+$/ && $2 !~ /^Z/' | while read -r p st c; do
+		ours "$p" && echo "$p $st $c"
+	done
 }
+# kill_ranks SIGNAL NAME: signal this script's processes named NAME
+kill_ranks() { for p in $(pgrep -x "$2"); do ours "$p" && kill "-$1" "$p"; done; }
 
 # run NAME WANT DEADLINE ARGS...: epbench ARGS must exit WANT within DEADLINE
 # seconds; its output is in $tmp/out (a script may define its own run)

@@ -94,9 +94,9 @@ sleep 0.3
 "$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 1000000 -w 1 --timeout 3 >"$tmp/out" 2>&1 &
 lp=$!
 sleep 2.5
-pkill -s 0 -STOP -x epbench-r1
+kill_ranks STOP epbench-r1
 wait $lp; got=$?
-pkill -s 0 -9 -x epbench-r1
+kill_ranks 9 epbench-r1
 [ "$got" -eq 4 ] && ok "stopped_rank_exit_4" || bad "stopped_rank_exit_4" "exit $got"
 expect "stopped_rank_1_named" "on node 0, rank 1 is stopped .*--timeout 3.0 s"
 
