@@ -30,7 +30,7 @@ LDFLAGS    += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
 endif
 LDLIBS     := -lgsl -lgslcblas -lnuma -libverbs -lrdmacm -ljansson -lnettle -lpmix -lm -lpthread
 
-DIRS       := cli cli/cluster collectives collectives/transport reference reports
+DIRS       := cli cli/accept cli/cluster collectives collectives/transport reference reports
 ALL_SRC    := $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
 TEST_SRC   := $(filter %_test.c,$(ALL_SRC))
 MAIN_SRC   := cli/main.c
