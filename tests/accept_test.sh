@@ -72,7 +72,96 @@ pf "numa_balancing_warns" 0 "WARN +numa balancing +on" "$tmp/tune"
 pf "governor_warns" 0 "WARN +cpu governor +1 of 2 cpus 'powersave'" "$tmp/tune"
 pf "fix_is_given" 0 "fix: cpupower frequency-set -g performance" "$tmp/tune"
 
-# the rest of acceptance is not written: said, not pretended
-run "runs_not_written" 2 10 accept --nodes 2
-expect "runs_not_written_said" "only --preflight-only is written yet"
+# ---- the acceptance job ------------------------------------------------------
+small="--ranks-per-node 2 -t 512 --hidden 1024 -e 24 -k 4 --ll-experts 24 --ll-tokens 32 -n 5 --iperf-seconds 1"
+
+# bad input: one line, exit 2, nothing run
+run "fail_at_above_100" 2 10 accept --local-nodes --nodes 2 --fail-at 120
+expect "fail_at_above_100_said" "out-of-range number '120'"
+run "thresholds_out_of_order" 2 10 accept --local-nodes --nodes 2 --degraded-at 50 --fail-at 60
+expect "thresholds_out_of_order_said" "thresholds out of order '--fail-at 60 above --degraded-at 50'"
+run "experts_not_divisible" 2 10 accept --local-nodes --nodes 3 --ranks-per-node 2 -e 16
+expect "experts_not_divisible_said" "experts must divide evenly"
+run "scopes_unknown" 2 10 accept --local-nodes --nodes 2 --scopes nodes,links
+run "max_regress_without_baseline" 2 10 accept --local-nodes --nodes 2 --max-regress 5
+echo '{"schema": "epbench-accept/1", "items": [], "config": {"ranks_per_node": 2, "num_tokens": 512, "hidden": 7168}}' >"$tmp/other.json"
+run "reference_other_shape" 2 10 accept --local-nodes --nodes 2 $small --reference "$tmp/other.json"
+expect "reference_other_shape_said" "is for another shape: hidden 7168 there, 1024 here"
+run "reference_not_accept_json" 2 10 accept --local-nodes --nodes 2 $small --reference "$tmp/host.json"
+
+# an emulated cluster on this host: every run checked, a report for people and one for machines
+# (thresholds wide: the nodes share this host's two cores, so their speeds vary with its load)
+run "local_two_nodes_pass" 0 240 accept --local-nodes --nodes 2 $small --degraded-at 5 --fail-at 2 \
+	--report "$tmp/local.md" --json "$tmp/local.json"
+expect "local_verdicts_printed" "^    PASS +pair 0-1 "
+expect "local_acceptance_line" "^# acceptance: PASS \(exit 0\)"
+python3 - "$tmp/local.json" "$tmp/local.md" <<'PY' && ok "local_reports" || bad "local_reports" "see above"
+import json, sys
+d = json.load(open(sys.argv[1])); md = open(sys.argv[2]).read()
+assert d["schema"] == "epbench-accept/1" and d["verdict"] == "PASS" and d["exit"] == 0, d["verdict"]
+names = sorted(i["name"] for i in d["items"])
+assert names == ["job", "node 0", "node 1", "pair 0-1"], names
+pair = [i for i in d["items"] if i["name"] == "pair 0-1"][0]
+assert pair["figures"]["link_gbs"] > 0 and pair["figures"]["dispatch_link_gbs"] > 0, pair["figures"]
+assert len(d["preflight"]) == 2 and all(p["items"] for p in d["preflight"])
+assert {r["step"] for r in d["runs"]} >= {"node 0", "node 1", "pair 0-1", "job", "job low-latency"}
+assert "## Node pairs" in md and "| **node 0** | - | PASS" in md, md
+PY
+# the reference is used: a known-good file with figures ten times ours makes every speed FAIL
+python3 - "$tmp/local.json" "$tmp/fast.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for i in d["items"]:
+    i["figures"] = {k: v * 10 for k, v in i["figures"].items()}
+json.dump(d, open(sys.argv[2], "w"))
+PY
+run "reference_ten_times_faster_fails" 5 240 accept --local-nodes --nodes 2 $small --scopes pairs --reference "$tmp/fast.json"
+expect "reference_named" "FAIL +pair 0-1 .* of --reference's pair 0-1"
+# wrong data is FAIL whatever the speed, exit 1
+run "wrong_data_fails" 1 240 accept --local-nodes --nodes 2 $small --no-iperf --scopes nodes,pairs --fault corrupt:1
+expect "wrong_data_named" "FAIL +pair 0-1 +wrong data on node 0"
+
+# three namespace nodes; the link between nodes 0 and 2 throttled with tc (htb + u32: this
+# kernel has no netem) in both directions: exactly that pair must fail, every other item pass
+cluster_init
+if [ "$where" = netns ] && command -v tc >/dev/null && command -v iperf3 >/dev/null; then
+	cat >"$tmp/throttle.sh" <<'SH'
+#!/bin/sh
+# on nodes 0 and 2: traffic to the other one at 40 Mbit/s; on node 1 (THROTTLE_MTU): a smaller MTU
+if [ "$NODE_RANK" = 0 ] || [ "$NODE_RANK" = 2 ]; then
+	peer=10.77.0.3; [ "$NODE_RANK" = 2 ] && peer=10.77.0.1
+	tc qdisc add dev eth0 root handle 1: htb default 1 r2q 1000 &&
+	tc class add dev eth0 parent 1: classid 1:1 htb rate 20gbit &&
+	tc class add dev eth0 parent 1: classid 1:2 htb rate 40mbit &&
+	tc filter add dev eth0 parent 1: protocol ip u32 match ip dst $peer/32 flowid 1:2 || exit 3
+fi
+[ "$NODE_RANK" = 1 ] && [ -n "${THROTTLE_MTU:-}" ] && { ip link set eth0 mtu "$THROTTLE_MTU" || exit 3; }
+exec "$@"
+SH
+	next_port
+	timeout -k 2 300 sh "$cluster_sh" -n 3 --port "$port" -- sh "$tmp/throttle.sh" "$EPBENCH" accept $small \
+		--scopes pairs --degraded-at 40 --fail-at 20 --report "$tmp/tc.md" --json "$tmp/tc.json" >"$tmp/out" 2>&1
+	got=$?
+	[ "$got" -eq 5 ] && ok "throttled_pair_exit_5" || bad "throttled_pair_exit_5" "exit $got"
+	expect "throttled_pair_named" "^    FAIL +pair 0-2 +link rate \(iperf3, per direction\)"
+	python3 - "$tmp/tc.json" "$tmp/tc.md" <<'PY' && ok "only_throttled_pair_fails" || bad "only_throttled_pair_fails" "see above"
+import json, sys
+d = json.load(open(sys.argv[1])); md = open(sys.argv[2]).read()
+v = {i["name"]: i["verdict"] for i in d["items"]}
+assert v["pair 0-2"] in ("FAIL", "DEGRADED"), v
+assert all(v[n] == "PASS" for n in v if n != "pair 0-2"), v
+assert "| **node 0** | - | PASS" in md and "| FAIL" in md, md
+# the NIC's counters: bytes on the wire next to the bytes epbench computed
+w = [x for i in d["items"] for k, x in i["figures"].items() if k.endswith("_wire_over_computed")]
+assert w and all(0.97 <= x <= 1.15 for x in w), w
+PY
+	next_port
+	THROTTLE_MTU=1300 timeout -k 2 120 sh "$cluster_sh" -n 3 --port "$port" -- sh "$tmp/throttle.sh" "$EPBENCH" accept \
+		$small --scopes nodes --no-iperf --degraded-at 5 --fail-at 2 >"$tmp/out" 2>&1
+	got=$?
+	[ "$got" -eq 5 ] && ok "mtu_differs_exit_5" || bad "mtu_differs_exit_5" "exit $got"
+	expect "mtu_differs_named" "DEGRADED +node 1 +preflight differs from node 0: interface eth0 is '.*MTU 1300' on node 1"
+else
+	skipped "throttled_pair" "needs network namespaces, tc and iperf3 (root; scripts/install-deps.sh --with-iperf)"
+fi
 finish accept_test.sh
