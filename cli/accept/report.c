@@ -49,7 +49,8 @@ static json_t *document(const struct accept_args *a, const struct ep_accept_resu
 	int code = (int)json_integer_value(json_object_get(v, "exit"));
 	const char *verdict = code == EP_EXIT_OK ? "PASS" : code == EP_EXIT_SLOW ? "DEGRADED" : "FAIL";
 	json_t *first = json_array_get(json_object_get(v, "items"), 0);
-	if (code == EP_EXIT_SLOW && first && !strcmp(json_string_value(json_object_get(first, "verdict")), "FAIL"))
+	if (code == EP_EXIT_SLOW && first && json_is_string(json_object_get(first, "verdict")) &&
+	    !strcmp(json_string_value(json_object_get(first, "verdict")), "FAIL"))
 		verdict = "FAIL";
 	char when[32];
 	time_t now = time(NULL);

@@ -15,6 +15,13 @@ const char *ep_av_name(enum ep_av v)
 	return v == EP_AV_FAIL ? "FAIL" : v == EP_AV_DEGRADED ? "DEGRADED" : "PASS";
 }
 
+/* A string member, "" when absent or not a string (objects from other nodes and files are not trusted). */
+static const char *sget(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "";
+}
+
 static json_t *obj(const struct ep_accept_results *res, int step, int node)
 {
 	return step >= 0 && step < res->done_steps ? res->r[(size_t)step * (size_t)res->nodes + (size_t)node] : NULL;
@@ -122,7 +129,7 @@ static double op_fig(json_t *o, const char *op, const char *key)
 static void judge_counters(json_t *it, json_t *o, int node, int node_in_run, int executions)
 {
 	json_t *c = json_object_get(o, "counters"), *d = json_object_get(c, "delta"), *v;
-	const char *name, *iface = json_string_value(json_object_get(c, "iface"));
+	const char *name, *iface = sget(c, "iface");
 	char key[48];
 	if (!c)
 		return;
@@ -134,7 +141,7 @@ static void judge_counters(json_t *it, json_t *o, int node, int node_in_run, int
 		      (long long)json_integer_value(v));
 	if (json_is_true(json_object_get(c, "loopback")))
 		return; /* --local-nodes: loopback carries every emulated node's traffic, nobody's own */
-	snprintf(key, sizeof(key), "%s tx_bytes", iface ? iface : "");
+	snprintf(key, sizeof(key), "%s tx_bytes", iface);
 	double wire = (double)json_integer_value(json_object_get(d, key)), computed = 0;
 	json_t *nd = json_array_get(
 		json_object_get(json_array_get(json_object_get(json_object_get(o, "result"), "points"), 0), "nodes"),
@@ -182,11 +189,12 @@ static void judge_preflight(json_t *it, const struct ep_accept_results *res, int
 		return lower(it, EP_AV_FAIL, EP_EXIT_TIMEOUT, "node %d sent no preflight (lost)", k);
 	json_array_foreach(json_object_get(pf, "items"), i, x) {
 		const char *n = json_string_value(json_object_get(x, "name")), *v = json_string_value(json_object_get(x, "value"));
-		const char *lv = json_string_value(json_object_get(x, "level")), *v0 = k ? pf_value(pf0, n) : NULL;
-		if (lv && !strcmp(lv, "FAIL"))
-			lower(it, EP_AV_FAIL, EP_EXIT_ENV, "preflight FAIL on node %d: %s: %s (%s)", k, n, v,
-			      json_string_value(json_object_get(x, "fix")) ?: "");
-		else if (v0 && v && compared(n) && strcmp(v, v0))
+		if (!n || !v)
+			continue;
+		const char *lv = sget(x, "level"), *v0 = k ? pf_value(pf0, n) : NULL;
+		if (!strcmp(lv, "FAIL"))
+			lower(it, EP_AV_FAIL, EP_EXIT_ENV, "preflight FAIL on node %d: %s: %s (%s)", k, n, v, sget(x, "fix"));
+		else if (v0 && compared(n) && strcmp(v, v0))
 			lower(it, EP_AV_DEGRADED, EP_EXIT_SLOW, "preflight differs from node 0: %s is '%s' on node %d, '%s' on node 0",
 			      n, v, k, v0);
 	}
@@ -252,7 +260,7 @@ static void pair_item(json_t *it, const struct accept_args *a, const struct ep_a
 	json_t *ip = json_object_get(oq, "iperf");
 	if (json_object_get(ip, "error"))
 		flag(it, "iperf3 from node %d to node %d: %s: the link's rate is not measured", q, p,
-		     json_string_value(json_object_get(ip, "error")));
+		     sget(ip, "error"));
 	fig(it, "link_gbs", json_number_value(json_object_get(ip, "gbps")));
 	double np = json_number_value(json_object_get(op, "nominal_gbs")), nq = json_number_value(json_object_get(oq, "nominal_gbs"));
 	fig(it, "nominal_gbs", np > 0 && nq > 0 ? fmin(np, nq) : 0);
@@ -297,7 +305,7 @@ static double median(json_t *items, const char *scope, const char *key)
 	double *v = calloc(json_array_size(items) + 1, sizeof(double)), m = 0;
 	json_array_foreach(items, i, x) {
 		double f = get_fig(x, key);
-		if (v && f > 0 && !strcmp(json_string_value(json_object_get(x, "scope")), scope))
+		if (v && f > 0 && !strcmp(sget(x, "scope"), scope))
 			v[n++] = f;
 	}
 	if (v && n) {
@@ -311,7 +319,7 @@ static double median(json_t *items, const char *scope, const char *key)
 /* The reference of key for it, and where it came from. */
 static double reference(json_t *it, json_t *items, const char *key, json_t *ref_file, char *from, size_t len)
 {
-	const char *scope = json_string_value(json_object_get(it, "scope")), *name = json_string_value(json_object_get(it, "name"));
+	const char *scope = sget(it, "scope"), *name = sget(it, "name");
 	json_t *ritems = json_object_get(ref_file, "items"), *x;
 	size_t i;
 	json_array_foreach(ritems, i, x) {
@@ -327,7 +335,7 @@ static double reference(json_t *it, json_t *items, const char *key, json_t *ref_
 	if (!strcmp(scope, "job"))
 		return 0; /* one job: no peers */
 	int peers = 0;
-	json_array_foreach(items, i, x) peers += !strcmp(json_string_value(json_object_get(x, "scope")), scope) && get_fig(x, key) > 0;
+	json_array_foreach(items, i, x) peers += !strcmp(sget(x, "scope"), scope) && get_fig(x, key) > 0;
 	snprintf(from, len, peers > 1 ? "the median %s" : "itself (the only %s: give --reference)", scope);
 	return median(items, scope, key);
 }
@@ -368,7 +376,7 @@ static void checks(json_t *items, const struct accept_args *a, json_t *ref_file)
 	json_t *it;
 	json_array_foreach(items, i, it) {
 		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-			if (!strcmp(json_string_value(json_object_get(it, "scope")), keys[k][0]))
+			if (!strcmp(sget(it, "scope"), keys[k][0]))
 				check(it, items, a, ref_file, keys[k][1], keys[k][2], keys[k][3]);
 	}
 }
@@ -394,7 +402,7 @@ json_t *ep_accept_verdicts(const struct accept_args *a, const struct ep_accept_r
 	size_t i;
 	json_t *it;
 	json_array_foreach(items, i, it) {
-		const char *scope = json_string_value(json_object_get(it, "scope")), *n = json_string_value(json_object_get(it, "name"));
+		const char *scope = sget(it, "scope"), *n = sget(it, "name");
 		int p = -1, q = -1;
 		if (!strcmp(scope, "node") && sscanf(n, "node %d", &p) == 1)
 			node_item(it, a, res, p);
