@@ -76,6 +76,10 @@ step ib_send_lat perf ib_send_lat -d "$SOFT_ROCE_DEV" -x "$gid" -p 18516 -n 100
 ep=$1; shift
 common="$EP_COMMON --gid-index $gid"
 step preflight timeout 60 "$ep" accept --preflight-only --transport verbs --json "$d/preflight.node$n.json"
+# the acceptance job over verbs: the pair's run checked, rxe0's counters read around it
+step accept timeout 300 "$ep" accept --transport verbs --ib-dev "$SOFT_ROCE_DEV" --gid-index "$gid" --ranks-per-node 1 \
+	-t 32 --hidden 256 -e 4 -k 2 --ll-experts 4 --ll-tokens 16 -n 2 --scopes nodes,pairs --iperf-seconds 1 \
+	--json "$d/accept.node$n.json" --report "$d/accept.node$n.md"
 # shellcheck disable=SC2086
 step epbench timeout 300 "$ep" internode $common --ranks-per-node 1 -e 4 -k 2
 # shellcheck disable=SC2086
@@ -110,7 +114,7 @@ if [ "$rc" -eq 77 ]; then
 	why=$(sed -n 's/^soft-roce: skipped: //p' "$tmp/run.log" | head -n 1)
 	for c in ibv_devices_lists_rxe0 ib_write_bw_between_nodes ib_send_lat_between_nodes \
 		epbench_internode_verbs epbench_internode_verbs_2x2_fp8 epbench_low_latency_verbs \
-		epbench_killed_node_ends_job epbench_preflight_rxe0 node_failure_ends_run nothing_left_behind; do
+		epbench_killed_node_ends_job epbench_preflight_rxe0 epbench_accept_verbs node_failure_ends_run nothing_left_behind; do
 		skipped "$c" "${why:-qemu cannot run here}"
 	done
 	echo "soft_roce_test.sh: $pass passed, $fail failed, $skip skipped"
@@ -190,6 +194,31 @@ elif both epbench_ll && grep -q "verdict: PASS" "$tmp/epbench_ll.node0.log"; the
 	grep -E "verdict|check:" "$tmp/epbench_ll.node0.log" | sed 's/^/#   node0: /'
 else
 	bad epbench_low_latency_verbs "$(rcs epbench_ll)" "$tmp/epbench_ll.node0.log" "$tmp/epbench_ll.node1.log"
+fi
+
+# the acceptance job over verbs: the pair run is checked byte for byte and
+# PASS, and rxe0's counters were read around it (Soft-RoCE has only
+# hw_counters; the wire bytes are the guest interface's)
+if [ -n "$ep_why" ]; then
+	skipped epbench_accept_verbs "$ep_why"
+elif [ -s "$tmp/accept.node0.json" ] && python3 - "$tmp/accept.node0.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = {i["name"]: i["verdict"] for i in d["items"]}
+assert v.get("pair 0-1") == "PASS", v
+pair = [r["run"] for r in d["runs"] if r["step"] == "pair 0-1" and r["node"] == 0][0]
+assert pair["exit"] == 0 and pair["result"]["points"][0]["check"]["wrong_elements"] == 0
+delta = pair["counters"]["delta"]
+assert any(k.startswith("rxe0/1 hw ") for k in delta), sorted(delta)
+assert any(k.endswith(" tx_bytes") and v > 0 for k, v in delta.items()), delta
+print("#   accept over verbs: %s; pair 0-1 %s; rxe0 hw counters moved: %s; %s" % (d["verdict"], v["pair 0-1"],
+      ", ".join("%s +%d" % (k.split(" hw ")[1], x) for k, x in sorted(delta.items()) if " hw " in k and x) or "none",
+      ", ".join("%s %.3f" % (k, x) for i in d["items"] for k, x in i["figures"].items() if "wire" in k)))
+PY
+then
+	ok epbench_accept_verbs
+else
+	bad epbench_accept_verbs "$(rcs accept)" "$tmp/accept.node0.log" "$tmp/accept.node1.log"
 fi
 
 # One node fails while the other would run on: the harness returns the failed

@@ -20,8 +20,9 @@
 
 struct accept_args {
 	int preflight_only, local_nodes, no_iperf;
-	const char *json, *report, *reference, *transport, *master, *baseline, *node_addr, *scopes, *fault;
+	const char *json, *report, *reference, *transport, *master, *baseline, *node_addr, *scopes, *fault, *ib_dev;
 	int nodes, node_rank, ranks_per_node;         /* nodes/node_rank -1 when not given */
+	int gid_index;                                /* -1 when not given */
 	int tokens, hidden, experts, topk, groups, topk_groups, ll_tokens, ll_experts, iters, warmup;
 	double degraded_at, fail_at, max_regress, timeout_s, iperf_s;
 	int given_experts;                            /* -e given: no default expert groups */

@@ -29,6 +29,8 @@ static const struct opt opts[] = {
 	{"local-nodes", 0, FLAG, O(local_nodes), 0, 0, NULL, "every node on this host, over loopback"},
 	{"ranks-per-node", 0, INT, O(ranks_per_node), 1, 256, "R", "ranks on each node [2]"},
 	{"transport", 0, STR, O(transport), 0, 0, "T", "auto | tcp | verbs, for the runs across nodes [auto]"},
+	{"ib-dev", 0, STR, O(ib_dev), 0, 0, "DEV", "RDMA device of the runs across nodes (verbs)"},
+	{"gid-index", 0, INT, O(gid_index), 0, 65535, "N", "GID index of the runs across nodes (verbs)"},
 	{"num-tokens", 't', INT, O(tokens), 1, 1 << 20, "T", "tokens per rank, normal mode [4096, DeepEP's]"},
 	{"hidden", 0, INT, O(hidden), 64, 1 << 16, "H", "hidden size [7168]"},
 	{"num-experts", 'e', INT, O(experts), 1, 1 << 16, "E", "experts, normal mode [256, with 8 groups, top-4]"},
@@ -176,7 +178,7 @@ int ep_accept_parse(int argc, char **argv, struct accept_args *a)
 	*a = (struct accept_args){.transport = "auto", .scopes = "nodes,pairs,job", .nodes = -1, .node_rank = -1,
 				  .ranks_per_node = 2, .tokens = 4096, .hidden = 7168, .experts = 256, .topk = 8,
 				  .ll_tokens = 128, .ll_experts = 288, .iters = 5, .warmup = 1, .degraded_at = 90,
-				  .fail_at = 70, .max_regress = -1, .timeout_s = 60, .iperf_s = 2};
+				  .fail_at = 70, .max_regress = -1, .gid_index = -1, .timeout_s = 60, .iperf_s = 2};
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
 		if (!strcmp(s, "--help") || !strcmp(s, "-h"))

@@ -120,6 +120,10 @@ int ep_step_argv(const struct accept_args *a, const struct ep_step *s, int node,
 	push(&x, "--transport"), push(&x, "%s", a->transport);
 	if (a->node_addr)
 		push(&x, "--node-addr"), push(&x, "%s", a->node_addr);
+	if (a->ib_dev)
+		push(&x, "--ib-dev"), push(&x, "%s", a->ib_dev);
+	if (a->gid_index >= 0)
+		push(&x, "--gid-index"), push(&x, "%d", a->gid_index);
 	if (a->baseline && !pair) {
 		push(&x, "--baseline"), push(&x, "%s", a->baseline);
 		if (a->max_regress >= 0)
