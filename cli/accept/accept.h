@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#define EP_ACCEPT_MAX_NODES 64
+#define EP_ACCEPT_MAX_NODES 32 /* the cluster's EP_MAX_NODES */
 #define EP_ACCEPT_ARGV_MAX 64
 
 struct accept_args {

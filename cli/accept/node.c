@@ -251,30 +251,14 @@ static int run_node(struct job *j)
 	return rc;
 }
 
-static int local_listener(struct job *j)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof(sa);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl)) {
-		fprintf(stderr, "epbench accept: --local-nodes: rendezvous socket: %s\n", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	j->cfg.master_port = ntohs(sa.sin_port);
-	return fd;
-}
-
 /* --local-nodes: every node a child of this process, over loopback; node 0's status. */
 static int run_local(struct job *j)
 {
-	int fd = local_listener(j), code = EP_EXIT_OK, st;
+	char err[EP_TEXT_MAX];
+	int fd = ep_cluster_local_listener(&j->cfg.master_port, err, sizeof(err)), code = EP_EXIT_OK, st;
 	pid_t pids[EP_ACCEPT_MAX_NODES], parent = getpid();
 	if (fd < 0)
-		return EP_EXIT_ENV;
+		return fprintf(stderr, "epbench accept: %s\n", err), EP_EXIT_ENV;
 	fflush(NULL);
 	for (int k = 0; k < j->N; k++) {
 		if ((pids[k] = fork()) == 0) {

@@ -381,32 +381,14 @@ static int wait_nodes(const pid_t *pids, int nodes)
 	return node0 != EP_EXIT_OK ? node0 : code;
 }
 
-/* The rendezvous socket on a free loopback port, made before the nodes fork. */
-static int local_listener(struct node_job *j)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons((uint16_t)j->cfg.master_port)};
-	socklen_t sl = sizeof(sa);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl)) {
-		fprintf(stderr, "epbench %s: --local-nodes: rendezvous socket: %s\n", me(j), strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	j->cfg.master_port = ntohs(sa.sin_port);
-	return fd;
-}
-
 /* --local-nodes: every node as a child process of this one, over loopback. */
 static int run_local(struct node_job *j)
 {
-	int fd = local_listener(j);
+	char err[EP_TEXT_MAX];
+	int fd = ep_cluster_local_listener(&j->cfg.master_port, err, sizeof(err));
 	pid_t pids[EP_MAX_NODES], parent = getpid();
 	if (fd < 0)
-		return EP_EXIT_ENV;
+		return fprintf(stderr, "epbench %s: %s\n", me(j), err), EP_EXIT_ENV;
 	ep_launcher_catch_signals(); /* before fork: the nodes keep it */
 	fflush(NULL);
 	for (int k = 0; k < j->N; k++) {

@@ -636,3 +636,21 @@ int ep_cluster_pump(struct ep_cluster *cl, int wait_ms, char *msg, size_t len)
 	}
 	return 0;
 }
+
+int ep_cluster_local_listener(int *port, char *err, size_t len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)*port)};
+	socklen_t sl = sizeof(sa);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl)) {
+		snprintf(err, len, "--local-nodes: rendezvous socket: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+	return fd;
+}

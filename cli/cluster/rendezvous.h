@@ -45,6 +45,11 @@ struct ep_cluster;
 int ep_cluster_join(struct ep_cluster **out, const struct ep_cluster_cfg *cfg, const char *config_text,
 		    double timeout_s, int listen_fd, const char *node_addr, char *err, size_t len);
 void ep_cluster_close(struct ep_cluster *cl);
+
+/* --local-nodes: node 0's rendezvous socket on loopback, made before the
+ * nodes fork, at *port (0: any free port, written back). The fd, or -1
+ * with one line in err. */
+int ep_cluster_local_listener(int *port, char *err, size_t len);
 const struct ep_node_info *ep_cluster_nodes(const struct ep_cluster *cl);
 
 /* Serves the connections for up to wait_ms: heartbeats out, messages in.
