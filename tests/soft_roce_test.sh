@@ -214,6 +214,9 @@ assert any(k.endswith(" tx_bytes") and v > 0 for k, v in delta.items()), delta
 print("#   accept over verbs: %s; pair 0-1 %s; rxe0 hw counters moved: %s; %s" % (d["verdict"], v["pair 0-1"],
       ", ".join("%s +%d" % (k.split(" hw ")[1], x) for k, x in sorted(delta.items()) if " hw " in k and x) or "none",
       ", ".join("%s %.3f" % (k, x) for i in d["items"] for k, x in i["figures"].items() if "wire" in k)))
+for i in d["items"]:
+    if i["verdict"] != "PASS":
+        print("#   accept: %s %s: %s" % (i["verdict"], i["name"], i["why"]))
 PY
 then
 	ok epbench_accept_verbs
