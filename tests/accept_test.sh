@@ -121,6 +121,29 @@ expect "reference_named" "FAIL +pair 0-1 .* of --reference's pair 0-1"
 run "wrong_data_fails" 1 240 accept --local-nodes --nodes 2 $small --no-iperf --scopes nodes,pairs --fault corrupt:1
 expect "wrong_data_named" "FAIL +pair 0-1 +wrong data on node 0"
 
+# a node lost in the middle of the pair run: node 0 still judges and writes what was measured
+# (both preflights), the pair in flight is FAIL naming node 1, exit 4, no rank left behind
+next_port
+lost="--nodes 2 --ranks-per-node 2 -t 1024 --hidden 2048 -e 8 -k 2 --ll-experts 8 -n 100000 --no-iperf --timeout 10 --scopes pairs"
+start_node $lost --node-rank 0 --master "127.0.0.1:$port" --json "$tmp/lost.json" >"$tmp/l0" 2>&1; l0=$last
+start_node $lost --node-rank 1 --master "127.0.0.1:$port" >"$tmp/l1" 2>&1; l1=$last
+for i in $(seq 300); do pgrep -f "internode --nodes 2 --node-rank 1 --master 127.0.0.1:$((port + 2))" >/dev/null && break; sleep 0.2; done
+sleep 1
+kill -9 "-$l1" 2>/dev/null
+timeout 60 sh -c "while kill -0 $l0 2>/dev/null; do sleep 0.2; done"
+wait "$l0"; got=$?
+cp "$tmp/l0" "$tmp/out"
+[ "$got" -eq 4 ] && ok "lost_node_exit_4" || bad "lost_node_exit_4" "node 0 exit $got"
+expect "lost_node_pair_fails" "FAIL +pair 0-1 +pair 0-1: the job ended during this run: lost node 1"
+python3 - "$tmp/lost.json" <<'PY' && ok "lost_node_report_kept" || bad "lost_node_report_kept" "see above"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["exit"] == 4 and d["ended"].startswith("lost node 1"), (d["exit"], d["ended"])
+assert len(d["preflight"]) == 2 and all(p and p["items"] for p in d["preflight"]), d["preflight"]
+PY
+sleep 1
+[ -z "$(live_ranks)" ] && ok "lost_node_no_orphans" || bad "lost_node_no_orphans" "$(live_ranks)"
+
 # three namespace nodes; the link between nodes 0 and 2 throttled with tc (htb + u32: this
 # kernel has no netem) in both directions: exactly that pair must fail, every other item pass
 cluster_init

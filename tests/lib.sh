@@ -30,7 +30,7 @@ skipped() { echo "SKIP  $1: $2"; skip=$((skip + 1)); }
 finish() { echo "$1: $pass passed, $fail failed, $skip skipped"; [ "$fail" -eq 0 ]; }
 
 # ours PID: the process carries this script's tag
-ours() { tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "EP_TEST_TAG=$EP_TEST_TAG"; }
+ours() { tr '\0' '\n' 2>/dev/null <"/proc/$1/environ" | grep -qxF "EP_TEST_TAG=$EP_TEST_TAG"; }
 # Live rank processes started by this script (zombies are dead: whoever
 # adopted them reaps them).
 live_ranks() {

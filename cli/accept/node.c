@@ -50,7 +50,10 @@ static int pump(void *ctx, int ms, char *msg, size_t len)
 	struct job *j = ctx;
 	if (!j->cl)
 		return usleep((useconds_t)ms * 1000), 0;
-	return ep_cluster_pump(j->cl, ms, msg, len);
+	int rc = ep_cluster_pump(j->cl, ms, msg, len);
+	if (rc) /* the job ends: why goes with what was measured */
+		snprintf(j->res.lost_msg, sizeof(j->res.lost_msg), "%s", msg);
+	return rc;
 }
 
 static const char *addr_of(const struct job *j, int node)
@@ -191,7 +194,8 @@ static int run_plan(struct job *j)
 			json_decref(mine);
 		if (rc) {
 			j->res.lost_code = rc;
-			snprintf(j->res.lost_msg, sizeof(j->res.lost_msg), "%s", msg);
+			if (msg[0])
+				snprintf(j->res.lost_msg, sizeof(j->res.lost_msg), "%s", msg);
 			break;
 		}
 		j->res.done_steps = k + 1;

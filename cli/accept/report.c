@@ -55,10 +55,10 @@ static json_t *document(const struct accept_args *a, const struct ep_accept_resu
 	char when[32];
 	time_t now = time(NULL);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	return json_pack("{s:s, s:s, s:o, s:o, s:O, s:s, s:i, s:s*, s:i, s:o}", "schema", "epbench-accept/1", "date", when,
+	return json_pack("{s:s, s:s, s:o, s:o, s:O, s:s, s:i, s:o, s:i, s:o}", "schema", "epbench-accept/1", "date", when,
 			 "config", config_json(a), "preflight", pre, "items", json_object_get(v, "items"), "verdict",
-			 verdict, "exit", code, "ended", res->lost_msg[0] ? res->lost_msg : NULL, "steps_done",
-			 res->done_steps, "runs", raw);
+			 verdict, "exit", code, "ended", res->lost_code ? json_string(res->lost_msg) : json_null(),
+			 "steps_done", res->done_steps, "runs", raw);
 }
 
 static void summary(FILE *out, json_t *doc)

@@ -207,6 +207,9 @@ static int was_run(json_t *it, const struct ep_accept_results *res, int s)
 		return 0;
 	if (s < res->done_steps)
 		return 1;
+	if (s == res->done_steps && res->lost_code)
+		return lower(it, EP_AV_FAIL, res->lost_code, "%s: the job ended during this run: %s", res->steps[s].name,
+			     res->lost_msg[0] ? res->lost_msg : "a node was lost"), 0;
 	flag(it, "%s: not run (the job ended before it%s%s)", res->steps[s].name, res->lost_msg[0] ? ": " : "",
 	     res->lost_msg);
 	return 0;
