@@ -16,13 +16,14 @@
 #include <jansson.h>
 
 #include "cli/accept/accept.h"
-
-enum ep_av { EP_AV_PASS, EP_AV_DEGRADED, EP_AV_FAIL };
-
-const char *ep_av_name(enum ep_av v);
+#include "cli/accept/item.h"
 
 /* The judged job as JSON: {"items": [{scope, name, verdict, exit, why,
  * figures{}, checks[], flags[]}...], "exit": status}, items worst first. */
 json_t *ep_accept_verdicts(const struct accept_args *a, const struct ep_accept_results *res);
+
+/* Every item's figures against their references (cli/accept/reference.c):
+ * a check each, and a lower verdict below the thresholds. */
+void ep_accept_checks(json_t *items, const struct accept_args *a, json_t *ref_file);
 
 #endif
