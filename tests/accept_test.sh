@@ -121,6 +121,15 @@ expect "reference_named" "FAIL +pair 0-1 .* of --reference's pair 0-1"
 run "wrong_data_fails" 1 240 accept --local-nodes --nodes 2 $small --no-iperf --scopes nodes,pairs --fault corrupt:1
 expect "wrong_data_named" "FAIL +pair 0-1 +wrong data on node 0"
 
+# the NIC's error counters: one that moves during a run makes its item DEGRADED, named (a crafted
+# sysfs tree under EP_PREFLIGHT_ROOT whose lo rx_dropped grows while the pair runs)
+st="$tmp/drops/sys/class/net/lo/statistics"
+mkdir -p "$st" && echo 0 >"$st/rx_dropped" && echo 0 >"$st/tx_bytes"
+(i=0; while [ $i -lt 600 ] && [ -d "$st" ]; do i=$((i + 1)); echo $i >"$st/rx_dropped"; sleep 0.05; done) &
+bg="$bg $!"
+EP_PREFLIGHT_ROOT="$tmp/drops" run "nic_errors_degrade" 5 120 accept --local-nodes --nodes 2 $small --no-iperf --scopes pairs
+expect "nic_errors_named" "DEGRADED +pair 0-1 +node [01]'s NIC counted lo rx_dropped \+[0-9]+ during the run"
+
 # a node lost in the middle of the pair run: node 0 still judges and writes what was measured
 # (both preflights), the pair in flight is FAIL naming node 1, exit 4, no rank left behind
 next_port
@@ -173,6 +182,8 @@ d = json.load(open(sys.argv[1])); md = open(sys.argv[2]).read()
 v = {i["name"]: i["verdict"] for i in d["items"]}
 assert v["pair 0-2"] in ("FAIL", "DEGRADED"), v
 assert all(v[n] == "PASS" for n in v if n != "pair 0-2"), v
+assert all("node %d eth0" % k in v for k in range(3)), v  # one item per NIC
+assert "## NICs" in md
 assert "| **node 0** | - | PASS" in md and "| FAIL" in md, md
 # the NIC's counters: bytes on the wire next to the bytes epbench computed
 w = [x for i in d["items"] for k, x in i["figures"].items() if k.endswith("_wire_over_computed")]

@@ -48,6 +48,17 @@ static void nodes(FILE *out, json_t *doc, int N)
 	}
 }
 
+static void nics(FILE *out, json_t *doc)
+{
+	json_t *it;
+	size_t i;
+	fprintf(out, "\n## NICs (each node's RDMA ports and data interface)\n\n| NIC | verdict | rate Gb/s | sent MB | why |\n"
+		     "|---|---|---|---|---|\n");
+	json_array_foreach(json_object_get(doc, "items"), i, it) if (!strcmp(str(it, "scope"), "nic"))
+		fprintf(out, "| %s | %s | %.4g | %.4g | %s |\n", str(it, "name"), str(it, "verdict"), figure(it, "rate_gbps"),
+			figure(it, "tx_bytes") / 1e6, str(it, "why"));
+}
+
 /* Rows and columns are nodes; a cell is the pair's verdict, link rate and internode dispatch on it. */
 static void matrix(FILE *out, json_t *doc, int N)
 {
@@ -95,6 +106,7 @@ void ep_accept_markdown(FILE *out, json_t *doc)
 			fprintf(out, "| | | note: %s |\n", json_string_value(f));
 	}
 	nodes(out, doc, N);
+	nics(out, doc);
 	matrix(out, doc, N);
 	if ((it = item(doc, "job")))
 		fprintf(out, "\n## Full job\n\n%s: internode dispatch %.3g GB/s, combine %.3g GB/s (algbw); low-latency dispatch "

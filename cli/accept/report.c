@@ -66,14 +66,14 @@ static void summary(FILE *out, json_t *doc)
 	json_t *it;
 	size_t i;
 	fprintf(out, "# epbench accept: %d nodes\n", (int)json_integer_value(json_object_get(json_object_get(doc, "config"), "nodes")));
-	fprintf(out, "#   %-9s %-10s %s\n", "verdict", "item", "why");
+	fprintf(out, "#   %-9s %-14s %s\n", "verdict", "item", "why");
 	json_array_foreach(json_object_get(doc, "items"), i, it) {
-		fprintf(out, "    %-9s %-10s %s\n", json_string_value(json_object_get(it, "verdict")),
+		fprintf(out, "    %-9s %-14s %s\n", json_string_value(json_object_get(it, "verdict")),
 			json_string_value(json_object_get(it, "name")), json_string_value(json_object_get(it, "why")));
 		json_t *f;
 		size_t k;
 		json_array_foreach(json_object_get(it, "flags"), k, f)
-			fprintf(out, "    %-9s %-10s   note: %s\n", "", "", json_string_value(f));
+			fprintf(out, "    %-9s %-14s   note: %s\n", "", "", json_string_value(f));
 	}
 	if (json_is_string(json_object_get(doc, "ended")))
 		fprintf(out, "# the job ended early: %s\n", json_string_value(json_object_get(doc, "ended")));

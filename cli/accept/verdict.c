@@ -199,12 +199,6 @@ static void job_item(json_t *it, const struct accept_args *a, const struct ep_ac
 	}
 }
 
-static int worse_first(const void *x, const void *y)
-{
-	json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
-	return (int)ep_item_level(b) - (int)ep_item_level(a);
-}
-
 json_t *ep_accept_verdicts(const struct accept_args *a, const struct ep_accept_results *res)
 {
 	json_t *items = json_array();
@@ -229,17 +223,15 @@ json_t *ep_accept_verdicts(const struct accept_args *a, const struct ep_accept_r
 		else
 			job_item(it, a, res);
 	}
+	ep_accept_nic_items(items, res);
 	ep_accept_checks(items, a, res->reference);
-	size_t n = json_array_size(items);
-	json_t **v = calloc(n + 1, sizeof(*v));
-	for (i = 0; v && i < n; i++)
-		v[i] = json_incref(json_array_get(items, i)), code = ep_exit_worse(code, (int)json_integer_value(json_object_get(v[i], "exit")));
-	if (v) {
-		qsort(v, n, sizeof(*v), worse_first);
-		json_array_clear(items);
-		for (i = 0; i < n; i++)
-			json_array_append_new(items, v[i]);
-	}
-	free(v);
+	json_t *sorted = json_array(); /* worst first, in plan order within a level */
+	for (int lv = EP_AV_FAIL; lv >= EP_AV_PASS; lv--)
+		json_array_foreach(items, i, it) if ((int)ep_item_level(it) == lv) {
+			code = ep_exit_worse(code, (int)json_integer_value(json_object_get(it, "exit")));
+			json_array_append(sorted, it);
+		}
+	json_decref(items);
+	items = sorted;
 	return json_pack("{s:o, s:i}", "items", items, "exit", code);
 }

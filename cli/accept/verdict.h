@@ -1,4 +1,4 @@
-/* verdict.h - PASS / DEGRADED / FAIL per node, per node pair and for the job, with the figure that decided.
+/* verdict.h - PASS / DEGRADED / FAIL per node, per NIC, per node pair and for the job, with the figure that decided.
  *
  * Every figure is held to a reference, the first of: the same item's
  * figure in --reference (else that file's median over items of the same
@@ -21,6 +21,9 @@
 /* The judged job as JSON: {"items": [{scope, name, verdict, exit, why,
  * figures{}, checks[], flags[]}...], "exit": status}, items worst first. */
 json_t *ep_accept_verdicts(const struct accept_args *a, const struct ep_accept_results *res);
+
+/* Appends one item per NIC of every node (cli/accept/nic.c). */
+void ep_accept_nic_items(json_t *items, const struct ep_accept_results *res);
 
 /* Every item's figures against their references (cli/accept/reference.c):
  * a check each, and a lower verdict below the thresholds. */
