@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli/cluster/endpoint.h"
+#include "cli/mindie_config.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
 #include "reports/text_file.h"
@@ -54,6 +55,7 @@ static int parse_max_median(struct ep_options *o, const char *arg, char *err, si
 static int parse_min_copy(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parse_max_regress(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parse_confidence(struct ep_options *o, const char *arg, char *err, size_t len);
+static int parallel_options(struct ep_options *o, char *err, size_t len);
 
 #define F(field) offsetof(struct ep_options, field)
 #define RUN EP_SCOPE_RUN
@@ -107,6 +109,9 @@ static const struct opt_def opt_table[] = {
 	{"transport", 0, K_WORD, F(transport), .choices = "auto|tcp|verbs", .def = "auto", .metavar = "auto|tcp|verbs", .help = "network between nodes (auto: verbs if an RDMA device works)", .scope = NODES},
 	{"ib-dev", 0, K_STRING, F(ib_dev), .def_doc = "the first", .metavar = "NAME", .help = "verbs: RDMA device", .scope = NODES},
 	{"gid-index", 0, K_INT, F(gid_index), 0, 255, .def = "-1", .def_doc = "device default", .metavar = "N", .help = "verbs: GID index for RoCE", .scope = NODES},
+	{"parallel", 0, K_STRING, F(parallel_spec), .metavar = "dp=D,tp=T,...", .help = "a deployment's parallel configuration: dp, tp, cp, sp, moe_tp, moe_ep (README: Parallel configurations)", .scope = RUN},
+	{"mindie-config", 0, K_STRING, F(mindie_config), .metavar = "FILE", .help = "the parallel keys of a MindIE config.json (--parallel overrides them key by key)", .scope = RUN},
+	{"moe-comm", 0, K_WORD, F(moe_comm), .choices = "a2a|allgather", .metavar = "a2a|allgather", .help = "MoE communication: all-to-all (MindIE ep_level 2) or world all-gather (ep_level 1) [a2a]", .scope = RUN},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
 	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R, stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
@@ -602,12 +607,28 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 		o->routing.file_idx = rows;
 		o->routing.file_rows = n;
 	}
+	if (parallel_options(o, err, len))
+		return -EP_EUSAGE;
 	o->routing.uneven_tokens = o->uneven_tokens;
 	o->routing.payload = o->payload;
 	o->routing.num_groups = o->num_groups;
 	o->routing.num_topk_groups = o->num_topk_groups;
 	if (o->cached && !o->check && o->ops == EP_OPS_COMBINE)
 		o->cached = 0; /* nothing to time in cached mode */
+	return 0;
+}
+
+/* --mindie-config, then --parallel over it key by key, then --moe-comm. */
+static int parallel_options(struct ep_options *o, char *err, size_t len)
+{
+	if (o->mindie_config && ep_mindie_config_read(o->mindie_config, &o->parallel, err, len))
+		return -1;
+	if (o->parallel_spec && ep_parallel_parse(&o->parallel, o->parallel_spec, err, len))
+		return -1;
+	if (o->moe_comm) {
+		o->parallel.moe_comm = strcmp(o->moe_comm, "allgather") ? EP_MOE_A2A : EP_MOE_ALLGATHER;
+		o->parallel.comm_given = 1;
+	}
 	return 0;
 }
 
@@ -795,6 +816,21 @@ static int check_hot_groups(const struct ep_options *o, const struct ep_shape *s
 	return 0;
 }
 
+/* A parallel configuration must resolve for R ranks; only plain EP runs so far. */
+static int check_parallel(const struct ep_options *o, int R, char *err, size_t len)
+{
+	struct ep_parallel p;
+	char text[160];
+	if (ep_parallel_resolve(&o->parallel, R, o->ranks_per_node, &p, err, len))
+		return -1;
+	if (ep_parallel_pure_ep(&p))
+		return 0;
+	ep_parallel_text(&p, text, sizeof(text));
+	fail(err, len, "%s on %d ranks: only moe_ep = the world with tp = moe_tp = 1 runs yet; the MoE layer with attention "
+		       "TP, MoE-TP or allgather mode is not built (`epbench groups -r %d` shows the groups)", text, R, R);
+	return -1;
+}
+
 int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			   const struct ep_routing *r, char *err, size_t len)
 {
@@ -840,5 +876,7 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			return fail(err, len, "--num-topk-groups does not apply to --routing file:%s (its rows are given)",
 				    o->routing_path);
 	}
+	if (ep_parallel_given(&o->parallel) && check_parallel(o, R, err, len))
+		return -EP_EUSAGE;
 	return check_hot_groups(o, s, r, err, len);
 }

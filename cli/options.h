@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "cli/bench.h"
+#include "cli/parallel.h"
 #include "collectives/ep.h"
 #include "reference/inputs.h"
 #include "reports/gates.h"
@@ -91,6 +92,9 @@ struct ep_options {
 	const char *ib_dev;               /* verbs device or NULL */
 	int gid_index;                    /* -1 = default */
 	const char *node_addr;            /* this node's address for data connections, or NULL */
+	/* a deployment's parallel configuration (cli/parallel.h): --parallel over --mindie-config, key by key */
+	const char *parallel_spec, *mindie_config, *moe_comm;
+	struct ep_parallel parallel;      /* all zero when none given */
 	uint64_t given;                   /* bit i: option row i was on the command line */
 };
 

@@ -144,6 +144,20 @@ struct sweep_texts {
 	struct ep_provenance prov;
 };
 
+/* --parallel / --mindie-config: the resolved configuration and rank 0's groups, after the options text. */
+static void parallel_text(const struct ep_options *o, int ranks, char *buf, size_t len)
+{
+	struct ep_parallel p;
+	char cfg[160], groups[400];
+	size_t n = strlen(buf);
+	if (!ep_parallel_given(&o->parallel) || ep_parallel_resolve(&o->parallel, ranks, o->ranks_per_node, &p, cfg, sizeof(cfg)))
+		return;
+	ep_parallel_text(&p, cfg, sizeof(cfg));
+	ep_parallel_describe(&p, 0, groups, sizeof(groups));
+	snprintf(buf + n, len - n, "%sparallel %s%s%s (rank 0: %s)", n ? "; " : "", cfg, o->parallel.from[0] ? " from " : "",
+		 o->parallel.from, groups);
+}
+
 static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
 		      struct sweep_texts *t, const struct ep_hostinfo *h, const char *cmdline,
 		      struct ep_report_meta *m)
@@ -158,6 +172,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 	if (cmd->describe)
 		cmd->describe(o, extra, sizeof(extra));
 	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
+	parallel_text(o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], t->options, sizeof(t->options));
 	ep_options_traffic(o, &first, r->nodes, t->traffic, sizeof(t->traffic));
 	ep_provenance_collect(&t->prov, EP_VERSION);
 	t->prov.mem_total = h->mem_total, t->prov.numa_nodes = h->numa_nodes, t->prov.cores = h->cores;

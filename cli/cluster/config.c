@@ -45,6 +45,9 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	   o->routing.lognormal_sigma, o->routing.hot_count, o->routing.hot_rank, o->routing.hot_frac,
 	   o->routing_path ? o->routing_path : "");
 	KV("masked-ratio", "%g", o->routing.masked_ratio);
+	char par[160];
+	ep_parallel_text(&o->parallel, par, sizeof(par));
+	KV("parallel", "%s", par);
 	KV("iters", "%d", o->iters);
 	KV("warmup", "%d", o->warmup);
 	KV("check", "%d", o->check);
