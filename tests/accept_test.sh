@@ -130,6 +130,12 @@ bg="$bg $!"
 EP_PREFLIGHT_ROOT="$tmp/drops" run "nic_errors_degrade" 5 120 accept --local-nodes --nodes 2 $small --no-iperf --scopes pairs
 expect "nic_errors_named" "DEGRADED +pair 0-1 +node [01]'s NIC counted lo rx_dropped \+[0-9]+ during the run"
 
+# nodes started with different options: refused, naming the option (before anything runs)
+next_port
+start_node --nodes 2 --node-rank 1 --master "127.0.0.1:$port" -t 256 -e 8 --ll-experts 8 >"$tmp/m1" 2>&1
+run "mismatched_nodes_refused" 2 30 accept --nodes 2 --node-rank 0 --master "127.0.0.1:$port" -t 512 -e 8 --ll-experts 8
+expect "mismatched_nodes_named" "--num-tokens differs: node 0 has 512, node 1 has 256"
+
 # a node lost in the middle of the pair run: node 0 still judges and writes what was measured
 # (both preflights), the pair in flight is FAIL naming node 1, exit 4, no rank left behind
 next_port

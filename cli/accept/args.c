@@ -203,10 +203,10 @@ int ep_accept_parse(int argc, char **argv, struct accept_args *a)
 void ep_accept_config_text(const struct accept_args *a, char *buf, size_t len)
 {
 	snprintf(buf, len,
-		 "accept=1\nranks_per_node=%d\ntransport=%s\nnum_tokens=%d\nhidden=%d\nnum_experts=%d\nnum_topk=%d\n"
-		 "num_groups=%d\nnum_topk_groups=%d\nll_tokens=%d\nll_experts=%d\niters=%d\nwarmup=%d\nscopes=%s\n"
-		 "iperf=%s\ndegraded_at=%g\nfail_at=%g\ntimeout=%g\n",
+		 "command=accept\nranks-per-node=%d\ntransport=%s\nnum-tokens=%d\nhidden=%d\nnum-experts=%d\nnum-topk=%d\n"
+		 "num-groups=%d\nnum-topk-groups=%d\nll-tokens=%d\nll-experts=%d\niters=%d\nwarmup=%d\nscopes=%s\n"
+		 "no-iperf=%d\niperf-seconds=%g\ndegraded-at=%g\nfail-at=%g\ntimeout=%g\nfault=%s\n",
 		 a->ranks_per_node, a->transport, a->tokens, a->hidden, a->experts, a->topk, a->groups, a->topk_groups,
-		 a->ll_tokens, a->ll_experts, a->iters, a->warmup, a->scopes, a->no_iperf ? "off" : "on", a->degraded_at,
-		 a->fail_at, a->timeout_s);
+		 a->ll_tokens, a->ll_experts, a->iters, a->warmup, a->scopes, a->no_iperf, a->iperf_s, a->degraded_at,
+		 a->fail_at, a->timeout_s, a->fault ? a->fault : "");
 }
