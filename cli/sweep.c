@@ -208,10 +208,11 @@ static int step_figures(const struct ep_run *run, const struct ep_routing *r, in
  * every rank's top-k ids (int64, rank-major; two results with the same hash
  * moved the same rows) and its imbalance figures (each rank's first T_r
  * rows, the ones it sends). Routing that changes between iterations
- * (reference/routing_step.h): every distinct step the timed iterations
- * use, in order of use, hashed one after the other and counted once each
- * (the figures are sums over those steps). "" and NULL when memory is
- * short (the hash is then not compared). */
+ * (reference/routing_step.h): the hash covers every distinct step the
+ * timed iterations use, in order of use; the figures are those of the
+ * first timed iteration's step (one op's load: a sum over steps would
+ * hide a hot spot that moves). "" and NULL when memory is short (the hash
+ * is then not compared). */
 static void routing_figures(const struct ep_command *cmd, const struct ep_run *run, struct ep_run_result *res)
 {
 	const struct ep_shape *s = &run->shape;
@@ -230,7 +231,7 @@ static void routing_figures(const struct ep_command *cmd, const struct ep_run *r
 		r.step = ep_routing_step(s, &r, j);
 		if (j > w0 && r.step == first)
 			break; /* a full cycle: every step is counted */
-		if (step_figures(run, &r, idx, w, &h, im))
+		if (step_figures(run, &r, idx, w, &h, j == w0 ? im : NULL))
 			goto out;
 	}
 	if (idx && w) {
