@@ -267,9 +267,6 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st,
 	return rc;
 }
 
-/* Times op i: warm-up, then iterations. Besides the op time, each iteration
- * records the rank's busy time (the op time less its waits on peers), whose
- * median tells a slow rank from one that merely waits for it. */
 /* With routing that changes between iterations, op i's iteration j moves
  * to its step first (untimed) and, when the step changed, prepares again
  * (combine needs the new step's dispatch). */
@@ -297,6 +294,9 @@ static void add_bytes(const struct ep_op_desc *op, void *st, uint64_t *alg, uint
 	*wire += w;
 }
 
+/* Times op i: warm-up, then iterations. Besides the op time, each iteration
+ * records the rank's busy time (the op time less its waits on peers), whose
+ * median tells a slow rank from one that merely waits for it. */
 static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st, int first_timed,
 		   struct own_run *own)
 {
