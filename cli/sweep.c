@@ -95,6 +95,11 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		return snprintf(err, len, "out of memory"), EP_EXIT_ENV;
 	ep_options_run_cfg(o, &cfg);
 	cfg.ranks_per_node = o->ranks_per_node > 0 && nodes ? o->ranks_per_node : 0;
+	if (ep_routing_varies(&o->routing) && (nodes || !cmd->variant->reseed)) {
+		snprintf(err, len, "--routing %s changes between iterations, which runs on one host (intranode, low-latency); %s across nodes does not support it yet",
+			 o->routing.kind == EP_ROUTE_TRACE ? "trace" : "rotating", cmd->name);
+		code = EP_EXIT_USAGE;
+	}
 	/* usage errors of every point first, then what this machine can take */
 	for (int pass = 0; pass < 2 && !code; pass++)
 		for (int i = 0; i < n && !code; i++) {
@@ -113,11 +118,6 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		code = EP_EXIT_USAGE;
 	if (!code)
 		code = check_fault_tensors(cmd, o, err, len);
-	if (!code && ep_routing_varies(&o->routing) && (nodes || !cmd->variant->reseed)) {
-		snprintf(err, len, "--routing %s changes between iterations, which runs on one host (intranode, low-latency); %s across nodes does not support it yet",
-			 o->routing.kind == EP_ROUTE_TRACE ? "trace" : "rotating", cmd->name);
-		code = EP_EXIT_USAGE;
-	}
 	if (!code && o->soak && (nodes || !cmd->variant->reseed)) {
 		snprintf(err, len, "--soak runs on one host (intranode, low-latency); %s across nodes is not supported yet",
 			 cmd->name);

@@ -154,6 +154,8 @@ run "trace_too_few_tokens_t" 2 20 intranode -r 4 -t 65 --hidden 256 -e 16 -k 4 -
 expect "trace_too_few_tokens_quoted" "a step has 256 tokens, the run asks for 4 ranks x 65 tokens = 260"
 run "trace_step_beyond" 2 20 intranode -r 4 $one --routing trace:$tr:6
 run "trace_cached" 2 20 intranode -r 4 $one --routing trace:$tr --cached
+run "trace_internode_refused" 2 20 internode --local-nodes --nodes 2 --ranks-per-node 2 $one --routing trace:$tr
+expect "trace_internode_says_why" "--routing trace changes between iterations, which runs on one host"
 run "trace_not_a_trace" 2 20 intranode -r 4 $one --routing trace:cases/routing-small.txt
 expect "trace_not_a_trace_magic" "no EPTRACE magic"
 [ -z "$(live_ranks)" ] && ok "trace_refusals_spawn_nothing" || bad "trace_refusals_spawn_nothing" "$(live_ranks)"
