@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "collectives/error.h"
+#include "reference/routing_step.h"
 #include "reports/stats.h"
 
 /* Records err in the rank's control block (keeping a more specific message
@@ -136,22 +137,69 @@ static void keep_findings(struct ep_rank_result *res, const struct ep_check_repo
 		res->has_first = 1, res->first = rep->first, res->first_pass = pass;
 }
 
-static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st)
+/* The run a soak pass or a routing step sees (its seed or step moves). It
+ * lives in ep_bench_rank's frame: the variant's state keeps pointing into
+ * it (e.g. the reference's routing) until teardown. */
+struct own_run {
+	struct ep_run_cfg cfg;
+	struct ep_run run;
+};
+
+/* Routing that changes between iterations (reference/routing_step.h):
+ * moves every rank to routing step `step` unless it is there: a barrier,
+ * the variant's reseed (routing, inputs, reference), a barrier. Untimed. */
+static int route_step(const struct ep_variant *v, struct ep_bench_env *env, void *st, struct own_run *own, long step)
+{
+	int rc;
+	if (own->run.routing.step == step)
+		return 0;
+	own->run.routing.step = step;
+	ep_set_phase(env->waiter, "routing step");
+	if ((rc = ep_barrier(env->waiter)) || (rc = v->reseed(st)) || (rc = ep_barrier(env->waiter)))
+		return rank_fail(env, "routing step", rc);
+	return 0;
+}
+
+/* A data fault aimed (@ITER) at a checked pass beyond the n this run has. */
+static int fault_beyond(struct ep_bench_env *env, long n)
+{
+	const struct ep_faults *fs = &env->run->cfg->faults;
+	for (int k = 0; k < fs->n; k++)
+		if (ep_fault_is_data(&fs->f[k]) && fs->f[k].rank == env->rank && fs->f[k].iter >= n) {
+			ep_sync_fail(env->waiter, -EP_EUSAGE, "rank %d: --fault %s:%d@%ld never strikes: the run checks %ld routing step%s (0 to %ld)",
+				     env->rank, fs->f[k].name, fs->f[k].rank, fs->f[k].iter, n, n > 1 ? "s" : "", n - 1);
+			return ep_error_exit_code(-EP_EUSAGE);
+		}
+	return 0;
+}
+
+/* The verification pass: one checked pass of every op, and with routing
+ * that changes between iterations one per distinct step the warm-up and
+ * timed iterations use (checked pass d is the d-th step: what --fault
+ * KIND:R@d strikes). --dump writes the first step's tensors. */
+static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st, struct own_run *own)
 {
 	const struct ep_run_cfg *o = env->run->cfg;
-	struct ep_check_report rep;
-	int rc;
-	ep_report_init(&rep, env->run->shape.num_ranks, env->wrong_by_src);
-	if ((rc = check_pass(v, env, st, 0, &rep, NULL)))
-		return rc;
-	if (o->dump_dir) {
-		ep_set_phase(env->waiter, "dump");
-		if ((rc = v->dump(st, o->dump_dir)))
-			return rank_fail(env, "dump", rc);
+	const struct ep_shape *s = &env->run->shape;
+	const struct ep_routing *r = &env->run->routing;
+	long n = ep_routing_distinct_steps(s, r, (long)o->warmup + o->iters), p = ep_routing_step_period(r);
+	int rc = ep_routing_varies(r) ? fault_beyond(env, n) : 0;
+	for (long d = 0; d < n && !rc; d++) {
+		struct ep_check_report rep;
+		ep_report_init(&rep, s->num_ranks, d == 0 ? env->wrong_by_src : NULL);
+		rep.wrong_rows_by_src = env->wrong_by_src; /* summed over the steps */
+		if ((d > 0 && (rc = route_step(v, env, st, own, ep_routing_step(s, r, d * p)))) ||
+		    (rc = check_pass(v, env, st, d, &rep, NULL)))
+			return rc;
+		if (d == 0 && o->dump_dir) {
+			ep_set_phase(env->waiter, "dump");
+			if ((rc = v->dump(st, o->dump_dir)))
+				return rank_fail(env, "dump", rc);
+		}
+		keep_findings(env->result, &rep, d);
 	}
 	env->result->checked = o->check;
-	keep_findings(env->result, &rep, 0);
-	return 0;
+	return rc;
 }
 
 /* For --fault stale: keeps this pass's last received row, which the next
@@ -178,32 +226,23 @@ static void keep_stale_rows(const struct ep_variant *v, struct ep_bench_env *env
 	}
 }
 
-/* --soak N: N checked passes, pass p with seed + p and fresh inputs; the
- * wrong rows of each pass go to times[p] for the launcher's count. */
-/* The run a soak pass sees (its seed moves). It lives in ep_bench_rank's
- * frame, not soak()'s: the variant's state keeps pointing into it (e.g.
- * the reference's routing) until teardown. */
-struct soak_run {
-	struct ep_run_cfg cfg;
-	struct ep_run run;
-};
-
-static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st, struct soak_run *sr)
+/* --soak N: N checked passes, pass p with seed + p and fresh inputs (and
+ * the routing step of iteration p); the wrong rows of each pass go to
+ * times[p] for the launcher's count. env->run is sr's. */
+static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st, struct own_run *sr)
 {
-	const struct ep_run *base = env->run;
+	const struct ep_run_cfg *base = sr->run.cfg;
+	const uint64_t seed0 = base->seed;
 	uint8_t *stale[EP_MAX_FAULTS] = {0};
-	int rc = 0, n = base->cfg->soak;
+	int rc = 0, n = base->soak;
 	int64_t t0 = ep_now_ns();
-	sr->cfg = *base->cfg;
-	sr->run = *base;
-	sr->run.cfg = &sr->cfg;
 	struct ep_run_cfg *const cfgp = &sr->cfg;
-	env->run = &sr->run;
 	env->result->checked = cfgp->check;
 	for (int i = 0; i < n && !rc; i++) {
 		long pass = (long)cfgp->soak_first + i;
 		struct ep_check_report rep;
-		cfgp->seed = base->cfg->seed + (uint64_t)pass;
+		cfgp->seed = seed0 + (uint64_t)pass;
+		sr->run.routing.step = ep_routing_step(&sr->run.shape, &sr->run.routing, pass);
 		ep_set_step(env->waiter, -1, i);
 		if (i > 0 || pass > 0) { /* every rank is done with the last pass's buffers */
 			ep_set_phase(env->waiter, "soak.reseed");
@@ -225,19 +264,47 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st,
 	for (int k = 0; k < EP_MAX_FAULTS; k++)
 		free(stale[k]);
 	env->result->soak_s = (double)(ep_now_ns() - t0) * 1e-9;
-	env->run = base;
 	return rc;
+}
+
+/* With routing that changes between iterations, op i's iteration j moves
+ * to its step first (untimed) and, when the step changed, prepares again
+ * (combine needs the new step's dispatch). */
+static int step_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st, struct own_run *own, long j)
+{
+	const struct ep_op_desc *op = &v->ops[i];
+	long step = ep_routing_step(&own->run.shape, &own->run.routing, j);
+	int rc;
+	if (!ep_routing_varies(&own->run.routing) || own->run.routing.step == step)
+		return 0;
+	if ((rc = route_step(v, env, st, own, step)))
+		return rc;
+	if (op->prepare && (rc = op->prepare(st)))
+		return rank_fail(env, op->name, rc);
+	return 0;
+}
+
+/* This iteration's bytes of op, added to the run's sums (which with
+ * routing that changes between iterations are averaged over the timed ones). */
+static void add_bytes(const struct ep_op_desc *op, void *st, uint64_t *alg, uint64_t *wire)
+{
+	uint64_t a, w;
+	op->bytes(st, &a, &w);
+	*alg += a;
+	*wire += w;
 }
 
 /* Times op i: warm-up, then iterations. Besides the op time, each iteration
  * records the rank's busy time (the op time less its waits on peers), whose
  * median tells a slow rank from one that merely waits for it. */
-static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st, int first_timed)
+static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, void *st, int first_timed,
+		   struct own_run *own)
 {
 	const struct ep_run_cfg *o = env->run->cfg;
 	const struct ep_op_desc *op = &v->ops[i];
 	double *times = env->times + (size_t)i * o->iters;
 	double *busy = malloc(sizeof(double) * (size_t)o->iters);
+	uint64_t alg = 0, wire = 0;
 	int rc = 0;
 	if (!busy)
 		return rank_fail(env, "timing buffers", -ENOMEM);
@@ -246,6 +313,10 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 		return rank_fail(env, op->name, rc);
 	}
 	for (int it = -o->warmup; it < o->iters; it++) {
+		if ((rc = step_op(v, i, env, st, own, it + o->warmup))) {
+			free(busy);
+			return rc;
+		}
 		ep_set_phase(env->waiter, "iteration");
 		ep_set_step(env->waiter, i, it);
 		if ((rc = ep_barrier(env->waiter)) || (rc = enter(v, i, st))) {
@@ -270,11 +341,14 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 			free(busy);
 			return rank_fail(env, op->name, rc);
 		}
+		if (it >= 0)
+			add_bytes(op, st, &alg, &wire);
 	}
 	env->result->busy_median_us[i] = ep_median(busy, (size_t)o->iters);
 	free(busy);
 	ep_set_step(env->waiter, -1, 0);
-	op->bytes(st, &env->result->alg_bytes[i], &env->result->wire_bytes[i]);
+	env->result->alg_bytes[i] = alg / (uint64_t)o->iters;
+	env->result->wire_bytes[i] = wire / (uint64_t)o->iters;
 	if (v->op_leave)
 		v->op_leave(st, op, i, env->result->alg_bytes[i]);
 	return 0;
@@ -310,23 +384,29 @@ static void perf_control(struct ep_bench_env *env, const char *cmd)
 int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 {
 	const struct ep_run_cfg *o = env->run->cfg;
-	struct soak_run sr;
+	const struct ep_run *base = env->run;
+	struct own_run own = {.cfg = *o, .run = *env->run};
 	void *st = NULL;
 	int rc, code = EP_EXIT_OK;
+	own.run.cfg = &own.cfg;
+	own.run.routing.step = ep_routing_step(&own.run.shape, &own.run.routing, 0);
+	env->run = &own.run; /* seeds and steps move in own; the variant sees it */
 	ep_set_phase(env->waiter, "setup");
-	if ((rc = v->setup(env, &st)))
+	if ((rc = v->setup(env, &st))) {
+		env->run = base;
 		return rank_fail(env, "setup", rc);
+	}
 	if ((rc = ep_barrier(env->waiter))) {
 		code = rank_fail(env, "setup barrier", rc);
 		goto out;
 	}
 	if (o->soak) {
-		if ((code = soak(v, env, &st, &sr)))
+		if ((code = soak(v, env, &st, &own)))
 			goto out;
 		goto finish;
 	}
 	if (o->check || o->dump_dir)
-		if ((code = verify(v, env, st)))
+		if ((code = verify(v, env, st, &own)))
 			goto out;
 	if (o->perf_ctl && (rc = ep_barrier(env->waiter))) {
 		code = rank_fail(env, "perf barrier", rc);
@@ -335,7 +415,7 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 	perf_control(env, "enable\n");
 	for (int i = 0, first = 1; i < v->nops; i++)
 		if (ep_op_present(&v->ops[i], o) && ep_op_timed(&v->ops[i], o)) {
-			if ((code = time_op(v, i, env, st, first)))
+			if ((code = time_op(v, i, env, st, first, &own)))
 				goto out;
 			first = 0; /* die and hang strike in the first op timed */
 		}
@@ -349,6 +429,7 @@ finish:
 		code = rank_fail(env, "final barrier", rc);
 out:
 	v->teardown(st);
+	env->run = base;
 	atomic_store(&env->result->finished, 1);
 	if (code == EP_EXIT_OK && env->result->wrong_elems)
 		code = EP_EXIT_WRONG;

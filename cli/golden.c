@@ -29,6 +29,7 @@
 #include "cli/oracle.h"
 #include "cli/sweep.h"
 #include "collectives/error.h"
+#include "reference/routing_step.h"
 #include "reports/atomic_file.h"
 #include "reports/text_file.h"
 
@@ -91,6 +92,8 @@ static int golden_point(struct ep_golden *g)
 	g->run = (struct ep_run){.cfg = &g->cfg};
 	ep_options_shape(o, R, o->tokens.v[0], o->hidden.v[0], &g->run.shape);
 	ep_command_routing(g->cmd, o, R, g->rpn ? o->nodes : 0, &g->run.routing);
+	/* rotating, trace: the step of the first iteration (a trace's STEP) */
+	g->run.routing.step = ep_routing_step(&g->run.shape, &g->run.routing, 0);
 	if (ep_options_check_shape(o, &g->run.shape, &g->run.routing, err, sizeof(err)) ||
 	    (g->cmd->check && g->cmd->check(o, &g->run.shape, err, sizeof(err))))
 		return fprintf(stderr, "epbench golden %s: %s\n", g->cmd->name, err), EP_EXIT_USAGE;

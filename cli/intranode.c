@@ -13,6 +13,7 @@
 #include "cli/normal_io.h"
 #include "collectives/intranode.h"
 #include "reference/reference.h"
+#include "reference/routing_step.h"
 
 struct intranode_state {
 	struct ep_bench_env *env;
@@ -32,7 +33,7 @@ static int intranode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_
 		return rc;
 	run->capacity = ep_reference_max_recv(&ref);
 	ep_reference_fini(&ref);
-	if (run->cfg->soak) /* every pass routes anew: room for any routing */
+	if (run->cfg->soak || ep_routing_varies(&run->routing)) /* routes anew: room for any routing */
 		run->capacity = (size_t)run->shape.num_ranks * (size_t)run->shape.num_tokens;
 	*arena_bytes = ep_intranode_arena_bytes(&run->shape, run->capacity);
 	*rank_bytes = ep_normal_rank_bytes(&run->shape, run->capacity) + ep_intranode_rank_bytes(&run->shape);

@@ -15,6 +15,8 @@
 #include "cli/mindie_config.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
+#include "reference/routing_step.h"
+#include "reference/trace.h"
 #include "reports/text_file.h"
 
 /* How a row's value is parsed and stored (at offset `off` in ep_options). */
@@ -86,7 +88,7 @@ static const struct opt_def opt_table[] = {
 	{"with-topk", 0, K_BOOL, F(with_topk), .def = "1", .metavar = "0|1", .help = "dispatch carries topk_idx/topk_weights", .scope = NORMAL},
 	{"bias", 0, K_INT, F(num_bias), 0, 2, .def = "0", .metavar = "0|1|2", .help = "bias tensors added by combine", .scope = NORMAL},
 	{"expert-counts", 0, K_ENUM, F(expert_counts), .choices = "counts|prefix", .def = "counts", .metavar = "counts|prefix", .help = "per-expert receive numbers as counts or prefix sums", .scope = NORMAL},
-	{"routing", 0, K_CUSTOM, F(routing), .parse = parse_routing, .def = "uniform", .metavar = "KIND", .help = "uniform | zipf:S | lognormal:SIGMA | hot:EXPERT | hot-experts:N:F | hot-rank:R[:F] | file:PATH (README: Routing and imbalance)", .scope = RUN},
+	{"routing", 0, K_CUSTOM, F(routing), .parse = parse_routing, .def = "uniform", .metavar = "KIND", .help = "uniform | zipf:S | lognormal:SIGMA | hot:EXPERT | hot-experts:N:F | hot-rank:R[:F] | rotating:PERIOD[:S] | trace:FILE[:STEP] | file:PATH (README: Routing and imbalance)", .scope = RUN},
 	{"masked-ratio", 0, K_CUSTOM, F(routing), .parse = parse_masked, .def = "0", .metavar = "F", .help = "fraction of top-k entries set to -1", .scope = RUN},
 	{"iters", 'n', K_INT, F(iters), 1, 1000000, .def = "20", .metavar = "N", .help = "timed iterations", .scope = RUN},
 	{"warmup", 'w', K_INT, F(warmup), 0, 1000000, .def = "5", .metavar = "N", .help = "warm-up iterations", .scope = RUN},
@@ -330,7 +332,46 @@ static int parse_hot_spec(const char *spec, long long lo, double def, long long 
 	return *f > 0 && *f <= 1 ? 0 : -1;
 }
 
-#define ROUTING_KINDS "uniform, zipf:S, lognormal:SIGMA, hot:EXPERT, hot-experts:N:F, hot-rank:R[:F] or file:PATH"
+#define ROUTING_KINDS "uniform, zipf:S, lognormal:SIGMA, hot:EXPERT, hot-experts:N:F, hot-rank:R[:F], rotating:PERIOD[:S], trace:FILE[:STEP] or file:PATH"
+
+/* rotating:PERIOD[:S]: PERIOD iterations per step, Zipf exponent S (1.2). */
+static int parse_rotating(struct ep_routing *r, const char *arg, char *err, size_t len)
+{
+	char buf[64];
+	long long p;
+	double zs = 1.2;
+	snprintf(buf, sizeof(buf), "%s", arg + 9);
+	char *colon = strchr(buf, ':');
+	if (colon)
+		*colon++ = 0;
+	if (strlen(arg + 9) >= sizeof(buf) || parse_long(buf, 1, 1000000, &p) ||
+	    (colon && (parse_double(colon, &zs) || zs <= 0 || zs > 100)))
+		return fail(err, len, "invalid --routing '%s': want rotating:PERIOD[:S], PERIOD iterations in [1, 1000000], S in (0, 100]", arg);
+	r->kind = EP_ROUTE_ROTATING;
+	r->rotate_period = (int)p;
+	r->zipf_s = zs;
+	return 0;
+}
+
+/* trace:FILE[:STEP]: a final ":digits" is the first step (the file is read by finish()). */
+static int parse_trace(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	const char *path = arg + 6, *colon = strrchr(path, ':');
+	long long first = 0;
+	size_t n = strlen(path);
+	if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)) {
+		if (parse_long(colon + 1, 0, INT_MAX, &first))
+			return fail(err, len, "invalid --routing '%s': want trace:FILE[:STEP], STEP a step of the trace", arg);
+		n = (size_t)(colon - path);
+	}
+	if (n == 0)
+		return fail(err, len, "invalid --routing '%s': want trace:FILE[:STEP]", arg);
+	o->routing.kind = EP_ROUTE_TRACE;
+	o->routing.trace_first = (int)first;
+	free(o->routing_path);
+	o->routing_path = strndup(path, n);
+	return o->routing_path ? 0 : fail(err, len, "out of memory");
+}
 
 static int parse_routing(struct ep_options *o, const char *arg, char *err, size_t len)
 {
@@ -364,6 +405,10 @@ static int parse_routing(struct ep_options *o, const char *arg, char *err, size_
 			return fail(err, len, "invalid --routing '%s': want hot-rank:R[:F], R a rank, F in (0, 1]", arg);
 		r->kind = EP_ROUTE_HOT_RANK;
 		r->hot_rank = (int)e;
+	} else if (strncmp(arg, "rotating:", 9) == 0) {
+		return parse_rotating(r, arg, err, len);
+	} else if (strncmp(arg, "trace:", 6) == 0) {
+		return parse_trace(o, arg, err, len);
 	} else if (strncmp(arg, "file:", 5) == 0 && arg[5]) {
 		r->kind = EP_ROUTE_FILE;
 		free(o->routing_path); /* read once K and E are known */
@@ -575,6 +620,30 @@ int ep_options_parse(const struct ep_option_spec *spec, int argc, char **argv, s
 	return 0;
 }
 
+/* --routing trace:FILE[:STEP]: read and checked once, before anything
+ * runs, against the run's experts and top-k; the ranks inherit it. */
+static int load_trace(struct ep_options *o, char *err, size_t len)
+{
+	struct ep_trace *t = calloc(1, sizeof(*t));
+	char q[256];
+	if (!t)
+		return fail(err, len, "out of memory");
+	o->routing.trace = t;
+	int rc = ep_trace_read(o->routing_path, t, err, len);
+	if (rc)
+		return rc;
+	ep_quote(o->routing_path, q, sizeof(q));
+	if (t->num_experts != o->num_experts || t->num_topk != o->num_topk)
+		return fail(err, len, "--routing trace:%s holds %d experts and top-%d (model '%.55s', layer %d); the run has --num-experts %d --num-topk %d",
+			    q, t->num_experts, t->num_topk, t->model, t->layer, o->num_experts, o->num_topk);
+	if (o->routing.trace_first >= t->num_steps)
+		return fail(err, len, "--routing trace:%s:%d: the trace has %d steps (0 to %d)", q, o->routing.trace_first,
+			    t->num_steps, t->num_steps - 1);
+	if (o->cached)
+		return fail(err, len, "--cached reuses one dispatch's handle, but --routing trace:%s changes the routing between iterations: drop one of them", q);
+	return 0;
+}
+
 /* After every option: what needs several of them, and files checked before anything runs. */
 static int finish(const struct ep_option_spec *spec, struct ep_options *o, char *err, size_t len)
 {
@@ -598,7 +667,10 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 		return fail(err, len, "--max-regress needs --baseline FILE (the result to hold this run to)");
 	if (o->gates.baseline_path && o->gates.max_regress < 0)
 		return fail(err, len, "--baseline needs --max-regress PCT (how much slower is too slow)");
-	if (o->routing_path) {
+	if (o->routing_path && o->routing.kind == EP_ROUTE_TRACE) {
+		if (load_trace(o, err, len))
+			return -EP_EUSAGE;
+	} else if (o->routing_path) {
 		int64_t *rows = NULL;
 		size_t n = 0;
 		int rc = ep_load_routing_file(o->routing_path, o->num_topk, o->num_experts, &rows, &n, err, len);
@@ -639,6 +711,11 @@ void ep_options_free(struct ep_options *o)
 	free(o->hidden.v);
 	free(o->routing_path);
 	free((void *)o->routing.file_idx);
+	if (o->routing.trace) {
+		ep_trace_free((struct ep_trace *)o->routing.trace);
+		free((void *)o->routing.trace);
+		o->routing.trace = NULL;
+	}
 	o->ranks.v = o->tokens.v = o->hidden.v = NULL;
 	o->ranks.n = o->tokens.n = o->hidden.n = 0;
 	o->routing_path = NULL;
@@ -649,6 +726,9 @@ void ep_options_free(struct ep_options *o)
  * iteration the run has (a fault that cannot fire proves nothing). */
 static int check_soak(struct ep_options *o, char *err, size_t len)
 {
+	if (o->cached && o->routing.kind == EP_ROUTE_ROTATING)
+		return fail(err, len, "--cached reuses one dispatch's handle, but --routing rotating:%d changes the routing every %d iterations: drop one of them",
+			    o->routing.rotate_period, o->routing.rotate_period);
 	if (o->soak && o->cached)
 		return fail(err, len, "--soak routes every pass anew; --cached reuses one dispatch's handle: drop one of them");
 	if (o->soak && !o->check)
@@ -677,7 +757,10 @@ static int check_fault_iter(struct ep_options *o, struct ep_fault *f, char *err,
 	if (f->kind == EP_FAULT_STALE && !o->soak)
 		return fail(err, len, "--fault stale:%d needs --soak: it leaves a row from the previous pass", f->rank);
 	long lo = o->soak ? o->soak_first : 0;
-	long hi = o->soak ? lo + o->soak : ep_fault_is_data(f) ? 1 : o->iters;
+	/* routing that changes between iterations checks up to one pass per
+	 * iteration (one per distinct step; the ranks refuse a later one) */
+	long checked = ep_routing_varies(&o->routing) ? (long)o->warmup + o->iters : 1;
+	long hi = o->soak ? lo + o->soak : ep_fault_is_data(f) ? checked : o->iters;
 	if (f->kind == EP_FAULT_STALE && f->iter < 0)
 		f->iter = lo + 1; /* the second pass: the first with a previous one */
 	long at = f->iter >= 0 ? f->iter : f->kind == EP_FAULT_SLOW ? lo : 0; /* where it strikes */
@@ -778,6 +861,10 @@ void ep_options_routing_text(const struct ep_options *o, const struct ep_routing
 	case EP_ROUTE_HOT_EXPERTS: snprintf(buf, len, "hot-experts:%d:%g%s", r->hot_count, r->hot_frac, groups); break;
 	case EP_ROUTE_HOT_RANK: snprintf(buf, len, "hot-rank:%d:%g%s", r->hot_rank, r->hot_frac, groups); break;
 	case EP_ROUTE_FILE: snprintf(buf, len, "file:%s", o->routing_path); break;
+	case EP_ROUTE_ROTATING: snprintf(buf, len, "rotating:%d:%g%s", r->rotate_period, r->zipf_s, groups); break;
+	case EP_ROUTE_TRACE:
+		snprintf(buf, len, "trace:%s:%d (sha256 %.16s)", o->routing_path, r->trace_first, r->trace ? r->trace->sha256 : "?");
+		break;
 	}
 }
 
@@ -872,10 +959,13 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		if (r->num_topk_groups && K > r->num_topk_groups * (E / G))
 			return fail(err, len, "--num-topk %d exceeds the %d experts of %d groups", K,
 				    r->num_topk_groups * (E / G), r->num_topk_groups);
-		if (r->kind == EP_ROUTE_FILE)
-			return fail(err, len, "--num-topk-groups does not apply to --routing file:%s (its rows are given)",
-				    o->routing_path);
+		if (r->kind == EP_ROUTE_FILE || r->kind == EP_ROUTE_TRACE)
+			return fail(err, len, "--num-topk-groups does not apply to --routing %s:%s (its rows are given)",
+				    r->kind == EP_ROUTE_FILE ? "file" : "trace", o->routing_path);
 	}
+	if (r->kind == EP_ROUTE_TRACE && r->trace && (long long)R * s->num_tokens > r->trace->tokens_per_step)
+		return fail(err, len, "--routing trace:%s: a step has %d tokens, the run asks for %d ranks x %d tokens = %lld",
+			    o->routing_path, r->trace->tokens_per_step, R, s->num_tokens, (long long)R * s->num_tokens);
 	if (ep_parallel_given(&o->parallel) && check_parallel(o, R, err, len))
 		return -EP_EUSAGE;
 	return check_hot_groups(o, s, r, err, len);

@@ -67,7 +67,7 @@ struct ep_options {
 	enum ep_expert_counts expert_counts;
 	uint64_t seed;
 	struct ep_routing routing;        /* file rows owned here when kind == FILE */
-	char *routing_path;               /* --routing file:PATH */
+	char *routing_path;               /* --routing file:PATH or trace:FILE (its trace in routing.trace) */
 	int iters, warmup, check, cached, ops;
 	double timeout_s;                 /* deadline of any single wait */
 	int numa;                         /* pin ranks to CPUs / NUMA nodes */

@@ -2,6 +2,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "collectives/error.h"
+#include "reference/trace.h"
 #include "tests/harness.h"
 
 static int parse(const char *cmd, struct ep_options *o, char *err, const char **args, int n)
@@ -125,6 +126,48 @@ EP_TEST(shapes_deepep_rejects)
 	EP_ASSERT_INT_EQ(CHECK(err, "--routing", "hot:300"), -EP_EUSAGE);
 	EP_ASSERT_INT_EQ(CHECK(err, "-r", "8", "--hidden", "1000"), 0);
 	EP_ASSERT_INT_EQ(CHECK(err, "-r", "3", "-e", "12", "--dtype", "fp8", "--hidden", "384"), 0);
+}
+
+/* rotating:PERIOD[:S] and trace:FILE[:STEP]: values, limits, and what a trace must match. */
+EP_TEST(rotating_and_trace_routing)
+{
+	struct ep_options o;
+	char err[256], path[] = "/tmp/ep_options_test_XXXXXX", arg[64];
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--routing", "rotating:3:0.8"), 0);
+	EP_ASSERT(o.routing.kind == EP_ROUTE_ROTATING && o.routing.rotate_period == 3 && o.routing.zipf_s == 0.8);
+	ep_options_free(&o);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--routing", "rotating:5"), 0);
+	EP_ASSERT(o.routing.zipf_s == 1.2);
+	ep_options_free(&o);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--routing", "rotating:0"), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "'rotating:0'"));
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--routing", "rotating:2", "--cached"), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "--cached"));
+	int32_t ids[2 * 8 * 2] = {0};
+	for (int i = 0; i < 32; i++)
+		ids[i] = i % 2 ? -1 : i % 16 / 2;
+	struct ep_trace t = {.num_experts = 8, .num_topk = 2, .num_steps = 2, .tokens_per_step = 8, .ids = ids};
+	void *b;
+	size_t len;
+	int fd = mkstemp(path);
+	EP_ASSERT(fd >= 0 && ep_trace_encode(&t, &b, &len) == 0 && write(fd, b, len) == (ssize_t)len);
+	close(fd);
+	free(b);
+	snprintf(arg, sizeof(arg), "trace:%s:1", path);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "-e", "8", "-k", "2", "--routing", arg), 0);
+	EP_ASSERT(o.routing.kind == EP_ROUTE_TRACE && o.routing.trace_first == 1 && o.routing.trace &&
+		  o.routing.trace->num_steps == 2 && strcmp(o.routing_path, path) == 0);
+	ep_options_free(&o);
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "2", "-t", "4", "-e", "8", "-k", "2", "--routing", arg), 0);
+	EP_ASSERT_INT_EQ(CHECK(err, "-r", "2", "-t", "5", "-e", "8", "-k", "2", "--routing", arg), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "a step has 8 tokens, the run asks for 2 ranks x 5 tokens = 10"));
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "-e", "16", "-k", "2", "--routing", arg), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "holds 8 experts and top-2"));
+	snprintf(arg, sizeof(arg), "trace:%s:2", path);
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "-e", "8", "-k", "2", "--routing", arg), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "has 2 steps (0 to 1)"));
+	EP_ASSERT_INT_EQ(PARSE(&o, err, "--routing", "trace:"), -EP_EUSAGE);
+	unlink(path);
 }
 
 EP_TEST_MAIN()

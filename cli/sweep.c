@@ -9,6 +9,7 @@
 #include "cli/progress.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
+#include "reference/routing_step.h"
 #include "reports/digest.h"
 #include "reports/provenance.h"
 #include "reports/result_json.h"
@@ -94,6 +95,11 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		return snprintf(err, len, "out of memory"), EP_EXIT_ENV;
 	ep_options_run_cfg(o, &cfg);
 	cfg.ranks_per_node = o->ranks_per_node > 0 && nodes ? o->ranks_per_node : 0;
+	if (ep_routing_varies(&o->routing) && (nodes || !cmd->variant->reseed)) {
+		snprintf(err, len, "--routing %s changes between iterations, which runs on one host (intranode, low-latency); %s across nodes does not support it yet",
+			 o->routing.kind == EP_ROUTE_TRACE ? "trace" : "rotating", cmd->name);
+		code = EP_EXIT_USAGE;
+	}
 	/* usage errors of every point first, then what this machine can take */
 	for (int pass = 0; pass < 2 && !code; pass++)
 		for (int i = 0; i < n && !code; i++) {
@@ -196,14 +202,38 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 	};
 }
 
+/* One routing step's ids of every rank into the hash and the counts. 0 or -ENOMEM. */
+static int step_figures(const struct ep_run *run, const struct ep_routing *r, int64_t *idx, float *w,
+			struct ep_sha256 *h, struct ep_imbalance *im)
+{
+	const struct ep_shape *s = &run->shape;
+	size_t TK = (size_t)s->num_tokens * (size_t)s->num_topk;
+	for (int q = 0; q < s->num_ranks; q++) {
+		int rc = ep_gen_routing(s, r, run->cfg->seed, q, idx, w);
+		if (rc)
+			return rc;
+		ep_sha256_update(h, idx, sizeof(int64_t) * TK);
+		if (im)
+			ep_imbalance_add(im, q, idx, ep_routing_num_tokens(r, s->num_tokens, run->cfg->seed, q), s->num_topk);
+	}
+	return 0;
+}
+
 /* What a point's routing is, from the generator alone: the SHA-256 of
  * every rank's top-k ids (int64, rank-major; two results with the same hash
  * moved the same rows) and its imbalance figures (each rank's first T_r
- * rows, the ones it sends). "" and NULL when memory is short (the hash is
- * then not compared). */
+ * rows, the ones it sends). Routing that changes between iterations
+ * (reference/routing_step.h): the hash covers every distinct step the
+ * timed iterations use, in order of use; the figures are those of the
+ * first timed iteration's step (one op's load: a sum over steps would
+ * hide a hot spot that moves). "" and NULL when memory is short (the hash
+ * is then not compared). */
 static void routing_figures(const struct ep_command *cmd, const struct ep_run *run, struct ep_run_result *res)
 {
 	const struct ep_shape *s = &run->shape;
+	struct ep_routing r = run->routing;
+	long p = ep_routing_step_period(&r), w0 = run->cfg->warmup, end = w0 + run->cfg->iters;
+	long first = ep_routing_step(s, &r, w0);
 	size_t TK = (size_t)s->num_tokens * (size_t)s->num_topk;
 	int64_t *idx = malloc(sizeof(int64_t) * (TK + 1));
 	float *w = malloc(sizeof(float) * (TK + 1));
@@ -212,13 +242,12 @@ static void routing_figures(const struct ep_command *cmd, const struct ep_run *r
 	struct ep_sha256 h;
 	res->routing_hash[0] = 0;
 	ep_sha256_init(&h);
-	for (int r = 0; idx && w && r < s->num_ranks; r++) {
-		if (ep_gen_routing(s, &run->routing, run->cfg->seed, r, idx, w))
+	for (long j = w0; idx && w && j < end; j = (j / p + 1) * p) {
+		r.step = ep_routing_step(s, &r, j);
+		if (j > w0 && r.step == first)
+			break; /* a full cycle: every step is counted */
+		if (step_figures(run, &r, idx, w, &h, j == w0 ? im : NULL))
 			goto out;
-		ep_sha256_update(&h, idx, sizeof(int64_t) * TK);
-		if (im)
-			ep_imbalance_add(im, r, idx, ep_routing_num_tokens(&run->routing, s->num_tokens, run->cfg->seed, r),
-					 s->num_topk);
 	}
 	if (idx && w) {
 		ep_sha256_hex(&h, res->routing_hash);

@@ -11,6 +11,8 @@
 
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "reference/routing_step.h"
+#include "reference/trace.h"
 #include "reports/text_file.h"
 
 /* Salt of the uneven token counts ("LL" in the high bytes, where they began). */
@@ -150,7 +152,7 @@ static double *expert_weights(const struct ep_shape *s, const struct ep_routing 
 {
 	int E = s->num_experts;
 	double *w = malloc(sizeof(double) * (size_t)E), zmax = -HUGE_VAL;
-	if (!w || r->kind == EP_ROUTE_ZIPF) {
+	if (!w || r->kind == EP_ROUTE_ZIPF || r->kind == EP_ROUTE_ROTATING) {
 		for (int e = 0; w && e < E; e++)
 			w[e] = pow(e + 1.0, -r->zipf_s);
 		return w;
@@ -212,7 +214,7 @@ static int gen_open(struct gen *x, const struct ep_shape *s, const struct ep_rou
 	ep_routing_hot_set(s, r, &x->hot_first, &x->hot_count, &x->hot_slots);
 	if (!x->g || !x->pool || !x->ok)
 		return -ENOMEM;
-	if (r->kind == EP_ROUTE_ZIPF || r->kind == EP_ROUTE_LOGNORMAL)
+	if (r->kind == EP_ROUTE_ZIPF || r->kind == EP_ROUTE_LOGNORMAL || r->kind == EP_ROUTE_ROTATING)
 		return weighted_tables(x, s, r, seed);
 	return 0;
 }
@@ -300,6 +302,24 @@ static void loaded_routing(const struct ep_shape *s, const struct ep_loaded_rank
 	}
 }
 
+/* Routing that changes between iterations (reference/routing_step.h):
+ * rotating moves step 0's ids by step x u experts, a trace with weights
+ * gives its own (the seed's draws are made all the same, so the ids and
+ * masks do not depend on whether a trace has weights). */
+static void step_row(const struct ep_shape *s, const struct ep_routing *r, int rank, int t, int64_t *row, float *w)
+{
+	int K = s->num_topk, E = s->num_experts;
+	if (r->kind == EP_ROUTE_ROTATING) {
+		int64_t by = (int64_t)(r->step * ep_rotating_unit(s, r) % E);
+		for (int j = 0; j < K; j++)
+			row[j] = row[j] < 0 ? row[j] : (row[j] + by) % E;
+	} else if (r->kind == EP_ROUTE_TRACE && r->trace->weights) {
+		const float *from = r->trace->weights + ((size_t)r->step * (size_t)r->trace->tokens_per_step +
+							 (size_t)rank * (size_t)s->num_tokens + (size_t)t) * (size_t)K;
+		memcpy(w, from, sizeof(float) * (size_t)K);
+	}
+}
+
 int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights)
 {
@@ -317,8 +337,12 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 			memcpy(row, r->file_idx + (((size_t)rank * T + t) % r->file_rows) * K,
 			       sizeof(int64_t) * (size_t)K);
 			break;
+		case EP_ROUTE_TRACE:
+			ep_trace_row(r->trace, (int)r->step, (int64_t)rank * T + t, row);
+			break;
 		case EP_ROUTE_ZIPF:
 		case EP_ROUTE_LOGNORMAL:
+		case EP_ROUTE_ROTATING:
 			pick_weighted_row(&x, E, K, row);
 			break;
 		case EP_ROUTE_HOT:
@@ -335,6 +359,7 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 			if (r->masked_ratio > 0 && gsl_rng_uniform(x.g) < r->masked_ratio)
 				row[j] = -1;
 		}
+		step_row(s, r, rank, t, row, topk_weights + (size_t)t * K);
 	}
 	gen_close(&x);
 	return rc;

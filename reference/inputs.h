@@ -34,7 +34,11 @@ enum ep_routing_kind {
 	EP_ROUTE_LOGNORMAL,   /* weighted, w_e = exp(sigma z_e), z_e standard normal from the seed */
 	EP_ROUTE_HOT_EXPERTS, /* experts 0..hot_count-1 take round(hot_frac K) slots */
 	EP_ROUTE_HOT_RANK,    /* rank hot_rank's experts take round(hot_frac K) slots */
+	EP_ROUTE_ROTATING,    /* ZIPF (zipf_s) with the ids moved on every rotate_period iterations */
+	EP_ROUTE_TRACE,       /* rows of a routing trace (reference/trace.h), a step per iteration */
 };
+
+struct ep_trace;
 
 /* The values tokens carry (--payload). An oracle is only as strong as its
  * data: with NARROW, sums of a few values are exact in fp32 and no order of
@@ -94,6 +98,11 @@ struct ep_routing {
 	int num_topk_groups;    /* groups one token may use (0: all) */
 	const int64_t *file_idx; /* FILE: file_rows x K expert ids (-1 allowed) */
 	size_t file_rows;
+	/* routing that changes between iterations (reference/routing_step.h) */
+	int rotate_period;      /* ROTATING: iterations per step */
+	const struct ep_trace *trace; /* TRACE: loaded before fork */
+	int trace_first;        /* TRACE: the step the first iteration replays */
+	long step;              /* ROTATING, TRACE: the step ep_gen_routing gives (0 at first) */
 };
 
 /* Tokens rank `rank` sends: num_tokens, or with uneven a value in

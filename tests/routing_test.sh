@@ -95,4 +95,91 @@ for f in glob.glob(sys.argv[1] + "/rank*/topk_idx.npy"):
 		ok "${kname}_within_2_groups" || bad "${kname}_within_2_groups" "a token beyond 2 groups"
 done
 
+# ---- routing that changes between iterations: rotating and trace ----------
+tr=cases/synthetic-e16-k4.trace
+one="-t 32 --hidden 256 -e 16 -k 4 --timeout 20"
+
+# rotating passes the check at every step, with group limits and masks
+run "rotating_intranode" 0 60 intranode -r 4 $one -n 4 -w 2 --routing rotating:2 --num-groups 8 --num-topk-groups 4 --masked-ratio 0.1
+run "rotating_low_latency" 0 60 low-latency -r 4 $one -n 3 -w 1 --routing rotating:1:1.5
+run "rotating_soak" 0 60 intranode -r 4 $one --soak 5 --routing rotating:1
+# the load moves: with zipf:3 expert 0's rank is the hottest at step 0, rank 1 at step 1
+run "rotating_step0" 0 60 intranode -r 4 $one -n 1 -w 0 --routing rotating:1:3
+expect "rotating_step0_hottest_rank_0" "^# imbalance: .*\(hottest rank 0\); .*\(hottest expert 0\)"
+run "rotating_step1" 0 60 intranode -r 4 $one -n 1 -w 1 --routing rotating:1:3
+expect "rotating_step1_hottest_rank_1" "^# imbalance: .*\(hottest rank 1\); .*\(hottest expert 4\)"
+# bad input: one line, exit 2, nothing spawned
+run "rotating_zero" 2 20 intranode -r 4 $one --routing rotating:0
+expect "rotating_zero_quoted" "invalid --routing 'rotating:0'"
+run "rotating_cached" 2 20 intranode -r 4 $one --routing rotating:3 --cached
+expect "rotating_cached_says_why" "--cached reuses one dispatch's handle, but --routing rotating:3"
+run "rotating_internode_refused" 2 20 internode --local-nodes --nodes 2 --ranks-per-node 2 $one --routing rotating:1
+[ -z "$(live_ranks)" ] && ok "rotating_refusals_spawn_nothing" || bad "rotating_refusals_spawn_nothing" "$(live_ranks)"
+
+# the verification checks every step the iterations use: 2 warm-up + 6 timed
+# iterations of rotating:2 are 4 steps; damage in the 4th step's check is caught
+run "rotating_fault_last_step" 1 60 intranode -r 4 $one -n 6 -w 2 --routing rotating:2 --fault corrupt:1@3
+run "rotating_fault_beyond_steps" 2 60 intranode -r 4 $one -n 6 -w 2 --routing rotating:2 --fault corrupt:1@4
+expect "rotating_fault_beyond_says_steps" "never strikes: the run checks 4 routing steps \(0 to 3\)"
+
+# trace replay passes in both modes, from any step, uneven and masked
+run "trace_intranode" 0 60 intranode -r 4 $one -n 4 -w 1 --routing trace:$tr
+expect "trace_header_names_it" "routing trace:$tr:0 \(sha256 [0-9a-f]{16}\)"
+run "trace_low_latency" 0 60 low-latency -r 4 -t 64 --hidden 256 -e 16 -k 4 -n 3 -w 1 --routing trace:$tr:5 --uneven-tokens 1 --masked-ratio 0.1
+# a later step's damage is caught (6 steps, the 5th checked pass) and steps differ
+run "trace_fault_step_4" 1 60 intranode -r 4 $one -n 5 -w 1 --routing trace:$tr --fault corrupt:2@4
+run "trace_step0" 0 60 intranode -r 4 $one -n 1 -w 0 --routing trace:$tr:0 --json "$tmp/t0.json"
+run "trace_step1" 0 60 intranode -r 4 $one -n 1 -w 0 --routing trace:$tr:1 --json "$tmp/t1.json"
+run "trace_steps01" 0 60 intranode -r 4 $one -n 2 -w 0 --routing trace:$tr:0 --json "$tmp/t01.json"
+h0=$(json_get "$tmp/t0.json" routing_hash) h1=$(json_get "$tmp/t1.json" routing_hash) h01=$(json_get "$tmp/t01.json" routing_hash)
+[ "$h0" != "$h1" ] && [ "$h01" != "$h0" ] && [ ${#h01} -eq 64 ] && ok "trace_steps_differ" ||
+	bad "trace_steps_differ" "step 0 $h0, step 1 $h1, steps 0-1 $h01"
+
+# damaged or mismatched traces are refused before anything runs
+cp "$tr" "$tmp/flip.trace"
+printf '\125' | dd of="$tmp/flip.trace" bs=1 seek=4000 conv=notrunc 2>/dev/null
+run "trace_flipped_byte" 2 20 intranode -r 4 $one --routing trace:$tmp/flip.trace
+expect "trace_flipped_byte_checksum" "^epbench intranode: trace '.*flip.trace' fails its checksum"
+head -c 30000 "$tr" >"$tmp/short.trace"
+run "trace_truncated" 2 20 intranode -r 4 $one --routing trace:$tmp/short.trace
+expect "trace_truncated_says_so" "is truncated: 29872 body bytes, its header needs 49152"
+run "trace_other_experts" 2 20 intranode -r 4 -t 32 --hidden 256 -e 32 -k 4 --routing trace:$tr
+expect "trace_other_experts_says_both" "holds 16 experts and top-4 .*the run has --num-experts 32 --num-topk 4"
+run "trace_other_topk" 2 20 intranode -r 4 -t 32 --hidden 256 -e 16 -k 2 --routing trace:$tr
+# a sweep whose last point asks for more tokens than a step has: refused before its first point runs
+run "trace_too_few_tokens_sweep" 2 20 intranode -r 4 -t 32:128:x2 --hidden 256 -e 16 -k 4 --routing trace:$tr
+expect "trace_too_few_tokens_sweep_says_asked" "^epbench intranode: --routing trace:$tr: a step has 256 tokens, the run asks for 4 ranks x 128 tokens = 512$"
+grep -q "^ *4 *32 " "$tmp/out" && bad "trace_too_few_tokens_sweep_nothing_ran" "a point ran" || ok "trace_too_few_tokens_sweep_nothing_ran"
+run "trace_too_few_tokens_t" 2 20 intranode -r 4 -t 65 --hidden 256 -e 16 -k 4 --routing trace:$tr
+expect "trace_too_few_tokens_quoted" "a step has 256 tokens, the run asks for 4 ranks x 65 tokens = 260"
+run "trace_step_beyond" 2 20 intranode -r 4 $one --routing trace:$tr:6
+run "trace_cached" 2 20 intranode -r 4 $one --routing trace:$tr --cached
+run "trace_internode_refused" 2 20 internode --local-nodes --nodes 2 --ranks-per-node 2 $one --routing trace:$tr
+expect "trace_internode_says_why" "--routing trace changes between iterations, which runs on one host"
+run "trace_not_a_trace" 2 20 intranode -r 4 $one --routing trace:cases/routing-small.txt
+expect "trace_not_a_trace_magic" "no EPTRACE magic"
+[ -z "$(live_ranks)" ] && ok "trace_refusals_spawn_nothing" || bad "trace_refusals_spawn_nothing" "$(live_ranks)"
+
+# the converter: npz -> trace -> npz gives the arrays back; a [tokens, K] .npy
+# is cut into steps; ids outside [-1, E) are refused
+conv="python3 scripts/trace_convert.py"
+if python3 -c "import numpy" 2>/dev/null; then
+	$conv to-npz "$tr" "$tmp/back.npz" && $conv to-trace "$tmp/back.npz" "$tmp/again.trace" --experts 16 \
+		--model "synthetic lognormal drift, not a model capture" && cmp -s "$tr" "$tmp/again.trace" &&
+		ok "converter_round_trip_bytes" || bad "converter_round_trip_bytes" "the trace differs after to-npz and to-trace"
+	python3 -c 'import numpy as np, sys
+np.save(sys.argv[1], np.array([[e % 8, (e + 3) % 8] for e in range(12)], dtype=np.int64))' "$tmp/flat.npy"
+	$conv to-trace "$tmp/flat.npy" "$tmp/flat.trace" --experts 8 --tokens-per-step 4 --model test >"$tmp/out" 2>&1 &&
+		$conv info "$tmp/flat.trace" >"$tmp/out" 2>&1 && expect "converter_cuts_steps" "8 experts, top-2, 3 steps of 4 tokens, no weights"
+	run "converter_trace_runs" 0 60 intranode -r 2 -t 2 --hidden 256 -e 8 -k 2 -n 3 -w 0 --routing trace:$tmp/flat.trace
+	python3 -c 'import numpy as np, sys; np.save(sys.argv[1], np.array([[0, 9]]))' "$tmp/bad.npy"
+	if $conv to-trace "$tmp/bad.npy" "$tmp/bad.trace" --experts 8 >"$tmp/out" 2>&1; then
+		bad "converter_refuses_ids" "accepted expert 9 of 8"
+	else
+		expect "converter_refuses_ids" "step 0 token 0 slot 1 has expert 9, outside \[-1, 8\)"
+	fi
+else
+	skipped "converter" "python3 has no numpy (scripts/install-deps.sh installs python3-numpy)"
+fi
+
 finish routing_test.sh
