@@ -54,6 +54,7 @@ static int parse_max_median(struct ep_options *o, const char *arg, char *err, si
 static int parse_min_copy(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parse_max_regress(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parse_confidence(struct ep_options *o, const char *arg, char *err, size_t len);
+static int parse_eplb_load(struct ep_options *o, const char *arg, char *err, size_t len);
 
 #define F(field) offsetof(struct ep_options, field)
 #define RUN EP_SCOPE_RUN
@@ -85,6 +86,12 @@ static const struct opt_def opt_table[] = {
 	{"bias", 0, K_INT, F(num_bias), 0, 2, .def = "0", .metavar = "0|1|2", .help = "bias tensors added by combine", .scope = NORMAL},
 	{"expert-counts", 0, K_ENUM, F(expert_counts), .choices = "counts|prefix", .def = "counts", .metavar = "counts|prefix", .help = "per-expert receive numbers as counts or prefix sums", .scope = NORMAL},
 	{"routing", 0, K_CUSTOM, F(routing), .parse = parse_routing, .def = "uniform", .metavar = "KIND", .help = "uniform | zipf:S | lognormal:SIGMA | hot:EXPERT | hot-experts:N:F | hot-rank:R[:F] | file:PATH (README: Routing and imbalance)", .scope = RUN},
+	{"redundant-experts", 0, K_INT, F(eplb.redundant), 0, 1 << 20, .def = "0", .metavar = "N", .help = "physical experts = --num-experts + N, placed as --eplb-load says (README: Redundant experts)", .scope = RUN},
+	{"eplb-load", 0, K_CUSTOM, F(eplb), .parse = parse_eplb_load, .def_doc = "none: vLLM's initial map", .metavar = "LOAD", .help = "place experts with DeepSeek's EPLB for this per-expert load: uniform | zipf:S | lognormal:SIGMA | FILE (one load per logical expert)", .scope = RUN},
+	{"eplb-groups", 0, K_INT, F(eplb.groups), 1, 1 << 20, .def_doc = "--num-groups when group-limited, else 1", .metavar = "G", .help = "EPLB expert groups", .scope = RUN},
+	{"eplb-nodes", 0, K_INT, F(eplb.nodes), 1, 1 << 20, .def_doc = "the run's nodes", .metavar = "N", .help = "EPLB nodes (hierarchical when G % N == 0)", .scope = RUN},
+	{"expert-placement", 0, K_ENUM, F(eplb.placement), .choices = "linear|round_robin", .def = "linear", .metavar = "linear|round_robin", .help = "physical expert p on rank p / (P/R), or on rank p % R", .scope = RUN},
+	{"replica-policy", 0, K_ENUM, F(eplb.policy), .choices = "modpos|static|dynamic", .def = "modpos", .metavar = "modpos|static|dynamic", .help = "which replica a (token, slot) uses: vLLM's position, SGLang's static table or a hash", .scope = RUN},
 	{"masked-ratio", 0, K_CUSTOM, F(routing), .parse = parse_masked, .def = "0", .metavar = "F", .help = "fraction of top-k entries set to -1", .scope = RUN},
 	{"iters", 'n', K_INT, F(iters), 1, 1000000, .def = "20", .metavar = "N", .help = "timed iterations", .scope = RUN},
 	{"warmup", 'w', K_INT, F(warmup), 0, 1000000, .def = "5", .metavar = "N", .help = "warm-up iterations", .scope = RUN},
@@ -299,6 +306,12 @@ static int parse_confidence(struct ep_options *o, const char *arg, char *err, si
 		return fail(err, len, "invalid --confidence '%s': want a number in (0, 1), e.g. 0.95", arg);
 	o->gates.confidence = v;
 	return 0;
+}
+
+static int parse_eplb_load(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	o->eplb.load_given = 1;
+	return ep_eplb_load_parse(&o->eplb.load, arg, err, len);
 }
 
 static int parse_fault(struct ep_options *o, const char *arg, char *err, size_t len)
@@ -602,6 +615,12 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 		o->routing.file_idx = rows;
 		o->routing.file_rows = n;
 	}
+	if (o->eplb.load.kind == EP_LOAD_FILE) {
+		int rc = ep_eplb_load_file(o->eplb.load.path, o->num_experts, &o->eplb.load.file_loads, err, len);
+		if (rc)
+			return rc;
+		o->eplb.load.file_n = o->num_experts;
+	}
 	o->routing.uneven_tokens = o->uneven_tokens;
 	o->routing.payload = o->payload;
 	o->routing.num_groups = o->num_groups;
@@ -618,6 +637,7 @@ void ep_options_free(struct ep_options *o)
 	free(o->hidden.v);
 	free(o->routing_path);
 	free((void *)o->routing.file_idx);
+	ep_eplb_load_free(&o->eplb.load);
 	o->ranks.v = o->tokens.v = o->hidden.v = NULL;
 	o->ranks.n = o->tokens.n = o->hidden.n = 0;
 	o->routing_path = NULL;
@@ -705,7 +725,7 @@ void ep_options_shape(const struct ep_options *o, int ranks, int tokens, int hid
 		.num_tokens = tokens,
 		.hidden = hidden,
 		.num_topk = o->num_topk,
-		.num_experts = o->num_experts,
+		.num_experts = o->num_experts + o->eplb.redundant, /* physical */
 		.expert_alignment = o->expert_alignment,
 		.dtype = o->dtype,
 		.with_topk = o->with_topk,
@@ -758,6 +778,11 @@ void ep_options_routing_text(const struct ep_options *o, const struct ep_routing
 	case EP_ROUTE_HOT_RANK: snprintf(buf, len, "hot-rank:%d:%g%s", r->hot_rank, r->hot_frac, groups); break;
 	case EP_ROUTE_FILE: snprintf(buf, len, "file:%s", o->routing_path); break;
 	}
+	size_t n = strlen(buf);
+	if (ep_eplb_spec_active(&o->eplb) && n + 3 < len) {
+		snprintf(buf + n, len - n, "; ");
+		ep_placement_text(&o->eplb, o->num_experts, buf + n + 2, len - n - 2);
+	}
 }
 
 /* A hot kind under group-limited routing must fit every token: the groups
@@ -807,10 +832,17 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (ep_faults_max_rank(&o->faults) >= most)
 		return fail(err, len, "--fault targets rank %d, but the run has ranks 0 to %d", ep_faults_max_rank(&o->faults),
 			    most - 1);
+	if (ep_placement_check(&o->eplb, o->num_experts, R, 0, r->num_topk_groups ? r->num_groups : 0, err, len))
+		return -EP_EUSAGE;
+	if (ep_eplb_spec_active(&o->eplb) && !r->placement)
+		return fail(err, len, "out of memory placing %d physical experts", E);
 	if (E % R)
 		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
 	if (E / R > 1024)
 		return fail(err, len, "--num-experts %d gives %d local experts per rank; DeepEP allows at most 1024", E, E / R);
+	struct ep_shape logical = *s; /* from here on the router's experts (E without redundant ones) */
+	logical.num_experts = E = o->num_experts;
+	s = &logical;
 	if (K > 32)
 		return fail(err, len, "--num-topk %d exceeds DeepEP's limit of 32 for normal kernels", K);
 	if (K > E)

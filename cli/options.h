@@ -20,6 +20,7 @@
 #include "cli/bench.h"
 #include "collectives/ep.h"
 #include "reference/inputs.h"
+#include "reference/placement.h"
 #include "reports/gates.h"
 
 /* A swept integer: "4096", "128:8192:x2", "1024:4096:+1024" or "2,4,8". */
@@ -67,6 +68,7 @@ struct ep_options {
 	uint64_t seed;
 	struct ep_routing routing;        /* file rows owned here when kind == FILE */
 	char *routing_path;               /* --routing file:PATH */
+	struct ep_eplb_spec eplb;         /* --redundant-experts, --eplb-*, --expert-placement, --replica-policy */
 	int iters, warmup, check, cached, ops;
 	double timeout_s;                 /* deadline of any single wait */
 	int numa;                         /* pin ranks to CPUs / NUMA nodes */

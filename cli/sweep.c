@@ -29,6 +29,15 @@ void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o
 			struct ep_routing *r)
 {
 	(cmd->routing ? cmd->routing : ep_command_default_routing)(o, ranks, nodes, r);
+	if (ep_eplb_spec_active(&o->eplb)) /* NULL when refused or out of memory: ep_options_check_shape says which */
+		r->placement = ep_placement_new(&o->eplb, o->num_experts, ranks, nodes, nodes ? o->ranks_per_node : 0,
+						r->num_topk_groups ? r->num_groups : 0, o->seed);
+}
+
+void ep_command_routing_free(struct ep_routing *r)
+{
+	ep_placement_free(r->placement);
+	r->placement = NULL;
 }
 
 /* The sweep's points, in order (ranks outermost, hidden innermost). */
@@ -105,6 +114,7 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 			else if (pass == 1 && ep_launch_precheck(cmd->variant, &run, procs_here ? procs_here : pts[i].ranks,
 								   err, len))
 				code = EP_EXIT_ENV;
+			ep_command_routing_free(&run.routing);
 		}
 	if (!code && reporter && ep_options_check_outputs(o, err, len))
 		code = EP_EXIT_USAGE;
@@ -155,6 +165,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		ranks = o->ranks.v[i] > ranks ? o->ranks.v[i] : ranks;
 	ep_command_routing(cmd, o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], r->nodes, &first);
 	ep_options_routing_text(o, &first, t->routing, sizeof(t->routing));
+	ep_command_routing_free(&first);
 	if (cmd->describe)
 		cmd->describe(o, extra, sizeof(extra));
 	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
@@ -260,6 +271,7 @@ static int run_points(const struct ep_command *cmd, const struct ep_options *o, 
 		if (r->reporter)
 			routing_figures(cmd, &run, &pts[i].res);
 		done = i + 1;
+		ep_command_routing_free(&run.routing);
 		report_point(cmd, o, r, m, pts, i, gates, h, report_error, elen);
 		int c = pts[i].res.exit_code;
 		if (r->stop_on_failure && c != EP_EXIT_OK && c != EP_EXIT_WRONG)

@@ -1,5 +1,6 @@
 /* inputs.c - seed-derived routing and payloads (see inputs.h). */
 #include "reference/inputs.h"
+#include "reference/placement.h"
 
 #include <errno.h>
 #include <gsl/gsl_randist.h>
@@ -307,6 +308,12 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		loaded_routing(s, &r->loaded[rank], topk_idx, topk_weights);
 		return 0;
 	}
+	struct ep_shape logical;
+	if (r->placement) { /* draw logical experts, map them at the end */
+		logical = *s;
+		logical.num_experts = r->placement->logical;
+		s = &logical;
+	}
 	int T = s->num_tokens, K = s->num_topk, E = s->num_experts;
 	struct gen x;
 	int rc = gen_open(&x, s, r, seed, rank);
@@ -337,6 +344,8 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		}
 	}
 	gen_close(&x);
+	if (!rc && r->placement)
+		ep_placement_map(r->placement, seed, rank, topk_idx, T, K);
 	return rc;
 }
 
