@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "collectives/error.h"
+#include "reference/placement.h"
 #include "reports/stats.h"
 
 /* Records err in the rank's control block (keeping a more specific message
@@ -147,6 +148,10 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 	if (o->dump_dir) {
 		ep_set_phase(env->waiter, "dump");
 		if ((rc = v->dump(st, o->dump_dir)))
+			return rank_fail(env, "dump", rc);
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s/rank%d", o->dump_dir, env->rank);
+		if (env->run->routing.placement && (rc = ep_placement_dump(env->run->routing.placement, dir)))
 			return rank_fail(env, "dump", rc);
 	}
 	env->result->checked = o->check;

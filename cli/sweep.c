@@ -11,6 +11,7 @@
 #include "collectives/simd.h"
 #include "reports/digest.h"
 #include "reports/provenance.h"
+#include "reference/placement.h"
 #include "reports/result_json.h"
 
 #ifndef EP_VERSION
@@ -229,6 +230,51 @@ out:
 	free(w);
 }
 
+/* With redundant experts: the placement, and the imbalance the same logical
+ * routing had before it (E experts linearly on the ranks, no replicas). */
+static void placement_figures(const struct ep_command *cmd, const struct ep_run *run, struct ep_run_result *res)
+{
+	const struct ep_placement *pl = run->routing.placement;
+	if (!pl)
+		return;
+	struct ep_shape ls = run->shape;
+	struct ep_routing lr = run->routing;
+	size_t TK = (size_t)ls.num_tokens * (size_t)ls.num_topk;
+	struct ep_placement_figures *f = calloc(1, sizeof(*f));
+	int64_t *idx = malloc(sizeof(int64_t) * (TK + 1));
+	float *w = malloc(sizeof(float) * (TK + 1));
+	if (!f || !idx || !w || !(f->phy2log = malloc(sizeof(int) * (size_t)pl->physical)) ||
+	    !(f->logcnt = malloc(sizeof(int) * (size_t)pl->logical)))
+		goto out;
+	f->logical = pl->logical, f->physical = pl->physical;
+	memcpy(f->phy2log, pl->phy2log, sizeof(int) * (size_t)pl->physical);
+	memcpy(f->logcnt, pl->logcnt, sizeof(int) * (size_t)pl->logical);
+	ep_placement_summary(pl, f->text, sizeof(f->text));
+	ls.num_experts = pl->logical;
+	lr.placement = NULL;
+	f->before = ep_imbalance_new(ls.num_ranks, ls.num_experts, run->cfg->ranks_per_node, cmd->variant->rows_per_expert);
+	for (int r = 0; f->before && r < ls.num_ranks; r++) {
+		if (ep_gen_routing(&ls, &lr, run->cfg->seed, r, idx, w)) {
+			ep_imbalance_free(f->before);
+			f->before = NULL;
+			break;
+		}
+		ep_imbalance_add(f->before, r, idx, ep_routing_num_tokens(&lr, ls.num_tokens, run->cfg->seed, r), ls.num_topk);
+	}
+	if (f->before)
+		ep_imbalance_finish(f->before);
+	res->placement = f;
+	f = NULL;
+out:
+	if (f) {
+		free(f->phy2log);
+		free(f->logcnt);
+		free(f);
+	}
+	free(idx);
+	free(w);
+}
+
 /* After point i: its rows and the rewritten reports (reporter only), and
  * the run's own line for a failure. */
 static void report_point(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
@@ -268,8 +314,10 @@ static int run_points(const struct ep_command *cmd, const struct ep_options *o, 
 		ep_progress_point(&prog, i);
 		r->run(r->ctx, i, &run, &lo, &pts[i].res);
 		ep_progress_clear(&prog);
-		if (r->reporter)
+		if (r->reporter) {
 			routing_figures(cmd, &run, &pts[i].res);
+			placement_figures(cmd, &run, &pts[i].res);
+		}
 		done = i + 1;
 		ep_command_routing_free(&run.routing);
 		report_point(cmd, o, r, m, pts, i, gates, h, report_error, elen);

@@ -14,6 +14,7 @@
 #include "collectives/error.h"
 #include "reference/eplb.h"
 #include "reference/inputs.h"
+#include "reports/npy.h"
 
 #define REPLICA_SALT 0x5245504c494341ULL /* "REPLICA": the dynamic policy's hash */
 
@@ -114,7 +115,7 @@ struct ep_placement *ep_placement_new(const struct ep_eplb_spec *sp, int E, int 
 	struct ep_eplb_map m = {0};
 	if (!pl)
 		return NULL;
-	*pl = (struct ep_placement){.logical = E, .physical = E + sp->redundant, .ranks = R,
+	*pl = (struct ep_placement){.logical = E, .physical = E + sp->redundant, .ranks = R, .eplb = sp->load_given,
 				    .ranks_per_node = ranks_per_node, .groups = eplb_groups(sp, route_groups),
 				    .nodes = eplb_nodes(sp, nodes), .policy = sp->policy, .placement = sp->placement};
 	if (raw_map(sp, pl, seed, &m))
@@ -201,4 +202,28 @@ void ep_placement_text(const struct ep_eplb_spec *sp, int E, char *buf, size_t l
 	}
 	snprintf(buf, len, "%d physical = %d + %d redundant, %s, %s, %s", E + sp->redundant, E, sp->redundant, load,
 		 where[sp->placement & 1], policy[sp->policy % 3]);
+}
+
+void ep_placement_summary(const struct ep_placement *pl, char *buf, size_t len)
+{
+	char how[64] = "vLLM's initial map";
+	if (pl->eplb)
+		snprintf(how, sizeof(how), "eplb groups %d nodes %d", pl->groups, pl->nodes);
+	snprintf(buf, len, "%d physical experts (%d logical + %d redundant) on %d ranks, %d each; up to %d replicas; %s",
+		 pl->physical, pl->logical, pl->physical - pl->logical, pl->ranks, pl->physical / pl->ranks, pl->maxcnt, how);
+}
+
+int ep_placement_dump(const struct ep_placement *pl, const char *dir)
+{
+	char path[4096];
+	size_t p[1] = {(size_t)pl->physical}, e[1] = {(size_t)pl->logical}, l2p[2] = {(size_t)pl->logical, (size_t)pl->maxcnt};
+	int rc;
+	snprintf(path, sizeof(path), "%s/phy2log.npy", dir);
+	if ((rc = ep_npy_write(path, EP_NPY_I4, p, 1, pl->phy2log)))
+		return rc;
+	snprintf(path, sizeof(path), "%s/log2phy.npy", dir);
+	if ((rc = ep_npy_write(path, EP_NPY_I4, l2p, 2, pl->log2phy)))
+		return rc;
+	snprintf(path, sizeof(path), "%s/logcnt.npy", dir);
+	return ep_npy_write(path, EP_NPY_I4, e, 1, pl->logcnt);
 }

@@ -50,6 +50,7 @@ int ep_eplb_spec_active(const struct ep_eplb_spec *sp);
 struct ep_placement {
 	int logical, physical, ranks; /* E, P, R */
 	int ranks_per_node;           /* static policy: rank q on node q / this; 0: one node */
+	int eplb;                     /* 1: EPLB placed them (--eplb-load), 0: vLLM's initial map */
 	int groups, nodes;            /* what EPLB was given (after defaults) */
 	int policy;                   /* enum ep_replica_policy */
 	int placement;                /* enum ep_expert_placement */
@@ -75,6 +76,14 @@ void ep_placement_free(struct ep_placement *pl); /* NULL is fine */
 /* Turns rank `rank`'s logical top-k ids [T][K] (-1 allowed) into engine
  * ids in place, by the placement's replica policy. */
 void ep_placement_map(const struct ep_placement *pl, uint64_t seed, int rank, int64_t *topk_idx, int T, int K);
+
+/* One point's placement in a line: "80 physical experts (64 logical +
+ * 16 redundant) on 4 ranks, 20 each; up to 3 replicas; eplb groups 1 nodes 1". */
+void ep_placement_summary(const struct ep_placement *pl, char *buf, size_t len);
+
+/* Writes phy2log.npy [P], log2phy.npy [E][maxcnt] and logcnt.npy [E]
+ * (int32) into dir. 0 or a negative errno. */
+int ep_placement_dump(const struct ep_placement *pl, const char *dir);
 
 /* "288 physical = 256 + 32 redundant, eplb zipf:1.2 groups 8 nodes 1, linear, modpos". */
 void ep_placement_text(const struct ep_eplb_spec *sp, int E, char *buf, size_t len);
