@@ -16,6 +16,11 @@
  *                fresh buffer holds (zeros)
  *   stale:R      R's last received row keeps the previous --soak pass's
  *                bytes (needs --soak; strikes the soak's second pass unless @ITER)
+ *   replica:R    rank R's dispatch runs with a placement that has one replica
+ *                moved (reference/placement.h, ep_placement_move_replica):
+ *                its top-k ids and layout are those of placement B while
+ *                every reference expects placement A (needs
+ *                --redundant-experts; normal mode)
  * and the supervision's:
  *   die:R        rank R is killed (SIGKILL) in its first timed iteration:
  *                exit 4, naming rank R and its phase
@@ -40,6 +45,7 @@
 enum ep_fault_kind {
 	EP_FAULT_NONE, EP_FAULT_BITFLIP, EP_FAULT_PERMUTE, EP_FAULT_DROP, EP_FAULT_STALE, /* data */
 	EP_FAULT_DIE, EP_FAULT_HANG, EP_FAULT_SLOW,
+	EP_FAULT_REPLICA, /* inputs: one replica moved (must end in exit 1 too) */
 };
 
 #define EP_FAULT_TENSOR_MAX 32

@@ -834,6 +834,10 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			    most - 1);
 	if (ep_placement_check(&o->eplb, o->num_experts, R, 0, r->num_topk_groups ? r->num_groups : 0, err, len))
 		return -EP_EUSAGE;
+	for (int i = 0; i < o->faults.n; i++)
+		if (o->faults.f[i].kind == EP_FAULT_REPLICA && (!ep_eplb_spec_active(&o->eplb) || !strcmp(o->command, "low-latency")))
+			return fail(err, len, "--fault replica:%d needs a placement (--redundant-experts) and normal mode (intranode, internode)",
+				    o->faults.f[i].rank);
 	if (ep_eplb_spec_active(&o->eplb) && !r->placement)
 		return fail(err, len, "out of memory placing %d physical experts", E);
 	if (E % R)

@@ -227,3 +227,15 @@ int ep_placement_dump(const struct ep_placement *pl, const char *dir)
 	snprintf(path, sizeof(path), "%s/logcnt.npy", dir);
 	return ep_npy_write(path, EP_NPY_I4, e, 1, pl->logcnt);
 }
+
+void ep_placement_move_replica(const struct ep_placement *pl, int64_t *topk_idx, size_t n)
+{
+	int L = pl->physical / pl->ranks, first = pl->ranks > 1 ? L : 1, last = pl->ranks > 1 ? 2 * L : L, p1 = first;
+	for (int q = first; q < last; q++)
+		if (pl->phy2log[q] != pl->phy2log[0]) {
+			p1 = q;
+			break;
+		}
+	for (size_t i = 0; i < n; i++)
+		topk_idx[i] = topk_idx[i] == 0 ? p1 : topk_idx[i] == p1 ? 0 : topk_idx[i];
+}

@@ -77,6 +77,13 @@ void ep_placement_free(struct ep_placement *pl); /* NULL is fine */
  * ids in place, by the placement's replica policy. */
 void ep_placement_map(const struct ep_placement *pl, uint64_t seed, int rank, int64_t *topk_idx, int T, int K);
 
+/* --fault replica: placement B, A with one replica moved. Physical expert
+ * 0 (rank 0's first) exchanges places with the first expert of rank 1 (of
+ * local expert 1 when there is one rank) that holds another logical
+ * expert; under modpos or dynamic choice, ids mapped by B are ids mapped by
+ * A with those two exchanged, which this does to one rank's ids [n]. */
+void ep_placement_move_replica(const struct ep_placement *pl, int64_t *topk_idx, size_t n);
+
 /* One point's placement in a line: "80 physical experts (64 logical +
  * 16 redundant) on 4 ranks, 20 each; up to 3 replicas; eplb groups 1 nodes 1". */
 void ep_placement_summary(const struct ep_placement *pl, char *buf, size_t len);
