@@ -126,6 +126,14 @@ int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, 
 	return 0;
 }
 
+int ep_faults_has(const struct ep_faults *fs, enum ep_fault_kind kind)
+{
+	for (int i = 0; i < fs->n; i++)
+		if (fs->f[i].kind == kind)
+			return 1;
+	return 0;
+}
+
 int ep_fault_is_data(const struct ep_fault *f)
 {
 	return f->kind >= EP_FAULT_BITFLIP && f->kind <= EP_FAULT_STALE;

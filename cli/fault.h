@@ -75,6 +75,9 @@ int ep_faults_parse(struct ep_faults *fs, const char *spec, char *err, size_t le
 int ep_fault_strikes(const struct ep_fault *f, int rank, long it);
 int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it);
 
+/* Is any fault of that kind in the set? */
+int ep_faults_has(const struct ep_faults *fs, enum ep_fault_kind kind);
+
 /* A data fault (one the check must catch, exit 1)? */
 int ep_fault_is_data(const struct ep_fault *f);
 

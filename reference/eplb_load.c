@@ -40,12 +40,14 @@ int ep_eplb_load_parse(struct ep_eplb_load *l, const char *arg, char *err, size_
 		*l = (struct ep_eplb_load){.kind = zipf ? EP_LOAD_ZIPF : EP_LOAD_LOGNORMAL, .param = v};
 		return 0;
 	}
-	if (!*arg || strchr(arg, ':')) {
+	const char *path = strncmp(arg, "file:", 5) == 0 ? arg + 5 /* as --routing file:PATH spells it */
+			 : strchr(arg, ':') ? "" : arg;
+	if (!*path) {
 		snprintf(err, errlen, "invalid --eplb-load '%s': want uniform, zipf:S, lognormal:SIGMA or a file of loads",
 			 ep_quote(arg, q, sizeof(q)));
 		return -EP_EUSAGE;
 	}
-	*l = (struct ep_eplb_load){.kind = EP_LOAD_FILE, .path = strdup(arg)};
+	*l = (struct ep_eplb_load){.kind = EP_LOAD_FILE, .path = strdup(path)};
 	if (!l->path) {
 		snprintf(err, errlen, "out of memory");
 		return -EP_ENOMEM;

@@ -3,8 +3,8 @@
  * --eplb-load names it: uniform (every load 1), zipf:S (load_e =
  * 1 / (e + 1)^S, the popularity --routing zipf:S draws from), lognormal:S
  * (load_e = exp(S (z_e - max z)), the very z_e --routing lognormal:S draws
- * from the seed) or a text file of one non-negative load per logical
- * expert. Loads are float32, as EPLB takes them.
+ * from the seed) or a text file (PATH or file:PATH; a bare PATH holds no
+ * ':') of one non-negative load per logical expert. Loads are float32, as EPLB takes them.
  */
 #ifndef EP_EPLB_LOAD_H
 #define EP_EPLB_LOAD_H

@@ -15,7 +15,7 @@ if ! clang -fsanitize=fuzzer,address,undefined -o "$tmp/probe" "$tmp/probe.c" >"
 	exit $?
 fi
 make --no-print-directory fuzz FUZZ_SECONDS="$secs" >"$tmp/out" 2>&1
-for t in case routing options result suite npy manifest; do
+for t in case routing options result suite npy manifest eplb_load; do
 	line=$(grep "^fuzz $t:" "$tmp/out")
 	echo "# $line"
 	case "$line" in *"no crash") ok "fuzz_$t" ;; *) bad "fuzz_$t" "${line:-no result line}" ;; esac
