@@ -69,7 +69,7 @@ static const struct opt_def opt_table[] = {
 	{"num-tokens", 't', K_SWEEP, F(tokens), 0, 1 << 24, .def = "4096", .metavar = "N|SWEEP", .help = "tokens per rank", .scope = RUN},
 	{"hidden", 0, K_SWEEP, F(hidden), 1, 1 << 20, .def = "7168", .metavar = "N|SWEEP", .help = "hidden size", .scope = RUN},
 	{"num-topk", 'k', K_INT, F(num_topk), 1, 1024, .def = "8", .metavar = "N", .help = "experts per token", .scope = RUN},
-	{"num-experts", 'e', K_INT, F(num_experts), 1, 1 << 20, .def = "256", .metavar = "N", .help = "total experts, a multiple of ranks", .scope = RUN},
+	{"num-experts", 'e', K_INT, F(num_experts), 1, 1 << 20, .def = "256", .metavar = "N", .help = "experts the router picks from (with --redundant-experts: logical; physical = + N, a multiple of ranks)", .scope = RUN},
 	{"num-groups", 0, K_INT, F(num_groups), 1, 1 << 20, .def_doc = "ranks", .metavar = "N", .help = "expert groups for group-limited routing", .scope = RUN},
 	{"num-topk-groups", 0, K_INT, F(num_topk_groups), 0, 1 << 20, .def = "0", .metavar = "N", .help = "groups one token may use (0: no limit)", .scope = RUN},
 	{"expert-alignment", 0, K_INT, F(expert_alignment), 1, 1 << 20, .def = "1", .metavar = "N", .help = "round per-expert receive counts up to N", .scope = NORMAL},

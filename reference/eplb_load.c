@@ -115,31 +115,27 @@ int ep_eplb_load_file(const char *path, int num_experts, float **loads, char *er
 	return 0;
 }
 
-/* lognormal:S as --routing lognormal:S weighs experts. */
-static void lognormal_loads(int E, double sigma, uint64_t seed, float *load)
+/* lognormal:S as --routing lognormal:S weighs experts. 0 or -EP_ENOMEM. */
+static int lognormal_loads(int E, double sigma, uint64_t seed, float *load)
 {
 	gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
 	double *z = malloc(sizeof(double) * (size_t)(E > 0 ? E : 1)), zmax = -HUGE_VAL;
-	if (!g || !z) { /* out of memory: uniform rather than nothing */
-		for (int e = 0; e < E; e++)
-			load[e] = 1.0f;
-		free(z);
-		if (g)
-			gsl_rng_free(g);
-		return;
-	}
-	gsl_rng_set(g, (unsigned long)ep_mix64(seed ^ LOGNORMAL_SALT));
-	for (int e = 0; e < E; e++) {
+	int rc = g && z ? 0 : -EP_ENOMEM;
+	if (!rc)
+		gsl_rng_set(g, (unsigned long)ep_mix64(seed ^ LOGNORMAL_SALT));
+	for (int e = 0; !rc && e < E; e++) {
 		z[e] = gsl_ran_gaussian(g, 1.0);
 		zmax = z[e] > zmax ? z[e] : zmax;
 	}
-	for (int e = 0; e < E; e++)
+	for (int e = 0; !rc && e < E; e++)
 		load[e] = (float)exp(sigma * (z[e] - zmax));
 	free(z);
-	gsl_rng_free(g);
+	if (g)
+		gsl_rng_free(g);
+	return rc;
 }
 
-void ep_eplb_load_values(const struct ep_eplb_load *l, int num_experts, uint64_t seed, float *load)
+int ep_eplb_load_values(const struct ep_eplb_load *l, int num_experts, uint64_t seed, float *load)
 {
 	for (int e = 0; e < num_experts; e++) {
 		switch (l->kind) {
@@ -149,8 +145,7 @@ void ep_eplb_load_values(const struct ep_eplb_load *l, int num_experts, uint64_t
 		case EP_LOAD_LOGNORMAL: break;
 		}
 	}
-	if (l->kind == EP_LOAD_LOGNORMAL)
-		lognormal_loads(num_experts, l->param, seed, load);
+	return l->kind == EP_LOAD_LOGNORMAL ? lognormal_loads(num_experts, l->param, seed, load) : 0;
 }
 
 void ep_eplb_load_text(const struct ep_eplb_load *l, char *buf, size_t len)

@@ -33,8 +33,9 @@ int ep_eplb_load_parse(struct ep_eplb_load *l, const char *arg, char *err, size_
  * -EP_EUSAGE with one line naming the file and the value in err. */
 int ep_eplb_load_file(const char *path, int num_experts, float **loads, char *err, size_t errlen);
 
-/* The loads load[E] of l for seed (FILE: read already, E must match). */
-void ep_eplb_load_values(const struct ep_eplb_load *l, int num_experts, uint64_t seed, float *load);
+/* The loads load[E] of l for seed (FILE: read already, E must match).
+ * 0 or -EP_ENOMEM. */
+int ep_eplb_load_values(const struct ep_eplb_load *l, int num_experts, uint64_t seed, float *load);
 
 /* "zipf:1.2", "file:PATH", ... */
 void ep_eplb_load_text(const struct ep_eplb_load *l, char *buf, size_t len);

@@ -73,9 +73,7 @@ static int raw_map(const struct ep_eplb_spec *sp, struct ep_placement *pl, uint6
 	int E = pl->logical, P = pl->physical;
 	if (sp->load_given) {
 		float *load = malloc(sizeof(float) * (size_t)E);
-		int rc = load ? 0 : -EP_ENOMEM;
-		if (load)
-			ep_eplb_load_values(&sp->load, E, seed, load);
+		int rc = load ? ep_eplb_load_values(&sp->load, E, seed, load) : -EP_ENOMEM;
 		if (!rc)
 			rc = ep_eplb_rebalance(load, E, P, pl->groups, pl->nodes, pl->ranks, m);
 		free(load);

@@ -121,7 +121,7 @@ EP_TEST(lognormal_loads_follow_the_routing)
 	int64_t *ids = malloc(sizeof(int64_t) * 4096);
 	float *w = malloc(sizeof(float) * 4096);
 	int count[16] = {0}, top = 0, most = 0;
-	ep_eplb_load_values(&l, 16, 11, load);
+	EP_ASSERT_INT_EQ(ep_eplb_load_values(&l, 16, 11, load), 0);
 	EP_ASSERT_INT_EQ(ep_gen_routing(&s, &r, 11, 0, ids, w), 0);
 	for (int i = 0; i < 4096; i++)
 		count[ids[i]]++;

@@ -31,6 +31,10 @@ done
 expect "internode_placement_line" "^# placement: 20 physical experts \(16 logical \+ 4 redundant\) on 4 ranks, 5 each"
 run "intranode_round_robin" 0 60 intranode -r 4 $small $eplb --expert-placement round_robin --dtype fp8 --bias 1
 run "low_latency_round_robin_fp8" 0 60 low-latency -r 4 $small $eplb --expert-placement round_robin --dtype fp8
+run "internode_round_robin_dynamic_fp8" 0 60 internode --local-nodes --nodes 2 --ranks-per-node 2 $small $eplb \
+	--expert-placement round_robin --replica-policy dynamic --dtype fp8 --bias 2
+run "soak_reseeds_through_the_placement" 0 60 intranode -r 4 $small --soak 10 --routing lognormal:1.0 \
+	--redundant-experts 4 --eplb-load lognormal:1.0 --replica-policy dynamic
 run "intranode_initial_map" 0 60 intranode -r 4 $small --redundant-experts 8 --routing lognormal:1.0
 expect "initial_map_summary" "^# placement: 24 physical experts .*vLLM's initial map"
 run "intranode_lognormal_groups" 0 60 intranode -r 4 $small --routing lognormal:1.0 --num-groups 4 --num-topk-groups 2 \
