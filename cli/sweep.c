@@ -9,9 +9,9 @@
 #include "cli/progress.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
+#include "reference/placement.h"
 #include "reports/digest.h"
 #include "reports/provenance.h"
-#include "reference/placement.h"
 #include "reports/result_json.h"
 
 #ifndef EP_VERSION

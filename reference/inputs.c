@@ -1,6 +1,5 @@
 /* inputs.c - seed-derived routing and payloads (see inputs.h). */
 #include "reference/inputs.h"
-#include "reference/placement.h"
 
 #include <errno.h>
 #include <gsl/gsl_randist.h>
@@ -12,6 +11,7 @@
 
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "reference/placement.h"
 #include "reports/text_file.h"
 
 /* Salt of the uneven token counts ("LL" in the high bytes, where they began). */
