@@ -20,7 +20,7 @@
  *                moved (reference/placement.h, ep_placement_move_replica):
  *                its top-k ids and layout are those of placement B while
  *                every reference expects placement A (needs
- *                --redundant-experts; normal mode)
+ *                --redundant-experts)
  * and the supervision's:
  *   die:R        rank R is killed (SIGKILL) in its first timed iteration:
  *                exit 4, naming rank R and its phase

@@ -835,9 +835,12 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (ep_placement_check(&o->eplb, o->num_experts, R, 0, r->num_topk_groups ? r->num_groups : 0, err, len))
 		return -EP_EUSAGE;
 	for (int i = 0; i < o->faults.n; i++)
-		if (o->faults.f[i].kind == EP_FAULT_REPLICA && (!ep_eplb_spec_active(&o->eplb) || !strcmp(o->command, "low-latency")))
-			return fail(err, len, "--fault replica:%d needs a placement (--redundant-experts) and normal mode (intranode, internode)",
+		if (o->faults.f[i].kind == EP_FAULT_REPLICA && !ep_eplb_spec_active(&o->eplb))
+			return fail(err, len, "--fault replica:%d needs a placement (--redundant-experts) to move a replica of",
 				    o->faults.f[i].rank);
+		else if (o->faults.f[i].kind == EP_FAULT_REPLICA && o->faults.f[i].iter >= 0)
+			return fail(err, len, "--fault replica:%d@%ld: the replica is moved for the whole run, not at one iteration",
+				    o->faults.f[i].rank, o->faults.f[i].iter);
 	if (ep_eplb_spec_active(&o->eplb) && !r->placement)
 		return fail(err, len, "out of memory placing %d physical experts", E);
 	if (E % R)

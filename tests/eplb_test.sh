@@ -84,10 +84,13 @@ for r in range(4):
 PY
 
 # the check that must fail: rank 1 (and, across nodes, rank 3) dispatches
-# with one replica moved while the reference keeps the placement
+# with one replica moved while the reference keeps the placement, in every mode
 run "replica_moved_intranode" 1 60 intranode -r 4 $small $eplb --fault replica:1
 expect "replica_moved_named" "WRONG DATA: [0-9]+ wrong rows"
 run "replica_moved_internode" 1 60 internode --local-nodes --nodes 2 --ranks-per-node 2 $small $eplb --fault replica:3
+run "replica_moved_low_latency" 1 60 low-latency -r 4 $small $eplb --fault replica:1
+expect "replica_moved_low_latency_named" "WRONG DATA: [0-9]+ wrong rows"
+run "replica_moved_low_latency_nodes" 1 60 low-latency --local-nodes --nodes 2 --ranks-per-node 2 $small $eplb --fault replica:3
 run "replica_moved_initial_map" 1 60 intranode -r 2 $small --redundant-experts 2 --fault replica:0
 
 # bad input: one line quoting the value, exit 2, nothing spawned
@@ -111,7 +114,6 @@ run "bad_nodes" 2 10 intranode -r 4 -t 32 --hidden 256 -e 12 -k 2 --redundant-ex
 expect "bad_nodes_msg" "--eplb-nodes 3 does not divide the 4 ranks"
 run "bad_placement" 2 10 intranode -r 4 $small --expert-placement diagonal
 run "bad_policy" 2 10 intranode -r 4 $small --replica-policy random
-run "bad_replica_fault_ll" 2 10 low-latency -r 4 $small $eplb --fault replica:1
 run "bad_replica_fault_no_placement" 2 10 intranode -r 4 $small --fault replica:1
 
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
