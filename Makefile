@@ -40,7 +40,7 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
 BIN        := $(if $(SANITIZER),$(BUILD)/epbench,epbench)
 
-FUZZ_TARGETS := case routing options result suite npy manifest accept mindie trace
+FUZZ_TARGETS := case routing options result suite npy manifest accept mindie trace eplb_load
 FUZZ_SECONDS ?= 60
 FUZZ_BIN   := $(FUZZ_TARGETS:%=build-fuzzer/tests/fuzz/fuzz_%)
 

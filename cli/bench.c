@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "collectives/error.h"
+#include "reference/placement.h"
 #include "reference/routing_step.h"
 #include "reports/stats.h"
 
@@ -173,6 +174,21 @@ static int fault_beyond(struct ep_bench_env *env, long n)
 	return 0;
 }
 
+/* --dump: every tensor of this rank, and the placement of redundant experts. */
+static int dump(const struct ep_variant *v, struct ep_bench_env *env, void *st)
+{
+	const struct ep_run_cfg *o = env->run->cfg;
+	char dir[4096];
+	int rc;
+	ep_set_phase(env->waiter, "dump");
+	if ((rc = v->dump(st, o->dump_dir)))
+		return rank_fail(env, "dump", rc);
+	snprintf(dir, sizeof(dir), "%s/rank%d", o->dump_dir, env->rank);
+	if (env->run->routing.placement && (rc = ep_placement_dump(env->run->routing.placement, dir)))
+		return rank_fail(env, "dump", rc);
+	return 0;
+}
+
 /* The verification pass: one checked pass of every op, and with routing
  * that changes between iterations one per distinct step the warm-up and
  * timed iterations use (checked pass d is the d-th step: what --fault
@@ -191,11 +207,8 @@ static int verify(const struct ep_variant *v, struct ep_bench_env *env, void *st
 		if ((d > 0 && (rc = route_step(v, env, st, own, ep_routing_step(s, r, d * p)))) ||
 		    (rc = check_pass(v, env, st, d, &rep, NULL)))
 			return rc;
-		if (d == 0 && o->dump_dir) {
-			ep_set_phase(env->waiter, "dump");
-			if ((rc = v->dump(st, o->dump_dir)))
-				return rank_fail(env, "dump", rc);
-		}
+		if (d == 0 && o->dump_dir && (rc = dump(v, env, st)))
+			return rc;
 		keep_findings(env->result, &rep, d);
 	}
 	env->result->checked = o->check;

@@ -50,6 +50,8 @@ void ep_command_default_routing(const struct ep_options *o, int ranks, int nodes
 /* The routing of a point under cmd (its hook, or the default). */
 void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o, int ranks, int nodes,
 			struct ep_routing *r);
+/* Frees what ep_command_routing built for the point (its placement). */
+void ep_command_routing_free(struct ep_routing *r);
 
 /* The commands that run points (their files define them). */
 extern const struct ep_command ep_cmd_intranode, ep_cmd_low_latency, ep_cmd_internode;

@@ -29,13 +29,14 @@ static const struct kind kinds[] = {
 	{"stall", EP_FAULT_HANG, ARG_NONE, 0, 1},
 	{"slow", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 0},
 	{"delay", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 1},
+	{"replica", EP_FAULT_REPLICA, ARG_NONE, 0, 0},
 };
 #define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 
 static int fail(const char *item, char *err, size_t len)
 {
 	snprintf(err, len, "invalid --fault '%s': want corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, "
-		 "die:R, hang:R, stall:R@ITER, slow:R:US or delay:R:US@ITER (R a rank; @ITER optional elsewhere)", item);
+		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER or replica:R (R a rank; @ITER optional elsewhere)", item);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
@@ -121,6 +122,14 @@ int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, 
 {
 	for (int i = 0; i < fs->n; i++)
 		if (fs->f[i].kind == kind && ep_fault_strikes(&fs->f[i], rank, it))
+			return 1;
+	return 0;
+}
+
+int ep_faults_has(const struct ep_faults *fs, enum ep_fault_kind kind)
+{
+	for (int i = 0; i < fs->n; i++)
+		if (fs->f[i].kind == kind)
 			return 1;
 	return 0;
 }

@@ -16,6 +16,11 @@
  *                fresh buffer holds (zeros)
  *   stale:R      R's last received row keeps the previous --soak pass's
  *                bytes (needs --soak; strikes the soak's second pass unless @ITER)
+ *   replica:R    rank R's dispatch runs with a placement that has one replica
+ *                moved (reference/placement.h, ep_placement_move_replica):
+ *                its top-k ids and layout are those of placement B while
+ *                every reference expects placement A (needs
+ *                --redundant-experts)
  * and the supervision's:
  *   die:R        rank R is killed (SIGKILL) in its first timed iteration:
  *                exit 4, naming rank R and its phase
@@ -40,6 +45,7 @@
 enum ep_fault_kind {
 	EP_FAULT_NONE, EP_FAULT_BITFLIP, EP_FAULT_PERMUTE, EP_FAULT_DROP, EP_FAULT_STALE, /* data */
 	EP_FAULT_DIE, EP_FAULT_HANG, EP_FAULT_SLOW,
+	EP_FAULT_REPLICA, /* inputs: one replica moved (must end in exit 1 too) */
 };
 
 #define EP_FAULT_TENSOR_MAX 32
@@ -68,6 +74,9 @@ int ep_faults_parse(struct ep_faults *fs, const char *spec, char *err, size_t le
  * faults, die and hang strike iteration 0 (stale: 1), slow every iteration. */
 int ep_fault_strikes(const struct ep_fault *f, int rank, long it);
 int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it);
+
+/* Is any fault of that kind in the set? */
+int ep_faults_has(const struct ep_faults *fs, enum ep_fault_kind kind);
 
 /* A data fault (one the check must catch, exit 1)? */
 int ep_fault_is_data(const struct ep_fault *f);

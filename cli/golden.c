@@ -65,6 +65,7 @@ void ep_golden_free(struct ep_golden *g)
 {
 	if (g->parsed)
 		ep_options_free(&g->o);
+	ep_command_routing_free(&g->run.routing);
 	free(g->argv);
 	ep_oracle_manifest_free(&g->m);
 }

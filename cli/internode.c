@@ -37,6 +37,18 @@ struct inode_state {
 /* Op indexes: where a dispatch's and a combine's arrivals and figures go. */
 enum { OP_DISPATCH, OP_COMBINE };
 
+/* --fault replica: a rank routes otherwise than the reference, so the
+ * buffers take any routing (T rows from every rank, T records per node). */
+static void room_for_moved_replica(const struct ep_run *run, struct ep_internode_sizes *sz)
+{
+	size_t R = (size_t)run->shape.num_ranks, T = (size_t)run->shape.num_tokens;
+	size_t N = R / (size_t)run->cfg->ranks_per_node;
+	if (!ep_faults_has(&run->cfg->faults, EP_FAULT_REPLICA))
+		return;
+	sz->capacity = R * T;
+	sz->rdma_capacity = sz->send_capacity = N * T;
+}
+
 static int inode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
 	struct ep_internode_ref ref;
@@ -47,6 +59,7 @@ static int inode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byte
 	struct ep_internode_sizes sz;
 	ep_internode_ref_sizes(&ref, &sz.capacity, &sz.rdma_capacity, &sz.send_capacity);
 	ep_internode_ref_fini(&ref);
+	room_for_moved_replica(run, &sz);
 	run->capacity = sz.capacity;
 	*arena_bytes = ep_internode_arena_bytes(&run->shape, P, run->capacity);
 	*rank_bytes = ep_normal_rank_bytes(&run->shape, run->capacity) +
@@ -92,6 +105,7 @@ static int inode_setup(struct ep_bench_env *env, void **out)
 		goto fail;
 	struct ep_internode_sizes sz;
 	ep_internode_ref_sizes(&st->ref, &sz.capacity, &sz.rdma_capacity, &sz.send_capacity);
+	room_for_moved_replica(env->run, &sz);
 	if ((rc = ep_internode_init(&st->coll, st->s, st->P, st->node, st->local, env->arena, &sz,
 				    env->waiter, &st->net.net))) {
 		ep_endpoint_fail(&st->net, rc, "network buffers");

@@ -33,8 +33,9 @@ static int intranode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_
 		return rc;
 	run->capacity = ep_reference_max_recv(&ref);
 	ep_reference_fini(&ref);
-	if (run->cfg->soak || ep_routing_varies(&run->routing)) /* routes anew: room for any routing */
-		run->capacity = (size_t)run->shape.num_ranks * (size_t)run->shape.num_tokens;
+	if (run->cfg->soak || ep_routing_varies(&run->routing) || ep_faults_has(&run->cfg->faults, EP_FAULT_REPLICA))
+		run->capacity = (size_t)run->shape.num_ranks * (size_t)run->shape.num_tokens; /* routes anew, or a rank
+											       * routes otherwise: room for any routing */
 	*arena_bytes = ep_intranode_arena_bytes(&run->shape, run->capacity);
 	*rank_bytes = ep_normal_rank_bytes(&run->shape, run->capacity) + ep_intranode_rank_bytes(&run->shape);
 	return 0;

@@ -386,6 +386,13 @@ void ep_run_result_free(struct ep_run_result *r)
 	free(r->links);
 	ep_imbalance_free(r->imbalance);
 	r->imbalance = NULL;
+	if (r->placement) {
+		free(r->placement->phy2log);
+		free(r->placement->logcnt);
+		ep_imbalance_free(r->placement->before);
+		free(r->placement);
+		r->placement = NULL;
+	}
 	r->wrong_matrix = NULL;
 	r->nodes = NULL;
 	r->links = NULL;

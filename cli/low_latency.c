@@ -49,6 +49,7 @@
 #include "collectives/error.h"
 #include "collectives/low_latency.h"
 #include "reference/low_latency_ref.h"
+#include "reference/placement.h"
 #include "collectives/numeric.h"
 #include "reference/transform.h"
 #include "reports/atomic_file.h"
@@ -67,7 +68,8 @@ struct ll_state {
 	int me, T;                 /* this rank (global), its token count T_r */
 	int local;                 /* its index within its node (me on one host) */
 	uint16_t *x;               /* [T][H] bf16 dispatch input */
-	const int64_t *topk_idx;   /* [T][K], rows of the reference */
+	const int64_t *topk_idx;   /* [T][K], rows of the reference (or moved_topk) */
+	int64_t *moved_topk;       /* --fault replica: this rank's rows with one replica moved, or NULL */
 	const float *topk_weights; /* [T][K] */
 	struct ep_ll_dispatch_out out;
 	uint16_t *expert_out;      /* [L][R*N][H] harness buffer in the arena (non-zero-copy) */
@@ -154,6 +156,7 @@ static void ll_teardown(void *p)
 	ep_ll_ref_fini(&st->ref);
 	free(st->x);
 	free(st->combined_x);
+	free(st->moved_topk);
 	free(st->deq);
 	free(st->scales);
 	free(st);
@@ -197,6 +200,24 @@ static int ll_setup_coll(struct ll_state *st, struct ep_bench_env *env)
 	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the other nodes");
 }
 
+/* --fault replica:R: rank R dispatches and combines with its ids under a
+ * placement with one replica moved; every reference keeps the true one. */
+static int move_replica(struct ll_state *st)
+{
+	const struct ep_run *run = st->env->run;
+	size_t n = (size_t)st->T * (size_t)st->cfg.num_topk;
+	free(st->moved_topk);
+	st->moved_topk = NULL;
+	if (!run->routing.placement || !ep_faults_at(&run->cfg->faults, EP_FAULT_REPLICA, st->me, 0))
+		return 0;
+	if (!(st->moved_topk = malloc(sizeof(int64_t) * (n + 1))))
+		return -ENOMEM;
+	memcpy(st->moved_topk, st->topk_idx, sizeof(int64_t) * n);
+	ep_placement_move_replica(run->routing.placement, st->moved_topk, n);
+	st->topk_idx = st->moved_topk;
+	return 0;
+}
+
 /* The routing (reference), inputs and byte counts of env->run's seed. */
 static int ll_inputs(struct ll_state *st)
 {
@@ -209,6 +230,8 @@ static int ll_inputs(struct ll_state *st)
 	st->T = ep_ll_ref_tokens(&st->ref, st->me);
 	st->topk_idx = ep_ll_ref_topk_idx(&st->ref, st->me);
 	st->topk_weights = ep_ll_ref_topk_weights(&st->ref, st->me);
+	if ((rc = move_replica(st)))
+		return rc;
 	st->x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
 	st->combined_x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
 	if (!st->x || !st->combined_x)

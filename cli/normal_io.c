@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/fault.h"
 #include "reference/inputs.h"
+#include "reference/placement.h"
 #include "reference/reference.h"
 #include "reference/transform.h"
 #include "reports/atomic_file.h"
@@ -40,8 +42,8 @@ size_t ep_normal_rank_bytes(const struct ep_shape *s, size_t capacity)
 	return b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
 }
 
-int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int rank,
-		      const int64_t *idx, const float *weights, int ranks_per_node)
+static int io_init(struct ep_normal_io *io, const struct ep_run *run, int rank,
+		   const int64_t *idx, const float *weights, int ranks_per_node)
 {
 	memset(io, 0, sizeof(*io));
 	io->shape = run->shape;
@@ -100,6 +102,24 @@ int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int ran
 nomem:
 	ep_normal_io_fini(io);
 	return -ENOMEM;
+}
+
+/* --fault replica:R: rank R's top-k ids and layout come from a placement
+ * with one replica moved, while every reference keeps the true one. */
+int ep_normal_io_init(struct ep_normal_io *io, const struct ep_run *run, int rank,
+		      const int64_t *idx, const float *weights, int ranks_per_node)
+{
+	size_t n = (size_t)run->shape.num_tokens * (size_t)run->shape.num_topk;
+	int64_t *moved = NULL;
+	if (run->routing.placement && ep_faults_at(&run->cfg->faults, EP_FAULT_REPLICA, rank, 0)) {
+		if (!(moved = malloc(sizeof(int64_t) * (n + 1))))
+			return -ENOMEM;
+		memcpy(moved, idx, sizeof(int64_t) * n);
+		ep_placement_move_replica(run->routing.placement, moved, n);
+	}
+	int rc = io_init(io, run, rank, moved ? moved : idx, weights, ranks_per_node);
+	free(moved);
+	return rc;
 }
 
 struct ep_dispatch_in ep_normal_io_dispatch_in(const struct ep_normal_io *io)

@@ -58,6 +58,7 @@ static int parse_min_copy(struct ep_options *o, const char *arg, char *err, size
 static int parse_max_regress(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parse_confidence(struct ep_options *o, const char *arg, char *err, size_t len);
 static int parallel_options(struct ep_options *o, char *err, size_t len);
+static int parse_eplb_load(struct ep_options *o, const char *arg, char *err, size_t len);
 
 #define F(field) offsetof(struct ep_options, field)
 #define RUN EP_SCOPE_RUN
@@ -72,7 +73,7 @@ static const struct opt_def opt_table[] = {
 	{"num-tokens", 't', K_SWEEP, F(tokens), 0, 1 << 24, .def = "4096", .metavar = "N|SWEEP", .help = "tokens per rank", .scope = RUN},
 	{"hidden", 0, K_SWEEP, F(hidden), 1, 1 << 20, .def = "7168", .metavar = "N|SWEEP", .help = "hidden size", .scope = RUN},
 	{"num-topk", 'k', K_INT, F(num_topk), 1, 1024, .def = "8", .metavar = "N", .help = "experts per token", .scope = RUN},
-	{"num-experts", 'e', K_INT, F(num_experts), 1, 1 << 20, .def = "256", .metavar = "N", .help = "total experts, a multiple of ranks", .scope = RUN},
+	{"num-experts", 'e', K_INT, F(num_experts), 1, 1 << 20, .def = "256", .metavar = "N", .help = "experts the router picks from (with --redundant-experts: logical; physical = + N, a multiple of ranks)", .scope = RUN},
 	{"num-groups", 0, K_INT, F(num_groups), 1, 1 << 20, .def_doc = "ranks", .metavar = "N", .help = "expert groups for group-limited routing", .scope = RUN},
 	{"num-topk-groups", 0, K_INT, F(num_topk_groups), 0, 1 << 20, .def = "0", .metavar = "N", .help = "groups one token may use (0: no limit)", .scope = RUN},
 	{"expert-alignment", 0, K_INT, F(expert_alignment), 1, 1 << 20, .def = "1", .metavar = "N", .help = "round per-expert receive counts up to N", .scope = NORMAL},
@@ -89,6 +90,12 @@ static const struct opt_def opt_table[] = {
 	{"bias", 0, K_INT, F(num_bias), 0, 2, .def = "0", .metavar = "0|1|2", .help = "bias tensors added by combine", .scope = NORMAL},
 	{"expert-counts", 0, K_ENUM, F(expert_counts), .choices = "counts|prefix", .def = "counts", .metavar = "counts|prefix", .help = "per-expert receive numbers as counts or prefix sums", .scope = NORMAL},
 	{"routing", 0, K_CUSTOM, F(routing), .parse = parse_routing, .def = "uniform", .metavar = "KIND", .help = "uniform | zipf:S | lognormal:SIGMA | hot:EXPERT | hot-experts:N:F | hot-rank:R[:F] | rotating:PERIOD[:S] | trace:FILE[:STEP] | file:PATH (README: Routing and imbalance)", .scope = RUN},
+	{"redundant-experts", 0, K_INT, F(eplb.redundant), 0, 1 << 20, .def = "0", .metavar = "N", .help = "physical experts = --num-experts + N, placed as --eplb-load says (README: Redundant experts)", .scope = RUN},
+	{"eplb-load", 0, K_CUSTOM, F(eplb), .parse = parse_eplb_load, .def_doc = "none: vLLM's initial map", .metavar = "LOAD", .help = "place experts with DeepSeek's EPLB for this per-expert load: uniform | zipf:S | lognormal:SIGMA | FILE (one load per logical expert)", .scope = RUN},
+	{"eplb-groups", 0, K_INT, F(eplb.groups), 1, 1 << 20, .def_doc = "--num-groups when group-limited, else 1", .metavar = "G", .help = "EPLB expert groups", .scope = RUN},
+	{"eplb-nodes", 0, K_INT, F(eplb.nodes), 1, 1 << 20, .def_doc = "the run's nodes", .metavar = "N", .help = "EPLB nodes (hierarchical when G % N == 0)", .scope = RUN},
+	{"expert-placement", 0, K_ENUM, F(eplb.placement), .choices = "linear|round_robin", .def = "linear", .metavar = "linear|round_robin", .help = "physical expert p on rank p / (P/R), or on rank p % R", .scope = RUN},
+	{"replica-policy", 0, K_ENUM, F(eplb.policy), .choices = "modpos|static|dynamic", .def = "modpos", .metavar = "modpos|static|dynamic", .help = "which replica a (token, slot) uses: vLLM's position, SGLang's static table or a hash", .scope = RUN},
 	{"masked-ratio", 0, K_CUSTOM, F(routing), .parse = parse_masked, .def = "0", .metavar = "F", .help = "fraction of top-k entries set to -1", .scope = RUN},
 	{"iters", 'n', K_INT, F(iters), 1, 1000000, .def = "20", .metavar = "N", .help = "timed iterations", .scope = RUN},
 	{"warmup", 'w', K_INT, F(warmup), 0, 1000000, .def = "5", .metavar = "N", .help = "warm-up iterations", .scope = RUN},
@@ -129,7 +136,7 @@ static const struct opt_def opt_table[] = {
 	{"help", 'h', K_FLAG, 0, .help = "this text", .scope = RUN},
 };
 #define NOPTS (int)(sizeof(opt_table) / sizeof(opt_table[0]))
-_Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) <= 64, "ep_options.given has 64 bits");
+_Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) <= 64 * EP_OPTION_WORDS, "ep_options.given has too few bits");
 #define OPT_HELP (NOPTS - 1)
 
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -306,6 +313,12 @@ static int parse_confidence(struct ep_options *o, const char *arg, char *err, si
 		return fail(err, len, "invalid --confidence '%s': want a number in (0, 1), e.g. 0.95", arg);
 	o->gates.confidence = v;
 	return 0;
+}
+
+static int parse_eplb_load(struct ep_options *o, const char *arg, char *err, size_t len)
+{
+	o->eplb.load_given = 1;
+	return ep_eplb_load_parse(&o->eplb.load, arg, err, len);
 }
 
 static int parse_fault(struct ep_options *o, const char *arg, char *err, size_t len)
@@ -566,7 +579,7 @@ int ep_option_given(const struct ep_options *o, const char *name)
 {
 	for (int i = 0; i < NOPTS; i++)
 		if (strcmp(opt_table[i].name, name) == 0)
-			return (int)(o->given >> i & 1);
+			return (int)(o->given[i / 64] >> (i % 64) & 1);
 	return 0;
 }
 
@@ -605,7 +618,7 @@ int ep_options_parse(const struct ep_option_spec *spec, int argc, char **argv, s
 			ep_options_free(o); /* what options before --help allocated (found by fuzz_options) */
 			return 1;
 		} else {
-			o->given |= 1ULL << row;
+			o->given[row / 64] |= 1ULL << (row % 64);
 			rc = apply(o, &opt_table[row], optarg, 1, err, errlen);
 		}
 	}
@@ -681,6 +694,12 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 	}
 	if (parallel_options(o, err, len))
 		return -EP_EUSAGE;
+	if (o->eplb.load.kind == EP_LOAD_FILE) {
+		int rc = ep_eplb_load_file(o->eplb.load.path, o->num_experts, &o->eplb.load.file_loads, err, len);
+		if (rc)
+			return rc;
+		o->eplb.load.file_n = o->num_experts;
+	}
 	o->routing.uneven_tokens = o->uneven_tokens;
 	o->routing.payload = o->payload;
 	o->routing.num_groups = o->num_groups;
@@ -716,6 +735,7 @@ void ep_options_free(struct ep_options *o)
 		free((void *)o->routing.trace);
 		o->routing.trace = NULL;
 	}
+	ep_eplb_load_free(&o->eplb.load);
 	o->ranks.v = o->tokens.v = o->hidden.v = NULL;
 	o->ranks.n = o->tokens.n = o->hidden.n = 0;
 	o->routing_path = NULL;
@@ -809,7 +829,7 @@ void ep_options_shape(const struct ep_options *o, int ranks, int tokens, int hid
 		.num_tokens = tokens,
 		.hidden = hidden,
 		.num_topk = o->num_topk,
-		.num_experts = o->num_experts,
+		.num_experts = o->num_experts + o->eplb.redundant, /* physical */
 		.expert_alignment = o->expert_alignment,
 		.dtype = o->dtype,
 		.with_topk = o->with_topk,
@@ -865,6 +885,11 @@ void ep_options_routing_text(const struct ep_options *o, const struct ep_routing
 	case EP_ROUTE_TRACE:
 		snprintf(buf, len, "trace:%s:%d (sha256 %.16s)", o->routing_path, r->trace_first, r->trace ? r->trace->sha256 : "?");
 		break;
+	}
+	size_t n = strlen(buf);
+	if (ep_eplb_spec_active(&o->eplb) && n + 3 < len) {
+		snprintf(buf + n, len - n, "; ");
+		ep_placement_text(&o->eplb, o->num_experts, buf + n + 2, len - n - 2);
 	}
 }
 
@@ -930,10 +955,24 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (ep_faults_max_rank(&o->faults) >= most)
 		return fail(err, len, "--fault targets rank %d, but the run has ranks 0 to %d", ep_faults_max_rank(&o->faults),
 			    most - 1);
+	if (ep_placement_check(&o->eplb, o->num_experts, R, 0, r->num_topk_groups ? r->num_groups : 0, err, len))
+		return -EP_EUSAGE;
+	for (int i = 0; i < o->faults.n; i++)
+		if (o->faults.f[i].kind == EP_FAULT_REPLICA && !ep_eplb_spec_active(&o->eplb))
+			return fail(err, len, "--fault replica:%d needs a placement (--redundant-experts) to move a replica of",
+				    o->faults.f[i].rank);
+		else if (o->faults.f[i].kind == EP_FAULT_REPLICA && o->faults.f[i].iter >= 0)
+			return fail(err, len, "--fault replica:%d@%ld: the replica is moved for the whole run, not at one iteration",
+				    o->faults.f[i].rank, o->faults.f[i].iter);
+	if (ep_eplb_spec_active(&o->eplb) && !r->placement)
+		return fail(err, len, "out of memory placing %d physical experts", E);
 	if (E % R)
 		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
 	if (E / R > 1024)
 		return fail(err, len, "--num-experts %d gives %d local experts per rank; DeepEP allows at most 1024", E, E / R);
+	struct ep_shape logical = *s; /* from here on the router's experts (E without redundant ones) */
+	logical.num_experts = E = o->num_experts;
+	s = &logical;
 	if (K > 32)
 		return fail(err, len, "--num-topk %d exceeds DeepEP's limit of 32 for normal kernels", K);
 	if (K > E)

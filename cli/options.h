@@ -21,6 +21,7 @@
 #include "cli/parallel.h"
 #include "collectives/ep.h"
 #include "reference/inputs.h"
+#include "reference/placement.h"
 #include "reports/gates.h"
 
 /* A swept integer: "4096", "128:8192:x2", "1024:4096:+1024" or "2,4,8". */
@@ -54,6 +55,8 @@ struct ep_option_spec {
 	const struct ep_option_default *defaults;  /* {NULL, NULL}-terminated, or NULL */
 };
 
+#define EP_OPTION_WORDS 2 /* 128 option rows */
+
 struct ep_options {
 	const char *command;
 	struct ep_sweep ranks, tokens, hidden;
@@ -68,6 +71,7 @@ struct ep_options {
 	uint64_t seed;
 	struct ep_routing routing;        /* file rows owned here when kind == FILE */
 	char *routing_path;               /* --routing file:PATH or trace:FILE (its trace in routing.trace) */
+	struct ep_eplb_spec eplb;         /* --redundant-experts, --eplb-*, --expert-placement, --replica-policy */
 	int iters, warmup, check, cached, ops;
 	double timeout_s;                 /* deadline of any single wait */
 	int numa;                         /* pin ranks to CPUs / NUMA nodes */
@@ -95,7 +99,7 @@ struct ep_options {
 	/* a deployment's parallel configuration (cli/parallel.h): --parallel over --mindie-config, key by key */
 	const char *parallel_spec, *mindie_config, *moe_comm;
 	struct ep_parallel parallel;      /* all zero when none given */
-	uint64_t given;                   /* bit i: option row i was on the command line */
+	uint64_t given[EP_OPTION_WORDS];  /* bit i: option row i was on the command line */
 };
 
 /* Parses argv (argv[0] is the subcommand name) for the command spec.

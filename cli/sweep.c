@@ -9,6 +9,7 @@
 #include "cli/progress.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
+#include "reference/placement.h"
 #include "reference/routing_step.h"
 #include "reports/digest.h"
 #include "reports/provenance.h"
@@ -30,6 +31,15 @@ void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o
 			struct ep_routing *r)
 {
 	(cmd->routing ? cmd->routing : ep_command_default_routing)(o, ranks, nodes, r);
+	if (ep_eplb_spec_active(&o->eplb)) /* NULL when refused or out of memory: ep_options_check_shape says which */
+		r->placement = ep_placement_new(&o->eplb, o->num_experts, ranks, nodes, nodes ? o->ranks_per_node : 0,
+						r->num_topk_groups ? r->num_groups : 0, o->seed);
+}
+
+void ep_command_routing_free(struct ep_routing *r)
+{
+	ep_placement_free(r->placement);
+	r->placement = NULL;
 }
 
 /* The sweep's points, in order (ranks outermost, hidden innermost). */
@@ -111,6 +121,7 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 			else if (pass == 1 && ep_launch_precheck(cmd->variant, &run, procs_here ? procs_here : pts[i].ranks,
 								   err, len))
 				code = EP_EXIT_ENV;
+			ep_command_routing_free(&run.routing);
 		}
 	if (!code && reporter && ep_options_check_outputs(o, err, len))
 		code = EP_EXIT_USAGE;
@@ -175,6 +186,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		ranks = o->ranks.v[i] > ranks ? o->ranks.v[i] : ranks;
 	ep_command_routing(cmd, o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], r->nodes, &first);
 	ep_options_routing_text(o, &first, t->routing, sizeof(t->routing));
+	ep_command_routing_free(&first);
 	if (cmd->describe)
 		cmd->describe(o, extra, sizeof(extra));
 	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
@@ -262,6 +274,51 @@ out:
 	free(w);
 }
 
+/* With redundant experts: the placement, and the imbalance the same logical
+ * routing had before it (E experts linearly on the ranks, no replicas). */
+static void placement_figures(const struct ep_command *cmd, const struct ep_run *run, struct ep_run_result *res)
+{
+	const struct ep_placement *pl = run->routing.placement;
+	if (!pl)
+		return;
+	struct ep_shape ls = run->shape;
+	struct ep_routing lr = run->routing;
+	size_t TK = (size_t)ls.num_tokens * (size_t)ls.num_topk;
+	struct ep_placement_figures *f = calloc(1, sizeof(*f));
+	int64_t *idx = malloc(sizeof(int64_t) * (TK + 1));
+	float *w = malloc(sizeof(float) * (TK + 1));
+	if (!f || !idx || !w || !(f->phy2log = malloc(sizeof(int) * (size_t)pl->physical)) ||
+	    !(f->logcnt = malloc(sizeof(int) * (size_t)pl->logical)))
+		goto out;
+	f->logical = pl->logical, f->physical = pl->physical;
+	memcpy(f->phy2log, pl->phy2log, sizeof(int) * (size_t)pl->physical);
+	memcpy(f->logcnt, pl->logcnt, sizeof(int) * (size_t)pl->logical);
+	ep_placement_summary(pl, f->text, sizeof(f->text));
+	ls.num_experts = pl->logical;
+	lr.placement = NULL;
+	f->before = ep_imbalance_new(ls.num_ranks, ls.num_experts, run->cfg->ranks_per_node, cmd->variant->rows_per_expert);
+	for (int r = 0; f->before && r < ls.num_ranks; r++) {
+		if (ep_gen_routing(&ls, &lr, run->cfg->seed, r, idx, w)) {
+			ep_imbalance_free(f->before);
+			f->before = NULL;
+			break;
+		}
+		ep_imbalance_add(f->before, r, idx, ep_routing_num_tokens(&lr, ls.num_tokens, run->cfg->seed, r), ls.num_topk);
+	}
+	if (f->before)
+		ep_imbalance_finish(f->before);
+	res->placement = f;
+	f = NULL;
+out:
+	if (f) {
+		free(f->phy2log);
+		free(f->logcnt);
+		free(f);
+	}
+	free(idx);
+	free(w);
+}
+
 /* After point i: its rows and the rewritten reports (reporter only), and
  * the run's own line for a failure. */
 static void report_point(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
@@ -301,9 +358,12 @@ static int run_points(const struct ep_command *cmd, const struct ep_options *o, 
 		ep_progress_point(&prog, i);
 		r->run(r->ctx, i, &run, &lo, &pts[i].res);
 		ep_progress_clear(&prog);
-		if (r->reporter)
+		if (r->reporter) {
 			routing_figures(cmd, &run, &pts[i].res);
+			placement_figures(cmd, &run, &pts[i].res);
+		}
 		done = i + 1;
+		ep_command_routing_free(&run.routing);
 		report_point(cmd, o, r, m, pts, i, gates, h, report_error, elen);
 		int c = pts[i].res.exit_code;
 		if (r->stop_on_failure && c != EP_EXIT_OK && c != EP_EXIT_WRONG)

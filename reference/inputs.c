@@ -11,6 +11,7 @@
 
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "reference/placement.h"
 #include "reference/routing_step.h"
 #include "reference/trace.h"
 #include "reports/text_file.h"
@@ -327,6 +328,12 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		loaded_routing(s, &r->loaded[rank], topk_idx, topk_weights);
 		return 0;
 	}
+	struct ep_shape logical;
+	if (r->placement) { /* draw logical experts, map them at the end */
+		logical = *s;
+		logical.num_experts = r->placement->logical;
+		s = &logical;
+	}
 	int T = s->num_tokens, K = s->num_topk, E = s->num_experts;
 	struct gen x;
 	int rc = gen_open(&x, s, r, seed, rank);
@@ -362,6 +369,8 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		step_row(s, r, rank, t, row, topk_weights + (size_t)t * K);
 	}
 	gen_close(&x);
+	if (!rc && r->placement)
+		ep_placement_map(r->placement, seed, rank, topk_idx, T, K);
 	return rc;
 }
 

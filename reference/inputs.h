@@ -103,6 +103,8 @@ struct ep_routing {
 	const struct ep_trace *trace; /* TRACE: loaded before fork */
 	int trace_first;        /* TRACE: the step the first iteration replays */
 	long step;              /* ROTATING, TRACE: the step ep_gen_routing gives (0 at first) */
+	struct ep_placement *placement; /* redundant experts (reference/placement.h): the kind picks
+					 * logical experts, then this maps them to physical ones; or NULL */
 };
 
 /* Tokens rank `rank` sends: num_tokens, or with uneven a value in
@@ -129,11 +131,14 @@ int ep_routing_groups(const struct ep_shape *s, const struct ep_routing *r, int 
 /* Payload streams of the counter-based hash. */
 enum ep_stream { EP_STREAM_X = 0, EP_STREAM_BIAS0 = 1, EP_STREAM_BIAS1 = 2 };
 
+struct ep_placement;
+
 /* Routing of one rank: topk_idx [T][K] int64 and topk_weights [T][K] float
  * (weights in (0,1), for WIDE one of four values; masked entries keep their
  * weight, as in DeepEP). The ids do not depend on the payload.
  * Deterministic in (seed, rank). Loaded traffic: its rows, and -1 / 0 past
- * T_r. 0 or -ENOMEM. */
+ * T_r. With a placement the kind draws among its logical experts and the
+ * ids returned are physical (s->num_experts of them). 0 or -ENOMEM. */
 int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		   uint64_t seed, int rank, int64_t *topk_idx, float *topk_weights);
 

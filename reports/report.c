@@ -124,13 +124,13 @@ static void print_loads(FILE *out, const char *what, char tag, const uint64_t *v
 
 /* The point's imbalance line; under -v every rank's and node's rows, the
  * (source, destination) matrix and the tokens per expert (up to 1024). */
-static void print_imbalance(FILE *out, const struct ep_imbalance *im, int verbose)
+static void print_imbalance(FILE *out, const char *label, const struct ep_imbalance *im, int verbose)
 {
 	if (!im)
 		return;
 	const struct ep_spread *r = &im->rank, *e = &im->expert;
-	fprintf(out, "# imbalance: rows/rank min %.0f mean %.1f max %.0f, max/mean %.3f, balancedness %.3f (hottest rank %d); "
-		"tokens/expert max/mean %.3f, cv %.3f (hottest expert %d)",
+	fprintf(out, "# %s: rows/rank min %.0f mean %.1f max %.0f, max/mean %.3f, balancedness %.3f (hottest rank %d); "
+		"tokens/expert max/mean %.3f, cv %.3f (hottest expert %d)", label,
 		r->min, r->mean, r->max, r->max_over_mean, r->balancedness, r->hottest, e->max_over_mean, e->cv, e->hottest);
 	if (im->nodes)
 		fprintf(out, "; rows/node max/mean %.3f, balancedness %.3f (hottest node %d); records/link max/mean %.3f, "
@@ -148,6 +148,30 @@ static void print_imbalance(FILE *out, const struct ep_imbalance *im, int verbos
 	print_matrix(out, "imbalance: rows", "rank", im->matrix, im->ranks);
 	if (im->nodes)
 		print_matrix(out, "imbalance: records per link", "node", im->link_rows, im->nodes);
+}
+
+/* n ids as " a b c", all of them under -v or up to 64, else the first 32 and "...". */
+static void print_ids(FILE *out, const char *what, const int *v, int n, int verbose)
+{
+	int shown = verbose || n <= 64 ? n : 32;
+	fprintf(out, "# placement %s:", what);
+	for (int i = 0; i < shown; i++)
+		fprintf(out, " %d", v[i]);
+	fprintf(out, "%s\n", shown < n ? " ... (-v: all)" : "");
+}
+
+/* Redundant experts: the placement and the imbalance before it. */
+static void print_placement(FILE *out, const struct ep_placement_figures *f, int verbose)
+{
+	if (!f)
+		return;
+	fprintf(out, "# placement: %s\n", f->text);
+	print_ids(out, "phy2log (logical expert of each physical one, rank-major)", f->phy2log, f->physical, verbose);
+	print_ids(out, "logcnt (replicas of each logical expert)", f->logcnt, f->logical, verbose);
+	if (f->before)
+		print_imbalance(out, "imbalance before placement", f->before, verbose);
+	else
+		fprintf(out, "# imbalance before placement: n/a (%d logical experts do not split over the ranks)\n", f->logical);
 }
 
 void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int verbose)
@@ -192,7 +216,8 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 		}
 	}
 	print_slow_ranks(out, pt);
-	print_imbalance(out, r->imbalance, verbose);
+	print_placement(out, r->placement, verbose);
+	print_imbalance(out, r->placement ? "imbalance after placement" : "imbalance", r->imbalance, verbose);
 	fflush(out);
 }
 

@@ -186,9 +186,9 @@ static void json_spread(struct ep_json *j, const char *key, const struct ep_spre
 
 /* A point's imbalance (reports/imbalance.h): spreads with their values, the
  * rank matrix up to 256 ranks and tokens per expert up to 65,536 experts. */
-static void json_imbalance(struct ep_json *j, const struct ep_imbalance *im)
+static void json_imbalance(struct ep_json *j, const char *key, const struct ep_imbalance *im)
 {
-	ep_json_begin_object(j, "imbalance");
+	ep_json_begin_object(j, key);
 	ep_json_string(j, "row", im->per_expert ? "token_expert" : "token_rank");
 	json_spread(j, "rows_per_rank", &im->rank, "hottest_rank", im->rank_rows, im->ranks);
 	if (im->nodes) {
@@ -220,6 +220,26 @@ static void json_imbalance(struct ep_json *j, const struct ep_imbalance *im)
 	ep_json_end_object(j);
 }
 
+/* Redundant experts: the placement, and the imbalance before it. */
+static void json_placement(struct ep_json *j, const struct ep_placement_figures *f)
+{
+	ep_json_begin_object(j, "placement");
+	ep_json_int(j, "logical_experts", f->logical);
+	ep_json_int(j, "physical_experts", f->physical);
+	ep_json_string(j, "summary", f->text);
+	ep_json_begin_array(j, "phy2log");
+	for (int p = 0; p < f->physical; p++)
+		ep_json_int(j, NULL, f->phy2log[p]);
+	ep_json_end_array(j);
+	ep_json_begin_array(j, "logcnt");
+	for (int e = 0; e < f->logical; e++)
+		ep_json_int(j, NULL, f->logcnt[e]);
+	ep_json_end_array(j);
+	if (f->before)
+		json_imbalance(j, "imbalance_before", f->before);
+	ep_json_end_object(j);
+}
+
 static void json_point(struct ep_json *j, const struct ep_point *pt)
 {
 	const struct ep_run_result *r = &pt->res;
@@ -235,7 +255,9 @@ static void json_point(struct ep_json *j, const struct ep_point *pt)
 	ep_json_double(j, "wall_s", r->wall_s);
 	ep_json_uint(j, "recv_rows", r->recv_rows);
 	if (r->imbalance)
-		json_imbalance(j, r->imbalance);
+		json_imbalance(j, "imbalance", r->imbalance);
+	if (r->placement)
+		json_placement(j, r->placement);
 	json_check(j, pt);
 	if (r->soak.passes)
 		json_soak(j, &r->soak);

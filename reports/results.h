@@ -15,6 +15,17 @@
 #define EP_MAX_OPS 8
 #define EP_TEXT_MAX 512
 
+/* With redundant experts (reference/placement.h): a point's placement, and
+ * the imbalance its logical routing had before it, for the writers. */
+struct ep_placement_figures {
+	int logical, physical;       /* E, P */
+	char text[300];              /* "80 physical = 64 + 16 redundant, eplb zipf:1.2, linear, modpos" */
+	int *phy2log;                /* [P] logical expert of each physical one (engine ids: rank-major) */
+	int *logcnt;                 /* [E] replicas per logical expert */
+	struct ep_imbalance *before; /* the logical routing with its E experts linearly on the ranks and no
+				      * replicas; NULL when E is not a multiple of the ranks */
+};
+
 /* Timing and bytes of one collective op (e.g. "dispatch"). */
 struct ep_op_result {
 	const char *name;
@@ -85,6 +96,7 @@ struct ep_run_result {
 	struct ep_link_result *links;
 	char routing_hash[65];     /* SHA-256 of every rank's top-k ids (int64, rank-major), or "" */
 	struct ep_imbalance *imbalance; /* the routing's load figures (reports/imbalance.h), or NULL */
+	struct ep_placement_figures *placement; /* redundant experts: the placement and what it bought, or NULL */
 	char limits[EP_TEXT_MAX];  /* the limits this point missed, one per line, or "" */
 	struct ep_soak_result soak;
 };

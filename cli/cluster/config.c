@@ -48,6 +48,13 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	char par[160];
 	ep_parallel_text(&o->parallel, par, sizeof(par));
 	KV("parallel", "%s", par);
+	char eplb[400] = "";
+	uint32_t loads = 2166136261u; /* FNV-1a of a load file's values: nodes must read the same loads */
+	if (ep_eplb_spec_active(&o->eplb))
+		ep_placement_text(&o->eplb, o->num_experts, eplb, sizeof(eplb));
+	for (size_t i = 0; i < (size_t)o->eplb.load.file_n * sizeof(float); i++)
+		loads = (loads ^ ((const uint8_t *)o->eplb.load.file_loads)[i]) * 16777619u;
+	KV("redundant-experts", "%s (loads %08x)", eplb, (unsigned)loads);
 	KV("iters", "%d", o->iters);
 	KV("warmup", "%d", o->warmup);
 	KV("check", "%d", o->check);

@@ -51,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ep_command_routing(cmd, &o, s.num_ranks, 0, &r);
 		if (!ep_options_check_shape(&o, &s, &r, err, sizeof(err)) && cmd->check)
 			cmd->check(&o, &s, err, sizeof(err));
+		ep_command_routing_free(&r);
 		ep_options_free(&o);
 	} else if (rc < 0) {
 		for (const char *c = err; *c; c++)
