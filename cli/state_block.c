@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -81,10 +82,38 @@ void ep_state_culprit(const struct ep_sync *s, const struct ep_child *kids, int 
 	}
 }
 
-void ep_state_block(FILE *out, const struct ep_sync *s, const struct ep_child *kids, int n, int base,
-		    const char *why, const char *const *op_names, int nops)
+void ep_state_briefs(const struct ep_sync *s, const struct ep_child *kids, int n, int base, int num_ranks,
+		     struct ep_rank_brief *b)
 {
-	char culprit[320];
+	for (int r = 0; r < num_ranks; r++)
+		b[r] = (struct ep_rank_brief){0, -1, '?'};
+	for (int r = 0; r < n && base + r < num_ranks; r++) {
+		struct ep_rank_view v;
+		ep_sync_view(s, r, &v);
+		b[base + r].known = 1;
+		b[base + r].waiting_on = v.waiting_on >= 0 ? base + v.waiting_on : -1;
+		b[base + r].state = kids && kids[r].done ? 'X' : kids ? ep_proc_state(kids[r].pid) : '?';
+	}
+}
+
+void ep_state_likely(const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+		     const struct ep_traffic_view *v, char *buf, size_t len)
+{
+	char waits[320], traffic[400];
+	ep_state_culprit(s, kids, n, base, waits, sizeof(waits));
+	int kind = v ? ep_traffic_culprit(v, ep_traffic_current(v->t, 0, v->t->num_ranks), traffic, sizeof(traffic)) : 0;
+	if (!v)
+		traffic[0] = 0;
+	if (kind == 2 || !waits[0])
+		snprintf(buf, len, "%s%s%s", traffic, traffic[0] && waits[0] ? "; " : "", waits);
+	else
+		snprintf(buf, len, "%s%s%s", waits, traffic[0] ? "; by traffic: " : "", traffic);
+}
+
+void ep_state_block(FILE *out, const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+		    const char *why, const char *const *op_names, int nops, const struct ep_traffic *t)
+{
+	char culprit[800];
 	fprintf(out, "# state of %d rank%s (%s):\n", n, n == 1 ? "" : "s", why);
 	fprintf(out, "#   %5s %8s %5s %-22s %-18s %6s %9s\n", "rank", "pid", "state", "phase", "op", "iter", "waits for");
 	for (int r = 0; r < n; r++) {
@@ -99,7 +128,16 @@ void ep_state_block(FILE *out, const struct ep_sync *s, const struct ep_child *k
 		fprintf(out, "#   %5d %8d %5c %-22s %-18s %6d %9s\n", base + r, v.pid, st, v.phase, op,
 			v.op >= 0 ? v.iter : 0, peer);
 	}
-	ep_state_culprit(s, kids, n, base, culprit, sizeof(culprit));
+	struct ep_traffic_view tv = {t, NULL, 0, 0};
+	struct ep_rank_brief *b = t ? calloc((size_t)t->num_ranks, sizeof(*b)) : NULL;
+	if (b) {
+		tv.brief = b;
+		tv.ranks_per_node = t->num_ranks > n ? n : 0;
+		ep_state_briefs(s, kids, n, base, t->num_ranks, b);
+		ep_traffic_print(out, &tv, ep_traffic_current(t, 0, t->num_ranks));
+	}
+	ep_state_likely(s, kids, n, base, b ? &tv : NULL, culprit, sizeof(culprit));
+	free(b);
 	fprintf(out, "# likely: %s\n", culprit[0] ? culprit : "no rank waits for another");
 	fflush(out);
 }

@@ -186,13 +186,24 @@ static int reaped(struct ep_child *kids, int n, int r, int status, const struct 
 static void state_at_end(const struct ep_sync *s, const struct ep_child *kids, int n, const struct ep_watch_hooks *hk,
 			 char *msg, size_t len)
 {
-	char culprit[320];
+	char culprit[800], pairs[600] = "";
 	int base = hk ? hk->rank_base : 0;
-	ep_state_block(stderr, s, kids, n, base, "the point ends stuck", hk ? hk->op_names : NULL, hk ? hk->nops : 0);
-	ep_state_culprit(s, kids, n, base, culprit, sizeof(culprit));
+	const struct ep_traffic *t = hk ? hk->traffic : NULL;
+	ep_state_block(stderr, s, kids, n, base, "the point ends stuck", hk ? hk->op_names : NULL, hk ? hk->nops : 0, t);
+	struct ep_traffic_view tv = {t, NULL, t && t->num_ranks > n ? n : 0, 0};
+	struct ep_rank_brief *b = t ? calloc((size_t)t->num_ranks, sizeof(*b)) : NULL;
+	if (b) {
+		tv.brief = b;
+		ep_state_briefs(s, kids, n, base, t->num_ranks, b);
+		ep_traffic_suspects_text(&tv, ep_traffic_current(t, 0, t->num_ranks), pairs, sizeof(pairs));
+	}
+	ep_state_likely(s, kids, n, base, b ? &tv : NULL, culprit, sizeof(culprit));
+	free(b);
 	size_t at = strlen(msg);
 	if (culprit[0] && at + 16 < len)
-		snprintf(msg + at, len - at, "; likely: %s", culprit);
+		at += (size_t)snprintf(msg + at, len - at, "; likely: %s", culprit);
+	if (pairs[0] && at < len && at + 24 < len)
+		snprintf(msg + at, len - at, "; missing pairs: %s", pairs);
 }
 
 int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double timeout_s,
@@ -222,7 +233,7 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 		if (state_asked) {
 			state_asked = 0;
 			ep_state_block(stderr, s, kids, n, base, "SIGUSR1; the run goes on", hk ? hk->op_names : NULL,
-				       hk ? hk->nops : 0);
+				       hk ? hk->nops : 0, hk ? hk->traffic : NULL);
 		}
 		int64_t now = ep_now_ns();
 		uint64_t p = watch_update(w, s, now);

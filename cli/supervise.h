@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "collectives/sync.h"
+#include "collectives/traffic.h"
 
 /* One rank process. */
 struct ep_child {
@@ -39,6 +40,7 @@ struct ep_watch_hooks {
 	void *tick_arg;
 	const char *const *op_names; /* the variant's ops by index, for the state block (cli/state_block.h) */
 	int nops;
+	const struct ep_traffic *traffic; /* per-pair rows of the op in flight (global ranks), or NULL */
 };
 
 /* Waits for the n ranks of kids (all forked); kills the rest on the first
