@@ -44,6 +44,27 @@ void ep_state_likely(const struct ep_sync *s, const struct ep_child *kids, int n
 void ep_state_block(FILE *out, const struct ep_sync *s, const struct ep_child *kids, int n, int base,
 		    const char *why, const char *const *op_names, int nops, const struct ep_traffic *t);
 
+/* The block's pieces, for a block put together across nodes
+ * (cli/cluster/state_share.h): the header line and column names; one rank's
+ * line (waits_for: global rank or -1); the lines of this node's n ranks;
+ * and the tail, the traffic matrix of v (may be NULL) and the culprit line,
+ * which is also left in likely. */
+void ep_state_header(FILE *out, int n, const char *why);
+void ep_state_rank_line(FILE *out, int rank, int pid, char st, const char *phase, const char *op, int iter,
+			int waits_for);
+void ep_state_rank_lines(FILE *out, const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+			 const char *const *op_names, int nops);
+void ep_state_tail(FILE *out, const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+		   const struct ep_traffic_view *v, char *likely, size_t len);
+
+/* The culprit line of v (may be NULL) followed by "; missing pairs: ..."
+ * when the traffic has suspects: the text a failure message carries. */
+void ep_state_summary(const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+		      const struct ep_traffic_view *v, char *buf, size_t len);
+/* This node's own block on out and its summary in buf (one host, or a
+ * node's view before anything is gathered). */
+void ep_state_local(FILE *out, const struct ep_state_scene *sc, const char *why, char *buf, size_t len);
+
 /* A rank process's state letter from /proc (R, S, D, T, Z, ...), '?' if unknown. */
 char ep_proc_state(int pid);
 

@@ -28,6 +28,17 @@ struct ep_child {
 	int status;  /* waitpid status once done */
 };
 
+/* What the state block is drawn from: this node's n ranks (global ranks
+ * base..base+n-1), their control blocks, processes and traffic area. */
+struct ep_state_scene {
+	const struct ep_sync *s;
+	const struct ep_child *kids;
+	int n, base;
+	const struct ep_traffic *traffic; /* global ranks, or NULL */
+	const char *const *op_names;
+	int nops;
+};
+
 /* What the supervisor calls while it waits (every field may be 0/NULL). */
 struct ep_watch_hooks {
 	int rank_base;  /* global rank of local rank 0 (node jobs) */
@@ -41,6 +52,13 @@ struct ep_watch_hooks {
 	const char *const *op_names; /* the variant's ops by index, for the state block (cli/state_block.h) */
 	int nops;
 	const struct ep_traffic *traffic; /* per-pair rows of the op in flight (global ranks), or NULL */
+	/* Multi-node jobs (NULL on one host): the state block across nodes.
+	 * With why, when the block is due (a point ends stuck or another node
+	 * failed, SIGUSR1): prints what this node prints on stderr and leaves
+	 * the culprit text for the message in buf ("" for none). With why NULL,
+	 * about every 10 ms: answers node 0's request, if any. Blocks at most
+	 * a few seconds (node 0 waiting for the others' shares). */
+	void (*state)(void *arg, const char *why, const struct ep_state_scene *sc, char *buf, size_t len);
 };
 
 /* Waits for the n ranks of kids (all forked); kills the rest on the first

@@ -26,6 +26,7 @@
 #include "collectives/combine_kernels.h"
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "collectives/traffic.h"
 
 #define CHUNK_BYTES (512 * 1024)
 
@@ -464,6 +465,46 @@ static void forward_rows(struct ep_internode *ctx, int sn, int64_t first, int64_
 	}
 }
 
+/* Rows global source q sends local rank d of this node (from the count rows). */
+static uint32_t rows_to_local(const struct ep_internode *ctx, int q, int d)
+{
+	return (uint32_t)ctx->counts[(size_t)q * ctx->shape.num_ranks + (size_t)(ctx->node * ctx->per_node + d)];
+}
+
+/* Rows this rank, as forwarder, hands local rank d in one dispatch: those
+ * of every rail source (s, g) for d. */
+static uint32_t forwarded_to(const struct ep_internode *ctx, int d)
+{
+	uint32_t rows = 0;
+	for (int sn = 0; sn < ctx->nodes; sn++)
+		rows += rows_to_local(ctx, peer_of(ctx, sn), d);
+	return rows;
+}
+
+/* Traffic words of a dispatch (collectives/traffic.h): the records this
+ * rank puts to each rail peer, known at the start; the receiver counts
+ * their arrival, chunk by chunk, in forward. */
+static void expect_records(struct ep_internode *ctx, const int32_t *per_node)
+{
+	for (int m = 0; m < ctx->nodes; m++)
+		if (m != ctx->node)
+			ep_traffic_expect(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m),
+					  (uint32_t)per_node[m], (uint32_t)ctx->rec_bytes, EP_HOP_NET);
+}
+
+/* The forward hop's words: rows for each local rank, and those copied so far. */
+static void publish_forward(struct ep_internode *ctx, const int32_t *done, int expect)
+{
+	const struct ep_shape *s = &ctx->shape;
+	uint32_t rb = (uint32_t)(ep_dtype_row_bytes(s->dtype, s->hidden) + 4 * (size_t)ep_dtype_num_scales(s->dtype, s->hidden));
+	for (int d = 0; d < ctx->per_node; d++) {
+		int q = ctx->node * ctx->per_node + d;
+		if (expect)
+			ep_traffic_expect(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, forwarded_to(ctx, d), rb, EP_HOP_SHM);
+		ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, (uint32_t)done[d]);
+	}
+}
+
 int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in *in, int cached,
 			  struct ep_dispatch_out *out)
 {
@@ -477,6 +518,8 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 	int64_t t0 = ep_now_ns();
 	memset(&ctx->last_dispatch, 0, sizeof(ctx->last_dispatch));
 
+	ctx->op_seq = ep_traffic_begin(w->traffic, me, "dispatch");
+	expect_records(ctx, cached ? ctx->num_tokens_per_rdma_rank : in->layout->num_tokens_per_rdma_rank);
 	/* notify: count rows to and from the rail peers */
 	ep_set_phase(w, "dispatch.notify");
 	size_t slot = (size_t)(ctx->dispatches++ & 1) * (size_t)N;
@@ -531,7 +574,9 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 
 	/* forward: own node's records first (already there), then each source's chunks */
 	ep_set_phase(w, "dispatch.forward");
-	int32_t cursor[P];
+	int32_t cursor[P], done[P];
+	memset(done, 0, sizeof(done));
+	publish_forward(ctx, done, 1);
 	ctx->num_rdma_recv = 0;
 	for (int k = 0; k < N; k++) {
 		int sn = (n + k) % N, q = peer_of(ctx, sn);
@@ -539,8 +584,13 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 		ctx->num_rdma_recv += (size_t)rows;
 		for (int d = 0; d < P; d++)
 			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
+		for (int d = 0; d < P; d++)
+			done[d] -= cursor[d];
 		if (sn == n) {
 			forward_rows(ctx, sn, start, start + rows, cursor, cached);
+			for (int d = 0; d < P; d++)
+				done[d] += cursor[d];
+			publish_forward(ctx, done, 0);
 			continue;
 		}
 		uint32_t chunks = nchunks(ctx, rows);
@@ -549,8 +599,12 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 				return rc;
 			int64_t first = start + (int64_t)c * ctx->chunk;
 			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
+			ep_traffic_arrived(w->traffic, ctx->op_seq, q, me, (uint32_t)(last - start));
 			forward_rows(ctx, sn, first, last, cursor, cached);
 		}
+		for (int d = 0; d < P; d++)
+			done[d] += cursor[d];
+		publish_forward(ctx, done, 0);
 		ctx->expect[sn] += chunks;
 		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
 	}
@@ -632,6 +686,30 @@ static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
 	return 0;
 }
 
+/* Traffic words of a combine: this rank's combine input is in place for
+ * every local forwarder (they pull it), and the partials it owes each
+ * rail source are expected; the source counts them in combine.recv. */
+static void expect_combine(struct ep_internode *ctx)
+{
+	const struct ep_shape *s = &ctx->shape;
+	struct ep_traffic *t = ctx->waiter->traffic;
+	int P = ctx->per_node, R = s->num_ranks;
+	ctx->op_seq = ep_traffic_begin(t, ctx->rank, "combine");
+	for (int g = 0; g < P; g++) {
+		uint32_t rows = 0;
+		for (int sn = 0; sn < ctx->nodes; sn++)
+			rows += (uint32_t)ctx->counts[(size_t)(sn * P + g) * R + (size_t)ctx->rank];
+		ep_traffic_expect(t, ctx->op_seq, ctx->rank, ctx->node * P + g, rows, (uint32_t)(2 * s->hidden), EP_HOP_SHM);
+		ep_traffic_arrived(t, ctx->op_seq, ctx->rank, ctx->node * P + g, rows);
+	}
+	for (int sn = 0; sn < ctx->nodes; sn++) {
+		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
+		if (sn != ctx->node)
+			ep_traffic_expect(t, ctx->op_seq, ctx->rank, peer_of(ctx, sn), (uint32_t)rows,
+					  (uint32_t)ctx->crec_bytes, EP_HOP_NET);
+	}
+}
+
 int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const uint16_t *bias1,
 			 uint16_t *combined_x, float *combined_w)
 {
@@ -643,6 +721,7 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 		return -EINVAL;
 	int64_t t0 = ep_now_ns();
 	memset(&ctx->last_combine, 0, sizeof(ctx->last_combine));
+	expect_combine(ctx);
 	ep_set_phase(w, "combine.notify");
 	/* our combine buffer is free: the previous combine is fully reduced */
 	for (int m = 0; m < N; m++)
@@ -662,6 +741,7 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 		uint32_t chunks = nchunks(ctx, ctx->rdma_counts[me * N + m]);
 		if ((rc = wait_from(ctx, m, chunks)))
 			return rc;
+		ep_traffic_arrived(w->traffic, ctx->op_seq, peer_of(ctx, m), me, (uint32_t)ctx->rdma_counts[me * N + m]);
 		ctx->expect[m] += chunks;
 		ctx->last_combine.arrival_ns[m] = ep_now_ns() - t0;
 	}

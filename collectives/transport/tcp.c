@@ -610,6 +610,17 @@ static void tcp_fini(struct ep_transport *t)
 	t->priv = NULL;
 }
 
+static void tcp_describe(const struct ep_transport *t, char *buf, size_t len)
+{
+	struct tcp *c = t->priv;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	if (!c || c->listen_fd < 0 || getsockname(c->listen_fd, (struct sockaddr *)&sa, &sl))
+		snprintf(buf, len, "tcp %s", t->cfg.host ? t->cfg.host : "?");
+	else
+		snprintf(buf, len, "tcp %s:%u", t->cfg.host ? t->cfg.host : "?", ntohs(sa.sin_port));
+}
+
 const struct ep_transport_ops ep_transport_tcp = {
 	.name = "tcp",
 	.probe = tcp_probe,
@@ -621,4 +632,5 @@ const struct ep_transport_ops ep_transport_tcp = {
 	.signal = tcp_signal,
 	.wait = tcp_wait,
 	.fini = tcp_fini,
+	.describe = tcp_describe,
 };

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #define EP_TRANSPORT_ADDR_MAX 64
@@ -94,6 +95,10 @@ struct ep_transport_ops {
 	 * same (at most cfg.timeout_s, which a failing caller may shorten first),
 	 * frees everything. Accepts a half-built endpoint. */
 	void (*fini)(struct ep_transport *t);
+	/* Optional (NULL: the backend's name). One line saying where this
+	 * endpoint is reached ("tcp 10.0.0.2:40111", "verbs rxe0 port 1 gid
+	 * ::ffff:10.0.0.2"), for diagnostics. After init; does not block. */
+	void (*describe)(const struct ep_transport *t, char *buf, size_t len);
 };
 
 /* The generic endpoint: the table, the configuration, the backend's state. */
@@ -172,6 +177,14 @@ static inline int ep_transport_signal(struct ep_transport *t, int peer)
 static inline int ep_transport_wait(struct ep_transport *t, int peer, uint32_t target)
 {
 	return t->ops->wait(t, peer, target);
+}
+
+static inline void ep_transport_describe(const struct ep_transport *t, char *buf, size_t len)
+{
+	if (t->ops->describe)
+		t->ops->describe(t, buf, len);
+	else if (len)
+		snprintf(buf, len, "%s", t->ops->name);
 }
 
 static inline void ep_transport_fini(struct ep_transport *t)
