@@ -104,7 +104,7 @@ void ep_state_likely(const struct ep_sync *s, const struct ep_child *kids, int n
 	int kind = v ? ep_traffic_culprit(v, ep_traffic_current(v->t, 0, v->t->num_ranks), traffic, sizeof(traffic)) : 0;
 	if (!v)
 		traffic[0] = 0;
-	if (kind == 2 || !waits[0])
+	if (kind == 2 || !waits[0] || (kind == 1 && v->gathered)) /* across nodes the traffic sees further */
 		snprintf(buf, len, "%s%s%s", traffic, traffic[0] && waits[0] ? "; " : "", waits);
 	else
 		snprintf(buf, len, "%s%s%s", waits, traffic[0] ? "; by traffic: " : "", traffic);
@@ -122,6 +122,11 @@ void ep_state_rank_line(FILE *out, int rank, int pid, char st, const char *phase
 void ep_state_header(FILE *out, int n, const char *why)
 {
 	fprintf(out, "# state of %d rank%s (%s):\n", n, n == 1 ? "" : "s", why);
+	ep_state_header_columns(out);
+}
+
+void ep_state_header_columns(FILE *out)
+{
 	fprintf(out, "#   %5s %8s %5s %-22s %-18s %6s %9s\n", "rank", "pid", "state", "phase", "op", "iter", "waits for");
 }
 

@@ -31,9 +31,10 @@ void ep_state_culprit(const struct ep_sync *s, const struct ep_child *kids, int 
 void ep_state_briefs(const struct ep_sync *s, const struct ep_child *kids, int n, int base, int num_ranks,
 		     struct ep_rank_brief *b);
 
-/* The culprit line of the block: the traffic's verdict (t may be NULL)
- * joined with ep_state_culprit's; a link leads, a rank's waits lead
- * otherwise. "" when neither says anything. */
+/* The culprit line of the block: the traffic's verdict (v may be NULL)
+ * joined with ep_state_culprit's; a link leads, and so does the traffic's
+ * rank in a view gathered across nodes (the waits seen are one node's);
+ * otherwise this node's waits lead. "" when neither says anything. */
 void ep_state_likely(const struct ep_sync *s, const struct ep_child *kids, int n, int base,
 		     const struct ep_traffic_view *v, char *buf, size_t len);
 
@@ -50,6 +51,7 @@ void ep_state_block(FILE *out, const struct ep_sync *s, const struct ep_child *k
  * and the tail, the traffic matrix of v (may be NULL) and the culprit line,
  * which is also left in likely. */
 void ep_state_header(FILE *out, int n, const char *why);
+void ep_state_header_columns(FILE *out);
 void ep_state_rank_line(FILE *out, int rank, int pid, char st, const char *phase, const char *op, int iter,
 			int waits_for);
 void ep_state_rank_lines(FILE *out, const struct ep_sync *s, const struct ep_child *kids, int n, int base,

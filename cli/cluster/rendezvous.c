@@ -537,9 +537,9 @@ int ep_cluster_send_state(struct ep_cluster *cl, int point, int ask, const void 
 	return send_point(cl, 0, STATE, point, ask, data, len);
 }
 
-const void *ep_cluster_state(struct ep_cluster *cl, int node, int point, size_t *len)
+const void *ep_cluster_state(struct ep_cluster *cl, int node, int point, int *ask, size_t *len)
 {
-	return received(cl, node, STATE, point, NULL, len);
+	return received(cl, node, STATE, point, ask, len);
 }
 
 int ep_cluster_serve(struct ep_cluster *cl, int wait_ms)

@@ -78,11 +78,12 @@ int ep_cluster_done(struct ep_cluster *cl, int point, int *verdict);
  * grows with every request); a node sees the latest request through
  * ep_cluster_state_asked (0: none) and answers with ep_cluster_send_state
  * (ask 0: a share sent unasked, when its own point ends stuck); node 0
- * reads each node's latest share with ep_cluster_state. */
+ * reads each node's latest share, and the request it answers, with
+ * ep_cluster_state. */
 void ep_cluster_ask_state(struct ep_cluster *cl, int point, int ask);
 int ep_cluster_state_asked(struct ep_cluster *cl, int point);
 int ep_cluster_send_state(struct ep_cluster *cl, int point, int ask, const void *data, size_t len);
-const void *ep_cluster_state(struct ep_cluster *cl, int node, int point, size_t *len);
+const void *ep_cluster_state(struct ep_cluster *cl, int node, int point, int *ask, size_t *len);
 /* Serves the connections for up to wait_ms even after the job's end was
  * decided (a share may follow a node's failure): messages are stored, a stop
  * only kept. -1 when no connection is left. */
