@@ -807,6 +807,8 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (ep_faults_max_rank(&o->faults) >= most)
 		return fail(err, len, "--fault targets rank %d, but the run has ranks 0 to %d", ep_faults_max_rank(&o->faults),
 			    most - 1);
+	if (ep_faults_check_nodes(&o->faults, o->ranks_per_node > 0 ? R / o->ranks_per_node : 1, err, len))
+		return -EP_EUSAGE;
 	if (E % R)
 		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
 	if (E / R > 1024)

@@ -238,7 +238,8 @@ static void master_state(struct node_point *np, const char *why, const struct ep
 }
 
 /* Other nodes: the share, when node 0 asked for it (why NULL) or when this
- * node's point ends (sent unasked, once); this node's own block then. */
+ * node's point ends (sent unasked, once); this node's own block only when
+ * node 0 cannot be told. */
 static void worker_state(struct node_point *np, const char *why, const struct ep_state_scene *sc, char *buf,
 			 size_t len)
 {
@@ -248,11 +249,10 @@ static void worker_state(struct node_point *np, const char *why, const struct ep
 		return;
 	size_t dlen;
 	void *d = ep_state_share_pack(sc, &dlen);
-	if (d)
-		ep_cluster_send_state(j->cl, np->point, why ? 0 : ask, d, dlen);
+	int sent = d && ep_cluster_send_state(j->cl, np->point, why ? 0 : ask, d, dlen) == 0;
 	free(d);
 	np->answered = why ? -1 : ask;
-	if (why && !np->remote) /* node 0 prints the block when it ends the point */
+	if (why && !sent) /* node 0 prints the block over the job; unreachable, this node prints its own */
 		ep_state_local(stderr, sc, why, buf, len);
 }
 

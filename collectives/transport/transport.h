@@ -24,6 +24,7 @@
 #ifndef EP_TRANSPORT_H
 #define EP_TRANSPORT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,6 +100,11 @@ struct ep_transport_ops {
 	 * endpoint is reached ("tcp 10.0.0.2:40111", "verbs rxe0 port 1 gid
 	 * ::ffff:10.0.0.2"), for diagnostics. After init; does not block. */
 	void (*describe)(const struct ep_transport *t, char *buf, size_t len);
+	/* Optional (NULL: not possible here). A test hook for the link-down
+	 * fault: cuts the connection to peer as a failed link would, on both
+	 * ends; every later call involving that peer fails (-EP_EPEERDIED) on
+	 * both sides. Does not block. */
+	int (*sever)(struct ep_transport *t, int peer);
 };
 
 /* The generic endpoint: the table, the configuration, the backend's state. */
@@ -185,6 +191,11 @@ static inline void ep_transport_describe(const struct ep_transport *t, char *buf
 		t->ops->describe(t, buf, len);
 	else if (len)
 		snprintf(buf, len, "%s", t->ops->name);
+}
+
+static inline int ep_transport_sever(struct ep_transport *t, int peer)
+{
+	return t->ops->sever ? t->ops->sever(t, peer) : -EOPNOTSUPP;
 }
 
 static inline void ep_transport_fini(struct ep_transport *t)
