@@ -82,16 +82,17 @@ void ep_state_culprit(const struct ep_sync *s, const struct ep_child *kids, int 
 	}
 }
 
-void ep_state_briefs(const struct ep_sync *s, const struct ep_child *kids, int n, int base, int num_ranks,
-		     struct ep_rank_brief *b)
+void ep_state_briefs(const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+		     const struct ep_traffic *t, struct ep_rank_brief *b)
 {
+	int num_ranks = t->num_ranks;
 	for (int r = 0; r < num_ranks; r++)
 		b[r] = (struct ep_rank_brief){0, -1, '?'};
 	for (int r = 0; r < n && base + r < num_ranks; r++) {
 		struct ep_rank_view v;
 		ep_sync_view(s, r, &v);
 		b[base + r].known = 1;
-		b[base + r].waiting_on = v.waiting_on >= 0 ? base + v.waiting_on : -1;
+		b[base + r].waiting_on = v.waiting_on >= 0 ? base + v.waiting_on : ep_traffic_net_wait(t, base + r);
 		b[base + r].state = kids && kids[r].done ? 'X' : kids ? ep_proc_state(kids[r].pid) : '?';
 	}
 }
@@ -166,7 +167,7 @@ void ep_state_block(FILE *out, const struct ep_sync *s, const struct ep_child *k
 	if (b) {
 		tv.brief = b;
 		tv.ranks_per_node = t->num_ranks > n ? n : 0;
-		ep_state_briefs(s, kids, n, base, t->num_ranks, b);
+		ep_state_briefs(s, kids, n, base, t, b);
 	}
 	ep_state_tail(out, s, kids, n, base, b ? &tv : NULL, culprit, sizeof(culprit));
 	free(b);
@@ -192,7 +193,7 @@ void ep_state_local(FILE *out, const struct ep_state_scene *sc, const char *why,
 	struct ep_rank_brief *b = t ? calloc((size_t)t->num_ranks, sizeof(*b)) : NULL;
 	if (b) {
 		tv.brief = b;
-		ep_state_briefs(sc->s, sc->kids, sc->n, sc->base, t->num_ranks, b);
+		ep_state_briefs(sc->s, sc->kids, sc->n, sc->base, t, b);
 	}
 	ep_state_summary(sc->s, sc->kids, sc->n, sc->base, b ? &tv : NULL, buf, len);
 	free(b);

@@ -27,9 +27,10 @@ void ep_state_culprit(const struct ep_sync *s, const struct ep_child *kids, int 
 		      size_t len);
 
 /* What this node knows of every global rank (t->num_ranks of them, into b):
- * its own n ranks (global base..base+n-1) known, the others not. */
-void ep_state_briefs(const struct ep_sync *s, const struct ep_child *kids, int n, int base, int num_ranks,
-		     struct ep_rank_brief *b);
+ * its own n ranks (global base..base+n-1) known, whom they wait for (in a
+ * barrier or flag, else over the network), the others not. */
+void ep_state_briefs(const struct ep_sync *s, const struct ep_child *kids, int n, int base,
+		     const struct ep_traffic *t, struct ep_rank_brief *b);
 
 /* The culprit line of the block: the traffic's verdict (v may be NULL)
  * joined with ep_state_culprit's; a link leads, and so does the traffic's

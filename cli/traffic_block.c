@@ -230,6 +230,11 @@ static int verdict(const struct ep_traffic_view *v, uint32_t seq, const struct t
 	ep_traffic_classify(v, seq, a, b, &p, &h);
 	pair_path(v, &p, path, sizeof(path));
 	int one_pair = ty->n == 1 || (ty->n == 2 && ty->as_src[b] && ty->as_dst[a]);
+	if (one_pair && p.hop == EP_HOP_SHM && ty->n == 1) { /* no link in shared memory: the copying rank */
+		snprintf(buf, len, "rank %d has not finished its copy to rank %d (%u of %u rows; shm): it alone is behind", a, b,
+			 p.arrived, p.expected);
+		return 1;
+	}
 	if (one_pair && ty->clean[a] && ty->clean[b]) {
 		snprintf(buf, len, "link rank %d %s rank %d: only this pair's rows are missing (%llu of %llu arrived; %s)", a,
 			 ty->n == 2 ? "<->" : "->", b, (unsigned long long)ty->arrived, (unsigned long long)ty->expected, path);
@@ -256,6 +261,32 @@ static int verdict(const struct ep_traffic_view *v, uint32_t seq, const struct t
 	return 0;
 }
 
+/* Gathered views: "ranks 2, 3 did not answer (nodes 1)" into buf; how many. */
+static int silent_ranks(const struct ep_traffic_view *v, char *buf, size_t len)
+{
+	int R = v->t->num_ranks, P = v->ranks_per_node, k = 0, last = -1;
+	size_t at = 0;
+	int unknown[R];
+	buf[0] = 0;
+	for (int r = 0; r < R; r++)
+		k += unknown[r] = v->gathered && !v->brief[r].known;
+	if (!k)
+		return 0;
+	at += (size_t)snprintf(buf, len, "node%s ", "");
+	for (int r = 0; r < R && at + 12 < len; r++) {
+		int node = P > 0 ? r / P : 0;
+		if (unknown[r] && node != last)
+			at += (size_t)snprintf(buf + at, len - at, "%s%d", last >= 0 ? ", " : "", node), last = node;
+	}
+	if (at + 40 < len)
+		at += (size_t)snprintf(buf + at, len - at, " did not answer (rank%s ", k > 1 ? "s" : "");
+	rank_list(unknown, R, buf + at, len - at);
+	at = strlen(buf);
+	if (at + 60 < len)
+		snprintf(buf + at, len - at, "): stopped, wedged or cut off; their pairs are unknown");
+	return k;
+}
+
 int ep_traffic_culprit(const struct ep_traffic_view *v, uint32_t seq, char *buf, size_t len)
 {
 	int R = v->t->num_ranks;
@@ -264,15 +295,21 @@ int ep_traffic_culprit(const struct ep_traffic_view *v, uint32_t seq, char *buf,
 	memset(as_src, 0, sizeof(as_src));
 	memset(as_dst, 0, sizeof(as_dst));
 	memset(clean, 0, sizeof(clean));
-	buf[0] = 0;
+	int silent = silent_ranks(v, buf, len);
 	for (int s = 0; seq && s < R; s++)
 		for (int d = 0; d < R; d++) {
 			struct ep_traffic_pair p;
 			int h;
-			if (s != d)
+			if (s != d && v->brief[s].known && v->brief[d].known) /* a silent node's pairs are said above */
 				tally_pair(v, &ty, s, d, ep_traffic_classify(v, seq, s, d, &p, &h), &p);
 		}
-	return ty.n ? verdict(v, seq, &ty, buf, len) : 0;
+	if (!ty.n)
+		return silent ? 1 : 0;
+	size_t at = strlen(buf);
+	if (at + 16 < len && silent)
+		at += (size_t)snprintf(buf + at, len - at, "; among the others, ");
+	int kind = verdict(v, seq, &ty, buf + at, len - at);
+	return silent ? 1 : kind;
 }
 
 void ep_traffic_suspects_text(const struct ep_traffic_view *v, uint32_t seq, char *buf, size_t len)

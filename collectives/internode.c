@@ -212,7 +212,11 @@ static int node_barrier(struct ep_internode *ctx)
 /* Waits for the k-th signal from node m beyond those consumed. */
 static int wait_from(struct ep_internode *ctx, int m, uint32_t k)
 {
+	struct ep_traffic *t = ctx->waiter->traffic;
+	ep_traffic_waits(t, ctx->rank, peer_of(ctx, m)); /* for the state block: whom this rank waits for */
 	int rc = ep_transport_wait(ctx->net, peer_of(ctx, m), ctx->expect[m] + k);
+	if (!rc) /* a wait that failed keeps naming its peer, as sync.h's do */
+		ep_traffic_waits(t, ctx->rank, -1);
 	return rc ? net_fail(ctx, rc) : 0;
 }
 

@@ -60,6 +60,17 @@ void ep_traffic_arrived(struct ep_traffic *t, uint32_t seq, int src, int dst, ui
 		atomic_store_explicit(&cell(t, src, dst)->arrived, (uint64_t)seq << 32 | rows, memory_order_relaxed);
 }
 
+void ep_traffic_waits(struct ep_traffic *t, int rank, int peer)
+{
+	if (t)
+		atomic_store_explicit(&t->ranks[rank].net_wait, peer + 1, memory_order_relaxed);
+}
+
+int ep_traffic_net_wait(const struct ep_traffic *t, int rank)
+{
+	return t ? atomic_load_explicit(&t->ranks[rank].net_wait, memory_order_relaxed) - 1 : -1;
+}
+
 void ep_traffic_set_path(struct ep_traffic *t, int rank, const char *path)
 {
 	if (t)

@@ -45,6 +45,7 @@ enum ep_traffic_hop { EP_HOP_NONE, EP_HOP_SHM, EP_HOP_NET };
 struct ep_traffic_rank {
 	_Atomic uint32_t op_seq;     /* collective ops this rank has started */
 	_Atomic(const char *) op;    /* static name of its op in flight */
+	_Atomic int32_t net_wait;    /* 1 + the global rank it waits for over the network, 0 when none */
 	char path[EP_TRAFFIC_PATH_MAX]; /* its network endpoint ("tcp 10.0.0.2:40111"), "" if none */
 };
 
@@ -68,6 +69,10 @@ void ep_traffic_expect(struct ep_traffic *t, uint32_t seq, int src, int dst, uin
 		       uint32_t row_bytes, enum ep_traffic_hop hop);
 /* rows of them (in all, not added) have arrived at dst so far. */
 void ep_traffic_arrived(struct ep_traffic *t, uint32_t seq, int src, int dst, uint32_t rows);
+/* Rank waits for peer over the network now (peer -1: no longer; a wait
+ * that failed keeps its peer); once per wait, not per row. ep_traffic_net_wait reads it back (-1: none). */
+void ep_traffic_waits(struct ep_traffic *t, int rank, int peer);
+int ep_traffic_net_wait(const struct ep_traffic *t, int rank);
 /* Rank's network endpoint, for messages. Not for the hot path. */
 void ep_traffic_set_path(struct ep_traffic *t, int rank, const char *path);
 

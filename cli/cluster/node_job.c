@@ -220,7 +220,7 @@ static void master_state(struct node_point *np, const char *why, const struct ep
 		return;
 	}
 	char missing[160], likely[1024];
-	ep_state_briefs(sc->s, sc->kids, sc->n, sc->base, R, b);
+	ep_state_briefs(sc->s, sc->kids, sc->n, sc->base, sc->traffic, b);
 	fprintf(stderr, "# state of %d ranks on %d nodes (%s; gathered by node 0):\n", R, j->N, why);
 	ep_state_header_columns(stderr);
 	merge_shares(np, sc, merged, b, missing, sizeof(missing));

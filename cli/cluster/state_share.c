@@ -50,7 +50,7 @@ static void pack_rank(const struct ep_state_scene *sc, int r, struct share_rank 
 	int g = sc->base + r;
 	ep_sync_view(sc->s, r, &v);
 	o->pid = v.pid;
-	o->waiting_on = v.waiting_on >= 0 ? sc->base + v.waiting_on : -1;
+	o->waiting_on = v.waiting_on >= 0 ? sc->base + v.waiting_on : ep_traffic_net_wait(t, g);
 	o->iter = v.op >= 0 ? v.iter : 0;
 	o->state = sc->kids && sc->kids[r].done ? 'X' : sc->kids ? ep_proc_state(sc->kids[r].pid) : '?';
 	o->op_seq = atomic_load(&t->ranks[g].op_seq);
