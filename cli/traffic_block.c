@@ -30,16 +30,19 @@ enum ep_pair_status ep_traffic_classify(const struct ep_traffic_view *v, uint32_
 	}
 	if (p->arrived >= p->expected)
 		return EP_PAIR_COMPLETE;
-	/* the side that advances the count: the sender's copy over shared
-	 * memory, the receiver's count of what landed over the network */
-	int mover = p->hop == EP_HOP_NET ? dst : src;
+	/* who acts next: the sender until every row is put (over shared memory
+	 * the copy is the arrival), then the receiver, which counts what lands */
+	int mover = p->hop == EP_HOP_NET && p->sent >= p->expected ? dst : src;
 	const struct ep_rank_brief *bm = &v->brief[mover];
-	if (bm->known && !stopped(bm->state) && bm->waiting_on >= 0 && bm->waiting_on != src &&
-	    bm->waiting_on != dst) {
+	if (stopped(bm->state))
+		return EP_PAIR_MISSING;
+	if (bm->waiting_on < 0) /* at work, or gone without waiting for anyone (a failed put) */
+		return bm->state == 'X' || bm->state == 'Z' ? EP_PAIR_MISSING : EP_PAIR_PENDING;
+	if (bm->waiting_on != src && bm->waiting_on != dst) {
 		*holder = bm->waiting_on;
 		return EP_PAIR_HELD;
 	}
-	return EP_PAIR_MISSING;
+	return EP_PAIR_MISSING; /* it waits for the pair's other side */
 }
 
 /* "shm", or "tcp 10.0.0.1:4000 -> tcp 10.0.0.2:4002" from the ranks' endpoints. */
@@ -63,15 +66,17 @@ static const char *op_name(const struct ep_traffic *t, uint32_t seq)
 static void print_pair(FILE *out, const struct ep_traffic_view *v, const struct ep_traffic_pair *p,
 		       enum ep_pair_status st, int holder)
 {
-	static const char *const names[] = {"complete", "held", "missing", "not started", "unused"};
-	char status[32], rows[32], bytes[48], path[2 * EP_TRAFFIC_PATH_MAX + 8];
+	static const char *const names[] = {"complete", "held", "missing", "not started", "unused", "pending"};
+	char status[32], rows[40], bytes[48], path[2 * EP_TRAFFIC_PATH_MAX + 8];
 	if (st == EP_PAIR_HELD)
 		snprintf(status, sizeof(status), "held (rank %d)", holder);
 	else if (st == EP_PAIR_NOT_STARTED && (!v->brief[p->src].known || !v->brief[p->dst].known))
 		snprintf(status, sizeof(status), "no answer");
 	else
 		snprintf(status, sizeof(status), "%s", names[st]);
-	if (p->known) {
+	if (p->known && p->hop == EP_HOP_NET && p->sent < p->expected)
+		snprintf(rows, sizeof(rows), "%u/%u sent %u", p->arrived, p->expected, p->sent);
+	else if (p->known) {
 		snprintf(rows, sizeof(rows), "%u/%u", p->arrived, p->expected);
 		snprintf(bytes, sizeof(bytes), "%llu/%llu", (unsigned long long)(p->arrived * p->row_bytes),
 			 (unsigned long long)(p->expected * p->row_bytes));
@@ -80,7 +85,7 @@ static void print_pair(FILE *out, const struct ep_traffic_view *v, const struct 
 		snprintf(bytes, sizeof(bytes), "?");
 	}
 	pair_path(v, p, path, sizeof(path));
-	fprintf(out, "#   %5d -> %-5d %-15s %13s %23s  %s\n", p->src, p->dst, status, rows, bytes, path);
+	fprintf(out, "#   %5d -> %-5d %-15s %18s %23s  %s\n", p->src, p->dst, status, rows, bytes, path);
 }
 
 /* The pairs of one kind (suspects, or held) in rank order; returns lines printed. */
@@ -94,7 +99,7 @@ static int print_kind(FILE *out, const struct ep_traffic_view *v, uint32_t seq, 
 			if (s == d)
 				continue;
 			enum ep_pair_status st = ep_traffic_classify(v, seq, s, d, &p, &holder);
-			if (want_suspect ? !suspect(st) : st != EP_PAIR_HELD)
+			if (want_suspect ? !suspect(st) : st != EP_PAIR_HELD && st != EP_PAIR_PENDING)
 				continue;
 			if (k++ < budget)
 				print_pair(out, v, &p, st, holder);
@@ -105,7 +110,7 @@ static int print_kind(FILE *out, const struct ep_traffic_view *v, uint32_t seq, 
 static void print_grid(FILE *out, const struct ep_traffic_view *v, uint32_t seq)
 {
 	int R = v->t->num_ranks;
-	fprintf(out, "#   grid: arrived/expected rows, source down, destination across (* suspect, h held)\n#   %7s", "src\\dst");
+	fprintf(out, "#   grid: arrived/expected rows, source down, destination across (* suspect, h held, p pending)\n#   %7s", "src\\dst");
 	for (int d = 0; d < R; d++)
 		fprintf(out, " %11d", d);
 	fputc('\n', out);
@@ -120,7 +125,7 @@ static void print_grid(FILE *out, const struct ep_traffic_view *v, uint32_t seq)
 				snprintf(cellbuf, sizeof(cellbuf), "%u/?*", p.arrived);
 			else if (st != EP_PAIR_UNUSED)
 				snprintf(cellbuf, sizeof(cellbuf), "%u/%u%s", p.arrived, p.expected,
-					 suspect(st) ? "*" : st == EP_PAIR_HELD ? "h" : "");
+					 suspect(st) ? "*" : st == EP_PAIR_HELD ? "h" : st == EP_PAIR_PENDING ? "p" : "");
 			fprintf(out, " %11s", cellbuf);
 		}
 		fputc('\n', out);
@@ -142,12 +147,12 @@ void ep_traffic_print(FILE *out, const struct ep_traffic_view *v, uint32_t seq)
 		}
 	fprintf(out, "# traffic of op %s #%u (rows and bytes arrived/expected per source -> destination, suspects first):\n",
 		op_name(v->t, seq), seq);
-	fprintf(out, "#   %5s    %-5s %-15s %13s %23s  %s\n", "src", "dst", "status", "rows", "bytes", "path");
+	fprintf(out, "#   %5s    %-5s %-15s %18s %23s  %s\n", "src", "dst", "status", "rows", "bytes", "path");
 	int k = print_kind(out, v, seq, 1, MAX_PAIR_LINES);
 	int h = print_kind(out, v, seq, 0, k < MAX_PAIR_LINES ? MAX_PAIR_LINES - k : 0);
 	if (k + h > MAX_PAIR_LINES)
 		fprintf(out, "#   ... %d more pairs not listed\n", k + h - MAX_PAIR_LINES);
-	fprintf(out, "#   %d suspect, %d held, %d complete pair%s\n", k, h, complete, complete == 1 ? "" : "s");
+	fprintf(out, "#   %d suspect, %d held or pending, %d complete pair%s\n", k, h, complete, complete == 1 ? "" : "s");
 	if (R <= MAX_GRID_RANKS)
 		print_grid(out, v, seq);
 }
@@ -230,12 +235,17 @@ static int verdict(const struct ep_traffic_view *v, uint32_t seq, const struct t
 	ep_traffic_classify(v, seq, a, b, &p, &h);
 	pair_path(v, &p, path, sizeof(path));
 	int one_pair = ty->n == 1 || (ty->n == 2 && ty->as_src[b] && ty->as_dst[a]);
+	for (int r = 0; r < R; r++)
+		if (stopped(v->brief[r].state) && ty->as_src[r] + ty->as_dst[r] > 0) { /* a process, not a link */
+			rank_verdict(v, seq, r, ty, buf, len);
+			return 1;
+		}
 	if (one_pair && p.hop == EP_HOP_SHM && ty->n == 1) { /* no link in shared memory: the copying rank */
 		snprintf(buf, len, "rank %d has not finished its copy to rank %d (%u of %u rows; shm): it alone is behind", a, b,
 			 p.arrived, p.expected);
 		return 1;
 	}
-	if (one_pair && ty->clean[a] && ty->clean[b]) {
+	if (one_pair && (p.hop == EP_HOP_NET || (ty->clean[a] && ty->clean[b]))) {
 		snprintf(buf, len, "link rank %d %s rank %d: only this pair's rows are missing (%llu of %llu arrived; %s)", a,
 			 ty->n == 2 ? "<->" : "->", b, (unsigned long long)ty->arrived, (unsigned long long)ty->expected, path);
 		return 2;

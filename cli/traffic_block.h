@@ -6,14 +6,19 @@
  * every pair, prints the pairs that did not complete (suspects first, with
  * the transport and path of each) and a grid, and names the likely culprit
  * in one line: a rank whose rows reached nobody (or that nothing reached),
- * or a pair, or a pair of nodes, that alone is missing (a link).
+ * or a pair, or a pair of nodes, that alone is missing (a link). A stopped
+ * process among the suspects is the culprit before any link.
  *
- * A pair is
+ * A pair with rows missing has a side that must act next (its mover): the
+ * sender while rows are unsent (over shared memory the copy is the
+ * arrival), the receiver, which counts what lands, once a network pair's
+ * rows are all put. The pair is
  *   complete     every expected row arrived;
- *   held         rows are missing but the side that moves them (the sender
- *                over shared memory, the receiver over the network, which
- *                counts what lands) waits for a third rank: a consequence;
- *   missing      rows are missing and nothing else explains it: a suspect;
+ *   held         the mover waits for a third rank: a consequence;
+ *   pending      the mover is at work (waits for no one): not yet a suspect;
+ *   missing      the mover is stopped, or gone without a wait, or waits for
+ *                the other side of the pair itself (e.g. a receiver for rows
+ *                put but never landed): a suspect;
  *   not started  the source never started this op: a suspect.
  * Nothing here blocks or allocates more than the R ranks' briefs.
  */
@@ -42,7 +47,8 @@ struct ep_traffic_view {
 		       * 0: one node's own view, where such pairs are out of sight */
 };
 
-enum ep_pair_status { EP_PAIR_COMPLETE, EP_PAIR_HELD, EP_PAIR_MISSING, EP_PAIR_NOT_STARTED, EP_PAIR_UNUSED };
+enum ep_pair_status { EP_PAIR_COMPLETE, EP_PAIR_HELD, EP_PAIR_MISSING, EP_PAIR_NOT_STARTED, EP_PAIR_UNUSED,
+		      EP_PAIR_PENDING };
 
 /* Status of the pair src -> dst in op seq (p is filled); *holder gets the
  * rank a held pair waits for. */

@@ -31,6 +31,8 @@ static void pair(struct world *w, uint32_t seq, int s, int d, uint32_t exp, uint
 {
 	ep_traffic_expect(w->t, seq, s, d, exp, 100, hop);
 	ep_traffic_arrived(w->t, seq, s, d, got);
+	if (hop == EP_HOP_NET) /* the sender put them all */
+		ep_traffic_sent(w->t, seq, s, d, exp);
 }
 
 EP_TEST(a_rank_that_never_started)
@@ -93,6 +95,10 @@ EP_TEST(one_network_pair_alone_is_a_link)
 	struct world w;
 	uint32_t seq = two_nodes(&w);
 	ep_traffic_arrived(w.t, seq, 1, 3, 2);
+	struct ep_traffic_pair p;
+	int holder;
+	EP_ASSERT_INT_EQ(ep_traffic_classify(&w.v, seq, 1, 3, &p, &holder), EP_PAIR_PENDING); /* rank 3 at work */
+	w.b[3].waiting_on = 1; /* rank 3 waits for rows rank 1 has put */
 	char buf[400];
 	EP_ASSERT_INT_EQ(ep_traffic_culprit(&w.v, seq, buf, sizeof(buf)), 2);
 	EP_ASSERT(strstr(buf, "link rank 1 -> rank 3: only this pair's rows are missing (2 of 9 arrived") != NULL);
@@ -107,6 +113,7 @@ EP_TEST(every_pair_between_two_nodes_is_a_node_link)
 	ep_traffic_arrived(w.t, seq, 2, 0, 0);
 	ep_traffic_arrived(w.t, seq, 1, 3, 0);
 	ep_traffic_arrived(w.t, seq, 3, 1, 1);
+	w.b[0].waiting_on = 2, w.b[2].waiting_on = 0, w.b[1].waiting_on = 3, w.b[3].waiting_on = 1;
 	char buf[400];
 	EP_ASSERT_INT_EQ(ep_traffic_culprit(&w.v, seq, buf, sizeof(buf)), 2);
 	EP_ASSERT(strstr(buf, "link node 0 <-> node 1: only pairs between these nodes are missing (4 pairs, 1 of 36") != NULL);
@@ -130,6 +137,21 @@ EP_TEST(a_node_that_did_not_answer)
 	free(w.t);
 }
 
+EP_TEST(a_stopped_rank_before_a_link)
+{
+	struct world w;
+	uint32_t seq = two_nodes(&w);
+	ep_traffic_sent(w.t, seq, 1, 3, 0); /* rank 1, stopped, put nothing to rank 3 */
+	ep_traffic_arrived(w.t, seq, 1, 3, 0);
+	ep_traffic_arrived(w.t, seq, 3, 1, 0);
+	w.b[1].state = 'T';
+	w.b[3].waiting_on = 1;
+	char buf[400];
+	EP_ASSERT_INT_EQ(ep_traffic_culprit(&w.v, seq, buf, sizeof(buf)), 1);
+	EP_ASSERT(strstr(buf, "rank 1 never arrived anywhere") != NULL);
+	free(w.t);
+}
+
 EP_TEST(print_lists_suspects_first_with_their_path)
 {
 	struct world w;
@@ -137,6 +159,7 @@ EP_TEST(print_lists_suspects_first_with_their_path)
 	ep_traffic_set_path(w.t, 1, "tcp 10.0.0.1:4000");
 	ep_traffic_set_path(w.t, 3, "tcp 10.0.0.2:4002");
 	ep_traffic_arrived(w.t, seq, 1, 3, 2);
+	w.b[3].waiting_on = 1;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -146,7 +169,7 @@ EP_TEST(print_lists_suspects_first_with_their_path)
 	EP_ASSERT(strstr(text, "1 -> 3     missing") != NULL);
 	EP_ASSERT(strstr(text, "2/9") != NULL && strstr(text, "200/900") != NULL);
 	EP_ASSERT(strstr(text, "tcp 10.0.0.1:4000 -> tcp 10.0.0.2:4002") != NULL);
-	EP_ASSERT(strstr(text, "1 suspect, 0 held, 7 complete pairs") != NULL);
+	EP_ASSERT(strstr(text, "1 suspect, 0 held or pending, 7 complete pairs") != NULL);
 	free(text);
 	free(w.t);
 }

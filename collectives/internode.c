@@ -391,7 +391,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	const struct ep_shape *s = &ctx->shape;
 	int T = s->num_tokens, own = m == ctx->node;
 	size_t rb = ctx->rec_bytes;
-	int64_t at = my_block_at(ctx, m);
+	int64_t at = my_block_at(ctx, m), start = at;
 	char *dst = ctx->region[EP_NET_RECV] + (size_t)at * rb;
 	int c = 0, rc;
 	uint32_t sent = 0;
@@ -412,6 +412,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 		at += c;
 		c = 0;
 		sent++;
+		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at - start));
 	}
 	if (own)
 		return 0;
@@ -420,6 +421,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
 		return net_fail(ctx, rc);
+	ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at + c - start));
 	return 0;
 }
 
@@ -685,6 +687,7 @@ static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
 							    (size_t)(last - first) * cb))) ||
 		    (rc = ep_transport_signal(ctx->net, q)))
 			return net_fail(ctx, rc);
+		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, (uint32_t)last);
 		ctx->last_combine.net_bytes[sn] += (uint64_t)(last - first) * cb;
 	}
 	return 0;

@@ -60,6 +60,12 @@ void ep_traffic_arrived(struct ep_traffic *t, uint32_t seq, int src, int dst, ui
 		atomic_store_explicit(&cell(t, src, dst)->arrived, (uint64_t)seq << 32 | rows, memory_order_relaxed);
 }
 
+void ep_traffic_sent(struct ep_traffic *t, uint32_t seq, int src, int dst, uint32_t rows)
+{
+	if (t)
+		atomic_store_explicit(&cell(t, src, dst)->sent, (uint64_t)seq << 32 | rows, memory_order_relaxed);
+}
+
 void ep_traffic_waits(struct ep_traffic *t, int rank, int peer)
 {
 	if (t)
@@ -93,12 +99,14 @@ void ep_traffic_pair(const struct ep_traffic *t, uint32_t seq, int src, int dst,
 	const struct ep_traffic_cell *c = &t->cells[(size_t)src * (size_t)t->num_ranks + (size_t)dst];
 	uint64_t e = atomic_load_explicit(&c->expected, memory_order_acquire);
 	uint64_t a = atomic_load_explicit(&c->arrived, memory_order_relaxed);
+	uint64_t sn = atomic_load_explicit(&c->sent, memory_order_relaxed);
 	memset(p, 0, sizeof(*p));
 	p->src = src;
 	p->dst = dst;
 	p->known = seq && (uint32_t)(e >> 32) == seq;
 	p->expected = p->known ? (uint32_t)e : 0;
 	p->arrived = seq && (uint32_t)(a >> 32) == seq ? (uint32_t)a : 0;
+	p->sent = seq && (uint32_t)(sn >> 32) == seq ? (uint32_t)sn : 0;
 	p->row_bytes = p->known ? atomic_load_explicit(&c->row_bytes, memory_order_relaxed) : 0;
 	p->hop = p->known ? (enum ep_traffic_hop)atomic_load_explicit(&c->hop, memory_order_relaxed) : EP_HOP_NONE;
 }

@@ -13,7 +13,8 @@
  *
  * Writers: in one op each word has exactly one writer, chosen by the
  * collective (a shared-memory sender knows when its copy is done; a network
- * receiver knows when a chunk's signal came). Stores are single relaxed
+ * receiver knows when a chunk's signal came, and its sender counts what it
+ * put, so that rows never sent differ from rows lost on the way). Stores are single relaxed
  * 64-bit stores, made once per chunk or per peer, never per row; the hot
  * path pays a few stores per op and peer. A reader's snapshot may be a
  * moment apart between cells, never torn within a word.
@@ -34,6 +35,7 @@
 struct ep_traffic_cell {
 	_Atomic uint64_t expected;  /* op << 32 | rows the pair carries in that op */
 	_Atomic uint64_t arrived;   /* op << 32 | rows landed so far */
+	_Atomic uint64_t sent;      /* op << 32 | rows put so far (network pairs; the sender's count) */
 	_Atomic uint32_t row_bytes; /* bytes per row on this hop, stored with expected */
 	_Atomic uint32_t hop;       /* enum ep_traffic_hop, stored with expected */
 };
@@ -69,6 +71,9 @@ void ep_traffic_expect(struct ep_traffic *t, uint32_t seq, int src, int dst, uin
 		       uint32_t row_bytes, enum ep_traffic_hop hop);
 /* rows of them (in all, not added) have arrived at dst so far. */
 void ep_traffic_arrived(struct ep_traffic *t, uint32_t seq, int src, int dst, uint32_t rows);
+/* Network pairs: rows of them (in all) src has put so far; with arrived
+ * this tells rows never put from rows put and lost on the way. */
+void ep_traffic_sent(struct ep_traffic *t, uint32_t seq, int src, int dst, uint32_t rows);
 /* Rank waits for peer over the network now (peer -1: no longer; a wait
  * that failed keeps its peer); once per wait, not per row. ep_traffic_net_wait reads it back (-1: none). */
 void ep_traffic_waits(struct ep_traffic *t, int rank, int peer);
@@ -81,6 +86,7 @@ struct ep_traffic_pair {
 	int src, dst;
 	int known;           /* expected was set for this op */
 	uint32_t expected, arrived; /* rows (expected 0 when unknown) */
+	uint32_t sent;              /* network pairs: rows put so far (0 when not this op) */
 	uint64_t row_bytes;
 	enum ep_traffic_hop hop;
 };

@@ -116,8 +116,13 @@ expect "silent_node_pairs" "^#   +[0-9]+ -> [0-9]+ +no answer "
 # a link cut between the two nodes: blamed on the link, not on a rank
 run "link_down_ends" 4 40 internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 \
 	-n 3 -w 0 --fault link-down:0-1@1 --timeout 3 --json "$tmp/link.json"
-expect "link_down_culprit" "^# likely: link node 0 <-> node 1: only pairs between these nodes are missing"
-grep -q "likely: link node 0 <-> node 1" "$tmp/link.json" && ok "link_down_in_json" || bad "link_down_in_json" "not in the JSON error"
+# (every rail between the nodes is cut; a rail whose ranks had not yet used
+# it when the first failure ended the point may show as pending: then the
+# one rail seen failing is named, still a link)
+link="link (node 0 <-> node 1: only pairs between these nodes|rank [02] <-> rank [02]: only this pair's rows|rank [13] <-> rank [13]: only this pair's rows) are missing"
+expect "link_down_culprit" "^# likely: $link"
+grep -qE "likely: $link" "$tmp/link.json" && ok "link_down_in_json" || bad "link_down_in_json" "not in the JSON error"
+expect "link_down_no_rank" "^# likely: link"
 run "link_down_one_host" 2 10 intranode $small -n 3 --fault link-down:0-1
 expect "link_down_one_host_says" "link-down:0-1 needs a run across nodes"
 run "link_down_outside" 2 10 internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 \

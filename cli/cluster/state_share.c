@@ -24,7 +24,7 @@ struct share_rank {
 
 /* One traffic cell, copied word by word. */
 struct share_cell {
-	uint64_t expected, arrived;
+	uint64_t expected, arrived, sent;
 	uint32_t row_bytes, hop;
 };
 
@@ -39,6 +39,7 @@ static void get_cell(const struct ep_traffic *t, int src, int dst, struct share_
 	const struct ep_traffic_cell *x = &t->cells[(size_t)src * (size_t)t->num_ranks + (size_t)dst];
 	c->expected = atomic_load(&x->expected);
 	c->arrived = atomic_load(&x->arrived);
+	c->sent = atomic_load(&x->sent);
 	c->row_bytes = atomic_load(&x->row_bytes);
 	c->hop = atomic_load(&x->hop);
 }
@@ -112,6 +113,7 @@ static void put_cell(struct ep_traffic *t, int src, int dst, const struct share_
 	struct ep_traffic_cell *x = &t->cells[(size_t)src * (size_t)t->num_ranks + (size_t)dst];
 	if (words) {
 		atomic_store(&x->expected, c->expected);
+		atomic_store(&x->sent, c->sent);
 		atomic_store(&x->row_bytes, c->row_bytes);
 		atomic_store(&x->hop, c->hop);
 	}
@@ -159,6 +161,7 @@ struct ep_traffic *ep_state_share_copy(const struct ep_traffic *t)
 	for (size_t i = 0; i < (size_t)t->num_ranks * (size_t)t->num_ranks; i++) {
 		atomic_store(&c->cells[i].expected, atomic_load(&t->cells[i].expected));
 		atomic_store(&c->cells[i].arrived, atomic_load(&t->cells[i].arrived));
+		atomic_store(&c->cells[i].sent, atomic_load(&t->cells[i].sent));
 		atomic_store(&c->cells[i].row_bytes, atomic_load(&t->cells[i].row_bytes));
 		atomic_store(&c->cells[i].hop, atomic_load(&t->cells[i].hop));
 	}
