@@ -32,7 +32,7 @@ enum ep_pair_status ep_traffic_classify(const struct ep_traffic_view *v, uint32_
 		return EP_PAIR_COMPLETE;
 	/* who acts next: the sender until every row is put (over shared memory
 	 * the copy is the arrival), then the receiver, which counts what lands */
-	int mover = p->hop == EP_HOP_NET && p->sent >= p->expected ? dst : src;
+	int mover = p->sent >= p->expected ? dst : src; /* sent: network puts, or rows published for a pull */
 	const struct ep_rank_brief *bm = &v->brief[mover];
 	if (stopped(bm->state))
 		return EP_PAIR_MISSING;
@@ -214,16 +214,21 @@ static void rank_verdict(const struct ep_traffic_view *v, uint32_t seq, int x, c
 	}
 	rank_list(to, R, lt, sizeof(lt));
 	rank_list(from, R, lf, sizeof(lf));
-	if (ty->as_src[x] == ty->n)
-		snprintf(buf, len, "rank %d never arrived anywhere: its rows to rank%s %s are missing (%llu of %llu arrived)", x,
-			 strchr(lt, ',') ? "s" : "", lt, (unsigned long long)ty->arrived, (unsigned long long)ty->expected);
-	else if (ty->as_dst[x] == ty->n)
-		snprintf(buf, len, "nothing reached rank %d: rows from rank%s %s are missing (%llu of %llu arrived)", x,
-			 strchr(lf, ',') ? "s" : "", lf, (unsigned long long)ty->arrived, (unsigned long long)ty->expected);
+	char tally_text[64];
+	if (ty->expected)
+		snprintf(tally_text, sizeof(tally_text), "%llu of %llu rows arrived", (unsigned long long)ty->arrived,
+			 (unsigned long long)ty->expected);
 	else
-		snprintf(buf, len, "rank %d never arrived anywhere: its traffic to rank%s %s and from rank%s %s is missing (%llu of %llu rows arrived)",
-			 x, strchr(lt, ',') ? "s" : "", lt, strchr(lf, ',') ? "s" : "", lf,
-			 (unsigned long long)ty->arrived, (unsigned long long)ty->expected);
+		snprintf(tally_text, sizeof(tally_text), "it never started this op");
+	if (ty->as_src[x] == ty->n)
+		snprintf(buf, len, "rank %d never arrived anywhere: its rows to rank%s %s are missing (%s)", x,
+			 strchr(lt, ',') ? "s" : "", lt, tally_text);
+	else if (ty->as_dst[x] == ty->n)
+		snprintf(buf, len, "nothing reached rank %d: rows from rank%s %s are missing (%s)", x,
+			 strchr(lf, ',') ? "s" : "", lf, tally_text);
+	else
+		snprintf(buf, len, "rank %d never arrived anywhere: its traffic to rank%s %s and from rank%s %s is missing (%s)",
+			 x, strchr(lt, ',') ? "s" : "", lt, strchr(lf, ',') ? "s" : "", lf, tally_text);
 }
 
 static int verdict(const struct ep_traffic_view *v, uint32_t seq, const struct tally *ty, char *buf, size_t len)

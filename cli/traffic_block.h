@@ -10,9 +10,9 @@
  * process among the suspects is the culprit before any link.
  *
  * A pair with rows missing has a side that must act next (its mover): the
- * sender while rows are unsent (over shared memory the copy is the
- * arrival), the receiver, which counts what lands, once a network pair's
- * rows are all put. The pair is
+ * sender while rows are unsent (a pushed copy over shared memory is the
+ * arrival), the receiver, which counts what lands or what it pulls, once
+ * the pair's rows are all put (network) or published (a pull). The pair is
  *   complete     every expected row arrived;
  *   held         the mover waits for a third rank: a consequence;
  *   pending      the mover is at work (waits for no one): not yet a suspect;

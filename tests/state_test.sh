@@ -64,6 +64,12 @@ expect "stall_culprit" "^# likely: .*by traffic: rank 2 never arrived anywhere"
 grep -q "rank 2 never arrived anywhere.*missing pairs: 0->2 " "$tmp/stall.json" && ok "stall_in_json" ||
 	bad "stall_in_json" "no traffic verdict and pairs in the JSON error"
 
+# low-latency (pulls): a stalled rank's rows are the only suspects
+run "ll_stall_ends" 4 30 low-latency -r 3 -t 16 --hidden 256 -e 12 -k 3 -n 3 -w 0 --fault stall:1@1 --timeout 2
+expect "ll_stall_matrix" "^# traffic of op ll\.(dispatch|combine) #[0-9]+ "
+suspects 1 && ok "ll_stall_only_its_pairs" || bad "ll_stall_only_its_pairs" "a suspect pair without rank 1, or none"
+expect "ll_stall_culprit" "^# likely: .*by traffic: rank 1 never arrived anywhere"
+
 # a stopped rank process: any suspect pair is its own, and the culprit names it
 # shellcheck disable=SC2086
 "$EPBENCH" intranode $small -n 400000 -w 0 --timeout 2 --progress off -q >"$tmp/out" 2>&1 &

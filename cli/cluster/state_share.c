@@ -101,7 +101,7 @@ int ep_state_share_valid(const void *data, size_t len, int num_ranks)
 /* The op names a share may carry, as this process's own static strings. */
 static const char *intern(const char *op)
 {
-	static const char *const known[] = {"dispatch", "combine"};
+	static const char *const known[] = {"dispatch", "combine", "ll.dispatch", "ll.combine"};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (!strcmp(op, known[i]))
 			return known[i];
