@@ -182,13 +182,14 @@ static int reaped(struct ep_child *kids, int n, int r, int status, const struct 
 }
 
 /* The block is due: printed (across nodes through the hook), and the
- * likely culprit appended to msg (and so to the JSON's error). */
+ * likely culprit appended to msg (and so to the JSON's error); msg NULL
+ * (SIGUSR1): the point goes on. */
 static void state_now(const struct ep_state_scene *sc, const struct ep_watch_hooks *hk, const char *why, char *msg,
 		      size_t len)
 {
 	char culprit[1024] = "";
 	if (hk && hk->state)
-		hk->state(hk->arg, why, sc, culprit, sizeof(culprit));
+		hk->state(hk->arg, why, msg != NULL, sc, culprit, sizeof(culprit));
 	else
 		ep_state_local(stderr, sc, why, culprit, sizeof(culprit));
 	size_t at = msg ? strlen(msg) : 0;
@@ -226,7 +227,7 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 			state_asked = 0;
 			state_now(&sc, hk, "SIGUSR1; the run goes on", NULL, 0);
 		} else if (hk && hk->state) {
-			hk->state(hk->arg, NULL, &sc, NULL, 0); /* answers node 0, if it asked */
+			hk->state(hk->arg, NULL, 0, &sc, NULL, 0); /* answers node 0, if it asked */
 		}
 		int64_t now = ep_now_ns();
 		uint64_t p = watch_update(w, s, now);

@@ -53,12 +53,13 @@ struct ep_watch_hooks {
 	int nops;
 	const struct ep_traffic *traffic; /* per-pair rows of the op in flight (global ranks), or NULL */
 	/* Multi-node jobs (NULL on one host): the state block across nodes.
-	 * With why, when the block is due (a point ends stuck or another node
-	 * failed, SIGUSR1): prints what this node prints on stderr and leaves
-	 * the culprit text for the message in buf ("" for none). With why NULL,
-	 * about every 10 ms: answers node 0's request, if any. Blocks at most
-	 * a few seconds (node 0 waiting for the others' shares). */
-	void (*state)(void *arg, const char *why, const struct ep_state_scene *sc, char *buf, size_t len);
+	 * With why, when the block is due (ending: the point ends stuck or
+	 * another node failed; else SIGUSR1): prints what this node prints on
+	 * stderr and leaves the culprit text for the message in buf ("" for
+	 * none). With why NULL, about every 10 ms: answers node 0's request, if
+	 * any. Blocks at most a few seconds (node 0 waiting for the shares). */
+	void (*state)(void *arg, const char *why, int ending, const struct ep_state_scene *sc, char *buf,
+		      size_t len);
 };
 
 /* Waits for the n ranks of kids (all forked); kills the rest on the first

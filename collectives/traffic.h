@@ -59,8 +59,10 @@ struct ep_traffic {
 	struct ep_traffic_cell *cells; /* [R][R], inside the area */
 };
 
-/* Bytes of the area for R ranks, and binding it (zeroed) at mem, which must
- * stay mapped at the same address in every process that uses it. */
+/* Bytes of the area for R ranks, and binding it at mem, which must be
+ * zero-filled (a fresh anonymous mapping, calloc: the R*R cells are only
+ * touched where pairs carry traffic) and stay mapped at the same address
+ * in every process that uses it. */
 size_t ep_traffic_bytes(int num_ranks);
 struct ep_traffic *ep_traffic_init(void *mem, int num_ranks);
 

@@ -239,12 +239,16 @@ static void master_state(struct node_point *np, const char *why, const struct ep
 
 /* Other nodes: the share, when node 0 asked for it (why NULL) or when this
  * node's point ends (sent unasked, once); this node's own block only when
- * node 0 cannot be told. */
-static void worker_state(struct node_point *np, const char *why, const struct ep_state_scene *sc, char *buf,
-			 size_t len)
+ * node 0 cannot be told, or on a SIGUSR1 sent to this node itself. */
+static void worker_state(struct node_point *np, const char *why, int ending, const struct ep_state_scene *sc,
+			 char *buf, size_t len)
 {
 	struct node_job *j = np->job;
 	int ask = ep_cluster_state_asked(j->cl, np->point);
+	if (why && !ending) { /* SIGUSR1 to this node: its own block, the run goes on */
+		ep_state_local(stderr, sc, why, buf, len);
+		return;
+	}
 	if (np->answered < 0 || (!why && ask <= np->answered))
 		return;
 	size_t dlen;
@@ -257,11 +261,12 @@ static void worker_state(struct node_point *np, const char *why, const struct ep
 }
 
 /* The supervisor's state hook (cli/supervise.h). */
-static void node_state(void *arg, const char *why, const struct ep_state_scene *sc, char *buf, size_t len)
+static void node_state(void *arg, const char *why, int ending, const struct ep_state_scene *sc, char *buf,
+		       size_t len)
 {
 	struct node_point *np = arg;
 	if (np->job->nd != 0)
-		worker_state(np, why, sc, buf, len);
+		worker_state(np, why, ending, sc, buf, len);
 	else if (why && sc->traffic)
 		master_state(np, why, sc, buf, len);
 	else if (why)

@@ -22,26 +22,27 @@ struct share_rank {
 	char path[EP_TRAFFIC_PATH_MAX];
 };
 
-/* One traffic cell, copied word by word. */
+/* One traffic cell that was ever written, copied word by word. */
 struct share_cell {
+	int32_t src, dst;
 	uint64_t expected, arrived, sent;
 	uint32_t row_bytes, hop;
 };
 
-static size_t share_bytes(int n, int R)
+/* After the ranks: the number of cells, then the cells. */
+static size_t share_bytes(int n, size_t cells)
 {
-	return sizeof(struct share_head) + (size_t)n * sizeof(struct share_rank) +
-	       (size_t)n * 2 * (size_t)R * sizeof(struct share_cell);
+	return sizeof(struct share_head) + (size_t)n * sizeof(struct share_rank) + sizeof(uint64_t) +
+	       cells * sizeof(struct share_cell);
 }
 
-static void get_cell(const struct ep_traffic *t, int src, int dst, struct share_cell *c)
+/* Copies cell (src, dst) into c; 0 when it was never written. */
+static int get_cell(const struct ep_traffic *t, int src, int dst, struct share_cell *c)
 {
 	const struct ep_traffic_cell *x = &t->cells[(size_t)src * (size_t)t->num_ranks + (size_t)dst];
-	c->expected = atomic_load(&x->expected);
-	c->arrived = atomic_load(&x->arrived);
-	c->sent = atomic_load(&x->sent);
-	c->row_bytes = atomic_load(&x->row_bytes);
-	c->hop = atomic_load(&x->hop);
+	*c = (struct share_cell){src, dst, atomic_load(&x->expected), atomic_load(&x->arrived), atomic_load(&x->sent),
+				 atomic_load(&x->row_bytes), atomic_load(&x->hop)};
+	return c->expected || c->arrived || c->sent;
 }
 
 static void pack_rank(const struct ep_state_scene *sc, int r, struct share_rank *o)
@@ -69,23 +70,35 @@ void *ep_state_share_pack(const struct ep_state_scene *sc, size_t *len)
 	const struct ep_traffic *t = sc->traffic;
 	if (!t)
 		return NULL;
-	int R = t->num_ranks, n = sc->n;
-	char *buf = calloc(1, share_bytes(n, R));
+	int R = t->num_ranks, n = sc->n, lo = sc->base, hi = sc->base + n;
+	/* room for every cell of the node's rows and columns; only written ones go */
+	char *buf = calloc(1, share_bytes(n, (size_t)n * 2 * (size_t)R));
 	if (!buf)
 		return NULL;
 	struct share_head h = {SHARE_MAGIC, sc->base, n, R};
 	memcpy(buf, &h, sizeof(h));
 	struct share_rank *ranks = (struct share_rank *)(buf + sizeof(h));
-	struct share_cell *cells = (struct share_cell *)(ranks + n);
+	struct share_cell *cells = (struct share_cell *)((char *)(ranks + n) + sizeof(uint64_t));
+	uint64_t k = 0;
 	for (int r = 0; r < n; r++) {
 		pack_rank(sc, r, &ranks[r]);
 		for (int q = 0; q < R; q++) {
-			get_cell(t, sc->base + r, q, &cells[((size_t)r * 2) * (size_t)R + (size_t)q]);
-			get_cell(t, q, sc->base + r, &cells[((size_t)r * 2 + 1) * (size_t)R + (size_t)q]);
+			k += get_cell(t, lo + r, q, &cells[k]);                 /* its row: what it sends */
+			if (q < lo || q >= hi)
+				k += get_cell(t, q, lo + r, &cells[k]);         /* its column from other nodes */
 		}
 	}
-	*len = share_bytes(n, R);
+	memcpy(ranks + n, &k, sizeof(k));
+	*len = share_bytes(n, k);
 	return buf;
+}
+
+/* The number of cells a share holds (its header checked by the caller). */
+static uint64_t share_cells(const void *data, int n)
+{
+	uint64_t k;
+	memcpy(&k, (const char *)data + sizeof(struct share_head) + (size_t)n * sizeof(struct share_rank), sizeof(k));
+	return k;
 }
 
 int ep_state_share_valid(const void *data, size_t len, int num_ranks)
@@ -94,8 +107,17 @@ int ep_state_share_valid(const void *data, size_t len, int num_ranks)
 	if (!data || len < sizeof(h))
 		return 0;
 	memcpy(&h, data, sizeof(h));
-	return h.magic == SHARE_MAGIC && h.num_ranks == num_ranks && h.n > 0 && h.base >= 0 &&
-	       h.base + h.n <= num_ranks && len == share_bytes(h.n, num_ranks);
+	if (h.magic != SHARE_MAGIC || h.num_ranks != num_ranks || h.n <= 0 || h.base < 0 || h.base + h.n > num_ranks ||
+	    len < share_bytes(h.n, 0))
+		return 0;
+	uint64_t k = share_cells(data, h.n);
+	if (k > (uint64_t)h.n * 2 * (uint64_t)num_ranks || len != share_bytes(h.n, (size_t)k))
+		return 0;
+	const struct share_cell *c = (const struct share_cell *)((const char *)data + share_bytes(h.n, 0));
+	for (uint64_t i = 0; i < k; i++) /* every cell names a pair of the job */
+		if (c[i].src < 0 || c[i].src >= num_ranks || c[i].dst < 0 || c[i].dst >= num_ranks)
+			return 0;
+	return 1;
 }
 
 /* The op names a share may carry, as this process's own static strings. */
@@ -126,8 +148,8 @@ void ep_state_share_merge(const void *data, struct ep_traffic *merged, struct ep
 	struct share_head h;
 	memcpy(&h, data, sizeof(h));
 	const struct share_rank *ranks = (const struct share_rank *)((const char *)data + sizeof(h));
-	const struct share_cell *cells = (const struct share_cell *)(ranks + h.n);
-	int R = h.num_ranks, lo = h.base, hi = h.base + h.n;
+	const struct share_cell *cells = (const struct share_cell *)((const char *)data + share_bytes(h.n, 0));
+	int lo = h.base, hi = h.base + h.n;
 	for (int r = 0; r < h.n; r++) {
 		const struct share_rank *o = &ranks[r];
 		int g = lo + r;
@@ -135,21 +157,19 @@ void ep_state_share_merge(const void *data, struct ep_traffic *merged, struct ep
 		atomic_store(&merged->ranks[g].op_seq, o->op_seq);
 		atomic_store(&merged->ranks[g].op, intern(o->op));
 		memcpy(merged->ranks[g].path, o->path, sizeof(o->path));
-		for (int q = 0; q < R; q++) {
-			int here = q >= lo && q < hi;
-			/* its row: what it sends (arrivals it counts only within its node) */
-			put_cell(merged, g, q, &cells[((size_t)r * 2) * (size_t)R + (size_t)q], 1, here);
-			/* its column: the network arrivals it counts */
-			put_cell(merged, q, g, &cells[((size_t)r * 2 + 1) * (size_t)R + (size_t)q], 0, !here);
-		}
 		if (out)
 			ep_state_rank_line(out, g, o->pid, (char)o->state, o->phase, o->step, o->iter, o->waiting_on);
+	}
+	/* a source's node writes what it sends; a destination's node counts arrivals */
+	for (uint64_t i = 0, k = share_cells(data, h.n); i < k; i++) {
+		const struct share_cell *c = &cells[i];
+		put_cell(merged, c->src, c->dst, c, c->src >= lo && c->src < hi, c->dst >= lo && c->dst < hi);
 	}
 }
 
 struct ep_traffic *ep_state_share_copy(const struct ep_traffic *t)
 {
-	void *mem = malloc(ep_traffic_bytes(t->num_ranks));
+	void *mem = calloc(1, ep_traffic_bytes(t->num_ranks));
 	if (!mem)
 		return NULL;
 	struct ep_traffic *c = ep_traffic_init(mem, t->num_ranks);

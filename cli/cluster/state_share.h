@@ -11,7 +11,8 @@
  * and its pairs read as "no answer".
  *
  * The share is a flat record of fixed-size structs built and read only
- * here; nothing outside this file knows its layout.
+ * here (only cells ever written travel: a rank's row holds its node's and
+ * its rails' pairs, not all R); nothing outside this file knows its layout.
  */
 #ifndef EP_CLUSTER_STATE_SHARE_H
 #define EP_CLUSTER_STATE_SHARE_H
