@@ -74,10 +74,11 @@ static void print_pair(FILE *out, const struct ep_traffic_view *v, const struct 
 		snprintf(status, sizeof(status), "no answer");
 	else
 		snprintf(status, sizeof(status), "%s", names[st]);
-	if (p->known && p->hop == EP_HOP_NET && p->sent < p->expected)
-		snprintf(rows, sizeof(rows), "%u/%u sent %u", p->arrived, p->expected, p->sent);
-	else if (p->known) {
-		snprintf(rows, sizeof(rows), "%u/%u", p->arrived, p->expected);
+	if (p->known) {
+		if (p->hop == EP_HOP_NET && p->sent < p->expected)
+			snprintf(rows, sizeof(rows), "%u/%u sent %u", p->arrived, p->expected, p->sent);
+		else
+			snprintf(rows, sizeof(rows), "%u/%u", p->arrived, p->expected);
 		snprintf(bytes, sizeof(bytes), "%llu/%llu", (unsigned long long)(p->arrived * p->row_bytes),
 			 (unsigned long long)(p->expected * p->row_bytes));
 	} else {

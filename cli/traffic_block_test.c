@@ -171,6 +171,14 @@ EP_TEST(print_lists_suspects_first_with_their_path)
 	EP_ASSERT(strstr(text, "tcp 10.0.0.1:4000 -> tcp 10.0.0.2:4002") != NULL);
 	EP_ASSERT(strstr(text, "1 suspect, 0 held or pending, 7 complete pairs") != NULL);
 	free(text);
+	ep_traffic_sent(w.t, seq, 1, 3, 4); /* put only 4 of 9: the bytes still show */
+	w.b[3].waiting_on = -1;
+	f = open_memstream(&text, &len);
+	ep_traffic_print(f, &w.v, seq);
+	fclose(f);
+	EP_ASSERT(strstr(text, "2/9 sent 4                 200/900  tcp") != NULL);
+	EP_ASSERT(strstr(text, "1 -> 3     pending") != NULL); /* rank 1 still putting, nobody waits */
+	free(text);
 	free(w.t);
 }
 
