@@ -511,12 +511,52 @@ static void publish_forward(struct ep_internode *ctx, const int32_t *done, int e
 	}
 }
 
+/* dispatch.forward: every source node's records to the local ranks, the
+ * own node's first (already in place), then each other's chunk by chunk as
+ * its signals arrive. 0 or the failed wait's code. */
+static int forward_all(struct ep_internode *ctx, int cached, int64_t t0)
+{
+	int R = ctx->shape.num_ranks, N = ctx->nodes, P = ctx->per_node, n = ctx->node, me = ctx->rank, rc;
+	int32_t cursor[P], done[P];
+	memset(done, 0, sizeof(done));
+	publish_forward(ctx, done, 1);
+	ctx->num_rdma_recv = 0;
+	for (int k = 0; k < N; k++) {
+		int sn = (n + k) % N, q = peer_of(ctx, sn);
+		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
+		ctx->num_rdma_recv += (size_t)rows;
+		for (int d = 0; d < P; d++) {
+			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
+			done[d] -= cursor[d];
+		}
+		uint32_t chunks = sn == n ? 0 : nchunks(ctx, rows);
+		if (sn == n)
+			forward_rows(ctx, sn, start, start + rows, cursor, cached);
+		for (uint32_t c = 0; c < chunks; c++) {
+			if ((rc = wait_from(ctx, sn, c + 1)))
+				return rc;
+			int64_t first = start + (int64_t)c * ctx->chunk;
+			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
+			ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, q, me, (uint32_t)(last - start));
+			forward_rows(ctx, sn, first, last, cursor, cached);
+		}
+		for (int d = 0; d < P; d++)
+			done[d] += cursor[d];
+		publish_forward(ctx, done, 0);
+		if (sn == n)
+			continue;
+		ctx->expect[sn] += chunks;
+		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
+	}
+	return 0;
+}
+
 int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in *in, int cached,
 			  struct ep_dispatch_out *out)
 {
 	const struct ep_shape *s = &ctx->shape;
 	struct ep_waiter *w = ctx->waiter;
-	int R = s->num_ranks, E = s->num_experts, N = ctx->nodes, P = ctx->per_node;
+	int R = s->num_ranks, E = s->num_experts, N = ctx->nodes;
 	int me = ctx->rank, n = ctx->node;
 	int rc;
 	if (cached && !ctx->have_handle)
@@ -580,40 +620,8 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 
 	/* forward: own node's records first (already there), then each source's chunks */
 	ep_set_phase(w, "dispatch.forward");
-	int32_t cursor[P], done[P];
-	memset(done, 0, sizeof(done));
-	publish_forward(ctx, done, 1);
-	ctx->num_rdma_recv = 0;
-	for (int k = 0; k < N; k++) {
-		int sn = (n + k) % N, q = peer_of(ctx, sn);
-		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
-		ctx->num_rdma_recv += (size_t)rows;
-		for (int d = 0; d < P; d++)
-			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
-		for (int d = 0; d < P; d++)
-			done[d] -= cursor[d];
-		if (sn == n) {
-			forward_rows(ctx, sn, start, start + rows, cursor, cached);
-			for (int d = 0; d < P; d++)
-				done[d] += cursor[d];
-			publish_forward(ctx, done, 0);
-			continue;
-		}
-		uint32_t chunks = nchunks(ctx, rows);
-		for (uint32_t c = 0; c < chunks; c++) {
-			if ((rc = wait_from(ctx, sn, c + 1)))
-				return rc;
-			int64_t first = start + (int64_t)c * ctx->chunk;
-			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
-			ep_traffic_arrived(w->traffic, ctx->op_seq, q, me, (uint32_t)(last - start));
-			forward_rows(ctx, sn, first, last, cursor, cached);
-		}
-		for (int d = 0; d < P; d++)
-			done[d] += cursor[d];
-		publish_forward(ctx, done, 0);
-		ctx->expect[sn] += chunks;
-		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
-	}
+	if ((rc = forward_all(ctx, cached, t0)))
+		return rc;
 	ep_set_phase(w, "dispatch.recv");
 	if ((rc = node_barrier(ctx)))
 		return rc;
