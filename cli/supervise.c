@@ -48,6 +48,13 @@ int ep_launcher_interrupted(void)
 	return (int)interrupted;
 }
 
+int ep_launcher_state_requested(void)
+{
+	int asked = state_asked;
+	state_asked = 0;
+	return asked;
+}
+
 void ep_kill_all(struct ep_child *kids, int n)
 {
 	for (int r = 0; r < n; r++)

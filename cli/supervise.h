@@ -78,5 +78,8 @@ void ep_launcher_catch_signals(void);
 void ep_launcher_interrupt(int sig);
 /* The signal that asked the run to stop, or 0. */
 int ep_launcher_interrupted(void);
+/* Was the state block asked for (SIGUSR1) since the last call? Clears it:
+ * for a process that supervises no ranks itself and passes it on. */
+int ep_launcher_state_requested(void);
 
 #endif

@@ -98,6 +98,20 @@ suspects 3 && ok "nodes_only_its_pairs" || bad "nodes_only_its_pairs" "a suspect
 expect "nodes_culprit" "^# likely: rank 3 never arrived anywhere"
 grep -q "likely: rank 3 never arrived anywhere" "$tmp/nodes.json" && ok "nodes_in_json" || bad "nodes_in_json" "not in the JSON error"
 
+# SIGUSR1 to a multi-node launcher: node 0 gathers the block, the run goes on and passes
+"$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 -n 20000 -w 0 \
+	--op dispatch --progress off -q --json "$tmp/nusr1.json" >"$tmp/out" 2>&1 &
+pid=$!
+bg="$bg $pid"
+sleep 3
+kill -USR1 "$pid" 2>/dev/null
+wait "$pid"
+got=$?
+[ "$got" -eq 0 ] && ok "nodes_usr1_run_goes_on" || bad "nodes_usr1_run_goes_on" "exit $got"
+expect "nodes_usr1_gathered" "^# state of 4 ranks on 2 nodes \(SIGUSR1; the run goes on; gathered by node 0\):"
+[ "$(grep -caE '^#  +[0-3] +[0-9]+ ' "$tmp/out")" -eq 4 ] && ok "nodes_usr1_line_per_rank" || bad "nodes_usr1_line_per_rank" "not 4 lines"
+grep -q '"verdict": "PASS"' "$tmp/nusr1.json" && ok "nodes_usr1_result_kept" || bad "nodes_usr1_result_kept" "no PASS in JSON"
+
 # a node that does not answer (node 1 and its ranks stopped): named, its
 # pairs read as "no answer"; then it goes on, so that the job can end
 "$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 \

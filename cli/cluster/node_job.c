@@ -479,6 +479,8 @@ static int wait_nodes(const pid_t *pids, int nodes)
 					kill(pids[k], ep_launcher_interrupted());
 			forwarded = 1;
 		}
+		if (ep_launcher_state_requested() && !done[0]) /* SIGUSR1: node 0 gathers the block */
+			kill(pids[0], SIGUSR1);
 		for (int k = 0; k < nodes; k++) {
 			int st;
 			if (done[k] || waitpid(pids[k], &st, WNOHANG) <= 0)
