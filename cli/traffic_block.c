@@ -89,7 +89,8 @@ static void print_pair(FILE *out, const struct ep_traffic_view *v, const struct 
 	fprintf(out, "#   %5d -> %-5d %-15s %18s %23s  %s\n", p->src, p->dst, status, rows, bytes, path);
 }
 
-/* The pairs of one kind (suspects, or held) in rank order; returns lines printed. */
+/* The pairs of one kind (suspects, or held and pending) in rank order;
+ * prints up to budget of them and returns how many there are. */
 static int print_kind(FILE *out, const struct ep_traffic_view *v, uint32_t seq, int want_suspect, int budget)
 {
 	int R = v->t->num_ranks, k = 0;
