@@ -46,6 +46,21 @@ static int enter(const struct ep_variant *v, int i, void *st)
 	return rc ? rc : v->ops[i].before ? v->ops[i].before(st) : 0;
 }
 
+/* --fault link-down: before iteration it, a rank on either end cuts its
+ * connections to the other node. 0 or the rank's exit status. */
+static int inject_link_down(const struct ep_variant *v, struct ep_bench_env *env, void *st, long it)
+{
+	int P = env->run->cfg->ranks_per_node;
+	int other = P > 0 ? ep_faults_link_down(&env->run->cfg->faults, env->rank / P, it) : -1;
+	if (other >= 0 && !v->sever) {
+		ep_sync_fail(env->waiter, -EP_EUSAGE, "rank %d: --fault link-down: %s cannot cut its connections", env->rank,
+			     v->name);
+		return ep_error_exit_code(-EP_EUSAGE);
+	}
+	int rc = other >= 0 ? v->sever(st, other) : 0;
+	return rc ? rank_fail(env, "fault.link-down", rc) : 0;
+}
+
 /* --fault die / hang: this rank stops cooperating in the middle of an op's
  * iteration it, as a crashed or wedged process would. */
 static void inject_stop(struct ep_bench_env *env, long it)
@@ -338,8 +353,13 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 		}
 		env->waiter->wait_ns = 0;
 		int64_t t0 = ep_now_ns();
-		if (first_timed && it >= 0)
+		if (first_timed && it >= 0) {
 			inject_stop(env, it);
+			if ((rc = inject_link_down(v, env, st, it))) {
+				free(busy);
+				return rc;
+			}
+		}
 		inject_slow(env, it);
 		if ((rc = op->run(st))) {
 			free(busy);

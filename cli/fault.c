@@ -8,7 +8,7 @@
 
 #include "collectives/error.h"
 
-enum arg_kind { ARG_NONE, ARG_NUM, ARG_NAME };
+enum arg_kind { ARG_NONE, ARG_NUM, ARG_NAME, ARG_LINK }; /* ARG_LINK: the target is A-B, two nodes */
 
 struct kind {
 	const char *name;
@@ -30,13 +30,14 @@ static const struct kind kinds[] = {
 	{"slow", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 0},
 	{"delay", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 1},
 	{"replica", EP_FAULT_REPLICA, ARG_NONE, 0, 0},
+	{"link-down", EP_FAULT_LINK_DOWN, ARG_LINK, 0, 0},
 };
 #define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 
 static int fail(const char *item, char *err, size_t len)
 {
 	snprintf(err, len, "invalid --fault '%s': want corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, "
-		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER or replica:R (R a rank; @ITER optional elsewhere)", item);
+		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER, replica:R or link-down:A-B (R a rank, A and B nodes; @ITER optional elsewhere)", item);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
@@ -65,6 +66,21 @@ static int is_name(const char *s)
 	return 1;
 }
 
+/* link-down's target "A-B": two different nodes. */
+static int parse_link(struct ep_faults *fs, const struct kind *d, char *target, long it, const char *orig, char *err,
+		      size_t len)
+{
+	char *dash = strchr(target, '-');
+	long a, b;
+	if (!dash)
+		return fail(orig, err, len);
+	*dash++ = 0;
+	if (parse_num(target, 0, 4095, &a) || parse_num(dash, 0, 4095, &b) || a == b)
+		return fail(orig, err, len);
+	fs->f[fs->n++] = (struct ep_fault){d->kind, (int)a, b, it, "", d->name};
+	return 0;
+}
+
 /* One "kind:rank[:arg][@iter]" (NUL-terminated, modified). */
 static int parse_one(struct ep_faults *fs, char *item, const char *orig, char *err, size_t len)
 {
@@ -82,8 +98,11 @@ static int parse_one(struct ep_faults *fs, char *item, const char *orig, char *e
 		*arg++ = 0;
 	for (int k = 0; k < NKINDS; k++) {
 		const struct kind *d = &kinds[k];
-		if (strcmp(item, d->name) != 0 || !arg != (d->arg == ARG_NONE) || (d->needs_iter && it < 0))
+		if (strcmp(item, d->name) != 0 || !arg != (d->arg == ARG_NONE || d->arg == ARG_LINK) ||
+		    (d->needs_iter && it < 0))
 			continue;
+		if (d->arg == ARG_LINK)
+			return parse_link(fs, d, rank, it, orig, err, len);
 		if (parse_num(rank, 0, 4095, &r) || (d->arg == ARG_NUM && parse_num(arg, 1, d->arg_max, &a)) ||
 		    (d->arg == ARG_NAME && !is_name(arg)))
 			return fail(orig, err, len);
@@ -111,7 +130,7 @@ int ep_faults_parse(struct ep_faults *fs, const char *spec, char *err, size_t le
 
 int ep_fault_strikes(const struct ep_fault *f, int rank, long it)
 {
-	if (f->rank != rank)
+	if (f->rank != rank || f->kind == EP_FAULT_LINK_DOWN) /* a link's target is two nodes */
 		return 0;
 	if (f->iter >= 0)
 		return f->iter == it;
@@ -143,8 +162,36 @@ int ep_faults_max_rank(const struct ep_faults *fs)
 {
 	int m = -1;
 	for (int i = 0; i < fs->n; i++)
-		m = fs->f[i].rank > m ? fs->f[i].rank : m;
+		if (fs->f[i].kind != EP_FAULT_LINK_DOWN)
+			m = fs->f[i].rank > m ? fs->f[i].rank : m;
 	return m;
+}
+
+int ep_faults_link_down(const struct ep_faults *fs, int node, long it)
+{
+	for (int i = 0; i < fs->n; i++) {
+		const struct ep_fault *f = &fs->f[i];
+		if (f->kind == EP_FAULT_LINK_DOWN && it == (f->iter >= 0 ? f->iter : 0) &&
+		    (f->rank == node || f->arg == node))
+			return f->rank == node ? (int)f->arg : f->rank;
+	}
+	return -1;
+}
+
+int ep_faults_check_nodes(const struct ep_faults *fs, int nodes, char *err, size_t len)
+{
+	for (int i = 0; i < fs->n; i++) {
+		const struct ep_fault *f = &fs->f[i];
+		if (f->kind != EP_FAULT_LINK_DOWN || (nodes > 1 && f->rank < nodes && f->arg < nodes))
+			continue;
+		if (nodes <= 1)
+			snprintf(err, len, "--fault link-down:%d-%ld needs a run across nodes (internode)", f->rank, f->arg);
+		else
+			snprintf(err, len, "--fault link-down:%d-%ld targets a node outside the job (nodes 0 to %d)", f->rank,
+				 f->arg, nodes - 1);
+		return -EP_EUSAGE;
+	}
+	return 0;
 }
 
 void ep_faults_text(const struct ep_faults *fs, char *buf, size_t len)
@@ -154,6 +201,8 @@ void ep_faults_text(const struct ep_faults *fs, char *buf, size_t len)
 	for (int i = 0; i < fs->n && n < len; i++) {
 		const struct ep_fault *f = &fs->f[i];
 		n += (size_t)snprintf(buf + n, len - n, "%s%s:%d", i ? "," : "", f->name ? f->name : "?", f->rank);
+		if (n < len && f->kind == EP_FAULT_LINK_DOWN)
+			n += (size_t)snprintf(buf + n, len - n, "-%ld", f->arg);
 		if (n < len && f->kind == EP_FAULT_SLOW)
 			n += (size_t)snprintf(buf + n, len - n, ":%ld", f->arg);
 		if (n < len && f->tensor[0])

@@ -32,6 +32,11 @@
  *                op's time grows by about US; `epbench ab` against a run
  *                without it must say "slower"
  *   delay:R:US@I one late arrival: slow in timed iteration I only
+ * and the network's (internode over tcp):
+ *   link-down:A-B  every connection between nodes A and B is cut (both ends
+ *                close) before timed iteration ITER (default 0): exit 4,
+ *                the state block's culprit names the link between nodes A
+ *                and B, not a rank
  * @ITER moves a fault to one iteration: for the data faults, checked pass
  * ITER of a --soak run (a run without --soak checks pass 0 only); for die
  * and hang, timed iteration ITER (or soak pass ITER); for slow, timed
@@ -44,7 +49,7 @@
 
 enum ep_fault_kind {
 	EP_FAULT_NONE, EP_FAULT_BITFLIP, EP_FAULT_PERMUTE, EP_FAULT_DROP, EP_FAULT_STALE, /* data */
-	EP_FAULT_DIE, EP_FAULT_HANG, EP_FAULT_SLOW,
+	EP_FAULT_DIE, EP_FAULT_HANG, EP_FAULT_SLOW, EP_FAULT_LINK_DOWN,
 	EP_FAULT_REPLICA, /* inputs: one replica moved (must end in exit 1 too) */
 };
 
@@ -52,8 +57,8 @@ enum ep_fault_kind {
 
 struct ep_fault {
 	enum ep_fault_kind kind;
-	int rank;        /* global rank it strikes */
-	long arg;        /* slow: microseconds */
+	int rank;        /* global rank it strikes; link-down: node A */
+	long arg;        /* slow: microseconds; link-down: node B */
 	long iter;       /* @ITER, or -1: the kind's default (see above) */
 	char tensor[EP_FAULT_TENSOR_MAX]; /* bitflip: the output tensor; "" for corrupt: the received rows */
 	const char *name; /* the kind as given ("corrupt", "delay", ...), for texts */
@@ -81,7 +86,15 @@ int ep_faults_has(const struct ep_faults *fs, enum ep_fault_kind kind);
 /* A data fault (one the check must catch, exit 1)? */
 int ep_fault_is_data(const struct ep_fault *f);
 
-/* The highest rank any fault targets, -1 when there is none. */
+/* link-down: the node whose link with node strikes before timed iteration
+ * it, or -1. */
+int ep_faults_link_down(const struct ep_faults *fs, int node, long it);
+
+/* 0, or -EP_EUSAGE with one line in err when a link-down names a node
+ * outside the job's nodes (0 when the run is on one host). */
+int ep_faults_check_nodes(const struct ep_faults *fs, int nodes, char *err, size_t len);
+
+/* The highest rank any fault targets (link-down excluded), -1 when there is none. */
 int ep_faults_max_rank(const struct ep_faults *fs);
 
 /* "slow:1:3000,corrupt:2@7" (empty when none), for configuration texts. */

@@ -148,6 +148,19 @@ static int inode_op_enter(void *p, const struct ep_op_desc *op, int index)
 	return op_barrier(p);
 }
 
+/* --fault link-down: cut this rank's rail connection to node (tcp only). */
+static int inode_sever(void *p, int node)
+{
+	struct inode_state *st = p;
+	int peer = node * st->P + st->local, rc = ep_transport_sever(&st->net.net, peer);
+	if (rc)
+		ep_sync_fail(st->env->waiter, rc, "rank %d: --fault link-down: cannot cut the connection to rank %d over %s%s%s",
+			     st->env->rank, peer, st->net.net.ops->name, st->net.net.error[0] ? ": " : "", st->net.net.error);
+	else
+		ep_set_phase(st->env->waiter, "fault.link-down");
+	return rc;
+}
+
 static int dispatch_prepare(void *p)
 {
 	struct inode_state *st = p;
@@ -278,6 +291,7 @@ const struct ep_variant ep_internode_variant = {
 	.dump = inode_dump,
 	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x combined_topk_weights",
 	.op_enter = inode_op_enter,
+	.sever = inode_sever,
 	.op_leave = inode_op_leave,
 	.nops = 2,
 	.ops = inode_ops,

@@ -18,11 +18,12 @@
 #include "cli/budget.h"
 #include "cli/supervise.h"
 #include "collectives/error.h"
+#include "collectives/traffic.h"
 #include "reports/stats.h"
 
 /* The pieces of the shared mapping, in order. */
 struct shared_plan {
-	size_t sync, results, times, wrong, arena, total;
+	size_t sync, traffic, results, times, wrong, arena, total;
 };
 
 
@@ -44,7 +45,8 @@ static void plan_shared(const struct ep_variant *v, const struct ep_run *run, si
 {
 	size_t R = (size_t)run->shape.num_ranks, nl = (size_t)n;
 	p->sync = 0;
-	p->results = page_up(ep_sync_bytes(n));
+	p->traffic = page_up(ep_sync_bytes(n));
+	p->results = p->traffic + page_up(ep_traffic_bytes((int)R));
 	p->times = p->results + page_up(nl * sizeof(struct ep_rank_result));
 	p->wrong = p->times + page_up(nl * times_per_rank(v, run) * sizeof(double));
 	p->arena = p->wrong + page_up(nl * R * sizeof(uint64_t));
@@ -89,6 +91,7 @@ static void rank_process(const struct ep_variant *v, struct ep_run *run, char *b
 	struct ep_sync *sync = (struct ep_sync *)(base + p->sync);
 	struct ep_waiter w;
 	ep_waiter_init(&w, sync, rank, run->cfg->timeout_s, -1);
+	w.traffic = (struct ep_traffic *)(base + p->traffic); /* bound before fork */
 	size_t per_rank_times = times_per_rank(v, run);
 	struct ep_bench_env env = {
 		.run = run,
@@ -347,6 +350,7 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_launch_o
 	}
 	struct ep_sync *sync = (struct ep_sync *)(base + p.sync);
 	ep_sync_init(sync, R);
+	lo->watch.traffic = ep_traffic_init(base + p.traffic, run->shape.num_ranks);
 	int code = fork_ranks(v, run, base, &p, lo, kids, R, res->message, sizeof(res->message));
 	lo->watch.rank_base = lo->rank_base;
 	const char *op_names[EP_MAX_OPS];
@@ -369,6 +373,7 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_launch_o
 		code = EP_EXIT_WRONG;
 	free(kids);
 	munmap(base, p.total);
+	lo->watch.traffic = NULL;
 	res->wall_s = (double)(ep_now_ns() - t0) * 1e-9;
 	return res->exit_code = code;
 }

@@ -966,6 +966,8 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 				    o->faults.f[i].rank, o->faults.f[i].iter);
 	if (ep_eplb_spec_active(&o->eplb) && !r->placement)
 		return fail(err, len, "out of memory placing %d physical experts", E);
+	if (ep_faults_check_nodes(&o->faults, o->ranks_per_node > 0 ? R / o->ranks_per_node : 1, err, len))
+		return -EP_EUSAGE;
 	if (E % R)
 		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
 	if (E / R > 1024)

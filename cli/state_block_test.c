@@ -72,7 +72,7 @@ EP_TEST(block_has_a_line_per_rank)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	ep_state_block(f, s, NULL, 3, 0, "SIGUSR1; the run goes on", ops, 2);
+	ep_state_block(f, s, NULL, 3, 0, "SIGUSR1; the run goes on", ops, 2, NULL);
 	fclose(f);
 	EP_ASSERT(strstr(text, "# state of 3 ranks (SIGUSR1; the run goes on):") != NULL);
 	EP_ASSERT(strstr(text, "combine") != NULL && strstr(text, "    17") != NULL && strstr(text, "rank 0") != NULL);

@@ -48,6 +48,13 @@ int ep_launcher_interrupted(void)
 	return (int)interrupted;
 }
 
+int ep_launcher_state_requested(void)
+{
+	int asked = state_asked;
+	state_asked = 0;
+	return asked;
+}
+
 void ep_kill_all(struct ep_child *kids, int n)
 {
 	for (int r = 0; r < n; r++)
@@ -181,17 +188,19 @@ static int reaped(struct ep_child *kids, int n, int r, int status, const struct 
 	return exit_code > 0 ? exit_code : EP_EXIT_TIMEOUT;
 }
 
-/* A point that ends stuck: the block on stderr while the ranks still stand,
- * and the likely culprit appended to msg (and so to the JSON's error). */
-static void state_at_end(const struct ep_sync *s, const struct ep_child *kids, int n, const struct ep_watch_hooks *hk,
-			 char *msg, size_t len)
+/* The block is due: printed (across nodes through the hook), and the
+ * likely culprit appended to msg (and so to the JSON's error); msg NULL
+ * (SIGUSR1): the point goes on. */
+static void state_now(const struct ep_state_scene *sc, const struct ep_watch_hooks *hk, const char *why, char *msg,
+		      size_t len)
 {
-	char culprit[320];
-	int base = hk ? hk->rank_base : 0;
-	ep_state_block(stderr, s, kids, n, base, "the point ends stuck", hk ? hk->op_names : NULL, hk ? hk->nops : 0);
-	ep_state_culprit(s, kids, n, base, culprit, sizeof(culprit));
-	size_t at = strlen(msg);
-	if (culprit[0] && at + 16 < len)
+	char culprit[1024] = "";
+	if (hk && hk->state)
+		hk->state(hk->arg, why, msg != NULL, sc, culprit, sizeof(culprit));
+	else
+		ep_state_local(stderr, sc, why, culprit, sizeof(culprit));
+	size_t at = msg ? strlen(msg) : 0;
+	if (msg && culprit[0] && at + 16 < len)
 		snprintf(msg + at, len - at, "; likely: %s", culprit);
 }
 
@@ -207,6 +216,8 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 		return EP_EXIT_ENV;
 	}
 	uint64_t last_progress = watch_update(w, s, last_change);
+	struct ep_state_scene sc = {s, kids, n, base, hk ? hk->traffic : NULL, hk ? hk->op_names : NULL,
+				    hk ? hk->nops : 0};
 	while (remaining > 0 && !end) {
 		int status, r;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -216,13 +227,14 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 			if (r < n && !(end = reaped(kids, n, r, status, s, base, &code, msg, len)))
 				remaining--;
 			else if (end == EP_EXIT_TIMEOUT)
-				state_at_end(s, kids, n, hk, msg, len);
+				state_now(&sc, hk, "the point ends stuck", msg, len);
 			continue;
 		}
 		if (state_asked) {
 			state_asked = 0;
-			ep_state_block(stderr, s, kids, n, base, "SIGUSR1; the run goes on", hk ? hk->op_names : NULL,
-				       hk ? hk->nops : 0);
+			state_now(&sc, hk, "SIGUSR1; the run goes on", NULL, 0);
+		} else if (hk && hk->state) {
+			hk->state(hk->arg, NULL, 0, &sc, NULL, 0); /* answers node 0, if it asked */
 		}
 		int64_t now = ep_now_ns();
 		uint64_t p = watch_update(w, s, now);
@@ -237,12 +249,14 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 		} else if (hk && hk->poll && (end = hk->poll(hk->arg, msg, len))) {
 			/* another node failed, or the job was aborted */
 			describe_local_stall(s, kids, w, base, end, timeout_s, now, msg, len);
+			if (end == EP_EXIT_TIMEOUT && hk->state)
+				state_now(&sc, hk, "another node failed", msg, len);
 		} else if (p != last_progress) {
 			last_progress = p;
 			last_change = now;
 		} else if ((double)(now - last_change) * 1e-9 > timeout_s + STALL_GRACE_S) {
 			describe_stall(s, base, (double)(now - last_change) * 1e-9, msg, len);
-			state_at_end(s, kids, n, hk, msg, len);
+			state_now(&sc, hk, "the point ends stuck", msg, len);
 			end = EP_EXIT_TIMEOUT;
 		}
 		struct timespec ts = {0, POLL_NS};

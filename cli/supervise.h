@@ -19,12 +19,24 @@
 #include <sys/types.h>
 
 #include "collectives/sync.h"
+#include "collectives/traffic.h"
 
 /* One rank process. */
 struct ep_child {
 	pid_t pid;
 	int done;    /* reaped */
 	int status;  /* waitpid status once done */
+};
+
+/* What the state block is drawn from: this node's n ranks (global ranks
+ * base..base+n-1), their control blocks, processes and traffic area. */
+struct ep_state_scene {
+	const struct ep_sync *s;
+	const struct ep_child *kids;
+	int n, base;
+	const struct ep_traffic *traffic; /* global ranks, or NULL */
+	const char *const *op_names;
+	int nops;
 };
 
 /* What the supervisor calls while it waits (every field may be 0/NULL). */
@@ -39,6 +51,15 @@ struct ep_watch_hooks {
 	void *tick_arg;
 	const char *const *op_names; /* the variant's ops by index, for the state block (cli/state_block.h) */
 	int nops;
+	const struct ep_traffic *traffic; /* per-pair rows of the op in flight (global ranks), or NULL */
+	/* Multi-node jobs (NULL on one host): the state block across nodes.
+	 * With why, when the block is due (ending: the point ends stuck or
+	 * another node failed; else SIGUSR1): prints what this node prints on
+	 * stderr and leaves the culprit text for the message in buf ("" for
+	 * none). With why NULL, about every 10 ms: answers node 0's request, if
+	 * any. Blocks at most a few seconds (node 0 waiting for the shares). */
+	void (*state)(void *arg, const char *why, int ending, const struct ep_state_scene *sc, char *buf,
+		      size_t len);
 };
 
 /* Waits for the n ranks of kids (all forked); kills the rest on the first
@@ -57,5 +78,8 @@ void ep_launcher_catch_signals(void);
 void ep_launcher_interrupt(int sig);
 /* The signal that asked the run to stop, or 0. */
 int ep_launcher_interrupted(void);
+/* Was the state block asked for (SIGUSR1) since the last call? Clears it:
+ * for a process that supervises no ranks itself and passes it on. */
+int ep_launcher_state_requested(void);
 
 #endif

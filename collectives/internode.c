@@ -26,6 +26,7 @@
 #include "collectives/combine_kernels.h"
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "collectives/traffic.h"
 
 #define CHUNK_BYTES (512 * 1024)
 
@@ -211,7 +212,11 @@ static int node_barrier(struct ep_internode *ctx)
 /* Waits for the k-th signal from node m beyond those consumed. */
 static int wait_from(struct ep_internode *ctx, int m, uint32_t k)
 {
+	struct ep_traffic *t = ctx->waiter->traffic;
+	ep_traffic_waits(t, ctx->rank, peer_of(ctx, m)); /* for the state block: whom this rank waits for */
 	int rc = ep_transport_wait(ctx->net, peer_of(ctx, m), ctx->expect[m] + k);
+	if (!rc) /* a wait that failed keeps naming its peer, as sync.h's do */
+		ep_traffic_waits(t, ctx->rank, -1);
 	return rc ? net_fail(ctx, rc) : 0;
 }
 
@@ -386,7 +391,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	const struct ep_shape *s = &ctx->shape;
 	int T = s->num_tokens, own = m == ctx->node;
 	size_t rb = ctx->rec_bytes;
-	int64_t at = my_block_at(ctx, m);
+	int64_t at = my_block_at(ctx, m), start = at;
 	char *dst = ctx->region[EP_NET_RECV] + (size_t)at * rb;
 	int c = 0, rc;
 	uint32_t sent = 0;
@@ -407,6 +412,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 		at += c;
 		c = 0;
 		sent++;
+		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at - start));
 	}
 	if (own)
 		return 0;
@@ -415,6 +421,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
 		return net_fail(ctx, rc);
+	ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at + c - start));
 	return 0;
 }
 
@@ -464,12 +471,92 @@ static void forward_rows(struct ep_internode *ctx, int sn, int64_t first, int64_
 	}
 }
 
+/* Rows global source q sends local rank d of this node (from the count rows). */
+static uint32_t rows_to_local(const struct ep_internode *ctx, int q, int d)
+{
+	return (uint32_t)ctx->counts[(size_t)q * ctx->shape.num_ranks + (size_t)(ctx->node * ctx->per_node + d)];
+}
+
+/* Rows this rank, as forwarder, hands local rank d in one dispatch: those
+ * of every rail source (s, g) for d. */
+static uint32_t forwarded_to(const struct ep_internode *ctx, int d)
+{
+	uint32_t rows = 0;
+	for (int sn = 0; sn < ctx->nodes; sn++)
+		rows += rows_to_local(ctx, peer_of(ctx, sn), d);
+	return rows;
+}
+
+/* Traffic words of a dispatch (collectives/traffic.h): the records this
+ * rank puts to each rail peer, known at the start; the receiver counts
+ * their arrival, chunk by chunk, in forward. */
+static void expect_records(struct ep_internode *ctx, const int32_t *per_node)
+{
+	for (int m = 0; m < ctx->nodes; m++)
+		if (m != ctx->node)
+			ep_traffic_expect(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m),
+					  (uint32_t)per_node[m], (uint32_t)ctx->rec_bytes, EP_HOP_NET);
+}
+
+/* The forward hop's words: rows for each local rank, and those copied so far. */
+static void publish_forward(struct ep_internode *ctx, const int32_t *done, int expect)
+{
+	const struct ep_shape *s = &ctx->shape;
+	uint32_t rb = (uint32_t)(ep_dtype_row_bytes(s->dtype, s->hidden) + 4 * (size_t)ep_dtype_num_scales(s->dtype, s->hidden));
+	for (int d = 0; d < ctx->per_node; d++) {
+		int q = ctx->node * ctx->per_node + d;
+		if (expect)
+			ep_traffic_expect(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, forwarded_to(ctx, d), rb, EP_HOP_SHM);
+		ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, (uint32_t)done[d]);
+	}
+}
+
+/* dispatch.forward: every source node's records to the local ranks, the
+ * own node's first (already in place), then each other's chunk by chunk as
+ * its signals arrive. 0 or the failed wait's code. */
+static int forward_all(struct ep_internode *ctx, int cached, int64_t t0)
+{
+	int R = ctx->shape.num_ranks, N = ctx->nodes, P = ctx->per_node, n = ctx->node, me = ctx->rank, rc;
+	int32_t cursor[P], done[P];
+	memset(done, 0, sizeof(done));
+	publish_forward(ctx, done, 1);
+	ctx->num_rdma_recv = 0;
+	for (int k = 0; k < N; k++) {
+		int sn = (n + k) % N, q = peer_of(ctx, sn);
+		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
+		ctx->num_rdma_recv += (size_t)rows;
+		for (int d = 0; d < P; d++) {
+			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
+			done[d] -= cursor[d];
+		}
+		uint32_t chunks = sn == n ? 0 : nchunks(ctx, rows);
+		if (sn == n)
+			forward_rows(ctx, sn, start, start + rows, cursor, cached);
+		for (uint32_t c = 0; c < chunks; c++) {
+			if ((rc = wait_from(ctx, sn, c + 1)))
+				return rc;
+			int64_t first = start + (int64_t)c * ctx->chunk;
+			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
+			ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, q, me, (uint32_t)(last - start));
+			forward_rows(ctx, sn, first, last, cursor, cached);
+		}
+		for (int d = 0; d < P; d++)
+			done[d] += cursor[d];
+		publish_forward(ctx, done, 0);
+		if (sn == n)
+			continue;
+		ctx->expect[sn] += chunks;
+		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
+	}
+	return 0;
+}
+
 int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in *in, int cached,
 			  struct ep_dispatch_out *out)
 {
 	const struct ep_shape *s = &ctx->shape;
 	struct ep_waiter *w = ctx->waiter;
-	int R = s->num_ranks, E = s->num_experts, N = ctx->nodes, P = ctx->per_node;
+	int R = s->num_ranks, E = s->num_experts, N = ctx->nodes;
 	int me = ctx->rank, n = ctx->node;
 	int rc;
 	if (cached && !ctx->have_handle)
@@ -477,6 +564,8 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 	int64_t t0 = ep_now_ns();
 	memset(&ctx->last_dispatch, 0, sizeof(ctx->last_dispatch));
 
+	ctx->op_seq = ep_traffic_begin(w->traffic, me, "dispatch");
+	expect_records(ctx, cached ? ctx->num_tokens_per_rdma_rank : in->layout->num_tokens_per_rdma_rank);
 	/* notify: count rows to and from the rail peers */
 	ep_set_phase(w, "dispatch.notify");
 	size_t slot = (size_t)(ctx->dispatches++ & 1) * (size_t)N;
@@ -531,29 +620,8 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 
 	/* forward: own node's records first (already there), then each source's chunks */
 	ep_set_phase(w, "dispatch.forward");
-	int32_t cursor[P];
-	ctx->num_rdma_recv = 0;
-	for (int k = 0; k < N; k++) {
-		int sn = (n + k) % N, q = peer_of(ctx, sn);
-		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
-		ctx->num_rdma_recv += (size_t)rows;
-		for (int d = 0; d < P; d++)
-			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
-		if (sn == n) {
-			forward_rows(ctx, sn, start, start + rows, cursor, cached);
-			continue;
-		}
-		uint32_t chunks = nchunks(ctx, rows);
-		for (uint32_t c = 0; c < chunks; c++) {
-			if ((rc = wait_from(ctx, sn, c + 1)))
-				return rc;
-			int64_t first = start + (int64_t)c * ctx->chunk;
-			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
-			forward_rows(ctx, sn, first, last, cursor, cached);
-		}
-		ctx->expect[sn] += chunks;
-		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
-	}
+	if ((rc = forward_all(ctx, cached, t0)))
+		return rc;
 	ep_set_phase(w, "dispatch.recv");
 	if ((rc = node_barrier(ctx)))
 		return rc;
@@ -627,9 +695,34 @@ static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
 							    (size_t)(last - first) * cb))) ||
 		    (rc = ep_transport_signal(ctx->net, q)))
 			return net_fail(ctx, rc);
+		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, (uint32_t)last);
 		ctx->last_combine.net_bytes[sn] += (uint64_t)(last - first) * cb;
 	}
 	return 0;
+}
+
+/* Traffic words of a combine: this rank's combine input is in place for
+ * every local forwarder (they pull it), and the partials it owes each
+ * rail source are expected; the source counts them in combine.recv. */
+static void expect_combine(struct ep_internode *ctx)
+{
+	const struct ep_shape *s = &ctx->shape;
+	struct ep_traffic *t = ctx->waiter->traffic;
+	int P = ctx->per_node, R = s->num_ranks;
+	ctx->op_seq = ep_traffic_begin(t, ctx->rank, "combine");
+	for (int g = 0; g < P; g++) {
+		uint32_t rows = 0;
+		for (int sn = 0; sn < ctx->nodes; sn++)
+			rows += (uint32_t)ctx->counts[(size_t)(sn * P + g) * R + (size_t)ctx->rank];
+		ep_traffic_expect(t, ctx->op_seq, ctx->rank, ctx->node * P + g, rows, (uint32_t)(2 * s->hidden), EP_HOP_SHM);
+		ep_traffic_arrived(t, ctx->op_seq, ctx->rank, ctx->node * P + g, rows);
+	}
+	for (int sn = 0; sn < ctx->nodes; sn++) {
+		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
+		if (sn != ctx->node)
+			ep_traffic_expect(t, ctx->op_seq, ctx->rank, peer_of(ctx, sn), (uint32_t)rows,
+					  (uint32_t)ctx->crec_bytes, EP_HOP_NET);
+	}
 }
 
 int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const uint16_t *bias1,
@@ -643,6 +736,7 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 		return -EINVAL;
 	int64_t t0 = ep_now_ns();
 	memset(&ctx->last_combine, 0, sizeof(ctx->last_combine));
+	expect_combine(ctx);
 	ep_set_phase(w, "combine.notify");
 	/* our combine buffer is free: the previous combine is fully reduced */
 	for (int m = 0; m < N; m++)
@@ -662,6 +756,7 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 		uint32_t chunks = nchunks(ctx, ctx->rdma_counts[me * N + m]);
 		if ((rc = wait_from(ctx, m, chunks)))
 			return rc;
+		ep_traffic_arrived(w->traffic, ctx->op_seq, peer_of(ctx, m), me, (uint32_t)ctx->rdma_counts[me * N + m]);
 		ctx->expect[m] += chunks;
 		ctx->last_combine.arrival_ns[m] = ep_now_ns() - t0;
 	}

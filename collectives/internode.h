@@ -108,6 +108,7 @@ struct ep_internode {
 	/* protocol state */
 	uint32_t expect[EP_INTERNODE_MAX_NODES]; /* signals consumed from (s, g) so far */
 	uint32_t dispatches;       /* parity selects the meta slot */
+	uint32_t op_seq;           /* number of the op in flight (collectives/traffic.h) */
 	float *wacc;               /* [K] scratch */
 	struct ep_internode_op_figures last_dispatch, last_combine;
 };

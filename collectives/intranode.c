@@ -16,6 +16,10 @@
 #include "collectives/combine_kernels.h"
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "collectives/traffic.h"
+
+/* Tokens between two publications of the per-destination rows sent. */
+#define TRAFFIC_EVERY 64
 
 
 /* Offsets of the arena pieces; one function so sizing and binding agree. */
@@ -120,7 +124,15 @@ static void put_topk(const struct ep_shape *s, int dst, const int64_t *idx,
 	}
 }
 
-static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in, int cached)
+/* Rows this rank has written into each destination's area so far (the
+ * copy is the arrival in shared memory): one store per destination. */
+static void publish_sent(struct ep_intranode *ctx, uint32_t seq, const size_t *cursor, const size_t *start)
+{
+	for (int j = 0; j < ctx->shape.num_ranks; j++)
+		ep_traffic_arrived(ctx->waiter->traffic, seq, ctx->rank, j, (uint32_t)(cursor[j] - start[j]));
+}
+
+static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in, int cached, uint32_t seq)
 {
 	const struct ep_shape *s = &ctx->shape;
 	int R = s->num_ranks, T = s->num_tokens, H = s->hidden, K = s->num_topk, me = ctx->rank;
@@ -129,11 +141,13 @@ static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in,
 	/* INT8 dispatch takes BF16 rows and quantises them on the way out. */
 	size_t in_row_bytes = s->dtype == EP_DTYPE_FP8 ? (size_t)H : (size_t)H * 2;
 	int topk = !cached && in->topk_idx;
-	size_t cursor[R];
+	size_t cursor[R], start[R];
 	for (int j = 0; j < R; j++)
-		cursor[j] = me > 0 ? (size_t)ctx->rank_prefix_matrix[(me - 1) * R + j] : 0;
+		start[j] = cursor[j] = me > 0 ? (size_t)ctx->rank_prefix_matrix[(me - 1) * R + j] : 0;
 	for (int t = 0; t < T; t++) {
 		const uint8_t *itr = ctx->is_token_in_rank + (size_t)t * R;
+		if (t % TRAFFIC_EVERY == TRAFFIC_EVERY - 1)
+			publish_sent(ctx, seq, cursor, start);
 		const void *src = (const char *)in->x + (size_t)t * in_row_bytes;
 		const float *scales = S ? in->x_scales + (size_t)t * S : NULL;
 		float int8_scale;
@@ -165,6 +179,17 @@ static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in,
 					 in->topk_weights ? a->topk_weights + row * (size_t)K : NULL);
 		}
 	}
+	publish_sent(ctx, seq, cursor, start);
+}
+
+/* Dispatch: the rows this rank sends to each destination in op seq. */
+static void expect_dispatch(struct ep_intranode *ctx, const int32_t *per_rank, uint32_t seq)
+{
+	const struct ep_shape *s = &ctx->shape;
+	uint32_t rb = (uint32_t)(ep_dtype_row_bytes(s->dtype, s->hidden) +
+				 4 * (size_t)ep_dtype_num_scales(s->dtype, s->hidden));
+	for (int j = 0; j < s->num_ranks; j++)
+		ep_traffic_expect(ctx->waiter->traffic, seq, ctx->rank, j, (uint32_t)per_rank[j], rb, EP_HOP_SHM);
 }
 
 int ep_intranode_dispatch(struct ep_intranode *ctx, const struct ep_dispatch_in *in,
@@ -177,6 +202,8 @@ int ep_intranode_dispatch(struct ep_intranode *ctx, const struct ep_dispatch_in 
 
 	if (cached && !ctx->have_handle)
 		return -EINVAL;
+	uint32_t seq = ep_traffic_begin(w->traffic, me, "dispatch");
+	expect_dispatch(ctx, cached ? ctx->counts + (size_t)me * R : in->layout->num_tokens_per_rank, seq);
 	ep_set_phase(w, "dispatch.notify");
 	if (!cached) {
 		const struct ep_layout *lay = in->layout;
@@ -197,7 +224,7 @@ int ep_intranode_dispatch(struct ep_intranode *ctx, const struct ep_dispatch_in 
 	ctx->num_recv = (size_t)ctx->rank_prefix_matrix[(R - 1) * R + me];
 
 	ep_set_phase(w, "dispatch.send");
-	send_rows(ctx, in, cached);
+	send_rows(ctx, in, cached, seq);
 	ep_set_phase(w, "dispatch.recv");
 	if ((rc = ep_barrier(w)))
 		return rc;
@@ -230,6 +257,14 @@ int ep_intranode_combine(struct ep_intranode *ctx, const uint16_t *bias0,
 
 	if (!ctx->have_handle)
 		return -EINVAL;
+	/* Combine pulls: the rows owed to rank i (those i sent here) are in
+	 * place, readable by i, once this rank enters combine. */
+	uint32_t seq = ep_traffic_begin(w->traffic, me, "combine");
+	for (int i = 0; i < R; i++) {
+		uint32_t rows = (uint32_t)ctx->counts[(size_t)i * R + me];
+		ep_traffic_expect(w->traffic, seq, me, i, rows, (uint32_t)(2 * H + 4 * K), EP_HOP_SHM);
+		ep_traffic_arrived(w->traffic, seq, me, i, rows);
+	}
 	ep_set_phase(w, "combine.notify");
 	if ((rc = ep_barrier(w))) /* every rank's combine input is in place */
 		return rc;

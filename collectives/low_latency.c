@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "collectives/error.h"
+#include "collectives/traffic.h"
 #include "collectives/low_latency_int.h"
 #include "collectives/numeric.h"
 
@@ -259,6 +260,53 @@ static int wait_all(struct ep_ll *ctx, int which, uint32_t target)
 	return 0;
 }
 
+/* Traffic words (collectives/traffic.h): every transfer is a pull, so a
+ * sender's words say what it published (expected = sent), and the
+ * receiver counts what it pulled. Once per op and peer, never per row. */
+
+/* Rows source s handed this rank in the last dispatch (its layout_range counts). */
+static uint32_t rows_from(const struct ep_ll *ctx, int s)
+{
+	int R = ctx->cfg.num_ranks, L = ctx->cfg.num_experts / R;
+	uint32_t n = 0;
+	for (int e = 0; e < L; e++)
+		n += (uint32_t)ctx->out.packed_recv_layout_range[(size_t)e * R + s];
+	return n;
+}
+
+/* Messages this rank's last dispatch sent to rank q (its experts' lists). */
+static uint32_t rows_to(const struct ep_ll *ctx, int q)
+{
+	int L = ctx->cfg.num_experts / ctx->cfg.num_ranks;
+	uint32_t n = 0;
+	for (int e = q * L; e < (q + 1) * L; e++)
+		n += (uint32_t)ctx->send_count[e];
+	return n;
+}
+
+/* This rank published rows for every rank (dispatch: its messages to each;
+ * combine: the rows each token owner sent it). net: only the pairs over
+ * the network (put once the sends returned), else those of its node. */
+static void publish_pairs(struct ep_ll *ctx, int dispatch, int net, size_t row_bytes)
+{
+	struct ep_traffic *t = ctx->waiter->traffic;
+	for (int q = 0; t && q < ctx->cfg.num_ranks; q++) {
+		if ((ll_is_local(ctx, q) != 0) == (net != 0))
+			continue;
+		uint32_t rows = dispatch ? rows_to(ctx, q) : rows_from(ctx, q);
+		ep_traffic_expect(t, ctx->op_seq, ctx->rank, q, rows, (uint32_t)row_bytes, net ? EP_HOP_NET : EP_HOP_SHM);
+		ep_traffic_sent(t, ctx->op_seq, ctx->rank, q, rows);
+	}
+}
+
+/* This rank pulled (or reduced) every source's rows of the op. */
+static void pulled_pairs(struct ep_ll *ctx, int dispatch)
+{
+	for (int q = 0; ctx->waiter->traffic && q < ctx->cfg.num_ranks; q++)
+		ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, q, ctx->rank,
+				   dispatch ? rows_from(ctx, q) : rows_to(ctx, q));
+}
+
 /* Dispatch */
 
 /* Appends token t's valid slots to the expert lists; returns how many
@@ -305,6 +353,7 @@ int ep_ll_dispatch_send(struct ep_ll *ctx, const uint16_t *x, const int64_t *top
 	if (num_tokens < 0 || num_tokens > c->max_tokens || ctx->disp_pending || ctx->comb_pending)
 		return -EINVAL;
 	uint32_t call = ++ctx->disp_calls;
+	ctx->op_seq = ep_traffic_begin(w->traffic, ctx->rank, "ll.dispatch");
 	ep_set_phase(w, "ll.dispatch.send");
 	ep_ll_net_start(ctx, &ctx->last_dispatch);
 	/* Reuse guard: area call % 2 was last read by call - 2 (see header). */
@@ -317,12 +366,14 @@ int ep_ll_dispatch_send(struct ep_ll *ctx, const uint16_t *x, const int64_t *top
 		if (list_token(ctx, &a, topk_idx + (size_t)t * c->num_topk, t))
 			put_message(ctx, x + (size_t)t * c->hidden, a.rows + (size_t)t * ctx->off.msg);
 	memcpy(a.counts, ctx->send_count, sizeof(int32_t) * (size_t)c->num_experts);
+	publish_pairs(ctx, 1, 0, ctx->off.msg);
 	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_DISP_SENT), call);
 	ctx->num_tokens = num_tokens;
 	ctx->disp_pending = 1;
 	ctx->have_handle = 0;
 	if (ctx->net && (rc = ep_ll_net_send_blocks(ctx, &a, call)))
 		return rc;
+	publish_pairs(ctx, 1, 1, ctx->off.msg);
 	ctx->disp_target = ctx->net_sends;
 	ep_set_phase(w, "idle");
 	return ctx->overflow ? -EP_ENOSPC : 0;
@@ -420,6 +471,7 @@ int ep_ll_dispatch_recv(struct ep_ll *ctx, struct ep_ll_dispatch_out *out)
 		for (int s = 0; s < R; s++)
 			pull_rows(ctx, e, s, call);
 	}
+	pulled_pairs(ctx, 1);
 	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_DISP_RECVD), call);
 	ctx->disp_pending = 0;
 	ctx->have_handle = 1;
@@ -475,14 +527,17 @@ int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x)
 	if (x && (rc = combine_guard(ctx)))
 		return rc;
 	uint32_t call = ++ctx->comb_calls;
+	ctx->op_seq = ep_traffic_begin(ctx->waiter->traffic, ctx->rank, "ll.combine");
 	uint16_t *area = ll_combine_area(ctx, ctx->local);
 	for (int e = 0; x && e < L; e++) /* valid rows of an expert are contiguous */
 		memcpy(area + (size_t)e * RN * H, x + (size_t)e * RN * H,
 		       (size_t)ctx->out.packed_recv_count[e] * H * sizeof(uint16_t));
+	publish_pairs(ctx, 0, 0, H * sizeof(uint16_t));
 	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_SENT), call);
 	ctx->comb_pending = 1;
 	if (ctx->net && (rc = ep_ll_net_send_combine(ctx, call)))
 		return rc;
+	publish_pairs(ctx, 0, 1, H * sizeof(uint16_t));
 	ctx->comb_target = ctx->net_sends;
 	ep_set_phase(ctx->waiter, "idle");
 	return 0;
@@ -546,6 +601,7 @@ int ep_ll_combine_recv(struct ep_ll *ctx, const int64_t *topk_idx, const float *
 	for (int t = 0; t < ctx->num_tokens; t++)
 		reduce_token(ctx, t, topk_idx + (size_t)t * K, topk_weights + (size_t)t * K,
 			     out + (size_t)t * H);
+	pulled_pairs(ctx, 0);
 	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_RECVD), call);
 	ctx->comb_pending = 0;
 	ep_set_phase(ctx->waiter, "idle");

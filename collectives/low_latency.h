@@ -172,6 +172,7 @@ struct ep_ll {
 	struct ep_ll_dispatch_out out;
 	uint32_t disp_calls;       /* dispatch sends issued */
 	uint32_t comb_calls;       /* combine sends issued */
+	uint32_t op_seq;           /* number of the op in flight (collectives/traffic.h) */
 	int disp_pending;          /* a dispatch was sent, not yet received */
 	int comb_pending;          /* likewise for combine */
 	int have_handle;           /* a dispatch was received: combine may run */

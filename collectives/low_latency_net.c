@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "collectives/error.h"
+#include "collectives/traffic.h"
 
 /* Slot of rank q in the remote areas of a rank of `node` (q is elsewhere). */
 static size_t remote_slot(const struct ep_ll *ctx, int q, int node)
@@ -84,10 +85,12 @@ int ep_ll_net_wait(struct ep_ll *ctx, uint32_t target, struct ep_ll_figures *f)
 		if (ll_is_local(ctx, q))
 			continue;
 		int64_t t0 = ep_now_ns();
+		ep_traffic_waits(ctx->waiter->traffic, ctx->rank, q); /* for the state block */
 		int rc = ep_transport_wait(ctx->net, q, target);
 		ctx->waiter->wait_ns += ep_now_ns() - t0; /* a wait on a peer, as the flags' are */
 		if (rc)
-			return net_fail(ctx, rc);
+			return net_fail(ctx, rc); /* the failed wait keeps naming q */
+		ep_traffic_waits(ctx->waiter->traffic, ctx->rank, -1);
 		if (f && !f->landed) {
 			int64_t t = ep_now_ns() - f->start_ns;
 			if (t > f->arrival_ns[q / P])

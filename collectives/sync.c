@@ -43,6 +43,7 @@ void ep_waiter_init(struct ep_waiter *w, struct ep_sync *s, int rank,
 		    double timeout_s, int spin_limit)
 {
 	w->sync = s;
+	w->traffic = NULL;
 	w->rank = rank;
 	w->timeout_ns = (int64_t)(timeout_s * 1e9);
 	if (spin_limit < 0) {

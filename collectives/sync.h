@@ -45,9 +45,12 @@ struct ep_sync {
 	struct ep_rank_ctl ctl[];
 };
 
+struct ep_traffic; /* collectives/traffic.h */
+
 /* A rank's handle on the sync area (process-private). */
 struct ep_waiter {
 	struct ep_sync *sync;
+	struct ep_traffic *traffic; /* per-pair rows of the op in flight, or NULL (set by the launcher) */
 	int rank;
 	int64_t timeout_ns; /* deadline of every single wait */
 	int spin_limit;     /* pause-loop iterations before sleeping */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "collectives/error.h"
+#include "collectives/traffic.h"
 #include "reports/stats.h"
 
 #define RING 4096 /* arrival records kept per op */
@@ -46,6 +47,9 @@ int ep_endpoint_open(struct ep_endpoint *e, struct ep_bench_env *env, int num_ra
 		return rc;
 	}
 	e->up = 1;
+	char path[EP_TRAFFIC_PATH_MAX];
+	ep_transport_describe(&e->net, path, sizeof(path));
+	ep_traffic_set_path(e->waiter->traffic, e->rank, path);
 	return 0;
 }
 

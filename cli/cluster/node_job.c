@@ -22,6 +22,7 @@
 #include "cli/cluster/pmix.h"
 #include "cli/cluster/node_result.h"
 #include "cli/cluster/rendezvous.h"
+#include "cli/cluster/state_share.h"
 #include "cli/launcher.h"
 #include "cli/sweep.h"
 #include "collectives/error.h"
@@ -47,6 +48,8 @@ struct node_point {
 	int point;
 	int addrs_sent, table_done;
 	int remote;   /* the point ended because of another node (or node 0's order) */
+	int asks;     /* node 0: state requests sent for this point */
+	int answered; /* other nodes: the last request answered; -1 once the final share is sent */
 };
 
 static const char *me(const struct node_job *j)
@@ -158,6 +161,116 @@ static int node_poll(void *arg, char *msg, size_t len)
 		ep_flag_store(&np->ctx->table_ready, 1);
 	}
 	return 0;
+}
+
+/* ---- the state block across nodes ---------------------------------------- */
+
+#define STATE_DEADLINE_S 3.0
+
+/* Node 0: has every other node sent a share for request ask (or its final one)? */
+static int all_shared(struct node_job *j, int point, int ask, int num_ranks)
+{
+	for (int k = 1; k < j->N; k++) {
+		int a;
+		size_t len;
+		const void *d = ep_cluster_state(j->cl, k, point, &a, &len);
+		if (!d || !ep_state_share_valid(d, len, num_ranks) || (a != 0 && a < ask))
+			return 0;
+	}
+	return 1;
+}
+
+/* Node 0: its own ranks' lines, then each answering node's; the nodes that
+ * did not answer, named into missing. Fills the merged area and briefs. */
+static void merge_shares(struct node_point *np, const struct ep_state_scene *sc, struct ep_traffic *merged,
+			 struct ep_rank_brief *b, char *missing, size_t len)
+{
+	struct node_job *j = np->job;
+	size_t at = 0;
+	ep_state_rank_lines(stderr, sc->s, sc->kids, sc->n, sc->base, sc->op_names, sc->nops);
+	missing[0] = 0;
+	for (int k = 1; k < j->N; k++) {
+		int a;
+		size_t dlen;
+		const void *d = ep_cluster_state(j->cl, k, np->point, &a, &dlen);
+		if (d && ep_state_share_valid(d, dlen, merged->num_ranks))
+			ep_state_share_merge(d, merged, b, stderr);
+		else if (at + 16 < len)
+			at += (size_t)snprintf(missing + at, len - at, "%s%d", at ? ", " : "", k);
+	}
+}
+
+/* Node 0: asks every other node for its share, waits for them (at most
+ * STATE_DEADLINE_S), prints one block over the whole job. */
+static void master_state(struct node_point *np, const char *why, const struct ep_state_scene *sc, char *buf,
+			 size_t len)
+{
+	struct node_job *j = np->job;
+	int R = sc->traffic->num_ranks, ask = ++np->asks;
+	ep_cluster_ask_state(j->cl, np->point, ask);
+	int64_t deadline = ep_now_ns() + (int64_t)(STATE_DEADLINE_S * 1e9);
+	while (!all_shared(j, np->point, ask, R) && ep_now_ns() < deadline && ep_cluster_serve(j->cl, 20) == 0)
+		;
+	struct ep_traffic *merged = ep_state_share_copy(sc->traffic);
+	struct ep_rank_brief *b = calloc((size_t)R, sizeof(*b));
+	if (!merged || !b) {
+		free(merged);
+		free(b);
+		ep_state_local(stderr, sc, why, buf, len);
+		return;
+	}
+	char missing[160], likely[1024];
+	ep_state_briefs(sc->s, sc->kids, sc->n, sc->base, sc->traffic, b);
+	fprintf(stderr, "# state of %d ranks on %d nodes (%s; gathered by node 0):\n", R, j->N, why);
+	ep_state_header_columns(stderr);
+	merge_shares(np, sc, merged, b, missing, sizeof(missing));
+	if (missing[0])
+		fprintf(stderr, "# node%s %s did not answer within %.1f s: %s ranks are unknown\n",
+			strchr(missing, ',') ? "s" : "", missing, STATE_DEADLINE_S, strchr(missing, ',') ? "their" : "its");
+	struct ep_traffic_view v = {merged, b, j->P, 1};
+	ep_state_tail(stderr, sc->s, sc->kids, sc->n, sc->base, &v, likely, sizeof(likely));
+	ep_state_summary(sc->s, sc->kids, sc->n, sc->base, &v, buf, len);
+	size_t at = strlen(buf);
+	if (missing[0] && at + 40 < len)
+		snprintf(buf + at, len - at, "; no answer from node%s %s", strchr(missing, ',') ? "s" : "", missing);
+	free(merged);
+	free(b);
+}
+
+/* Other nodes: the share, when node 0 asked for it (why NULL) or when this
+ * node's point ends (sent unasked, once); this node's own block only when
+ * node 0 cannot be told, or on a SIGUSR1 sent to this node itself. */
+static void worker_state(struct node_point *np, const char *why, int ending, const struct ep_state_scene *sc,
+			 char *buf, size_t len)
+{
+	struct node_job *j = np->job;
+	int ask = ep_cluster_state_asked(j->cl, np->point);
+	if (why && !ending) { /* SIGUSR1 to this node: its own block, the run goes on */
+		ep_state_local(stderr, sc, why, buf, len);
+		return;
+	}
+	if (np->answered < 0 || (!why && ask <= np->answered))
+		return;
+	size_t dlen;
+	void *d = ep_state_share_pack(sc, &dlen);
+	int sent = d && ep_cluster_send_state(j->cl, np->point, why ? 0 : ask, d, dlen) == 0;
+	free(d);
+	np->answered = why ? -1 : ask;
+	if (why && !sent) /* node 0 prints the block over the job; unreachable, this node prints its own */
+		ep_state_local(stderr, sc, why, buf, len);
+}
+
+/* The supervisor's state hook (cli/supervise.h). */
+static void node_state(void *arg, const char *why, int ending, const struct ep_state_scene *sc, char *buf,
+		       size_t len)
+{
+	struct node_point *np = arg;
+	if (np->job->nd != 0)
+		worker_state(np, why, ending, sc, buf, len);
+	else if (why && sc->traffic)
+		master_state(np, why, sc, buf, len);
+	else if (why)
+		ep_state_local(stderr, sc, why, buf, len);
 }
 
 /* ---- after a point: each node's role ------------------------------------- */
@@ -305,6 +418,7 @@ static int node_run(void *arg, int index, struct ep_run *run, struct ep_launch_o
 	lo->rank_base = j->nd * j->P;
 	lo->variant_ctx = np.ctx;
 	lo->watch.poll = node_poll;
+	lo->watch.state = node_state;
 	lo->watch.arg = &np;
 	lo->keep_raw = 1;
 	if (j->nd != 0)
@@ -365,6 +479,8 @@ static int wait_nodes(const pid_t *pids, int nodes)
 					kill(pids[k], ep_launcher_interrupted());
 			forwarded = 1;
 		}
+		if (ep_launcher_state_requested() && !done[0]) /* SIGUSR1: node 0 gathers the block */
+			kill(pids[0], SIGUSR1);
 		for (int k = 0; k < nodes; k++) {
 			int st;
 			if (done[k] || waitpid(pids[k], &st, WNOHANG) <= 0)

@@ -26,7 +26,7 @@
 #define HEARTBEAT_NS 1000000000LL
 #define STALL_GRACE_S 5.0
 
-enum msg { HELLO = 1, WELCOME, REFUSE, HEARTBEAT, ADDRS, TABLE, FAIL, ABORT, RESULT, DONE, NMSG };
+enum msg { HELLO = 1, WELCOME, REFUSE, HEARTBEAT, ADDRS, TABLE, FAIL, ABORT, RESULT, DONE, STATE_ASK, STATE, NMSG };
 
 /* ADDRS, TABLE, RESULT and DONE start with this; value: a count or a verdict. */
 struct point_hdr {
@@ -429,6 +429,8 @@ const struct ep_node_info *ep_cluster_nodes(const struct ep_cluster *cl)
 
 /* ---- during the job -------------------------------------------------- */
 
+static int serve_peer(struct ep_cluster *cl, int i, int readable, char *msg, size_t len);
+
 /* Which node a peer index stands for, and the peer of a node (or NULL). */
 static int node_of(const struct ep_cluster *cl, int i)
 {
@@ -517,6 +519,45 @@ void ep_cluster_send_done(struct ep_cluster *cl, int point, int verdict)
 int ep_cluster_done(struct ep_cluster *cl, int point, int *verdict)
 {
 	return received(cl, 0, DONE, point, verdict, NULL) != NULL;
+}
+
+void ep_cluster_ask_state(struct ep_cluster *cl, int point, int ask)
+{
+	broadcast_point(cl, STATE_ASK, point, ask, NULL, 0);
+}
+
+int ep_cluster_state_asked(struct ep_cluster *cl, int point)
+{
+	int ask = 0;
+	return received(cl, 0, STATE_ASK, point, &ask, NULL) ? ask : 0;
+}
+
+int ep_cluster_send_state(struct ep_cluster *cl, int point, int ask, const void *data, size_t len)
+{
+	return send_point(cl, 0, STATE, point, ask, data, len);
+}
+
+const void *ep_cluster_state(struct ep_cluster *cl, int node, int point, int *ask, size_t *len)
+{
+	return received(cl, node, STATE, point, ask, len);
+}
+
+int ep_cluster_serve(struct ep_cluster *cl, int wait_ms)
+{
+	struct pollfd pf[EP_MAX_NODES];
+	int idx[EP_MAX_NODES], n = 0;
+	char msg[EP_TEXT_MAX];
+	for (int i = 0; i < cl->npeers; i++)
+		if (cl->peers[i].w.fd >= 0) {
+			idx[n] = i;
+			pf[n++] = (struct pollfd){.fd = cl->peers[i].w.fd, .events = POLLIN};
+		}
+	if (!n || (poll(pf, (nfds_t)n, wait_ms) < 0 && errno != EINTR))
+		return -1;
+	for (int k = 0; k < n; k++)
+		if (pf[k].revents)
+			serve_peer(cl, idx[k], 1, msg, sizeof(msg)); /* a stop is kept as the job's fatal */
+	return 0;
 }
 
 void ep_cluster_forget(struct ep_cluster *cl, int point)

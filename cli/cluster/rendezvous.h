@@ -11,7 +11,8 @@
  * transport addresses (ADDRS, to node 0; TABLE, back to every node), each
  * node's raw results (RESULT, to node 0) and node 0's verdict (DONE); and
  * at any time heartbeats, a node's own failure (FAIL, to node 0) and node
- * 0's order to stop (ABORT, to all). A failure or an order to stop always
+ * 0's order to stop (ABORT, to all), and for the state block node 0's
+ * request (STATE_ASK, to all) and each node's share (STATE, to node 0). A failure or an order to stop always
  * carries an exit status and one line; nobody reads meaning out of the
  * line. A closed connection or a node silent for longer than the timeout
  * plus 5 s ends the job on every node with a message naming the node.
@@ -77,6 +78,22 @@ const void *ep_cluster_result(struct ep_cluster *cl, int node, int point, size_t
 void ep_cluster_send_done(struct ep_cluster *cl, int point, int verdict);
 /* Other nodes: 1 with *verdict once node 0's verdict on point arrived, else 0. */
 int ep_cluster_done(struct ep_cluster *cl, int point, int *verdict);
+/* The state block across nodes (cli/cluster/state_share.h). Node 0 asks
+ * every other node for its share of point's state (ask: a number > 0 that
+ * grows with every request); a node sees the latest request through
+ * ep_cluster_state_asked (0: none) and answers with ep_cluster_send_state
+ * (ask 0: a share sent unasked, when its own point ends stuck); node 0
+ * reads each node's latest share, and the request it answers, with
+ * ep_cluster_state. */
+void ep_cluster_ask_state(struct ep_cluster *cl, int point, int ask);
+int ep_cluster_state_asked(struct ep_cluster *cl, int point);
+int ep_cluster_send_state(struct ep_cluster *cl, int point, int ask, const void *data, size_t len);
+const void *ep_cluster_state(struct ep_cluster *cl, int node, int point, int *ask, size_t *len);
+/* Serves the connections for up to wait_ms even after the job's end was
+ * decided (a share may follow a node's failure): messages are stored, a stop
+ * only kept. -1 when no connection is left. */
+int ep_cluster_serve(struct ep_cluster *cl, int wait_ms);
+
 /* Drops every stored message of point and earlier ones. */
 void ep_cluster_forget(struct ep_cluster *cl, int point);
 

@@ -610,6 +610,27 @@ static void tcp_fini(struct ep_transport *t)
 	t->priv = NULL;
 }
 
+static int tcp_sever(struct ep_transport *t, int peer)
+{
+	struct tcp *c = t->priv;
+	int i = c && peer >= 0 && peer < t->cfg.num_ranks ? c->slot[peer] : -1;
+	if (i < 0 || c->peers[i].fd < 0)
+		return ep_transport_fail(t, -EINVAL, "tcp: no connection to rank %d to cut", peer);
+	shutdown(c->peers[i].fd, SHUT_RDWR); /* the receive thread sees the end on both sides */
+	return 0;
+}
+
+static void tcp_describe(const struct ep_transport *t, char *buf, size_t len)
+{
+	struct tcp *c = t->priv;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	if (!c || c->listen_fd < 0 || getsockname(c->listen_fd, (struct sockaddr *)&sa, &sl))
+		snprintf(buf, len, "tcp %s", t->cfg.host ? t->cfg.host : "?");
+	else
+		snprintf(buf, len, "tcp %s:%u", t->cfg.host ? t->cfg.host : "?", ntohs(sa.sin_port));
+}
+
 const struct ep_transport_ops ep_transport_tcp = {
 	.name = "tcp",
 	.probe = tcp_probe,
@@ -621,4 +642,6 @@ const struct ep_transport_ops ep_transport_tcp = {
 	.signal = tcp_signal,
 	.wait = tcp_wait,
 	.fini = tcp_fini,
+	.describe = tcp_describe,
+	.sever = tcp_sever,
 };

@@ -24,8 +24,10 @@
 #ifndef EP_TRANSPORT_H
 #define EP_TRANSPORT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #define EP_TRANSPORT_ADDR_MAX 64
@@ -94,6 +96,15 @@ struct ep_transport_ops {
 	 * same (at most cfg.timeout_s, which a failing caller may shorten first),
 	 * frees everything. Accepts a half-built endpoint. */
 	void (*fini)(struct ep_transport *t);
+	/* Optional (NULL: the backend's name). One line saying where this
+	 * endpoint is reached ("tcp 10.0.0.2:40111", "verbs rxe0 port 1 gid
+	 * ::ffff:10.0.0.2"), for diagnostics. After init; does not block. */
+	void (*describe)(const struct ep_transport *t, char *buf, size_t len);
+	/* Optional (NULL: not possible here). A test hook for the link-down
+	 * fault: cuts the connection to peer (tcp: shutdown, seen at both
+	 * ends); every later call involving that peer fails on both sides
+	 * (-EP_EPEERDIED, or the socket's error for a put). Does not block. */
+	int (*sever)(struct ep_transport *t, int peer);
 };
 
 /* The generic endpoint: the table, the configuration, the backend's state. */
@@ -172,6 +183,19 @@ static inline int ep_transport_signal(struct ep_transport *t, int peer)
 static inline int ep_transport_wait(struct ep_transport *t, int peer, uint32_t target)
 {
 	return t->ops->wait(t, peer, target);
+}
+
+static inline void ep_transport_describe(const struct ep_transport *t, char *buf, size_t len)
+{
+	if (t->ops->describe)
+		t->ops->describe(t, buf, len);
+	else if (len)
+		snprintf(buf, len, "%s", t->ops->name);
+}
+
+static inline int ep_transport_sever(struct ep_transport *t, int peer)
+{
+	return t->ops->sever ? t->ops->sever(t, peer) : -EOPNOTSUPP;
 }
 
 static inline void ep_transport_fini(struct ep_transport *t)

@@ -723,6 +723,21 @@ static void verbs_fini(struct ep_transport *t)
 	t->priv = NULL;
 }
 
+static void verbs_describe(const struct ep_transport *t, char *buf, size_t len)
+{
+	struct verbs *v = t->priv;
+	union ibv_gid gid;
+	char g[INET6_ADDRSTRLEN] = "?";
+	if (!v || !v->ctx || !v->listen) {
+		snprintf(buf, len, "verbs %s", t->cfg.host ? t->cfg.host : "?");
+		return;
+	}
+	int port = v->listen->port_num ? v->listen->port_num : 1;
+	if (!ibv_query_gid(v->ctx, (uint8_t)port, t->cfg.gid_index >= 0 ? t->cfg.gid_index : 0, &gid))
+		inet_ntop(AF_INET6, gid.raw, g, sizeof(g));
+	snprintf(buf, len, "verbs %s port %d gid %s", ibv_get_device_name(v->ctx->device), port, g);
+}
+
 const struct ep_transport_ops ep_transport_verbs = {
 	.name = "verbs",
 	.probe = verbs_probe,
@@ -733,4 +748,5 @@ const struct ep_transport_ops ep_transport_verbs = {
 	.signal = verbs_signal,
 	.wait = verbs_wait,
 	.fini = verbs_fini,
+	.describe = verbs_describe,
 };
