@@ -255,33 +255,26 @@ static int run_node(struct job *j)
 	return rc;
 }
 
+static int local_node(void *ctx, int k, int fd)
+{
+	struct job *j = ctx;
+	j->cfg.node_rank = k;
+	j->listen_fd = fd;
+	return run_node(j);
+}
+
 /* --local-nodes: every node a child of this process, over loopback; node 0's status. */
 static int run_local(struct job *j)
 {
 	char err[EP_TEXT_MAX];
-	int fd = ep_cluster_local_listener(&j->cfg.master_port, err, sizeof(err)), code = EP_EXIT_OK, st;
-	pid_t pids[EP_ACCEPT_MAX_NODES], parent = getpid();
+	pid_t pids[EP_ACCEPT_MAX_NODES];
+	int code = EP_EXIT_OK, st, fd = ep_cluster_local_listener(&j->cfg.master_port, err, sizeof(err));
 	if (fd < 0)
 		return fprintf(stderr, "epbench accept: %s\n", err), EP_EXIT_ENV;
-	fflush(NULL);
-	for (int k = 0; k < j->N; k++) {
-		if ((pids[k] = fork()) == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != parent)
-				_exit(EP_EXIT_TIMEOUT);
-			j->cfg.node_rank = k;
-			j->listen_fd = k == 0 ? fd : -1;
-			if (k)
-				close(fd);
-			_exit(run_node(j));
-		}
-		if (pids[k] < 0) {
-			for (int q = 0; q < k; q++)
-				kill(pids[q], SIGKILL);
-			return close(fd), fprintf(stderr, "epbench accept: fork: %s\n", strerror(errno)), EP_EXIT_ENV;
-		}
-	}
+	int rc = ep_cluster_fork_nodes(j->N, fd, local_node, j, pids, err, sizeof(err));
 	close(fd);
+	if (rc)
+		return fprintf(stderr, "epbench accept: %s\n", err), EP_EXIT_ENV;
 	for (int k = 0; k < j->N; k++) {
 		while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR)
 			;

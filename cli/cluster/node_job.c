@@ -497,39 +497,27 @@ static int wait_nodes(const pid_t *pids, int nodes)
 	return node0 != EP_EXIT_OK ? node0 : code;
 }
 
+static int local_node(void *ctx, int k, int fd)
+{
+	struct node_job *j = ctx;
+	j->nd = j->cfg.node_rank = k;
+	j->listen_fd = fd;
+	return run_node(j);
+}
+
 /* --local-nodes: every node as a child process of this one, over loopback. */
 static int run_local(struct node_job *j)
 {
 	char err[EP_TEXT_MAX];
+	pid_t pids[EP_MAX_NODES];
 	int fd = ep_cluster_local_listener(&j->cfg.master_port, err, sizeof(err));
-	pid_t pids[EP_MAX_NODES], parent = getpid();
 	if (fd < 0)
 		return fprintf(stderr, "epbench %s: %s\n", me(j), err), EP_EXIT_ENV;
 	ep_launcher_catch_signals(); /* before fork: the nodes keep it */
-	fflush(NULL);
-	for (int k = 0; k < j->N; k++) {
-		if ((pids[k] = fork()) == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != parent)
-				_exit(EP_EXIT_TIMEOUT);
-			char name[32]; /* the kernel keeps the first 15 bytes */
-			snprintf(name, sizeof(name), "epbench-n%d", k);
-			prctl(PR_SET_NAME, name);
-			j->nd = j->cfg.node_rank = k;
-			j->listen_fd = k == 0 ? fd : -1;
-			if (k != 0)
-				close(fd);
-			_exit(run_node(j));
-		}
-		if (pids[k] < 0) {
-			fprintf(stderr, "epbench %s: fork of node %d failed: %s\n", me(j), k, strerror(errno));
-			for (int q = 0; q < k; q++)
-				kill(pids[q], SIGKILL);
-			close(fd);
-			return EP_EXIT_ENV;
-		}
-	}
+	int rc = ep_cluster_fork_nodes(j->N, fd, local_node, j, pids, err, sizeof(err));
 	close(fd);
+	if (rc)
+		return fprintf(stderr, "epbench %s: %s\n", me(j), err), EP_EXIT_ENV;
 	return wait_nodes(pids, j->N);
 }
 

@@ -9,9 +9,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -694,4 +696,31 @@ int ep_cluster_local_listener(int *port, char *err, size_t len)
 	}
 	*port = ntohs(sa.sin_port);
 	return fd;
+}
+
+int ep_cluster_fork_nodes(int N, int listen_fd, int (*node)(void *ctx, int k, int fd), void *ctx, pid_t *pids,
+			  char *err, size_t len)
+{
+	pid_t parent = getpid();
+	fflush(NULL);
+	for (int k = 0; k < N; k++) {
+		if ((pids[k] = fork()) == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(EP_EXIT_TIMEOUT);
+			char name[32]; /* the kernel keeps the first 15 bytes */
+			snprintf(name, sizeof(name), "epbench-n%d", k);
+			prctl(PR_SET_NAME, name);
+			if (k)
+				close(listen_fd);
+			_exit(node(ctx, k, k ? -1 : listen_fd));
+		}
+		if (pids[k] < 0) {
+			snprintf(err, len, "fork of node %d failed: %s", k, strerror(errno));
+			for (int q = 0; q < k; q++)
+				kill(pids[q], SIGKILL);
+			return -1;
+		}
+	}
+	return 0;
 }

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cli/cluster/endpoint.h"
 #include "cli/cluster/env.h"
@@ -51,6 +52,14 @@ void ep_cluster_close(struct ep_cluster *cl);
  * nodes fork, at *port (0: any free port, written back). The fd, or -1
  * with one line in err. */
 int ep_cluster_local_listener(int *port, char *err, size_t len);
+
+/* --local-nodes: node(ctx, k, fd) as child process k of this one for k in
+ * [0, N), each named epbench-n<k> and killed when this process dies; node
+ * 0 gets listen_fd, the others -1 (and close it). The child exits with
+ * node's return value. 0 with the pids, or -1 with one line in err (and
+ * none left running). listen_fd stays open here: the caller closes it. */
+int ep_cluster_fork_nodes(int N, int listen_fd, int (*node)(void *ctx, int k, int fd), void *ctx, pid_t *pids,
+			  char *err, size_t len);
 const struct ep_node_info *ep_cluster_nodes(const struct ep_cluster *cl);
 
 /* Serves the connections for up to wait_ms: heartbeats out, messages in.
