@@ -361,24 +361,29 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 }
 
 /* The imbalance columns, last in a CSV row (empty when the point has none,
- * node columns empty on one host). */
+ * node and link columns empty on one host; hottest_link "SRC->DST"). */
 #define CSV_IMBALANCE                                                                                   \
 	"rows_rank_min,rows_rank_mean,rows_rank_max,rows_rank_max_over_mean,rows_rank_balancedness,"   \
 	"hottest_rank,tokens_expert_max_over_mean,tokens_expert_cv,hottest_expert,"                    \
-	"rows_node_max_over_mean,rows_node_balancedness,hottest_node"
+	"rows_node_max_over_mean,rows_node_balancedness,hottest_node,"                                \
+	"link_max_over_mean,link_balancedness,hottest_link"
 
 /* The imbalance columns that end a CSV row, and the newline. */
 static void csv_imbalance(FILE *f, const struct ep_imbalance *im)
 {
 	if (!im) {
-		fputs(",,,,,,,,,,,,\n", f);
+		fputs(",,,,,,,,,,,,,,,\n", f);
 		return;
 	}
 	const struct ep_spread *r = &im->rank, *e = &im->expert;
 	fprintf(f, ",%.0f,%.4f,%.0f,%.4f,%.4f,%d,%.4f,%.4f,%d", r->min, r->mean, r->max, r->max_over_mean,
 		r->balancedness, r->hottest, e->max_over_mean, e->cv, e->hottest);
 	if (im->nodes)
-		fprintf(f, ",%.4f,%.4f,%d\n", im->node.max_over_mean, im->node.balancedness, im->node.hottest);
+		fprintf(f, ",%.4f,%.4f,%d", im->node.max_over_mean, im->node.balancedness, im->node.hottest);
+	else
+		fputs(",,,", f);
+	if (im->nodes && im->link_rows)
+		fprintf(f, ",%.4f,%.4f,%d->%d\n", im->link.max_over_mean, im->link.balancedness, im->link_src, im->link_dst);
 	else
 		fputs(",,,\n", f);
 }
