@@ -107,6 +107,24 @@ assert len(d["preflight"]) == 2 and all(p["items"] for p in d["preflight"])
 assert {r["step"] for r in d["runs"]} >= {"node 0", "node 1", "pair 0-1", "job", "job low-latency"}
 assert "## Node pairs" in md and "| **node 0** | - | PASS" in md, md
 PY
+# per-run shapes: from a suite's first case of each subcommand (--shapes), a scope's own --X-args winning
+cat >"$tmp/shapes.suite" <<'SUITE'
+n intranode -r 8 -t 96 --hidden 512 -e 8 -k 2 -n 3 --json x.json
+p internode --local-nodes --nodes 2 --ranks-per-node 4 -t 80 --hidden 256 -e 8 -k 2 -n 3
+l low-latency -r 8 -t 16 --hidden 256 -e 8 -k 2 --dtype fp8
+SUITE
+run "shapes_from_suite" 0 240 accept --local-nodes --nodes 2 -e 8 -k 2 --ll-experts 8 --no-iperf \
+	--shapes "$tmp/shapes.suite" --pair-args "-t 72 --hidden 256" --degraded-at 5 --fail-at 2 --json "$tmp/shapes.json"
+python3 - "$tmp/shapes.json" <<'PY' && ok "shapes_used" || bad "shapes_used" "see above"
+import json, sys
+d = json.load(open(sys.argv[1]))
+got = {r["step"]: (r["run"]["result"]["points"][0]["tokens"], r["run"]["result"]["points"][0]["hidden"])
+       for r in d["runs"] if r["node"] == 0}
+assert got == {"node 0": (96, 512), "pair 0-1": (72, 256), "job": (80, 256), "job low-latency": (16, 256)}, got
+assert d["config"]["pair_args"] == "-t 72 --hidden 256" and d["config"]["node_args"].startswith("-t 96"), d["config"]
+PY
+run "shapes_missing_file" 2 10 accept --local-nodes --nodes 2 --shapes "$tmp/none.suite"
+
 # the reference is used: a known-good file with figures ten times ours makes every speed FAIL
 python3 - "$tmp/local.json" "$tmp/fast.json" <<'PY'
 import json, sys

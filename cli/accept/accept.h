@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #define EP_ACCEPT_MAX_NODES 32 /* the cluster's EP_MAX_NODES */
-#define EP_ACCEPT_ARGV_MAX 64
+#define EP_ACCEPT_ARGV_MAX 160
 
 struct accept_args {
 	int preflight_only, local_nodes, no_iperf;
@@ -26,7 +26,21 @@ struct accept_args {
 	int tokens, hidden, experts, topk, groups, topk_groups, ll_tokens, ll_experts, iters, warmup;
 	double degraded_at, fail_at, max_regress, timeout_s, iperf_s;
 	int given_experts;                            /* -e given: no default expert groups */
+	/* per-run options after the plan's own (the last of an option wins):
+	 * from --node-args, --pair-args, --job-args, --ll-args, or --shapes SUITE */
+	const char *shapes;
+	const char *run_args[4];                      /* enum ep_run_scope; NULL: none */
+	char shape_text[4][1024];                     /* what --shapes took from the suite */
 };
+
+enum ep_run_scope { EP_RUN_NODE, EP_RUN_PAIR, EP_RUN_JOB, EP_RUN_LL };
+
+/* --shapes FILE: each scope's options from the suite's first case of the
+ * matching subcommand (intranode: nodes; internode: pairs and the job;
+ * low-latency: the job's low-latency run), without the options the plan
+ * sets itself (ranks, nodes, master, reports). A scope given by
+ * --X-args keeps those. 0 or EP_EXIT_USAGE with one line printed. */
+int ep_accept_load_shapes(struct accept_args *a);
 
 /* Parses argv into a (defaults first). 0, -1 after --help, or EP_EXIT_USAGE
  * with one line printed. */

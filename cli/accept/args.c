@@ -39,6 +39,11 @@ static const struct opt opts[] = {
 	{"num-topk-groups", 0, INT, O(topk_groups), 1, 1 << 16, "G", "groups per token"},
 	{"ll-tokens", 0, INT, O(ll_tokens), 1, 1 << 16, "T", "tokens per rank, low-latency [128]"},
 	{"ll-experts", 0, INT, O(ll_experts), 1, 1 << 16, "E", "experts, low-latency [288]"},
+	{"node-args", 0, STR, O(run_args[EP_RUN_NODE]), 0, 0, "'OPTS'", "more options for each node's intranode run (e.g. '-t 2048 --dtype fp8')"},
+	{"pair-args", 0, STR, O(run_args[EP_RUN_PAIR]), 0, 0, "'OPTS'", "more options for each pair's internode run"},
+	{"job-args", 0, STR, O(run_args[EP_RUN_JOB]), 0, 0, "'OPTS'", "more options for the full job's internode run"},
+	{"ll-args", 0, STR, O(run_args[EP_RUN_LL]), 0, 0, "'OPTS'", "more options for the full job's low-latency run"},
+	{"shapes", 0, STR, O(shapes), 0, 0, "SUITE", "each run's options from a suite's first case of its subcommand (cases/acceptance.suite)"},
 	{"iters", 'n', INT, O(iters), 1, 100000, "N", "timed iterations of every run [5]"},
 	{"warmup", 'w', INT, O(warmup), 0, 100000, "N", "warm-up iterations [1]"},
 	{"scopes", 0, STR, O(scopes), 0, 0, "LIST", "runs to do: any of nodes,pairs,job [nodes,pairs,job]"},
@@ -205,8 +210,10 @@ void ep_accept_config_text(const struct accept_args *a, char *buf, size_t len)
 	snprintf(buf, len,
 		 "command=accept\nranks-per-node=%d\ntransport=%s\nnum-tokens=%d\nhidden=%d\nnum-experts=%d\nnum-topk=%d\n"
 		 "num-groups=%d\nnum-topk-groups=%d\nll-tokens=%d\nll-experts=%d\niters=%d\nwarmup=%d\nscopes=%s\n"
-		 "no-iperf=%d\niperf-seconds=%g\ndegraded-at=%g\nfail-at=%g\ntimeout=%g\nfault=%s\n",
+		 "no-iperf=%d\niperf-seconds=%g\ndegraded-at=%g\nfail-at=%g\ntimeout=%g\nfault=%s\nnode-args=%s\n"
+		 "pair-args=%s\njob-args=%s\nll-args=%s\n",
 		 a->ranks_per_node, a->transport, a->tokens, a->hidden, a->experts, a->topk, a->groups, a->topk_groups,
 		 a->ll_tokens, a->ll_experts, a->iters, a->warmup, a->scopes, a->no_iperf, a->iperf_s, a->degraded_at,
-		 a->fail_at, a->timeout_s, a->fault ? a->fault : "");
+		 a->fail_at, a->timeout_s, a->fault ? a->fault : "", a->run_args[0] ? a->run_args[0] : "",
+		 a->run_args[1] ? a->run_args[1] : "", a->run_args[2] ? a->run_args[2] : "", a->run_args[3] ? a->run_args[3] : "");
 }

@@ -104,7 +104,7 @@ static json_t *epbench_run(struct job *j, int k, char **argv, int *pump_rc)
 static json_t *run_step(struct job *j, int k, int *pump_rc)
 {
 	const struct ep_step *s = &j->res.steps[k];
-	char *argv[EP_ACCEPT_ARGV_MAX], buf[4096], jpath[128];
+	char *argv[EP_ACCEPT_ARGV_MAX], buf[8192], jpath[128];
 	if (s->kind == EP_STEP_PREFLIGHT)
 		return preflight_step(j);
 	if (!ep_step_has(s, j->me))
@@ -314,7 +314,7 @@ int ep_accept_job(struct accept_args *a)
 	int rc = resolve(&j, err, sizeof(err));
 	if (rc)
 		return fprintf(stderr, "epbench accept: %s\n", err), rc == -EP_EUSAGE ? EP_EXIT_USAGE : ep_error_exit_code(rc);
-	if ((rc = ep_accept_check_shape(a)))
+	if ((rc = ep_accept_load_shapes(a)) || (rc = ep_accept_check_shape(a)))
 		return rc;
 	if (a->reference && (rc = ep_accept_load_reference(a, &j.res.reference, err, sizeof(err))))
 		return fprintf(stderr, "epbench accept: %s\n", err), rc;

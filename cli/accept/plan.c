@@ -83,6 +83,17 @@ static void push(struct args *x, const char *fmt, ...)
 	x->used += (size_t)w + 1;
 }
 
+/* The scope's own options (--X-args or --shapes), word by word, after the plan's: the last wins. */
+static void scope_args(const struct accept_args *a, struct args *x, enum ep_run_scope scope)
+{
+	char buf[1024];
+	if (!a->run_args[scope] || strlen(a->run_args[scope]) >= sizeof(buf))
+		return;
+	strcpy(buf, a->run_args[scope]);
+	for (char *save, *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+		push(x, "%s", w);
+}
+
 static void common(const struct accept_args *a, struct args *x, const char *json_path, int ll)
 {
 	push(x, "-t"), push(x, "%d", ll ? a->ll_tokens : a->tokens);
@@ -109,6 +120,7 @@ int ep_step_argv(const struct accept_args *a, const struct ep_step *s, int node,
 	if (s->kind == EP_STEP_NODE) {
 		push(&x, "intranode"), push(&x, "-r"), push(&x, "%d", a->ranks_per_node);
 		common(a, &x, json_path, 0);
+		scope_args(a, &x, EP_RUN_NODE);
 		return x.argc;
 	}
 	int pair = s->kind == EP_STEP_PAIR;
@@ -130,5 +142,6 @@ int ep_step_argv(const struct accept_args *a, const struct ep_step *s, int node,
 			push(&x, "--max-regress"), push(&x, "%g", a->max_regress);
 	}
 	common(a, &x, json_path, s->kind == EP_STEP_JOB_LL);
+	scope_args(a, &x, pair ? EP_RUN_PAIR : s->kind == EP_STEP_JOB ? EP_RUN_JOB : EP_RUN_LL);
 	return x.argc;
 }

@@ -26,12 +26,16 @@ json_t *ep_accept_preflight_json(const struct ep_preflight *pf)
 
 static json_t *config_json(const struct accept_args *a)
 {
-	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:s}", "nodes",
+	json_t *c = json_pack("{s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:s}", "nodes",
 			 a->nodes, "ranks_per_node", a->ranks_per_node, "transport", a->transport, "num_tokens", a->tokens,
 			 "hidden", a->hidden, "num_experts", a->experts, "num_topk", a->topk, "num_groups", a->groups,
 			 "num_topk_groups", a->topk_groups, "ll_tokens", a->ll_tokens, "ll_experts", a->ll_experts, "iters",
 			 a->iters, "warmup", a->warmup, "degraded_at", a->degraded_at, "fail_at", a->fail_at, "scopes",
 			 a->scopes);
+	static const char *const keys[4] = {"node_args", "pair_args", "job_args", "ll_args"};
+	for (int k = 0; k < 4; k++)
+		json_object_set_new(c, keys[k], a->run_args[k] ? json_string(a->run_args[k]) : json_null());
+	return c;
 }
 
 /* The whole document: config, every node's preflight, the verdicts, the raw objects. */
