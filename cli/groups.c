@@ -33,7 +33,7 @@ static int usage_error(const char *what, const char *v)
 static int parse(int argc, char **argv, struct groups_args *g)
 {
 	*g = (struct groups_args){0};
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end;
 		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
@@ -58,7 +58,6 @@ static int parse(int argc, char **argv, struct groups_args *g)
 			g->comm = v;
 		else
 			return usage_error(s[0] == '-' ? "invalid option or value" : "unexpected argument", s[0] == '-' ? v : s);
-		i++;
 	}
 	return g->world ? 0 : usage_error("how many ranks? give", "-r N");
 }
