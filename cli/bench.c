@@ -46,18 +46,19 @@ static int enter(const struct ep_variant *v, int i, void *st)
 	return rc ? rc : v->ops[i].before ? v->ops[i].before(st) : 0;
 }
 
-/* --fault link-down: before iteration it, a rank on either end cuts its
- * connections to the other node. 0 or the rank's exit status. */
+/* --fault link-down / qp-error: before iteration it, a rank on either end
+ * cuts its connections to the other node. 0 or the rank's exit status. */
 static int inject_link_down(const struct ep_variant *v, struct ep_bench_env *env, void *st, long it)
 {
 	int P = env->run->cfg->ranks_per_node;
-	int other = P > 0 ? ep_faults_link_down(&env->run->cfg->faults, env->rank / P, it) : -1;
+	const char *name = "link-down";
+	int other = P > 0 ? ep_faults_link_down(&env->run->cfg->faults, env->rank / P, it, &name) : -1;
 	if (other >= 0 && !v->sever) {
-		ep_sync_fail(env->waiter, -EP_EUSAGE, "rank %d: --fault link-down: %s cannot cut its connections", env->rank,
+		ep_sync_fail(env->waiter, -EP_EUSAGE, "rank %d: --fault %s: %s cannot cut its connections", env->rank, name,
 			     v->name);
 		return ep_error_exit_code(-EP_EUSAGE);
 	}
-	int rc = other >= 0 ? v->sever(st, other) : 0;
+	int rc = other >= 0 ? v->sever(st, other, !strcmp(name, "qp-error")) : 0;
 	return rc ? rank_fail(env, "fault.link-down", rc) : 0;
 }
 

@@ -145,7 +145,7 @@ struct ep_variant {
 	int (*op_enter)(void *st, const struct ep_op_desc *op, int index);
 	/* The link-down fault (may be NULL: the variant has no network): cuts
 	 * this rank's connections to the ranks of node. 0 or a negative code. */
-	int (*sever)(void *st, int node);
+	int (*sever)(void *st, int node, int qp_error); /* qp_error: only by a queue-pair error (verbs) */
 	void (*op_leave)(void *st, const struct ep_op_desc *op, int index, uint64_t alg);
 	int rows_per_expert; /* a rank receives a row per (token, expert), not per (token, rank): imbalance figures */
 	int nops;

@@ -31,13 +31,14 @@ static const struct kind kinds[] = {
 	{"delay", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 1},
 	{"replica", EP_FAULT_REPLICA, ARG_NONE, 0, 0},
 	{"link-down", EP_FAULT_LINK_DOWN, ARG_LINK, 0, 0},
+	{"qp-error", EP_FAULT_LINK_DOWN, ARG_LINK, 0, 0}, /* link-down by a queue-pair error: verbs only */
 };
 #define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 
 static int fail(const char *item, char *err, size_t len)
 {
 	snprintf(err, len, "invalid --fault '%s': want corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, "
-		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER, replica:R or link-down:A-B (R a rank, A and B nodes; @ITER optional elsewhere)", item);
+		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER, replica:R, link-down:A-B or qp-error:A-B (R a rank, A and B nodes; @ITER optional elsewhere)", item);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
@@ -167,13 +168,16 @@ int ep_faults_max_rank(const struct ep_faults *fs)
 	return m;
 }
 
-int ep_faults_link_down(const struct ep_faults *fs, int node, long it)
+int ep_faults_link_down(const struct ep_faults *fs, int node, long it, const char **name)
 {
 	for (int i = 0; i < fs->n; i++) {
 		const struct ep_fault *f = &fs->f[i];
 		if (f->kind == EP_FAULT_LINK_DOWN && it == (f->iter >= 0 ? f->iter : 0) &&
-		    (f->rank == node || f->arg == node))
+		    (f->rank == node || f->arg == node)) {
+			if (name)
+				*name = f->name;
 			return f->rank == node ? (int)f->arg : f->rank;
+		}
 	}
 	return -1;
 }
@@ -185,9 +189,9 @@ int ep_faults_check_nodes(const struct ep_faults *fs, int nodes, char *err, size
 		if (f->kind != EP_FAULT_LINK_DOWN || (nodes > 1 && f->rank < nodes && f->arg < nodes))
 			continue;
 		if (nodes <= 1)
-			snprintf(err, len, "--fault link-down:%d-%ld needs a run across nodes (internode)", f->rank, f->arg);
+			snprintf(err, len, "--fault %s:%d-%ld needs a run across nodes (internode)", f->name, f->rank, f->arg);
 		else
-			snprintf(err, len, "--fault link-down:%d-%ld targets a node outside the job (nodes 0 to %d)", f->rank,
+			snprintf(err, len, "--fault %s:%d-%ld targets a node outside the job (nodes 0 to %d)", f->name, f->rank,
 				 f->arg, nodes - 1);
 		return -EP_EUSAGE;
 	}

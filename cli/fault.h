@@ -88,7 +88,7 @@ int ep_fault_is_data(const struct ep_fault *f);
 
 /* link-down: the node whose link with node strikes before timed iteration
  * it, or -1. */
-int ep_faults_link_down(const struct ep_faults *fs, int node, long it);
+int ep_faults_link_down(const struct ep_faults *fs, int node, long it, const char **name);
 
 /* 0, or -EP_EUSAGE with one line in err when a link-down names a node
  * outside the job's nodes (0 when the run is on one host). */

@@ -23,10 +23,10 @@ EP_TEST(link_down_strikes_both_ends_once)
 	struct ep_faults fs = {0};
 	char err[512];
 	EP_ASSERT_INT_EQ(ep_faults_parse(&fs, "link-down:2-0", err, sizeof(err)), 0);
-	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 2, 0), 0);
-	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 0, 0), 2);
-	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 1, 0), -1);
-	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 2, 1), -1);
+	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 2, 0, NULL), 0);
+	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 0, 0, NULL), 2);
+	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 1, 0, NULL), -1);
+	EP_ASSERT_INT_EQ(ep_faults_link_down(&fs, 2, 1, NULL), -1);
 }
 
 EP_TEST(link_down_bad_targets)

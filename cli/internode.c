@@ -148,11 +148,18 @@ static int inode_op_enter(void *p, const struct ep_op_desc *op, int index)
 	return op_barrier(p);
 }
 
-/* --fault link-down: cut this rank's rail connection to node (tcp only). */
-static int inode_sever(void *p, int node)
+/* --fault link-down: cut this rank's rail connection to node; qp-error:
+ * the same by a queue-pair error, which only verbs has. */
+static int inode_sever(void *p, int node, int qp_error)
 {
 	struct inode_state *st = p;
-	int peer = node * st->P + st->local, rc = ep_transport_sever(&st->net.net, peer);
+	int peer = node * st->P + st->local;
+	if (qp_error && strcmp(st->net.net.ops->name, "verbs")) {
+		ep_sync_fail(st->env->waiter, -EP_EUSAGE, "rank %d: --fault qp-error needs --transport verbs (this run uses %s)",
+			     st->env->rank, st->net.net.ops->name);
+		return -EP_EUSAGE;
+	}
+	int rc = ep_transport_sever(&st->net.net, peer);
 	if (rc)
 		ep_sync_fail(st->env->waiter, rc, "rank %d: --fault link-down: cannot cut the connection to rank %d over %s%s%s",
 			     st->env->rank, peer, st->net.net.ops->name, st->net.net.error[0] ? ": " : "", st->net.net.error);

@@ -76,6 +76,10 @@ step ib_send_lat perf ib_send_lat -d "$SOFT_ROCE_DEV" -x "$gid" -p 18516 -n 100
 ep=$1; shift
 common="$EP_COMMON --gid-index $gid"
 step preflight timeout 60 "$ep" accept --preflight-only --transport verbs --json "$d/preflight.node$n.json"
+# --fault qp-error: node 0's queue pair to node 1 forced into the error state before
+# timed iteration 2; the job must end (exit 4) naming the link, not hang
+# shellcheck disable=SC2086
+step qperr timeout 120 "$ep" internode $common --ranks-per-node 1 -e 4 -k 2 -n 20 --timeout 10 --fault qp-error:0-1@2
 # the acceptance job over verbs: the pair's run checked, rxe0's counters read around it
 step accept timeout 300 "$ep" accept --transport verbs --ib-dev "$SOFT_ROCE_DEV" --gid-index "$gid" --ranks-per-node 1 \
 	-t 32 --hidden 256 -e 4 -k 2 --ll-experts 4 --ll-tokens 16 -n 2 --scopes nodes,pairs --iperf-seconds 1 \
@@ -114,7 +118,8 @@ if [ "$rc" -eq 77 ]; then
 	why=$(sed -n 's/^soft-roce: skipped: //p' "$tmp/run.log" | head -n 1)
 	for c in ibv_devices_lists_rxe0 ib_write_bw_between_nodes ib_send_lat_between_nodes \
 		epbench_internode_verbs epbench_internode_verbs_2x2_fp8 epbench_low_latency_verbs \
-		epbench_killed_node_ends_job epbench_preflight_rxe0 epbench_accept_verbs node_failure_ends_run nothing_left_behind; do
+		epbench_killed_node_ends_job epbench_preflight_rxe0 epbench_accept_verbs epbench_qp_error node_failure_ends_run \
+		nothing_left_behind; do
 		skipped "$c" "${why:-qemu cannot run here}"
 	done
 	echo "soft_roce_test.sh: $pass passed, $fail failed, $skip skipped"
@@ -194,6 +199,16 @@ elif both epbench_ll && grep -q "verdict: PASS" "$tmp/epbench_ll.node0.log"; the
 	grep -E "verdict|check:" "$tmp/epbench_ll.node0.log" | sed 's/^/#   node0: /'
 else
 	bad epbench_low_latency_verbs "$(rcs epbench_ll)" "$tmp/epbench_ll.node0.log" "$tmp/epbench_ll.node1.log"
+fi
+
+# --fault qp-error under verbs: exit 4 on node 0 within its deadline, the link named
+if [ -n "$ep_why" ]; then
+	skipped epbench_qp_error "$ep_why"
+elif [ "$(cat "$tmp/qperr.node0.rc" 2>/dev/null)" = 4 ] && grep -qi "link\|queue pair\|flush" "$tmp/qperr.node0.log"; then
+	ok epbench_qp_error
+	grep -iE "likely|queue pair|flush" "$tmp/qperr.node0.log" | head -n 3 | sed 's/^/#   node0: /'
+else
+	bad epbench_qp_error "$(rcs qperr)" "$tmp/qperr.node0.log" "$tmp/qperr.node1.log"
 fi
 
 # the acceptance job over verbs: the pair run is checked byte for byte and

@@ -148,4 +148,8 @@ expect "link_down_one_host_says" "link-down:0-1 needs a run across nodes"
 run "link_down_outside" 2 10 internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 \
 	--fault link-down:0-2
 expect "link_down_outside_says" "link-down:0-2 targets a node outside the job \(nodes 0 to 1\)"
+# qp-error is the verbs way to break a link (tests/soft_roce_test.sh runs it there); over tcp it is a usage error
+run "qp_error_needs_verbs" 2 60 internode --local-nodes --nodes 2 --ranks-per-node 1 -t 32 --hidden 256 -e 4 -k 2 \
+	-n 3 -w 0 --timeout 5 --transport tcp --fault qp-error:0-1@1
+expect "qp_error_needs_verbs_says" "--fault qp-error needs --transport verbs \(this run uses tcp\)"
 finish state_test.sh

@@ -101,9 +101,11 @@ struct ep_transport_ops {
 	 * ::ffff:10.0.0.2"), for diagnostics. After init; does not block. */
 	void (*describe)(const struct ep_transport *t, char *buf, size_t len);
 	/* Optional (NULL: not possible here). A test hook for the link-down
-	 * fault: cuts the connection to peer (tcp: shutdown, seen at both
-	 * ends); every later call involving that peer fails on both sides
-	 * (-EP_EPEERDIED, or the socket's error for a put). Does not block. */
+	 * and qp-error faults: cuts the connection to peer (tcp: shutdown,
+	 * seen at both ends; verbs: the queue pair forced into the error
+	 * state, then disconnected); every later call involving that peer
+	 * fails on both sides (-EP_EPEERDIED, the socket's error for a put, or
+	 * a flushed completion). Does not block. */
 	int (*sever)(struct ep_transport *t, int peer);
 };
 

@@ -738,6 +738,23 @@ static void verbs_describe(const struct ep_transport *t, char *buf, size_t len)
 	snprintf(buf, len, "verbs %s port %d gid %s", ibv_get_device_name(v->ctx->device), port, g);
 }
 
+/* --fault link-down / qp-error: the queue pair to peer is forced into the
+ * error state (its work requests flush with errors), then disconnected so
+ * that the peer's side fails too (it sees the disconnect event). */
+static int verbs_sever(struct ep_transport *t, int peer)
+{
+	struct verbs *v = t->priv;
+	int i = v && peer >= 0 && peer < t->cfg.num_ranks ? v->slot[peer] : -1;
+	if (i < 0 || !v->peers[i].id || !v->peers[i].id->qp)
+		return ep_transport_fail(t, -EINVAL, "verbs: no queue pair to rank %d to break", peer);
+	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_ERR};
+	if (ibv_modify_qp(v->peers[i].id->qp, &attr, IBV_QP_STATE))
+		return ep_transport_fail(t, -errno, "verbs: the queue pair to rank %d would not enter the error state: %s",
+					 peer, strerror(errno));
+	rdma_disconnect(v->peers[i].id);
+	return 0;
+}
+
 const struct ep_transport_ops ep_transport_verbs = {
 	.name = "verbs",
 	.probe = verbs_probe,
@@ -749,4 +766,5 @@ const struct ep_transport_ops ep_transport_verbs = {
 	.wait = verbs_wait,
 	.fini = verbs_fini,
 	.describe = verbs_describe,
+	.sever = verbs_sever,
 };
