@@ -248,6 +248,8 @@ static int line_blames(const char *l, size_t n, int rank, const char *what)
 {
 	char want[32], line[EP_TEXT_MAX];
 	snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) - 1 ? n : sizeof(line) - 1), l);
+	if (rank < 0) /* blame=link */
+		return strstr(line, "likely: link") != NULL;
 	snprintf(want, sizeof(want), "rank %d", rank);
 	int named = 0;
 	for (const char *p = line; (p = strstr(p, want)); p += strlen(want))
@@ -277,8 +279,12 @@ static void judge(struct ep_case_result *r)
 		failure_line(r);
 	} else if (c->blame[0] && !blamed(r)) {
 		r->passed = 0;
-		snprintf(r->failure, sizeof(r->failure), "exit %d as expected, but no '# point' line names rank %d%s%s",
-			 r->exit_code, c->blame_rank, c->blame_what[0] ? " and " : "", c->blame_what);
+		if (c->blame_rank < 0)
+			snprintf(r->failure, sizeof(r->failure), "exit %d as expected, but no '# point' line blames a link",
+				 r->exit_code);
+		else
+			snprintf(r->failure, sizeof(r->failure), "exit %d as expected, but no '# point' line names rank %d%s%s",
+				 r->exit_code, c->blame_rank, c->blame_what[0] ? " and " : "", c->blame_what);
 	}
 }
 

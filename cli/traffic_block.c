@@ -166,6 +166,7 @@ struct tally {
 	uint64_t arrived, expected;
 	int *as_src, *as_dst; /* [R] suspect pairs per rank */
 	int *clean;          /* [R] pairs with traffic that are not suspect */
+	int *idle;           /* [R] suspect pairs whose source never started the op */
 	int node_a, node_b;  /* the two nodes every suspect pair crosses between, or -1 */
 };
 
@@ -180,6 +181,8 @@ static void tally_pair(const struct ep_traffic_view *v, struct tally *ty, int s,
 	}
 	if (!ty->n++)
 		ty->a = s, ty->b = d;
+	if (st == EP_PAIR_NOT_STARTED)
+		ty->idle[s]++;
 	ty->as_src[s]++;
 	ty->as_dst[d]++;
 	ty->arrived += p->arrived;
@@ -247,6 +250,11 @@ static int verdict(const struct ep_traffic_view *v, uint32_t seq, const struct t
 			rank_verdict(v, seq, r, ty, buf, len);
 			return 1;
 		}
+	for (int r = 0; r < R; r++)
+		if (ty->idle[r]) { /* it never started the op: a rank, not a link, however few pairs are missing */
+			rank_verdict(v, seq, r, ty, buf, len);
+			return 1;
+		}
 	if (one_pair && p.hop == EP_HOP_SHM && ty->n == 1) { /* no link in shared memory: the copying rank */
 		snprintf(buf, len, "rank %d has not finished its copy to rank %d (%u of %u rows; shm): it alone is behind", a, b,
 			 p.arrived, p.expected);
@@ -307,11 +315,12 @@ static int silent_ranks(const struct ep_traffic_view *v, char *buf, size_t len)
 int ep_traffic_culprit(const struct ep_traffic_view *v, uint32_t seq, char *buf, size_t len)
 {
 	int R = v->t->num_ranks;
-	int as_src[R], as_dst[R], clean[R];
-	struct tally ty = {.as_src = as_src, .as_dst = as_dst, .clean = clean, .node_a = -1, .node_b = -1};
+	int as_src[R], as_dst[R], clean[R], idle[R];
+	struct tally ty = {.as_src = as_src, .as_dst = as_dst, .clean = clean, .idle = idle, .node_a = -1, .node_b = -1};
 	memset(as_src, 0, sizeof(as_src));
 	memset(as_dst, 0, sizeof(as_dst));
 	memset(clean, 0, sizeof(clean));
+	memset(idle, 0, sizeof(idle));
 	int silent = silent_ranks(v, buf, len);
 	for (int s = 0; seq && s < R; s++)
 		for (int d = 0; d < R; d++) {

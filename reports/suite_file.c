@@ -47,10 +47,17 @@ static int valid_name(const char *s)
 	return n > 0 && n < 64 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
-/* blame=rankN[:WHAT]: N a rank, WHAT a tensor or phase name. 0 or -1. */
+/* blame=rankN[:WHAT]: N a rank, WHAT a tensor or phase name; blame=link:
+ * the culprit is a link (blame_rank -1). 0 or -1. */
 static int parse_blame(const char *v, struct ep_suite_case *c)
 {
 	char *end;
+	if (!strcmp(v, "link")) {
+		c->blame_rank = -1;
+		c->blame_what[0] = 0;
+		snprintf(c->blame, sizeof(c->blame), "link");
+		return 0;
+	}
 	if (strncmp(v, "rank", 4) || !isdigit((unsigned char)v[4]))
 		return -1;
 	errno = 0;
@@ -86,7 +93,7 @@ static int case_keys(struct loader *l, struct ep_suite_case *c, char **w, int *n
 			c->expect = (int)v;
 		} else if (!strncmp(w[i], "blame=", 6)) {
 			if (parse_blame(eq + 1, c))
-				return bad(l, c->file, c->line, "invalid '%.80s': want blame=rankN or blame=rankN:WHAT", w[i]);
+				return bad(l, c->file, c->line, "invalid '%.80s': want blame=rankN, blame=rankN:WHAT or blame=link", w[i]);
 		} else if (!strncmp(w[i], "timeout=", 8)) {
 			c->timeout_s = strtod(eq + 1, &end);
 			if (errno || *end || end == eq + 1 || !(c->timeout_s > 0) || c->timeout_s > 86400)

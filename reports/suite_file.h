@@ -11,7 +11,8 @@
  * blame=rankN:WHAT is where that failure must be found: a line of the
  * case's failure report ("# point ...") must name rank N and, if given,
  * WHAT (a tensor such as recv_x or a phase such as fault.hang) - a fault
- * caught but blamed on the wrong rank fails the case; timeout=S overrides
+ * caught but blamed on the wrong rank fails the case; blame=link: the line
+ * must say the likely culprit is a link (link-down, qp-error); timeout=S overrides
  * --case-timeout for this case.
  */
 #ifndef EP_SUITE_FILE_H
@@ -30,7 +31,7 @@ struct ep_suite_case {
 	char **argv;          /* NULL-terminated; strings owned by the suite */
 	int expect;           /* exit status it must end with */
 	char blame[64];       /* "rankN[:WHAT]" as written, or "" */
-	int blame_rank;
+	int blame_rank;       /* -1: blame=link */
 	char blame_what[48];  /* "" or a tensor/phase name */
 	double timeout_s;     /* 0: the runner's default */
 };

@@ -111,4 +111,10 @@ run "missing_suite_file" 2 10 suite "$tmp/none.suite"
 run "unwritable_junit" 2 10 suite "$tmp/i.suite" --junit /nonexistent/dir/j.xml
 run "bad_case_timeout" 2 10 suite "$tmp/i.suite" --case-timeout 0
 run "suite_help" 0 10 suite --help
+# blame=link must fire when a stuck rank, not a link, is the culprit
+cat >"$tmp/l.suite" <<'SUITE'
+rank_not_link internode --local-nodes --nodes 2 --ranks-per-node 1 -t 16 --hidden 256 -e 8 -k 2 -n 4 -w 0 --fault stall:1@2 --timeout 3 expect=4 blame=link
+SUITE
+run "blame_link_on_a_rank_fails" 4 60 suite "$tmp/l.suite"
+expect "blame_link_said" "exit 4 as expected, but no '# point' line blames a link"
 finish suite_test.sh
