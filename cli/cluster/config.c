@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/bench.h"
+#include "reference/trace.h"
 
 #ifndef EP_VERSION
 #define EP_VERSION "dev"
@@ -44,6 +45,10 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	KV("routing", "%d:%g:%d:%g:%d:%d:%g:%s", (int)o->routing.kind, o->routing.zipf_s, o->routing.hot_expert,
 	   o->routing.lognormal_sigma, o->routing.hot_count, o->routing.hot_rank, o->routing.hot_frac,
 	   o->routing_path ? o->routing_path : "");
+	/* routing that changes between iterations: every node must replay the
+	 * same steps (the trace's contents, not its path, must agree) */
+	KV("routing-steps", "period %d, trace %s from step %d", o->routing.rotate_period,
+	   o->routing.trace ? o->routing.trace->sha256 : "-", o->routing.trace_first);
 	KV("masked-ratio", "%g", o->routing.masked_ratio);
 	char par[160];
 	ep_parallel_text(&o->parallel, par, sizeof(par));
