@@ -135,8 +135,7 @@ fail:
  * by its signal before the last op returned, so x may go. Local, untimed;
  * every rank of the job changes step at the same iteration (the step is a
  * function of the iteration's index), and the next op's cluster barrier
- * (op_enter, or combine_prepare's) keeps a node from sending the new
- * step's rows before every peer has rebuilt. */
+ * (op_enter, or combine_prepare's) lines the nodes up again. */
 static int inode_reseed(void *p)
 {
 	struct inode_state *st = p;
