@@ -133,9 +133,14 @@ struct ep_variant {
 	int (*setup)(struct ep_bench_env *env, void **st);
 	void (*teardown)(void *st);
 	int (*dump)(void *st, const char *dir);
-	/* Soak (may be NULL: the variant cannot soak): rebuilds this rank's
-	 * inputs and expected outputs for env->run, whose seed changed. Local,
-	 * untimed; the engine holds every rank at barriers around it. */
+	/* Soak and routing that changes between iterations (may be NULL: the
+	 * variant can do neither): rebuilds this rank's inputs and expected
+	 * outputs for env->run, whose seed or routing step changed. Local,
+	 * untimed; the engine holds every rank of the node at barriers around
+	 * it. ep_barrier spans one node only: in a node job the hook must leave
+	 * alone what peers on other nodes write into or read from (network
+	 * buffers), which every rank's ops keep in step by their own signals
+	 * and the variant's op_enter barrier. */
 	int (*reseed)(void *st);
 	/* Around every op (may be NULL). op_enter runs before each run of the op,
 	 * checking pass and every iteration alike, untimed, before its before():

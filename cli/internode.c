@@ -21,6 +21,7 @@
 #include "collectives/error.h"
 #include "collectives/internode.h"
 #include "reference/internode_ref.h"
+#include "reference/routing_step.h"
 
 struct inode_state {
 	struct ep_bench_env *env;
@@ -37,13 +38,16 @@ struct inode_state {
 /* Op indexes: where a dispatch's and a combine's arrivals and figures go. */
 enum { OP_DISPATCH, OP_COMBINE };
 
-/* --fault replica: a rank routes otherwise than the reference, so the
- * buffers take any routing (T rows from every rank, T records per node). */
-static void room_for_moved_replica(const struct ep_run *run, struct ep_internode_sizes *sz)
+/* Routing that changes between iterations (a later step may route more
+ * rows to a rank than the first), or --fault replica (a rank routes
+ * otherwise than the reference): the buffers take any routing, T rows from
+ * every rank, T records from and to every node. The network regions and
+ * the node arena are sized once, at setup, for every step. */
+static void room_for_any_routing(const struct ep_run *run, struct ep_internode_sizes *sz)
 {
 	size_t R = (size_t)run->shape.num_ranks, T = (size_t)run->shape.num_tokens;
 	size_t N = R / (size_t)run->cfg->ranks_per_node;
-	if (!ep_faults_has(&run->cfg->faults, EP_FAULT_REPLICA))
+	if (!ep_routing_varies(&run->routing) && !ep_faults_has(&run->cfg->faults, EP_FAULT_REPLICA))
 		return;
 	sz->capacity = R * T;
 	sz->rdma_capacity = sz->send_capacity = N * T;
@@ -59,7 +63,7 @@ static int inode_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byte
 	struct ep_internode_sizes sz;
 	ep_internode_ref_sizes(&ref, &sz.capacity, &sz.rdma_capacity, &sz.send_capacity);
 	ep_internode_ref_fini(&ref);
-	room_for_moved_replica(run, &sz);
+	room_for_any_routing(run, &sz);
 	run->capacity = sz.capacity;
 	*arena_bytes = ep_internode_arena_bytes(&run->shape, P, run->capacity);
 	*rank_bytes = ep_normal_rank_bytes(&run->shape, run->capacity) +
@@ -105,7 +109,7 @@ static int inode_setup(struct ep_bench_env *env, void **out)
 		goto fail;
 	struct ep_internode_sizes sz;
 	ep_internode_ref_sizes(&st->ref, &sz.capacity, &sz.rdma_capacity, &sz.send_capacity);
-	room_for_moved_replica(env->run, &sz);
+	room_for_any_routing(env->run, &sz);
 	if ((rc = ep_internode_init(&st->coll, st->s, st->P, st->node, st->local, env->arena, &sz,
 				    env->waiter, &st->net.net))) {
 		ep_endpoint_fail(&st->net, rc, "network buffers");
@@ -121,6 +125,29 @@ static int inode_setup(struct ep_bench_env *env, void **out)
 fail:
 	inode_teardown(st);
 	return rc;
+}
+
+/* A new routing step (reference/routing_step.h): the routing, inputs,
+ * layout (num_tokens_per_rdma_rank included) and reference of env->run's
+ * step. The collective, its network regions and connections stay: they are
+ * sized for any routing (room_for_any_routing), the count rows are
+ * exchanged afresh by every dispatch, and every put's source was released
+ * by its signal before the last op returned, so x may go. Local, untimed;
+ * every rank of the job changes step at the same iteration (the step is a
+ * function of the iteration's index), and the next op's cluster barrier
+ * (op_enter, or combine_prepare's) lines the nodes up again. */
+static int inode_reseed(void *p)
+{
+	struct inode_state *st = p;
+	const struct ep_run *run = st->env->run;
+	int me = st->env->rank, rc;
+	ep_internode_ref_fini(&st->ref);
+	ep_normal_io_fini(&st->io);
+	st->dispatched = 0;
+	if ((rc = ep_internode_ref_init(&st->ref, &run->shape, &run->routing, run->cfg->seed, me, st->P)))
+		return rc;
+	return ep_normal_io_init(&st->io, run, me, ep_reference_topk_idx(&st->ref.base, me),
+				 ep_reference_topk_weights(&st->ref.base, me), st->P);
 }
 
 static int dispatch_once(struct inode_state *st, int cached)
@@ -296,6 +323,7 @@ const struct ep_variant ep_internode_variant = {
 	.setup = inode_setup,
 	.teardown = inode_teardown,
 	.dump = inode_dump,
+	.reseed = inode_reseed,
 	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x combined_topk_weights",
 	.op_enter = inode_op_enter,
 	.sever = inode_sever,
@@ -305,11 +333,17 @@ const struct ep_variant ep_internode_variant = {
 };
 
 /* Group-limited routing as DeepEP's test_internode: groups are nodes,
- * num_topk_groups defaults to min(nodes, 4). */
+ * num_topk_groups defaults to min(nodes, 4). Routing whose rows are given
+ * (file, trace) has no groups unless asked for (which is refused). */
 static void internode_routing(const struct ep_options *o, int ranks, int nodes, struct ep_routing *r)
 {
 	(void)ranks;
 	*r = o->routing;
+	if (r->kind == EP_ROUTE_FILE || r->kind == EP_ROUTE_TRACE) {
+		r->num_groups = o->num_groups;
+		r->num_topk_groups = o->num_topk_groups;
+		return;
+	}
 	r->num_groups = o->num_groups ? o->num_groups : nodes;
 	r->num_topk_groups = o->num_topk_groups ? o->num_topk_groups : nodes < 4 ? nodes : 4;
 }

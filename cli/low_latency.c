@@ -244,8 +244,11 @@ static int ll_inputs(struct ll_state *st)
 	return 0;
 }
 
-/* Soak: the next seed's routing and inputs; the collective stays (its
- * buffers hold any routing of max_dispatch_tokens per rank). */
+/* Soak, or a new routing step (reference/routing_step.h): the routing and
+ * inputs of env->run's seed and step; the collective stays (its buffers
+ * hold any routing of max_dispatch_tokens per rank). Across nodes too: its
+ * puts come from the staging area and every send's signal returned before
+ * the last op did, and the job's ranks change step at the same iteration. */
 static int ll_reseed(void *p)
 {
 	struct ll_state *st = p;

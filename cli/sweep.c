@@ -105,8 +105,8 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		return snprintf(err, len, "out of memory"), EP_EXIT_ENV;
 	ep_options_run_cfg(o, &cfg);
 	cfg.ranks_per_node = o->ranks_per_node > 0 && nodes ? o->ranks_per_node : 0;
-	if (ep_routing_varies(&o->routing) && (nodes || !cmd->variant->reseed)) {
-		snprintf(err, len, "--routing %s changes between iterations, which runs on one host (intranode, low-latency); %s across nodes does not support it yet",
+	if (ep_routing_varies(&o->routing) && !cmd->variant->reseed) {
+		snprintf(err, len, "--routing %s changes between iterations, which %s cannot follow (it rebuilds no routing between iterations)",
 			 o->routing.kind == EP_ROUTE_TRACE ? "trace" : "rotating", cmd->name);
 		code = EP_EXIT_USAGE;
 	}

@@ -1,7 +1,8 @@
 #!/bin/sh
 # routing_test.sh - the routing kinds end to end: each new kind passes the
-# check in intranode, low-latency and internode; the imbalance figures say
-# what a crafted routing must give; skew grows with lognormal's sigma; a
+# check in intranode, low-latency and internode; rotating and trace routing
+# on one host and across 2 nodes; the imbalance figures say what a crafted
+# routing must give; skew grows with lognormal's sigma; a
 # seed gives one routing; hot:EXPERT keeps its bytes; group limits hold.
 # Ends with "N passed, N failed, N skipped".
 set -u
@@ -115,7 +116,6 @@ run "rotating_zero" 2 20 intranode -r 4 $one --routing rotating:0
 expect "rotating_zero_quoted" "invalid --routing 'rotating:0'"
 run "rotating_cached" 2 20 intranode -r 4 $one --routing rotating:3 --cached
 expect "rotating_cached_says_why" "--cached reuses one dispatch's handle, but --routing rotating:3"
-run "rotating_internode_refused" 2 20 internode --local-nodes --nodes 2 --ranks-per-node 2 $one --routing rotating:1
 [ -z "$(live_ranks)" ] && ok "rotating_refusals_spawn_nothing" || bad "rotating_refusals_spawn_nothing" "$(live_ranks)"
 
 # the verification checks every step the iterations use: 2 warm-up + 6 timed
@@ -156,11 +156,62 @@ run "trace_too_few_tokens_t" 2 20 intranode -r 4 -t 65 --hidden 256 -e 16 -k 4 -
 expect "trace_too_few_tokens_quoted" "a step has 256 tokens, the run asks for 4 ranks x 65 tokens = 260"
 run "trace_step_beyond" 2 20 intranode -r 4 $one --routing trace:$tr:6
 run "trace_cached" 2 20 intranode -r 4 $one --routing trace:$tr --cached
-run "trace_internode_refused" 2 20 internode --local-nodes --nodes 2 --ranks-per-node 2 $one --routing trace:$tr
-expect "trace_internode_says_why" "--routing trace changes between iterations, which runs on one host"
 run "trace_not_a_trace" 2 20 intranode -r 4 $one --routing trace:cases/routing-small.txt
 expect "trace_not_a_trace_magic" "no EPTRACE magic"
 [ -z "$(live_ranks)" ] && ok "trace_refusals_spawn_nothing" || bad "trace_refusals_spawn_nothing" "$(live_ranks)"
+
+# ---- rotating and trace across nodes ---------------------------------------
+# Every rank of every node moves to a step at the same iteration (the step is
+# a function of the iteration's index) and the verification checks each
+# step; 1 warm-up + 4 timed iterations of rotating:2 are 3 steps (0 to 2).
+cluster_init
+across="--ranks-per-node 2 -t 64 --hidden 256 -e 16 -k 4 -n 4 -w 1 --timeout 20"
+for SUBCOMMAND in internode low-latency; do
+	m=$(echo "$SUBCOMMAND" | tr '-' '_')
+	cluster "rotating_${m}_2_nodes" 0 90 2 $across --routing rotating:2
+	expect "rotating_${m}_2_nodes_checked" "^# check: .* 0 wrong elements$"
+	cluster "trace_${m}_2_nodes" 0 90 2 $across --routing trace:$tr
+	expect "trace_${m}_2_nodes_names_it" "routing trace:$tr:0 \(sha256 [0-9a-f]{16}\)"
+	# damage to rank 1's outputs in the third step's check (pass 2) is caught
+	cluster "rotating_${m}_2_nodes_fault_step_2" 1 90 2 $across --routing rotating:2 --fault corrupt:1@2
+	expect "rotating_${m}_2_nodes_fault_names_rank_1" "WRONG DATA: .*first: rank 1: "
+	cluster "rotating_${m}_2_nodes_fault_beyond" 2 90 2 $across --routing rotating:2 --fault corrupt:1@3
+	expect "rotating_${m}_2_nodes_fault_beyond_says_steps" "never strikes: the run checks 3 routing steps \(0 to 2\)"
+done
+# from a later step, wrapping past the last, uneven and masked; the fifth
+# step's damage on node 1 (rank 2) is caught
+SUBCOMMAND=internode
+cluster "trace_internode_2_nodes_uneven" 0 90 2 $across --routing trace:$tr:3 --uneven-tokens 1 --masked-ratio 0.1
+cluster "trace_internode_2_nodes_fault_step_4" 1 90 2 $across --routing trace:$tr:3 --fault corrupt:2@4
+SUBCOMMAND=low-latency
+cluster "trace_low_latency_2_nodes_hook" 0 90 2 $across --routing trace:$tr:5 --uneven-tokens 1 --masked-ratio 0.1 --hook
+cluster "trace_low_latency_2_nodes_fault_step_4" 1 90 2 $across --routing trace:$tr --fault corrupt:3@4
+SUBCOMMAND=internode
+# soak across nodes is still refused, before anything runs
+run "rotating_internode_soak_refused" 2 20 internode --local-nodes --nodes 2 $across --routing rotating:1 --soak 3
+expect "rotating_internode_soak_says_why" "--soak runs on one host"
+
+# nodes that would replay different traces (same name, other contents) refuse each other
+mkdir -p "$tmp/a" "$tmp/b"
+cp "$tr" "$tmp/a/x.trace"
+python3 -c 'import hashlib, struct, sys
+b = open(sys.argv[1], "rb").read()
+K, S, N = struct.unpack_from("<III", b, 20)
+step, body = 4 * N * K, b[128:]
+body = body[step:S * step] + body[:step] + body[S * step:] # ids one step on, weights as they were
+open(sys.argv[2], "wb").write(b[:40] + hashlib.sha256(body).digest() + b[72:128] + body)' "$tmp/a/x.trace" "$tmp/b/x.trace"
+two="--nodes 2 --ranks-per-node 1 -t 32 --hidden 256 -e 16 -k 4 -n 1 -w 0 --timeout 10 --routing trace:x.trace"
+next_port
+(cd "$tmp/a" && exec setsid "$EPBENCH" internode $two --node-rank 0 --master 127.0.0.1:$port) >"$tmp/n0" 2>&1 &
+p0=$!; bg="$bg $p0"
+(cd "$tmp/b" && exec setsid "$EPBENCH" internode $two --node-rank 1 --master 127.0.0.1:$port) >"$tmp/n1" 2>&1 &
+p1=$!; bg="$bg $p1"
+timeout 20 sh -c "while kill -0 $p0 2>/dev/null || kill -0 $p1 2>/dev/null; do sleep 0.1; done"
+wait $p0; c0=$?; wait $p1; c1=$?
+cat "$tmp/n0" "$tmp/n1" >"$tmp/out"
+if [ "$c0" -eq 2 ] && [ "$c1" -eq 2 ] && grep -q "routing (steps) differs: node 0 has .*trace body sha256 0e233a9e" "$tmp/n0"; then
+	ok "trace_differs_across_nodes_refused"
+else bad "trace_differs_across_nodes_refused" "exits $c0/$c1, want 2/2 and a line naming the routing steps"; fi
 
 # the converter: npz -> trace -> npz gives the arrays back; a [tokens, K] .npy
 # is cut into steps; ids outside [-1, E) are refused

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/bench.h"
+#include "reference/trace.h"
 
 #ifndef EP_VERSION
 #define EP_VERSION "dev"
@@ -44,6 +45,10 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	KV("routing", "%d:%g:%d:%g:%d:%d:%g:%s", (int)o->routing.kind, o->routing.zipf_s, o->routing.hot_expert,
 	   o->routing.lognormal_sigma, o->routing.hot_count, o->routing.hot_rank, o->routing.hot_frac,
 	   o->routing_path ? o->routing_path : "");
+	/* routing that changes between iterations: every node must replay the
+	 * same steps (the trace's contents, not its path, must agree) */
+	KV("routing (steps)", "rotating period %d, trace body sha256 %s from step %d", o->routing.rotate_period,
+	   o->routing.trace ? o->routing.trace->sha256 : "-", o->routing.trace_first);
 	KV("masked-ratio", "%g", o->routing.masked_ratio);
 	char par[160];
 	ep_parallel_text(&o->parallel, par, sizeof(par));
@@ -108,10 +113,11 @@ int ep_config_diff(const char *mine, const char *theirs, int their_node, char *o
 			size_t klen = (size_t)(eq - line), vlen = (size_t)(nl - eq - 1), tlen = 0;
 			const char *tv = value_of(theirs, line, klen, &tlen);
 			if (!tv || tlen != vlen || strncmp(tv, eq + 1, vlen) != 0) {
-				int opt = strcmp("version", line) != 0 && strncmp(line, "transport (", 11) != 0 &&
-					  strncmp(line, "version", klen) != 0;
+				/* a key is an option's name unless it is the version or
+				 * has a space ("transport (chosen)", "routing (steps)") */
+				int opt = strncmp(line, "version", klen) != 0 && !memchr(line, ' ', klen);
 				snprintf(out, len, "%s%.*s differs: node 0 has %.*s, node %d has %.*s",
-					 opt && strncmp(line, "transport (chosen)", klen) ? "--" : "", (int)klen, line,
+					 opt ? "--" : "", (int)klen, line,
 					 (int)vlen, eq + 1, their_node, (int)(tv ? tlen : 7),
 					 tv ? tv : "nothing");
 				return 1;

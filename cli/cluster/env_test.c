@@ -153,6 +153,8 @@ EP_TEST(config_diff_names_the_field)
 	EP_ASSERT_STR_EQ(out, "--hidden differs: node 0 has 512, node 2 has 1024");
 	EP_ASSERT_INT_EQ(ep_config_diff("transport (chosen)=verbs\n", "transport (chosen)=tcp\n", 1, out, sizeof(out)), 1);
 	EP_ASSERT_STR_EQ(out, "transport (chosen) differs: node 0 has verbs, node 1 has tcp");
+	EP_ASSERT_INT_EQ(ep_config_diff("routing (steps)=a\n", "routing (steps)=b\n", 1, out, sizeof(out)), 1);
+	EP_ASSERT_STR_EQ(out, "routing (steps) differs: node 0 has a, node 1 has b");
 	EP_ASSERT(ep_config_hash("a=1\n") != ep_config_hash("a=2\n"));
 }
 
