@@ -87,8 +87,11 @@ double ep_item_get(json_t *it, const char *key)
 /* Preflight items that must agree across nodes: rates, MTUs, versions. */
 int ep_pf_compared(const char *name)
 {
-	return !strncmp(name, "interface ", 10) || !strncmp(name, "port ", 5) || !strcmp(name, "kernel") ||
-	       !strcmp(name, "rdma-core") || !strcmp(name, "ports at one rate");
+	size_t n = strlen(name);
+	int port_figure = !strncmp(name, "port ", 5) && ((n > 5 && !strcmp(name + n - 5, " rate")) ||
+							(n > 4 && !strcmp(name + n - 4, " mtu")));
+	return port_figure || !strncmp(name, "interface ", 10) || !strcmp(name, "kernel") || !strcmp(name, "rdma-core") ||
+	       !strcmp(name, "ports at one rate");
 }
 
 const char *ep_pf_value(json_t *pf, const char *name)

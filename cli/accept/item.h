@@ -35,7 +35,9 @@ json_t *ep_result_of(const struct ep_accept_results *res, int step, int node);
 /* The step of kind k (NODE a; PAIR a-b), or -1. */
 int ep_step_find(const struct ep_accept_results *res, enum ep_step_kind k, int a, int b);
 
-/* Preflight items that must agree across nodes (rates, MTUs, versions). */
+/* Preflight items that must agree across nodes: port and interface rates
+ * and MTUs, the ports' common rate, kernel and rdma-core versions (not
+ * addresses or GIDs, which differ by design). */
 int ep_pf_compared(const char *name);
 /* The value of the item called name in a preflight object, or NULL. */
 const char *ep_pf_value(json_t *pf, const char *name);
