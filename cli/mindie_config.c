@@ -7,16 +7,8 @@
 #include <string.h>
 
 #include "cli/mindie_config.h"
+#include "collectives/error.h"
 #include "reports/text_file.h"
-
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* One integer key of mc into *out (absent: left alone). */
 static int key(json_t *mc, const char *name, const char *what, int *out, char *err, size_t len)
@@ -25,7 +17,7 @@ static int key(json_t *mc, const char *name, const char *what, int *out, char *e
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < -1 || json_integer_value(v) > 65536 || json_integer_value(v) == 0)
-		return fail(err, len, "%s: ModelConfig[0].%s must be -1 (unset) or a whole number from 1 to 65536", what, name);
+		return ep_refuse(err, len, "%s: ModelConfig[0].%s must be -1 (unset) or a whole number from 1 to 65536", what, name);
 	*out = (int)json_integer_value(v);
 	return 0;
 }
@@ -36,7 +28,7 @@ static int ep_level(json_t *mc, const char *what, struct ep_parallel *p, char *e
 	if (!lv)
 		return 0;
 	if (!json_is_integer(lv) || (json_integer_value(lv) != 1 && json_integer_value(lv) != 2))
-		return fail(err, len, "%s: models.deepseekv2.ep_level must be 1 (allgather) or 2 (all-to-all)", what);
+		return ep_refuse(err, len, "%s: models.deepseekv2.ep_level must be 1 (allgather) or 2 (all-to-all)", what);
 	p->moe_comm = json_integer_value(lv) == 1 ? EP_MOE_ALLGATHER : EP_MOE_A2A;
 	p->comm_given = 1;
 	return 0;
@@ -48,12 +40,12 @@ int ep_mindie_config_parse(const char *text, size_t n, const char *what, struct 
 	json_error_t je;
 	json_t *root = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
-		return fail(err, len, "%s is not JSON: %s (line %d)", what, je.text, je.line);
+		return ep_refuse(err, len, "%s is not JSON: %s (line %d)", what, je.text, je.line);
 	json_t *mc = json_array_get(
 		json_object_get(json_object_get(json_object_get(root, "BackendConfig"), "ModelDeployConfig"), "ModelConfig"), 0);
 	int rc = 0;
 	if (!json_is_object(mc))
-		rc = fail(err, len, "%s has no BackendConfig.ModelDeployConfig.ModelConfig[0]", what);
+		rc = ep_refuse(err, len, "%s has no BackendConfig.ModelDeployConfig.ModelConfig[0]", what);
 	for (int k = 0; !rc && k < EP_PAR_KEYS; k++)
 		rc = key(mc, keys[k], what, &p->v[k], err, len);
 	if (!rc)

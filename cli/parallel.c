@@ -6,17 +6,9 @@
 #include <string.h>
 
 #include "cli/parallel.h"
+#include "collectives/error.h"
 
 static const char *const names[EP_PAR_KEYS] = {"dp", "tp", "cp", "sp", "moe_tp", "moe_ep"};
-
-static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 int ep_parallel_given(const struct ep_parallel *p)
 {
@@ -37,13 +29,13 @@ static int parse_pair(struct ep_parallel *p, const char *item, int *seen, char *
 			continue;
 		long v = eq ? strtol(eq + 1, &end, 10) : 0;
 		if (!eq || !eq[1] || *end || v < 1 || v > 65536)
-			return fail(err, len, "invalid --parallel '%s': %s wants a whole number from 1 to 65536", item, names[k]);
+			return ep_refuse(err, len, "invalid --parallel '%s': %s wants a whole number from 1 to 65536", item, names[k]);
 		if (seen[k]++)
-			return fail(err, len, "invalid --parallel: '%s' given twice", names[k]);
+			return ep_refuse(err, len, "invalid --parallel: '%s' given twice", names[k]);
 		p->v[k] = (int)v;
 		return 0;
 	}
-	return fail(err, len, "invalid --parallel '%s': unknown key (dp, tp, cp, sp, moe_tp, moe_ep)", item);
+	return ep_refuse(err, len, "invalid --parallel '%s': unknown key (dp, tp, cp, sp, moe_tp, moe_ep)", item);
 }
 
 int ep_parallel_parse(struct ep_parallel *p, const char *spec, char *err, size_t len)
@@ -51,7 +43,7 @@ int ep_parallel_parse(struct ep_parallel *p, const char *spec, char *err, size_t
 	int seen[EP_PAR_KEYS] = {0};
 	char buf[256];
 	if (!*spec || strlen(spec) >= sizeof(buf))
-		return fail(err, len, "invalid --parallel '%.64s': want KEY=N[,KEY=N...] over dp, tp, cp, sp, moe_tp, moe_ep", spec);
+		return ep_refuse(err, len, "invalid --parallel '%.64s': want KEY=N[,KEY=N...] over dp, tp, cp, sp, moe_tp, moe_ep", spec);
 	strcpy(buf, spec);
 	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		if (parse_pair(p, t, seen, err, len))
@@ -79,21 +71,21 @@ int ep_parallel_resolve(const struct ep_parallel *p, int W, int ranks_per_node, 
 	const int *v = out->v, dp = v[EP_PAR_DP], tp = v[EP_PAR_TP], cp = v[EP_PAR_CP], sp = v[EP_PAR_SP];
 	const int mtp = v[EP_PAR_MOE_TP], mep = v[EP_PAR_MOE_EP], rpn = ranks_per_node > 0 ? ranks_per_node : W;
 	if (p->world > 0 && p->world != W)
-		return fail(err, len, "worldSize %d (from %s) is not the %d ranks launched", p->world, p->from, W);
+		return ep_refuse(err, len, "worldSize %d (from %s) is not the %d ranks launched", p->world, p->from, W);
 	if ((long)dp * cp * tp != W)
-		return fail(err, len, "World size must equal to attention's dp_size * attention's cp_size * attention's tp_size: "
+		return ep_refuse(err, len, "World size must equal to attention's dp_size * attention's cp_size * attention's tp_size: "
 				      "dp=%d * cp=%d * tp=%d != %d ranks; please check `dp`, `cp`, `tp`", dp, cp, tp, W);
 	if (cp > 1 && dp > 1)
-		return fail(err, len, "The attention module cannot support context parallel and data parallel simultaneously: "
+		return ep_refuse(err, len, "The attention module cannot support context parallel and data parallel simultaneously: "
 				      "cp=%d, dp=%d; please check `cp` and `dp`", cp, dp);
 	if (sp != 1 && sp != tp)
-		return fail(err, len, "sp must equal tp: sp=%d, tp=%d", sp, tp);
+		return ep_refuse(err, len, "sp must equal tp: sp=%d, tp=%d", sp, tp);
 	if (mep > 1 && (long)mep * mtp != W)
-		return fail(err, len, "moe_ep * moe_tp must equal the world size: moe_ep=%d * moe_tp=%d != %d ranks", mep, mtp, W);
+		return ep_refuse(err, len, "moe_ep * moe_tp must equal the world size: moe_ep=%d * moe_tp=%d != %d ranks", mep, mtp, W);
 	if (mep == 1 && mtp != W)
-		return fail(err, len, "with moe_ep=1, moe_tp must equal the world size: moe_tp=%d, %d ranks", mtp, W);
+		return ep_refuse(err, len, "with moe_ep=1, moe_tp must equal the world size: moe_tp=%d, %d ranks", mtp, W);
 	if ((tp > rpn && tp != W) || (mtp > rpn && mtp != W))
-		return fail(err, len, "tp=%d and moe_tp=%d must be at most the %d ranks of a node, or the world (%d)", tp, mtp,
+		return ep_refuse(err, len, "tp=%d and moe_tp=%d must be at most the %d ranks of a node, or the world (%d)", tp, mtp,
 			    rpn, W);
 	return 0;
 }

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "collectives/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 struct ep_error_info {
@@ -65,4 +67,13 @@ int ep_error_exit_code(int err)
 	if (e)
 		return e->exit_code;
 	return err < 0 ? EP_EXIT_ENV : EP_EXIT_OK;
+}
+
+int ep_refuse(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
 }

@@ -55,4 +55,8 @@ const char *ep_errname(int err);
 /* Exit status for a negative code: ours from the table, -errno -> 3. */
 int ep_error_exit_code(int err);
 
+#include <stddef.h>
+/* The one line a parser refuses with: formats into err, returns -1. */
+int ep_refuse(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
