@@ -8,6 +8,8 @@
 #ifndef EP_ERROR_H
 #define EP_ERROR_H
 
+#include <stddef.h>
+
 /*      name            value  exit  message */
 #define EP_ERROR_LIST(X)                                                       \
 	X(EP_EWRONGDATA, 1001, 1, "output differs from the reference")         \
@@ -55,7 +57,6 @@ const char *ep_errname(int err);
 /* Exit status for a negative code: ours from the table, -errno -> 3. */
 int ep_error_exit_code(int err);
 
-#include <stddef.h>
 /* The one line a parser refuses with: formats into err, returns -1. */
 int ep_refuse(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
