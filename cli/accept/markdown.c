@@ -75,7 +75,7 @@ static void matrix(FILE *out, json_t *doc, int N)
 			snprintf(name, sizeof(name), "pair %d-%d", p < q ? p : q, p < q ? q : p);
 			json_t *it = p == q ? NULL : item(doc, name);
 			if (it)
-				fprintf(out, " %s %.2f / %.2f |", str(it, "verdict"), figure(it, "link_gbs"),
+				fprintf(out, " %s %.3g / %.3g |", str(it, "verdict"), figure(it, "link_gbs"),
 					figure(it, "dispatch_link_gbs"));
 			else
 				fprintf(out, " - |");
