@@ -16,6 +16,8 @@ static int has_scope(const struct accept_args *a, const char *s)
 }
 
 static int add(struct ep_step *steps, int n, int max, enum ep_step_kind k, int a, int b, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+static int add(struct ep_step *steps, int n, int max, enum ep_step_kind k, int a, int b, const char *fmt, ...)
 {
 	if (n >= max)
 		return n;
@@ -68,6 +70,7 @@ struct args {
 	int argc;
 };
 
+static void push(struct args *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void push(struct args *x, const char *fmt, ...)
 {
 	va_list ap;
