@@ -361,6 +361,7 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_launch_o
 	if (!code)
 		code = ep_supervise(kids, R, sync, run->cfg->timeout_s, &lo->watch, res->message,
 				    sizeof(res->message));
+	res->state_block = ep_supervise_take_block();
 	int ok = code == EP_EXIT_OK || code == EP_EXIT_WRONG;
 	if (ok && lo->keep_raw && copy_raw(v, run, base, &p, R, &lo->raw)) {
 		ep_raw_free(&lo->raw);
@@ -391,6 +392,8 @@ void ep_run_result_free(struct ep_run_result *r)
 	free(r->links);
 	ep_imbalance_free(r->imbalance);
 	r->imbalance = NULL;
+	free(r->state_block);
+	r->state_block = NULL;
 	if (r->placement) {
 		free(r->placement->phy2log);
 		free(r->placement->logcnt);

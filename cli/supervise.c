@@ -191,14 +191,32 @@ static int reaped(struct ep_child *kids, int n, int r, int status, const struct 
 /* The block is due: printed (across nodes through the hook), and the
  * likely culprit appended to msg (and so to the JSON's error); msg NULL
  * (SIGUSR1): the point goes on. */
+static char *last_block; /* the block of the point that ended stuck, for ep_supervise_take_block */
+
+char *ep_supervise_take_block(void)
+{
+	char *b = last_block;
+	last_block = NULL;
+	return b;
+}
+
 static void state_now(const struct ep_state_scene *sc, const struct ep_watch_hooks *hk, const char *why, char *msg,
 		      size_t len)
 {
-	char culprit[1024] = "";
+	char culprit[1024] = "", *text = NULL;
+	size_t n = 0;
+	FILE *out = open_memstream(&text, &n); /* printed on stderr, and kept for the JSON when the point ends */
 	if (hk && hk->state)
-		hk->state(hk->arg, why, msg != NULL, sc, culprit, sizeof(culprit));
+		hk->state(hk->arg, why, msg != NULL, sc, out ? out : stderr, culprit, sizeof(culprit));
 	else
-		ep_state_local(stderr, sc, why, culprit, sizeof(culprit));
+		ep_state_local(out ? out : stderr, sc, why, culprit, sizeof(culprit));
+	if (out && !fclose(out) && text) {
+		fputs(text, stderr);
+		fflush(stderr);
+		if (msg && n)
+			free(last_block), last_block = text, text = NULL;
+	}
+	free(text);
 	size_t at = msg ? strlen(msg) : 0;
 	if (msg && culprit[0] && at + 16 < len)
 		snprintf(msg + at, len - at, "; likely: %s", culprit);
@@ -234,7 +252,7 @@ int ep_supervise(struct ep_child *kids, int n, const struct ep_sync *s, double t
 			state_asked = 0;
 			state_now(&sc, hk, "SIGUSR1; the run goes on", NULL, 0);
 		} else if (hk && hk->state) {
-			hk->state(hk->arg, NULL, 0, &sc, NULL, 0); /* answers node 0, if it asked */
+			hk->state(hk->arg, NULL, 0, &sc, stderr, NULL, 0); /* answers node 0, if it asked */
 		}
 		int64_t now = ep_now_ns();
 		uint64_t p = watch_update(w, s, now);

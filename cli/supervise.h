@@ -16,6 +16,7 @@
 #define EP_SUPERVISE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "collectives/sync.h"
@@ -55,12 +56,17 @@ struct ep_watch_hooks {
 	/* Multi-node jobs (NULL on one host): the state block across nodes.
 	 * With why, when the block is due (ending: the point ends stuck or
 	 * another node failed; else SIGUSR1): prints what this node prints on
-	 * stderr and leaves the culprit text for the message in buf ("" for
+	 * out and leaves the culprit text for the message in buf ("" for
 	 * none). With why NULL, about every 10 ms: answers node 0's request, if
 	 * any. Blocks at most a few seconds (node 0 waiting for the shares). */
-	void (*state)(void *arg, const char *why, int ending, const struct ep_state_scene *sc, char *buf,
+	void (*state)(void *arg, const char *why, int ending, const struct ep_state_scene *sc, FILE *out, char *buf,
 		      size_t len);
 };
+
+/* The state block printed when the last supervised point ended stuck (its
+ * text, as printed on stderr), handed to the caller to keep (free it), or
+ * NULL when none was printed. */
+char *ep_supervise_take_block(void);
 
 /* Waits for the n ranks of kids (all forked); kills the rest on the first
  * failure and reaps them all. Returns the point's exit status (0, 1 wrong

@@ -251,6 +251,8 @@ static void json_point(struct ep_json *j, const struct ep_point *pt)
 	ep_json_string(j, "verdict", ep_verdict_name(r->exit_code));
 	ep_json_int(j, "exit_code", r->exit_code);
 	ep_json_string(j, "error", r->message[0] ? r->message : NULL);
+	if (r->state_block) /* the whole block as printed: ranks, pairs, culprit */
+		ep_json_string(j, "state_block", r->state_block);
 	json_lines(j, "limits_missed", r->limits);
 	ep_json_double(j, "wall_s", r->wall_s);
 	ep_json_uint(j, "recv_rows", r->recv_rows);

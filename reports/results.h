@@ -97,6 +97,7 @@ struct ep_run_result {
 	char routing_hash[65];     /* SHA-256 of every rank's top-k ids (int64, rank-major), or "" */
 	struct ep_imbalance *imbalance; /* the routing's load figures (reports/imbalance.h), or NULL */
 	struct ep_placement_figures *placement; /* redundant experts: the placement and what it bought, or NULL */
+	char *state_block;         /* the state block printed when the point ended stuck (as on stderr), or NULL */
 	char limits[EP_TEXT_MAX];  /* the limits this point missed, one per line, or "" */
 	struct ep_soak_result soak;
 };

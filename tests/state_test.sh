@@ -63,6 +63,13 @@ expect "stall_grid" "^#   +2 +0/\?\* +0/\?\* +-$"
 expect "stall_culprit" "^# likely: .*by traffic: rank 2 never arrived anywhere"
 grep -q "rank 2 never arrived anywhere.*missing pairs: 0->2 " "$tmp/stall.json" && ok "stall_in_json" ||
 	bad "stall_in_json" "no traffic verdict and pairs in the JSON error"
+# the whole block as printed, in the point's JSON (state_block): rank lines, the pairs, the culprit
+python3 - "$tmp/stall.json" <<'PY' && ok "stall_block_in_json" || bad "stall_block_in_json" "see above"
+import json, sys
+b = json.load(open(sys.argv[1]))["points"][0]["state_block"]
+assert b.startswith("# state of 3 ranks"), b[:80]
+assert "fault.hang" in b and "# traffic of op" in b and "# likely: rank 2 " in b and "never arrived anywhere" in b, b
+PY
 
 # low-latency (pulls): a stalled rank's rows are the only suspects
 run "ll_stall_ends" 4 30 low-latency -r 3 -t 16 --hidden 256 -e 12 -k 3 -n 3 -w 0 --fault stall:1@1 --timeout 2
@@ -97,6 +104,11 @@ expect "nodes_tcp_path" "^#   +[0-9]+ -> [0-9]+ .* tcp 127\.0\.0\.1:[0-9]+ -> tc
 suspects 3 && ok "nodes_only_its_pairs" || bad "nodes_only_its_pairs" "a suspect pair without rank 3"
 expect "nodes_culprit" "^# likely: rank 3 never arrived anywhere"
 grep -q "likely: rank 3 never arrived anywhere" "$tmp/nodes.json" && ok "nodes_in_json" || bad "nodes_in_json" "not in the JSON error"
+python3 - "$tmp/nodes.json" <<'PY' && ok "nodes_block_in_json" || bad "nodes_block_in_json" "see above"
+import json, sys
+b = json.load(open(sys.argv[1]))["points"][0]["state_block"]
+assert "gathered by node 0" in b and "fault.hang" in b and "# likely: rank 3" in b, b
+PY
 
 # SIGUSR1 to a multi-node launcher: node 0 gathers the block, the run goes on and passes
 "$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 -n 20000 -w 0 \

@@ -183,18 +183,18 @@ static int all_shared(struct node_job *j, int point, int ask, int num_ranks)
 /* Node 0: its own ranks' lines, then each answering node's; the nodes that
  * did not answer, named into missing. Fills the merged area and briefs. */
 static void merge_shares(struct node_point *np, const struct ep_state_scene *sc, struct ep_traffic *merged,
-			 struct ep_rank_brief *b, char *missing, size_t len)
+			 struct ep_rank_brief *b, FILE *out, char *missing, size_t len)
 {
 	struct node_job *j = np->job;
 	size_t at = 0;
-	ep_state_rank_lines(stderr, sc->s, sc->kids, sc->n, sc->base, sc->op_names, sc->nops);
+	ep_state_rank_lines(out, sc->s, sc->kids, sc->n, sc->base, sc->op_names, sc->nops);
 	missing[0] = 0;
 	for (int k = 1; k < j->N; k++) {
 		int a;
 		size_t dlen;
 		const void *d = ep_cluster_state(j->cl, k, np->point, &a, &dlen);
 		if (d && ep_state_share_valid(d, dlen, merged->num_ranks))
-			ep_state_share_merge(d, merged, b, stderr);
+			ep_state_share_merge(d, merged, b, out);
 		else if (at + 16 < len)
 			at += (size_t)snprintf(missing + at, len - at, "%s%d", at ? ", " : "", k);
 	}
@@ -202,8 +202,8 @@ static void merge_shares(struct node_point *np, const struct ep_state_scene *sc,
 
 /* Node 0: asks every other node for its share, waits for them (at most
  * STATE_DEADLINE_S), prints one block over the whole job. */
-static void master_state(struct node_point *np, const char *why, const struct ep_state_scene *sc, char *buf,
-			 size_t len)
+static void master_state(struct node_point *np, const char *why, const struct ep_state_scene *sc, FILE *out,
+			 char *buf, size_t len)
 {
 	struct node_job *j = np->job;
 	int R = sc->traffic->num_ranks, ask = ++np->asks;
@@ -216,19 +216,19 @@ static void master_state(struct node_point *np, const char *why, const struct ep
 	if (!merged || !b) {
 		free(merged);
 		free(b);
-		ep_state_local(stderr, sc, why, buf, len);
+		ep_state_local(out, sc, why, buf, len);
 		return;
 	}
 	char missing[160], likely[1024];
 	ep_state_briefs(sc->s, sc->kids, sc->n, sc->base, sc->traffic, b);
-	fprintf(stderr, "# state of %d ranks on %d nodes (%s; gathered by node 0):\n", R, j->N, why);
-	ep_state_header_columns(stderr);
-	merge_shares(np, sc, merged, b, missing, sizeof(missing));
+	fprintf(out, "# state of %d ranks on %d nodes (%s; gathered by node 0):\n", R, j->N, why);
+	ep_state_header_columns(out);
+	merge_shares(np, sc, merged, b, out, missing, sizeof(missing));
 	if (missing[0])
-		fprintf(stderr, "# node%s %s did not answer within %.1f s: %s ranks are unknown\n",
+		fprintf(out, "# node%s %s did not answer within %.1f s: %s ranks are unknown\n",
 			strchr(missing, ',') ? "s" : "", missing, STATE_DEADLINE_S, strchr(missing, ',') ? "their" : "its");
 	struct ep_traffic_view v = {merged, b, j->P, 1};
-	ep_state_tail(stderr, sc->s, sc->kids, sc->n, sc->base, &v, likely, sizeof(likely));
+	ep_state_tail(out, sc->s, sc->kids, sc->n, sc->base, &v, likely, sizeof(likely));
 	ep_state_summary(sc->s, sc->kids, sc->n, sc->base, &v, buf, len);
 	size_t at = strlen(buf);
 	if (missing[0] && at + 40 < len)
@@ -241,12 +241,12 @@ static void master_state(struct node_point *np, const char *why, const struct ep
  * node's point ends (sent unasked, once); this node's own block only when
  * node 0 cannot be told, or on a SIGUSR1 sent to this node itself. */
 static void worker_state(struct node_point *np, const char *why, int ending, const struct ep_state_scene *sc,
-			 char *buf, size_t len)
+			 FILE *out, char *buf, size_t len)
 {
 	struct node_job *j = np->job;
 	int ask = ep_cluster_state_asked(j->cl, np->point);
 	if (why && !ending) { /* SIGUSR1 to this node: its own block, the run goes on */
-		ep_state_local(stderr, sc, why, buf, len);
+		ep_state_local(out, sc, why, buf, len);
 		return;
 	}
 	if (np->answered < 0 || (!why && ask <= np->answered))
@@ -257,20 +257,20 @@ static void worker_state(struct node_point *np, const char *why, int ending, con
 	free(d);
 	np->answered = why ? -1 : ask;
 	if (why && !sent) /* node 0 prints the block over the job; unreachable, this node prints its own */
-		ep_state_local(stderr, sc, why, buf, len);
+		ep_state_local(out, sc, why, buf, len);
 }
 
 /* The supervisor's state hook (cli/supervise.h). */
-static void node_state(void *arg, const char *why, int ending, const struct ep_state_scene *sc, char *buf,
-		       size_t len)
+static void node_state(void *arg, const char *why, int ending, const struct ep_state_scene *sc, FILE *out,
+		       char *buf, size_t len)
 {
 	struct node_point *np = arg;
 	if (np->job->nd != 0)
-		worker_state(np, why, ending, sc, buf, len);
+		worker_state(np, why, ending, sc, out, buf, len);
 	else if (why && sc->traffic)
-		master_state(np, why, sc, buf, len);
+		master_state(np, why, sc, out, buf, len);
 	else if (why)
-		ep_state_local(stderr, sc, why, buf, len);
+		ep_state_local(out, sc, why, buf, len);
 }
 
 /* ---- after a point: each node's role ------------------------------------- */
