@@ -77,18 +77,22 @@ void *ep_state_share_pack(const struct ep_state_scene *sc, size_t *len)
 		return NULL;
 	struct share_head h = {SHARE_MAGIC, sc->base, n, R};
 	memcpy(buf, &h, sizeof(h));
-	struct share_rank *ranks = (struct share_rank *)(buf + sizeof(h));
-	struct share_cell *cells = (struct share_cell *)((char *)(ranks + n) + sizeof(uint64_t));
+	/* every record copied in and out with memcpy: the pieces sit at offsets no alignment promises */
+	char *ranks = buf + sizeof(h), *cells = ranks + (size_t)n * sizeof(struct share_rank) + sizeof(uint64_t);
 	uint64_t k = 0;
 	for (int r = 0; r < n; r++) {
-		pack_rank(sc, r, &ranks[r]);
+		struct share_rank o = {0};
+		struct share_cell c;
+		pack_rank(sc, r, &o);
+		memcpy(ranks + (size_t)r * sizeof(o), &o, sizeof(o));
 		for (int q = 0; q < R; q++) {
-			k += get_cell(t, lo + r, q, &cells[k]);                 /* its row: what it sends */
-			if (q < lo || q >= hi)
-				k += get_cell(t, q, lo + r, &cells[k]);         /* its column from other nodes */
+			if (get_cell(t, lo + r, q, &c))                          /* its row: what it sends */
+				memcpy(cells + k++ * sizeof(c), &c, sizeof(c));
+			if ((q < lo || q >= hi) && get_cell(t, q, lo + r, &c)) /* its column from other nodes */
+				memcpy(cells + k++ * sizeof(c), &c, sizeof(c));
 		}
 	}
-	memcpy(ranks + n, &k, sizeof(k));
+	memcpy(ranks + (size_t)n * sizeof(struct share_rank), &k, sizeof(k));
 	*len = share_bytes(n, k);
 	return buf;
 }
@@ -113,10 +117,13 @@ int ep_state_share_valid(const void *data, size_t len, int num_ranks)
 	uint64_t k = share_cells(data, h.n);
 	if (k > (uint64_t)h.n * 2 * (uint64_t)num_ranks || len != share_bytes(h.n, (size_t)k))
 		return 0;
-	const struct share_cell *c = (const struct share_cell *)((const char *)data + share_bytes(h.n, 0));
-	for (uint64_t i = 0; i < k; i++) /* every cell names a pair of the job */
-		if (c[i].src < 0 || c[i].src >= num_ranks || c[i].dst < 0 || c[i].dst >= num_ranks)
+	const char *cells = (const char *)data + share_bytes(h.n, 0);
+	for (uint64_t i = 0; i < k; i++) { /* every cell names a pair of the job */
+		struct share_cell c;
+		memcpy(&c, cells + i * sizeof(c), sizeof(c));
+		if (c.src < 0 || c.src >= num_ranks || c.dst < 0 || c.dst >= num_ranks)
 			return 0;
+	}
 	return 1;
 }
 
@@ -147,11 +154,12 @@ void ep_state_share_merge(const void *data, struct ep_traffic *merged, struct ep
 {
 	struct share_head h;
 	memcpy(&h, data, sizeof(h));
-	const struct share_rank *ranks = (const struct share_rank *)((const char *)data + sizeof(h));
-	const struct share_cell *cells = (const struct share_cell *)((const char *)data + share_bytes(h.n, 0));
+	const char *ranks = (const char *)data + sizeof(h), *cells = (const char *)data + share_bytes(h.n, 0);
 	int lo = h.base, hi = h.base + h.n;
 	for (int r = 0; r < h.n; r++) {
-		const struct share_rank *o = &ranks[r];
+		struct share_rank rank;
+		const struct share_rank *o = &rank;
+		memcpy(&rank, ranks + (size_t)r * sizeof(rank), sizeof(rank));
 		int g = lo + r;
 		b[g] = (struct ep_rank_brief){1, o->waiting_on, (char)o->state};
 		atomic_store(&merged->ranks[g].op_seq, o->op_seq);
@@ -162,8 +170,9 @@ void ep_state_share_merge(const void *data, struct ep_traffic *merged, struct ep
 	}
 	/* a source's node writes what it sends; a destination's node counts arrivals */
 	for (uint64_t i = 0, k = share_cells(data, h.n); i < k; i++) {
-		const struct share_cell *c = &cells[i];
-		put_cell(merged, c->src, c->dst, c, c->src >= lo && c->src < hi, c->dst >= lo && c->dst < hi);
+		struct share_cell c;
+		memcpy(&c, cells + i * sizeof(c), sizeof(c));
+		put_cell(merged, c.src, c.dst, &c, c.src >= lo && c.src < hi, c.dst >= lo && c.dst < hi);
 	}
 }
 
