@@ -22,6 +22,7 @@
 
 #include "cli/damage.h"
 #include "cli/fault.h"
+#include "cli/parallel.h"
 #include "collectives/ep.h"
 #include "collectives/sync.h"
 #include "reference/compare.h"
@@ -58,6 +59,10 @@ struct ep_run_cfg {
 	int max_dispatch_tokens;  /* N; 0 = the largest per-rank token count */
 	int round_scale, use_ue8m0; /* FP8 cast variants */
 	int zero_copy;            /* expert outputs written into the combine buffer */
+	/* a parallel configuration's MoE layer (the run's resolved groups are in struct ep_run) */
+	int ep_semantics;         /* enum ep_semantics */
+	int sp_pad;               /* enum ep_sp_pad */
+	int tokens_per_dp;        /* T_d; 0: num_tokens x tp */
 };
 
 /* One sweep point's complete configuration; identical in every rank. */
@@ -66,6 +71,7 @@ struct ep_run {
 	struct ep_shape shape;
 	struct ep_routing routing;
 	size_t capacity;   /* receive rows per rank, sized by the launcher */
+	struct ep_parallel parallel; /* resolved (cli/parallel.h); all zero: plain EP, no --parallel */
 };
 
 /* A rank's outcome, in shared memory, read by the launcher. */

@@ -31,6 +31,9 @@ struct ep_command {
 	/* Commands that run points. */
 	struct ep_option_spec options;     /* name, scope (EP_SCOPE_*), own defaults */
 	const struct ep_variant *variant;  /* what every rank runs */
+	/* The variant this command line runs when it is not `variant` (e.g. the
+	 * MoE layer of a parallel configuration); NULL: always `variant`. */
+	const struct ep_variant *(*variant_for)(const struct ep_options *o);
 	/* Is this command line a job across nodes? NULL: never. */
 	int (*across_nodes)(const struct ep_options *o);
 	/* The routing of a point of R ranks on N nodes (N 0 on one host):
@@ -43,6 +46,11 @@ struct ep_command {
 	 * empty when it has none (NULL: none). */
 	void (*describe)(const struct ep_options *o, char *buf, size_t len);
 };
+
+/* cmd as this command line runs it: a copy in *out with the variant its
+ * variant_for hook picks (cmd itself when it has none). */
+const struct ep_command *ep_command_for(const struct ep_command *cmd, const struct ep_options *o,
+					struct ep_command *out);
 
 /* --num-topk-groups without --num-groups makes one expert group per rank. */
 void ep_command_default_routing(const struct ep_options *o, int ranks, int nodes, struct ep_routing *r);

@@ -38,6 +38,8 @@ static int run_points(const struct ep_command *cmd, int argc, char **argv, const
 		fprintf(stderr, "epbench %s: %s\n", cmd->name, err);
 		return EP_EXIT_USAGE;
 	}
+	struct ep_command chosen;
+	cmd = ep_command_for(cmd, &o, &chosen);
 	if (cmd->across_nodes && cmd->across_nodes(&o)) {
 		code = ep_node_job_main(cmd, &o, cmdline);
 	} else if (!(code = one_host_ranks(cmd, &o))) {

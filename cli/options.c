@@ -121,6 +121,9 @@ static const struct opt_def opt_table[] = {
 	{"parallel", 0, K_STRING, F(parallel_spec), .metavar = "dp=D,tp=T,...", .help = "a deployment's parallel configuration: dp, tp, cp, sp, moe_tp, moe_ep (README: Parallel configurations)", .scope = RUN},
 	{"mindie-config", 0, K_STRING, F(mindie_config), .metavar = "FILE", .help = "the parallel keys of a MindIE config.json (--parallel overrides them key by key)", .scope = RUN},
 	{"moe-comm", 0, K_WORD, F(moe_comm), .choices = "a2a|allgather", .metavar = "a2a|allgather", .help = "MoE communication: all-to-all (MindIE ep_level 2) or world all-gather (ep_level 1) [a2a]", .scope = RUN},
+	{"ep-semantics", 0, K_ENUM, F(ep_semantics), .choices = "deepep|ascend", .def = "deepep", .metavar = "deepep|ascend", .help = "dispatch/combine inside the MoE-EP group: DeepEP's or Ascend's npu_moe_distribute_* (README: Parallel configurations)", .scope = NORMAL},
+	{"sp-pad", 0, K_ENUM, F(sp_pad), .choices = "none|zero|replicate0", .def = "none", .metavar = "none|zero|replicate0", .help = "attention-TP slices: ceil(T_d/tp) rows, unpadded, padded with zero rows (vLLM) or with copies of row 0 to align(max T_d, tp)/tp (MindIE)", .scope = NORMAL},
+	{"tokens-per-dp", 0, K_INT, F(tokens_per_dp), 0, 1 << 24, .def = "0", .def_doc = "--num-tokens x tp", .metavar = "N", .help = "T_d: tokens of each attention-DP group before slicing (--uneven-tokens varies it per group)", .scope = NORMAL},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
 	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R, stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
@@ -846,6 +849,7 @@ void ep_options_run_cfg(const struct ep_options *o, struct ep_run_cfg *cfg)
 		.faults = o->faults, .perf_ctl = o->perf_ctl, .dump_dir = o->dump_dir,
 		.max_dispatch_tokens = o->num_max_dispatch_tokens, .round_scale = o->round_scale,
 		.use_ue8m0 = o->use_ue8m0, .zero_copy = o->zero_copy, .soak = o->soak, .soak_first = o->soak_first,
+		.ep_semantics = o->ep_semantics, .sp_pad = o->sp_pad, .tokens_per_dp = o->tokens_per_dp,
 	};
 }
 
@@ -1009,5 +1013,7 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			    o->routing_path, r->trace->tokens_per_step, R, s->num_tokens, (long long)R * s->num_tokens);
 	if (ep_parallel_given(&o->parallel) && check_parallel(o, R, err, len))
 		return -EP_EUSAGE;
+	if (o->ep_semantics == EP_SEM_ASCEND)
+		return fail(err, len, "--ep-semantics ascend is not built yet (issue 14 item 3)");
 	return check_hot_groups(o, s, r, err, len);
 }

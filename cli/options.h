@@ -99,6 +99,9 @@ struct ep_options {
 	/* a deployment's parallel configuration (cli/parallel.h): --parallel over --mindie-config, key by key */
 	const char *parallel_spec, *mindie_config, *moe_comm;
 	struct ep_parallel parallel;      /* all zero when none given */
+	int ep_semantics;                 /* --ep-semantics: enum ep_semantics */
+	int sp_pad;                       /* --sp-pad: enum ep_sp_pad */
+	int tokens_per_dp;                /* --tokens-per-dp T_d; 0: --num-tokens x tp */
 	uint64_t given[EP_OPTION_WORDS];  /* bit i: option row i was on the command line */
 };
 

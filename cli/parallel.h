@@ -22,6 +22,10 @@
 
 enum ep_par_key { EP_PAR_DP, EP_PAR_TP, EP_PAR_CP, EP_PAR_SP, EP_PAR_MOE_TP, EP_PAR_MOE_EP, EP_PAR_KEYS };
 enum ep_moe_comm { EP_MOE_A2A, EP_MOE_ALLGATHER };
+/* Inside the MoE-EP group: DeepEP's dispatch/combine or Ascend's (parallel-semantics.md sections 4-5). */
+enum ep_semantics { EP_SEM_DEEPEP, EP_SEM_ASCEND };
+/* Padding of attention-TP slices (section 2): none, vLLM's zero rows, MindIE's copies of row 0. */
+enum ep_sp_pad { EP_PAD_NONE, EP_PAD_ZERO, EP_PAD_REPLICATE0 };
 enum ep_par_group { EP_GROUP_ATTN_TP, EP_GROUP_ATTN_DP, EP_GROUP_MOE_TP, EP_GROUP_MOE_EP };
 
 struct ep_parallel {

@@ -27,6 +27,16 @@ void ep_command_default_routing(const struct ep_options *o, int ranks, int nodes
 		r->num_groups = ranks; /* one group per rank */
 }
 
+const struct ep_command *ep_command_for(const struct ep_command *cmd, const struct ep_options *o,
+					struct ep_command *out)
+{
+	if (!cmd->variant_for)
+		return cmd;
+	*out = *cmd;
+	out->variant = cmd->variant_for(o);
+	return out;
+}
+
 void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o, int ranks, int nodes,
 			struct ep_routing *r)
 {
@@ -62,6 +72,10 @@ static void point_run(const struct ep_command *cmd, const struct ep_options *o, 
 	*run = (struct ep_run){.cfg = cfg};
 	ep_options_shape(o, pt->ranks, pt->tokens, pt->hidden, &run->shape);
 	ep_command_routing(cmd, o, pt->ranks, nodes, &run->routing);
+	char err[EP_TEXT_MAX]; /* a configuration that does not resolve: ep_options_check_shape says why */
+	if (ep_parallel_given(&o->parallel) &&
+	    ep_parallel_resolve(&o->parallel, pt->ranks, o->ranks_per_node, &run->parallel, err, sizeof(err)))
+		memset(&run->parallel, 0, sizeof(run->parallel));
 }
 
 /* A limit may only name an op this command's runs time. */
