@@ -21,6 +21,8 @@
 
 int ep_routing_num_tokens(const struct ep_routing *r, int num_tokens, uint64_t seed, int rank)
 {
+	if (r->group)
+		return r->group->num_tokens[rank];
 	return r->loaded ? r->loaded[rank].num_tokens : ep_rank_num_tokens(num_tokens, seed, rank, r->uneven_tokens);
 }
 
@@ -334,7 +336,9 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 		logical.num_experts = r->placement->logical;
 		s = &logical;
 	}
-	int T = s->num_tokens, K = s->num_topk, E = s->num_experts;
+	int T = s->num_tokens, K = s->num_topk, E = s->num_experts, place_rank = rank;
+	if (r->group) /* drawn for the world rank; replicas picked for the EP rank */
+		rank = r->group->world_rank[rank];
 	struct gen x;
 	int rc = gen_open(&x, s, r, seed, rank);
 	for (int t = 0; !rc && t < T; t++) {
@@ -370,7 +374,7 @@ int ep_gen_routing(const struct ep_shape *s, const struct ep_routing *r,
 	}
 	gen_close(&x);
 	if (!rc && r->placement)
-		ep_placement_map(r->placement, seed, rank, topk_idx, T, K);
+		ep_placement_map(r->placement, seed, place_rank, topk_idx, T, K);
 	return rc;
 }
 
@@ -418,6 +422,35 @@ static void loaded_row(const struct ep_loaded_rank *l, enum ep_stream stream, in
 		memset(row, 0, sizeof(uint16_t) * (size_t)hidden);
 }
 
+/* Payload streams of the attention-DP groups' rows (x of a group view). */
+#define DP_ROWS_SALT 0x40000000
+
+/* A group view's row: moves (rank, token) to the world's identity of the
+ * row (1 to generate it), or writes a padding row (0: done). */
+static int group_row(uint64_t seed, const struct ep_routing *r, enum ep_stream stream, int *rank, int64_t *token,
+		     int hidden, uint16_t *row)
+{
+	const struct ep_group_view *g = r->group;
+	int q = *rank;
+	if (stream != EP_STREAM_X) {
+		*rank = g->world_rank[q];
+		return 1;
+	}
+	int64_t at = g->first[q] + *token;
+	*rank = DP_ROWS_SALT + g->x_key[q];
+	*token = at;
+	if (at < g->real[q])
+		return 1;
+	if (!g->replicate0) {
+		memset(row, 0, sizeof(uint16_t) * (size_t)hidden);
+		return 0;
+	}
+	struct ep_routing plain = *r;
+	plain.group = NULL;
+	ep_gen_bf16_row(seed, &plain, stream, *rank, 0, hidden, row);
+	return 0;
+}
+
 void ep_gen_bf16_row(uint64_t seed, const struct ep_routing *r, enum ep_stream stream, int rank,
 		     int64_t token, int hidden, uint16_t *row)
 {
@@ -426,6 +459,8 @@ void ep_gen_bf16_row(uint64_t seed, const struct ep_routing *r, enum ep_stream s
 		loaded_row(&r->loaded[rank], stream, token, hidden, row);
 		return;
 	}
+	if (r->group && group_row(seed, r, stream, &rank, &token, hidden, row))
+		return;
 	uint64_t base = ep_mix64(seed ^ ((uint64_t)stream << 56) ^ ((uint64_t)(uint32_t)rank << 32)) +
 			(uint64_t)token * 0x9e3779b97f4a7c15ULL;
 	for (int c = 0; c < hidden; c += 4) {

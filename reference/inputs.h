@@ -80,6 +80,18 @@ struct ep_loaded_rank {
 	const uint16_t *bias[2];      /* [T_r][H] or NULL */
 };
 
+/* An EP group's ranks as views of a parallel configuration's world
+ * (parallel-semantics.md section 2; reference/moe_slice.h builds it): EP
+ * rank q is world rank world_rank[q]; it sends num_tokens[q] rows, row t
+ * being row first[q] + t of its attention-DP group's T_d = real[q] rows
+ * (payload stream x_key[q]), and past them a padding row: zeros, or with
+ * replicate0 a copy of row 0. Routing and biases are drawn for the world
+ * rank, so no two ranks of the world share them. */
+struct ep_group_view {
+	const int *world_rank, *num_tokens, *x_key, *first, *real;
+	int replicate0;
+};
+
 /* The traffic: how many tokens each rank has, which experts they choose and
  * the values they carry; identical on every rank. */
 struct ep_routing {
@@ -103,6 +115,7 @@ struct ep_routing {
 	const struct ep_trace *trace; /* TRACE: loaded before fork */
 	int trace_first;        /* TRACE: the step the first iteration replays */
 	long step;              /* ROTATING, TRACE: the step ep_gen_routing gives (0 at first) */
+	const struct ep_group_view *group; /* an EP group of a parallel configuration, or NULL */
 	struct ep_placement *placement; /* redundant experts (reference/placement.h): the kind picks
 					 * logical experts, then this maps them to physical ones; or NULL */
 };

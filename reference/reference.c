@@ -199,14 +199,94 @@ static void wire_row(const struct ep_reference *ref, int src, int t, uint8_t *ro
 	}
 }
 
+int ep_reference_world(const struct ep_reference *ref, int r)
+{
+	return ref->routing->group ? ref->routing->group->world_rank[r] : r;
+}
+
+static void expert_row(const struct ep_reference *ref, int rank, int e, const uint16_t *x, uint16_t *y)
+{
+	if (ref->expert)
+		ref->expert->row(ref->expert->ctx, rank, e, x, ref->shape.hidden, y);
+	else
+		ep_expert_transform(ref->routing->payload, rank, e, x, ref->shape.hidden, y);
+}
+
+static float expert_weight(const struct ep_reference *ref, int rank, int local, float w)
+{
+	return ref->expert ? ref->expert->weight(ref->expert->ctx, rank, local, w) : ep_expert_weight(rank, local, w);
+}
+
+/* Received row m's topk as rank me must see it: local ids, -1 and 0 elsewhere. */
+static void local_topk(const struct ep_reference *ref, int src, int t, int64_t *idx, float *w)
+{
+	int K = ref->shape.num_topk, L = ep_local_experts(&ref->shape), me = ref->me;
+	const int64_t *g = ep_reference_topk_idx(ref, src) + (size_t)t * K;
+	const float *gw = ep_reference_topk_weights(ref, src) + (size_t)t * K;
+	for (int j = 0; j < K; j++) {
+		int mine = g[j] >= (int64_t)me * L && g[j] < (int64_t)(me + 1) * L;
+		idx[j] = mine ? g[j] - (int64_t)me * L : -1;
+		w[j] = mine ? gw[j] : 0.0f;
+	}
+}
+
+/* One received row: payload, scales and, unless cached, source and topk. */
+static void check_row(const struct ep_reference *ref, const struct ep_dispatch_out *a, size_t m, int cached,
+		      const struct ep_row_names *nm, uint8_t *row, float *scales, uint16_t *tmp,
+		      struct ep_check_report *rep)
+{
+	const struct ep_shape *s = &ref->shape;
+	int K = s->num_topk, S = ep_dtype_num_scales(s->dtype, s->hidden);
+	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden);
+	enum ep_elem kind = s->dtype == EP_DTYPE_BF16 ? EP_ELEM_BF16 : s->dtype == EP_DTYPE_FP8 ? EP_ELEM_FP8 : EP_ELEM_I8;
+	int src = ref->row_src_rank[m], t = ref->row_src_token[m], who = ep_reference_world(ref, src);
+	wire_row(ref, src, t, row, scales, tmp);
+	ep_compare_row(rep, nm->x, kind, row, (const uint8_t *)a->recv_x + m * row_bytes, (size_t)s->hidden,
+		       (int64_t)m, who, t);
+	if (S)
+		ep_compare_row(rep, nm->x_scales, EP_ELEM_F32, scales, a->recv_x_scales + m * (size_t)S, (size_t)S,
+			       (int64_t)m, who, t);
+	if (cached)
+		return;
+	int32_t want_src = t;
+	ep_compare_row(rep, nm->src_idx, EP_ELEM_I32, &want_src, a->recv_src_idx + m, 1, (int64_t)m, who, t);
+	if (!a->recv_topk_idx)
+		return;
+	int64_t want_idx[K];
+	float want_w[K];
+	local_topk(ref, src, t, want_idx, want_w);
+	ep_compare_row(rep, nm->topk_idx, EP_ELEM_I64, want_idx, a->recv_topk_idx + m * (size_t)K, (size_t)K,
+		       (int64_t)m, who, t);
+	if (a->recv_topk_weights)
+		ep_compare_row(rep, nm->topk_weights, EP_ELEM_F32, want_w, a->recv_topk_weights + m * (size_t)K,
+			       (size_t)K, (int64_t)m, who, t);
+}
+
+static void check_rows(const struct ep_reference *ref, const struct ep_dispatch_out *a, int cached,
+		       const struct ep_row_names *nm, struct ep_check_report *rep)
+{
+	const struct ep_shape *s = &ref->shape;
+	uint8_t *row = malloc(ep_dtype_row_bytes(s->dtype, s->hidden) + 1);
+	float *scales = malloc(sizeof(float) * (size_t)(ep_dtype_num_scales(s->dtype, s->hidden) + 1));
+	uint16_t *tmp = malloc(sizeof(uint16_t) * (size_t)s->hidden + 2);
+	if (!row || !scales || !tmp)
+		ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
+	for (size_t m = 0; row && scales && tmp && m < ref->num_recv; m++)
+		check_row(ref, a, m, cached, nm, row, scales, tmp, rep);
+	free(row);
+	free(scales);
+	free(tmp);
+}
+
+static const struct ep_row_names deepep_names = {"recv_x", "recv_x_scales", "recv_src_idx", "recv_topk_idx",
+						 "recv_topk_weights"};
+
 void ep_reference_check_dispatch(const struct ep_reference *ref,
 				 const struct ep_dispatch_out *a, int cached,
 				 struct ep_check_report *rep)
 {
 	const struct ep_shape *s = &ref->shape;
-	int R = s->num_ranks, K = s->num_topk, L = ep_local_experts(s), me = ref->me;
-	int S = ep_dtype_num_scales(s->dtype, s->hidden);
-	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden);
+	int R = s->num_ranks, L = ep_local_experts(s);
 	ep_report_scalar(rep, "num_recv_tokens", (long long)ref->num_recv, (long long)a->num_recv);
 	if (a->num_recv != ref->num_recv)
 		return;
@@ -217,135 +297,144 @@ void ep_reference_check_dispatch(const struct ep_reference *ref,
 			       ref->num_recv_tokens_per_expert, a->num_recv_tokens_per_expert,
 			       (size_t)L, 0, -1, -1);
 	}
-	uint8_t *row = malloc(row_bytes + 1);
-	float *scales = malloc(sizeof(float) * (size_t)(S + 1));
+	check_rows(ref, a, cached, &deepep_names, rep);
+}
+
+void ep_reference_check_rows(const struct ep_reference *ref, const struct ep_dispatch_out *a,
+			     const struct ep_row_names *names, struct ep_check_report *rep)
+{
+	ep_report_scalar(rep, names->x, (long long)ref->num_recv, (long long)a->num_recv);
+	if (a->num_recv == ref->num_recv)
+		check_rows(ref, a, 0, names, rep);
+}
+
+/* The smallest local expert of rank r among the token's slots, or -1. */
+static int row_expert_on(const struct ep_reference *ref, const int64_t *idx, int r)
+{
+	int K = ref->shape.num_topk, L = ep_local_experts(&ref->shape), e = -1;
+	if (!ref->shape.with_topk)
+		return -1;
+	for (int j = 0; j < K; j++)
+		if (idx[j] >= (int64_t)r * L && idx[j] < (int64_t)(r + 1) * L && (e < 0 || idx[j] - (int64_t)r * L < e))
+			e = (int)(idx[j] - (int64_t)r * L);
+	return e;
+}
+
+/* Rank src's token t as the expert sees it: bf16 [H] (tmp: [H] scratch). */
+static int expert_input(const struct ep_reference *ref, int src, int t, uint16_t *xb)
+{
+	const struct ep_shape *s = &ref->shape;
+	uint8_t *row = malloc(ep_dtype_row_bytes(s->dtype, s->hidden) + 1);
+	float *scales = malloc(sizeof(float) * (size_t)(ep_dtype_num_scales(s->dtype, s->hidden) + 1));
 	uint16_t *tmp = malloc(sizeof(uint16_t) * (size_t)s->hidden + 2);
-	if (!row || !scales || !tmp) {
-		ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
-		goto out;
-	}
-	enum ep_elem kind = s->dtype == EP_DTYPE_BF16 ? EP_ELEM_BF16
-			  : s->dtype == EP_DTYPE_FP8 ? EP_ELEM_FP8 : EP_ELEM_I8;
-	size_t nelem = (size_t)s->hidden;
-	for (size_t m = 0; m < ref->num_recv; m++) {
-		int src = ref->row_src_rank[m], t = ref->row_src_token[m];
+	int rc = row && scales && tmp ? 0 : -ENOMEM;
+	if (!rc) {
 		wire_row(ref, src, t, row, scales, tmp);
-		ep_compare_row(rep, "recv_x", kind, row, (const uint8_t *)a->recv_x + m * row_bytes,
-			       nelem, (int64_t)m, src, t);
-		if (S)
-			ep_compare_row(rep, "recv_x_scales", EP_ELEM_F32, scales,
-				       a->recv_x_scales + m * (size_t)S, (size_t)S, (int64_t)m, src, t);
-		if (cached)
-			continue;
-		int32_t want_src = t;
-		ep_compare_row(rep, "recv_src_idx", EP_ELEM_I32, &want_src, a->recv_src_idx + m, 1,
-			       (int64_t)m, src, t);
-		if (!a->recv_topk_idx)
-			continue;
-		const int64_t *g = ep_reference_topk_idx(ref, src) + (size_t)t * K;
-		const float *gw = ep_reference_topk_weights(ref, src) + (size_t)t * K;
-		int64_t want_idx[K];
-		float want_w[K];
-		for (int j = 0; j < K; j++) {
-			int mine = g[j] >= (int64_t)me * L && g[j] < (int64_t)(me + 1) * L;
-			want_idx[j] = mine ? g[j] - (int64_t)me * L : -1;
-			want_w[j] = mine ? gw[j] : 0.0f;
-		}
-		ep_compare_row(rep, "recv_topk_idx", EP_ELEM_I64, want_idx,
-			       a->recv_topk_idx + m * (size_t)K, (size_t)K, (int64_t)m, src, t);
-		if (a->recv_topk_weights)
-			ep_compare_row(rep, "recv_topk_weights", EP_ELEM_F32, want_w,
-				       a->recv_topk_weights + m * (size_t)K, (size_t)K, (int64_t)m,
-				       src, t);
+		ep_dispatched_row_to_bf16(s, row, scales, xb);
 	}
-out:
 	free(row);
 	free(scales);
 	free(tmp);
+	return rc;
+}
+
+int ep_reference_expert_output(const struct ep_reference *ref, size_t m, uint16_t *y)
+{
+	int src = ref->row_src_rank[m], t = ref->row_src_token[m];
+	uint16_t *xb = malloc(sizeof(uint16_t) * (size_t)ref->shape.hidden + 2);
+	int rc = xb ? expert_input(ref, src, t, xb) : -ENOMEM;
+	if (!rc)
+		expert_row(ref, ref->me,
+			   row_expert_on(ref, ep_reference_topk_idx(ref, src) + (size_t)t * ref->shape.num_topk, ref->me),
+			   xb, y);
+	free(xb);
+	return rc;
+}
+
+/* acc = float(b0) + float(b1) of rank src's token t, missing ones +0.0f. */
+static void bias_start(const struct ep_reference *ref, int src, int t, float *acc, uint16_t *b)
+{
+	int H = ref->shape.hidden;
+	for (int c = 0; c < H; c++)
+		acc[c] = 0.0f;
+	if (ref->shape.num_bias >= 1) {
+		ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_BIAS0, src, t, H, b);
+		for (int c = 0; c < H; c++)
+			acc[c] = ep_bf16_to_f32(b[c]);
+	}
+	if (ref->shape.num_bias >= 2) {
+		ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_BIAS1, src, t, H, b);
+		for (int c = 0; c < H; c++)
+			acc[c] = acc[c] + ep_bf16_to_f32(b[c]);
+	} else {
+		for (int c = 0; c < H; c++)
+			acc[c] = acc[c] + 0.0f;
+	}
+}
+
+/* Sums every destination's return into acc and wsum (scratch xb, y). */
+static int sum_returns(const struct ep_reference *ref, int src, int t, float *acc, float *wsum, uint16_t *xb,
+		       uint16_t *y)
+{
+	int R = ref->shape.num_ranks, H = ref->shape.hidden, K = ref->shape.num_topk, L = ep_local_experts(&ref->shape);
+	const int64_t *idx = ep_reference_topk_idx(ref, src) + (size_t)t * K;
+	const float *wt = ep_reference_topk_weights(ref, src) + (size_t)t * K;
+	int have_row = 0, rc;
+	for (int j = 0; j < K; j++)
+		wsum[j] = 0.0f;
+	for (int r = 0; r < R; r++) {
+		if (!token_goes_to(ref, src, t, r))
+			continue;
+		if (!have_row && (rc = expert_input(ref, src, t, xb)))
+			return rc;
+		have_row = 1;
+		expert_row(ref, r, row_expert_on(ref, idx, r), xb, y);
+		for (int c = 0; c < H; c++)
+			acc[c] += ep_bf16_to_f32(y[c]);
+		for (int j = 0; j < K; j++) {
+			int64_t v = idx[j];
+			int local = v >= (int64_t)r * L && v < (int64_t)(r + 1) * L ? (int)(v - (int64_t)r * L) : -1;
+			wsum[j] += expert_weight(ref, r, local, local >= 0 ? wt[j] : 0.0f);
+		}
+	}
+	return 0;
+}
+
+int ep_reference_combined_row(const struct ep_reference *ref, int src, int t, uint16_t *want, float *wsum)
+{
+	int H = ref->shape.hidden, K = ref->shape.num_topk;
+	uint16_t *xb = malloc(sizeof(uint16_t) * (size_t)H + 2), *y = malloc(sizeof(uint16_t) * (size_t)H + 2);
+	float *acc = malloc(sizeof(float) * (size_t)H + 4), w[K > 0 ? K : 1];
+	int rc = xb && y && acc ? 0 : -ENOMEM;
+	if (!rc)
+		bias_start(ref, src, t, acc, y);
+	if (!rc && !(rc = sum_returns(ref, src, t, acc, wsum ? wsum : w, xb, y)))
+		for (int c = 0; c < H; c++)
+			want[c] = ep_f32_to_bf16(acc[c]);
+	free(xb);
+	free(y);
+	free(acc);
+	return rc;
 }
 
 void ep_reference_check_combine(const struct ep_reference *ref, const uint16_t *combined_x,
 				const float *combined_w, struct ep_check_report *rep)
 {
 	const struct ep_shape *s = &ref->shape;
-	int R = s->num_ranks, H = s->hidden, K = s->num_topk, L = ep_local_experts(s), me = ref->me;
-	int S = ep_dtype_num_scales(s->dtype, H);
-	uint8_t *row = malloc(ep_dtype_row_bytes(s->dtype, H) + 1);
-	float *scales = malloc(sizeof(float) * (size_t)(S + 1));
-	uint16_t *tmp = malloc(sizeof(uint16_t) * (size_t)H + 2);
-	uint16_t *xb = malloc(sizeof(uint16_t) * (size_t)H + 2);
-	uint16_t *y = malloc(sizeof(uint16_t) * (size_t)H + 2);
-	uint16_t *b = malloc(sizeof(uint16_t) * (size_t)H + 2);
+	int H = s->hidden, K = s->num_topk, me = ref->me, who = ep_reference_world(ref, me);
 	uint16_t *want = malloc(sizeof(uint16_t) * (size_t)H + 2);
-	float *acc = malloc(sizeof(float) * (size_t)H + 4);
-	if (!row || !scales || !tmp || !xb || !y || !b || !want || !acc) {
-		ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
-		goto out;
-	}
-	const int64_t *idx = ep_reference_topk_idx(ref, me);
-	const float *wt = ep_reference_topk_weights(ref, me);
-	for (int t = 0; t < tokens_of(ref, me); t++) {
-		/* acc starts as float(b0) + float(b1), missing ones +0.0f */
-		for (int c = 0; c < H; c++)
-			acc[c] = 0.0f;
-		if (s->num_bias >= 1) {
-			ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_BIAS0, me, t, H, b);
-			for (int c = 0; c < H; c++)
-				acc[c] = ep_bf16_to_f32(b[c]);
+	float wsum[K > 0 ? K : 1];
+	for (int t = 0; want && t < tokens_of(ref, me); t++) {
+		if (ep_reference_combined_row(ref, me, t, want, wsum)) {
+			ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
+			break;
 		}
-		if (s->num_bias >= 2) {
-			ep_gen_bf16_row(ref->seed, ref->routing, EP_STREAM_BIAS1, me, t, H, b);
-			for (int c = 0; c < H; c++)
-				acc[c] = acc[c] + ep_bf16_to_f32(b[c]);
-		} else {
-			for (int c = 0; c < H; c++)
-				acc[c] = acc[c] + 0.0f;
-		}
-		float wsum[K > 0 ? K : 1];
-		for (int j = 0; j < K; j++)
-			wsum[j] = 0.0f;
-		int have_row = 0;
-		for (int r = 0; r < R; r++) {
-			if (!token_goes_to(ref, me, t, r))
-				continue;
-			if (!have_row) {
-				wire_row(ref, me, t, row, scales, tmp);
-				ep_dispatched_row_to_bf16(s, row, scales, xb);
-				have_row = 1;
-			}
-			int e = -1;
-			if (s->with_topk)
-				for (int j = 0; j < K; j++) {
-					int64_t v = idx[(size_t)t * K + j];
-					if (v >= (int64_t)r * L && v < (int64_t)(r + 1) * L &&
-					    (e < 0 || v - (int64_t)r * L < e))
-						e = (int)(v - (int64_t)r * L);
-				}
-			ep_expert_transform(ref->routing->payload, r, e, xb, H, y);
-			for (int c = 0; c < H; c++)
-				acc[c] += ep_bf16_to_f32(y[c]);
-			for (int j = 0; j < K; j++) {
-				int64_t v = idx[(size_t)t * K + j];
-				int local = v >= (int64_t)r * L && v < (int64_t)(r + 1) * L
-					? (int)(v - (int64_t)r * L) : -1;
-				wsum[j] += ep_expert_weight(r, local, local >= 0 ? wt[(size_t)t * K + j] : 0.0f);
-			}
-		}
-		for (int c = 0; c < H; c++)
-			want[c] = ep_f32_to_bf16(acc[c]);
-		ep_compare_row(rep, "combined_x", EP_ELEM_BF16, want, combined_x + (size_t)t * H,
-			       (size_t)H, t, me, t);
+		ep_compare_row(rep, "combined_x", EP_ELEM_BF16, want, combined_x + (size_t)t * H, (size_t)H, t, who, t);
 		if (combined_w && s->with_topk)
-			ep_compare_row(rep, "combined_topk_weights", EP_ELEM_F32, wsum,
-				       combined_w + (size_t)t * K, (size_t)K, t, me, t);
+			ep_compare_row(rep, "combined_topk_weights", EP_ELEM_F32, wsum, combined_w + (size_t)t * K,
+				       (size_t)K, t, who, t);
 	}
-out:
-	free(row);
-	free(scales);
-	free(tmp);
-	free(xb);
-	free(y);
-	free(b);
+	if (!want)
+		ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
 	free(want);
-	free(acc);
 }

@@ -19,8 +19,25 @@
 #include "reference/compare.h"
 #include "reference/inputs.h"
 
+/* The expert stand-in of a received row as the run computes it (NULL in
+ * struct ep_reference: reference/transform.h's of the rank). A MoE-TP
+ * stage, for one, sums partial outputs of several world ranks. */
+struct ep_expert_fn {
+	const void *ctx;
+	/* y = the expert output of row x on (EP) rank, local expert e (-1: none) */
+	void (*row)(const void *ctx, int rank, int e, const uint16_t *x, int hidden, uint16_t *y);
+	/* the weight rank returns for a slot of local expert `local` (-1: not its) */
+	float (*weight)(const void *ctx, int rank, int local, float w);
+};
+
+/* Names of the received-row tensors checked by ep_reference_check_rows. */
+struct ep_row_names {
+	const char *x, *x_scales, *src_idx, *topk_idx, *topk_weights;
+};
+
 struct ep_reference {
 	struct ep_shape shape;
+	const struct ep_expert_fn *expert; /* NULL: the plain stand-in */
 	const struct ep_routing *routing;
 	uint64_t seed;
 	int me;
@@ -58,6 +75,22 @@ void ep_reference_check_dispatch(const struct ep_reference *ref,
 				 struct ep_check_report *rep);
 void ep_reference_check_combine(const struct ep_reference *ref, const uint16_t *combined_x,
 				const float *combined_w, struct ep_check_report *rep);
+
+/* The received rows of a dispatch output as rank me's (payload, scales,
+ * source index, topk), named as names says (a gathered copy of them, say). */
+void ep_reference_check_rows(const struct ep_reference *ref, const struct ep_dispatch_out *a,
+			     const struct ep_row_names *names, struct ep_check_report *rep);
+
+/* The expected combine input of rank me's received row m (its expert
+ * output), bf16 [H]. 0, or -ENOMEM. */
+int ep_reference_expert_output(const struct ep_reference *ref, size_t m, uint16_t *y);
+
+/* The expected combined row of token t of any rank src (bf16 [H]) and its
+ * combined weights ([K], may be NULL). 0, or -ENOMEM. */
+int ep_reference_combined_row(const struct ep_reference *ref, int src, int t, uint16_t *want, float *wsum);
+
+/* The world rank of EP rank r (its group view's, else r). */
+int ep_reference_world(const struct ep_reference *ref, int r);
 
 /* The BF16 value of a dispatched x row as an expert sees it (FP8 and INT8
  * dequantised as DeepEP's tests do). row/scales are in the dispatch dtype. */
