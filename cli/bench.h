@@ -30,12 +30,16 @@
 #include "reports/results.h"
 
 /* Which ops are timed (bits of ep_run_cfg.ops and of ep_op_desc.mask). An
- * op is timed when every bit of its mask is selected. EP_OPS_HOOK is a
- * feature bit: an op whose mask has it exists only in runs that select it
- * (low-latency's send/receive phase ops, with --hook). */
+ * op is timed when every bit of its mask is selected. The bits of
+ * EP_OPS_FEATURES are features: an op whose mask has one exists only in
+ * runs that select it (low-latency's send/receive phase ops, with --hook;
+ * the MoE-TP phases when moe_tp > 1, ...). */
 enum ep_op_mask {
 	EP_OPS_DISPATCH = 1, EP_OPS_COMBINE = 2, EP_OPS_BOTH = 3,
 	EP_OPS_HOOK = 4,
+	/* a parallel configuration's MoE layer (cli/moe_layer.c): the phases its groups have */
+	EP_OPS_A2A = 8, EP_OPS_ALLGATHER = 16, EP_OPS_MOE_TP = 32, EP_OPS_ATTN_TP = 64,
+	EP_OPS_FEATURES = EP_OPS_HOOK | EP_OPS_A2A | EP_OPS_ALLGATHER | EP_OPS_MOE_TP | EP_OPS_ATTN_TP,
 };
 
 
@@ -169,7 +173,7 @@ struct ep_variant {
 /* Does a run with these settings have op (its feature bits selected)? */
 static inline int ep_op_present(const struct ep_op_desc *op, const struct ep_run_cfg *cfg)
 {
-	return (op->mask & EP_OPS_HOOK & ~cfg->ops) == 0;
+	return (op->mask & EP_OPS_FEATURES & ~cfg->ops) == 0;
 }
 
 /* Is op timed in such a run (every bit of its mask selected)? */
@@ -184,5 +188,6 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env);
 extern const struct ep_variant ep_intranode_variant;
 extern const struct ep_variant ep_internode_variant;
 extern const struct ep_variant ep_low_latency_variant;
+extern const struct ep_variant ep_moe_layer_variant;
 
 #endif

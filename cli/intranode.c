@@ -218,9 +218,17 @@ const struct ep_variant ep_intranode_variant = {
 	.ops = intranode_ops,
 };
 
+/* A parallel configuration other than plain EP runs its MoE layer. */
+static const struct ep_variant *intranode_variant_for(const struct ep_options *o)
+{
+	struct ep_parallel p;
+	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_intranode_variant;
+}
+
 const struct ep_command ep_cmd_intranode = {
 	.name = "intranode",
 	.help = "normal dispatch/combine between ranks of one host (shared memory)",
 	.options = {"intranode", EP_SCOPE_RUN | EP_SCOPE_NORMAL, NULL},
 	.variant = &ep_intranode_variant,
+	.variant_for = intranode_variant_for,
 };

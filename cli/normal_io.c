@@ -47,8 +47,8 @@ static int io_init(struct ep_normal_io *io, const struct ep_run *run, int rank,
 {
 	memset(io, 0, sizeof(*io));
 	io->shape = run->shape;
-	io->shape.num_tokens = ep_rank_num_tokens(run->shape.num_tokens, run->cfg->seed, rank,
-						  run->routing.uneven_tokens);
+	io->shape.num_tokens = run->routing.group ? run->routing.group->num_tokens[rank]
+			     : ep_rank_num_tokens(run->shape.num_tokens, run->cfg->seed, rank, run->routing.uneven_tokens);
 	io->rank = rank;
 	const struct ep_shape *s = &io->shape;
 	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;

@@ -697,6 +697,7 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 	}
 	if (parallel_options(o, err, len))
 		return -EP_EUSAGE;
+	o->ops |= ep_options_layer_features(o);
 	if (o->eplb.load.kind == EP_LOAD_FILE) {
 		int rc = ep_eplb_load_file(o->eplb.load.path, o->num_experts, &o->eplb.load.file_loads, err, len);
 		if (rc)
@@ -724,6 +725,28 @@ static int parallel_options(struct ep_options *o, char *err, size_t len)
 		o->parallel.comm_given = 1;
 	}
 	return 0;
+}
+
+int ep_options_layer(const struct ep_options *o, struct ep_parallel *p)
+{
+	char err[EP_TEXT_MAX];
+	int R = o->ranks.n ? o->ranks.v[0] : 0;
+	if (!ep_parallel_given(&o->parallel) || ep_parallel_resolve(&o->parallel, R, o->ranks_per_node, p, err, sizeof(err)))
+		return 0;
+	return !ep_parallel_pure_ep(p);
+}
+
+int ep_options_layer_features(const struct ep_options *o)
+{
+	struct ep_parallel p;
+	if (!ep_options_layer(o, &p))
+		return 0;
+	int bits = p.moe_comm == EP_MOE_ALLGATHER ? EP_OPS_ALLGATHER : EP_OPS_A2A;
+	if (p.v[EP_PAR_MOE_TP] > 1 && p.moe_comm != EP_MOE_ALLGATHER)
+		bits |= EP_OPS_MOE_TP;
+	if (p.v[EP_PAR_TP] > 1)
+		bits |= EP_OPS_ATTN_TP;
+	return bits;
 }
 
 void ep_options_free(struct ep_options *o)
@@ -932,25 +955,55 @@ static int check_hot_groups(const struct ep_options *o, const struct ep_shape *s
 	return 0;
 }
 
-/* A parallel configuration must resolve for R ranks; only plain EP runs so far. */
+/* What the MoE layer of a parallel configuration runs so far (cli/moe_layer.h). */
+static int check_layer(const struct ep_options *o, const struct ep_parallel *p, int R, char *err, size_t len)
+{
+	char text[160];
+	ep_parallel_text(p, text, sizeof(text));
+	if (strcmp(o->command, "intranode") || o->ranks_per_node > 0)
+		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs on one host (epbench "
+				      "intranode) so far; across nodes and in low-latency mode only plain EP runs", text, R);
+	if (o->ranks.n > 1)
+		return fail(err, len, "--parallel fixes the world (%d ranks): sweep --num-tokens or --hidden instead", R);
+	if (o->ep_semantics == EP_SEM_ASCEND)
+		return fail(err, len, "--ep-semantics ascend inside a MoE layer (%s) is not built yet; it runs with plain EP", text);
+	if (!o->with_topk)
+		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
+	if (o->cached || o->dump_dir || o->soak || ep_routing_varies(&o->routing))
+		return fail(err, len, "%s: --cached, --dump, --soak and routing that changes between iterations are not "
+				      "built for the MoE layer yet", o->cached ? "--cached" : o->dump_dir ? "--dump" :
+				      o->soak ? "--soak" : "--routing");
+	if (p->moe_comm == EP_MOE_ALLGATHER && (o->dtype != EP_DTYPE_BF16 || o->num_bias))
+		return fail(err, len, "--moe-comm allgather moves bf16 rows and adds no bias (got --dtype %s, --bias %d)",
+			    ep_dtype_name(o->dtype), o->num_bias);
+	if (o->num_experts % p->v[EP_PAR_MOE_EP])
+		return fail(err, len, "--num-experts %d is not a multiple of moe_ep %d", o->num_experts, p->v[EP_PAR_MOE_EP]);
+	return 0;
+}
+
+/* A parallel configuration must resolve for R ranks. */
 static int check_parallel(const struct ep_options *o, int R, char *err, size_t len)
 {
 	struct ep_parallel p;
-	char text[160];
 	if (ep_parallel_resolve(&o->parallel, R, o->ranks_per_node, &p, err, len))
 		return -1;
-	if (ep_parallel_pure_ep(&p))
+	if (ep_parallel_pure_ep(&p)) {
+		if (o->sp_pad || o->tokens_per_dp)
+			return fail(err, len, "%s applies to attention-TP slices; this configuration is plain EP",
+				    o->sp_pad ? "--sp-pad" : "--tokens-per-dp");
 		return 0;
-	ep_parallel_text(&p, text, sizeof(text));
-	fail(err, len, "%s on %d ranks: only moe_ep = the world with tp = moe_tp = 1 runs yet; the MoE layer with attention "
-		       "TP, MoE-TP or allgather mode is not built (`epbench groups -r %d` shows the groups)", text, R, R);
-	return -1;
+	}
+	return check_layer(o, &p, R, err, len) ? -1 : 0;
 }
 
 int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			   const struct ep_routing *r, char *err, size_t len)
 {
 	int R = s->num_ranks, E = s->num_experts, K = s->num_topk, H = s->hidden;
+	struct ep_parallel layer;
+	int Rep = ep_options_layer(o, &layer) ? layer.v[EP_PAR_MOE_EP] : R; /* ranks experts are spread over */
+	if (ep_parallel_given(&o->parallel) && check_parallel(o, R, err, len))
+		return -EP_EUSAGE;
 	/* A sweep may aim a fault at a rank only its larger points have; a rank
 	 * that no point has is a usage error. A node job's R is the job's. */
 	int most = R;
@@ -959,7 +1012,7 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (ep_faults_max_rank(&o->faults) >= most)
 		return fail(err, len, "--fault targets rank %d, but the run has ranks 0 to %d", ep_faults_max_rank(&o->faults),
 			    most - 1);
-	if (ep_placement_check(&o->eplb, o->num_experts, R, 0, r->num_topk_groups ? r->num_groups : 0, err, len))
+	if (ep_placement_check(&o->eplb, o->num_experts, Rep, 0, r->num_topk_groups ? r->num_groups : 0, err, len))
 		return -EP_EUSAGE;
 	for (int i = 0; i < o->faults.n; i++)
 		if (o->faults.f[i].kind == EP_FAULT_REPLICA && !ep_eplb_spec_active(&o->eplb))
@@ -972,10 +1025,10 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		return fail(err, len, "out of memory placing %d physical experts", E);
 	if (ep_faults_check_nodes(&o->faults, o->ranks_per_node > 0 ? R / o->ranks_per_node : 1, err, len))
 		return -EP_EUSAGE;
-	if (E % R)
-		return fail(err, len, "--num-experts %d is not a multiple of --num-ranks %d", E, R);
-	if (E / R > 1024)
-		return fail(err, len, "--num-experts %d gives %d local experts per rank; DeepEP allows at most 1024", E, E / R);
+	if (E % Rep)
+		return fail(err, len, "--num-experts %d is not a multiple of %s %d", E, Rep == R ? "--num-ranks" : "moe_ep", Rep);
+	if (E / Rep > 1024)
+		return fail(err, len, "--num-experts %d gives %d local experts per rank; DeepEP allows at most 1024", E, E / Rep);
 	struct ep_shape logical = *s; /* from here on the router's experts (E without redundant ones) */
 	logical.num_experts = E = o->num_experts;
 	s = &logical;
@@ -993,8 +1046,8 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (r->kind == EP_ROUTE_HOT_EXPERTS && r->hot_count > E)
 		return fail(err, len, "--routing hot-experts:%d:%g names more experts than --num-experts %d", r->hot_count,
 			    r->hot_frac, E);
-	if (r->kind == EP_ROUTE_HOT_RANK && r->hot_rank >= R)
-		return fail(err, len, "--routing hot-rank:%d:%g names a rank outside [0, %d)", r->hot_rank, r->hot_frac, R);
+	if (r->kind == EP_ROUTE_HOT_RANK && r->hot_rank >= Rep)
+		return fail(err, len, "--routing hot-rank:%d:%g names a rank outside [0, %d)", r->hot_rank, r->hot_frac, Rep);
 	if (r->num_groups || r->num_topk_groups) {
 		int G = r->num_groups ? r->num_groups : R;
 		if (E % G)
@@ -1011,8 +1064,6 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (r->kind == EP_ROUTE_TRACE && r->trace && (long long)R * s->num_tokens > r->trace->tokens_per_step)
 		return fail(err, len, "--routing trace:%s: a step has %d tokens, the run asks for %d ranks x %d tokens = %lld",
 			    o->routing_path, r->trace->tokens_per_step, R, s->num_tokens, (long long)R * s->num_tokens);
-	if (ep_parallel_given(&o->parallel) && check_parallel(o, R, err, len))
-		return -EP_EUSAGE;
 	if (o->ep_semantics == EP_SEM_ASCEND)
 		return fail(err, len, "--ep-semantics ascend is not built yet (issue 14 item 3)");
 	return check_hot_groups(o, s, r, err, len);

@@ -112,6 +112,12 @@ int ep_options_parse(const struct ep_option_spec *spec, int argc, char **argv, s
 		     FILE *out, char *err, size_t errlen);
 void ep_options_free(struct ep_options *o);
 
+/* Does the command line run a parallel configuration's MoE layer (given and
+ * not plain EP, resolved for its first rank count into *p)? */
+int ep_options_layer(const struct ep_options *o, struct ep_parallel *p);
+/* The EP_OPS_* feature bits of that layer's phases (0 when none). */
+int ep_options_layer_features(const struct ep_options *o);
+
 /* Was the option of that long name on the command line? */
 int ep_option_given(const struct ep_options *o, const char *name);
 

@@ -459,7 +459,7 @@ void ep_gen_bf16_row(uint64_t seed, const struct ep_routing *r, enum ep_stream s
 		loaded_row(&r->loaded[rank], stream, token, hidden, row);
 		return;
 	}
-	if (r->group && group_row(seed, r, stream, &rank, &token, hidden, row))
+	if (r->group && !group_row(seed, r, stream, &rank, &token, hidden, row))
 		return;
 	uint64_t base = ep_mix64(seed ^ ((uint64_t)stream << 56) ^ ((uint64_t)(uint32_t)rank << 32)) +
 			(uint64_t)token * 0x9e3779b97f4a7c15ULL;

@@ -80,4 +80,21 @@ mutant "internode_partial_truncated" collectives/internode.c \
 mutant "combine_start_not_plus_zero" collectives/combine_kernels.c \
 	"ep_bf16_to_f32(in[0][c + k]) + 0.0f;" "ep_bf16_to_f32(in[0][c + k]);" \
 	special intranode -r 2 -t 256 --hidden 512 -e 8 -k 1 -n 2 -w 1
+# the MoE layer of a parallel configuration (cli/moe_layer*.c): groups built wrong
+layer="intranode -t 32 --hidden 256 -e 16 -k 4 -n 2 -w 1"
+mutant "layer_rank_swapped_between_ep_groups" cli/moe_layer.c \
+	"base + (size_t)i * p.group_bytes" "base + (size_t)(st->me < 2 ? i ^ 1 : i) * p.group_bytes" \
+	wide $layer -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2
+mutant "layer_moe_tp_block_from_wrong_peer" cli/moe_layer_phases.c \
+	"		int p = (st->g + i) % st->moe_tp;
+		const struct ep_recv_area" \
+	"		int p = (st->g + i + (i > 0)) % st->moe_tp;
+		const struct ep_recv_area" \
+	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2
+mutant "layer_moe_tp_reduce_not_rotated" cli/moe_layer_phases.c \
+	"		int p = (st->g + i) % n, mine" "		int p = (n - 1 - i + st->g) % n, mine" \
+	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2
+mutant "layer_world_reduce_descending" cli/moe_layer_phases.c \
+	"		parts[r] = layer_partials(st, r) + off * H;" "		parts[r] = layer_partials(st, st->W - 1 - r) + off * H;" \
+	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
 finish mutants_test.sh

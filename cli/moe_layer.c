@@ -1,0 +1,467 @@
+/* moe_layer.c - the MoE layer variant: geometry, arena, EP dispatch and combine, the op table. */
+#include "cli/moe_layer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectives/numeric.h"
+#include "reference/transform.h"
+
+/* Where the layer's pieces lie in the arena (one plan for sizing and binding). */
+struct layer_plan {
+	size_t group_bytes;            /* one MoE-EP group's intranode arena */
+	size_t partials, combined, ag_x, ag_idx, ag_w, total;
+	size_t part_rows;
+};
+
+static void plan_arena(const struct layer_state *st, size_t capacity, struct layer_plan *p)
+{
+	size_t W = (size_t)st->W, S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden;
+	size_t K = (size_t)st->eshape.num_topk;
+	p->group_bytes = ep_align_up(ep_intranode_arena_bytes(&st->eshape, capacity), EP_PAGE);
+	p->part_rows = st->allgather ? W * S : (size_t)st->moe_tp * capacity;
+	p->partials = p->group_bytes * (size_t)st->moe_tp;
+	p->combined = ep_align_up(p->partials + W * p->part_rows * H * 2, EP_PAGE);
+	p->ag_x = ep_align_up(p->combined + W * S * H * 2, EP_PAGE);
+	size_t ag = st->allgather ? W * S : 0;
+	p->ag_idx = ep_align_up(p->ag_x + ag * H * 2, EP_PAGE);
+	p->ag_w = ep_align_up(p->ag_idx + ag * K * 8, EP_PAGE);
+	p->total = ep_align_up(p->ag_w + ag * K * 4, EP_PAGE);
+}
+
+static void geometry_fini(struct layer_state *st)
+{
+	for (int i = 0; st->refs && i < st->moe_tp; i++)
+		ep_reference_fini(&st->refs[i]);
+	for (int i = 0; st->views && i < st->moe_tp; i++)
+		ep_group_arrays_fini(&st->views[i]);
+	free(st->refs);
+	free(st->views);
+	free(st->routings);
+	free(st->experts);
+	ep_slices_fini(&st->sl);
+	st->refs = NULL, st->views = NULL, st->routings = NULL, st->experts = NULL;
+}
+
+/* One MoE-EP group's view, routing, expert and reference (for EP rank q). */
+static int group_geometry(struct layer_state *st, const struct ep_run *run, int i)
+{
+	int rc = ep_slices_group(&st->sl, i, &st->views[i]);
+	if (rc)
+		return rc;
+	st->routings[i] = run->routing;
+	st->routings[i].group = &st->views[i].view;
+	ep_moe_tp_expert_init(&st->experts[i], run->routing.payload, st->moe_tp, i);
+	if ((rc = ep_reference_init(&st->refs[i], &st->eshape, &st->routings[i], run->cfg->seed, st->q)))
+		return rc;
+	st->refs[i].expert = &st->experts[i].fn;
+	return 0;
+}
+
+/* The slices, the EP groups' shape and every group's reference for rank me. */
+static int geometry(struct layer_state *st, const struct ep_run *run, int me)
+{
+	const struct ep_parallel *p = &run->parallel;
+	const struct ep_run_cfg *cfg = run->cfg;
+	st->par = *p;
+	st->W = run->shape.num_ranks, st->me = me;
+	st->tp = p->v[EP_PAR_TP], st->moe_tp = p->v[EP_PAR_MOE_TP], st->moe_ep = p->v[EP_PAR_MOE_EP];
+	st->allgather = p->moe_comm == EP_MOE_ALLGATHER;
+	st->g = me % st->moe_tp, st->q = me / st->moe_tp, st->d = me / st->tp;
+	int T_d = cfg->tokens_per_dp ? cfg->tokens_per_dp : run->shape.num_tokens * st->tp;
+	int rc = ep_slices_init(&st->sl, st->W, st->tp, st->moe_tp, st->moe_ep, (enum ep_slice_pad)cfg->sp_pad, T_d,
+				run->routing.uneven_tokens, cfg->seed);
+	if (rc)
+		return rc;
+	st->eshape = run->shape;
+	st->eshape.num_ranks = st->moe_ep;
+	st->eshape.num_tokens = st->sl.max_slice;
+	size_t n = (size_t)st->moe_tp;
+	st->views = calloc(n, sizeof(*st->views));
+	st->routings = calloc(n, sizeof(*st->routings));
+	st->experts = calloc(n, sizeof(*st->experts));
+	st->refs = calloc(n, sizeof(*st->refs));
+	if (!st->views || !st->routings || !st->experts || !st->refs)
+		return -ENOMEM;
+	for (int i = 0; i < st->moe_tp; i++)
+		if ((rc = group_geometry(st, run, i)))
+			return rc;
+	return 0;
+}
+
+static int layer_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
+{
+	struct layer_state st = {0};
+	int rc = geometry(&st, run, 0);
+	run->capacity = 1;
+	for (int i = 0; !rc && i < st.moe_tp; i++) {
+		size_t most = ep_reference_max_recv(&st.refs[i]);
+		run->capacity = most > run->capacity ? most : run->capacity;
+	}
+	if (!rc) {
+		struct layer_plan p;
+		plan_arena(&st, run->capacity, &p);
+		*arena_bytes = p.total;
+		size_t rows = st.allgather ? (size_t)st.W * (size_t)st.sl.max_slice : (size_t)st.moe_tp * run->capacity;
+		*rank_bytes = ep_normal_rank_bytes(&st.eshape, run->capacity) * (size_t)st.moe_tp +
+			      (size_t)st.moe_tp * ep_intranode_rank_bytes(&st.eshape) + rows * layer_row_bytes(&st) +
+			      (size_t)st.tp * (size_t)st.sl.max_slice * (size_t)st.eshape.hidden * 2;
+	}
+	geometry_fini(&st);
+	return rc;
+}
+
+static void layer_teardown(void *p)
+{
+	struct layer_state *st = p;
+	if (!st)
+		return;
+	for (int i = 0; st->colls && i < st->moe_tp; i++)
+		ep_intranode_fini(&st->colls[i]);
+	free(st->colls);
+	ep_normal_io_fini(&st->io);
+	geometry_fini(st);
+	free(st->rows_of);
+	free(st->gx);
+	free(st->gscales);
+	free(st->gidx);
+	free(st->gw);
+	free(st->gsrc);
+	free(st->attn_out);
+	free(st->combined_w);
+	free(st);
+}
+
+/* The private buffers: gathered rows, the attention-TP output, weights. */
+static int private_buffers(struct layer_state *st, size_t capacity)
+{
+	size_t H = (size_t)st->eshape.hidden, K = (size_t)st->eshape.num_topk, S = (size_t)st->sl.max_slice;
+	size_t rows = st->allgather ? (size_t)st->W * S : (size_t)st->moe_tp * capacity;
+	size_t nsc = (size_t)ep_dtype_num_scales(st->eshape.dtype, st->eshape.hidden);
+	st->rows_of = calloc((size_t)st->moe_tp, sizeof(size_t));
+	st->gx = malloc(rows * (st->allgather ? H * 2 : ep_dtype_row_bytes(st->eshape.dtype, (int)H)) + 1);
+	st->gscales = malloc(sizeof(float) * (rows * nsc + 1));
+	st->gidx = malloc(sizeof(int64_t) * (rows * K + 1));
+	st->gw = malloc(sizeof(float) * (rows * K + 1));
+	st->gsrc = malloc(sizeof(int32_t) * (rows + 1));
+	st->attn_out = malloc(2 * ((size_t)st->tp * S * H + 1));
+	st->combined_w = calloc(S * K + 1, sizeof(float));
+	return st->rows_of && st->gx && st->gscales && st->gidx && st->gw && st->gsrc && st->attn_out &&
+			       st->combined_w ? 0 : -ENOMEM;
+}
+
+/* Binds the group arenas and the layer area; allgather publishes the slice. */
+static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
+{
+	struct layer_plan p;
+	char *base = arena;
+	int rc;
+	plan_arena(st, capacity, &p);
+	if (!(st->colls = calloc((size_t)st->moe_tp, sizeof(*st->colls))))
+		return -ENOMEM;
+	for (int i = 0; i < st->moe_tp; i++)
+		if ((rc = ep_intranode_init(&st->colls[i], i == st->g ? &st->io.shape : &st->eshape, st->q,
+					    base + (size_t)i * p.group_bytes, capacity, st->env->waiter)))
+			return rc;
+	st->area = (struct layer_area){.partials = (uint16_t *)(base + p.partials), .combined = (uint16_t *)(base + p.combined),
+				       .ag_x = (uint16_t *)(base + p.ag_x), .ag_idx = (int64_t *)(base + p.ag_idx),
+				       .ag_w = (float *)(base + p.ag_w), .part_rows = p.part_rows};
+	if (!st->allgather)
+		return 0;
+	size_t S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden, K = (size_t)st->eshape.num_topk;
+	size_t n = (size_t)st->io.shape.num_tokens, at = (size_t)st->me * S;
+	memcpy(st->area.ag_x + at * H, st->io.x, n * H * 2);
+	memcpy(st->area.ag_idx + at * K, st->io.topk_idx, n * K * sizeof(int64_t));
+	memcpy(st->area.ag_w + at * K, st->io.topk_weights, n * K * sizeof(float));
+	return 0;
+}
+
+static int layer_setup(struct ep_bench_env *env, void **out)
+{
+	const struct ep_run *run = env->run;
+	struct layer_state *st = calloc(1, sizeof(*st));
+	int rc;
+	if (!st)
+		return -ENOMEM;
+	st->env = env;
+	if (!(rc = geometry(st, run, env->rank))) {
+		st->grun = (struct ep_run){.cfg = run->cfg, .shape = st->eshape, .routing = st->routings[st->g],
+					   .capacity = run->capacity, .parallel = run->parallel};
+		rc = ep_normal_io_init(&st->io, &st->grun, st->q, ep_reference_topk_idx(&st->refs[st->g], st->q),
+				       ep_reference_topk_weights(&st->refs[st->g], st->q), 0);
+	}
+	if (!rc && !(rc = private_buffers(st, run->capacity)))
+		rc = bind_arena(st, env->arena, run->capacity);
+	if (rc) {
+		layer_teardown(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+/* ---- EP dispatch and combine: DeepEP normal mode inside the MoE-EP group ---- */
+
+static int dispatch_once(struct layer_state *st)
+{
+	struct ep_dispatch_in in = ep_normal_io_dispatch_in(&st->io);
+	int rc = ep_intranode_dispatch(&st->colls[st->g], &in, 0, &st->io.out);
+	st->stage = rc ? STAGE_NONE : STAGE_DISPATCHED;
+	return rc;
+}
+
+static int ep_dispatch_run(void *p)
+{
+	return dispatch_once(p);
+}
+
+static int ep_dispatch_check(void *p, struct ep_check_report *rep)
+{
+	struct layer_state *st = p;
+	ep_reference_check_layout(&st->refs[st->g], &st->io.layout, rep);
+	ep_reference_check_dispatch(&st->refs[st->g], &st->io.out, 0, rep);
+	return 0;
+}
+
+/* Rows this rank received from itself (wire bytes leave them out). */
+static uint64_t rows_from_self(const struct layer_state *st)
+{
+	int R = st->moe_ep, q = st->q;
+	const int32_t *rpm = st->colls[st->g].rank_prefix_matrix;
+	return (uint64_t)(rpm[q * R + q] - (q ? rpm[(q - 1) * R + q] : 0));
+}
+
+static void ep_dispatch_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct layer_state *st = p;
+	uint64_t row = ep_normal_dispatch_row_bytes(&st->eshape), n = st->colls[st->g].num_recv;
+	*alg = n * row;
+	*wire = (n - rows_from_self(st)) * row;
+}
+
+static uint64_t ep_recv_rows(const void *p)
+{
+	const struct layer_state *st = p;
+	return st->colls[st->g].num_recv;
+}
+
+static int ep_dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	return ep_normal_io_dispatch_outputs(&((struct layer_state *)p)->io, v, max);
+}
+
+/* Without MoE-TP the expert stand-in writes the combine input directly. */
+static int ep_combine_prepare(void *p)
+{
+	struct layer_state *st = p;
+	int rc;
+	if (st->stage < STAGE_DISPATCHED && (rc = dispatch_once(st)))
+		return rc;
+	if (st->moe_tp > 1)
+		return st->stage < STAGE_REDUCED ? layer_moe_tp_reduce(st) : 0;
+	ep_set_phase(st->env->waiter, "experts");
+	struct ep_intranode *c = &st->colls[st->g];
+	ep_normal_io_apply_experts(&st->io, ep_intranode_combine_x(c), ep_intranode_combine_w(c));
+	return 0;
+}
+
+static int ep_combine_run(void *p)
+{
+	struct layer_state *st = p;
+	int rc = ep_intranode_combine(&st->colls[st->g], st->io.bias[0], st->io.bias[1], layer_combined(st, st->me),
+				      st->combined_w);
+	st->stage = rc ? st->stage : STAGE_COMBINED;
+	return rc;
+}
+
+static int ep_combine_check(void *p, struct ep_check_report *rep)
+{
+	struct layer_state *st = p;
+	ep_reference_check_combine(&st->refs[st->g], layer_combined(st, st->me), st->combined_w, rep);
+	return 0;
+}
+
+static void ep_combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct layer_state *st = p;
+	uint64_t row = 2 * (uint64_t)st->eshape.hidden, n = st->colls[st->g].num_recv;
+	*alg = n * row;
+	*wire = (n - rows_from_self(st)) * row;
+}
+
+static int ep_combine_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct layer_state *st = p;
+	if (max < 1)
+		return 0;
+	v[0] = (struct ep_tensor_view){"combined_x", (uint8_t *)layer_combined(st, st->me),
+				       (size_t)st->io.shape.num_tokens, 2 * (size_t)st->eshape.hidden};
+	return 1;
+}
+
+/* ---- the phases of cli/moe_layer_phases.c as ops ---- */
+
+static int moe_tp_gather_prepare(void *p)
+{
+	struct layer_state *st = p;
+	return st->stage < STAGE_DISPATCHED ? dispatch_once(st) : 0;
+}
+
+static int moe_tp_gather_run(void *p)
+{
+	return layer_moe_tp_gather(p);
+}
+
+static int moe_tp_gather_check(void *p, struct ep_check_report *rep)
+{
+	layer_check_moe_tp_gather(p, rep);
+	return 0;
+}
+
+static void moe_tp_gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct layer_state *st = p;
+	uint64_t row = layer_row_bytes(st);
+	*alg = st->grows * row;
+	*wire = (st->grows - st->rows_of[st->g]) * row;
+}
+
+static int moe_tp_reduce_prepare(void *p)
+{
+	struct layer_state *st = p;
+	int rc;
+	if (st->stage < STAGE_DISPATCHED && (rc = dispatch_once(st)))
+		return rc;
+	if (st->stage < STAGE_GATHERED && (rc = layer_moe_tp_gather(st)))
+		return rc;
+	return layer_moe_tp_partials(st);
+}
+
+static int moe_tp_reduce_run(void *p)
+{
+	return layer_moe_tp_reduce(p);
+}
+
+static int moe_tp_reduce_check(void *p, struct ep_check_report *rep)
+{
+	layer_check_moe_tp_reduce(p, rep);
+	return 0;
+}
+
+static void moe_tp_reduce_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct layer_state *st = p;
+	uint64_t rows = st->colls[st->g].num_recv * 2 * (uint64_t)st->eshape.hidden;
+	*alg = rows * (uint64_t)st->moe_tp;
+	*wire = rows * (uint64_t)(st->moe_tp - 1);
+}
+
+static int world_gather_run(void *p)
+{
+	return layer_world_gather(p);
+}
+
+static int world_gather_check(void *p, struct ep_check_report *rep)
+{
+	layer_check_world_gather(p, rep);
+	return 0;
+}
+
+static void world_gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct layer_state *st = p;
+	uint64_t row = layer_row_bytes(st);
+	*alg = st->grows * row;
+	*wire = (st->grows - (uint64_t)st->io.shape.num_tokens) * row;
+}
+
+static int world_reduce_prepare(void *p)
+{
+	struct layer_state *st = p;
+	int rc;
+	if (st->stage < STAGE_GATHERED && (rc = layer_world_gather(st)))
+		return rc;
+	return layer_world_partials(st);
+}
+
+static int world_reduce_run(void *p)
+{
+	return layer_world_reduce(p);
+}
+
+static int world_reduce_check(void *p, struct ep_check_report *rep)
+{
+	layer_check_world_reduce(p, rep);
+	return 0;
+}
+
+static void world_reduce_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct layer_state *st = p;
+	uint64_t rows = (uint64_t)st->io.shape.num_tokens * 2 * (uint64_t)st->eshape.hidden;
+	*alg = rows * (uint64_t)st->W;
+	*wire = rows * (uint64_t)(st->W - 1);
+}
+
+/* The attention-TP all-gather needs the layer's combined rows. */
+static int attn_gather_prepare(void *p)
+{
+	struct layer_state *st = p;
+	int rc;
+	if (st->stage >= STAGE_COMBINED)
+		return 0;
+	if (st->allgather)
+		return (rc = world_reduce_prepare(st)) ? rc : layer_world_reduce(st);
+	if ((rc = ep_combine_prepare(st)))
+		return rc;
+	return ep_combine_run(st);
+}
+
+static int attn_gather_run(void *p)
+{
+	return layer_attn_gather(p);
+}
+
+static int attn_gather_check(void *p, struct ep_check_report *rep)
+{
+	layer_check_attn_gather(p, rep);
+	return 0;
+}
+
+static void attn_gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct layer_state *st = p;
+	uint64_t rows = (uint64_t)ep_slices_gathered(&st->sl, st->d), row = 2 * (uint64_t)st->eshape.hidden;
+	*alg = rows * row;
+	*wire = (rows - (uint64_t)st->io.shape.num_tokens) * row;
+}
+
+#define A2A EP_OPS_A2A
+#define AG EP_OPS_ALLGATHER
+static const struct ep_op_desc layer_ops[] = {
+	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .run = ep_dispatch_run, .check = ep_dispatch_check,
+	 .bytes = ep_dispatch_bytes, .recv_rows = ep_recv_rows, .outputs = ep_dispatch_outputs, .receives = 1},
+	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_gather_prepare,
+	 .run = moe_tp_gather_run, .check = moe_tp_gather_check, .bytes = moe_tp_gather_bytes},
+	{.name = "world_gather", .mask = EP_OPS_DISPATCH | AG, .run = world_gather_run, .check = world_gather_check,
+	 .bytes = world_gather_bytes},
+	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_reduce_prepare,
+	 .run = moe_tp_reduce_run, .check = moe_tp_reduce_check, .bytes = moe_tp_reduce_bytes},
+	{.name = "world_reduce", .mask = EP_OPS_COMBINE | AG, .prepare = world_reduce_prepare, .run = world_reduce_run,
+	 .check = world_reduce_check, .bytes = world_reduce_bytes},
+	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .prepare = ep_combine_prepare, .run = ep_combine_run,
+	 .check = ep_combine_check, .bytes = ep_combine_bytes, .outputs = ep_combine_outputs},
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_gather_prepare,
+	 .run = attn_gather_run, .check = attn_gather_check, .bytes = attn_gather_bytes},
+};
+
+const struct ep_variant ep_moe_layer_variant = {
+	.name = "moe-layer",
+	.size = layer_size,
+	.setup = layer_setup,
+	.teardown = layer_teardown,
+	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x",
+	.nops = (int)(sizeof(layer_ops) / sizeof(layer_ops[0])),
+	.ops = layer_ops,
+};

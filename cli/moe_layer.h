@@ -1,0 +1,103 @@
+/* moe_layer.h - a parallel configuration's MoE layer, as one variant whose ops are its phases.
+ *
+ * parallel-semantics.md sections 2-3, on one host through shared memory.
+ * Every rank puts its attention-TP slice (reference/moe_slice.h) into the
+ * layer, then, in a2a mode:
+ *   ep_dispatch     DeepEP normal dispatch inside its MoE-EP group
+ *                   (collectives/intranode.h over the group's own arena);
+ *   moe_tp_gather   the MoE-TP group's received rows, block i from member
+ *                   (g + i) % moe_tp (block 0 its own);
+ *   moe_tp_reduce   every member's partial output of the rows summed back to
+ *                   the rows' owner (expert stand-in per member, untimed);
+ *   ep_combine      DeepEP normal combine inside the MoE-EP group;
+ *   attn_tp_gather  the attention-TP group's combined slices put back
+ *                   together into the group's T_d rows;
+ * and in allgather mode (MindIE ep_level 1): world_gather (every slice to
+ * every rank), world_reduce (each rank's partial outputs summed, ascending
+ * world rank, into the slice owners' rows), attn_tp_gather. Each op is
+ * timed and checked bit for bit on its own; an op's prepare runs the phases
+ * before it that have not run. The phases a configuration lacks (no
+ * MoE-TP, tp = 1) are not in its runs (EP_OPS_* feature bits).
+ *
+ * The arena: moe_tp EP group arenas, then the layer area (every rank's
+ * partial outputs, combined rows and, in allgather mode, its published
+ * slice). This header is the variant's own; cli/moe_layer*.c share it.
+ */
+#ifndef EP_MOE_LAYER_H
+#define EP_MOE_LAYER_H
+
+#include "cli/bench.h"
+#include "cli/normal_io.h"
+#include "collectives/intranode.h"
+#include "reference/moe_layer_ref.h"
+#include "reference/moe_slice.h"
+#include "reference/reference.h"
+
+/* How far the layer got in this pass (each op's prepare runs what is missing). */
+enum layer_stage { STAGE_NONE, STAGE_DISPATCHED, STAGE_GATHERED, STAGE_REDUCED, STAGE_COMBINED };
+
+/* Shared pieces of the layer area, every rank's at the same address. */
+struct layer_area {
+	uint16_t *partials;   /* [W][part_rows][H] each rank's partial outputs */
+	uint16_t *combined;   /* [W][max_slice][H] each rank's combined slice */
+	uint16_t *ag_x;       /* allgather: [W][max_slice][H] published slices */
+	int64_t *ag_idx;      /* [W][max_slice][K] */
+	float *ag_w;          /* [W][max_slice][K] */
+	size_t part_rows;
+};
+
+struct layer_state {
+	struct ep_bench_env *env;
+	struct ep_parallel par;
+	int W, me, tp, moe_tp, moe_ep, g, q, d, allgather;
+	struct ep_slices sl;
+	struct ep_shape eshape;            /* the MoE-EP group's: R = moe_ep, T = the longest slice */
+	struct ep_run grun;                /* this rank's group as a run (routing with its view) */
+	struct ep_group_arrays *views;     /* [moe_tp] */
+	struct ep_routing *routings;       /* [moe_tp] */
+	struct ep_moe_tp_expert *experts;  /* [moe_tp] */
+	struct ep_reference *refs;         /* [moe_tp], each for EP rank q */
+	struct ep_normal_io io;            /* own inputs (group g, rank q) and dispatch outputs */
+	struct ep_intranode *colls;        /* [moe_tp]: [g] this rank's; the others views of its MoE-TP peers' */
+	struct layer_area area;
+	/* private */
+	size_t *rows_of;                   /* [moe_tp] rows member i of the MoE-TP group received */
+	void *gx;                          /* gathered rows: [n][row] (a2a: dispatch dtype; allgather: bf16) */
+	float *gscales;
+	int64_t *gidx;
+	float *gw;
+	int32_t *gsrc;
+	size_t grows;
+	uint16_t *attn_out;                /* [tp * max_slice][H] */
+	float *combined_w;                 /* [max_slice][K] */
+	enum layer_stage stage;
+};
+
+/* cli/moe_layer_phases.c: the phases after EP dispatch and combine. */
+int layer_moe_tp_gather(struct layer_state *st);
+int layer_moe_tp_partials(struct layer_state *st);
+int layer_moe_tp_reduce(struct layer_state *st);
+int layer_world_gather(struct layer_state *st);
+int layer_world_partials(struct layer_state *st);
+int layer_world_reduce(struct layer_state *st);
+int layer_attn_gather(struct layer_state *st);
+size_t layer_row_bytes(const struct layer_state *st); /* one gathered row, every tensor */
+
+/* cli/moe_layer_check.c: each phase's outputs against reference/. */
+void layer_check_moe_tp_gather(struct layer_state *st, struct ep_check_report *rep);
+void layer_check_moe_tp_reduce(struct layer_state *st, struct ep_check_report *rep);
+void layer_check_world_gather(struct layer_state *st, struct ep_check_report *rep);
+void layer_check_world_reduce(struct layer_state *st, struct ep_check_report *rep);
+void layer_check_attn_gather(struct layer_state *st, struct ep_check_report *rep);
+
+/* Helpers shared by the files. */
+static inline uint16_t *layer_combined(const struct layer_state *st, int r)
+{
+	return st->area.combined + (size_t)r * (size_t)st->sl.max_slice * (size_t)st->eshape.hidden;
+}
+static inline uint16_t *layer_partials(const struct layer_state *st, int r)
+{
+	return st->area.partials + (size_t)r * st->area.part_rows * (size_t)st->eshape.hidden;
+}
+
+#endif

@@ -1,0 +1,81 @@
+#!/bin/sh
+# moe_layer_test.sh - a parallel configuration's MoE layer on one host (cli/moe_layer.h,
+# parallel-semantics.md sections 2-3): every phase of every mode runs and is checked bit for bit
+# on 4, 8 and 16 ranks (slices with each padding rule and uneven T_d, MoE-TP gather and reduce,
+# attention-TP gather, allgather mode, fp8/int8 dispatch, redundant experts), the phases a
+# configuration lacks are absent, a corrupted phase output is caught (exit 1), and what the layer
+# does not run yet is refused with one line (exit 2) before anything is spawned. The group-building
+# mistakes (a rank swapped between EP groups, a MoE-TP block from the wrong peer, the reduction in
+# the wrong order) are mutants in tests/mutants_test.sh. Ends with "N passed, N failed, N skipped".
+set -u
+SUBCOMMAND=intranode
+. "$(dirname "$0")/lib.sh"
+fix="$lib_here/fixtures/mindie-a3-16.json"
+small="--hidden 256 -e 16 -k 4 -n 2 -w 1"
+
+# layer NAME RANKS SPEC ARGS...: a run that must pass
+layer() {
+	name=$1 ranks=$2 spec=$3; shift 3
+	run "$name" 0 120 intranode -r "$ranks" --parallel "$spec" $small "$@"
+	expect "${name}_pass" "verdict: PASS"
+}
+# phases NAME REGEX...: the table's op rows, in order, are exactly these
+phases() {
+	name=$1; shift
+	got=$(awk '$1 ~ /^[0-9]+$/ && NF > 10 {print $4}' "$tmp/out" | tr '\n' ' ')
+	[ "$got" = "$* " ] && ok "$name" || bad "$name" "phases '$got', want '$* '"
+}
+
+layer "a2a_moe_tp_4" 4 dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16
+phases "a2a_moe_tp_4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
+expect "a2a_banner_groups" "parallel dp=2,tp=2,cp=1,sp=1,moe_tp=2,moe_ep=2,moe_comm=a2a"
+layer "a2a_vllm_4" 4 dp=2,tp=2,moe_tp=1,moe_ep=4 -t 16
+phases "a2a_vllm_4_phases" ep_dispatch ep_combine attn_tp_gather
+layer "a2a_moe_tp_only_4" 4 dp=4,tp=1,moe_tp=2,moe_ep=2 -t 16
+phases "a2a_moe_tp_only_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine
+layer "allgather_4" 4 dp=2,tp=2,moe_tp=1,moe_ep=4 -t 16 --moe-comm allgather
+phases "allgather_4_phases" world_gather world_reduce attn_tp_gather
+for pad in none zero replicate0; do
+	layer "pad_${pad}_uneven_8" 8 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 10 --sp-pad $pad --uneven-tokens 1 --tokens-per-dp 37
+done
+layer "tp_slices_empty_8" 8 dp=2,tp=4,moe_tp=2,moe_ep=4 --tokens-per-dp 2
+layer "fp8_bias_8" 8 dp=2,tp=4,moe_tp=4,moe_ep=2 -t 16 --dtype fp8 --bias 2
+layer "int8_special_8" 8 dp=2,tp=4,moe_tp=4,moe_ep=2 -t 16 --dtype int8 --payload special
+layer "redundant_experts_8" 8 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --redundant-experts 4 --eplb-load zipf:1.2
+layer "allgather_moe_tp_8" 8 dp=2,tp=4,moe_tp=4,moe_ep=2 -t 16 --moe-comm allgather --sp-pad replicate0 --uneven-tokens 1
+layer "allgather_ep_8" 8 dp=8,tp=1,moe_tp=1,moe_ep=8 -t 16 --moe-comm allgather
+phases "allgather_ep_8_phases" world_gather world_reduce
+# MindIE's A3 example (16 ranks, ep_level 1 in its file), and the same in a2a mode
+run "mindie_a3_allgather_16" 0 180 intranode -r 16 --mindie-config "$fix" -t 4 --hidden 128 -e 16 -k 4 -n 1 -w 0
+expect "mindie_a3_allgather_pass" "verdict: PASS"
+run "mindie_a3_a2a_16" 0 180 intranode -r 16 --mindie-config "$fix" --moe-comm a2a -t 4 --hidden 128 -e 16 -k 4 -n 1 -w 0
+expect "mindie_a3_a2a_pass" "verdict: PASS"
+# --op dispatch times the dispatch side only (the check still runs every phase)
+run "op_dispatch" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --op dispatch
+phases "op_dispatch_phases" ep_dispatch moe_tp_gather
+run "json_phases" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --json "$tmp/l.json"
+python3 - "$tmp/l.json" >"$tmp/out" 2>&1 <<'PY' && ok "json_phases_listed" || bad "json_phases_listed" "$(cat "$tmp/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ops = [o["op"] for o in d["points"][0]["ops"]]
+assert ops == ["ep_dispatch", "moe_tp_gather", "moe_tp_reduce", "ep_combine", "attn_tp_gather"], ops
+PY
+
+# a damaged output is caught: the received rows of one rank, in the layer's first phase
+run "corrupt_caught" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --fault corrupt:1
+expect "corrupt_caught_said" "WRONG DATA"
+run "hang_named" 4 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --fault hang:2 --timeout 2
+expect "hang_named_rank" "rank 2"
+
+# refused with one line, exit 2, nothing spawned
+run "sp_pad_plain_ep" 2 10 intranode -r 4 $small --parallel dp=4,tp=1,moe_ep=4 --sp-pad zero
+expect "sp_pad_plain_ep_said" "--sp-pad applies to attention-TP slices; this configuration is plain EP"
+run "allgather_fp8" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather --dtype fp8
+expect "allgather_fp8_said" "allgather moves bf16 rows and adds no bias"
+run "layer_cached" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --cached
+run "layer_rank_sweep" 2 10 intranode -r 4,8 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4
+run "experts_not_moe_ep_multiple" 2 10 intranode -r 8 --hidden 256 -k 2 -e 6 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4
+expect "experts_said" "--num-experts 6 is not a multiple of moe_ep 4"
+run "layer_ascend" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend
+[ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
+finish moe_layer_test.sh
