@@ -394,6 +394,10 @@ void ep_run_result_free(struct ep_run_result *r)
 	r->imbalance = NULL;
 	free(r->state_block);
 	r->state_block = NULL;
+	if (r->layer)
+		free(r->layer->tokens_per_dp);
+	free(r->layer);
+	r->layer = NULL;
 	if (r->placement) {
 		free(r->placement->phy2log);
 		free(r->placement->logcnt);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/hostinfo.h"
+#include "cli/layer_figures.h"
 #include "cli/progress.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
@@ -271,6 +272,14 @@ static void routing_figures(const struct ep_command *cmd, const struct ep_run *r
 	struct ep_sha256 h;
 	res->routing_hash[0] = 0;
 	ep_sha256_init(&h);
+	if (ep_layer_run(run)) { /* the routing the MoE-EP groups dispatch */
+		ep_imbalance_free(im);
+		im = ep_layer_imbalance(run, &h);
+		ep_sha256_hex(&h, res->routing_hash);
+		res->imbalance = im;
+		im = NULL;
+		goto out;
+	}
 	for (long j = w0; idx && w && j < end; j = (j / p + 1) * p) {
 		r.step = ep_routing_step(s, &r, j);
 		if (j > w0 && r.step == first)
@@ -378,6 +387,8 @@ static int run_points(const struct ep_command *cmd, const struct ep_options *o, 
 		if (r->reporter) {
 			routing_figures(cmd, &run, &pts[i].res);
 			placement_figures(cmd, &run, &pts[i].res);
+			if (ep_layer_run(&run))
+				ep_layer_figures(&run, &pts[i].res);
 		}
 		done = i + 1;
 		ep_command_routing_free(&run.routing);

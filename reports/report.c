@@ -150,6 +150,20 @@ static void print_imbalance(FILE *out, const char *label, const struct ep_imbala
 		print_matrix(out, "imbalance: records per link", "node", im->link_rows, im->nodes);
 }
 
+/* A MoE layer: what enters it, and who the slowest phase waits for. */
+static void print_layer(FILE *out, const struct ep_run_result *r)
+{
+	const struct ep_layer_figures *f = r->layer;
+	if (!f)
+		return;
+	fprintf(out, "# layer %s: %ld tokens enter the MoE layer (the %d attention-DP groups' %ld rows, each once: "
+		"attention-TP replicas sliced, padding kept)", f->config, f->moe_tokens, f->ndp, f->attn_tokens);
+	if (f->slowest_op >= 0 && f->slowest_rank >= 0)
+		fprintf(out, "; slowest phase %s (median %.1f us), slowest rank %d: %s", r->ops[f->slowest_op].name,
+			r->ops[f->slowest_op].time_us.median, f->slowest_rank, f->slowest_groups);
+	fprintf(out, "\n");
+}
+
 /* n ids as " a b c", all of them under -v or up to 64, else the first 32 and "...". */
 static void print_ids(FILE *out, const char *what, const int *v, int n, int verbose)
 {
@@ -216,6 +230,7 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 		}
 	}
 	print_slow_ranks(out, pt);
+	print_layer(out, r);
 	print_placement(out, r->placement, verbose);
 	print_imbalance(out, r->placement ? "imbalance after placement" : "imbalance", r->imbalance, verbose);
 	fflush(out);

@@ -240,6 +240,31 @@ static void json_placement(struct ep_json *j, const struct ep_placement_figures 
 	ep_json_end_object(j);
 }
 
+/* A MoE layer: tokens entering it, T_d per DP group, the slowest phase's slowest rank. */
+static void json_layer(struct ep_json *j, const struct ep_run_result *r)
+{
+	const struct ep_layer_figures *f = r->layer;
+	ep_json_begin_object(j, "layer");
+	ep_json_string(j, "config", f->config);
+	ep_json_int(j, "moe_tokens", f->moe_tokens);
+	ep_json_int(j, "attn_tokens", f->attn_tokens);
+	ep_json_begin_array(j, "tokens_per_dp");
+	for (int d = 0; f->tokens_per_dp && d < f->ndp; d++)
+		ep_json_int(j, NULL, f->tokens_per_dp[d]);
+	ep_json_end_array(j);
+	if (r->imbalance) {
+		ep_json_begin_array(j, "ep_recv_rows");
+		for (int q = 0; q < r->imbalance->ranks; q++)
+			ep_json_uint(j, NULL, r->imbalance->rank_rows[q]);
+		ep_json_end_array(j);
+		ep_json_double(j, "balancedness", r->imbalance->rank.balancedness);
+	}
+	ep_json_string(j, "slowest_op", f->slowest_op >= 0 ? r->ops[f->slowest_op].name : NULL);
+	ep_json_int(j, "slowest_rank", f->slowest_rank);
+	ep_json_string(j, "slowest_rank_groups", f->slowest_groups[0] ? f->slowest_groups : NULL);
+	ep_json_end_object(j);
+}
+
 static void json_point(struct ep_json *j, const struct ep_point *pt)
 {
 	const struct ep_run_result *r = &pt->res;
@@ -260,6 +285,8 @@ static void json_point(struct ep_json *j, const struct ep_point *pt)
 		json_imbalance(j, "imbalance", r->imbalance);
 	if (r->placement)
 		json_placement(j, r->placement);
+	if (r->layer)
+		json_layer(j, r);
 	json_check(j, pt);
 	if (r->soak.passes)
 		json_soak(j, &r->soak);

@@ -26,6 +26,20 @@ struct ep_placement_figures {
 				      * replicas; NULL when E is not a multiple of the ranks */
 };
 
+/* A parallel configuration's MoE layer (cli/layer_figures.c): what enters
+ * it and who it waits for. Rows per EP rank and balancedness are the
+ * point's imbalance, taken over the MoE-EP ranks. */
+struct ep_layer_figures {
+	char config[160];            /* "dp=2,tp=2,cp=1,sp=1,moe_tp=2,moe_ep=2,moe_comm=a2a" */
+	long moe_tokens;             /* rows entering the layer after de-duplication (every slice) */
+	long attn_tokens;            /* the attention-DP groups' T_d summed */
+	int ndp;                     /* attention-DP groups */
+	int *tokens_per_dp;          /* [ndp] T_d */
+	int slowest_op;              /* the phase with the longest median (max over ranks), -1 if none timed */
+	int slowest_rank;            /* its slowest rank */
+	char slowest_groups[160];    /* that rank's groups: "attn_tp=[0..1] dp=0 moe_tp=[0..1] ep=0/{0,2}" */
+};
+
 /* Timing and bytes of one collective op (e.g. "dispatch"). */
 struct ep_op_result {
 	const char *name;
@@ -97,6 +111,7 @@ struct ep_run_result {
 	char routing_hash[65];     /* SHA-256 of every rank's top-k ids (int64, rank-major), or "" */
 	struct ep_imbalance *imbalance; /* the routing's load figures (reports/imbalance.h), or NULL */
 	struct ep_placement_figures *placement; /* redundant experts: the placement and what it bought, or NULL */
+	struct ep_layer_figures *layer; /* a parallel configuration's MoE layer, or NULL */
 	char *state_block;         /* the state block printed when the point ended stuck (as on stderr), or NULL */
 	char limits[EP_TEXT_MAX];  /* the limits this point missed, one per line, or "" */
 	struct ep_soak_result soak;

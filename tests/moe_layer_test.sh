@@ -59,7 +59,14 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 ops = [o["op"] for o in d["points"][0]["ops"]]
 assert ops == ["ep_dispatch", "moe_tp_gather", "moe_tp_reduce", "ep_combine", "attn_tp_gather"], ops
+l = d["points"][0]["layer"]
+assert l["moe_tokens"] == 64 and l["tokens_per_dp"] == [32, 32], l  # T_d = -t 16 x tp 2; each row enters once
+assert len(l["ep_recv_rows"]) == 2 and 0 < l["balancedness"] <= 1, l
+assert l["slowest_rank_groups"].startswith("attn_tp="), l
 PY
+run "layer_line" 0 60 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 8 --sp-pad zero --tokens-per-dp 30
+expect "layer_line_tokens" "^# layer dp=2,tp=4,cp=1,sp=1,moe_tp=2,moe_ep=4,moe_comm=a2a: 64 tokens enter the MoE layer \\(the 2 attention-DP groups' 60 rows"
+expect "layer_line_slowest" "slowest rank [0-7]: attn_tp=\\[[0-9]\\.\\.[0-9]\\] dp=[01] moe_tp=\\{[0-9],[0-9]\\} ep="
 
 # a damaged output is caught: the received rows of one rank, in the layer's first phase
 run "corrupt_caught" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --fault corrupt:1

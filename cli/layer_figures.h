@@ -1,0 +1,28 @@
+/* layer_figures.h - the figures of a parallel configuration's MoE layer, from the routing and the timings.
+ *
+ * parallel-semantics.md section 7: tokens entering the layer after
+ * de-duplication, rows per MoE-EP rank and their balancedness (the point's
+ * imbalance, over the MoE-EP ranks: every EP group's sources counted, EP
+ * rank q summing what its MoE-TP group receives), bytes and time per phase
+ * (the table's op rows), and the slowest rank of the slowest phase with
+ * its groups. Computed by the reporting process, never by the ranks.
+ */
+#ifndef EP_LAYER_FIGURES_H
+#define EP_LAYER_FIGURES_H
+
+#include "cli/bench.h"
+#include "reports/digest.h"
+#include "reports/imbalance.h"
+#include "reports/results.h"
+
+/* Is the run a MoE layer (its resolved configuration other than plain EP)? */
+int ep_layer_run(const struct ep_run *run);
+
+/* The imbalance over the MoE-EP ranks of the layer's routing, every world
+ * rank's top-k ids hashed in world order into h. NULL when out of memory. */
+struct ep_imbalance *ep_layer_imbalance(const struct ep_run *run, struct ep_sha256 *h);
+
+/* res->layer for the run (after the point ran: its slowest phase). */
+void ep_layer_figures(const struct ep_run *run, struct ep_run_result *res);
+
+#endif
