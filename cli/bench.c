@@ -137,9 +137,12 @@ static int check_pass(const struct ep_variant *v, struct ep_bench_env *env, void
 		if ((rc = damage(op, env, st, pass, applied, stale)))
 			return rc;
 		if (o->check) {
+			int had = rep->has_first;
 			ep_set_phase(env->waiter, "check");
 			if ((rc = op->check(st, rep)))
 				return rank_fail(env, "check", rc);
+			if (!had && rep->has_first && !env->result->has_first)
+				env->result->first_op = i; /* kept with `first` by keep_findings */
 		}
 	}
 	return damage_missed(env, pass, applied);

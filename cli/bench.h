@@ -91,6 +91,7 @@ struct ep_rank_result {
 	uint64_t recv_rows;
 	double busy_median_us[EP_MAX_OPS]; /* per op: median of run() time minus sync waits */
 	int64_t first_pass;       /* soak: the pass index of `first` */
+	int32_t first_op;         /* the op whose check found `first` (earlier ops' findings come first) */
 	double soak_s;            /* soak: seconds of all passes */
 	int64_t soak_done;        /* soak: passes this rank completed */
 	_Atomic int32_t finished;

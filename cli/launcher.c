@@ -118,8 +118,9 @@ static void collect_check(const struct ep_run *run, const struct ep_rank_result 
 		res->wrong_elems += rr[r].wrong_elems;
 		res->wrong_rows += rr[r].wrong_rows;
 		res->recv_rows += rr[r].recv_rows;
-		if (rr[r].has_first && (first < 0 || rr[r].first_pass < rr[first].first_pass))
-			first = r;
+		if (rr[r].has_first && (first < 0 || rr[r].first_pass < rr[first].first_pass ||
+					(rr[r].first_pass == rr[first].first_pass && rr[r].first_op < rr[first].first_op)))
+			first = r; /* the earliest pass, then the earliest op: where the damage began */
 	}
 	if (first >= 0) {
 		char line[EP_TEXT_MAX - 32];

@@ -75,13 +75,17 @@ static int parse_blame(const char *v, struct ep_suite_case *c)
 	return 0;
 }
 
-/* key=value words of a case, taken out of its words. 0 or an error. */
+/* key=value words of a case, taken out of its words (a word with '=' that
+ * follows an option is that option's value unless it is one of the keys).
+ * 0 or an error. */
 static int case_keys(struct loader *l, struct ep_suite_case *c, char **w, int *n)
 {
 	int k = 0;
 	for (int i = 0; i < *n; i++) {
 		char *eq = strchr(w[i], '='), *end;
-		if (!eq || w[i][0] == '-') {
+		int known = !strncmp(w[i], "expect=", 7) || !strncmp(w[i], "blame=", 6) || !strncmp(w[i], "timeout=", 8);
+		int value = i > 0 && !strncmp(w[i - 1], "--", 2) && !strchr(w[i - 1], '='); /* --parallel dp=2,tp=2 */
+		if (!eq || w[i][0] == '-' || (!known && value)) {
 			w[k++] = w[i];
 			continue;
 		}
