@@ -114,6 +114,7 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	ctx->node = node;
 	ctx->local = local;
 	ctx->rank = node * P + local;
+	ctx->net_per_node = P, ctx->net_local = local;
 	ctx->sizes = *sizes;
 	ctx->waiter = w;
 	ctx->net = net;
@@ -165,12 +166,18 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	return 0;
 }
 
+/* The rail peer on node `node` as the transport knows it (ep_internode_net_ids). */
+static int net_of(const struct ep_internode *ctx, int node)
+{
+	return node * ctx->net_per_node + ctx->net_local;
+}
+
 int ep_internode_peers(const struct ep_internode *ctx, int *peers)
 {
 	int n = 0;
 	for (int m = 0; m < ctx->nodes; m++)
 		if (m != ctx->node)
-			peers[n++] = m * ctx->per_node + ctx->local;
+			peers[n++] = net_of(ctx, m);
 	return n;
 }
 
@@ -178,6 +185,7 @@ static int peer_of(const struct ep_internode *ctx, int node)
 {
 	return node * ctx->per_node + ctx->local;
 }
+
 
 /* A network failure: one line naming this rank, its phase and the transport's account. */
 static int net_fail(struct ep_internode *ctx, int rc)
@@ -214,7 +222,7 @@ static int wait_from(struct ep_internode *ctx, int m, uint32_t k)
 {
 	struct ep_traffic *t = ctx->waiter->traffic;
 	ep_traffic_waits(t, ctx->rank, peer_of(ctx, m)); /* for the state block: whom this rank waits for */
-	int rc = ep_transport_wait(ctx->net, peer_of(ctx, m), ctx->expect[m] + k);
+	int rc = ep_transport_wait(ctx->net, net_of(ctx, m), ctx->expect[m] + k);
 	if (!rc) /* a wait that failed keeps naming its peer, as sync.h's do */
 		ep_traffic_waits(t, ctx->rank, -1);
 	return rc ? net_fail(ctx, rc) : 0;
@@ -231,7 +239,7 @@ int ep_internode_barrier(struct ep_internode *ctx)
 	if (rc)
 		return rc;
 	for (int m = 0; m < ctx->nodes; m++)
-		if (m != ctx->node && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+		if (m != ctx->node && (rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
 			return net_fail(ctx, rc);
 	for (int m = 0; m < ctx->nodes; m++)
 		if (m != ctx->node) {
@@ -380,8 +388,8 @@ static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c)
 {
 	size_t rb = ctx->rec_bytes;
 	if (ctx->iov)
-		return ep_transport_putv(ctx->net, peer_of(ctx, m), ctx->iov, 2 * c, EP_NET_RECV, (size_t)at * rb);
-	return ep_transport_put(ctx->net, peer_of(ctx, m), ctx->region[EP_NET_STAGE], EP_NET_RECV, (size_t)at * rb,
+		return ep_transport_putv(ctx->net, net_of(ctx, m), ctx->iov, 2 * c, EP_NET_RECV, (size_t)at * rb);
+	return ep_transport_put(ctx->net, net_of(ctx, m), ctx->region[EP_NET_STAGE], EP_NET_RECV, (size_t)at * rb,
 				(size_t)c * rb);
 }
 
@@ -406,7 +414,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 		stage_record(ctx, in, t, bits, c++);
 		if (c < ctx->chunk)
 			continue;
-		if ((rc = put_staged(ctx, m, at, c)) || (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+		if ((rc = put_staged(ctx, m, at, c)) || (rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
 			return net_fail(ctx, rc);
 		ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 		at += c;
@@ -419,7 +427,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	if (c > 0 && (rc = put_staged(ctx, m, at, c)))
 		return net_fail(ctx, rc);
 	ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
-	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
 		return net_fail(ctx, rc);
 	ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at + c - start));
 	return 0;
@@ -581,11 +589,11 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 	}
 	for (int k = 1; k < N; k++) {
 		int m = (n + k) % N;
-		if (!cached && (rc = ep_transport_put(ctx->net, peer_of(ctx, m),
+		if (!cached && (rc = ep_transport_put(ctx->net, net_of(ctx, m),
 						      meta + (slot + (size_t)n) * ctx->meta_bytes, EP_NET_META,
 						      (slot + (size_t)n) * ctx->meta_bytes, ctx->meta_bytes)))
 			return net_fail(ctx, rc);
-		if ((rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+		if ((rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
 			return net_fail(ctx, rc);
 	}
 	for (int k = 0; k < N; k++) {
@@ -690,10 +698,10 @@ static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
 		int64_t last = first + ctx->chunk < rows ? first + ctx->chunk : rows;
 		for (int64_t i = first; i < last; i++)
 			node_partial(ctx, start + i, with_w, stage + (size_t)(i - first) * cb);
-		if ((last > first && (rc = ep_transport_put(ctx->net, q, stage, EP_NET_COMBINE,
+		if ((last > first && (rc = ep_transport_put(ctx->net, net_of(ctx, sn), stage, EP_NET_COMBINE,
 							    (size_t)(at + first) * cb,
 							    (size_t)(last - first) * cb))) ||
-		    (rc = ep_transport_signal(ctx->net, q)))
+		    (rc = ep_transport_signal(ctx->net, net_of(ctx, sn))))
 			return net_fail(ctx, rc);
 		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, (uint32_t)last);
 		ctx->last_combine.net_bytes[sn] += (uint64_t)(last - first) * cb;
@@ -740,7 +748,7 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 	ep_set_phase(w, "combine.notify");
 	/* our combine buffer is free: the previous combine is fully reduced */
 	for (int m = 0; m < N; m++)
-		if (m != n && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+		if (m != n && (rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
 			return net_fail(ctx, rc);
 	if ((rc = node_barrier(ctx))) /* every local combine input is in place */
 		return rc;

@@ -81,6 +81,8 @@ struct ep_internode {
 	struct ep_shape shape;     /* num_ranks = R (global) */
 	int nodes, per_node;       /* N, P */
 	int node, local, rank;     /* n, g, q = n * P + g */
+	int net_per_node, net_local; /* the transport's ids of the rail peers: m * net_per_node + net_local
+				      * (P and g, unless the ranks are a group of a larger job) */
 	struct ep_internode_sizes sizes;
 	struct ep_waiter *waiter;  /* node-local ranks */
 	struct ep_transport *net;
@@ -112,6 +114,16 @@ struct ep_internode {
 	float *wacc;               /* [K] scratch */
 	struct ep_internode_op_figures last_dispatch, last_combine;
 };
+
+/* The ranks are a group of a larger job whose transport numbers rank
+ * (m, local) as m * per_node + local (a parallel configuration's MoE-EP
+ * group: cli/moe_layer.h): rail peers are addressed by those ids. Call
+ * after init, before connecting; nothing else changes (a group's own
+ * shared-memory arena and rank numbering stay the collective's). */
+static inline void ep_internode_net_ids(struct ep_internode *ctx, int per_node, int local)
+{
+	ctx->net_per_node = per_node, ctx->net_local = local;
+}
 
 /* Node arena bytes (mapped shared before the node's ranks fork, zeroed). */
 size_t ep_internode_arena_bytes(const struct ep_shape *s, int ranks_per_node, size_t capacity);

@@ -93,7 +93,17 @@ void ep_internode_ref_check_layout(const struct ep_internode_ref *ref, const str
 static void expert_row(const struct ep_internode_ref *ref, int r, int e, const uint16_t *xb,
 		       uint16_t *y)
 {
-	ep_expert_transform(ref->base.routing->payload, r, e, xb, ref->base.shape.hidden, y);
+	const struct ep_expert_fn *f = ref->base.expert;
+	if (f)
+		f->row(f->ctx, r, e, xb, ref->base.shape.hidden, y);
+	else
+		ep_expert_transform(ref->base.routing->payload, r, e, xb, ref->base.shape.hidden, y);
+}
+
+static float expert_weight(const struct ep_internode_ref *ref, int r, int l, float w)
+{
+	const struct ep_expert_fn *f = ref->base.expert;
+	return f ? f->weight(f->ctx, r, l, w) : ep_expert_weight(r, l, w);
 }
 
 static void wire_row_bf16(const struct ep_internode_ref *ref, int src, int t, uint8_t *row,
@@ -138,11 +148,11 @@ static int scratch_alloc(const struct ep_shape *s, struct scratch *w)
 
 /* Token t of rank me after combine: bias, then per node a partial rounded
  * to BF16 (its ranks ascending, from +0), nodes ascending, rounded again. */
-static void expected_combine(const struct ep_internode_ref *ref, int t, struct scratch *w,
+static void expected_combine(const struct ep_internode_ref *ref, int me, int t, struct scratch *w,
 			     uint16_t *want, float *wsum)
 {
 	const struct ep_shape *s = &ref->base.shape;
-	int H = s->hidden, K = s->num_topk, L = ep_local_experts(s), me = ref->base.me;
+	int H = s->hidden, K = s->num_topk, L = ep_local_experts(s);
 	int P = ref->ranks_per_node, N = ref->nodes;
 	const int64_t *ti = ep_reference_topk_idx(&ref->base, me) + (size_t)t * K;
 	const float *wt = ep_reference_topk_weights(&ref->base, me) + (size_t)t * K;
@@ -185,7 +195,7 @@ static void expected_combine(const struct ep_internode_ref *ref, int t, struct s
 				pacc[c] += ep_bf16_to_f32(w->y[c]);
 			for (int j = 0; j < K; j++) {
 				int l = local_on(ti[j], r, L);
-				wpart[j] += ep_expert_weight(r, l, l >= 0 ? wt[j] : 0.0f);
+				wpart[j] += expert_weight(ref, r, l, l >= 0 ? wt[j] : 0.0f);
 			}
 		}
 		if (!any)
@@ -212,7 +222,7 @@ int ep_internode_ref_combined(const struct ep_internode_ref *ref, uint16_t *comb
 	int T = ep_routing_num_tokens(ref->base.routing, s->num_tokens, ref->base.seed, ref->base.me);
 	for (int t = 0; t < T; t++) {
 		float wsum[K > 0 ? K : 1];
-		expected_combine(ref, t, &w, combined_x + (size_t)t * s->hidden, wsum);
+		expected_combine(ref, ref->base.me, t, &w, combined_x + (size_t)t * s->hidden, wsum);
 		if (combined_w)
 			memcpy(combined_w + (size_t)t * K, wsum, sizeof(float) * (size_t)K);
 	}
@@ -235,13 +245,26 @@ void ep_internode_ref_check_combine(const struct ep_internode_ref *ref, const ui
 	int T = ep_routing_num_tokens(ref->base.routing, s->num_tokens, ref->base.seed, me);
 	for (int t = 0; t < T; t++) {
 		float wsum[K > 0 ? K : 1];
-		expected_combine(ref, t, &w, want, wsum);
+		int who = ep_reference_world(&ref->base, me);
+		expected_combine(ref, me, t, &w, want, wsum);
 		ep_compare_row(rep, "combined_x", EP_ELEM_BF16, want, combined_x + (size_t)t * H,
-			       (size_t)H, t, me, t);
+			       (size_t)H, t, who, t);
 		if (combined_w && s->with_topk)
 			ep_compare_row(rep, "combined_topk_weights", EP_ELEM_F32, wsum,
-				       combined_w + (size_t)t * K, (size_t)K, t, me, t);
+				       combined_w + (size_t)t * K, (size_t)K, t, who, t);
 	}
 	free(want);
 	scratch_free(&w);
+}
+
+int ep_internode_ref_combined_row(const struct ep_internode_ref *ref, int src, int t, uint16_t *want)
+{
+	struct scratch w;
+	int K = ref->base.shape.num_topk;
+	float wsum[K > 0 ? K : 1];
+	if (scratch_alloc(&ref->base.shape, &w))
+		return -ENOMEM;
+	expected_combine(ref, src, t, &w, want, wsum);
+	scratch_free(&w);
+	return 0;
 }

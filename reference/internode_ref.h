@@ -42,6 +42,8 @@ void ep_internode_ref_check_layout(const struct ep_internode_ref *ref, const str
  * (may be NULL). 0 or -ENOMEM. */
 int ep_internode_ref_combined(const struct ep_internode_ref *ref, uint16_t *combined_x,
 			      float *combined_w);
+/* The combined row of token t of any rank src (bf16 [H]). 0 or -ENOMEM. */
+int ep_internode_ref_combined_row(const struct ep_internode_ref *ref, int src, int t, uint16_t *want);
 void ep_internode_ref_check_combine(const struct ep_internode_ref *ref, const uint16_t *combined_x,
 				    const float *combined_w, struct ep_check_report *rep);
 
