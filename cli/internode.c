@@ -354,11 +354,19 @@ static int always(const struct ep_options *o)
 	return 1;
 }
 
+/* A parallel configuration other than plain EP runs its MoE layer. */
+static const struct ep_variant *internode_variant_for(const struct ep_options *o)
+{
+	struct ep_parallel p;
+	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_internode_variant;
+}
+
 const struct ep_command ep_cmd_internode = {
 	.name = "internode",
 	.help = "normal dispatch/combine across nodes (TCP or verbs, then shared memory)",
 	.options = {"internode", EP_SCOPE_RUN | EP_SCOPE_NORMAL | EP_SCOPE_NODES, NULL},
 	.variant = &ep_internode_variant,
+	.variant_for = internode_variant_for,
 	.across_nodes = always,
 	.routing = internode_routing,
 };

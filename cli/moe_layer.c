@@ -5,26 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collectives/numeric.h"
-#include "reference/transform.h"
+#include "collectives/error.h"
 
 /* Where the layer's pieces lie in the arena (one plan for sizing and binding). */
 struct layer_plan {
-	size_t group_bytes;            /* one MoE-EP group's intranode arena */
+	size_t group_bytes;            /* one MoE-EP group's arena */
 	size_t partials, combined, ag_x, ag_idx, ag_w, total;
 	size_t part_rows;
 };
 
 static void plan_arena(const struct layer_state *st, size_t capacity, struct layer_plan *p)
 {
-	size_t W = (size_t)st->W, S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden;
+	size_t P = (size_t)st->P, S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden;
 	size_t K = (size_t)st->eshape.num_topk;
-	p->group_bytes = ep_align_up(ep_intranode_arena_bytes(&st->eshape, capacity), EP_PAGE);
-	p->part_rows = st->allgather ? W * S : (size_t)st->moe_tp * capacity;
+	p->group_bytes = layer_ep_group_bytes(st, capacity);
+	p->part_rows = st->allgather ? (size_t)st->W * S : (size_t)st->moe_tp * capacity;
 	p->partials = p->group_bytes * (size_t)st->moe_tp;
-	p->combined = ep_align_up(p->partials + W * p->part_rows * H * 2, EP_PAGE);
-	p->ag_x = ep_align_up(p->combined + W * S * H * 2, EP_PAGE);
-	size_t ag = st->allgather ? W * S : 0;
+	p->combined = ep_align_up(p->partials + P * p->part_rows * H * 2, EP_PAGE);
+	p->ag_x = ep_align_up(p->combined + P * S * H * 2, EP_PAGE);
+	size_t ag = st->allgather ? P * S : 0;
 	p->ag_idx = ep_align_up(p->ag_x + ag * H * 2, EP_PAGE);
 	p->ag_w = ep_align_up(p->ag_idx + ag * K * 8, EP_PAGE);
 	p->total = ep_align_up(p->ag_w + ag * K * 4, EP_PAGE);
@@ -32,16 +31,16 @@ static void plan_arena(const struct layer_state *st, size_t capacity, struct lay
 
 static void geometry_fini(struct layer_state *st)
 {
-	for (int i = 0; st->refs && i < st->moe_tp; i++)
-		ep_reference_fini(&st->refs[i]);
+	for (int i = 0; st->irefs && i < st->moe_tp; i++)
+		ep_internode_ref_fini(&st->irefs[i]);
 	for (int i = 0; st->views && i < st->moe_tp; i++)
 		ep_group_arrays_fini(&st->views[i]);
-	free(st->refs);
+	free(st->irefs);
 	free(st->views);
 	free(st->routings);
 	free(st->experts);
 	ep_slices_fini(&st->sl);
-	st->refs = NULL, st->views = NULL, st->routings = NULL, st->experts = NULL;
+	st->irefs = NULL, st->views = NULL, st->routings = NULL, st->experts = NULL;
 }
 
 /* One MoE-EP group's view, routing, expert and reference (for EP rank q). */
@@ -53,22 +52,31 @@ static int group_geometry(struct layer_state *st, const struct ep_run *run, int 
 	st->routings[i] = run->routing;
 	st->routings[i].group = &st->views[i].view;
 	ep_moe_tp_expert_init(&st->experts[i], run->routing.payload, st->moe_tp, i);
-	if ((rc = ep_reference_init(&st->refs[i], &st->eshape, &st->routings[i], run->cfg->seed, st->q)))
+	if ((rc = ep_internode_ref_init(&st->irefs[i], &st->eshape, &st->routings[i], run->cfg->seed, st->q, st->Pg)))
 		return rc;
-	st->refs[i].expert = &st->experts[i].fn;
+	st->irefs[i].base.expert = &st->experts[i].fn;
 	return 0;
 }
 
-/* The slices, the EP groups' shape and every group's reference for rank me. */
-static int geometry(struct layer_state *st, const struct ep_run *run, int me)
+/* Where rank me sits: its groups, its node, its EP rank within the node. */
+static void placement(struct layer_state *st, const struct ep_run *run, int me)
 {
 	const struct ep_parallel *p = &run->parallel;
-	const struct ep_run_cfg *cfg = run->cfg;
 	st->par = *p;
 	st->W = run->shape.num_ranks, st->me = me;
 	st->tp = p->v[EP_PAR_TP], st->moe_tp = p->v[EP_PAR_MOE_TP], st->moe_ep = p->v[EP_PAR_MOE_EP];
 	st->allgather = p->moe_comm == EP_MOE_ALLGATHER;
 	st->g = me % st->moe_tp, st->q = me / st->moe_tp, st->d = me / st->tp;
+	st->nodes_job = run->cfg->ranks_per_node > 0 && run->cfg->ranks_per_node < st->W;
+	st->P = st->nodes_job ? run->cfg->ranks_per_node : st->W;
+	st->Pg = st->P / st->moe_tp, st->node = me / st->P, st->kq = (me % st->P) / st->moe_tp;
+}
+
+/* The slices, the EP groups' shape and every group's reference for rank me. */
+static int geometry(struct layer_state *st, const struct ep_run *run, int me)
+{
+	const struct ep_run_cfg *cfg = run->cfg;
+	placement(st, run, me);
 	int T_d = cfg->tokens_per_dp ? cfg->tokens_per_dp : run->shape.num_tokens * st->tp;
 	int rc = ep_slices_init(&st->sl, st->W, st->tp, st->moe_tp, st->moe_ep, (enum ep_slice_pad)cfg->sp_pad, T_d,
 				run->routing.uneven_tokens, cfg->seed);
@@ -81,8 +89,8 @@ static int geometry(struct layer_state *st, const struct ep_run *run, int me)
 	st->views = calloc(n, sizeof(*st->views));
 	st->routings = calloc(n, sizeof(*st->routings));
 	st->experts = calloc(n, sizeof(*st->experts));
-	st->refs = calloc(n, sizeof(*st->refs));
-	if (!st->views || !st->routings || !st->experts || !st->refs)
+	st->irefs = calloc(n, sizeof(*st->irefs));
+	if (!st->views || !st->routings || !st->experts || !st->irefs)
 		return -ENOMEM;
 	for (int i = 0; i < st->moe_tp; i++)
 		if ((rc = group_geometry(st, run, i)))
@@ -96,7 +104,7 @@ static int layer_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byte
 	int rc = geometry(&st, run, 0);
 	run->capacity = 1;
 	for (int i = 0; !rc && i < st.moe_tp; i++) {
-		size_t most = ep_reference_max_recv(&st.refs[i]);
+		size_t most = ep_reference_max_recv(&st.irefs[i].base);
 		run->capacity = most > run->capacity ? most : run->capacity;
 	}
 	if (!rc) {
@@ -105,7 +113,7 @@ static int layer_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byte
 		*arena_bytes = p.total;
 		size_t rows = st.allgather ? (size_t)st.W * (size_t)st.sl.max_slice : (size_t)st.moe_tp * run->capacity;
 		*rank_bytes = ep_normal_rank_bytes(&st.eshape, run->capacity) * (size_t)st.moe_tp +
-			      (size_t)st.moe_tp * ep_intranode_rank_bytes(&st.eshape) + rows * layer_row_bytes(&st) +
+			      layer_ep_rank_bytes(&st, run->capacity) + rows * layer_row_bytes(&st) +
 			      (size_t)st.tp * (size_t)st.sl.max_slice * (size_t)st.eshape.hidden * 2;
 	}
 	geometry_fini(&st);
@@ -117,9 +125,7 @@ static void layer_teardown(void *p)
 	struct layer_state *st = p;
 	if (!st)
 		return;
-	for (int i = 0; st->colls && i < st->moe_tp; i++)
-		ep_intranode_fini(&st->colls[i]);
-	free(st->colls);
+	layer_ep_fini(st);
 	ep_normal_io_fini(&st->io);
 	geometry_fini(st);
 	free(st->rows_of);
@@ -158,12 +164,8 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 	char *base = arena;
 	int rc;
 	plan_arena(st, capacity, &p);
-	if (!(st->colls = calloc((size_t)st->moe_tp, sizeof(*st->colls))))
-		return -ENOMEM;
-	for (int i = 0; i < st->moe_tp; i++)
-		if ((rc = ep_intranode_init(&st->colls[i], i == st->g ? &st->io.shape : &st->eshape, st->q,
-					    base + (size_t)i * p.group_bytes, capacity, st->env->waiter)))
-			return rc;
+	if ((rc = layer_ep_bind(st, base, p.group_bytes, capacity)))
+		return rc;
 	st->area = (struct layer_area){.partials = (uint16_t *)(base + p.partials), .combined = (uint16_t *)(base + p.combined),
 				       .ag_x = (uint16_t *)(base + p.ag_x), .ag_idx = (int64_t *)(base + p.ag_idx),
 				       .ag_w = (float *)(base + p.ag_w), .part_rows = p.part_rows};
@@ -185,11 +187,12 @@ static int layer_setup(struct ep_bench_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	st->env = env;
+	env->waiter->traffic = NULL; /* per-pair rows are counted in EP-group ranks, not the world's: not kept */
 	if (!(rc = geometry(st, run, env->rank))) {
 		st->grun = (struct ep_run){.cfg = run->cfg, .shape = st->eshape, .routing = st->routings[st->g],
 					   .capacity = run->capacity, .parallel = run->parallel};
-		rc = ep_normal_io_init(&st->io, &st->grun, st->q, ep_reference_topk_idx(&st->refs[st->g], st->q),
-				       ep_reference_topk_weights(&st->refs[st->g], st->q), 0);
+		rc = ep_normal_io_init(&st->io, &st->grun, st->q, ep_reference_topk_idx(layer_ref(st, st->g), st->q),
+				       ep_reference_topk_weights(layer_ref(st, st->g), st->q), st->nodes_job ? st->Pg : 0);
 	}
 	if (!rc && !(rc = private_buffers(st, run->capacity)))
 		rc = bind_arena(st, env->arena, run->capacity);
@@ -205,8 +208,7 @@ static int layer_setup(struct ep_bench_env *env, void **out)
 
 static int dispatch_once(struct layer_state *st)
 {
-	struct ep_dispatch_in in = ep_normal_io_dispatch_in(&st->io);
-	int rc = ep_intranode_dispatch(&st->colls[st->g], &in, 0, &st->io.out);
+	int rc = layer_ep_dispatch(st);
 	st->stage = rc ? STAGE_NONE : STAGE_DISPATCHED;
 	return rc;
 }
@@ -218,32 +220,21 @@ static int ep_dispatch_run(void *p)
 
 static int ep_dispatch_check(void *p, struct ep_check_report *rep)
 {
-	struct layer_state *st = p;
-	ep_reference_check_layout(&st->refs[st->g], &st->io.layout, rep);
-	ep_reference_check_dispatch(&st->refs[st->g], &st->io.out, 0, rep);
+	layer_ep_check_dispatch(p, rep);
 	return 0;
-}
-
-/* Rows this rank received from itself (wire bytes leave them out). */
-static uint64_t rows_from_self(const struct layer_state *st)
-{
-	int R = st->moe_ep, q = st->q;
-	const int32_t *rpm = st->colls[st->g].rank_prefix_matrix;
-	return (uint64_t)(rpm[q * R + q] - (q ? rpm[(q - 1) * R + q] : 0));
 }
 
 static void ep_dispatch_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 {
 	const struct layer_state *st = p;
-	uint64_t row = ep_normal_dispatch_row_bytes(&st->eshape), n = st->colls[st->g].num_recv;
+	uint64_t row = ep_normal_dispatch_row_bytes(&st->eshape), n = layer_ep_num_recv(st);
 	*alg = n * row;
-	*wire = (n - rows_from_self(st)) * row;
+	*wire = (n - layer_ep_rows_from_self(st)) * row;
 }
 
 static uint64_t ep_recv_rows(const void *p)
 {
-	const struct layer_state *st = p;
-	return st->colls[st->g].num_recv;
+	return layer_ep_num_recv(p);
 }
 
 static int ep_dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
@@ -256,21 +247,19 @@ static int ep_combine_prepare(void *p)
 {
 	struct layer_state *st = p;
 	int rc;
-	if (st->stage < STAGE_DISPATCHED && (rc = dispatch_once(st)))
+	if (st->stage < STAGE_DISPATCHED && ((rc = layer_ep_barrier(st)) || (rc = dispatch_once(st))))
 		return rc;
 	if (st->moe_tp > 1)
 		return st->stage < STAGE_REDUCED ? layer_moe_tp_reduce(st) : 0;
 	ep_set_phase(st->env->waiter, "experts");
-	struct ep_intranode *c = &st->colls[st->g];
-	ep_normal_io_apply_experts(&st->io, ep_intranode_combine_x(c), ep_intranode_combine_w(c));
+	ep_normal_io_apply_experts(&st->io, layer_ep_combine_x(st), layer_ep_combine_w(st));
 	return 0;
 }
 
 static int ep_combine_run(void *p)
 {
 	struct layer_state *st = p;
-	int rc = ep_intranode_combine(&st->colls[st->g], st->io.bias[0], st->io.bias[1], layer_combined(st, st->me),
-				      st->combined_w);
+	int rc = layer_ep_combine(st, layer_combined(st, st->me), st->combined_w);
 	st->stage = rc ? st->stage : STAGE_COMBINED;
 	return rc;
 }
@@ -278,16 +267,16 @@ static int ep_combine_run(void *p)
 static int ep_combine_check(void *p, struct ep_check_report *rep)
 {
 	struct layer_state *st = p;
-	ep_reference_check_combine(&st->refs[st->g], layer_combined(st, st->me), st->combined_w, rep);
+	layer_ep_check_combine(st, layer_combined(st, st->me), st->combined_w, rep);
 	return 0;
 }
 
 static void ep_combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 {
 	const struct layer_state *st = p;
-	uint64_t row = 2 * (uint64_t)st->eshape.hidden, n = st->colls[st->g].num_recv;
+	uint64_t row = 2 * (uint64_t)st->eshape.hidden, n = layer_ep_num_recv(st);
 	*alg = n * row;
-	*wire = (n - rows_from_self(st)) * row;
+	*wire = (n - layer_ep_rows_from_self(st)) * row;
 }
 
 static int ep_combine_outputs(void *p, struct ep_tensor_view *v, int max)
@@ -300,12 +289,33 @@ static int ep_combine_outputs(void *p, struct ep_tensor_view *v, int max)
 	return 1;
 }
 
+/* Across nodes: every op starts with the job's barrier; the EP ops leave
+ * their network figures for the node's report. */
+static int layer_op_enter(void *p, const struct ep_op_desc *op, int index)
+{
+	(void)op, (void)index;
+	return layer_ep_barrier(p);
+}
+
+static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
+{
+	struct layer_state *st = p;
+	if (!st->nodes_job || op->tag < 0)
+		return;
+	const struct ep_internode_op_figures *f = op->tag == LAYER_OP_DISPATCH ? &st->icoll.last_dispatch
+									     : &st->icoll.last_combine;
+	uint64_t row = op->tag == LAYER_OP_DISPATCH ? ep_normal_dispatch_row_bytes(&st->eshape)
+						    : 2 * (uint64_t)st->eshape.hidden;
+	ep_endpoint_figures(&st->net, index, alg, st->icoll.num_recv * row, f->net_bytes);
+}
+
 /* ---- the phases of cli/moe_layer_phases.c as ops ---- */
 
 static int moe_tp_gather_prepare(void *p)
 {
 	struct layer_state *st = p;
-	return st->stage < STAGE_DISPATCHED ? dispatch_once(st) : 0;
+	int rc;
+	return st->stage < STAGE_DISPATCHED ? ((rc = layer_ep_barrier(st)) ? rc : dispatch_once(st)) : 0;
 }
 
 static int moe_tp_gather_run(void *p)
@@ -331,7 +341,7 @@ static int moe_tp_reduce_prepare(void *p)
 {
 	struct layer_state *st = p;
 	int rc;
-	if (st->stage < STAGE_DISPATCHED && (rc = dispatch_once(st)))
+	if (st->stage < STAGE_DISPATCHED && ((rc = layer_ep_barrier(st)) || (rc = dispatch_once(st))))
 		return rc;
 	if (st->stage < STAGE_GATHERED && (rc = layer_moe_tp_gather(st)))
 		return rc;
@@ -352,7 +362,7 @@ static int moe_tp_reduce_check(void *p, struct ep_check_report *rep)
 static void moe_tp_reduce_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 {
 	const struct layer_state *st = p;
-	uint64_t rows = st->colls[st->g].num_recv * 2 * (uint64_t)st->eshape.hidden;
+	uint64_t rows = layer_ep_num_recv(st) * 2 * (uint64_t)st->eshape.hidden;
 	*alg = rows * (uint64_t)st->moe_tp;
 	*wire = rows * (uint64_t)(st->moe_tp - 1);
 }
@@ -439,20 +449,20 @@ static void attn_gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 
 #define A2A EP_OPS_A2A
 #define AG EP_OPS_ALLGATHER
-static const struct ep_op_desc layer_ops[] = {
-	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .run = ep_dispatch_run, .check = ep_dispatch_check,
+static const struct ep_op_desc layer_ops[LAYER_NOPS] = {
+	[LAYER_OP_DISPATCH] = {.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .tag = LAYER_OP_DISPATCH, .run = ep_dispatch_run, .check = ep_dispatch_check,
 	 .bytes = ep_dispatch_bytes, .recv_rows = ep_recv_rows, .outputs = ep_dispatch_outputs, .receives = 1},
-	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_gather_prepare,
+	[LAYER_OP_MOE_TP_GATHER] = {.name = "moe_tp_gather", .tag = -1, .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_gather_prepare,
 	 .run = moe_tp_gather_run, .check = moe_tp_gather_check, .bytes = moe_tp_gather_bytes},
-	{.name = "world_gather", .mask = EP_OPS_DISPATCH | AG, .run = world_gather_run, .check = world_gather_check,
+	[LAYER_OP_WORLD_GATHER] = {.name = "world_gather", .tag = -1, .mask = EP_OPS_DISPATCH | AG, .run = world_gather_run, .check = world_gather_check,
 	 .bytes = world_gather_bytes},
-	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_reduce_prepare,
+	[LAYER_OP_MOE_TP_REDUCE] = {.name = "moe_tp_reduce", .tag = -1, .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_reduce_prepare,
 	 .run = moe_tp_reduce_run, .check = moe_tp_reduce_check, .bytes = moe_tp_reduce_bytes},
-	{.name = "world_reduce", .mask = EP_OPS_COMBINE | AG, .prepare = world_reduce_prepare, .run = world_reduce_run,
+	[LAYER_OP_WORLD_REDUCE] = {.name = "world_reduce", .tag = -1, .mask = EP_OPS_COMBINE | AG, .prepare = world_reduce_prepare, .run = world_reduce_run,
 	 .check = world_reduce_check, .bytes = world_reduce_bytes},
-	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .prepare = ep_combine_prepare, .run = ep_combine_run,
+	[LAYER_OP_COMBINE] = {.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = LAYER_OP_COMBINE, .prepare = ep_combine_prepare, .run = ep_combine_run,
 	 .check = ep_combine_check, .bytes = ep_combine_bytes, .outputs = ep_combine_outputs},
-	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_gather_prepare,
+	[LAYER_OP_ATTN_GATHER] = {.name = "attn_tp_gather", .tag = -1, .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_gather_prepare,
 	 .run = attn_gather_run, .check = attn_gather_check, .bytes = attn_gather_bytes},
 };
 
@@ -461,7 +471,9 @@ const struct ep_variant ep_moe_layer_variant = {
 	.size = layer_size,
 	.setup = layer_setup,
 	.teardown = layer_teardown,
+	.op_enter = layer_op_enter,
+	.op_leave = layer_op_leave,
 	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x",
-	.nops = (int)(sizeof(layer_ops) / sizeof(layer_ops[0])),
+	.nops = LAYER_NOPS,
 	.ops = layer_ops,
 };

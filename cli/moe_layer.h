@@ -19,19 +19,33 @@
  * before it that have not run. The phases a configuration lacks (no
  * MoE-TP, tp = 1) are not in its runs (EP_OPS_* feature bits).
  *
- * The arena: moe_tp EP group arenas, then the layer area (every rank's
- * partial outputs, combined rows and, in allgather mode, its published
- * slice). This header is the variant's own; cli/moe_layer*.c share it.
+ * Across nodes (epbench internode) the EP groups go over the network
+ * (cli/moe_layer_ep.c); the MoE-TP and attention-TP groups stay inside a
+ * node. The arena (one host's, or each node's): moe_tp EP group arenas,
+ * then the layer area (every local rank's partial outputs, combined rows
+ * and, in allgather mode, its published slice). This header is the
+ * variant's own; cli/moe_layer*.c share it.
  */
 #ifndef EP_MOE_LAYER_H
 #define EP_MOE_LAYER_H
 
 #include "cli/bench.h"
+#include "cli/cluster/endpoint.h"
 #include "cli/normal_io.h"
+#include "collectives/internode.h"
 #include "collectives/intranode.h"
+#include "reference/internode_ref.h"
 #include "reference/moe_layer_ref.h"
 #include "reference/moe_slice.h"
 #include "reference/reference.h"
+
+/* The op table's rows (cli/moe_layer.c), in the order a pass runs them;
+ * an op's row is also where its arrivals and network figures go
+ * (cli/cluster/endpoint.h). */
+enum layer_op {
+	LAYER_OP_DISPATCH, LAYER_OP_MOE_TP_GATHER, LAYER_OP_WORLD_GATHER, LAYER_OP_MOE_TP_REDUCE,
+	LAYER_OP_WORLD_REDUCE, LAYER_OP_COMBINE, LAYER_OP_ATTN_GATHER, LAYER_NOPS
+};
 
 /* How far the layer got in this pass (each op's prepare runs what is missing). */
 enum layer_stage { STAGE_NONE, STAGE_DISPATCHED, STAGE_GATHERED, STAGE_REDUCED, STAGE_COMBINED };
@@ -50,15 +64,22 @@ struct layer_state {
 	struct ep_bench_env *env;
 	struct ep_parallel par;
 	int W, me, tp, moe_tp, moe_ep, g, q, d, allgather;
+	int nodes_job, P, Pg, node, kq;    /* P ranks per node (the world on one host), Pg of them per EP group; kq: EP rank within the node */
 	struct ep_slices sl;
 	struct ep_shape eshape;            /* the MoE-EP group's: R = moe_ep, T = the longest slice */
 	struct ep_run grun;                /* this rank's group as a run (routing with its view) */
 	struct ep_group_arrays *views;     /* [moe_tp] */
 	struct ep_routing *routings;       /* [moe_tp] */
 	struct ep_moe_tp_expert *experts;  /* [moe_tp] */
-	struct ep_reference *refs;         /* [moe_tp], each for EP rank q */
+	struct ep_internode_ref *irefs;    /* [moe_tp], each for EP rank q (.base: one host's reference) */
 	struct ep_normal_io io;            /* own inputs (group g, rank q) and dispatch outputs */
-	struct ep_intranode *colls;        /* [moe_tp]: [g] this rank's; the others views of its MoE-TP peers' */
+	/* the EP collective (cli/moe_layer_ep.c) */
+	struct ep_intranode coll;          /* one host */
+	struct ep_internode icoll;         /* across nodes */
+	struct ep_endpoint net;
+	int coll_up, net_up;
+	int32_t **gcounts;                 /* [moe_tp] every group's count rows [R][R] (shared) */
+	struct ep_recv_area *gareas;       /* [moe_tp] the receive area of EP rank q of every group */
 	struct layer_area area;
 	/* private */
 	size_t *rows_of;                   /* [moe_tp] rows member i of the MoE-TP group received */
@@ -90,14 +111,34 @@ void layer_check_world_gather(struct layer_state *st, struct ep_check_report *re
 void layer_check_world_reduce(struct layer_state *st, struct ep_check_report *rep);
 void layer_check_attn_gather(struct layer_state *st, struct ep_check_report *rep);
 
-/* Helpers shared by the files. */
+/* cli/moe_layer_ep.c: EP dispatch and combine inside the MoE-EP group. */
+size_t layer_ep_group_bytes(const struct layer_state *st, size_t capacity);
+size_t layer_ep_rank_bytes(const struct layer_state *st, size_t capacity);
+int layer_ep_bind(struct layer_state *st, char *base, size_t group_bytes, size_t capacity);
+void layer_ep_fini(struct layer_state *st);
+int layer_ep_dispatch(struct layer_state *st);
+int layer_ep_combine(struct layer_state *st, uint16_t *x, float *w);
+uint16_t *layer_ep_combine_x(struct layer_state *st);
+float *layer_ep_combine_w(struct layer_state *st);
+size_t layer_ep_num_recv(const struct layer_state *st);
+uint64_t layer_ep_rows_from_self(const struct layer_state *st);
+int layer_ep_barrier(struct layer_state *st);
+void layer_ep_check_dispatch(struct layer_state *st, struct ep_check_report *rep);
+void layer_ep_check_combine(struct layer_state *st, const uint16_t *x, const float *w, struct ep_check_report *rep);
+int layer_ep_combined_row(struct layer_state *st, int r, int t, uint16_t *want);
+
+/* Helpers shared by the files: world rank r's rows in the layer area (r on this node). */
 static inline uint16_t *layer_combined(const struct layer_state *st, int r)
 {
-	return st->area.combined + (size_t)r * (size_t)st->sl.max_slice * (size_t)st->eshape.hidden;
+	return st->area.combined + (size_t)(r % st->P) * (size_t)st->sl.max_slice * (size_t)st->eshape.hidden;
 }
 static inline uint16_t *layer_partials(const struct layer_state *st, int r)
 {
-	return st->area.partials + (size_t)r * st->area.part_rows * (size_t)st->eshape.hidden;
+	return st->area.partials + (size_t)(r % st->P) * st->area.part_rows * (size_t)st->eshape.hidden;
+}
+static inline struct ep_reference *layer_ref(const struct layer_state *st, int group)
+{
+	return &st->irefs[group].base;
 }
 
 #endif

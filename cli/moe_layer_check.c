@@ -20,7 +20,7 @@ void layer_check_moe_tp_gather(struct layer_state *st, struct ep_check_report *r
 					    .recv_x_scales = S ? st->gscales + off * S : NULL,
 					    .recv_topk_idx = st->gidx + off * K, .recv_topk_weights = st->gw + off * K,
 					    .recv_src_idx = st->gsrc + off};
-		ep_reference_check_rows(&st->refs[p], &v, &gathered_names, rep);
+		ep_reference_check_rows(layer_ref(st, p), &v, &gathered_names, rep);
 		off += st->rows_of[p];
 	}
 }
@@ -28,9 +28,9 @@ void layer_check_moe_tp_gather(struct layer_state *st, struct ep_check_report *r
 /* Own rows: every member's partial summed in rotation order from this one. */
 void layer_check_moe_tp_reduce(struct layer_state *st, struct ep_check_report *rep)
 {
-	const struct ep_reference *ref = &st->refs[st->g];
+	const struct ep_reference *ref = layer_ref(st, st->g);
 	size_t H = (size_t)st->eshape.hidden;
-	const uint16_t *got = ep_intranode_combine_x(&st->colls[st->g]);
+	const uint16_t *got = layer_ep_combine_x(st);
 	uint16_t *want = malloc(2 * (H + 1));
 	ep_report_scalar(rep, "moe_tp_reduced_rows", (long long)ref->num_recv, (long long)st->rows_of[st->g]);
 	for (size_t m = 0; want && ref->num_recv == st->rows_of[st->g] && m < ref->num_recv; m++) {
@@ -51,8 +51,8 @@ static void world_token(const struct layer_state *st, int r, int t, uint16_t *x,
 	int g = r % st->moe_tp, q = r / st->moe_tp;
 	size_t K = (size_t)st->eshape.num_topk;
 	ep_gen_bf16_row(st->env->run->cfg->seed, &st->routings[g], EP_STREAM_X, q, t, st->eshape.hidden, x);
-	*idx = ep_reference_topk_idx(&st->refs[g], q) + (size_t)t * K;
-	*w = ep_reference_topk_weights(&st->refs[g], q) + (size_t)t * K;
+	*idx = ep_reference_topk_idx(layer_ref(st, g), q) + (size_t)t * K;
+	*w = ep_reference_topk_weights(layer_ref(st, g), q) + (size_t)t * K;
 }
 
 void layer_check_world_gather(struct layer_state *st, struct ep_check_report *rep)
@@ -77,7 +77,7 @@ void layer_check_world_gather(struct layer_state *st, struct ep_check_report *re
 static int layer_output_row(struct layer_state *st, int r, int t, uint16_t *want)
 {
 	if (!st->allgather)
-		return ep_reference_combined_row(&st->refs[r % st->moe_tp], r / st->moe_tp, t, want, NULL);
+		return layer_ep_combined_row(st, r, t, want);
 	const struct ep_shape *s = &st->eshape;
 	struct ep_allgather_experts a = {.payload = st->io.payload, .world = st->W, .moe_tp = st->moe_tp,
 					 .L = s->num_experts / st->moe_ep, .K = s->num_topk, .H = s->hidden};

@@ -19,7 +19,7 @@ size_t layer_row_bytes(const struct layer_state *st)
 /* Rows EP rank q of group i received: the column of the counts every rank published. */
 static size_t group_recv(const struct layer_state *st, int i)
 {
-	const int32_t *counts = st->colls[i].counts;
+	const int32_t *counts = st->gcounts[i];
 	size_t n = 0;
 	for (int s = 0; s < st->moe_ep; s++)
 		n += (size_t)counts[s * st->moe_ep + st->q];
@@ -37,7 +37,7 @@ int layer_moe_tp_gather(struct layer_state *st)
 	st->grows = 0;
 	for (int i = 0; i < st->moe_tp; i++) {
 		int p = (st->g + i) % st->moe_tp;
-		const struct ep_recv_area *a = &st->colls[p].areas[st->q];
+		const struct ep_recv_area *a = &st->gareas[p];
 		size_t rows = st->rows_of[p] = group_recv(st, p);
 		const void *data[GATHER_TENSORS] = {a->x, a->x_scales, a->topk_idx, a->topk_weights, a->src_idx};
 		for (int k = 0; k < GATHER_TENSORS; k++)
@@ -65,7 +65,7 @@ int layer_moe_tp_partials(struct layer_state *st)
 		ep_expert_transform(st->io.payload, st->me, ep_row_expert(st->gidx + k * (size_t)K, K), xb, H,
 				    out + k * (size_t)H);
 	}
-	float *cw = ep_intranode_combine_w(&st->colls[st->g]);
+	float *cw = layer_ep_combine_w(st);
 	for (size_t m = 0; m < st->rows_of[st->g]; m++) /* block 0: own rows */
 		for (int j = 0; j < K; j++)
 			cw[m * (size_t)K + j] = ep_expert_weight(st->me, (int)st->gidx[m * (size_t)K + j], st->gw[m * (size_t)K + j]);
@@ -85,7 +85,7 @@ int layer_moe_tp_reduce(struct layer_state *st)
 	}
 	ep_set_phase(st->env->waiter, "moe_tp_reduce");
 	int rc = ep_group_reduce(st->env->waiter, parts, n, 1, st->rows_of[st->g], (size_t)H,
-				 ep_intranode_combine_x(&st->colls[st->g]));
+				 layer_ep_combine_x(st));
 	st->stage = rc ? STAGE_NONE : STAGE_REDUCED;
 	return rc;
 }

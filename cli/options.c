@@ -736,6 +736,14 @@ int ep_options_layer(const struct ep_options *o, struct ep_parallel *p)
 	return !ep_parallel_pure_ep(p);
 }
 
+void ep_options_set_world(struct ep_options *o, int R)
+{
+	if (o->ranks.n >= 1)
+		o->ranks.v[0] = R;
+	o->ops = (o->ops & ~(EP_OPS_A2A | EP_OPS_ALLGATHER | EP_OPS_MOE_TP | EP_OPS_ATTN_TP)) |
+		 ep_options_layer_features(o);
+}
+
 int ep_options_layer_features(const struct ep_options *o)
 {
 	struct ep_parallel p;
@@ -955,14 +963,31 @@ static int check_hot_groups(const struct ep_options *o, const struct ep_shape *s
 	return 0;
 }
 
+/* Across nodes the EP groups go over the network, the TP groups must stay in a node. */
+static int check_layer_nodes(const struct ep_options *o, const struct ep_parallel *p, const char *text, char *err,
+			     size_t len)
+{
+	int P = o->ranks_per_node, tp = p->v[EP_PAR_TP], mtp = p->v[EP_PAR_MOE_TP];
+	if (p->moe_comm == EP_MOE_ALLGATHER)
+		return fail(err, len, "%s: allgather mode across nodes (a world all-gather over the network) is not "
+				      "built yet; it runs on one host (epbench intranode)", text);
+	if (P % tp || P % mtp)
+		return fail(err, len, "%s with %d ranks per node: tp and moe_tp must divide the ranks of a node (groups "
+				      "that span nodes are not built yet)", text, P);
+	return 0;
+}
+
 /* What the MoE layer of a parallel configuration runs so far (cli/moe_layer.h). */
 static int check_layer(const struct ep_options *o, const struct ep_parallel *p, int R, char *err, size_t len)
 {
 	char text[160];
 	ep_parallel_text(p, text, sizeof(text));
-	if (strcmp(o->command, "intranode") || o->ranks_per_node > 0)
-		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs on one host (epbench "
-				      "intranode) so far; across nodes and in low-latency mode only plain EP runs", text, R);
+	int nodes = !strcmp(o->command, "internode");
+	if (!nodes && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
+		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in normal mode "
+				      "(epbench intranode, internode) so far; in low-latency mode only plain EP runs", text, R);
+	if (nodes && check_layer_nodes(o, p, text, err, len))
+		return -1;
 	if (o->ranks.n > 1)
 		return fail(err, len, "--parallel fixes the world (%d ranks): sweep --num-tokens or --hidden instead", R);
 	if (o->ep_semantics == EP_SEM_ASCEND)

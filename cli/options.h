@@ -117,6 +117,9 @@ void ep_options_free(struct ep_options *o);
 int ep_options_layer(const struct ep_options *o, struct ep_parallel *p);
 /* The EP_OPS_* feature bits of that layer's phases (0 when none). */
 int ep_options_layer_features(const struct ep_options *o);
+/* A node job's world of R ranks (nodes x ranks per node) as the ranks of
+ * the command line, and the layer's feature bits for it. */
+void ep_options_set_world(struct ep_options *o, int R);
 
 /* Was the option of that long name on the command line? */
 int ep_option_given(const struct ep_options *o, const char *name);

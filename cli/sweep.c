@@ -43,10 +43,11 @@ void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o
 {
 	(cmd->routing ? cmd->routing : ep_command_default_routing)(o, ranks, nodes, r);
 	struct ep_parallel p; /* a MoE layer places experts on the ranks of an EP group */
+	int per_node = nodes ? o->ranks_per_node : 0;
 	if (ep_options_layer(o, &p))
-		ranks = p.v[EP_PAR_MOE_EP];
+		ranks = p.v[EP_PAR_MOE_EP], per_node /= p.v[EP_PAR_MOE_TP];
 	if (ep_eplb_spec_active(&o->eplb)) /* NULL when refused or out of memory: ep_options_check_shape says which */
-		r->placement = ep_placement_new(&o->eplb, o->num_experts, ranks, nodes, nodes ? o->ranks_per_node : 0,
+		r->placement = ep_placement_new(&o->eplb, o->num_experts, ranks, nodes, per_node,
 						r->num_topk_groups ? r->num_groups : 0, o->seed);
 }
 

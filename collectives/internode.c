@@ -54,6 +54,15 @@ size_t ep_internode_arena_bytes(const struct ep_shape *s, int ranks_per_node, si
 	return p.total;
 }
 
+void ep_internode_arena_view(const struct ep_shape *s, int ranks_per_node, size_t capacity, void *arena, int local,
+			     int32_t **counts, struct ep_recv_area *area)
+{
+	struct arena_plan p;
+	plan_arena(s, ranks_per_node, capacity, &p);
+	*counts = (int32_t *)((char *)arena + p.counts);
+	*area = ep_recv_area_at((char *)arena + p.areas + (size_t)local * p.area_bytes, s, capacity);
+}
+
 /* Byte offsets inside a dispatch record. */
 static size_t rec_scales(const struct ep_shape *s)
 {

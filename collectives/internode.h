@@ -127,6 +127,11 @@ static inline void ep_internode_net_ids(struct ep_internode *ctx, int per_node, 
 
 /* Node arena bytes (mapped shared before the node's ranks fork, zeroed). */
 size_t ep_internode_arena_bytes(const struct ep_shape *s, int ranks_per_node, size_t capacity);
+/* A node arena as every rank of the node sees it, without a context: the
+ * count rows [R][R] every rank published (valid after a dispatch's notify
+ * step) and local rank `local`'s receive area. */
+void ep_internode_arena_view(const struct ep_shape *s, int ranks_per_node, size_t capacity, void *arena, int local,
+			     int32_t **counts, struct ep_recv_area *area);
 /* Private (heap) bytes one rank's context allocates, network regions
  * included: an upper estimate. */
 size_t ep_internode_rank_bytes(const struct ep_shape *s, int ranks_per_node,

@@ -52,6 +52,15 @@ size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity)
 	return p.total;
 }
 
+void ep_intranode_arena_view(const struct ep_shape *s, size_t capacity, void *arena, int rank, int32_t **counts,
+			     struct ep_recv_area *area)
+{
+	struct arena_plan p;
+	plan_arena(s, capacity, &p);
+	*counts = (int32_t *)((char *)arena + p.counts);
+	*area = ep_recv_area_at((char *)arena + p.areas + (size_t)rank * p.area_bytes, s, capacity);
+}
+
 int ep_intranode_init(struct ep_intranode *ctx, const struct ep_shape *s, int rank,
 		      void *arena, size_t capacity, struct ep_waiter *w)
 {

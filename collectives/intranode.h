@@ -49,6 +49,12 @@ size_t ep_intranode_arena_bytes(const struct ep_shape *s, size_t capacity);
 /* Private (heap) bytes one rank's context allocates: an upper estimate. */
 size_t ep_intranode_rank_bytes(const struct ep_shape *s);
 
+/* An arena as every rank sees it, without a context: the count rows [R][R]
+ * every rank published (valid after a dispatch's notify step) and rank
+ * `rank`'s receive area. */
+void ep_intranode_arena_view(const struct ep_shape *s, size_t capacity, void *arena, int rank, int32_t **counts,
+			     struct ep_recv_area *area);
+
 /* Binds a rank to an arena mapped in every rank at the same address (mapped
  * before fork, zero-filled). Allocates private scratch. 0 or -ENOMEM. */
 int ep_intranode_init(struct ep_intranode *ctx, const struct ep_shape *s, int rank,

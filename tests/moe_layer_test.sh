@@ -68,6 +68,29 @@ run "layer_line" 0 60 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $sma
 expect "layer_line_tokens" "^# layer dp=2,tp=4,cp=1,sp=1,moe_tp=2,moe_ep=4,moe_comm=a2a: 64 tokens enter the MoE layer \\(the 2 attention-DP groups' 60 rows"
 expect "layer_line_slowest" "slowest rank [0-7]: attn_tp=\\[[0-9]\\.\\.[0-9]\\] dp=[01] moe_tp=\\{[0-9],[0-9]\\} ep="
 
+# across nodes (internode over loopback TCP): the EP groups span the nodes, the TP groups stay in a node
+SUBCOMMAND=internode
+nodes="internode --local-nodes --nodes 2"
+run "nodes_a2a_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16
+expect "nodes_a2a_2x4_pass" "verdict: PASS"
+phases "nodes_a2a_2x4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
+expect "nodes_ep_over_the_link" "^#   link 0->1 ep_dispatch +[0-9.]+K in"
+run "nodes_vllm_2x2_fp8" 0 180 $nodes --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16 --dtype fp8 --bias 2
+expect "nodes_vllm_2x2_fp8_pass" "verdict: PASS"
+run "nodes_replicate0_int8_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 10 --dtype int8 --sp-pad replicate0 --uneven-tokens 1
+expect "nodes_replicate0_int8_2x4_pass" "verdict: PASS"
+run "nodes_3x2" 0 180 internode --local-nodes --nodes 3 --ranks-per-node 2 --parallel dp=3,tp=2,moe_tp=2,moe_ep=3 --hidden 256 -e 12 -k 4 -n 2 -w 1 -t 16
+expect "nodes_3x2_pass" "verdict: PASS"
+run "nodes_mindie_a3_2x8" 0 300 $nodes --ranks-per-node 8 --mindie-config "$fix" --moe-comm a2a $small -t 4
+expect "nodes_mindie_a3_2x8_pass" "verdict: PASS"
+run "nodes_corrupt_caught" 1 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --fault corrupt:5
+expect "nodes_corrupt_names_rank" "first: rank 5: recv_x"
+run "nodes_hang_named" 4 60 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --fault hang:5 --timeout 3
+expect "nodes_hang_names_rank" "rank 5 made no progress .* in phase fault.hang"
+run "nodes_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
+expect "nodes_tp_spans_nodes_said" "tp and moe_tp must divide the ranks of a node"
+SUBCOMMAND=intranode
+
 # a damaged output is caught: the received rows of one rank, in the layer's first phase
 run "corrupt_caught" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --fault corrupt:1
 expect "corrupt_caught_said" "WRONG DATA"

@@ -53,6 +53,9 @@ void ep_cluster_config_text(const struct ep_options *o, const struct ep_cluster_
 	char par[160];
 	ep_parallel_text(&o->parallel, par, sizeof(par));
 	KV("parallel", "%s", par);
+	KV("ep-semantics", "%d", o->ep_semantics);
+	KV("sp-pad", "%d", o->sp_pad);
+	KV("tokens-per-dp", "%d", o->tokens_per_dp);
 	char eplb[400] = "";
 	uint32_t loads = 2166136261u; /* FNV-1a of a load file's values: nodes must read the same loads */
 	if (ep_eplb_spec_active(&o->eplb))

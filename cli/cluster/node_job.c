@@ -547,6 +547,9 @@ int ep_node_job_main(const struct ep_command *cmd, struct ep_options *o, const c
 	j.N = j.cfg.nodes, j.P = j.cfg.ranks_per_node, j.R = j.N * j.P, j.nd = j.cfg.node_rank;
 	j.local_mode = o->local_nodes;
 	o->ranks_per_node = j.P;
+	ep_options_set_world(o, j.R); /* a parallel configuration resolves for the job's world */
+	struct ep_command chosen;
+	j.cmd = cmd = ep_command_for(cmd, o, &chosen);
 	/* every point checked before anyone meets (with --local-nodes, before the nodes fork) */
 	if ((rc = ep_sweep_check(cmd, o, j.R, j.N, j.local_mode ? j.R : j.P, j.nd == 0, err, sizeof(err)))) {
 		fprintf(stderr, "epbench %s: %s%s\n", cmd->name, rc == EP_EXIT_ENV ? "this host: " : "", err);
