@@ -383,11 +383,21 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 	"rows_node_max_over_mean,rows_node_balancedness,hottest_node,"                                \
 	"link_max_over_mean,link_balancedness,hottest_link"
 
-/* The imbalance columns that end a CSV row, and the newline. */
+/* A MoE layer's columns, last in a row (empty without one), and the newline. */
+#define CSV_LAYER "parallel,moe_tokens,layer_slowest_rank"
+static void csv_layer(FILE *f, const struct ep_layer_figures *l)
+{
+	if (l)
+		fprintf(f, ",\"%s\",%ld,%d\n", l->config, l->moe_tokens, l->slowest_rank); /* the config has commas */
+	else
+		fputs(",,,\n", f);
+}
+
+/* The imbalance columns (the layer's after them). */
 static void csv_imbalance(FILE *f, const struct ep_imbalance *im)
 {
 	if (!im) {
-		fputs(",,,,,,,,,,,,,,,\n", f);
+		fputs(",,,,,,,,,,,,,,,", f);
 		return;
 	}
 	const struct ep_spread *r = &im->rank, *e = &im->expert;
@@ -398,9 +408,9 @@ static void csv_imbalance(FILE *f, const struct ep_imbalance *im)
 	else
 		fputs(",,,", f);
 	if (im->nodes && im->link_rows)
-		fprintf(f, ",%.4f,%.4f,%d->%d\n", im->link.max_over_mean, im->link.balancedness, im->link_src, im->link_dst);
+		fprintf(f, ",%.4f,%.4f,%d->%d", im->link.max_over_mean, im->link.balancedness, im->link_src, im->link_dst);
 	else
-		fputs(",,,\n", f);
+		fputs(",,,", f);
 }
 
 /* One point's rows: one per timed op, or one saying why it failed. */
@@ -421,11 +431,13 @@ static void csv_point(FILE *f, const struct ep_report_meta *m, const struct ep_p
 			op->slowest_rank, op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, m->copy_gbs,
 			(unsigned long long)r->wrong_rows);
 		csv_imbalance(f, r->imbalance);
+		csv_layer(f, r->layer);
 	}
 	if (!rows) { /* a failed point (or a soak) still gets its row */
 		fprintf(f, "%s,%s,%d,%d,%d,%d,%d,,%s,,,,,,,,,,,,,,,%.4f,", m->command, m->dtype, pt->ranks, pt->tokens,
 			pt->hidden, m->num_topk, m->num_experts, ep_verdict_name(r->exit_code), m->copy_gbs);
 		csv_imbalance(f, r->imbalance);
+		csv_layer(f, r->layer);
 	}
 }
 
@@ -439,7 +451,7 @@ int ep_report_write_csv(const char *path, const struct ep_report_meta *m,
 		return -ENOMEM;
 	fputs("command,dtype,ranks,tokens,hidden,topk,experts,op,verdict,recv_rows,alg_bytes,wire_bytes,"
 	      "min_us,median_us,p90_us,p99_us,max_us,mean_us,stddev_us,slowest_rank,algbw_gbs,wirebw_gbs,"
-	      "aggbw_gbs,copy_gbs,wrong_rows," CSV_IMBALANCE "\n", f);
+	      "aggbw_gbs,copy_gbs,wrong_rows," CSV_IMBALANCE "," CSV_LAYER "\n", f);
 	for (int i = 0; i < n; i++)
 		csv_point(f, m, &pts[i]);
 	int bad = ferror(f);

@@ -64,6 +64,13 @@ assert l["moe_tokens"] == 64 and l["tokens_per_dp"] == [32, 32], l  # T_d = -t 1
 assert len(l["ep_recv_rows"]) == 2 and 0 < l["balancedness"] <= 1, l
 assert l["slowest_rank_groups"].startswith("attn_tp="), l
 PY
+run "csv_layer_columns" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --csv "$tmp/l.csv"
+python3 - "$tmp/l.csv" >"$tmp/out" 2>&1 <<'PY' && ok "csv_layer_columns_read" || bad "csv_layer_columns_read" "$(cat "$tmp/out")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [r["op"] for r in rows] == ["ep_dispatch", "moe_tp_gather", "moe_tp_reduce", "ep_combine", "attn_tp_gather"]
+assert all(r["parallel"] == "dp=2,tp=2,cp=1,sp=1,moe_tp=2,moe_ep=2,moe_comm=a2a" and r["moe_tokens"] == "64" for r in rows), rows[0]
+PY
 run "layer_line" 0 60 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 8 --sp-pad zero --tokens-per-dp 30
 expect "layer_line_tokens" "^# layer dp=2,tp=4,cp=1,sp=1,moe_tp=2,moe_ep=4,moe_comm=a2a: 64 tokens enter the MoE layer \\(the 2 attention-DP groups' 60 rows"
 expect "layer_line_slowest" "slowest rank [0-7]: attn_tp=\\[[0-9]\\.\\.[0-9]\\] dp=[01] moe_tp=\\{[0-9],[0-9]\\} ep="
