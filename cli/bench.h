@@ -76,6 +76,7 @@ struct ep_run {
 	struct ep_routing routing;
 	size_t capacity;   /* receive rows per rank, sized by the launcher */
 	struct ep_parallel parallel; /* resolved (cli/parallel.h); all zero: plain EP, no --parallel */
+	int attn_tokens;   /* a MoE layer: the point's --num-tokens (T_d = tp x it unless --tokens-per-dp) */
 };
 
 /* A rank's outcome, in shared memory, read by the launcher. */

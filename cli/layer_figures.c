@@ -1,6 +1,7 @@
-/* layer_figures.c - a MoE layer's routing load and its slowest rank, for the table and JSON. */
+/* layer_figures.c - the sweep's side of a MoE layer: its routing load and slowest rank, and a low-latency point's slices. */
 #include "cli/layer_figures.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,9 +16,29 @@ static int layer_slices(const struct ep_run *run, struct ep_slices *sl)
 {
 	const struct ep_parallel *p = &run->parallel;
 	int tp = p->v[EP_PAR_TP];
-	int T_d = run->cfg->tokens_per_dp ? run->cfg->tokens_per_dp : run->shape.num_tokens * tp;
+	int T_d = run->cfg->tokens_per_dp ? run->cfg->tokens_per_dp : run->attn_tokens * tp;
 	return ep_slices_init(sl, run->shape.num_ranks, tp, p->v[EP_PAR_MOE_TP], p->v[EP_PAR_MOE_EP],
 			      (enum ep_slice_pad)run->cfg->sp_pad, T_d, run->routing.uneven_tokens, run->cfg->seed);
+}
+
+int ep_layer_slice_run(struct ep_run *run)
+{
+	struct ep_slices sl;
+	struct ep_group_arrays *a = calloc(1, sizeof(*a));
+	int rc = a ? layer_slices(run, &sl) : -ENOMEM;
+	if (rc) {
+		free(a);
+		return rc;
+	}
+	if (!(rc = ep_slices_group(&sl, 0, a))) {
+		run->routing.group = &a->view;
+		run->routing.group_owned = a;
+		run->shape.num_tokens = sl.max_slice;
+	} else {
+		free(a);
+	}
+	ep_slices_fini(&sl);
+	return rc;
 }
 
 /* Group g's sources into im, their ids hashed by world rank into ids[W][T][K]. */

@@ -15,6 +15,12 @@
 #include "reports/imbalance.h"
 #include "reports/results.h"
 
+/* A low-latency run of a layer (moe_tp = 1: the MoE-EP group is the
+ * world): its routing becomes the group's view (every rank dispatches its
+ * attention-TP slice) and num_tokens the longest slice. The routing owns
+ * the view (ep_command_routing_free). 0 or -ENOMEM (the run unchanged). */
+int ep_layer_slice_run(struct ep_run *run);
+
 /* Is the run a MoE layer (its resolved configuration other than plain EP)? */
 int ep_layer_run(const struct ep_run *run);
 

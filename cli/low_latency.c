@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/attn_gather.h"
 #include "cli/bench.h"
 #include "cli/low_latency.h"
 #include "cli/command.h"
@@ -57,7 +58,7 @@
 
 
 /* Which data an op's figures follow. */
-enum ll_kind { LL_KIND_DISPATCH, LL_KIND_COMBINE, LL_KIND_BOTH };
+enum ll_kind { LL_KIND_DISPATCH, LL_KIND_COMBINE, LL_KIND_BOTH, LL_KIND_LAYER };
 
 struct ll_state {
 	struct ep_bench_env *env;
@@ -86,6 +87,10 @@ struct ll_state {
 	struct ep_endpoint net;    /* its network endpoint */
 	int op;                    /* the op being run (set by op_enter) */
 	enum ll_kind op_kind;
+	/* a parallel configuration's layer (moe_tp = 1, tp > 1): combined_x
+	 * lives in the arena's slots and the attention-TP gather follows */
+	struct ep_attn_gather attn;
+	int layer, combined_done;
 };
 
 
@@ -132,6 +137,8 @@ static int size_for(struct ep_run *run, int P, size_t *arena_bytes, size_t *rank
 		return -EP_EUSAGE;
 	/* SIZE_MAX: beyond 2^60; the clamp below makes the launcher refuse it */
 	double total = (double)coll + harness_bytes(&cfg, run->cfg->zero_copy) * P;
+	if (run->cfg->ops & EP_OPS_ATTN_TP) /* the layer's combined slices, shared for the attention-TP gather */
+		total += (double)ep_attn_gather_slot_bytes(P, (size_t)run->shape.num_tokens, cfg.hidden);
 	/* Clamped so that sums stay exact; the launcher refuses such a size. */
 	*arena_bytes = total < 0x1p60 ? (size_t)total : (size_t)1 << 60;
 	run->capacity = (size_t)cfg.num_ranks * cfg.max_tokens;
@@ -155,7 +162,9 @@ static void ll_teardown(void *p)
 	ep_ll_fini(&st->coll);
 	ep_ll_ref_fini(&st->ref);
 	free(st->x);
-	free(st->combined_x);
+	if (!st->layer)
+		free(st->combined_x);
+	free(st->attn.out);
 	free(st->moved_topk);
 	free(st->deq);
 	free(st->scales);
@@ -233,7 +242,7 @@ static int ll_inputs(struct ll_state *st)
 	if ((rc = move_replica(st)))
 		return rc;
 	st->x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
-	st->combined_x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
+	st->combined_x = st->layer ? ep_attn_gather_slot(&st->attn, st->me) : malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1));
 	if (!st->x || !st->combined_x)
 		return -ENOMEM;
 	for (int t = 0; t < st->T; t++)
@@ -254,10 +263,38 @@ static int ll_reseed(void *p)
 	struct ll_state *st = p;
 	ep_ll_ref_fini(&st->ref);
 	free(st->x);
-	free(st->combined_x);
+	if (!st->layer)
+		free(st->combined_x);
 	st->x = st->combined_x = NULL;
-	st->dispatched = st->experts_ready = 0; /* the last pass's outputs are stale */
+	st->dispatched = st->experts_ready = st->combined_done = 0; /* the last pass's outputs are stale */
 	return ll_inputs(st);
+}
+
+static int slice_len(void *p, int r)
+{
+	return ep_ll_ref_tokens(&((struct ll_state *)p)->ref, r);
+}
+
+static int combined_row(void *p, int r, int t, uint16_t *want)
+{
+	return ep_ll_ref_combined_row(&((struct ll_state *)p)->ref, r, t, want);
+}
+
+/* A layer's attention-TP gather: the slots after the collective's and the
+ * harness's memory in the arena (ll_size), the output private. */
+static int layer_setup(struct ll_state *st, struct ep_bench_env *env)
+{
+	const struct ep_run *run = env->run;
+	size_t at = ep_ll_arena_bytes(&st->cfg) + (size_t)harness_bytes(&st->cfg, run->cfg->zero_copy) *
+						       (size_t)st->cfg.ranks_per_node;
+	int tp = run->parallel.v[EP_PAR_TP];
+	st->layer = 1;
+	st->attn = (struct ep_attn_gather){.waiter = env->waiter, .tp = tp, .d = st->me / tp, .P = st->cfg.ranks_per_node,
+					   .hidden = st->cfg.hidden, .slot_rows = (size_t)run->shape.num_tokens,
+					   .slots = (uint16_t *)((char *)env->arena + at), .len = slice_len,
+					   .expected = combined_row, .ctx = st};
+	st->attn.out = malloc(2 * ((size_t)tp * st->attn.slot_rows * (size_t)st->cfg.hidden + 1));
+	return st->attn.out ? 0 : -ENOMEM;
 }
 
 static int ll_setup(struct ep_bench_env *env, void **out)
@@ -275,6 +312,8 @@ static int ll_setup(struct ep_bench_env *env, void **out)
 	ep_ll_run_config(run, o->ranks_per_node ? o->ranks_per_node : run->shape.num_ranks, &st->cfg);
 	st->local = st->me % st->cfg.ranks_per_node;
 	size_t H = (size_t)st->cfg.hidden;
+	if ((o->ops & EP_OPS_ATTN_TP) && (rc = layer_setup(st, env)))
+		goto fail;
 	rc = -ENOMEM;
 	st->deq = malloc(sizeof(uint16_t) * H);
 	st->scales = malloc(sizeof(float) * (H / 128 + 1));
@@ -301,7 +340,8 @@ fail:
 static void arrived(struct ll_state *st, enum ll_kind kind)
 {
 	const struct ep_ll_figures *d = &st->coll.last_dispatch, *c = &st->coll.last_combine;
-	if (!st->nodes_job || (st->op_kind == LL_KIND_DISPATCH ? kind != LL_KIND_DISPATCH : kind != LL_KIND_COMBINE))
+	if (!st->nodes_job || st->op_kind == LL_KIND_LAYER ||
+	    (st->op_kind == LL_KIND_DISPATCH ? kind != LL_KIND_DISPATCH : kind != LL_KIND_COMBINE))
 		return;
 	int64_t ns[EP_MAX_NODES];
 	for (int m = 0; m < st->net.ctx->nodes; m++) {
@@ -481,6 +521,7 @@ static int combine_run(void *p)
 			       st->combined_x);
 	if (rc == 0)
 		arrived(st, LL_KIND_COMBINE);
+	st->combined_done = rc == 0;
 	return rc;
 }
 
@@ -631,13 +672,42 @@ static void ll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_
 	const struct ep_ll_figures *d = &st->coll.last_dispatch, *c = &st->coll.last_combine;
 	enum ll_kind kind = (enum ll_kind)op->tag;
 	uint64_t bytes[EP_MAX_NODES];
-	if (!st->nodes_job)
+	if (!st->nodes_job || kind == LL_KIND_LAYER) /* the layer's phase stays in the node */
 		return;
 	for (int m = 0; m < st->net.ctx->nodes; m++)
 		bytes[m] = (kind != LL_KIND_COMBINE ? d->net_bytes[m] : 0) +
 			   (kind != LL_KIND_DISPATCH ? c->net_bytes[m] : 0);
 	uint64_t nvl = (kind != LL_KIND_COMBINE ? st->disp_nvl : 0) + (kind != LL_KIND_DISPATCH ? st->comb_nvl : 0);
 	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
+}
+
+/* A layer's attention-TP gather: after a combine (run here when the pass has none). */
+static int attn_prepare(void *p)
+{
+	struct ll_state *st = p;
+	int rc;
+	if (st->combined_done)
+		return 0;
+	return (rc = combine_prepare(st)) ? rc : combine_run(st);
+}
+
+static int attn_run(void *p)
+{
+	return ep_attn_gather_run(&((struct ll_state *)p)->attn);
+}
+
+static int attn_check(void *p, struct ep_check_report *rep)
+{
+	ep_attn_gather_check(&((struct ll_state *)p)->attn, rep);
+	return 0;
+}
+
+static void attn_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	struct ll_state *st = (struct ll_state *)p;
+	uint64_t rows = ep_attn_gather_rows(&st->attn), row = 2 * (uint64_t)st->cfg.hidden;
+	*alg = rows * row;
+	*wire = (rows - (uint64_t)st->T) * row;
 }
 
 /* Descriptors: the --hook ops (send and receive phases) exist only with --hook. */
@@ -660,6 +730,8 @@ static const struct ep_op_desc ll_ops[] = {
 	{.name = "combine-recv", .mask = EP_OPS_COMBINE | EP_OPS_HOOK, .tag = LL_KIND_COMBINE,
 	 .prepare = combine_prepare, .before = combine_send_landed, .run = combine_recv,
 	 .check = combine_check, .bytes = combine_bytes},
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = LL_KIND_LAYER, .prepare = attn_prepare,
+	 .run = attn_run, .check = attn_check, .bytes = attn_bytes},
 };
 
 const struct ep_variant ep_low_latency_variant = {
@@ -673,7 +745,7 @@ const struct ep_variant ep_low_latency_variant = {
 	.op_enter = ll_op_enter,
 	.op_leave = ll_op_leave,
 	.rows_per_expert = 1,
-	.nops = 7,
+	.nops = 8,
 	.ops = ll_ops,
 };
 

@@ -77,7 +77,7 @@ static int geometry(struct layer_state *st, const struct ep_run *run, int me)
 {
 	const struct ep_run_cfg *cfg = run->cfg;
 	placement(st, run, me);
-	int T_d = cfg->tokens_per_dp ? cfg->tokens_per_dp : run->shape.num_tokens * st->tp;
+	int T_d = cfg->tokens_per_dp ? cfg->tokens_per_dp : run->attn_tokens * st->tp;
 	int rc = ep_slices_init(&st->sl, st->W, st->tp, st->moe_tp, st->moe_ep, (enum ep_slice_pad)cfg->sp_pad, T_d,
 				run->routing.uneven_tokens, cfg->seed);
 	if (rc)

@@ -122,8 +122,8 @@ static const struct opt_def opt_table[] = {
 	{"mindie-config", 0, K_STRING, F(mindie_config), .metavar = "FILE", .help = "the parallel keys of a MindIE config.json (--parallel overrides them key by key)", .scope = RUN},
 	{"moe-comm", 0, K_WORD, F(moe_comm), .choices = "a2a|allgather", .metavar = "a2a|allgather", .help = "MoE communication: all-to-all (MindIE ep_level 2) or world all-gather (ep_level 1) [a2a]", .scope = RUN},
 	{"ep-semantics", 0, K_ENUM, F(ep_semantics), .choices = "deepep|ascend", .def = "deepep", .metavar = "deepep|ascend", .help = "dispatch/combine inside the MoE-EP group: DeepEP's or Ascend's npu_moe_distribute_* (README: Parallel configurations)", .scope = NORMAL},
-	{"sp-pad", 0, K_ENUM, F(sp_pad), .choices = "none|zero|replicate0", .def = "none", .metavar = "none|zero|replicate0", .help = "attention-TP slices: ceil(T_d/tp) rows, unpadded, padded with zero rows (vLLM) or with copies of row 0 to align(max T_d, tp)/tp (MindIE)", .scope = NORMAL},
-	{"tokens-per-dp", 0, K_INT, F(tokens_per_dp), 0, 1 << 24, .def = "0", .def_doc = "--num-tokens x tp", .metavar = "N", .help = "T_d: tokens of each attention-DP group before slicing (--uneven-tokens varies it per group)", .scope = NORMAL},
+	{"sp-pad", 0, K_ENUM, F(sp_pad), .choices = "none|zero|replicate0", .def = "none", .metavar = "none|zero|replicate0", .help = "attention-TP slices: ceil(T_d/tp) rows, unpadded, padded with zero rows (vLLM) or with copies of row 0 to align(max T_d, tp)/tp (MindIE)", .scope = RUN},
+	{"tokens-per-dp", 0, K_INT, F(tokens_per_dp), 0, 1 << 24, .def = "0", .def_doc = "--num-tokens x tp", .metavar = "N", .help = "T_d: tokens of each attention-DP group before slicing (--uneven-tokens varies it per group)", .scope = RUN},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
 	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R, stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
@@ -982,17 +982,23 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 {
 	char text[160];
 	ep_parallel_text(p, text, sizeof(text));
-	int nodes = !strcmp(o->command, "internode");
-	if (!nodes && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
-		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in normal mode "
-				      "(epbench intranode, internode) so far; in low-latency mode only plain EP runs", text, R);
+	int nodes = !strcmp(o->command, "internode"), ll = !strcmp(o->command, "low-latency");
+	if (ll && (p->v[EP_PAR_MOE_TP] != 1 || p->moe_comm == EP_MOE_ALLGATHER))
+		return fail(err, len, "%s: in low-latency mode the layer runs with moe_tp = 1 and all-to-all (DeepEP's "
+				      "low-latency kernels over the whole world); MoE-TP and allgather mode are normal-mode "
+				      "phases (epbench intranode, internode)", text);
+	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
+		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node", text, o->ranks_per_node);
+	if (!nodes && !ll && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
+		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in epbench intranode, "
+				      "internode and low-latency", text, R);
 	if (nodes && check_layer_nodes(o, p, text, err, len))
 		return -1;
 	if (o->ranks.n > 1)
 		return fail(err, len, "--parallel fixes the world (%d ranks): sweep --num-tokens or --hidden instead", R);
 	if (o->ep_semantics == EP_SEM_ASCEND)
 		return fail(err, len, "--ep-semantics ascend inside a MoE layer (%s) is not built yet; it runs with plain EP", text);
-	if (!o->with_topk)
+	if (!ll && !o->with_topk)
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
 	if (o->cached || o->dump_dir || o->soak || ep_routing_varies(&o->routing))
 		return fail(err, len, "%s: --cached, --dump, --soak and routing that changes between iterations are not "

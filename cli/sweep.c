@@ -10,6 +10,7 @@
 #include "cli/progress.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
+#include "reference/moe_slice.h"
 #include "reference/placement.h"
 #include "reference/routing_step.h"
 #include "reports/digest.h"
@@ -53,6 +54,11 @@ void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o
 
 void ep_command_routing_free(struct ep_routing *r)
 {
+	if (r->group_owned) {
+		ep_group_arrays_fini(r->group_owned);
+		free(r->group_owned);
+	}
+	r->group_owned = NULL, r->group = NULL;
 	ep_placement_free(r->placement);
 	r->placement = NULL;
 }
@@ -81,6 +87,9 @@ static void point_run(const struct ep_command *cmd, const struct ep_options *o, 
 	if (ep_parallel_given(&o->parallel) &&
 	    ep_parallel_resolve(&o->parallel, pt->ranks, o->ranks_per_node, &run->parallel, err, sizeof(err)))
 		memset(&run->parallel, 0, sizeof(run->parallel));
+	run->attn_tokens = pt->tokens;
+	if (ep_layer_run(run) && !strcmp(cmd->name, "low-latency"))
+		ep_layer_slice_run(run); /* its ranks dispatch their slices: the routing sees the layer's EP group */
 }
 
 /* A limit may only name an op this command's runs time. */

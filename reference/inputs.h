@@ -39,6 +39,7 @@ enum ep_routing_kind {
 };
 
 struct ep_trace;
+struct ep_group_arrays; /* reference/moe_slice.h */
 
 /* The values tokens carry (--payload). An oracle is only as strong as its
  * data: with NARROW, sums of a few values are exact in fp32 and no order of
@@ -116,6 +117,7 @@ struct ep_routing {
 	int trace_first;        /* TRACE: the step the first iteration replays */
 	long step;              /* ROTATING, TRACE: the step ep_gen_routing gives (0 at first) */
 	const struct ep_group_view *group; /* an EP group of a parallel configuration, or NULL */
+	struct ep_group_arrays *group_owned; /* what group points into, when the routing owns it (freed with it) */
 	struct ep_placement *placement; /* redundant experts (reference/placement.h): the kind picks
 					 * logical experts, then this maps them to physical ones; or NULL */
 };

@@ -108,7 +108,8 @@ int ep_ll_ref_init(struct ep_ll_ref *ref, const struct ep_ll_config *cfg, int nu
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < R; i++)
-		ref->num_tokens[i] = (r->loaded ? r->loaded[i].num_tokens : ep_rank_num_tokens(num_tokens, seed, (int)i, uneven));
+		ref->num_tokens[i] = r->loaded || r->group ? ep_routing_num_tokens(r, num_tokens, seed, (int)i)
+							   : ep_rank_num_tokens(num_tokens, seed, (int)i, uneven);
 	build_expected(ref);
 	return 0;
 }
@@ -214,11 +215,11 @@ void ep_ll_ref_check_dispatch(struct ep_ll_ref *ref, const struct ep_ll_dispatch
 
 /* The BF16 row an expert sees: the dispatched row, dequantised as DeepEP's
  * tests do (UE8M0 scales through their exponent bytes). */
-static void expert_input(struct ep_ll_ref *ref, int t)
+static void expert_input(struct ep_ll_ref *ref, int src, int t)
 {
 	const struct ep_ll_config *c = &ref->cfg;
 	size_t H = (size_t)c->hidden;
-	wire_row(ref, ref->me, t);
+	wire_row(ref, src, t);
 	if (c->dtype != EP_DTYPE_FP8) {
 		memcpy(ref->deq, ref->xrow, H * sizeof(uint16_t));
 		return;
@@ -229,32 +230,38 @@ static void expert_input(struct ep_ll_ref *ref, int t)
 	ep_fp8_dequant_row(ref->q, ref->scales, H, ref->deq);
 }
 
-void ep_ll_ref_check_combine(struct ep_ll_ref *ref, const uint16_t *combined_x,
-			     struct ep_check_report *rep)
+int ep_ll_ref_combined_row(struct ep_ll_ref *ref, int src, int t, uint16_t *want)
 {
 	const struct ep_ll_config *c = &ref->cfg;
 	int K = c->num_topk, H = c->hidden, E = c->num_experts, L = E / c->num_ranks;
-	const int64_t *idx = ep_ll_ref_topk_idx(ref, ref->me);
-	const float *wt = ep_ll_ref_topk_weights(ref, ref->me);
-	for (int t = 0; t < ref->num_tokens[ref->me]; t++) {
-		for (int i = 0; i < H; i++)
-			ref->acc[i] = 0.0f;
-		int have_input = 0;
-		for (int j = 0; j < K; j++) {
-			int64_t g = idx[(size_t)t * K + j];
-			if (g < 0 || g >= E)
-				continue;
-			if (!have_input) {
-				expert_input(ref, t);
-				have_input = 1;
-			}
-			ep_expert_transform(ref->payload, (int)(g / L), (int)(g % L), ref->deq, H, ref->y);
-			float w = wt[(size_t)t * K + j];
-			for (int i = 0; i < H; i++)
-				ref->acc[i] = fmaf(ep_bf16_to_f32(ref->y[i]), w, ref->acc[i]);
+	const int64_t *idx = ep_ll_ref_topk_idx(ref, src) + (size_t)t * K;
+	const float *wt = ep_ll_ref_topk_weights(ref, src) + (size_t)t * K;
+	int have_input = 0;
+	for (int i = 0; i < H; i++)
+		ref->acc[i] = 0.0f;
+	for (int j = 0; j < K; j++) {
+		int64_t g = idx[j];
+		if (g < 0 || g >= E)
+			continue;
+		if (!have_input) {
+			expert_input(ref, src, t);
+			have_input = 1;
 		}
+		ep_expert_transform(ref->payload, (int)(g / L), (int)(g % L), ref->deq, H, ref->y);
 		for (int i = 0; i < H; i++)
-			ref->want[i] = ep_f32_to_bf16(ref->acc[i]);
+			ref->acc[i] = fmaf(ep_bf16_to_f32(ref->y[i]), wt[j], ref->acc[i]);
+	}
+	for (int i = 0; i < H; i++)
+		want[i] = ep_f32_to_bf16(ref->acc[i]);
+	return 0;
+}
+
+void ep_ll_ref_check_combine(struct ep_ll_ref *ref, const uint16_t *combined_x,
+			     struct ep_check_report *rep)
+{
+	int H = ref->cfg.hidden;
+	for (int t = 0; t < ref->num_tokens[ref->me]; t++) {
+		ep_ll_ref_combined_row(ref, ref->me, t, ref->want);
 		ep_compare_row(rep, "combined_x", EP_ELEM_BF16, ref->want, combined_x + (size_t)t * H,
 			       (size_t)H, t, ref->me, t);
 	}

@@ -70,5 +70,7 @@ void ep_ll_ref_check_dispatch(struct ep_ll_ref *ref, const struct ep_ll_dispatch
 			      struct ep_check_report *rep);
 void ep_ll_ref_check_combine(struct ep_ll_ref *ref, const uint16_t *combined_x,
 			     struct ep_check_report *rep);
+/* What combine returns for token t of any rank src (bf16 [H]). 0. */
+int ep_ll_ref_combined_row(struct ep_ll_ref *ref, int src, int t, uint16_t *want);
 
 #endif

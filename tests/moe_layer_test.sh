@@ -96,6 +96,21 @@ run "nodes_hang_named" 4 60 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_t
 expect "nodes_hang_names_rank" "rank 5 made no progress .* in phase fault.hang"
 run "nodes_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
 expect "nodes_tp_spans_nodes_said" "tp and moe_tp must divide the ranks of a node"
+# low-latency (DeepEP's decode kernels) with moe_tp = 1: the EP group is the world, slices dispatched
+SUBCOMMAND=low-latency
+run "ll_2x2" 0 120 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16
+expect "ll_2x2_pass" "verdict: PASS"
+phases "ll_2x2_phases" dispatch combine dispatch+combine attn_tp_gather
+run "ll_fp8_zero_pad_8" 0 120 low-latency -r 8 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8 --uneven-tokens 1 --sp-pad zero
+expect "ll_fp8_zero_pad_8_pass" "verdict: PASS"
+run "ll_replicate0_zero_copy_8" 0 120 low-latency -r 8 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --sp-pad replicate0 --uneven-tokens 1 --tokens-per-dp 37 --zero-copy
+expect "ll_replicate0_zero_copy_8_pass" "verdict: PASS"
+run "ll_nodes_2x4" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8
+expect "ll_nodes_2x4_pass" "verdict: PASS"
+run "ll_combined_damaged" 1 60 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16 --fault bitflip:1:combined_x
+expect "ll_combined_damaged_named" "first: rank 1: combined_x"
+run "ll_moe_tp_refused" 2 10 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16
+expect "ll_moe_tp_refused_said" "in low-latency mode the layer runs with moe_tp = 1 and all-to-all"
 SUBCOMMAND=intranode
 
 # a damaged output is caught: the received rows of one rank, in the layer's first phase

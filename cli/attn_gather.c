@@ -1,0 +1,52 @@
+/* attn_gather.c - the attention-TP all-gather of combined slices, and its check. */
+#include "cli/attn_gather.h"
+
+#include "collectives/ep.h"
+#include "collectives/group.h"
+
+size_t ep_attn_gather_slot_bytes(int P, size_t slot_rows, int hidden)
+{
+	return ep_align_up((size_t)P * slot_rows * (size_t)hidden * 2, EP_PAGE);
+}
+
+uint16_t *ep_attn_gather_slot(const struct ep_attn_gather *a, int r)
+{
+	return a->slots + (size_t)(r % a->P) * a->slot_rows * (size_t)a->hidden;
+}
+
+int ep_attn_gather_run(struct ep_attn_gather *a)
+{
+	size_t bytes[1] = {2 * (size_t)a->hidden};
+	void *outs[1] = {a->out};
+	struct ep_group_piece pieces[a->tp];
+	for (int i = 0; i < a->tp; i++) {
+		int r = a->d * a->tp + i;
+		pieces[i] = (struct ep_group_piece){ep_attn_gather_slot(a, r), (size_t)a->len(a->ctx, r)};
+	}
+	ep_set_phase(a->waiter, "attn_tp_gather");
+	return ep_group_gather(a->waiter, pieces, a->tp, 1, bytes, outs);
+}
+
+size_t ep_attn_gather_rows(struct ep_attn_gather *a)
+{
+	size_t n = 0;
+	for (int i = 0; i < a->tp; i++)
+		n += (size_t)a->len(a->ctx, a->d * a->tp + i);
+	return n;
+}
+
+void ep_attn_gather_check(struct ep_attn_gather *a, struct ep_check_report *rep)
+{
+	size_t H = (size_t)a->hidden, at = 0;
+	uint16_t want[H + 1];
+	for (int i = 0; i < a->tp; i++) {
+		int r = a->d * a->tp + i;
+		for (int t = 0; t < a->len(a->ctx, r); t++, at++) {
+			if (a->expected(a->ctx, r, t, want)) {
+				ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
+				return;
+			}
+			ep_compare_row(rep, "attn_tp_gathered_x", EP_ELEM_BF16, want, a->out + at * H, H, (int64_t)at, r, t);
+		}
+	}
+}

@@ -1,0 +1,48 @@
+/* attn_gather.h - a MoE layer's last phase: the attention-TP group's combined slices put back together.
+ *
+ * parallel-semantics.md section 2: member i of attention-TP group d holds
+ * the combined rows of its slice; row t of the group's output is member
+ * t / c's row t - (t / c) c, i.e. the members' slices one after another.
+ * Every rank leaves its combined rows in its slot of a node's shared
+ * memory (slot r % P for world rank r); the gather copies the tp slots of
+ * its group (collectives/group.h: node-wide barriers around the copies).
+ * Used by the normal-mode layer (cli/moe_layer.c) and low-latency mode
+ * (cli/low_latency.c).
+ */
+#ifndef EP_ATTN_GATHER_H
+#define EP_ATTN_GATHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "collectives/sync.h"
+#include "reference/compare.h"
+
+struct ep_attn_gather {
+	struct ep_waiter *waiter;
+	int tp, d, P, hidden;    /* the group, the ranks of a node's slots, H */
+	size_t slot_rows;        /* rows per slot (the longest slice) */
+	uint16_t *slots;         /* shared [P][slot_rows][H] */
+	uint16_t *out;           /* private [tp x slot_rows][H] */
+	/* world rank r's slice length, and the expected combined row t of r */
+	int (*len)(void *ctx, int r);
+	int (*expected)(void *ctx, int r, int t, uint16_t *want);
+	void *ctx;
+};
+
+/* Bytes of the shared slots for P ranks. */
+size_t ep_attn_gather_slot_bytes(int P, size_t slot_rows, int hidden);
+
+/* World rank r's slot (its combine output goes there). */
+uint16_t *ep_attn_gather_slot(const struct ep_attn_gather *a, int r);
+
+/* The gather: collective over the node. 0 or -EP_ETIMEDOUT. */
+int ep_attn_gather_run(struct ep_attn_gather *a);
+
+/* Every output row against `expected`, named attn_tp_gathered_x. */
+void ep_attn_gather_check(struct ep_attn_gather *a, struct ep_check_report *rep);
+
+/* Rows the group's output holds (this rank's own among them). */
+size_t ep_attn_gather_rows(struct ep_attn_gather *a);
+
+#endif
