@@ -134,7 +134,7 @@ static void layer_teardown(void *p)
 	free(st->gidx);
 	free(st->gw);
 	free(st->gsrc);
-	free(st->attn_out);
+	free(st->attn.out);
 	free(st->combined_w);
 	free(st);
 }
@@ -151,9 +151,9 @@ static int private_buffers(struct layer_state *st, size_t capacity)
 	st->gidx = malloc(sizeof(int64_t) * (rows * K + 1));
 	st->gw = malloc(sizeof(float) * (rows * K + 1));
 	st->gsrc = malloc(sizeof(int32_t) * (rows + 1));
-	st->attn_out = malloc(2 * ((size_t)st->tp * S * H + 1));
+	st->attn.out = malloc(2 * ((size_t)st->tp * S * H + 1));
 	st->combined_w = calloc(S * K + 1, sizeof(float));
-	return st->rows_of && st->gx && st->gscales && st->gidx && st->gw && st->gsrc && st->attn_out &&
+	return st->rows_of && st->gx && st->gscales && st->gidx && st->gw && st->gsrc && st->attn.out &&
 			       st->combined_w ? 0 : -ENOMEM;
 }
 
@@ -166,9 +166,13 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 	plan_arena(st, capacity, &p);
 	if ((rc = layer_ep_bind(st, base, p.group_bytes, capacity)))
 		return rc;
-	st->area = (struct layer_area){.partials = (uint16_t *)(base + p.partials), .combined = (uint16_t *)(base + p.combined),
-				       .ag_x = (uint16_t *)(base + p.ag_x), .ag_idx = (int64_t *)(base + p.ag_idx),
-				       .ag_w = (float *)(base + p.ag_w), .part_rows = p.part_rows};
+	st->area = (struct layer_area){.partials = (uint16_t *)(base + p.partials), .ag_x = (uint16_t *)(base + p.ag_x),
+				       .ag_idx = (int64_t *)(base + p.ag_idx), .ag_w = (float *)(base + p.ag_w),
+				       .part_rows = p.part_rows};
+	st->attn = (struct ep_attn_gather){.waiter = st->env->waiter, .tp = st->tp, .d = st->d, .P = st->P,
+					   .hidden = st->eshape.hidden, .slot_rows = (size_t)st->sl.max_slice,
+					   .slots = (uint16_t *)(base + p.combined), .out = st->attn.out,
+					   .len = layer_slice_len, .expected = layer_expected_row, .ctx = st};
 	if (!st->allgather)
 		return 0;
 	size_t S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden, K = (size_t)st->eshape.num_topk;
@@ -430,12 +434,12 @@ static int attn_gather_prepare(void *p)
 
 static int attn_gather_run(void *p)
 {
-	return layer_attn_gather(p);
+	return ep_attn_gather_run(&((struct layer_state *)p)->attn);
 }
 
 static int attn_gather_check(void *p, struct ep_check_report *rep)
 {
-	layer_check_attn_gather(p, rep);
+	ep_attn_gather_check(&((struct layer_state *)p)->attn, rep);
 	return 0;
 }
 

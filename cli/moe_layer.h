@@ -29,6 +29,7 @@
 #ifndef EP_MOE_LAYER_H
 #define EP_MOE_LAYER_H
 
+#include "cli/attn_gather.h"
 #include "cli/bench.h"
 #include "cli/cluster/endpoint.h"
 #include "cli/normal_io.h"
@@ -53,7 +54,6 @@ enum layer_stage { STAGE_NONE, STAGE_DISPATCHED, STAGE_GATHERED, STAGE_REDUCED, 
 /* Shared pieces of the layer area, every rank's at the same address. */
 struct layer_area {
 	uint16_t *partials;   /* [W][part_rows][H] each rank's partial outputs */
-	uint16_t *combined;   /* [W][max_slice][H] each rank's combined slice */
 	uint16_t *ag_x;       /* allgather: [W][max_slice][H] published slices */
 	int64_t *ag_idx;      /* [W][max_slice][K] */
 	float *ag_w;          /* [W][max_slice][K] */
@@ -89,7 +89,7 @@ struct layer_state {
 	float *gw;
 	int32_t *gsrc;
 	size_t grows;
-	uint16_t *attn_out;                /* [tp * max_slice][H] */
+	struct ep_attn_gather attn;        /* the last phase (its slots: the layer area's combined rows) */
 	float *combined_w;                 /* [max_slice][K] */
 	enum layer_stage stage;
 };
@@ -101,7 +101,6 @@ int layer_moe_tp_reduce(struct layer_state *st);
 int layer_world_gather(struct layer_state *st);
 int layer_world_partials(struct layer_state *st);
 int layer_world_reduce(struct layer_state *st);
-int layer_attn_gather(struct layer_state *st);
 size_t layer_row_bytes(const struct layer_state *st); /* one gathered row, every tensor */
 
 /* cli/moe_layer_check.c: each phase's outputs against reference/. */
@@ -109,7 +108,8 @@ void layer_check_moe_tp_gather(struct layer_state *st, struct ep_check_report *r
 void layer_check_moe_tp_reduce(struct layer_state *st, struct ep_check_report *rep);
 void layer_check_world_gather(struct layer_state *st, struct ep_check_report *rep);
 void layer_check_world_reduce(struct layer_state *st, struct ep_check_report *rep);
-void layer_check_attn_gather(struct layer_state *st, struct ep_check_report *rep);
+int layer_slice_len(void *st, int r);                        /* for struct ep_attn_gather */
+int layer_expected_row(void *st, int r, int t, uint16_t *want);
 
 /* cli/moe_layer_ep.c: EP dispatch and combine inside the MoE-EP group. */
 size_t layer_ep_group_bytes(const struct layer_state *st, size_t capacity);
@@ -130,7 +130,7 @@ int layer_ep_combined_row(struct layer_state *st, int r, int t, uint16_t *want);
 /* Helpers shared by the files: world rank r's rows in the layer area (r on this node). */
 static inline uint16_t *layer_combined(const struct layer_state *st, int r)
 {
-	return st->area.combined + (size_t)(r % st->P) * (size_t)st->sl.max_slice * (size_t)st->eshape.hidden;
+	return ep_attn_gather_slot(&st->attn, r);
 }
 static inline uint16_t *layer_partials(const struct layer_state *st, int r)
 {

@@ -102,21 +102,13 @@ void layer_check_world_reduce(struct layer_state *st, struct ep_check_report *re
 	}
 }
 
-/* Row t of the group's output is member t / c's combined token t - (t / c) c. */
-void layer_check_attn_gather(struct layer_state *st, struct ep_check_report *rep)
+/* The attention-TP gather's expectations (cli/attn_gather.h): slice lengths and rows. */
+int layer_slice_len(void *p, int r)
 {
-	size_t H = (size_t)st->eshape.hidden, at = 0;
-	uint16_t want[H + 1];
-	for (int i = 0; i < st->tp; i++) {
-		int r = st->d * st->tp + i;
-		for (int t = 0; t < ep_slice_len(&st->sl, r); t++, at++) {
-			if (layer_output_row(st, r, t, want)) {
-				ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
-				return;
-			}
-			ep_compare_row(rep, "attn_tp_gathered_x", EP_ELEM_BF16, want, st->attn_out + at * H, H,
-				       (int64_t)at, r, t);
-		}
-	}
-	ep_report_scalar(rep, "attn_tp_gathered_rows", ep_slices_gathered(&st->sl, st->d), (long long)at);
+	return ep_slice_len(&((struct layer_state *)p)->sl, r);
+}
+
+int layer_expected_row(void *p, int r, int t, uint16_t *want)
+{
+	return layer_output_row(p, r, t, want);
 }

@@ -147,16 +147,3 @@ int layer_world_reduce(struct layer_state *st)
 	st->stage = rc ? STAGE_NONE : STAGE_COMBINED;
 	return rc;
 }
-
-int layer_attn_gather(struct layer_state *st)
-{
-	size_t bytes[1] = {2 * (size_t)st->eshape.hidden};
-	void *outs[1] = {st->attn_out};
-	struct ep_group_piece pieces[st->tp];
-	for (int i = 0; i < st->tp; i++) {
-		int r = st->d * st->tp + i;
-		pieces[i] = (struct ep_group_piece){layer_combined(st, r), (size_t)ep_slice_len(&st->sl, r)};
-	}
-	ep_set_phase(st->env->waiter, "attn_tp_gather");
-	return ep_group_gather(st->env->waiter, pieces, st->tp, 1, bytes, outs);
-}
