@@ -218,9 +218,17 @@ const struct ep_variant ep_intranode_variant = {
 	.ops = intranode_ops,
 };
 
+/* --ep-semantics ascend: Ascend's dispatch/combine (cli/ascend.c); the
+ * parser lets only plain EP configurations through. */
+static const struct ep_variant *intranode_variant_for(const struct ep_options *o)
+{
+	return o->ep_semantics == EP_SEM_ASCEND ? &ep_ascend_variant : &ep_intranode_variant;
+}
+
 const struct ep_command ep_cmd_intranode = {
 	.name = "intranode",
 	.help = "normal dispatch/combine between ranks of one host (shared memory)",
 	.options = {"intranode", EP_SCOPE_RUN | EP_SCOPE_NORMAL, NULL},
 	.variant = &ep_intranode_variant,
+	.variant_for = intranode_variant_for,
 };
