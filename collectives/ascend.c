@@ -391,7 +391,9 @@ static void comm_quant(const uint16_t *y, int H, int8_t *q, uint16_t *scales)
 	}
 }
 
-/* Every output row back to its source's slot, as assist_info says. */
+/* Every output row back to its source's slot, as assist_info says. A
+ * triple outside the group's slots (assist_info damaged after dispatch) is
+ * skipped: its slot keeps older bytes, which the check then reports. */
 static void return_rows(struct ep_ascend *ctx, const uint16_t *y)
 {
 	const struct ep_ascend_params *p = &ctx->p;
@@ -399,6 +401,9 @@ static void return_rows(struct ep_ascend *ctx, const uint16_t *y)
 	const int32_t *info = ctx->out.assist_info;
 	for (size_t r = 0; r < ctx->out.num_recv; r++) {
 		const int32_t *i = info + r * 3;
+		if (i[0] < 0 || i[0] >= p->num_ranks || i[1] < 0 || i[1] >= p->max_tokens || i[2] < 0 ||
+		    (size_t)i[2] >= slots(p))
+			continue;
 		uint8_t *dst = landing_slot(ctx, i[0], i[1], i[2]);
 		const uint16_t *row = y + r * (size_t)H;
 		if (p->comm_quant)
