@@ -80,4 +80,20 @@ mutant "internode_partial_truncated" collectives/internode.c \
 mutant "combine_start_not_plus_zero" collectives/combine_kernels.c \
 	"ep_bf16_to_f32(in[0][c + k]) + 0.0f;" "ep_bf16_to_f32(in[0][c + k]);" \
 	special intranode -r 2 -t 256 --hidden 512 -e 8 -k 1 -n 2 -w 1
+# Ascend semantics (collectives/ascend.c): the int8 scale as amax/127 instead of 1/(127/amax), the
+# weighted sum fused (fmaf) instead of Muls then Add, the slots summed backwards (shared experts first)
+ascend="intranode --ep-semantics ascend -r 4 -t 64 --hidden 256 -e 12 -k 4 -n 2 -w 1"
+mutant "ascend_scale_amax_over_127" collectives/ascend.c "	return 1.0f / ds;" "	return amax / 127.0f;" \
+	wide $ascend --dtype int8
+mutant "ascend_muls_add_fused" collectives/ascend.c \
+	"			for (int c = 0; c < H; c++)
+				v[c] = v[c] * w;" \
+	"			for (int c = 0; c < H; c++) {
+				acc[c] = fmaf(v[c], w, acc[c]);
+				v[c] = 0.0f;
+			}" \
+	wide $ascend
+mutant "ascend_slots_backwards" collectives/ascend.c \
+	"	for (int j = 0; j < K + p->shared_experts; j++) {" "	for (int j = K + p->shared_experts - 1; j >= 0; j--) {" \
+	wide $ascend --shared-experts 1 --shared-expert-ranks 1
 finish mutants_test.sh
