@@ -6,6 +6,7 @@
  * to what dispatch delivered, written straight into the shared combine area.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cli/bench.h"
@@ -225,10 +226,23 @@ static const struct ep_variant *intranode_variant_for(const struct ep_options *o
 	return o->ep_semantics == EP_SEM_ASCEND ? &ep_ascend_variant : &ep_intranode_variant;
 }
 
+/* The header's note on Ascend's semantics and options (nothing for DeepEP's). */
+static void intranode_describe(const struct ep_options *o, char *buf, size_t len)
+{
+	if (o->ep_semantics != EP_SEM_ASCEND) {
+		snprintf(buf, len, "%s", "");
+		return;
+	}
+	snprintf(buf, len, "ep-semantics ascend (%s), shared experts %d on %d ranks%s%s",
+		 o->dtype == EP_DTYPE_INT8 ? "quant_mode 2" : "quant_mode 0", o->shared_experts, o->shared_expert_ranks,
+		 o->smooth_scales ? ", smoothing scales" : "", o->comm_quant ? ", comm_quant int8" : "");
+}
+
 const struct ep_command ep_cmd_intranode = {
 	.name = "intranode",
 	.help = "normal dispatch/combine between ranks of one host (shared memory)",
 	.options = {"intranode", EP_SCOPE_RUN | EP_SCOPE_NORMAL, NULL},
 	.variant = &ep_intranode_variant,
 	.variant_for = intranode_variant_for,
+	.describe = intranode_describe,
 };

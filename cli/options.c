@@ -864,6 +864,14 @@ void ep_options_traffic(const struct ep_options *o, const struct ep_routing *r, 
 {
 	char routing[512];
 	ep_options_routing_text(o, r, routing, sizeof(routing));
+	if (o->ep_semantics == EP_SEM_ASCEND) { /* keys sort before "cached"; DeepEP runs keep their traffic */
+		int n = snprintf(buf, len, "ascend_comm_quant=%d\nascend_shared_expert_ranks=%d\nascend_shared_experts=%d\n"
+				 "ascend_smooth_scales=%d\n", o->comm_quant, o->shared_expert_ranks, o->shared_experts,
+				 o->smooth_scales);
+		if (n < 0 || (size_t)n >= len)
+			return;
+		buf += n, len -= (size_t)n;
+	}
 	snprintf(buf, len,
 		 "cached=%d\ndtype=%s\nexpert_alignment=%d\nexpert_counts=%s\nhook=%d\nmasked_ratio=%g\n"
 		 "max_dispatch_tokens=%d\nnodes=%d\nnum_bias=%d\nnum_experts=%d\nnum_topk=%d\nops=%d\npayload=%s\n"

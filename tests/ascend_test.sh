@@ -12,6 +12,7 @@ small="-t 64 --hidden 256 -n 2 -w 1 --ep-semantics ascend"
 # runs: every one checked, PASS
 run "r2_bf16" 0 60 intranode -r 2 -e 8 -k 2 $small
 expect "r2_bf16_pass" "^# verdict: PASS"
+expect "r2_banner" "^# intranode: ep-semantics ascend \(quant_mode 0\), shared experts 0 on 0 ranks$"
 expect "r2_handles_line" "^# handles: .* 0 wrong elements; data tensors: 0 wrong$"
 run "r2_int8" 0 60 intranode -r 2 -e 8 -k 3 $small --dtype int8 --payload narrow
 run "r4_int8_smooth_shared_prefix" 0 60 intranode -r 4 -e 12 -k 4 $small --dtype int8 --smooth-scales \
