@@ -995,6 +995,12 @@ static int check_ascend(const struct ep_options *o, const struct ep_shape *s, co
 			    : !o->with_topk ? "dispatch without expert ids (--with-topk 0)"
 			    : o->num_bias > 1 ? "second bias (--bias 2; --bias 1 is shared_expert_x)"
 					      : "--expert-alignment");
+	if (Sr && ep_eplb_spec_active(&o->eplb))
+		return fail(err, len, "--redundant-experts with --shared-expert-ranks %d: placing physical experts on the %d MoE ranks only is not built",
+			    Sr, R - Sr);
+	for (int i = 0; i < o->faults.n; i++)
+		if (o->faults.f[i].kind == EP_FAULT_REPLICA)
+			return fail(err, len, "--fault replica:%d is not built for --ep-semantics ascend", o->faults.f[i].rank);
 	long row = repeated_expert_row(r, s->num_topk);
 	if (row >= 0)
 		return fail(err, len, "--routing file:%s: row %ld repeats an expert, which Ascend's expert_ids may not",

@@ -103,7 +103,7 @@ size_t ep_ascend_ctx_bytes(const struct ep_ascend_params *p)
 {
 	size_t R = (size_t)p->num_ranks, E = (size_t)p->num_experts, H = (size_t)p->hidden;
 	size_t L = (size_t)ep_ascend_local_experts(p) + 1;
-	return 8 * L + 4 * R * L + 4 * (E + 2) + 5 * H + 256;
+	return 8 * L + 4 * R * L + 4 * (E + 2) + 9 * H + 256;
 }
 
 static struct area area_of(const struct ep_ascend *ctx, int rank)
@@ -146,7 +146,8 @@ int ep_ascend_init(struct ep_ascend *ctx, const struct ep_ascend_params *p, int 
 	ctx->next_row = calloc(E + 2, sizeof(int32_t));
 	ctx->qrow = calloc((size_t)p->hidden, 1);
 	ctx->frow = calloc((size_t)p->hidden, sizeof(float));
-	if (!ctx->expert_token_nums || !ctx->ep_recv_counts || !ctx->next_row || !ctx->qrow || !ctx->frow) {
+	ctx->acc = calloc((size_t)p->hidden, sizeof(float));
+	if (!ctx->expert_token_nums || !ctx->ep_recv_counts || !ctx->next_row || !ctx->qrow || !ctx->frow || !ctx->acc) {
 		ep_ascend_fini(ctx);
 		return -ENOMEM;
 	}
@@ -160,6 +161,7 @@ void ep_ascend_fini(struct ep_ascend *ctx)
 	free(ctx->next_row);
 	free(ctx->qrow);
 	free(ctx->frow);
+	free(ctx->acc);
 	memset(ctx, 0, sizeof(*ctx));
 }
 
@@ -464,23 +466,18 @@ int ep_ascend_combine(struct ep_ascend *ctx, const uint16_t *expand_y, const flo
 	int rc;
 	if (!ctx->have_handle)
 		return -EINVAL;
-	float *acc = malloc(sizeof(float) * (size_t)ctx->p.hidden);
-	if (!acc)
-		return -ENOMEM;
 	ep_traffic_begin(w->traffic, ctx->rank, "combine");
 	ep_set_phase(w, "combine.notify");
 	if ((rc = ep_barrier(w))) /* every source is done reading its last combine's slots */
-		goto out;
+		return rc;
 	ep_set_phase(w, "combine.send");
 	return_rows(ctx, expand_y);
 	ep_set_phase(w, "combine.recv");
 	if ((rc = ep_barrier(w))) /* every slot of this rank has landed */
-		goto out;
+		return rc;
 	ep_set_phase(w, "combine.reduce");
 	for (int t = 0; t < ctx->num_tokens; t++)
-		reduce_token(ctx, t, weights, shared_x, acc, out);
+		reduce_token(ctx, t, weights, shared_x, ctx->acc, out);
 	ep_set_phase(w, "idle");
-out:
-	free(acc);
-	return rc;
+	return 0;
 }

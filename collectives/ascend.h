@@ -96,6 +96,7 @@ struct ep_ascend {
 	int32_t *next_row;          /* [E + 1] scratch: next row per destination expert, then shared */
 	int8_t *qrow;               /* [H] scratch */
 	float *frow;                /* [H] scratch */
+	float *acc;                 /* [H] combine's accumulator */
 	struct ep_ascend_out out;
 	int have_handle;            /* a dispatch ran: combine may follow */
 };

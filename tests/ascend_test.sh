@@ -26,6 +26,7 @@ run "r5_rpse_not_dividing" 0 60 intranode -r 5 -e 9 -k 3 $small --shared-experts
 run "r4_special_payload" 0 60 intranode -r 4 -e 8 -k 3 $small --dtype int8 --payload special --comm-quant int8
 run "r2_soak" 0 60 intranode -r 2 -e 8 -k 2 -t 32 --hidden 256 --ep-semantics ascend --dtype int8 --soak 5
 run "r4_rotating" 0 60 intranode -r 4 -e 8 -k 2 $small --routing rotating:1 -n 3
+run "r4_redundant_experts" 0 60 intranode -r 4 -e 12 -k 2 $small --redundant-experts 4 --eplb-load zipf:1.2
 run "pure_ep_parallel" 0 60 intranode -r 4 -e 8 -k 2 $small --parallel dp=4,tp=1,moe_ep=4
 run "r4_json" 0 60 intranode -r 4 -e 8 -k 2 $small --json "$tmp/a.json"
 python3 -c "
@@ -103,6 +104,9 @@ bad_input "shared_without_ascend" "--shared-experts applies only with --ep-seman
 	-e 8 --shared-experts 1 --shared-expert-ranks 1
 bad_input "comm_quant_without_ascend" "--comm-quant applies only with --ep-semantics ascend" -e 8 --comm-quant int8
 bad_input "comm_quant_bad_value" "comm-quant" -e 8 --ep-semantics ascend --comm-quant fp8
+bad_input "eplb_with_shared_ranks" "placing physical experts on the 3 MoE ranks only is not built" -e 12 \
+	--ep-semantics ascend --redundant-experts 4 --shared-experts 1 --shared-expert-ranks 1
+bad_input "fault_replica" "replica:1 is not built" -e 12 --ep-semantics ascend --redundant-experts 4 --fault replica:1
 printf '0 1\n1 1\n' >"$tmp/dup.txt"
 bad_input "routing_file_duplicate" "row 2 repeats an expert" -e 8 --ep-semantics ascend --routing "file:$tmp/dup.txt"
 run "internode_refused" 2 10 internode --local-nodes --nodes 2 --ranks-per-node 1 -t 16 --hidden 256 -e 8 -k 2 \
