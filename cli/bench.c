@@ -153,6 +153,8 @@ static void keep_findings(struct ep_rank_result *res, const struct ep_check_repo
 	res->checked_bytes += rep->checked_bytes;
 	res->wrong_elems += rep->wrong_elems;
 	res->wrong_rows += rep->wrong_rows;
+	res->handle_checked_bytes += rep->handle_checked_bytes;
+	res->handle_wrong_elems += rep->handle_wrong_elems;
 	if (rep->has_first && !res->has_first)
 		res->has_first = 1, res->first = rep->first, res->first_pass = pass;
 }

@@ -67,6 +67,11 @@ struct ep_run_cfg {
 	int ep_semantics;         /* enum ep_semantics */
 	int sp_pad;               /* enum ep_sp_pad */
 	int tokens_per_dp;        /* T_d; 0: num_tokens x tp */
+	/* Ascend semantics (cli/ascend.c) */
+	int shared_experts;       /* S_n */
+	int shared_expert_ranks;  /* S_r: EP ranks [0, S_r) host the shared experts */
+	int smooth_scales;        /* int8 smoothing scales [(S_n + E)][H] from the seed */
+	int comm_quant;           /* combine moves expert outputs as int8 (comm_quant_mode 2) */
 };
 
 /* One sweep point's complete configuration; identical in every rank. */
@@ -86,6 +91,7 @@ struct ep_rank_result {
 	uint64_t checked_bytes;
 	uint64_t wrong_elems;
 	uint64_t wrong_rows;
+	uint64_t handle_checked_bytes, handle_wrong_elems; /* of the above, in handle tensors (compare.h) */
 	struct ep_mismatch first;
 	uint64_t alg_bytes[EP_MAX_OPS];  /* per op */
 	uint64_t wire_bytes[EP_MAX_OPS];
@@ -191,5 +197,6 @@ extern const struct ep_variant ep_intranode_variant;
 extern const struct ep_variant ep_internode_variant;
 extern const struct ep_variant ep_low_latency_variant;
 extern const struct ep_variant ep_moe_layer_variant;
+extern const struct ep_variant ep_ascend_variant;
 
 #endif

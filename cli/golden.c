@@ -85,6 +85,9 @@ static int golden_point(struct ep_golden *g)
 		R = o->nodes * o->ranks_per_node;
 		g->rpn = o->ranks_per_node;
 	}
+	if (o->ep_semantics == EP_SEM_ASCEND)
+		return fprintf(stderr, "epbench golden: --ep-semantics ascend has no golden files yet (DeepEP's tensors only)\n"),
+		       EP_EXIT_USAGE;
 	g->ll = !strcmp(g->cmd->name, "low-latency");
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)
 		return fprintf(stderr, "epbench golden: internode needs --nodes N and --ranks-per-node P\n"), EP_EXIT_USAGE;

@@ -6,6 +6,7 @@
  * to what dispatch delivered, written straight into the shared combine area.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cli/bench.h"
@@ -218,11 +219,27 @@ const struct ep_variant ep_intranode_variant = {
 	.ops = intranode_ops,
 };
 
-/* A parallel configuration other than plain EP runs its MoE layer. */
+/* A parallel configuration other than plain EP runs its MoE layer;
+ * --ep-semantics ascend on plain EP runs Ascend's dispatch/combine
+ * (cli/ascend.c; the parser refuses it inside a layer). */
 static const struct ep_variant *intranode_variant_for(const struct ep_options *o)
 {
 	struct ep_parallel p;
-	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_intranode_variant;
+	if (ep_options_layer(o, &p))
+		return &ep_moe_layer_variant;
+	return o->ep_semantics == EP_SEM_ASCEND ? &ep_ascend_variant : &ep_intranode_variant;
+}
+
+/* The header's note on Ascend's semantics and options (nothing for DeepEP's). */
+static void intranode_describe(const struct ep_options *o, char *buf, size_t len)
+{
+	if (o->ep_semantics != EP_SEM_ASCEND) {
+		snprintf(buf, len, "%s", "");
+		return;
+	}
+	snprintf(buf, len, "ep-semantics ascend (%s), shared experts %d on %d ranks%s%s",
+		 o->dtype == EP_DTYPE_INT8 ? "quant_mode 2" : "quant_mode 0", o->shared_experts, o->shared_expert_ranks,
+		 o->smooth_scales ? ", smoothing scales" : "", o->comm_quant ? ", comm_quant int8" : "");
 }
 
 const struct ep_command ep_cmd_intranode = {
@@ -231,4 +248,5 @@ const struct ep_command ep_cmd_intranode = {
 	.options = {"intranode", EP_SCOPE_RUN | EP_SCOPE_NORMAL, NULL},
 	.variant = &ep_intranode_variant,
 	.variant_for = intranode_variant_for,
+	.describe = intranode_describe,
 };

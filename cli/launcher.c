@@ -117,6 +117,8 @@ static void collect_check(const struct ep_run *run, const struct ep_rank_result 
 		res->checked_bytes += rr[r].checked_bytes;
 		res->wrong_elems += rr[r].wrong_elems;
 		res->wrong_rows += rr[r].wrong_rows;
+		res->handle_checked_bytes += rr[r].handle_checked_bytes;
+		res->handle_wrong_elems += rr[r].handle_wrong_elems;
 		res->recv_rows += rr[r].recv_rows;
 		if (rr[r].has_first && (first < 0 || rr[r].first_pass < rr[first].first_pass ||
 					(rr[r].first_pass == rr[first].first_pass && rr[r].first_op < rr[first].first_op)))

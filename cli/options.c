@@ -124,6 +124,10 @@ static const struct opt_def opt_table[] = {
 	{"ep-semantics", 0, K_ENUM, F(ep_semantics), .choices = "deepep|ascend", .def = "deepep", .metavar = "deepep|ascend", .help = "dispatch/combine inside the MoE-EP group: DeepEP's or Ascend's npu_moe_distribute_* (README: Parallel configurations)", .scope = NORMAL},
 	{"sp-pad", 0, K_ENUM, F(sp_pad), .choices = "none|zero|replicate0", .def = "none", .metavar = "none|zero|replicate0", .help = "attention-TP slices: ceil(T_d/tp) rows, unpadded, padded with zero rows (vLLM) or with copies of row 0 to align(max T_d, tp)/tp (MindIE)", .scope = RUN},
 	{"tokens-per-dp", 0, K_INT, F(tokens_per_dp), 0, 1 << 24, .def = "0", .def_doc = "--num-tokens x tp", .metavar = "N", .help = "T_d: tokens of each attention-DP group before slicing (--uneven-tokens varies it per group)", .scope = RUN},
+	{"shared-experts", 0, K_INT, F(shared_experts), 0, 1 << 16, .def = "0", .metavar = "S_n", .help = "--ep-semantics ascend: shared experts, each on --shared-expert-ranks / S_n ranks", .scope = NORMAL},
+	{"shared-expert-ranks", 0, K_INT, F(shared_expert_ranks), 0, 1 << 16, .def = "0", .metavar = "S_r", .help = "--ep-semantics ascend: EP ranks [0, S_r) host the shared experts, the others the routed ones", .scope = NORMAL},
+	{"smooth-scales", 0, K_FLAG, F(smooth_scales), .help = "--ep-semantics ascend --dtype int8: smoothing scales [(S_n + E), H] from the seed multiply x before quantisation", .scope = NORMAL},
+	{"comm-quant", 0, K_ENUM, F(comm_quant), .choices = "none|int8", .def = "none", .metavar = "none|int8", .help = "--ep-semantics ascend: combine moves expert outputs as int8 in blocks of 8 (comm_quant_mode 2)", .scope = NORMAL},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
 	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R, stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
@@ -881,6 +885,8 @@ void ep_options_run_cfg(const struct ep_options *o, struct ep_run_cfg *cfg)
 		.max_dispatch_tokens = o->num_max_dispatch_tokens, .round_scale = o->round_scale,
 		.use_ue8m0 = o->use_ue8m0, .zero_copy = o->zero_copy, .soak = o->soak, .soak_first = o->soak_first,
 		.ep_semantics = o->ep_semantics, .sp_pad = o->sp_pad, .tokens_per_dp = o->tokens_per_dp,
+		.shared_experts = o->shared_experts, .shared_expert_ranks = o->shared_expert_ranks,
+		.smooth_scales = o->smooth_scales, .comm_quant = o->comm_quant,
 	};
 }
 
@@ -889,6 +895,14 @@ void ep_options_traffic(const struct ep_options *o, const struct ep_routing *r, 
 {
 	char routing[512];
 	ep_options_routing_text(o, r, routing, sizeof(routing));
+	if (o->ep_semantics == EP_SEM_ASCEND) { /* keys sort before "cached"; DeepEP runs keep their traffic */
+		int n = snprintf(buf, len, "ascend_comm_quant=%d\nascend_shared_expert_ranks=%d\nascend_shared_experts=%d\n"
+				 "ascend_smooth_scales=%d\n", o->comm_quant, o->shared_expert_ranks, o->shared_experts,
+				 o->smooth_scales);
+		if (n < 0 || (size_t)n >= len)
+			return;
+		buf += n, len -= (size_t)n;
+	}
 	snprintf(buf, len,
 		 "cached=%d\ndtype=%s\nexpert_alignment=%d\nexpert_counts=%s\nhook=%d\nmasked_ratio=%g\n"
 		 "max_dispatch_tokens=%d\nnodes=%d\nnum_bias=%d\nnum_experts=%d\nnum_topk=%d\nops=%d\npayload=%s\n"
@@ -1012,6 +1026,68 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	return 0;
 }
 
+/* The first option of Ascend's (--shared-experts, ...) on the command line, or NULL. */
+static const char *ascend_option_given(const struct ep_options *o)
+{
+	static const char *const names[] = {"shared-experts", "shared-expert-ranks", "smooth-scales", "comm-quant"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (ep_option_given(o, names[i]))
+			return names[i];
+	return NULL;
+}
+
+/* A routing file's row that repeats an expert (Ascend's expert_ids may not): its index, or -1. */
+static long repeated_expert_row(const struct ep_routing *r, int K)
+{
+	for (size_t t = 0; r->kind == EP_ROUTE_FILE && t < r->file_rows; t++)
+		for (int j = 0; j < K; j++)
+			for (int i = 0; i < j; i++)
+				if (r->file_idx[t * K + j] >= 0 && r->file_idx[t * K + i] == r->file_idx[t * K + j])
+					return (long)t;
+	return -1;
+}
+
+/* --ep-semantics ascend (parallel-semantics.md section 4): what Ascend's
+ * dispatch/combine takes; its options without it are refused. */
+static int check_ascend(const struct ep_options *o, const struct ep_shape *s, const struct ep_routing *r, char *err,
+			size_t len)
+{
+	int R = s->num_ranks, Sn = o->shared_experts, Sr = o->shared_expert_ranks;
+	const char *given = ascend_option_given(o);
+	if (o->ep_semantics != EP_SEM_ASCEND)
+		return given ? fail(err, len, "--%s applies only with --ep-semantics ascend", given) : 0;
+	if (strcmp(o->command, "intranode"))
+		return fail(err, len, "--ep-semantics ascend runs with intranode only, not %s", o->command);
+	if (s->dtype == EP_DTYPE_FP8)
+		return fail(err, len, "--ep-semantics ascend moves bf16 or int8 (quant_mode 0 or 2), not --dtype fp8");
+	if ((Sn > 0) != (Sr > 0))
+		return fail(err, len, "--shared-experts %d and --shared-expert-ranks %d: give both or neither", Sn, Sr);
+	if (Sn && Sr % Sn)
+		return fail(err, len, "--shared-expert-ranks %d is not a multiple of --shared-experts %d", Sr, Sn);
+	if (Sr >= R)
+		return fail(err, len, "--shared-expert-ranks %d leaves no MoE rank of --num-ranks %d", Sr, R);
+	if (o->smooth_scales && s->dtype != EP_DTYPE_INT8)
+		return fail(err, len, "--smooth-scales scales x before int8 quantisation: it needs --dtype int8");
+	if (o->comm_quant && s->hidden % 8)
+		return fail(err, len, "--hidden %d is not a multiple of 8, which --comm-quant int8 needs (blocks of 8)", s->hidden);
+	if (o->cached || !o->with_topk || o->num_bias > 1 || o->expert_alignment != 1)
+		return fail(err, len, "--ep-semantics ascend has no %s", o->cached ? "cached mode (--cached)"
+			    : !o->with_topk ? "dispatch without expert ids (--with-topk 0)"
+			    : o->num_bias > 1 ? "second bias (--bias 2; --bias 1 is shared_expert_x)"
+					      : "--expert-alignment");
+	if (Sr && ep_eplb_spec_active(&o->eplb))
+		return fail(err, len, "--redundant-experts with --shared-expert-ranks %d: placing physical experts on the %d MoE ranks only is not built",
+			    Sr, R - Sr);
+	for (int i = 0; i < o->faults.n; i++)
+		if (o->faults.f[i].kind == EP_FAULT_REPLICA)
+			return fail(err, len, "--fault replica:%d is not built for --ep-semantics ascend", o->faults.f[i].rank);
+	long row = repeated_expert_row(r, s->num_topk);
+	if (row >= 0)
+		return fail(err, len, "--routing file:%s: row %ld repeats an expert, which Ascend's expert_ids may not",
+			    o->routing_path, row + 1);
+	return 0;
+}
+
 /* A parallel configuration must resolve for R ranks. */
 static int check_parallel(const struct ep_options *o, int R, char *err, size_t len)
 {
@@ -1056,9 +1132,14 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		return fail(err, len, "out of memory placing %d physical experts", E);
 	if (ep_faults_check_nodes(&o->faults, o->ranks_per_node > 0 ? R / o->ranks_per_node : 1, err, len))
 		return -EP_EUSAGE;
-	if (E % Rep)
+	if (check_ascend(o, s, r, err, len))
+		return -EP_EUSAGE;
+	if (o->ep_semantics == EP_SEM_ASCEND && E % (R - o->shared_expert_ranks))
+		return fail(err, len, "--num-experts %d is not a multiple of the %d MoE ranks (--num-ranks %d - --shared-expert-ranks %d)",
+			    E, R - o->shared_expert_ranks, R, o->shared_expert_ranks);
+	if (o->ep_semantics != EP_SEM_ASCEND && E % Rep)
 		return fail(err, len, "--num-experts %d is not a multiple of %s %d", E, Rep == R ? "--num-ranks" : "moe_ep", Rep);
-	if (E / Rep > 1024)
+	if (o->ep_semantics != EP_SEM_ASCEND && E / Rep > 1024)
 		return fail(err, len, "--num-experts %d gives %d local experts per rank; DeepEP allows at most 1024", E, E / Rep);
 	struct ep_shape logical = *s; /* from here on the router's experts (E without redundant ones) */
 	logical.num_experts = E = o->num_experts;
@@ -1095,7 +1176,5 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 	if (r->kind == EP_ROUTE_TRACE && r->trace && (long long)R * s->num_tokens > r->trace->tokens_per_step)
 		return fail(err, len, "--routing trace:%s: a step has %d tokens, the run asks for %d ranks x %d tokens = %lld",
 			    o->routing_path, r->trace->tokens_per_step, R, s->num_tokens, (long long)R * s->num_tokens);
-	if (o->ep_semantics == EP_SEM_ASCEND)
-		return fail(err, len, "--ep-semantics ascend is not built yet (issue 14 item 3)");
 	return check_hot_groups(o, s, r, err, len);
 }

@@ -102,6 +102,11 @@ struct ep_options {
 	int ep_semantics;                 /* --ep-semantics: enum ep_semantics */
 	int sp_pad;                       /* --sp-pad: enum ep_sp_pad */
 	int tokens_per_dp;                /* --tokens-per-dp T_d; 0: --num-tokens x tp */
+	/* --ep-semantics ascend (parallel-semantics.md sections 4-5) */
+	int shared_experts;               /* --shared-experts S_n */
+	int shared_expert_ranks;          /* --shared-expert-ranks S_r */
+	int smooth_scales;                /* --smooth-scales: int8 smoothing scales from the seed */
+	int comm_quant;                   /* --comm-quant: 0 none, 1 int8 */
 	uint64_t given[EP_OPTION_WORDS];  /* bit i: option row i was on the command line */
 };
 

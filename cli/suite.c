@@ -97,6 +97,8 @@ static const char *env_get(const char *name)
 static int check_points(const struct ep_command *cmd, struct ep_options *o, char *why, size_t len)
 {
 	int fixed = 0, nodes = 0;
+	struct ep_command chosen;
+	cmd = ep_command_for(cmd, o, &chosen); /* the variant the case's command line runs */
 	if (cmd->across_nodes && cmd->across_nodes(o)) {
 		struct ep_cluster_cfg cfg;
 		if (ep_cluster_resolve(o, env_get, &cfg, why, len))

@@ -107,6 +107,16 @@ size_t ep_compare_row(struct ep_check_report *rep, const char *tensor, enum ep_e
 	return wrong;
 }
 
+size_t ep_compare_handle_row(struct ep_check_report *rep, const char *tensor, enum ep_elem kind,
+			     const void *expected, const void *actual, size_t n, int64_t row,
+			     int src_rank, int64_t src_token)
+{
+	size_t wrong = ep_compare_row(rep, tensor, kind, expected, actual, n, row, src_rank, src_token);
+	rep->handle_checked_bytes += n * ep_elem_size(kind);
+	rep->handle_wrong_elems += wrong;
+	return wrong;
+}
+
 void ep_report_scalar(struct ep_check_report *rep, const char *tensor, long long expected,
 		      long long actual)
 {

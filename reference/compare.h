@@ -39,6 +39,8 @@ struct ep_check_report {
 	uint64_t wrong_elems;
 	uint64_t wrong_rows;          /* (tensor, row) pairs with any wrong element */
 	uint64_t *wrong_rows_by_src;  /* [num_ranks], caller-owned, may be NULL */
+	uint64_t handle_checked_bytes; /* of checked_bytes, those of handle tensors (ep_compare_handle_row) */
+	uint64_t handle_wrong_elems;  /* of wrong_elems, those in handle tensors */
 	int has_first;
 	struct ep_mismatch first;
 	const struct ep_check_hooks *hooks; /* set after ep_report_init; NULL in runs */
@@ -51,6 +53,15 @@ void ep_report_init(struct ep_check_report *rep, int num_ranks, uint64_t *by_src
 size_t ep_compare_row(struct ep_check_report *rep, const char *tensor, enum ep_elem kind,
 		      const void *expected, const void *actual, size_t n, int64_t row,
 		      int src_rank, int64_t src_token);
+
+/* ep_compare_row for a handle tensor: metadata whose values products and
+ * versions may define differently (Ascend's assist_info_for_combine,
+ * ep_recv_counts). Its wrong elements count as wrong like any other and
+ * are also counted in handle_wrong_elems, which the report prints on a
+ * line of its own, so a user can tell them from wrong data. */
+size_t ep_compare_handle_row(struct ep_check_report *rep, const char *tensor, enum ep_elem kind,
+			     const void *expected, const void *actual, size_t n, int64_t row,
+			     int src_rank, int64_t src_token);
 
 /* Records a mismatch that is not an element (e.g. a row count). */
 void ep_report_scalar(struct ep_check_report *rep, const char *tensor, long long expected,

@@ -325,15 +325,28 @@ int ep_points_verdict(const struct ep_point *pts, int n)
 	return worst;
 }
 
+/* The handles verdict (reference/compare.h, ep_compare_handle_row): handle
+ * tensors apart from data, since products may define their values differently. */
+static void print_handles(FILE *out, uint64_t checked, uint64_t wrong, uint64_t all_wrong)
+{
+	char amount[16];
+	human_bytes((double)checked, amount, sizeof(amount));
+	fprintf(out, "# handles: %sB of handle tensors (assist_info_for_combine, ep_recv_counts) in the check above, "
+		     "%llu wrong element%s; data tensors: %llu wrong\n", amount, (unsigned long long)wrong,
+		wrong == 1 ? "" : "s", (unsigned long long)(all_wrong - wrong));
+}
+
 int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, const char *report_error)
 {
 	int worst = ep_points_verdict(pts, n), failed = 0;
-	uint64_t checked = 0, wrong = 0;
+	uint64_t checked = 0, wrong = 0, hchecked = 0, hwrong = 0;
 	int any_checked = 0;
 	for (int i = 0; i < n; i++) {
 		const struct ep_run_result *r = &pts[i].res;
 		checked += r->checked_bytes;
 		wrong += r->wrong_elems;
+		hchecked += r->handle_checked_bytes;
+		hwrong += r->handle_wrong_elems;
 		any_checked |= r->checked;
 		if (r->exit_code != EP_EXIT_OK)
 			failed++;
@@ -348,6 +361,8 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 		fprintf(out, "# check: on; no point completed, so no check result was collected\n");
 	else
 		fprintf(out, "# check: off (--check 0): outputs were not compared\n");
+	if (any_checked && hchecked)
+		print_handles(out, hchecked, hwrong, wrong);
 	for (int i = 0; i < n; i++) {
 		const struct ep_point *pt = &pts[i];
 		const struct ep_run_result *r = &pt->res;

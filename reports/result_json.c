@@ -45,6 +45,10 @@ static void json_check(struct ep_json *j, const struct ep_point *pt)
 	ep_json_uint(j, "compared_bytes", r->checked_bytes);
 	ep_json_uint(j, "wrong_elements", r->wrong_elems);
 	ep_json_uint(j, "wrong_rows", r->wrong_rows);
+	if (r->handle_checked_bytes) {
+		ep_json_uint(j, "handle_compared_bytes", r->handle_checked_bytes);
+		ep_json_uint(j, "handle_wrong_elements", r->handle_wrong_elems);
+	}
 	ep_json_string(j, "first_mismatch", r->first_mismatch[0] ? r->first_mismatch : NULL);
 	if (r->wrong_matrix && r->wrong_elems) {
 		ep_json_begin_array(j, "wrong_rows_src_dst");

@@ -99,6 +99,8 @@ struct ep_run_result {
 	uint64_t checked_bytes;
 	uint64_t wrong_elems;
 	uint64_t wrong_rows;
+	uint64_t handle_checked_bytes; /* of checked_bytes, in handle tensors (reference/compare.h) */
+	uint64_t handle_wrong_elems;   /* of wrong_elems, in handle tensors */
 	char first_mismatch[EP_TEXT_MAX];
 	uint64_t *wrong_matrix;    /* [src][dst] wrong rows, R*R, or NULL */
 	uint64_t recv_rows;        /* total rows received over ranks */

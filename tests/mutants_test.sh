@@ -97,4 +97,20 @@ mutant "layer_moe_tp_reduce_not_rotated" cli/moe_layer_phases.c \
 mutant "layer_world_reduce_descending" cli/moe_layer_phases.c \
 	"		parts[r] = layer_partials(st, r) + off * H;" "		parts[r] = layer_partials(st, st->W - 1 - r) + off * H;" \
 	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
+# Ascend semantics (collectives/ascend.c): the int8 scale as amax/127 instead of 1/(127/amax), the
+# weighted sum fused (fmaf) instead of Muls then Add, the slots summed backwards (shared experts first)
+ascend="intranode --ep-semantics ascend -r 4 -t 64 --hidden 256 -e 12 -k 4 -n 2 -w 1"
+mutant "ascend_scale_amax_over_127" collectives/ascend.c "	return 1.0f / ds;" "	return amax / 127.0f;" \
+	wide $ascend --dtype int8
+mutant "ascend_muls_add_fused" collectives/ascend.c \
+	"			for (int c = 0; c < H; c++)
+				v[c] = v[c] * w;" \
+	"			for (int c = 0; c < H; c++) {
+				acc[c] = fmaf(v[c], w, acc[c]);
+				v[c] = 0.0f;
+			}" \
+	wide $ascend
+mutant "ascend_slots_backwards" collectives/ascend.c \
+	"	for (int j = 0; j < K + p->shared_experts; j++) {" "	for (int j = K + p->shared_experts - 1; j >= 0; j--) {" \
+	wide $ascend --shared-experts 1 --shared-expert-ranks 1
 finish mutants_test.sh

@@ -1,0 +1,392 @@
+/* ascend.c - the variant `intranode --ep-semantics ascend` runs: Ascend's dispatch and combine in a plain EP group.
+ *
+ * Per-rank state: this rank's inputs regenerated from the seed (x, expert
+ * ids and scales from the reference's routing, smoothing scales,
+ * shared_expert_x from bias stream 0 with --bias 1), the collective
+ * (collectives/ascend.h) over all ranks of the host, the reference
+ * (reference/ascend_ref.h) and the expert outputs between the two ops.
+ * The expert stand-in finds each row's local expert from
+ * expert_token_nums, as an expert kernel would, so a wrong count also
+ * shows in combine.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/bench.h"
+#include "cli/command.h"
+#include "collectives/ascend.h"
+#include "collectives/numeric.h"
+#include "reference/ascend_ref.h"
+#include "reports/atomic_file.h"
+#include "reports/npy.h"
+
+struct ascend_state {
+	struct ep_bench_env *env;
+	struct ep_ascend_params p;
+	struct ep_ascend_inputs in;
+	struct ep_ascend_ref ref;
+	struct ep_ascend coll;
+	int me, T;                 /* EP rank (= rank), its active tokens T_r */
+	uint16_t *x;               /* [T][H] */
+	float *smooth;             /* [(S_n + E)][H] or NULL */
+	uint16_t *shared_x;        /* [T][H] or NULL */
+	uint16_t *expand_y;        /* [capacity][H]: the expert outputs, combine's expand_x */
+	uint16_t *out_x;           /* [T][H]: combine's x */
+	struct ep_ascend_out out;  /* the last dispatch's */
+	int dispatched;
+	uint64_t self_rows[2];     /* rows this rank moves to itself: dispatch, combine */
+	uint64_t combine_rows;     /* slots returned to this rank */
+};
+
+static void ascend_params(const struct ep_run *run, struct ep_ascend_params *p)
+{
+	const struct ep_shape *s = &run->shape;
+	const struct ep_run_cfg *c = run->cfg;
+	*p = (struct ep_ascend_params){
+		.num_ranks = s->num_ranks, .max_tokens = s->num_tokens, .hidden = s->hidden,
+		.num_topk = s->num_topk, .num_experts = s->num_experts,
+		.shared_experts = c->shared_experts, .shared_ranks = c->shared_expert_ranks,
+		.quant = s->dtype == EP_DTYPE_INT8, .comm_quant = c->comm_quant,
+		.counts_prefix = s->expert_counts == EP_COUNTS_PREFIX,
+	};
+}
+
+static size_t capacity_of(const struct ep_ascend_params *p)
+{
+	size_t c = 0;
+	for (int r = 0; r < p->num_ranks; r++) {
+		size_t n = ep_ascend_rank_capacity(p, r);
+		c = n > c ? n : c;
+	}
+	return c;
+}
+
+static int ascend_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
+{
+	struct ep_ascend_params p;
+	ascend_params(run, &p);
+	const struct ep_shape *s = &run->shape;
+	double R = s->num_ranks, T = s->num_tokens, H = s->hidden, K = s->num_topk;
+	double cap = (double)capacity_of(&p), Sm = (double)(p.shared_experts + p.num_experts) * H;
+	run->capacity = (size_t)cap;
+	*arena_bytes = ep_ascend_arena_bytes(&p);
+	double b = T * H * 2 * 3 + cap * H * 2 + R * T * K * 12 + cap * 12 + 8 * Sm + 16 * H +
+		   (double)ep_ascend_ctx_bytes(&p);
+	*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
+	return 0;
+}
+
+static void ascend_free(struct ascend_state *st)
+{
+	ep_ascend_fini(&st->coll);
+	ep_ascend_ref_fini(&st->ref);
+	free(st->x);
+	free(st->smooth);
+	free(st->shared_x);
+	free(st->expand_y);
+	free(st->out_x);
+	st->x = st->shared_x = st->expand_y = st->out_x = NULL;
+	st->smooth = NULL;
+	st->dispatched = 0;
+}
+
+static void ascend_teardown(void *p)
+{
+	struct ascend_state *st = p;
+	if (!st)
+		return;
+	ascend_free(st);
+	free(st);
+}
+
+/* Rows that stay on this rank: its dispatch rows from itself, and its
+ * tokens' slots whose expert lives here (combine). */
+static void count_self_rows(struct ascend_state *st)
+{
+	const struct ep_ascend_params *p = &st->p;
+	int K = p->num_topk, L = ep_ascend_local_experts(p), me = st->me;
+	int rpse = p->shared_experts ? p->shared_ranks / p->shared_experts : 1;
+	const int64_t *ids = ep_ascend_ref_ids(&st->ref, me);
+	memset(st->self_rows, 0, sizeof(st->self_rows));
+	for (size_t m = 0; m < st->ref.num_recv; m++)
+		st->self_rows[0] += st->ref.rows[3 * m] == me;
+	st->combine_rows = 0;
+	for (int t = 0; t < st->T; t++) {
+		for (int j = 0; j < K; j++) {
+			int64_t e = ids[(size_t)t * K + j];
+			st->combine_rows += e >= 0;
+			st->self_rows[1] += e >= 0 && p->shared_ranks + e / L == me;
+		}
+		for (int j = 0; j < p->shared_experts; j++)
+			st->self_rows[1] += me % rpse + j * rpse == me;
+		st->combine_rows += (uint64_t)p->shared_experts;
+	}
+}
+
+/* This rank's inputs and reference for env->run (setup and reseed). */
+static int ascend_build(struct ascend_state *st)
+{
+	const struct ep_run *run = st->env->run;
+	const struct ep_run_cfg *c = run->cfg;
+	int rc;
+	ascend_params(run, &st->p);
+	st->me = st->env->rank;
+	st->in = (struct ep_ascend_inputs){c->seed, &run->routing, c->smooth_scales, run->shape.num_bias > 0};
+	if ((rc = ep_ascend_ref_init(&st->ref, &st->p, &run->shape, &st->in, st->me)))
+		return rc;
+	size_t T = (size_t)(st->T = st->ref.tokens[st->me]), H = (size_t)st->p.hidden;
+	size_t S = (size_t)(st->p.shared_experts + st->p.num_experts);
+	st->x = malloc(2 * T * H + 2);
+	st->out_x = malloc(2 * T * H + 2);
+	st->expand_y = malloc(2 * capacity_of(&st->p) * H + 2);
+	if (st->in.smooth && st->p.quant && (st->smooth = malloc(4 * S * H)))
+		ep_ascend_gen_smooth(c->seed, (int)S, (int)H, st->smooth);
+	if (st->in.shared_x && (st->shared_x = malloc(2 * T * H + 2)))
+		for (size_t t = 0; t < T; t++)
+			ep_gen_bf16_row(c->seed, &run->routing, EP_STREAM_BIAS0, st->me, (int64_t)t, (int)H,
+					st->shared_x + t * H);
+	if (!st->x || !st->out_x || !st->expand_y || (st->in.smooth && st->p.quant && !st->smooth) ||
+	    (st->in.shared_x && !st->shared_x))
+		return -ENOMEM;
+	for (size_t t = 0; t < T; t++)
+		ep_gen_bf16_row(c->seed, &run->routing, EP_STREAM_X, st->me, (int64_t)t, (int)H, st->x + t * H);
+	count_self_rows(st);
+	return ep_ascend_init(&st->coll, &st->p, st->me, st->env->arena, st->env->waiter);
+}
+
+static int ascend_setup(struct ep_bench_env *env, void **out)
+{
+	struct ascend_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->env = env;
+	int rc = ascend_build(st);
+	if (rc) {
+		ascend_teardown(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+/* Soak and routing steps: everything anew over the same arena (sized for any routing). */
+static int ascend_reseed(void *p)
+{
+	struct ascend_state *st = p;
+	ascend_free(st);
+	return ascend_build(st);
+}
+
+static int dispatch_run(void *p)
+{
+	struct ascend_state *st = p;
+	struct ep_ascend_in in = {st->T, st->x, ep_ascend_ref_ids(&st->ref, st->me), st->smooth};
+	int rc = ep_ascend_dispatch(&st->coll, &in, &st->out);
+	st->dispatched = rc == 0;
+	return rc;
+}
+
+static int dispatch_check(void *p, struct ep_check_report *rep)
+{
+	struct ascend_state *st = p;
+	ep_ascend_ref_check_dispatch(&st->ref, &st->out, rep);
+	return 0;
+}
+
+/* The local expert of row m from expert_token_nums (counts or prefix sums). */
+static int row_expert(const struct ascend_state *st, size_t m)
+{
+	int64_t end = 0;
+	for (int e = 0; e < st->out.num_local; e++) {
+		end = st->p.counts_prefix ? st->out.expert_token_nums[e] : end + st->out.expert_token_nums[e];
+		if ((int64_t)m < end)
+			return e;
+	}
+	return st->out.num_local - 1; /* counts that do not cover the rows: the check says so */
+}
+
+static void apply_experts(struct ascend_state *st)
+{
+	size_t H = (size_t)st->p.hidden, rb = ep_ascend_row_bytes(&st->p);
+	for (size_t m = 0; m < st->out.num_recv; m++)
+		ep_ascend_expert_row(st->in.routing->payload, st->me, row_expert(st, m), st->p.quant,
+				     (const uint8_t *)st->out.expand_x + m * rb,
+				     st->p.quant ? st->out.dynamic_scales[m] : 0.0f, (int)H, st->expand_y + m * H);
+}
+
+static int combine_prepare(void *p)
+{
+	struct ascend_state *st = p;
+	int rc;
+	if (!st->dispatched && (rc = dispatch_run(st)))
+		return rc;
+	ep_set_phase(st->env->waiter, "experts");
+	apply_experts(st);
+	return 0;
+}
+
+static int combine_run(void *p)
+{
+	struct ascend_state *st = p;
+	return ep_ascend_combine(&st->coll, st->expand_y, ep_ascend_ref_weights(&st->ref, st->me), st->shared_x,
+				 st->out_x);
+}
+
+static int combine_check(void *p, struct ep_check_report *rep)
+{
+	struct ascend_state *st = p;
+	ep_ascend_ref_check_combine(&st->ref, st->out_x, rep);
+	return 0;
+}
+
+/* Algorithm bytes: rows this rank receives x row bytes; wire bytes leave out its own rows. */
+static void dispatch_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct ascend_state *st = p;
+	uint64_t row = ep_ascend_row_bytes(&st->p) + (st->p.quant ? 4 : 0);
+	*alg = st->ref.num_recv * row;
+	*wire = (st->ref.num_recv - st->self_rows[0]) * row;
+}
+
+static void combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct ascend_state *st = p;
+	uint64_t H = (uint64_t)st->p.hidden, row = st->p.comm_quant ? H + 2 * H / 8 : 2 * H;
+	*alg = st->combine_rows * row;
+	*wire = (st->combine_rows - st->self_rows[1]) * row;
+}
+
+static uint64_t ascend_recv_rows(const void *p)
+{
+	return ((const struct ascend_state *)p)->ref.num_recv;
+}
+
+/* Appends a view (writable memory behind a const output). */
+static int add_view(struct ep_tensor_view *v, int n, int max, const char *name, const void *base, size_t rows,
+		    size_t row_bytes)
+{
+	if (n < max && base)
+		v[n++] = (struct ep_tensor_view){name, (uint8_t *)(uintptr_t)base, rows, row_bytes};
+	return n;
+}
+
+static int dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	const struct ascend_state *st = p;
+	const struct ep_ascend_out *o = &st->out;
+	int n = add_view(v, 0, max, "expand_x", o->expand_x, o->num_recv, ep_ascend_row_bytes(&st->p));
+	n = add_view(v, n, max, "dynamic_scales", o->dynamic_scales, o->num_recv, 4);
+	n = add_view(v, n, max, "assist_info_for_combine", o->assist_info, o->num_recv, 12);
+	n = add_view(v, n, max, "expert_token_nums", o->expert_token_nums, 1, 8 * (size_t)o->num_local);
+	return add_view(v, n, max, "ep_recv_counts", o->ep_recv_counts, 1, 4 * (size_t)o->num_counts);
+}
+
+static int combine_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	const struct ascend_state *st = p;
+	return add_view(v, 0, max, "x", st->out_x, (size_t)st->T, 2 * (size_t)st->p.hidden);
+}
+
+/* One tensor of the dump. */
+struct dump_item {
+	const char *name;
+	enum ep_npy_dtype d;
+	size_t d0, d1;
+	int nd;
+	const void *data; /* NULL: not in this run */
+};
+
+/* path holds the rank's directory (dir_len chars, room for a name after it). */
+static int write_items(char *path, size_t dir_len, size_t cap, const struct dump_item *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!t[i].data)
+			continue;
+		size_t shape[2] = {t[i].d0, t[i].d1};
+		snprintf(path + dir_len, cap - dir_len, "/%s.npy", t[i].name);
+		int rc = ep_npy_write(path, t[i].d, shape, t[i].nd, t[i].data);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Dispatch's outputs in Ascend's shapes: A rows (this rank's capacity),
+ * rows past the received ones zero (section 4's choice), assist_info_for_combine [A * 128]. */
+static int dump_dispatch_outputs(const struct ascend_state *st, char *path, size_t dir_len, size_t cap)
+{
+	const struct ep_ascend_out *o = &st->out;
+	size_t A = o->capacity, n = o->num_recv, rb = ep_ascend_row_bytes(&st->p);
+	uint8_t *x = calloc(A * rb + 1, 1);
+	float *sc = calloc(A + 1, sizeof(float));
+	int32_t *info = calloc(A * 128 + 1, sizeof(int32_t));
+	int rc = -ENOMEM;
+	if (x && sc && info) {
+		memcpy(x, o->expand_x, n * rb);
+		if (o->dynamic_scales)
+			memcpy(sc, o->dynamic_scales, n * sizeof(float));
+		memcpy(info, o->assist_info, 3 * n * sizeof(int32_t));
+		struct dump_item t[] = {
+			{"expand_x", st->p.quant ? EP_NPY_I1 : EP_NPY_U2, A, (size_t)st->p.hidden, 2, x},
+			{"dynamic_scales", EP_NPY_F4, A, 0, 1, o->dynamic_scales ? sc : NULL},
+			{"assist_info_for_combine", EP_NPY_I4, A * 128, 0, 1, info},
+			{"expert_token_nums", EP_NPY_I8, (size_t)o->num_local, 0, 1, o->expert_token_nums},
+			{"ep_recv_counts", EP_NPY_I4, (size_t)o->num_counts, 0, 1, o->ep_recv_counts},
+		};
+		rc = write_items(path, dir_len, cap, t, sizeof(t) / sizeof(t[0]));
+	}
+	free(x);
+	free(sc);
+	free(info);
+	return rc;
+}
+
+/* --dump: DIR/rank<N>/<name>.npy. Inputs by role (dispatch_x, expert_ids,
+ * expert_scales, smooth_scales, shared_expert_x, expert_outputs: combine's
+ * expand_x), outputs by Ascend's names (expand_x, dynamic_scales,
+ * assist_info_for_combine, expert_token_nums, ep_recv_counts, x). */
+static int ascend_dump(void *p, const char *dir)
+{
+	struct ascend_state *st = p;
+	size_t T = (size_t)st->T, H = (size_t)st->p.hidden, K = (size_t)st->p.num_topk;
+	char path[4096];
+	int rc, n = snprintf(path, sizeof(path), "%s/rank%d", dir, st->me);
+	if (n < 0 || (size_t)n >= sizeof(path) - 64)
+		return -ENAMETOOLONG;
+	if ((rc = ep_mkdir_p(path)))
+		return rc;
+	struct dump_item t[] = {
+		{"dispatch_x", EP_NPY_U2, T, H, 2, st->x},
+		{"expert_ids", EP_NPY_I8, T, K, 2, ep_ascend_ref_ids(&st->ref, st->me)},
+		{"expert_scales", EP_NPY_F4, T, K, 2, ep_ascend_ref_weights(&st->ref, st->me)},
+		{"smooth_scales", EP_NPY_F4, (size_t)(st->p.shared_experts + st->p.num_experts), H, 2, st->smooth},
+		{"shared_expert_x", EP_NPY_U2, T, H, 2, st->shared_x},
+		{"expert_outputs", EP_NPY_U2, st->out.num_recv, H, 2, st->dispatched ? st->expand_y : NULL},
+		{"x", EP_NPY_U2, T, H, 2, st->out_x},
+	};
+	if ((rc = write_items(path, (size_t)n, sizeof(path), t, sizeof(t) / sizeof(t[0]))))
+		return rc;
+	return st->dispatched ? dump_dispatch_outputs(st, path, (size_t)n, sizeof(path)) : 0;
+}
+
+static const struct ep_op_desc ascend_ops[] = {
+	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .run = dispatch_run, .check = dispatch_check,
+	 .bytes = dispatch_bytes, .recv_rows = ascend_recv_rows, .outputs = dispatch_outputs, .receives = 1},
+	{.name = "combine", .mask = EP_OPS_COMBINE, .prepare = combine_prepare, .run = combine_run,
+	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
+};
+
+const struct ep_variant ep_ascend_variant = {
+	.name = "ascend",
+	.size = ascend_size,
+	.setup = ascend_setup,
+	.teardown = ascend_teardown,
+	.dump = ascend_dump,
+	.reseed = ascend_reseed,
+	.rows_per_expert = 1,
+	.tensors = "expand_x dynamic_scales assist_info_for_combine expert_token_nums ep_recv_counts x",
+	.nops = 2,
+	.ops = ascend_ops,
+};
