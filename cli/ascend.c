@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/attn_gather.h"
 #include "cli/bench.h"
 #include "cli/command.h"
 #include "collectives/ascend.h"
@@ -35,7 +36,11 @@ struct ascend_state {
 	uint16_t *expand_y;        /* [capacity][H]: the expert outputs, combine's expand_x */
 	uint16_t *out_x;           /* [T][H]: combine's x */
 	struct ep_ascend_out out;  /* the last dispatch's */
-	int dispatched;
+	int dispatched, combined;
+	/* a parallel configuration's layer (moe_tp = 1, tp > 1): out_x lives in
+	 * the arena's slots and the attention-TP gather follows (cli/attn_gather.h) */
+	struct ep_attn_gather attn;
+	int layer;
 	uint64_t self_rows[2];     /* rows this rank moves to itself: dispatch, combine */
 	uint64_t combine_rows;     /* slots returned to this rank */
 };
@@ -72,6 +77,8 @@ static int ascend_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byt
 	double cap = (double)capacity_of(&p), Sm = (double)(p.shared_experts + p.num_experts) * H;
 	run->capacity = (size_t)cap;
 	*arena_bytes = ep_ascend_arena_bytes(&p);
+	if (run->cfg->ops & EP_OPS_ATTN_TP) /* a layer's combined slices, shared for the attention-TP gather */
+		*arena_bytes += ep_attn_gather_slot_bytes(s->num_ranks, (size_t)s->num_tokens, s->hidden);
 	double b = T * H * 2 * 3 + cap * H * 2 + R * T * K * 12 + cap * 12 + 8 * Sm + 16 * H +
 		   (double)ep_ascend_ctx_bytes(&p);
 	*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
@@ -86,10 +93,11 @@ static void ascend_free(struct ascend_state *st)
 	free(st->smooth);
 	free(st->shared_x);
 	free(st->expand_y);
-	free(st->out_x);
+	if (!st->layer)
+		free(st->out_x);
 	st->x = st->shared_x = st->expand_y = st->out_x = NULL;
 	st->smooth = NULL;
-	st->dispatched = 0;
+	st->dispatched = st->combined = 0;
 }
 
 static void ascend_teardown(void *p)
@@ -98,6 +106,7 @@ static void ascend_teardown(void *p)
 	if (!st)
 		return;
 	ascend_free(st);
+	free(st->attn.out);
 	free(st);
 }
 
@@ -139,7 +148,7 @@ static int ascend_build(struct ascend_state *st)
 	size_t T = (size_t)(st->T = st->ref.tokens[st->me]), H = (size_t)st->p.hidden;
 	size_t S = (size_t)(st->p.shared_experts + st->p.num_experts);
 	st->x = malloc(2 * T * H + 2);
-	st->out_x = malloc(2 * T * H + 2);
+	st->out_x = st->layer ? ep_attn_gather_slot(&st->attn, st->me) : malloc(2 * T * H + 2);
 	st->expand_y = malloc(2 * capacity_of(&st->p) * H + 2);
 	if (st->in.smooth && st->p.quant && (st->smooth = malloc(4 * S * H)))
 		ep_ascend_gen_smooth(c->seed, (int)S, (int)H, st->smooth);
@@ -156,13 +165,42 @@ static int ascend_build(struct ascend_state *st)
 	return ep_ascend_init(&st->coll, &st->p, st->me, st->env->arena, st->env->waiter);
 }
 
+static int slice_len(void *p, int r)
+{
+	return ((struct ascend_state *)p)->ref.tokens[r];
+}
+
+static int combined_row(void *p, int r, int t, uint16_t *want)
+{
+	return ep_ascend_ref_combined_row(&((struct ascend_state *)p)->ref, r, t, want);
+}
+
+/* A layer's attention-TP gather: the slots after the collective's arena. */
+static int layer_setup(struct ascend_state *st)
+{
+	const struct ep_run *run = st->env->run;
+	int tp = run->parallel.v[EP_PAR_TP];
+	struct ep_ascend_params p;
+	ascend_params(run, &p);
+	st->layer = 1;
+	st->attn = (struct ep_attn_gather){.waiter = st->env->waiter, .tp = tp, .d = st->env->rank / tp,
+					   .P = run->shape.num_ranks, .hidden = run->shape.hidden,
+					   .slot_rows = (size_t)run->shape.num_tokens,
+					   .slots = (uint16_t *)((char *)st->env->arena + ep_ascend_arena_bytes(&p)),
+					   .len = slice_len, .expected = combined_row, .ctx = st};
+	st->attn.out = malloc(2 * ((size_t)tp * st->attn.slot_rows * (size_t)run->shape.hidden + 1));
+	return st->attn.out ? 0 : -ENOMEM;
+}
+
 static int ascend_setup(struct ep_bench_env *env, void **out)
 {
 	struct ascend_state *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	st->env = env;
-	int rc = ascend_build(st);
+	int rc = (env->run->cfg->ops & EP_OPS_ATTN_TP) ? layer_setup(st) : 0;
+	if (!rc)
+		rc = ascend_build(st);
 	if (rc) {
 		ascend_teardown(st);
 		return rc;
@@ -185,6 +223,7 @@ static int dispatch_run(void *p)
 	struct ep_ascend_in in = {st->T, st->x, ep_ascend_ref_ids(&st->ref, st->me), st->smooth};
 	int rc = ep_ascend_dispatch(&st->coll, &in, &st->out);
 	st->dispatched = rc == 0;
+	st->combined = 0;
 	return rc;
 }
 
@@ -230,8 +269,39 @@ static int combine_prepare(void *p)
 static int combine_run(void *p)
 {
 	struct ascend_state *st = p;
-	return ep_ascend_combine(&st->coll, st->expand_y, ep_ascend_ref_weights(&st->ref, st->me), st->shared_x,
-				 st->out_x);
+	int rc = ep_ascend_combine(&st->coll, st->expand_y, ep_ascend_ref_weights(&st->ref, st->me), st->shared_x,
+				   st->out_x);
+	st->combined = rc == 0;
+	return rc;
+}
+
+/* A layer's attention-TP gather: after a combine (run here when the pass has none). */
+static int attn_prepare(void *p)
+{
+	struct ascend_state *st = p;
+	int rc;
+	if (st->combined)
+		return 0;
+	return (rc = combine_prepare(st)) ? rc : combine_run(st);
+}
+
+static int attn_run(void *p)
+{
+	return ep_attn_gather_run(&((struct ascend_state *)p)->attn);
+}
+
+static int attn_check(void *p, struct ep_check_report *rep)
+{
+	ep_attn_gather_check(&((struct ascend_state *)p)->attn, rep);
+	return 0;
+}
+
+static void attn_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	struct ascend_state *st = (struct ascend_state *)p;
+	uint64_t rows = ep_attn_gather_rows(&st->attn), row = 2 * (uint64_t)st->p.hidden;
+	*alg = rows * row;
+	*wire = (rows - (uint64_t)st->T) * row;
 }
 
 static int combine_check(void *p, struct ep_check_report *rep)
@@ -376,6 +446,8 @@ static const struct ep_op_desc ascend_ops[] = {
 	 .bytes = dispatch_bytes, .recv_rows = ascend_recv_rows, .outputs = dispatch_outputs, .receives = 1},
 	{.name = "combine", .mask = EP_OPS_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_prepare, .run = attn_run,
+	 .check = attn_check, .bytes = attn_bytes},
 };
 
 const struct ep_variant ep_ascend_variant = {
@@ -387,6 +459,7 @@ const struct ep_variant ep_ascend_variant = {
 	.reseed = ascend_reseed,
 	.rows_per_expert = 1,
 	.tensors = "expand_x dynamic_scales assist_info_for_combine expert_token_nums ep_recv_counts x",
-	.nops = 2,
+	.sliced_routing = 1,
+	.nops = 3,
 	.ops = ascend_ops,
 };

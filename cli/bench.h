@@ -171,6 +171,11 @@ struct ep_variant {
 	int (*sever)(void *st, int node, int qp_error); /* qp_error: only by a queue-pair error (verbs) */
 	void (*op_leave)(void *st, const struct ep_op_desc *op, int index, uint64_t alg);
 	int rows_per_expert; /* a rank receives a row per (token, expert), not per (token, rank): imbalance figures */
+	/* In a parallel configuration's MoE layer (moe_tp = 1: the MoE-EP group is
+	 * the world) the sweep hands this variant the sliced routing (every rank
+	 * dispatches its attention-TP slice: cli/layer_figures.h); the variant
+	 * adds the attention-TP gather (EP_OPS_ATTN_TP). */
+	int sliced_routing;
 	int nops;
 	const struct ep_op_desc *ops;
 	/* every output tensor --fault bitflip can aim at, space-separated (a

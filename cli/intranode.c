@@ -219,15 +219,15 @@ const struct ep_variant ep_intranode_variant = {
 	.ops = intranode_ops,
 };
 
-/* A parallel configuration other than plain EP runs its MoE layer;
- * --ep-semantics ascend on plain EP runs Ascend's dispatch/combine
- * (cli/ascend.c; the parser refuses it inside a layer). */
+/* --ep-semantics ascend runs Ascend's dispatch/combine (cli/ascend.c), in
+ * a layer with moe_tp = 1 on its slices; any other parallel configuration
+ * than plain EP runs its MoE layer (cli/moe_layer.h). */
 static const struct ep_variant *intranode_variant_for(const struct ep_options *o)
 {
 	struct ep_parallel p;
-	if (ep_options_layer(o, &p))
-		return &ep_moe_layer_variant;
-	return o->ep_semantics == EP_SEM_ASCEND ? &ep_ascend_variant : &ep_intranode_variant;
+	if (o->ep_semantics == EP_SEM_ASCEND) /* in a layer only with moe_tp = 1: ep_options_check_shape */
+		return &ep_ascend_variant;
+	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_intranode_variant;
 }
 
 /* The header's note on Ascend's semantics and options (nothing for DeepEP's). */

@@ -745,6 +745,7 @@ const struct ep_variant ep_low_latency_variant = {
 	.op_enter = ll_op_enter,
 	.op_leave = ll_op_leave,
 	.rows_per_expert = 1,
+	.sliced_routing = 1,
 	.nops = 8,
 	.ops = ll_ops,
 };

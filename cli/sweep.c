@@ -88,7 +88,7 @@ static void point_run(const struct ep_command *cmd, const struct ep_options *o, 
 	    ep_parallel_resolve(&o->parallel, pt->ranks, o->ranks_per_node, &run->parallel, err, sizeof(err)))
 		memset(&run->parallel, 0, sizeof(run->parallel));
 	run->attn_tokens = pt->tokens;
-	if (ep_layer_run(run) && !strcmp(cmd->name, "low-latency"))
+	if (ep_layer_run(run) && cmd->variant->sliced_routing)
 		ep_layer_slice_run(run); /* its ranks dispatch their slices: the routing sees the layer's EP group */
 }
 

@@ -286,14 +286,14 @@ void ep_ascend_ref_check_dispatch(const struct ep_ascend_ref *ref, const struct 
 
 /* What the expert on `rank` (local expert el) returns for token t's slot,
  * as the source reads it (after the int8 transport with comm_quant). */
-static void returned_row(const struct ep_ascend_ref *ref, int t, int slot, int rank, int el, uint16_t *y)
+static void returned_row(const struct ep_ascend_ref *ref, int src, int t, int slot, int rank, int el, uint16_t *y)
 {
 	const struct ep_ascend_params *p = &ref->p;
 	int H = p->hidden;
 	uint8_t row[2 * (size_t)(H > 0 ? H : 1)];
 	uint16_t tmp[H > 0 ? H : 1];
 	float scale;
-	wire_row(ref, ref->me, t, slot, row, &scale);
+	wire_row(ref, src, t, slot, row, &scale);
 	ep_ascend_expert_row(ref->in.routing->payload, rank, el, p->quant, row, scale, H, p->comm_quant ? tmp : y);
 	if (p->comm_quant)
 		ep_ascend_ref_comm_quant(tmp, H, y);
@@ -301,10 +301,10 @@ static void returned_row(const struct ep_ascend_ref *ref, int t, int slot, int r
 
 /* Section 5.3: acc = +0; routed slots in order, acc + (y * w), each op
  * rounded; shared experts unweighted; shared_expert_x; bf16 RNE. */
-static void expected_token(const struct ep_ascend_ref *ref, int t, float *acc, uint16_t *y, uint16_t *want)
+static void expected_token(const struct ep_ascend_ref *ref, int me, int t, float *acc, uint16_t *y, uint16_t *want)
 {
 	const struct ep_ascend_params *p = &ref->p;
-	int H = p->hidden, K = p->num_topk, L = local_experts(p), rpse = rpse_of(p), me = ref->me;
+	int H = p->hidden, K = p->num_topk, L = local_experts(p), rpse = rpse_of(p);
 	const int64_t *ids = ep_ascend_ref_ids(ref, me) + (size_t)t * K;
 	const float *w = ep_ascend_ref_weights(ref, me) + (size_t)t * K;
 	for (int c = 0; c < H; c++)
@@ -312,14 +312,14 @@ static void expected_token(const struct ep_ascend_ref *ref, int t, float *acc, u
 	for (int j = 0; j < K; j++) {
 		if (ids[j] < 0)
 			continue;
-		returned_row(ref, t, j, p->shared_ranks + (int)(ids[j] / L), (int)(ids[j] % L), y);
+		returned_row(ref, me, t, j, p->shared_ranks + (int)(ids[j] / L), (int)(ids[j] % L), y);
 		for (int c = 0; c < H; c++) {
 			volatile float m = ep_bf16_to_f32(y[c]) * w[j];
 			acc[c] = acc[c] + m;
 		}
 	}
 	for (int j = 0; j < p->shared_experts; j++) {
-		returned_row(ref, t, K + j, me % rpse + j * rpse, 0, y);
+		returned_row(ref, me, t, K + j, me % rpse + j * rpse, 0, y);
 		for (int c = 0; c < H; c++)
 			acc[c] = acc[c] + ep_bf16_to_f32(y[c]);
 	}
@@ -342,11 +342,24 @@ void ep_ascend_ref_check_combine(const struct ep_ascend_ref *ref, const uint16_t
 		ep_report_scalar(rep, "reference_out_of_memory", 0, 1);
 	} else {
 		for (int t = 0; t < ref->tokens[ref->me]; t++) {
-			expected_token(ref, t, acc, y, want);
+			expected_token(ref, ref->me, t, acc, y, want);
 			ep_compare_row(rep, "x", EP_ELEM_BF16, want, x_out + (size_t)t * H, (size_t)H, t, ref->me, t);
 		}
 	}
 	free(acc);
 	free(y);
 	free(want);
+}
+
+int ep_ascend_ref_combined_row(const struct ep_ascend_ref *ref, int src, int t, uint16_t *want)
+{
+	int H = ref->p.hidden;
+	float *acc = malloc(sizeof(float) * (size_t)H + 4);
+	uint16_t *y = malloc(sizeof(uint16_t) * (size_t)H + 2);
+	int rc = acc && y ? 0 : -ENOMEM;
+	if (!rc)
+		expected_token(ref, src, t, acc, y, want);
+	free(acc);
+	free(y);
+	return rc;
 }

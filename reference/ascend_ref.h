@@ -82,6 +82,8 @@ void ep_ascend_ref_row(const struct ep_ascend_ref *ref, size_t m, void *row, flo
 /* Checks, each adding to rep. */
 void ep_ascend_ref_check_dispatch(const struct ep_ascend_ref *ref, const struct ep_ascend_out *a,
 				  struct ep_check_report *rep);
+/* Combine's x for token t of any rank src (bf16 [H]). 0 or -ENOMEM. */
+int ep_ascend_ref_combined_row(const struct ep_ascend_ref *ref, int src, int t, uint16_t *want);
 void ep_ascend_ref_check_combine(const struct ep_ascend_ref *ref, const uint16_t *x_out,
 				 struct ep_check_report *rep);
 

@@ -96,6 +96,17 @@ run "nodes_hang_named" 4 60 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_t
 expect "nodes_hang_names_rank" "rank 5 made no progress .* in phase fault.hang"
 run "nodes_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
 expect "nodes_tp_spans_nodes_said" "tp and moe_tp must divide the ranks of a node"
+# Ascend's dispatch/combine (--ep-semantics ascend) with moe_tp = 1, as vllm-ascend calls MC2
+run "ascend_layer_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend $small -t 16
+expect "ascend_layer_4_pass" "verdict: PASS"
+phases "ascend_layer_4_phases" dispatch combine attn_tp_gather
+run "ascend_layer_int8_shared_8" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 --ep-semantics ascend --dtype int8 --smooth-scales --shared-experts 2 --shared-expert-ranks 2 --comm-quant int8 --bias 1 --sp-pad replicate0 --uneven-tokens 1 --payload narrow --hidden 256 -e 12 -k 4 -n 2 -w 1 -t 16
+expect "ascend_layer_int8_shared_8_pass" "verdict: PASS"
+run "ascend_layer_output_damaged" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend $small -t 16 --fault bitflip:2:x
+expect "ascend_layer_output_damaged_named" "first: rank 2: x\\["
+run "ascend_moe_tp_refused" 2 10 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend $small
+expect "ascend_moe_tp_refused_said" "ascend runs in a layer with moe_tp = 1 and all-to-all"
+
 # low-latency (DeepEP's decode kernels) with moe_tp = 1: the EP group is the world, slices dispatched
 SUBCOMMAND=low-latency
 run "ll_2x2" 0 120 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16
@@ -128,6 +139,6 @@ run "layer_cached" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_
 run "layer_rank_sweep" 2 10 intranode -r 4,8 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4
 run "experts_not_moe_ep_multiple" 2 10 intranode -r 8 --hidden 256 -k 2 -e 6 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4
 expect "experts_said" "--num-experts 6 is not a multiple of moe_ep 4"
-run "layer_ascend" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend
+run "layer_ascend_allgather" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend --moe-comm allgather
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 finish moe_layer_test.sh
