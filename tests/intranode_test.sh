@@ -52,13 +52,14 @@ fi
 # kill -9 of one rank from outside, and of the launcher itself.
 "$EPBENCH" intranode -r 4 -t 512 --hidden 2048 -e 16 -k 4 -n 100000 -w 1 --timeout 5 >"$tmp/out" 2>&1 &
 lpid=$!
-sleep 1.5
+wait_rank epbench-r3 >/dev/null
+sleep 0.5
 kill_ranks 9 epbench-r3
 wait $lpid; got=$?
 [ "$got" -eq 4 ] && grep -q "rank 3" "$tmp/out" && ok "external_kill_of_rank" || bad "external_kill_of_rank" "exit $got"
 "$EPBENCH" intranode -r 4 -t 512 --hidden 2048 -e 16 -k 4 -n 100000 -w 1 >"$tmp/out" 2>&1 &
 lpid=$!
-sleep 1.5
+wait_rank epbench-r3 >/dev/null
 [ -n "$(live_ranks)" ] && ok "ranks_running_before_launcher_kill" || bad "ranks_running_before_launcher_kill" "none found"
 kill -9 $lpid
 wait $lpid 2>/dev/null

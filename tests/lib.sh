@@ -38,6 +38,17 @@ live_ranks() {
 		ours "$p" && echo "$p $st $c"
 	done
 }
+# wait_rank NAME: waits (up to 30 s, for a loaded machine) until this script's process NAME runs;
+# prints its pid (nothing when it never came)
+wait_rank() {
+	i=0
+	while [ "$i" -lt 300 ]; do
+		for p in $(pgrep -x "$1"); do ours "$p" && { echo "$p"; return 0; }; done
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
 # kill_ranks SIGNAL NAME: signal this script's processes named NAME
 kill_ranks() { for p in $(pgrep -x "$2"); do ours "$p" && kill "-$1" "$p"; done; }
 

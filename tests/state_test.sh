@@ -17,7 +17,8 @@ small="-r 3 -t 32 --hidden 256 -e 12 -k 3"
 	>"$tmp/out" 2>"$tmp/err" &
 pid=$!
 bg="$bg $pid"
-sleep 1.5
+wait_rank epbench-r2 >/dev/null
+sleep 0.5
 kill -USR1 "$pid" 2>/dev/null
 wait "$pid"
 got=$?
@@ -40,8 +41,9 @@ grep -q "likely: rank 2 (phase fault.hang) holds up" "$tmp/hang.json" && ok "han
 "$EPBENCH" intranode $small -n 400000 -w 0 --op dispatch --timeout 2 --progress off -q >"$tmp/out" 2>&1 &
 pid=$!
 bg="$bg $pid"
-sleep 1.5
-kill -STOP "$(pgrep -P "$pid" -x epbench-r1)" 2>/dev/null
+r1=$(wait_rank epbench-r1)
+sleep 0.5
+kill -STOP "$r1" 2>/dev/null
 wait "$pid"
 got=$?
 [ "$got" -eq 4 ] && ok "stopped_ends" || bad "stopped_ends" "exit $got"
@@ -82,8 +84,9 @@ expect "ll_stall_culprit" "^# likely: .*by traffic: rank 1 never arrived anywher
 "$EPBENCH" intranode $small -n 400000 -w 0 --timeout 2 --progress off -q >"$tmp/out" 2>&1 &
 pid=$!
 bg="$bg $pid"
-sleep 1.5
-kill -STOP "$(pgrep -P "$pid" -x epbench-r1)" 2>/dev/null
+r1=$(wait_rank epbench-r1)
+sleep 0.5
+kill -STOP "$r1" 2>/dev/null
 wait "$pid"
 got=$?
 [ "$got" -eq 4 ] && ok "stopped_both_ends" || bad "stopped_both_ends" "exit $got"
