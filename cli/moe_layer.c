@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "collectives/error.h"
+#include "reports/npy.h"
 
 /* Where the layer's pieces lie in the arena (one plan for sizing and binding). */
 struct layer_plan {
@@ -451,6 +452,35 @@ static void attn_gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 	*wire = (rows - (uint64_t)st->io.shape.num_tokens) * row;
 }
 
+/* --dump: the EP group's tensors as intranode/internode write them (DeepEP's
+ * names; this rank's directory by its world rank), then the layer's own:
+ * what each phase gathered and the attention-TP output. */
+static int layer_dump(void *p, const char *dir)
+{
+	struct layer_state *st = p;
+	struct ep_normal_io v = st->io;
+	v.rank = st->me, v.combined_x = layer_combined(st, st->me), v.combined_w = st->allgather ? NULL : st->combined_w;
+	int rc = ep_normal_io_dump(&v, dir, st->allgather ? NULL : layer_ep_combine_x(st),
+				   st->allgather ? NULL : layer_ep_combine_w(st));
+	if (rc)
+		return rc;
+	const struct ep_shape *s = &st->eshape;
+	size_t H = (size_t)s->hidden, K = (size_t)s->num_topk, S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
+	enum ep_npy_dtype xd = st->allgather || s->dtype == EP_DTYPE_BF16 ? EP_NPY_U2
+			     : s->dtype == EP_DTYPE_FP8 ? EP_NPY_U1 : EP_NPY_I1;
+	int moe_tp = !st->allgather && st->moe_tp > 1;
+	struct ep_npy_item t[] = {
+		{st->allgather ? "world_gathered_x" : "moe_tp_gathered_x", xd, st->grows, H, 2, st->allgather || moe_tp ? st->gx : NULL},
+		{"moe_tp_gathered_x_scales", EP_NPY_F4, st->grows, S, 2, moe_tp && S ? st->gscales : NULL},
+		{st->allgather ? "world_gathered_topk_idx" : "moe_tp_gathered_topk_idx", EP_NPY_I8, st->grows, K, 2,
+		 st->allgather || moe_tp ? st->gidx : NULL},
+		{st->allgather ? "world_gathered_topk_weights" : "moe_tp_gathered_topk_weights", EP_NPY_F4, st->grows, K, 2,
+		 st->allgather || moe_tp ? st->gw : NULL},
+		{"attn_tp_gathered_x", EP_NPY_U2, ep_attn_gather_rows(&st->attn), H, 2, st->tp > 1 ? st->attn.out : NULL},
+	};
+	return ep_npy_write_items(dir, st->me, t, (int)(sizeof(t) / sizeof(t[0])));
+}
+
 #define A2A EP_OPS_A2A
 #define AG EP_OPS_ALLGATHER
 static const struct ep_op_desc layer_ops[LAYER_NOPS] = {
@@ -475,6 +505,7 @@ const struct ep_variant ep_moe_layer_variant = {
 	.size = layer_size,
 	.setup = layer_setup,
 	.teardown = layer_teardown,
+	.dump = layer_dump,
 	.op_enter = layer_op_enter,
 	.op_leave = layer_op_leave,
 	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x",

@@ -160,16 +160,10 @@ int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint
 	size_t R = (size_t)s->num_ranks, T = (size_t)s->num_tokens, H = (size_t)s->hidden;
 	size_t K = (size_t)s->num_topk, E = (size_t)s->num_experts, L = (size_t)ep_local_experts(s);
 	size_t M = o->num_recv, S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
-	char path[4096];
-	int rc, n = snprintf(path, sizeof(path), "%s/rank%d", dir, io->rank);
-	if (n < 0 || (size_t)n >= sizeof(path) - 64)
-		return -ENAMETOOLONG;
-	if ((rc = ep_mkdir_p(path)))
-		return rc;
 	enum ep_npy_dtype xd = s->dtype == EP_DTYPE_FP8 ? EP_NPY_U1 : EP_NPY_U2;
 	enum ep_npy_dtype rxd = s->dtype == EP_DTYPE_BF16 ? EP_NPY_U2
 			      : s->dtype == EP_DTYPE_FP8 ? EP_NPY_U1 : EP_NPY_I1;
-	struct { const char *name; enum ep_npy_dtype d; size_t d0, d1; int nd; const void *data; } t[] = {
+	struct ep_npy_item t[] = {
 		{"x", xd, T, H, 2, io->x},
 		{"x_scales", EP_NPY_F4, T, S, 2, s->dtype == EP_DTYPE_FP8 ? io->x_scales : NULL},
 		{"topk_idx", EP_NPY_I8, T, K, 2, io->topk_idx},
@@ -193,15 +187,7 @@ int ep_normal_io_dump(const struct ep_normal_io *io, const char *dir, const uint
 		{"combined_x", EP_NPY_U2, T, H, 2, io->combined_x},
 		{"combined_topk_weights", EP_NPY_F4, T, K, 2, s->with_topk ? io->combined_w : NULL},
 	};
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (!t[i].data)
-			continue;
-		size_t shape[2] = {t[i].d0, t[i].d1};
-		snprintf(path + n, sizeof(path) - (size_t)n, "/%s.npy", t[i].name);
-		if ((rc = ep_npy_write(path, t[i].d, shape, t[i].nd, t[i].data)))
-			return rc;
-	}
-	return 0;
+	return ep_npy_write_items(dir, io->rank, t, (int)(sizeof(t) / sizeof(t[0])));
 }
 
 /* Appends a view when the tensor exists (writable memory behind a const output). */

@@ -281,3 +281,22 @@ void ep_npy_free(struct ep_npy *a)
 	free(a->data);
 	a->data = NULL;
 }
+
+int ep_npy_write_items(const char *dir, int rank, const struct ep_npy_item *t, int n)
+{
+	char path[4096];
+	int rc, at = snprintf(path, sizeof(path), "%s/rank%d", dir, rank);
+	if (at < 0 || (size_t)at >= sizeof(path) - 64)
+		return -ENAMETOOLONG;
+	if ((rc = ep_mkdir_p(path)))
+		return rc;
+	for (int i = 0; i < n; i++) {
+		if (!t[i].data)
+			continue;
+		size_t shape[2] = {t[i].d0, t[i].d1};
+		snprintf(path + at, sizeof(path) - (size_t)at, "/%s.npy", t[i].name);
+		if ((rc = ep_npy_write(path, t[i].d, shape, t[i].nd, t[i].data)))
+			return rc;
+	}
+	return 0;
+}

@@ -33,6 +33,19 @@ enum ep_npy_dtype {
 int ep_npy_write(const char *path, enum ep_npy_dtype dtype,
 		 const size_t *shape, int ndim, const void *data);
 
+/* One tensor of a rank's dump (--dump DIR): written when data is not NULL. */
+struct ep_npy_item {
+	const char *name;
+	enum ep_npy_dtype d;
+	size_t d0, d1;
+	int nd;             /* 1 or 2 */
+	const void *data;
+};
+
+/* Writes every item with data as DIR/rank<rank>/<name>.npy, the folder
+ * made first. 0, -ENAMETOOLONG or -errno. */
+int ep_npy_write_items(const char *dir, int rank, const struct ep_npy_item *t, int n);
+
 /* Bytes per element; 0 for an unknown dtype. */
 size_t ep_npy_itemsize(enum ep_npy_dtype dtype);
 

@@ -71,6 +71,23 @@ rows = list(csv.DictReader(open(sys.argv[1])))
 assert [r["op"] for r in rows] == ["ep_dispatch", "moe_tp_gather", "moe_tp_reduce", "ep_combine", "attn_tp_gather"]
 assert all(r["parallel"] == "dp=2,tp=2,cp=1,sp=1,moe_tp=2,moe_ep=2,moe_comm=a2a" and r["moe_tokens"] == "64" for r in rows), rows[0]
 PY
+# --dump: the EP group's tensors under the world rank's folder, then each phase's (README, What --dump DIR writes)
+run "dump_a2a" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --dump "$tmp/ld"
+python3 - "$tmp/ld" >"$tmp/out" 2>&1 <<'PY' && ok "dump_attn_gather_is_the_slices" || bad "dump_attn_gather_is_the_slices" "$(cat "$tmp/out")"
+import os, struct, sys
+def data(path):  # a .npy file's data bytes (format 1.0: 10-byte preamble with the header length)
+    b = open(path, "rb").read()
+    return b[10 + struct.unpack("<H", b[8:10])[0]:]
+d = sys.argv[1]
+for r in range(4):
+    names = set(os.listdir(f"{d}/rank{r}"))
+    assert {"x.npy", "recv_x.npy", "moe_tp_gathered_x.npy", "combine_x.npy", "combined_x.npy", "attn_tp_gathered_x.npy"} <= names, names
+g = data(f"{d}/rank1/attn_tp_gathered_x.npy")
+assert g == data(f"{d}/rank0/combined_x.npy") + data(f"{d}/rank1/combined_x.npy"), "rank 1's gathered rows are not ranks 0 and 1's slices"
+PY
+run "dump_allgather" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather $small -t 16 --dump "$tmp/lg"
+[ -s "$tmp/lg/rank3/world_gathered_x.npy" ] && [ ! -e "$tmp/lg/rank3/recv_x.npy" ] && ok "dump_allgather_tensors" ||
+	bad "dump_allgather_tensors" "$(ls "$tmp/lg/rank3")"
 run "layer_line" 0 60 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 8 --sp-pad zero --tokens-per-dp 30
 expect "layer_line_tokens" "^# layer dp=2,tp=4,cp=1,sp=1,moe_tp=2,moe_ep=4,moe_comm=a2a: 64 tokens enter the MoE layer \\(the 2 attention-DP groups' 60 rows"
 expect "layer_line_slowest" "slowest rank [0-7]: attn_tp=\\[[0-9]\\.\\.[0-9]\\] dp=[01] moe_tp=\\{[0-9],[0-9]\\} ep="
