@@ -10,8 +10,8 @@
 
 /* Where the layer's pieces lie in the arena (one plan for sizing and binding). */
 struct layer_plan {
-	size_t group_bytes;            /* one MoE-EP group's arena */
-	size_t partials, combined, ag_x, ag_idx, ag_w, total;
+	size_t group_bytes;            /* one MoE-EP group's arena (0: allgather mode has none) */
+	size_t partials, combined, ag_x, ag_idx, ag_w, recv, total;
 	size_t part_rows;
 };
 
@@ -19,7 +19,7 @@ static void plan_arena(const struct layer_state *st, size_t capacity, struct lay
 {
 	size_t P = (size_t)st->P, S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden;
 	size_t K = (size_t)st->eshape.num_topk;
-	p->group_bytes = layer_ep_group_bytes(st, capacity);
+	p->group_bytes = st->allgather ? 0 : layer_ep_group_bytes(st, capacity);
 	p->part_rows = st->allgather ? (size_t)st->W * S : (size_t)st->moe_tp * capacity;
 	p->partials = p->group_bytes * (size_t)st->moe_tp;
 	p->combined = ep_align_up(p->partials + P * p->part_rows * H * 2, EP_PAGE);
@@ -27,7 +27,9 @@ static void plan_arena(const struct layer_state *st, size_t capacity, struct lay
 	size_t ag = st->allgather ? P * S : 0;
 	p->ag_idx = ep_align_up(p->ag_x + ag * H * 2, EP_PAGE);
 	p->ag_w = ep_align_up(p->ag_idx + ag * K * 8, EP_PAGE);
-	p->total = ep_align_up(p->ag_w + ag * K * 4, EP_PAGE);
+	p->recv = ep_align_up(p->ag_w + ag * K * 4, EP_PAGE);
+	size_t recv = st->allgather && st->nodes_job ? P * layer_net_recv_bytes(st) : 0;
+	p->total = ep_align_up(p->recv + recv, EP_PAGE);
 }
 
 static void geometry_fini(struct layer_state *st)
@@ -165,7 +167,7 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 	char *base = arena;
 	int rc;
 	plan_arena(st, capacity, &p);
-	if ((rc = layer_ep_bind(st, base, p.group_bytes, capacity)))
+	if (!st->allgather && (rc = layer_ep_bind(st, base, p.group_bytes, capacity)))
 		return rc;
 	st->area = (struct layer_area){.partials = (uint16_t *)(base + p.partials), .ag_x = (uint16_t *)(base + p.ag_x),
 				       .ag_idx = (int64_t *)(base + p.ag_idx), .ag_w = (float *)(base + p.ag_w),
@@ -177,11 +179,15 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 	if (!st->allgather)
 		return 0;
 	size_t S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden, K = (size_t)st->eshape.num_topk;
-	size_t n = (size_t)st->io.shape.num_tokens, at = (size_t)st->me * S;
+	size_t n = (size_t)st->io.shape.num_tokens, at = (size_t)(st->me % st->P) * S;
 	memcpy(st->area.ag_x + at * H, st->io.x, n * H * 2);
 	memcpy(st->area.ag_idx + at * K, st->io.topk_idx, n * K * sizeof(int64_t));
 	memcpy(st->area.ag_w + at * K, st->io.topk_weights, n * K * sizeof(float));
-	return 0;
+	if (!st->nodes_job)
+		return 0;
+	struct layer_net_regions r = {.recv = base + p.recv, .slices = base + p.ag_x, .slices_bytes = p.recv - p.ag_x,
+				      .partials = base + p.partials, .partials_bytes = p.combined - p.partials};
+	return layer_net_bind(st, &r);
 }
 
 static int layer_setup(struct ep_bench_env *env, void **out)
@@ -298,8 +304,9 @@ static int ep_combine_outputs(void *p, struct ep_tensor_view *v, int max)
  * their network figures for the node's report. */
 static int layer_op_enter(void *p, const struct ep_op_desc *op, int index)
 {
+	struct layer_state *st = p;
 	(void)op, (void)index;
-	return layer_ep_barrier(p);
+	return st->allgather && st->nodes_job ? layer_net_barrier(st) : layer_ep_barrier(st);
 }
 
 static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
@@ -315,6 +322,39 @@ static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint
 }
 
 /* ---- the phases of cli/moe_layer_phases.c as ops ---- */
+
+/* The data faults' targets (cli/damage.h): what each phase wrote. */
+static int gathered_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct layer_state *st = p;
+	size_t row = st->allgather ? 2 * (size_t)st->eshape.hidden : ep_dtype_row_bytes(st->eshape.dtype, st->eshape.hidden);
+	if (max < 1)
+		return 0;
+	v[0] = (struct ep_tensor_view){st->allgather ? "world_gathered_x" : "moe_tp_gathered_x", st->gx, st->grows, row};
+	return 1;
+}
+
+static int reduced_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct layer_state *st = p;
+	if (max < 1)
+		return 0;
+	if (st->allgather)
+		return ep_combine_outputs(p, v, max);
+	v[0] = (struct ep_tensor_view){"moe_tp_reduced_x", (uint8_t *)layer_ep_combine_x(st), st->rows_of[st->g],
+				       2 * (size_t)st->eshape.hidden};
+	return 1;
+}
+
+static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct layer_state *st = p;
+	if (max < 1)
+		return 0;
+	v[0] = (struct ep_tensor_view){"attn_tp_gathered_x", (uint8_t *)st->attn.out, ep_attn_gather_rows(&st->attn),
+				       2 * (size_t)st->eshape.hidden};
+	return 1;
+}
 
 static int moe_tp_gather_prepare(void *p)
 {
@@ -372,9 +412,14 @@ static void moe_tp_reduce_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 	*wire = rows * (uint64_t)(st->moe_tp - 1);
 }
 
+static int world_gather_once(struct layer_state *st)
+{
+	return st->nodes_job ? layer_net_world_gather(st) : layer_world_gather(st);
+}
+
 static int world_gather_run(void *p)
 {
-	return layer_world_gather(p);
+	return world_gather_once(p);
 }
 
 static int world_gather_check(void *p, struct ep_check_report *rep)
@@ -395,14 +440,19 @@ static int world_reduce_prepare(void *p)
 {
 	struct layer_state *st = p;
 	int rc;
-	if (st->stage < STAGE_GATHERED && (rc = layer_world_gather(st)))
+	if (st->stage < STAGE_GATHERED && ((st->nodes_job && (rc = layer_net_barrier(st))) || (rc = world_gather_once(st))))
 		return rc;
 	return layer_world_partials(st);
 }
 
+static int world_reduce_once(struct layer_state *st)
+{
+	return st->nodes_job ? layer_net_world_reduce(st) : layer_world_reduce(st);
+}
+
 static int world_reduce_run(void *p)
 {
-	return layer_world_reduce(p);
+	return world_reduce_once(p);
 }
 
 static int world_reduce_check(void *p, struct ep_check_report *rep)
@@ -427,7 +477,7 @@ static int attn_gather_prepare(void *p)
 	if (st->stage >= STAGE_COMBINED)
 		return 0;
 	if (st->allgather)
-		return (rc = world_reduce_prepare(st)) ? rc : layer_world_reduce(st);
+		return (rc = world_reduce_prepare(st)) ? rc : world_reduce_once(st);
 	if ((rc = ep_combine_prepare(st)))
 		return rc;
 	return ep_combine_run(st);
@@ -487,17 +537,19 @@ static const struct ep_op_desc layer_ops[LAYER_NOPS] = {
 	[LAYER_OP_DISPATCH] = {.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .tag = LAYER_OP_DISPATCH, .run = ep_dispatch_run, .check = ep_dispatch_check,
 	 .bytes = ep_dispatch_bytes, .recv_rows = ep_recv_rows, .outputs = ep_dispatch_outputs, .receives = 1},
 	[LAYER_OP_MOE_TP_GATHER] = {.name = "moe_tp_gather", .tag = -1, .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_gather_prepare,
-	 .run = moe_tp_gather_run, .check = moe_tp_gather_check, .bytes = moe_tp_gather_bytes},
+	 .run = moe_tp_gather_run, .check = moe_tp_gather_check, .bytes = moe_tp_gather_bytes,
+	 .outputs = gathered_outputs},
 	[LAYER_OP_WORLD_GATHER] = {.name = "world_gather", .tag = -1, .mask = EP_OPS_DISPATCH | AG, .run = world_gather_run, .check = world_gather_check,
-	 .bytes = world_gather_bytes},
+	 .bytes = world_gather_bytes, .outputs = gathered_outputs, .receives = 1},
 	[LAYER_OP_MOE_TP_REDUCE] = {.name = "moe_tp_reduce", .tag = -1, .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_reduce_prepare,
-	 .run = moe_tp_reduce_run, .check = moe_tp_reduce_check, .bytes = moe_tp_reduce_bytes},
+	 .run = moe_tp_reduce_run, .check = moe_tp_reduce_check, .bytes = moe_tp_reduce_bytes,
+	 .outputs = reduced_outputs},
 	[LAYER_OP_WORLD_REDUCE] = {.name = "world_reduce", .tag = -1, .mask = EP_OPS_COMBINE | AG, .prepare = world_reduce_prepare, .run = world_reduce_run,
-	 .check = world_reduce_check, .bytes = world_reduce_bytes},
+	 .check = world_reduce_check, .bytes = world_reduce_bytes, .outputs = reduced_outputs},
 	[LAYER_OP_COMBINE] = {.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = LAYER_OP_COMBINE, .prepare = ep_combine_prepare, .run = ep_combine_run,
 	 .check = ep_combine_check, .bytes = ep_combine_bytes, .outputs = ep_combine_outputs},
 	[LAYER_OP_ATTN_GATHER] = {.name = "attn_tp_gather", .tag = -1, .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_gather_prepare,
-	 .run = attn_gather_run, .check = attn_gather_check, .bytes = attn_gather_bytes},
+	 .run = attn_gather_run, .check = attn_gather_check, .bytes = attn_gather_bytes, .outputs = attn_outputs},
 };
 
 const struct ep_variant ep_moe_layer_variant = {
@@ -508,7 +560,7 @@ const struct ep_variant ep_moe_layer_variant = {
 	.dump = layer_dump,
 	.op_enter = layer_op_enter,
 	.op_leave = layer_op_leave,
-	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x",
+	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x moe_tp_gathered_x world_gathered_x moe_tp_reduced_x attn_tp_gathered_x",
 	.nops = LAYER_NOPS,
 	.ops = layer_ops,
 };

@@ -78,6 +78,8 @@ struct layer_state {
 	struct ep_internode icoll;         /* across nodes */
 	struct ep_endpoint net;
 	int coll_up, net_up;
+	void *recv;                        /* allgather across nodes: the node's receive regions (cli/moe_layer_net.c) */
+	uint32_t expect[EP_MAX_NODES];     /* signals consumed from each rail peer */
 	int32_t **gcounts;                 /* [moe_tp] every group's count rows [R][R] (shared) */
 	struct ep_recv_area *gareas;       /* [moe_tp] the receive area of EP rank q of every group */
 	struct layer_area area;
@@ -126,6 +128,18 @@ int layer_ep_barrier(struct layer_state *st);
 void layer_ep_check_dispatch(struct layer_state *st, struct ep_check_report *rep);
 void layer_ep_check_combine(struct layer_state *st, const uint16_t *x, const float *w, struct ep_check_report *rep);
 int layer_ep_combined_row(struct layer_state *st, int r, int t, uint16_t *want);
+
+/* cli/moe_layer_net.c: allgather mode across nodes. */
+struct layer_net_regions {
+	void *recv;                 /* this node's receive regions, P of layer_net_recv_bytes */
+	void *slices, *partials;    /* the node's published slices and partial rows (put sources) */
+	size_t slices_bytes, partials_bytes;
+};
+size_t layer_net_recv_bytes(const struct layer_state *st);
+int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r);
+int layer_net_barrier(struct layer_state *st);
+int layer_net_world_gather(struct layer_state *st);
+int layer_net_world_reduce(struct layer_state *st);
 
 /* Helpers shared by the files: world rank r's rows in the layer area (r on this node). */
 static inline uint16_t *layer_combined(const struct layer_state *st, int r)

@@ -982,9 +982,6 @@ static int check_layer_nodes(const struct ep_options *o, const struct ep_paralle
 			     size_t len)
 {
 	int P = o->ranks_per_node, tp = p->v[EP_PAR_TP], mtp = p->v[EP_PAR_MOE_TP];
-	if (p->moe_comm == EP_MOE_ALLGATHER)
-		return fail(err, len, "%s: allgather mode across nodes (a world all-gather over the network) is not "
-				      "built yet; it runs on one host (epbench intranode)", text);
 	if (P % tp || P % mtp)
 		return fail(err, len, "%s with %d ranks per node: tp and moe_tp must divide the ranks of a node (groups "
 				      "that span nodes are not built yet)", text, P);

@@ -111,6 +111,15 @@ run "nodes_corrupt_caught" 1 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,
 expect "nodes_corrupt_names_rank" "first: rank 5: recv_x"
 run "nodes_hang_named" 4 60 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --fault hang:5 --timeout 3
 expect "nodes_hang_names_rank" "rank 5 made no progress .* in phase fault.hang"
+run "nodes_allgather_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 --moe-comm allgather --sp-pad zero --uneven-tokens 1 $small -t 10
+expect "nodes_allgather_2x4_pass" "verdict: PASS"
+phases "nodes_allgather_2x4_phases" world_gather world_reduce attn_tp_gather
+run "nodes_allgather_3x2" 0 180 internode --local-nodes --nodes 3 --ranks-per-node 2 --parallel dp=3,tp=2,moe_tp=1,moe_ep=6 --moe-comm allgather --sp-pad replicate0 --uneven-tokens 1 --hidden 256 -e 12 -k 4 -n 2 -w 1 -t 10
+expect "nodes_allgather_3x2_pass" "verdict: PASS"
+run "nodes_mindie_a3_allgather_2x8" 0 300 $nodes --ranks-per-node 8 --mindie-config "$fix" $small -t 4
+expect "nodes_mindie_a3_allgather_2x8_pass" "verdict: PASS"
+run "nodes_allgather_corrupt" 1 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather $small -t 16 --fault corrupt:5
+expect "nodes_allgather_corrupt_named" "first: rank 5: world_gathered_x"
 run "nodes_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
 expect "nodes_tp_spans_nodes_said" "tp and moe_tp must divide the ranks of a node"
 # Ascend's dispatch/combine (--ep-semantics ascend) with moe_tp = 1, as vllm-ascend calls MC2

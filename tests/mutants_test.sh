@@ -97,6 +97,9 @@ mutant "layer_moe_tp_reduce_not_rotated" cli/moe_layer_phases.c \
 mutant "layer_world_reduce_descending" cli/moe_layer_phases.c \
 	"		parts[r] = layer_partials(st, r) + off * H;" "		parts[r] = layer_partials(st, st->W - 1 - r) + off * H;" \
 	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
+mutant "layer_net_world_reduce_descending" cli/moe_layer_net.c \
+	"		parts[q] = q / st->P == st->node" "		parts[st->W - 1 - q] = q / st->P == st->node" \
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather
 # Ascend semantics (collectives/ascend.c): the int8 scale as amax/127 instead of 1/(127/amax), the
 # weighted sum fused (fmaf) instead of Muls then Add, the slots summed backwards (shared experts first)
 ascend="intranode --ep-semantics ascend -r 4 -t 64 --hidden 256 -e 12 -k 4 -n 2 -w 1"
