@@ -314,6 +314,10 @@ static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint
 	struct layer_state *st = p;
 	if (!st->nodes_job || op->tag < 0)
 		return;
+	if (st->allgather) { /* the world gather's or reduce's puts to the rail peers */
+		ep_endpoint_figures(&st->net, index, alg, 0, st->net_bytes[op->tag == LAYER_OP_WORLD_REDUCE]);
+		return;
+	}
 	const struct ep_internode_op_figures *f = op->tag == LAYER_OP_DISPATCH ? &st->icoll.last_dispatch
 									     : &st->icoll.last_combine;
 	uint64_t row = op->tag == LAYER_OP_DISPATCH ? ep_normal_dispatch_row_bytes(&st->eshape)
@@ -539,12 +543,12 @@ static const struct ep_op_desc layer_ops[LAYER_NOPS] = {
 	[LAYER_OP_MOE_TP_GATHER] = {.name = "moe_tp_gather", .tag = -1, .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_gather_prepare,
 	 .run = moe_tp_gather_run, .check = moe_tp_gather_check, .bytes = moe_tp_gather_bytes,
 	 .outputs = gathered_outputs},
-	[LAYER_OP_WORLD_GATHER] = {.name = "world_gather", .tag = -1, .mask = EP_OPS_DISPATCH | AG, .run = world_gather_run, .check = world_gather_check,
+	[LAYER_OP_WORLD_GATHER] = {.name = "world_gather", .tag = LAYER_OP_WORLD_GATHER, .mask = EP_OPS_DISPATCH | AG, .run = world_gather_run, .check = world_gather_check,
 	 .bytes = world_gather_bytes, .outputs = gathered_outputs, .receives = 1},
 	[LAYER_OP_MOE_TP_REDUCE] = {.name = "moe_tp_reduce", .tag = -1, .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_reduce_prepare,
 	 .run = moe_tp_reduce_run, .check = moe_tp_reduce_check, .bytes = moe_tp_reduce_bytes,
 	 .outputs = reduced_outputs},
-	[LAYER_OP_WORLD_REDUCE] = {.name = "world_reduce", .tag = -1, .mask = EP_OPS_COMBINE | AG, .prepare = world_reduce_prepare, .run = world_reduce_run,
+	[LAYER_OP_WORLD_REDUCE] = {.name = "world_reduce", .tag = LAYER_OP_WORLD_REDUCE, .mask = EP_OPS_COMBINE | AG, .prepare = world_reduce_prepare, .run = world_reduce_run,
 	 .check = world_reduce_check, .bytes = world_reduce_bytes, .outputs = reduced_outputs},
 	[LAYER_OP_COMBINE] = {.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = LAYER_OP_COMBINE, .prepare = ep_combine_prepare, .run = ep_combine_run,
 	 .check = ep_combine_check, .bytes = ep_combine_bytes, .outputs = ep_combine_outputs},

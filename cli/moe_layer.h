@@ -80,6 +80,7 @@ struct layer_state {
 	int coll_up, net_up;
 	void *recv;                        /* allgather across nodes: the node's receive regions (cli/moe_layer_net.c) */
 	uint32_t expect[EP_MAX_NODES];     /* signals consumed from each rail peer */
+	uint64_t net_bytes[2][EP_MAX_NODES]; /* the last world gather's and reduce's bytes put to each node */
 	int32_t **gcounts;                 /* [moe_tp] every group's count rows [R][R] (shared) */
 	struct ep_recv_area *gareas;       /* [moe_tp] the receive area of EP rank q of every group */
 	struct layer_area area;

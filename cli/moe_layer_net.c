@@ -69,8 +69,8 @@ static int rail(const struct layer_state *st, int m)
 	return m * st->P + st->me % st->P;
 }
 
-/* One more signal from every rail peer. */
-static int wait_rails(struct layer_state *st)
+/* One more signal from every rail peer; with arrival, when each came (ns after t0). */
+static int wait_rails_at(struct layer_state *st, int64_t t0, int64_t *arrival)
 {
 	int rc;
 	for (int m = 0; m < st->W / st->P; m++)
@@ -78,8 +78,15 @@ static int wait_rails(struct layer_state *st)
 			if ((rc = ep_transport_wait(&st->net.net, rail(st, m), st->expect[m] + 1)))
 				return net_fail(st, rc, "waiting for a rail peer");
 			st->expect[m]++;
+			if (arrival)
+				arrival[m] = ep_now_ns() - t0;
 		}
 	return 0;
+}
+
+static int wait_rails(struct layer_state *st)
+{
+	return wait_rails_at(st, 0, NULL);
 }
 
 static int signal_rails(struct layer_state *st)
@@ -128,6 +135,7 @@ static int put_slice(struct layer_state *st)
 		if (m == st->node)
 			continue;
 		int q = rail(st, m);
+		st->net_bytes[0][m] = n * (H * 2 + K * 12);
 		if ((n && ((rc = ep_transport_put(t, q, st->area.ag_x + at * H, NET_RECV, base, n * H * 2)) ||
 			   (rc = ep_transport_put(t, q, st->area.ag_idx + at * K, NET_RECV, base + S * H * 2, n * K * 8)) ||
 			   (rc = ep_transport_put(t, q, st->area.ag_w + at * K, NET_RECV, base + S * (H * 2 + K * 8), n * K * 4)))) ||
@@ -161,11 +169,13 @@ static void copy_slices(struct layer_state *st)
 
 int layer_net_world_gather(struct layer_state *st)
 {
+	int64_t t0 = ep_now_ns(), arrival[EP_MAX_NODES] = {0};
 	int rc;
 	ep_set_phase(st->env->waiter, "world_gather");
 	if ((rc = signal_rails(st)) || (rc = wait_rails(st)) || /* ready: the peers' nodes read the last contents */
-	    (rc = put_slice(st)) || (rc = wait_rails(st)) || (rc = ep_barrier(st->env->waiter)))
+	    (rc = put_slice(st)) || (rc = wait_rails_at(st, t0, arrival)) || (rc = ep_barrier(st->env->waiter)))
 		return rc;
+	ep_endpoint_arrived(&st->net, LAYER_OP_WORLD_GATHER, arrival);
 	copy_slices(st);
 	rc = ep_barrier(st->env->waiter);
 	st->stage = rc ? STAGE_NONE : STAGE_GATHERED;
@@ -182,6 +192,7 @@ static int put_partials(struct layer_state *st)
 			continue;
 		size_t first = rows_before(st, m * st->P), rows = rows_before(st, (m + 1) * st->P) - first;
 		int q = rail(st, m), rc;
+		st->net_bytes[1][m] = rows * H * 2;
 		if ((rows && (rc = ep_transport_put(&st->net.net, q, mine + first * H, NET_RECV,
 						    (size_t)st->node * block, rows * H * 2))) ||
 		    (rc = ep_transport_signal(&st->net.net, q)))
@@ -195,10 +206,13 @@ int layer_net_world_reduce(struct layer_state *st)
 	size_t H = (size_t)st->eshape.hidden, block = (size_t)st->P * (size_t)st->sl.max_slice * H * 2;
 	size_t mine = rows_before(st, st->me), node_first = rows_before(st, st->node * st->P);
 	const uint16_t *parts[st->W];
+	int64_t t0 = ep_now_ns(), arrival[EP_MAX_NODES] = {0};
 	int rc;
 	ep_set_phase(st->env->waiter, "world_reduce");
-	if ((rc = signal_rails(st)) || (rc = wait_rails(st)) || (rc = put_partials(st)) || (rc = wait_rails(st)))
+	if ((rc = signal_rails(st)) || (rc = wait_rails(st)) || (rc = put_partials(st)) ||
+	    (rc = wait_rails_at(st, t0, arrival)))
 		return rc;
+	ep_endpoint_arrived(&st->net, LAYER_OP_WORLD_REDUCE, arrival);
 	for (int q = 0; q < st->W; q++) /* world rank q's partials of this rank's rows */
 		parts[q] = q / st->P == st->node
 			? layer_partials(st, q) + mine * H
