@@ -65,6 +65,7 @@ static int group_geometry(struct layer_state *st, const struct ep_run *run, int 
 static void placement(struct layer_state *st, const struct ep_run *run, int me)
 {
 	const struct ep_parallel *p = &run->parallel;
+	st->run = run;
 	st->par = *p;
 	st->W = run->shape.num_ranks, st->me = me;
 	st->tp = p->v[EP_PAR_TP], st->moe_tp = p->v[EP_PAR_MOE_TP], st->moe_ep = p->v[EP_PAR_MOE_EP];
@@ -110,6 +111,8 @@ static int layer_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byte
 		size_t most = ep_reference_max_recv(&st.irefs[i].base);
 		run->capacity = most > run->capacity ? most : run->capacity;
 	}
+	if (layer_any_routing(run)) /* routes anew (soak, routing steps): room for any routing */
+		run->capacity = (size_t)st.moe_ep * (size_t)(st.sl.max_slice > 0 ? st.sl.max_slice : 1);
 	if (!rc) {
 		struct layer_plan p;
 		plan_arena(&st, run->capacity, &p);
@@ -160,6 +163,16 @@ static int private_buffers(struct layer_state *st, size_t capacity)
 			       st->combined_w ? 0 : -ENOMEM;
 }
 
+/* Allgather mode: this rank's slice in its node slot, for the world gather. */
+static void publish_slice(struct layer_state *st)
+{
+	size_t S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden, K = (size_t)st->eshape.num_topk;
+	size_t n = (size_t)st->io.shape.num_tokens, at = (size_t)(st->me % st->P) * S;
+	memcpy(st->area.ag_x + at * H, st->io.x, n * H * 2);
+	memcpy(st->area.ag_idx + at * K, st->io.topk_idx, n * K * sizeof(int64_t));
+	memcpy(st->area.ag_w + at * K, st->io.topk_weights, n * K * sizeof(float));
+}
+
 /* Binds the group arenas and the layer area; allgather publishes the slice. */
 static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 {
@@ -178,16 +191,43 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 					   .len = layer_slice_len, .expected = layer_expected_row, .ctx = st};
 	if (!st->allgather)
 		return 0;
-	size_t S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden, K = (size_t)st->eshape.num_topk;
-	size_t n = (size_t)st->io.shape.num_tokens, at = (size_t)(st->me % st->P) * S;
-	memcpy(st->area.ag_x + at * H, st->io.x, n * H * 2);
-	memcpy(st->area.ag_idx + at * K, st->io.topk_idx, n * K * sizeof(int64_t));
-	memcpy(st->area.ag_w + at * K, st->io.topk_weights, n * K * sizeof(float));
+	publish_slice(st);
 	if (!st->nodes_job)
 		return 0;
 	struct layer_net_regions r = {.recv = base + p.recv, .slices = base + p.ag_x, .slices_bytes = p.recv - p.ag_x,
 				      .partials = base + p.partials, .partials_bytes = p.combined - p.partials};
 	return layer_net_bind(st, &r);
+}
+
+/* This rank's inputs: its group's slice rows, routing and layout. */
+static int own_inputs(struct layer_state *st)
+{
+	const struct ep_run *run = st->env->run;
+	st->grun = (struct ep_run){.cfg = run->cfg, .shape = st->eshape, .routing = st->routings[st->g],
+				   .capacity = run->capacity, .parallel = run->parallel, .attn_tokens = run->attn_tokens};
+	return ep_normal_io_init(&st->io, &st->grun, st->q, ep_reference_topk_idx(layer_ref(st, st->g), st->q),
+				 ep_reference_topk_weights(layer_ref(st, st->g), st->q), st->nodes_job ? st->Pg : 0);
+}
+
+/* Soak and rotating routing: the slices, references and inputs of
+ * env->run's seed and step; on one host the group's collective is bound
+ * again over the same arena (sized for any routing), across nodes it stays
+ * (its buffers take any routing, as internode's do). Local, untimed. */
+static int layer_reseed(void *p)
+{
+	struct layer_state *st = p;
+	const struct ep_run *run = st->env->run;
+	int rc;
+	ep_normal_io_fini(&st->io);
+	geometry_fini(st);
+	st->stage = STAGE_NONE;
+	if ((rc = geometry(st, run, st->me)) || (rc = own_inputs(st)))
+		return rc;
+	if (st->allgather) {
+		publish_slice(st);
+		return 0;
+	}
+	return layer_ep_reseed(st);
 }
 
 static int layer_setup(struct ep_bench_env *env, void **out)
@@ -199,12 +239,8 @@ static int layer_setup(struct ep_bench_env *env, void **out)
 		return -ENOMEM;
 	st->env = env;
 	env->waiter->traffic = NULL; /* per-pair rows are counted in EP-group ranks, not the world's: not kept */
-	if (!(rc = geometry(st, run, env->rank))) {
-		st->grun = (struct ep_run){.cfg = run->cfg, .shape = st->eshape, .routing = st->routings[st->g],
-					   .capacity = run->capacity, .parallel = run->parallel};
-		rc = ep_normal_io_init(&st->io, &st->grun, st->q, ep_reference_topk_idx(layer_ref(st, st->g), st->q),
-				       ep_reference_topk_weights(layer_ref(st, st->g), st->q), st->nodes_job ? st->Pg : 0);
-	}
+	if (!(rc = geometry(st, run, env->rank)))
+		rc = own_inputs(st);
 	if (!rc && !(rc = private_buffers(st, run->capacity)))
 		rc = bind_arena(st, env->arena, run->capacity);
 	if (rc) {
@@ -562,6 +598,7 @@ const struct ep_variant ep_moe_layer_variant = {
 	.setup = layer_setup,
 	.teardown = layer_teardown,
 	.dump = layer_dump,
+	.reseed = layer_reseed,
 	.op_enter = layer_op_enter,
 	.op_leave = layer_op_leave,
 	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x moe_tp_gathered_x world_gathered_x moe_tp_reduced_x attn_tp_gathered_x",

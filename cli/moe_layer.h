@@ -61,7 +61,8 @@ struct layer_area {
 };
 
 struct layer_state {
-	struct ep_bench_env *env;
+	struct ep_bench_env *env;          /* NULL when the launcher sizes a run */
+	const struct ep_run *run;          /* the run the geometry is of */
 	struct ep_parallel par;
 	int W, me, tp, moe_tp, moe_ep, g, q, d, allgather;
 	int nodes_job, P, Pg, node, kq;    /* P ranks per node (the world on one host), Pg of them per EP group; kq: EP rank within the node */
@@ -78,6 +79,7 @@ struct layer_state {
 	struct ep_internode icoll;         /* across nodes */
 	struct ep_endpoint net;
 	int coll_up, net_up;
+	char *group_arena;                 /* this rank's group's arena */
 	void *recv;                        /* allgather across nodes: the node's receive regions (cli/moe_layer_net.c) */
 	uint32_t expect[EP_MAX_NODES];     /* signals consumed from each rail peer */
 	uint64_t net_bytes[2][EP_MAX_NODES]; /* the last world gather's and reduce's bytes put to each node */
@@ -118,6 +120,8 @@ int layer_expected_row(void *st, int r, int t, uint16_t *want);
 size_t layer_ep_group_bytes(const struct layer_state *st, size_t capacity);
 size_t layer_ep_rank_bytes(const struct layer_state *st, size_t capacity);
 int layer_ep_bind(struct layer_state *st, char *base, size_t group_bytes, size_t capacity);
+int layer_ep_reseed(struct layer_state *st);   /* a new seed or routing step: rebinds what must be */
+int layer_any_routing(const struct ep_run *run); /* buffers must take any routing (soak, steps, replica fault) */
 void layer_ep_fini(struct layer_state *st);
 int layer_ep_dispatch(struct layer_state *st);
 int layer_ep_combine(struct layer_state *st, uint16_t *x, float *w);

@@ -15,6 +15,7 @@
 
 #include "cli/moe_layer.h"
 #include "collectives/error.h"
+#include "reference/routing_step.h"
 
 size_t layer_ep_group_bytes(const struct layer_state *st, size_t capacity)
 {
@@ -23,10 +24,22 @@ size_t layer_ep_group_bytes(const struct layer_state *st, size_t capacity)
 	return ep_align_up(b, EP_PAGE);
 }
 
-/* The sizes the internode collective needs: the largest over every group. */
+int layer_any_routing(const struct ep_run *run)
+{
+	return run->cfg->soak || ep_routing_varies(&run->routing) || ep_faults_has(&run->cfg->faults, EP_FAULT_REPLICA);
+}
+
+/* The sizes the internode collective needs: the largest over every group
+ * (any routing's when the run routes anew: T rows from every rank). */
 static void node_sizes(const struct layer_state *st, struct ep_internode_sizes *sz)
 {
 	memset(sz, 0, sizeof(*sz));
+	if (layer_any_routing(st->run)) {
+		size_t T = (size_t)(st->sl.max_slice > 0 ? st->sl.max_slice : 1);
+		sz->capacity = (size_t)st->moe_ep * T;
+		sz->rdma_capacity = sz->send_capacity = (size_t)(st->W / st->P) * T;
+		return;
+	}
 	for (int i = 0; i < st->moe_tp; i++) {
 		struct ep_internode_sizes g;
 		ep_internode_ref_sizes(&st->irefs[i], &g.capacity, &g.rdma_capacity, &g.send_capacity);
@@ -77,10 +90,22 @@ int layer_ep_bind(struct layer_state *st, char *base, size_t group_bytes, size_t
 			ep_intranode_arena_view(&st->eshape, capacity, arena, st->q, &st->gcounts[i], &st->gareas[i]);
 	}
 	char *mine = base + (size_t)st->g * group_bytes;
+	st->group_arena = mine;
 	if (st->nodes_job)
 		return bind_nodes(st, mine);
 	int rc = ep_intranode_init(&st->coll, &st->io.shape, st->q, mine, capacity, st->env->waiter);
 	st->coll_up = rc == 0;
+	return rc;
+}
+
+int layer_ep_reseed(struct layer_state *st)
+{
+	int rc;
+	if (st->nodes_job) /* the collective and its connections stay: its buffers take any routing */
+		return 0;
+	ep_intranode_fini(&st->coll);
+	st->coll_up = (rc = ep_intranode_init(&st->coll, &st->io.shape, st->q, st->group_arena, st->run->capacity,
+					      st->env->waiter)) == 0;
 	return rc;
 }
 

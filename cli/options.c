@@ -1013,9 +1013,9 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 				      "not built yet", text);
 	if (!ll && !o->with_topk)
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
-	if (o->cached || o->soak || ep_routing_varies(&o->routing))
-		return fail(err, len, "%s: --cached, --soak and routing that changes between iterations are not built "
-				      "for the MoE layer yet", o->cached ? "--cached" : o->soak ? "--soak" : "--routing");
+	if (o->cached || o->routing.kind == EP_ROUTE_TRACE)
+		return fail(err, len, "%s: --cached and trace routing are not built for the MoE layer yet",
+			    o->cached ? "--cached" : "--routing trace");
 	if (p->moe_comm == EP_MOE_ALLGATHER && (o->dtype != EP_DTYPE_BF16 || o->num_bias))
 		return fail(err, len, "--moe-comm allgather moves bf16 rows and adds no bias (got --dtype %s, --bias %d)",
 			    ep_dtype_name(o->dtype), o->num_bias);

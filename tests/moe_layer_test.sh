@@ -150,6 +150,16 @@ run "ll_moe_tp_refused" 2 10 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_
 expect "ll_moe_tp_refused_said" "in low-latency mode the layer runs with moe_tp = 1 and all-to-all"
 SUBCOMMAND=intranode
 
+# soak (fresh inputs every pass) and rotating routing: the layer rebuilds its slices and references
+run "soak_a2a_8" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 10 --soak 8 --uneven-tokens 1 --sp-pad replicate0
+expect "soak_a2a_8_passes" "^# soak: 8 passes .*: 0 failed"
+run "soak_fault_found" 1 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --soak 6 --fault corrupt:1@3
+expect "soak_fault_found_pass" "^# soak: first failure in pass 3 \\(seed 3\\): rank 1: recv_x"
+run "rotating_nodes_2x4" 0 180 internode --local-nodes --nodes 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --routing rotating:2 -n 6
+expect "rotating_nodes_2x4_pass" "verdict: PASS"
+run "rotating_allgather_nodes" 0 180 internode --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather $small -t 16 --routing rotating:1 -n 4
+expect "rotating_allgather_nodes_pass" "verdict: PASS"
+
 # a damaged output is caught: the received rows of one rank, in the layer's first phase
 run "corrupt_caught" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --fault corrupt:1
 expect "corrupt_caught_said" "WRONG DATA"
