@@ -74,6 +74,8 @@ static void placement(struct layer_state *st, const struct ep_run *run, int me)
 	st->nodes_job = run->cfg->ranks_per_node > 0 && run->cfg->ranks_per_node < st->W;
 	st->P = st->nodes_job ? run->cfg->ranks_per_node : st->W;
 	st->Pg = st->P / st->moe_tp, st->node = me / st->P, st->kq = (me % st->P) / st->moe_tp;
+	if (st->allgather || st->Pg < 1) /* no EP collective: the references only hold the groups' routing */
+		st->Pg = st->moe_ep;
 }
 
 /* The slices, the EP groups' shape and every group's reference for rank me. */
@@ -195,7 +197,8 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 	if (!st->nodes_job)
 		return 0;
 	struct layer_net_regions r = {.recv = base + p.recv, .slices = base + p.ag_x, .slices_bytes = p.recv - p.ag_x,
-				      .partials = base + p.partials, .partials_bytes = p.combined - p.partials};
+				      .partials = base + p.partials, .partials_bytes = p.combined - p.partials,
+				      .combined = base + p.combined, .combined_bytes = p.ag_x - p.combined};
 	return layer_net_bind(st, &r);
 }
 
@@ -206,7 +209,8 @@ static int own_inputs(struct layer_state *st)
 	st->grun = (struct ep_run){.cfg = run->cfg, .shape = st->eshape, .routing = st->routings[st->g],
 				   .capacity = run->capacity, .parallel = run->parallel, .attn_tokens = run->attn_tokens};
 	return ep_normal_io_init(&st->io, &st->grun, st->q, ep_reference_topk_idx(layer_ref(st, st->g), st->q),
-				 ep_reference_topk_weights(layer_ref(st, st->g), st->q), st->nodes_job ? st->Pg : 0);
+				 ep_reference_topk_weights(layer_ref(st, st->g), st->q),
+				 st->nodes_job && !st->allgather ? st->Pg : 0);
 }
 
 /* Soak and rotating routing: the slices, references and inputs of
@@ -350,10 +354,14 @@ static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint
 	struct layer_state *st = p;
 	if (!st->nodes_job || op->tag < 0)
 		return;
-	if (st->allgather) { /* the world gather's or reduce's puts to the rail peers */
-		ep_endpoint_figures(&st->net, index, alg, 0, st->net_bytes[op->tag == LAYER_OP_WORLD_REDUCE]);
+	if (st->allgather) { /* the world gather's, reduce's or attention gather's puts to the rail peers */
+		int which = op->tag == LAYER_OP_WORLD_GATHER ? 0 : op->tag == LAYER_OP_WORLD_REDUCE ? 1 : 2;
+		if (which < 2 || st->tp > st->P)
+			ep_endpoint_figures(&st->net, index, alg, 0, st->net_bytes[which]);
 		return;
 	}
+	if (op->tag != LAYER_OP_DISPATCH && op->tag != LAYER_OP_COMBINE)
+		return; /* the layer's other phases stay in the node */
 	const struct ep_internode_op_figures *f = op->tag == LAYER_OP_DISPATCH ? &st->icoll.last_dispatch
 									     : &st->icoll.last_combine;
 	uint64_t row = op->tag == LAYER_OP_DISPATCH ? ep_normal_dispatch_row_bytes(&st->eshape)
@@ -525,7 +533,10 @@ static int attn_gather_prepare(void *p)
 
 static int attn_gather_run(void *p)
 {
-	return ep_attn_gather_run(&((struct layer_state *)p)->attn);
+	struct layer_state *st = p;
+	if (st->nodes_job && st->tp > st->P) /* the world's attention-TP group (allgather mode) */
+		return layer_net_attn_gather(st);
+	return ep_attn_gather_run(&st->attn);
 }
 
 static int attn_gather_check(void *p, struct ep_check_report *rep)
@@ -588,7 +599,7 @@ static const struct ep_op_desc layer_ops[LAYER_NOPS] = {
 	 .check = world_reduce_check, .bytes = world_reduce_bytes, .outputs = reduced_outputs},
 	[LAYER_OP_COMBINE] = {.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = LAYER_OP_COMBINE, .prepare = ep_combine_prepare, .run = ep_combine_run,
 	 .check = ep_combine_check, .bytes = ep_combine_bytes, .outputs = ep_combine_outputs},
-	[LAYER_OP_ATTN_GATHER] = {.name = "attn_tp_gather", .tag = -1, .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_gather_prepare,
+	[LAYER_OP_ATTN_GATHER] = {.name = "attn_tp_gather", .tag = LAYER_OP_ATTN_GATHER, .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_gather_prepare,
 	 .run = attn_gather_run, .check = attn_gather_check, .bytes = attn_gather_bytes, .outputs = attn_outputs},
 };
 

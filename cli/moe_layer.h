@@ -82,7 +82,7 @@ struct layer_state {
 	char *group_arena;                 /* this rank's group's arena */
 	void *recv;                        /* allgather across nodes: the node's receive regions (cli/moe_layer_net.c) */
 	uint32_t expect[EP_MAX_NODES];     /* signals consumed from each rail peer */
-	uint64_t net_bytes[2][EP_MAX_NODES]; /* the last world gather's and reduce's bytes put to each node */
+	uint64_t net_bytes[3][EP_MAX_NODES]; /* the last world gather's, reduce's, attention gather's bytes put to each node */
 	int32_t **gcounts;                 /* [moe_tp] every group's count rows [R][R] (shared) */
 	struct ep_recv_area *gareas;       /* [moe_tp] the receive area of EP rank q of every group */
 	struct layer_area area;
@@ -138,13 +138,15 @@ int layer_ep_combined_row(struct layer_state *st, int r, int t, uint16_t *want);
 struct layer_net_regions {
 	void *recv;                 /* this node's receive regions, P of layer_net_recv_bytes */
 	void *slices, *partials;    /* the node's published slices and partial rows (put sources) */
-	size_t slices_bytes, partials_bytes;
+	void *combined;             /* the node's combined rows (the attention gather's source) */
+	size_t slices_bytes, partials_bytes, combined_bytes;
 };
 size_t layer_net_recv_bytes(const struct layer_state *st);
 int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r);
 int layer_net_barrier(struct layer_state *st);
 int layer_net_world_gather(struct layer_state *st);
 int layer_net_world_reduce(struct layer_state *st);
+int layer_net_attn_gather(struct layer_state *st);    /* tp = the world, across nodes */
 
 /* Helpers shared by the files: world rank r's rows in the layer area (r on this node). */
 static inline uint16_t *layer_combined(const struct layer_state *st, int r)

@@ -15,6 +15,9 @@
  *                 every owner sums, over world ranks ascending, the partials
  *                 of its rows: its node's from their partial slots, node m's
  *                 rank (m, l') from local rank l''s receive region (block m).
+ *   attn_tp_gather (tp = the world): each rank puts its combined rows to
+ *                 its rail peers, then every rank copies the W slices as the
+ *                 world gather does.
  * Reuse: before every put a rank signals each rail peer "ready" (its node
  * is done with the previous contents: every rank passed the closing node
  * barrier of the last op) and waits for theirs; then data, one signal.
@@ -31,7 +34,7 @@
 
 /* The transport's regions: this rank's receive region (node arena), the
  * node's published slices and its partial rows (put sources). */
-enum { NET_RECV, NET_SLICES, NET_PARTIALS };
+enum { NET_RECV, NET_SLICES, NET_PARTIALS, NET_COMBINED };
 
 size_t layer_net_recv_bytes(const struct layer_state *st)
 {
@@ -56,7 +59,8 @@ int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r)
 	st->net_up = 1;
 	if ((rc = ep_transport_reg_mem(&st->net.net, NET_RECV, mine, layer_net_recv_bytes(st))) ||
 	    (rc = ep_transport_reg_mem(&st->net.net, NET_SLICES, r->slices, r->slices_bytes)) ||
-	    (rc = ep_transport_reg_mem(&st->net.net, NET_PARTIALS, r->partials, r->partials_bytes)))
+	    (rc = ep_transport_reg_mem(&st->net.net, NET_PARTIALS, r->partials, r->partials_bytes)) ||
+	    (rc = ep_transport_reg_mem(&st->net.net, NET_COMBINED, r->combined, r->combined_bytes)))
 		return net_fail(st, rc, "network buffers");
 	for (int m = 0; m < N; m++)
 		if (m != st->node)
@@ -221,4 +225,42 @@ int layer_net_world_reduce(struct layer_state *st)
 			     layer_combined(st, st->me));
 	st->stage = rc ? STAGE_NONE : STAGE_COMBINED;
 	return rc;
+}
+
+/* This rank's combined rows to every rail peer, block `node`. */
+static int put_combined(struct layer_state *st)
+{
+	size_t H = (size_t)st->eshape.hidden, block = (size_t)st->sl.max_slice * H * 2;
+	size_t n = (size_t)ep_slice_len(&st->sl, st->me);
+	for (int m = 0; m < st->W / st->P; m++) {
+		if (m == st->node)
+			continue;
+		int q = rail(st, m), rc;
+		st->net_bytes[2][m] = n * H * 2;
+		if ((n && (rc = ep_transport_put(&st->net.net, q, layer_combined(st, st->me), NET_RECV,
+						 (size_t)st->node * block, n * H * 2))) ||
+		    (rc = ep_transport_signal(&st->net.net, q)))
+			return net_fail(st, rc, "putting combined rows to a rail peer");
+	}
+	return 0;
+}
+
+int layer_net_attn_gather(struct layer_state *st)
+{
+	size_t H = (size_t)st->eshape.hidden, block = (size_t)st->sl.max_slice * H * 2, at = 0;
+	int64_t t0 = ep_now_ns(), arrival[EP_MAX_NODES] = {0};
+	int rc;
+	ep_set_phase(st->env->waiter, "attn_tp_gather");
+	if ((rc = signal_rails(st)) || (rc = wait_rails(st)) || (rc = put_combined(st)) ||
+	    (rc = wait_rails_at(st, t0, arrival)) || (rc = ep_barrier(st->env->waiter)))
+		return rc;
+	ep_endpoint_arrived(&st->net, LAYER_OP_ATTN_GATHER, arrival);
+	for (int r = 0; r < st->W; r++) {
+		size_t n = (size_t)ep_slice_len(&st->sl, r);
+		const void *from = r / st->P == st->node ? (const void *)layer_combined(st, r)
+							 : (const void *)recv_block(st, r % st->P, r / st->P, block);
+		memcpy(st->attn.out + at * H, from, n * H * 2);
+		at += n;
+	}
+	return ep_barrier(st->env->waiter);
 }

@@ -981,7 +981,13 @@ static int check_hot_groups(const struct ep_options *o, const struct ep_shape *s
 static int check_layer_nodes(const struct ep_options *o, const struct ep_parallel *p, const char *text, char *err,
 			     size_t len)
 {
-	int P = o->ranks_per_node, tp = p->v[EP_PAR_TP], mtp = p->v[EP_PAR_MOE_TP];
+	int P = o->ranks_per_node, tp = p->v[EP_PAR_TP], mtp = p->v[EP_PAR_MOE_TP], W = o->ranks.n ? o->ranks.v[0] : 0;
+	if (p->moe_comm == EP_MOE_ALLGATHER) { /* no MoE-TP phase; an attention-TP group of the whole world goes over the network */
+		if (P % tp && tp != W)
+			return fail(err, len, "%s with %d ranks per node: in allgather mode tp must divide the ranks of a node "
+					      "or be the world", text, P);
+		return 0;
+	}
 	if (P % tp || P % mtp)
 		return fail(err, len, "%s with %d ranks per node: tp and moe_tp must divide the ranks of a node (groups "
 				      "that span nodes are not built yet)", text, P);

@@ -118,6 +118,11 @@ run "nodes_allgather_3x2" 0 180 internode --local-nodes --nodes 3 --ranks-per-no
 expect "nodes_allgather_3x2_pass" "verdict: PASS"
 run "nodes_mindie_a3_allgather_2x8" 0 300 $nodes --ranks-per-node 8 --mindie-config "$fix" $small -t 4
 expect "nodes_mindie_a3_allgather_2x8_pass" "verdict: PASS"
+run "nodes_allgather_tp_world_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=1,tp=8,moe_tp=2,moe_ep=4 --moe-comm allgather --sp-pad zero --tokens-per-dp 37 $small -t 8
+expect "nodes_allgather_tp_world_2x4_pass" "verdict: PASS"
+expect "nodes_attn_gather_over_the_link" "^#   link 0->1 attn_tp_gather +[0-9.]+K in"
+run "nodes_mindie_pure_tp_2x8" 0 300 $nodes --ranks-per-node 8 --parallel tp=16 --moe-comm allgather $small -t 4
+expect "nodes_mindie_pure_tp_2x8_pass" "verdict: PASS"
 run "nodes_allgather_corrupt" 1 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather $small -t 16 --fault corrupt:5
 expect "nodes_allgather_corrupt_named" "first: rank 5: world_gathered_x"
 run "nodes_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
