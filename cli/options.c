@@ -1019,9 +1019,8 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 				      "not built yet", text);
 	if (!ll && !o->with_topk)
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
-	if (o->cached || o->routing.kind == EP_ROUTE_TRACE)
-		return fail(err, len, "%s: --cached and trace routing are not built for the MoE layer yet",
-			    o->cached ? "--cached" : "--routing trace");
+	if (o->cached)
+		return fail(err, len, "--cached: cached dispatch is not built for the MoE layer yet");
 	if (p->moe_comm == EP_MOE_ALLGATHER && (o->dtype != EP_DTYPE_BF16 || o->num_bias))
 		return fail(err, len, "--moe-comm allgather moves bf16 rows and adds no bias (got --dtype %s, --bias %d)",
 			    ep_dtype_name(o->dtype), o->num_bias);
@@ -1111,8 +1110,9 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			   const struct ep_routing *r, char *err, size_t len)
 {
 	int R = s->num_ranks, E = s->num_experts, K = s->num_topk, H = s->hidden;
-	struct ep_parallel layer;
-	int Rep = ep_options_layer(o, &layer) ? layer.v[EP_PAR_MOE_EP] : R; /* ranks experts are spread over */
+	struct ep_parallel layer = {0};
+	int in_layer = ep_options_layer(o, &layer);
+	int Rep = in_layer ? layer.v[EP_PAR_MOE_EP] : R; /* ranks experts are spread over */
 	if (ep_parallel_given(&o->parallel) && check_parallel(o, R, err, len))
 		return -EP_EUSAGE;
 	/* A sweep may aim a fault at a rank only its larger points have; a rank
@@ -1177,8 +1177,14 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			return fail(err, len, "--num-topk-groups does not apply to --routing %s:%s (its rows are given)",
 				    r->kind == EP_ROUTE_FILE ? "file" : "trace", o->routing_path);
 	}
-	if (r->kind == EP_ROUTE_TRACE && r->trace && (long long)R * s->num_tokens > r->trace->tokens_per_step)
+	int T = s->num_tokens; /* a MoE layer's ranks route their slices: ceil(T_d / tp) rows at most */
+	if (in_layer) {
+		int tp = layer.v[EP_PAR_TP] > 0 ? layer.v[EP_PAR_TP] : 1;
+		long long Td = o->tokens_per_dp ? o->tokens_per_dp : (long long)s->num_tokens * tp;
+		T = (int)((Td + tp - 1) / tp);
+	}
+	if (r->kind == EP_ROUTE_TRACE && r->trace && (long long)R * T > r->trace->tokens_per_step)
 		return fail(err, len, "--routing trace:%s: a step has %d tokens, the run asks for %d ranks x %d tokens = %lld",
-			    o->routing_path, r->trace->tokens_per_step, R, s->num_tokens, (long long)R * s->num_tokens);
+			    o->routing_path, r->trace->tokens_per_step, R, T, (long long)R * T);
 	return check_hot_groups(o, s, r, err, len);
 }

@@ -160,6 +160,12 @@ run "soak_a2a_8" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $sm
 expect "soak_a2a_8_passes" "^# soak: 8 passes .*: 0 failed"
 run "soak_fault_found" 1 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --soak 6 --fault corrupt:1@3
 expect "soak_fault_found_pass" "^# soak: first failure in pass 3 \\(seed 3\\): rank 1: recv_x"
+for m in "intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2" "intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather" "low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4"; do
+	run "trace_${m%% *}" 0 120 $m $small -t 16 -n 4 --routing trace:cases/synthetic-e16-k4.trace:2
+	expect "trace_${m%% *}_pass" "verdict: PASS"
+done
+run "trace_too_short" 2 10 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small --tokens-per-dp 100000 --routing trace:cases/synthetic-e16-k4.trace
+expect "trace_too_short_said" "a step has [0-9]+ tokens, the run asks for 4 ranks x 50000 tokens"
 run "rotating_nodes_2x4" 0 180 internode --local-nodes --nodes 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --routing rotating:2 -n 6
 expect "rotating_nodes_2x4_pass" "verdict: PASS"
 run "rotating_allgather_nodes" 0 180 internode --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather $small -t 16 --routing rotating:1 -n 4
