@@ -352,16 +352,19 @@ static int layer_op_enter(void *p, const struct ep_op_desc *op, int index)
 static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
 {
 	struct layer_state *st = p;
-	if (!st->nodes_job || op->tag < 0)
+	static const uint64_t none[EP_MAX_NODES];
+	if (!st->nodes_job)
 		return;
 	if (st->allgather) { /* the world gather's, reduce's or attention gather's puts to the rail peers */
 		int which = op->tag == LAYER_OP_WORLD_GATHER ? 0 : op->tag == LAYER_OP_WORLD_REDUCE ? 1 : 2;
-		if (which < 2 || st->tp > st->P)
-			ep_endpoint_figures(&st->net, index, alg, 0, st->net_bytes[which]);
+		int net = which < 2 || st->tp > st->P;
+		ep_endpoint_figures(&st->net, index, alg, net ? 0 : alg, net ? st->net_bytes[which] : none);
 		return;
 	}
-	if (op->tag != LAYER_OP_DISPATCH && op->tag != LAYER_OP_COMBINE)
-		return; /* the layer's other phases stay in the node */
+	if (op->tag != LAYER_OP_DISPATCH && op->tag != LAYER_OP_COMBINE) { /* the TP phases stay in the node */
+		ep_endpoint_figures(&st->net, index, alg, alg, none);
+		return;
+	}
 	const struct ep_internode_op_figures *f = op->tag == LAYER_OP_DISPATCH ? &st->icoll.last_dispatch
 									     : &st->icoll.last_combine;
 	uint64_t row = op->tag == LAYER_OP_DISPATCH ? ep_normal_dispatch_row_bytes(&st->eshape)
