@@ -99,6 +99,7 @@ run "nodes_a2a_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=
 expect "nodes_a2a_2x4_pass" "verdict: PASS"
 phases "nodes_a2a_2x4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
 expect "nodes_ep_over_the_link" "^#   link 0->1 ep_dispatch +[0-9.]+K in"
+expect "nodes_tp_phase_in_the_node" "^# +0 [^ ]+ +4 moe_tp_gather +[0-9.]+ +[0-9.]+K +0 +[0-9.]+K"
 run "nodes_vllm_2x2_fp8" 0 180 $nodes --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16 --dtype fp8 --bias 2
 expect "nodes_vllm_2x2_fp8_pass" "verdict: PASS"
 run "nodes_replicate0_int8_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 10 --dtype int8 --sp-pad replicate0 --uneven-tokens 1
