@@ -28,7 +28,7 @@ static void plan_arena(const struct layer_state *st, size_t capacity, struct lay
 	p->ag_idx = ep_align_up(p->ag_x + ag * H * 2, EP_PAGE);
 	p->ag_w = ep_align_up(p->ag_idx + ag * K * 8, EP_PAGE);
 	p->recv = ep_align_up(p->ag_w + ag * K * 4, EP_PAGE);
-	size_t recv = st->allgather && st->nodes_job ? P * layer_net_recv_bytes(st) : 0;
+	size_t recv = st->nodes_job && (st->allgather || st->tp > st->P) ? P * layer_net_recv_bytes(st) : 0;
 	p->total = ep_align_up(p->recv + recv, EP_PAGE);
 }
 
@@ -180,10 +180,7 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 {
 	struct layer_plan p;
 	char *base = arena;
-	int rc;
 	plan_arena(st, capacity, &p);
-	if (!st->allgather && (rc = layer_ep_bind(st, base, p.group_bytes, capacity)))
-		return rc;
 	st->area = (struct layer_area){.partials = (uint16_t *)(base + p.partials), .ag_x = (uint16_t *)(base + p.ag_x),
 				       .ag_idx = (int64_t *)(base + p.ag_idx), .ag_w = (float *)(base + p.ag_w),
 				       .part_rows = p.part_rows};
@@ -191,8 +188,9 @@ static int bind_arena(struct layer_state *st, void *arena, size_t capacity)
 					   .hidden = st->eshape.hidden, .slot_rows = (size_t)st->sl.max_slice,
 					   .slots = (uint16_t *)(base + p.combined), .out = st->attn.out,
 					   .len = layer_slice_len, .expected = layer_expected_row, .ctx = st};
+	st->recv = base + p.recv; /* across nodes: the receive regions (cli/moe_layer_net.c) */
 	if (!st->allgather)
-		return 0;
+		return layer_ep_bind(st, base, p.group_bytes, capacity);
 	publish_slice(st);
 	if (!st->nodes_job)
 		return 0;
@@ -355,13 +353,13 @@ static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint
 	static const uint64_t none[EP_MAX_NODES];
 	if (!st->nodes_job)
 		return;
-	if (st->allgather) { /* the world gather's, reduce's or attention gather's puts to the rail peers */
+	if (st->allgather || op->tag == LAYER_OP_ATTN_GATHER) { /* the layer's own puts to the rail peers */
 		int which = op->tag == LAYER_OP_WORLD_GATHER ? 0 : op->tag == LAYER_OP_WORLD_REDUCE ? 1 : 2;
 		int net = which < 2 || st->tp > st->P;
 		ep_endpoint_figures(&st->net, index, alg, net ? 0 : alg, net ? st->net_bytes[which] : none);
 		return;
 	}
-	if (op->tag != LAYER_OP_DISPATCH && op->tag != LAYER_OP_COMBINE) { /* the TP phases stay in the node */
+	if (op->tag != LAYER_OP_DISPATCH && op->tag != LAYER_OP_COMBINE) { /* the MoE-TP phases stay in the node */
 		ep_endpoint_figures(&st->net, index, alg, alg, none);
 		return;
 	}

@@ -81,7 +81,9 @@ struct layer_state {
 	int coll_up, net_up;
 	char *group_arena;                 /* this rank's group's arena */
 	void *recv;                        /* allgather across nodes: the node's receive regions (cli/moe_layer_net.c) */
-	uint32_t expect[EP_MAX_NODES];     /* signals consumed from each rail peer */
+	uint32_t expect[EP_MAX_NODES];     /* signals consumed from each rail peer (allgather mode's own count) */
+	uint32_t *rails;                   /* the count in use: expect, or the internode collective's (a2a) */
+	int net_recv_id;                   /* the transport region the layer's puts land in */
 	uint64_t net_bytes[3][EP_MAX_NODES]; /* the last world gather's, reduce's, attention gather's bytes put to each node */
 	int32_t **gcounts;                 /* [moe_tp] every group's count rows [R][R] (shared) */
 	struct ep_recv_area *gareas;       /* [moe_tp] the receive area of EP rank q of every group */
@@ -143,6 +145,10 @@ struct layer_net_regions {
 };
 size_t layer_net_recv_bytes(const struct layer_state *st);
 int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r);
+/* a2a mode with tp = the world: the attention gather's regions beside the
+ * internode collective's (after its init, before connecting); signals are
+ * counted in the collective's own per-node counts. */
+int layer_net_bind_a2a(struct layer_state *st, void *combined, size_t combined_bytes);
 int layer_net_barrier(struct layer_state *st);
 int layer_net_world_gather(struct layer_state *st);
 int layer_net_world_reduce(struct layer_state *st);

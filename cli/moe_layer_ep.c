@@ -73,6 +73,9 @@ static int bind_nodes(struct layer_state *st, char *group_arena)
 		return ep_endpoint_fail(&st->net, rc, "network buffers");
 	st->coll_up = 1;
 	ep_internode_net_ids(&st->icoll, st->P, st->me % st->P);
+	if (st->tp > st->P && (rc = layer_net_bind_a2a(st, st->attn.slots, ep_attn_gather_slot_bytes(st->P, st->attn.slot_rows,
+												      st->eshape.hidden))))
+		return rc;
 	int n = ep_internode_peers(&st->icoll, peers);
 	return ep_endpoint_connect(&st->net, peers, n, "its rail peers");
 }

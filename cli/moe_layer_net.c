@@ -40,7 +40,9 @@ size_t layer_net_recv_bytes(const struct layer_state *st)
 {
 	size_t N = (size_t)(st->W / st->P), S = (size_t)st->sl.max_slice, H = (size_t)st->eshape.hidden;
 	size_t K = (size_t)st->eshape.num_topk;
-	size_t gather = N * S * (2 * H + 12 * K), reduce = N * (size_t)st->P * S * 2 * H;
+	size_t gather = N * S * (2 * H + 12 * K), reduce = N * (size_t)st->P * S * 2 * H, attn = N * S * 2 * H;
+	if (!st->allgather) /* a2a: only the attention gather crosses */
+		return ep_align_up(attn, EP_PAGE);
 	return ep_align_up(gather > reduce ? gather : reduce, EP_PAGE);
 }
 
@@ -54,6 +56,7 @@ int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r)
 	int rc, peers[EP_MAX_NODES], n = 0, N = st->W / st->P;
 	char *mine = (char *)r->recv + (size_t)(st->me % st->P) * layer_net_recv_bytes(st);
 	st->recv = r->recv;
+	st->rails = st->expect, st->net_recv_id = NET_RECV;
 	if ((rc = ep_endpoint_open(&st->net, st->env, st->W)))
 		return rc;
 	st->net_up = 1;
@@ -68,6 +71,17 @@ int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r)
 	return ep_endpoint_connect(&st->net, peers, n, "its rail peers");
 }
 
+int layer_net_bind_a2a(struct layer_state *st, void *combined, size_t combined_bytes)
+{
+	char *mine = (char *)st->recv + (size_t)(st->me % st->P) * layer_net_recv_bytes(st);
+	int rc, recv_id = EP_NET_NUM_REGIONS, source_id = EP_NET_NUM_REGIONS + 1; /* after internode's regions */
+	st->rails = st->icoll.expect, st->net_recv_id = recv_id;
+	if ((rc = ep_transport_reg_mem(&st->net.net, recv_id, mine, layer_net_recv_bytes(st))) ||
+	    (rc = ep_transport_reg_mem(&st->net.net, source_id, combined, combined_bytes)))
+		return net_fail(st, rc, "network buffers");
+	return 0;
+}
+
 static int rail(const struct layer_state *st, int m)
 {
 	return m * st->P + st->me % st->P;
@@ -79,9 +93,9 @@ static int wait_rails_at(struct layer_state *st, int64_t t0, int64_t *arrival)
 	int rc;
 	for (int m = 0; m < st->W / st->P; m++)
 		if (m != st->node) {
-			if ((rc = ep_transport_wait(&st->net.net, rail(st, m), st->expect[m] + 1)))
+			if ((rc = ep_transport_wait(&st->net.net, rail(st, m), st->rails[m] + 1)))
 				return net_fail(st, rc, "waiting for a rail peer");
-			st->expect[m]++;
+			st->rails[m]++;
 			if (arrival)
 				arrival[m] = ep_now_ns() - t0;
 		}
@@ -140,9 +154,9 @@ static int put_slice(struct layer_state *st)
 			continue;
 		int q = rail(st, m);
 		st->net_bytes[0][m] = n * (H * 2 + K * 12);
-		if ((n && ((rc = ep_transport_put(t, q, st->area.ag_x + at * H, NET_RECV, base, n * H * 2)) ||
-			   (rc = ep_transport_put(t, q, st->area.ag_idx + at * K, NET_RECV, base + S * H * 2, n * K * 8)) ||
-			   (rc = ep_transport_put(t, q, st->area.ag_w + at * K, NET_RECV, base + S * (H * 2 + K * 8), n * K * 4)))) ||
+		if ((n && ((rc = ep_transport_put(t, q, st->area.ag_x + at * H, st->net_recv_id, base, n * H * 2)) ||
+			   (rc = ep_transport_put(t, q, st->area.ag_idx + at * K, st->net_recv_id, base + S * H * 2, n * K * 8)) ||
+			   (rc = ep_transport_put(t, q, st->area.ag_w + at * K, st->net_recv_id, base + S * (H * 2 + K * 8), n * K * 4)))) ||
 		    (rc = ep_transport_signal(t, q)))
 			return net_fail(st, rc, "putting the slice to a rail peer");
 	}
@@ -197,7 +211,7 @@ static int put_partials(struct layer_state *st)
 		size_t first = rows_before(st, m * st->P), rows = rows_before(st, (m + 1) * st->P) - first;
 		int q = rail(st, m), rc;
 		st->net_bytes[1][m] = rows * H * 2;
-		if ((rows && (rc = ep_transport_put(&st->net.net, q, mine + first * H, NET_RECV,
+		if ((rows && (rc = ep_transport_put(&st->net.net, q, mine + first * H, st->net_recv_id,
 						    (size_t)st->node * block, rows * H * 2))) ||
 		    (rc = ep_transport_signal(&st->net.net, q)))
 			return net_fail(st, rc, "putting partial rows to a rail peer");
@@ -237,7 +251,7 @@ static int put_combined(struct layer_state *st)
 			continue;
 		int q = rail(st, m), rc;
 		st->net_bytes[2][m] = n * H * 2;
-		if ((n && (rc = ep_transport_put(&st->net.net, q, layer_combined(st, st->me), NET_RECV,
+		if ((n && (rc = ep_transport_put(&st->net.net, q, layer_combined(st, st->me), st->net_recv_id,
 						 (size_t)st->node * block, n * H * 2))) ||
 		    (rc = ep_transport_signal(&st->net.net, q)))
 			return net_fail(st, rc, "putting combined rows to a rail peer");

@@ -988,9 +988,9 @@ static int check_layer_nodes(const struct ep_options *o, const struct ep_paralle
 					      "or be the world", text, P);
 		return 0;
 	}
-	if (P % tp || P % mtp)
-		return fail(err, len, "%s with %d ranks per node: tp and moe_tp must divide the ranks of a node (groups "
-				      "that span nodes are not built yet)", text, P);
+	if ((P % tp && tp != W) || P % mtp)
+		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be the world, "
+				      "moe_tp must divide them (MoE-TP groups that span nodes are not built yet)", text, P);
 	return 0;
 }
 

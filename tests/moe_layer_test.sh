@@ -126,8 +126,14 @@ run "nodes_mindie_pure_tp_2x8" 0 300 $nodes --ranks-per-node 8 --parallel tp=16 
 expect "nodes_mindie_pure_tp_2x8_pass" "verdict: PASS"
 run "nodes_allgather_corrupt" 1 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather $small -t 16 --fault corrupt:5
 expect "nodes_allgather_corrupt_named" "first: rank 5: world_gathered_x"
-run "nodes_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
-expect "nodes_tp_spans_nodes_said" "tp and moe_tp must divide the ranks of a node"
+# vLLM's multi-node TP with EP: --tensor-parallel-size 16 --enable-expert-parallel on 2 nodes (the attention group is the world)
+run "nodes_vllm_tp16_ep16_2x8" 0 300 $nodes --ranks-per-node 8 --parallel dp=1,tp=16,moe_tp=1,moe_ep=16 $small -t 4
+expect "nodes_vllm_tp16_ep16_2x8_pass" "verdict: PASS"
+expect "nodes_vllm_tp16_attn_over_the_link" "^#   link 0->1 attn_tp_gather +[0-9.]+K in"
+run "nodes_tp_world_moe_tp_fp8_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=1,tp=8,moe_tp=2,moe_ep=4 --sp-pad zero --tokens-per-dp 37 --dtype fp8 $small -t 8
+expect "nodes_tp_world_moe_tp_fp8_2x4_pass" "verdict: PASS"
+run "nodes_moe_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
+expect "nodes_moe_tp_spans_nodes_said" "moe_tp must divide them \\(MoE-TP groups that span nodes are not built yet\\)"
 # Ascend's dispatch/combine (--ep-semantics ascend) with moe_tp = 1, as vllm-ascend calls MC2
 run "ascend_layer_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend $small -t 16
 expect "ascend_layer_4_pass" "verdict: PASS"
