@@ -1,4 +1,4 @@
-/* moe_layer.c - the MoE layer variant: geometry, arena, EP dispatch and combine, the op table. */
+/* moe_layer.c - the MoE layer variant: its arena, setup and reseed, EP dispatch and combine, the op table. */
 #include "cli/moe_layer.h"
 
 #include <errno.h>
@@ -32,82 +32,10 @@ static void plan_arena(const struct layer_state *st, size_t capacity, struct lay
 	p->total = ep_align_up(p->recv + recv, EP_PAGE);
 }
 
-static void geometry_fini(struct layer_state *st)
-{
-	for (int i = 0; st->irefs && i < st->moe_tp; i++)
-		ep_internode_ref_fini(&st->irefs[i]);
-	for (int i = 0; st->views && i < st->moe_tp; i++)
-		ep_group_arrays_fini(&st->views[i]);
-	free(st->irefs);
-	free(st->views);
-	free(st->routings);
-	free(st->experts);
-	ep_slices_fini(&st->sl);
-	st->irefs = NULL, st->views = NULL, st->routings = NULL, st->experts = NULL;
-}
-
-/* One MoE-EP group's view, routing, expert and reference (for EP rank q). */
-static int group_geometry(struct layer_state *st, const struct ep_run *run, int i)
-{
-	int rc = ep_slices_group(&st->sl, i, &st->views[i]);
-	if (rc)
-		return rc;
-	st->routings[i] = run->routing;
-	st->routings[i].group = &st->views[i].view;
-	ep_moe_tp_expert_init(&st->experts[i], run->routing.payload, st->moe_tp, i);
-	if ((rc = ep_internode_ref_init(&st->irefs[i], &st->eshape, &st->routings[i], run->cfg->seed, st->q, st->Pg)))
-		return rc;
-	st->irefs[i].base.expert = &st->experts[i].fn;
-	return 0;
-}
-
-/* Where rank me sits: its groups, its node, its EP rank within the node. */
-static void placement(struct layer_state *st, const struct ep_run *run, int me)
-{
-	const struct ep_parallel *p = &run->parallel;
-	st->run = run;
-	st->par = *p;
-	st->W = run->shape.num_ranks, st->me = me;
-	st->tp = p->v[EP_PAR_TP], st->moe_tp = p->v[EP_PAR_MOE_TP], st->moe_ep = p->v[EP_PAR_MOE_EP];
-	st->allgather = p->moe_comm == EP_MOE_ALLGATHER;
-	st->g = me % st->moe_tp, st->q = me / st->moe_tp, st->d = me / st->tp;
-	st->nodes_job = run->cfg->ranks_per_node > 0 && run->cfg->ranks_per_node < st->W;
-	st->P = st->nodes_job ? run->cfg->ranks_per_node : st->W;
-	st->Pg = st->P / st->moe_tp, st->node = me / st->P, st->kq = (me % st->P) / st->moe_tp;
-	if (st->allgather || st->Pg < 1) /* no EP collective: the references only hold the groups' routing */
-		st->Pg = st->moe_ep;
-}
-
-/* The slices, the EP groups' shape and every group's reference for rank me. */
-static int geometry(struct layer_state *st, const struct ep_run *run, int me)
-{
-	const struct ep_run_cfg *cfg = run->cfg;
-	placement(st, run, me);
-	int T_d = cfg->tokens_per_dp ? cfg->tokens_per_dp : run->attn_tokens * st->tp;
-	int rc = ep_slices_init(&st->sl, st->W, st->tp, st->moe_tp, st->moe_ep, (enum ep_slice_pad)cfg->sp_pad, T_d,
-				run->routing.uneven_tokens, cfg->seed);
-	if (rc)
-		return rc;
-	st->eshape = run->shape;
-	st->eshape.num_ranks = st->moe_ep;
-	st->eshape.num_tokens = st->sl.max_slice;
-	size_t n = (size_t)st->moe_tp;
-	st->views = calloc(n, sizeof(*st->views));
-	st->routings = calloc(n, sizeof(*st->routings));
-	st->experts = calloc(n, sizeof(*st->experts));
-	st->irefs = calloc(n, sizeof(*st->irefs));
-	if (!st->views || !st->routings || !st->experts || !st->irefs)
-		return -ENOMEM;
-	for (int i = 0; i < st->moe_tp; i++)
-		if ((rc = group_geometry(st, run, i)))
-			return rc;
-	return 0;
-}
-
 static int layer_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
 	struct layer_state st = {0};
-	int rc = geometry(&st, run, 0);
+	int rc = layer_geometry(&st, run, 0);
 	run->capacity = 1;
 	for (int i = 0; !rc && i < st.moe_tp; i++) {
 		size_t most = ep_reference_max_recv(&st.irefs[i].base);
@@ -124,7 +52,7 @@ static int layer_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byte
 			      layer_ep_rank_bytes(&st, run->capacity) + rows * layer_row_bytes(&st) +
 			      (size_t)st.tp * (size_t)st.sl.max_slice * (size_t)st.eshape.hidden * 2;
 	}
-	geometry_fini(&st);
+	layer_geometry_fini(&st);
 	return rc;
 }
 
@@ -135,7 +63,7 @@ static void layer_teardown(void *p)
 		return;
 	layer_ep_fini(st);
 	ep_normal_io_fini(&st->io);
-	geometry_fini(st);
+	layer_geometry_fini(st);
 	free(st->rows_of);
 	free(st->gx);
 	free(st->gscales);
@@ -221,9 +149,9 @@ static int layer_reseed(void *p)
 	const struct ep_run *run = st->env->run;
 	int rc;
 	ep_normal_io_fini(&st->io);
-	geometry_fini(st);
+	layer_geometry_fini(st);
 	st->stage = STAGE_NONE;
-	if ((rc = geometry(st, run, st->me)) || (rc = own_inputs(st)))
+	if ((rc = layer_geometry(st, run, st->me)) || (rc = own_inputs(st)))
 		return rc;
 	if (st->allgather) {
 		publish_slice(st);
@@ -241,7 +169,7 @@ static int layer_setup(struct ep_bench_env *env, void **out)
 		return -ENOMEM;
 	st->env = env;
 	env->waiter->traffic = NULL; /* per-pair rows are counted in EP-group ranks, not the world's: not kept */
-	if (!(rc = geometry(st, run, env->rank)))
+	if (!(rc = layer_geometry(st, run, env->rank)))
 		rc = own_inputs(st);
 	if (!rc && !(rc = private_buffers(st, run->capacity)))
 		rc = bind_arena(st, env->arena, run->capacity);

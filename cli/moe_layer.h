@@ -101,6 +101,11 @@ struct layer_state {
 	enum layer_stage stage;
 };
 
+/* cli/moe_layer_geometry.c: rank me's place, the slices and every group's
+ * reference for a run (me 0 when the launcher sizes it); 0 or -ENOMEM. */
+int layer_geometry(struct layer_state *st, const struct ep_run *run, int me);
+void layer_geometry_fini(struct layer_state *st);
+
 /* cli/moe_layer_phases.c: the phases after EP dispatch and combine. */
 int layer_moe_tp_gather(struct layer_state *st);
 int layer_moe_tp_partials(struct layer_state *st);
