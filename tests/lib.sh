@@ -49,6 +49,8 @@ wait_rank() {
 	done
 	return 1
 }
+# ours_named NAME: this script's processes named NAME (other jobs on the machine are not ours)
+ours_named() { for p in $(pgrep -x "$1"); do ours "$p" && echo "$p"; done; }
 # kill_ranks SIGNAL NAME: signal this script's processes named NAME
 kill_ranks() { for p in $(pgrep -x "$2"); do ours "$p" && kill "-$1" "$p"; done; }
 

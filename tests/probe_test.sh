@@ -88,7 +88,7 @@ wait $lp; got=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$got" -eq 4 ] && [ "$ms" -le 1500 ] && ok "sigint_to_node_launcher_ends_job" || bad "sigint_to_node_launcher_ends_job" "exit $got after $ms ms"
 sleep 0.3
-[ -z "$(live_ranks)" ] && [ -z "$(pgrep -x epbench-n0)" ] && ok "sigint_no_orphans" || bad "sigint_no_orphans" "left: $(live_ranks)"
+[ -z "$(live_ranks)" ] && [ -z "$(ours_named epbench-n0)" ] && ok "sigint_no_orphans" || bad "sigint_no_orphans" "left: $(live_ranks)"
 
 # 11. SIGSTOP of rank 1 in a node job: rank 1 must be named, with the timeout in force
 "$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 1000000 -w 1 --timeout 3 >"$tmp/out" 2>&1 &
