@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/ascend.h"
 #include "cli/attn_gather.h"
 #include "cli/bench.h"
 #include "cli/command.h"
@@ -45,7 +46,7 @@ struct ascend_state {
 	uint64_t combine_rows;     /* slots returned to this rank */
 };
 
-static void ascend_params(const struct ep_run *run, struct ep_ascend_params *p)
+void ep_ascend_run_params(const struct ep_run *run, struct ep_ascend_params *p)
 {
 	const struct ep_shape *s = &run->shape;
 	const struct ep_run_cfg *c = run->cfg;
@@ -56,6 +57,12 @@ static void ascend_params(const struct ep_run *run, struct ep_ascend_params *p)
 		.quant = s->dtype == EP_DTYPE_INT8, .comm_quant = c->comm_quant,
 		.counts_prefix = s->expert_counts == EP_COUNTS_PREFIX,
 	};
+}
+
+void ep_ascend_run_inputs(const struct ep_run *run, struct ep_ascend_inputs *in)
+{
+	*in = (struct ep_ascend_inputs){.seed = run->cfg->seed, .routing = &run->routing,
+					.smooth = run->cfg->smooth_scales, .shared_x = run->shape.num_bias > 0};
 }
 
 static size_t capacity_of(const struct ep_ascend_params *p)
@@ -71,7 +78,7 @@ static size_t capacity_of(const struct ep_ascend_params *p)
 static int ascend_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
 	struct ep_ascend_params p;
-	ascend_params(run, &p);
+	ep_ascend_run_params(run, &p);
 	const struct ep_shape *s = &run->shape;
 	double R = s->num_ranks, T = s->num_tokens, H = s->hidden, K = s->num_topk;
 	double cap = (double)capacity_of(&p), Sm = (double)(p.shared_experts + p.num_experts) * H;
@@ -140,9 +147,9 @@ static int ascend_build(struct ascend_state *st)
 	const struct ep_run *run = st->env->run;
 	const struct ep_run_cfg *c = run->cfg;
 	int rc;
-	ascend_params(run, &st->p);
+	ep_ascend_run_params(run, &st->p);
 	st->me = st->env->rank;
-	st->in = (struct ep_ascend_inputs){c->seed, &run->routing, c->smooth_scales, run->shape.num_bias > 0};
+	ep_ascend_run_inputs(run, &st->in);
 	if ((rc = ep_ascend_ref_init(&st->ref, &st->p, &run->shape, &st->in, st->me)))
 		return rc;
 	size_t T = (size_t)(st->T = st->ref.tokens[st->me]), H = (size_t)st->p.hidden;
@@ -181,7 +188,7 @@ static int layer_setup(struct ascend_state *st)
 	const struct ep_run *run = st->env->run;
 	int tp = run->parallel.v[EP_PAR_TP];
 	struct ep_ascend_params p;
-	ascend_params(run, &p);
+	ep_ascend_run_params(run, &p);
 	st->layer = 1;
 	st->attn = (struct ep_attn_gather){.waiter = st->env->waiter, .tp = tp, .d = st->env->rank / tp,
 					   .P = run->shape.num_ranks, .hidden = run->shape.hidden,

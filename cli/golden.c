@@ -7,7 +7,9 @@
  * golden directory and a run's check can never disagree. Between dispatch
  * and combine the directory holds epbench's expert stand-in applied to the
  * expected dispatch outputs (combine_x, combine_topk_weights), the input
- * another library's combine must be given. Rank by rank: only one rank's
+ * another library's combine must be given. Low-latency mode is written by
+ * oracle_ll.c, --ep-semantics ascend by oracle_ascend.c (Ascend's names,
+ * expert_outputs between the ops). Rank by rank: only one rank's
  * tensors are in memory. Everything is written into DIR.partial and renamed
  * to DIR at the end, so an interrupted or refused golden leaves no DIR.
  */
@@ -85,8 +87,10 @@ static int golden_point(struct ep_golden *g)
 		R = o->nodes * o->ranks_per_node;
 		g->rpn = o->ranks_per_node;
 	}
-	if (o->ep_semantics == EP_SEM_ASCEND)
-		return fprintf(stderr, "epbench golden: --ep-semantics ascend has no golden files yet (DeepEP's tensors only)\n"),
+	struct ep_parallel par;
+	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
+	if (g->ascend && ep_options_layer(o, &par))
+		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes plain EP runs only, not a --parallel configuration's MoE layer\n"),
 		       EP_EXIT_USAGE;
 	g->ll = !strcmp(g->cmd->name, "low-latency");
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)
@@ -120,20 +124,25 @@ static double disk_bytes(const struct ep_golden *g, const struct ep_normal_ref *
 	return total;
 }
 
-/* Refuses (exit 3, with the figures) what would not fit the disk or memory. */
-static int golden_fits(const struct ep_golden *g, const struct ep_normal_ref *ref, const char *dir)
+/* Refuses (exit 3, with the figures) a directory of need bytes that would
+ * not fit the disk, or one rank's memory (bytes) that would not fit. */
+static int fits(double need, size_t one, const char *dir)
 {
 	char msg[EP_TEXT_MAX];
 	struct statvfs fs;
-	double need = disk_bytes(g, ref);
 	if (statvfs(dir, &fs) == 0 && need > (double)fs.f_bavail * (double)fs.f_frsize)
 		return fprintf(stderr, "epbench golden: the directory needs about %.2f GiB but %.2f GiB are free on its filesystem\n",
 			       need / 1073741824.0, (double)fs.f_bavail * (double)fs.f_frsize / 1073741824.0), EP_EXIT_ENV;
-	size_t M = ep_reference_max_recv(&ref->in.base);
-	size_t one = ep_normal_rank_bytes(&g->run.shape, M) + M * (size_t)g->run.shape.hidden * 6;
 	if (ep_budget_check(0, one, 1, msg, sizeof(msg)))
 		return fprintf(stderr, "epbench golden: %s\n", msg), EP_EXIT_ENV;
 	return 0;
+}
+
+/* Normal mode: the sizes from the reference of rank 0 (every rank's routing). */
+static int golden_fits(const struct ep_golden *g, const struct ep_normal_ref *ref, const char *dir)
+{
+	size_t M = ep_reference_max_recv(&ref->in.base);
+	return fits(disk_bytes(g, ref), ep_normal_rank_bytes(&g->run.shape, M) + M * (size_t)g->run.shape.hidden * 6, dir);
 }
 
 /* Before any reference is built: a floor of one rank's memory (every rank's
@@ -255,20 +264,21 @@ static int normal_rank(struct ep_golden *g, int me, const char *dir)
 /* Every .npy of rank me's folder that the dump layout names, into the manifest. */
 static int add_rank(struct ep_golden *g, const char *dir, int me)
 {
-	static const char *const names[] = {
+	static const char *const deepep[] = {
 		"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1", "num_tokens_per_rank",
 		"num_tokens_per_rdma_rank", "num_tokens_per_expert", "is_token_in_rank", "rank_prefix_matrix",
 		"num_recv_tokens_per_expert", "recv_x", "recv_x_scales", "recv_src_idx", "recv_topk_idx",
 		"recv_topk_weights", "combine_x", "combine_topk_weights", "combined_x", "combined_topk_weights",
 		"packed_recv_x", "packed_recv_x_scales", "packed_recv_count", "packed_recv_src_info",
-		"packed_recv_layout_range"};
+		"packed_recv_layout_range", NULL};
+	const char *const *names = g->ascend ? ep_ascend_tensor_names : deepep;
 	char path[8192];
 	struct stat st;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; names[i]; i++) {
 		snprintf(path, sizeof(path), "%s/rank%d/%s.npy", dir, me, names[i]);
 		if (stat(path, &st))
 			continue;
-		int rc = ep_oracle_add(&g->m, dir, me, names[i], ep_oracle_role_of(names[i]));
+		int rc = ep_oracle_add(&g->m, dir, me, names[i], ep_oracle_role_of(names[i], g->ascend));
 		if (rc)
 			return rc;
 	}
@@ -288,6 +298,9 @@ static void manifest_head(struct ep_golden *g)
 	m->ranks_per_node = g->rpn;
 	m->payload = g->run.routing.payload;
 	m->seed = g->cfg.seed;
+	if (g->ascend)
+		m->ascend = (struct ep_oracle_ascend){1, g->cfg.shared_experts, g->cfg.shared_expert_ranks,
+						      g->cfg.smooth_scales, g->cfg.comm_quant};
 	if (g->ll) {
 		struct ep_ll_config c;
 		ep_ll_run_config(&g->run, g->rpn ? g->rpn : g->run.shape.num_ranks, &c);
@@ -320,7 +333,8 @@ static int write_all(struct ep_golden *g, const char *partial)
 {
 	int rc = ep_mkdir_p(partial);
 	for (int me = 0; !rc && me < g->run.shape.num_ranks; me++)
-		if (!(rc = g->ll ? ep_ll_golden_rank(&g->run, g->rpn, me, partial) : normal_rank(g, me, partial)))
+		if (!(rc = g->ll ? ep_ll_golden_rank(&g->run, g->rpn, me, partial)
+			     : g->ascend ? ep_ascend_golden_rank(&g->run, me, partial) : normal_rank(g, me, partial)))
 			rc = add_rank(g, partial, me);
 	if (!rc)
 		rc = ep_oracle_write_manifest(&g->m, partial);
@@ -341,7 +355,12 @@ static int golden_main(const struct ep_command *self, int argc, char **argv)
 		code = check_out(&g, partial, sizeof(partial));
 	if (!code)
 		code = golden_floor(&g);
-	if (!code && !g.ll && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing,
+	if (!code && g.ascend) {
+		size_t one;
+		double need = ep_ascend_golden_bytes(&g.run, &one);
+		code = fits(need, one, g.out_parent);
+	}
+	if (!code && !g.ll && !g.ascend && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing,
 									      g.cfg.seed, 0, g.rpn)))) {
 		code = golden_fits(&g, &ref, g.out_parent);
 		ep_normal_ref_fini(&ref);
@@ -353,7 +372,8 @@ static int golden_main(const struct ep_command *self, int argc, char **argv)
 			fprintf(stderr, "epbench golden: writing '%s' failed: %s\n", partial, ep_strerror(rc));
 			code = EP_EXIT_ENV;
 		} else {
-			printf("# golden %s: %d ranks, %d tensors in %s (%.1f s)\n", g.cmd->name, g.run.shape.num_ranks,
+			printf("# golden %s%s: %d ranks, %d tensors in %s (%.1f s)\n", g.cmd->name,
+			       g.ascend ? " --ep-semantics ascend" : "", g.run.shape.num_ranks,
 			       g.m.ntensors, g.out, (double)(ep_now_ns() - t0) * 1e-9);
 		}
 	}

@@ -24,6 +24,7 @@ struct ep_golden {
 	struct ep_run run;
 	int rpn;                     /* ranks per node, 0 on one host */
 	int ll;                      /* low-latency mode */
+	int ascend;                  /* --ep-semantics ascend (cli/oracle_ascend.c) */
 	struct ep_oracle_manifest m;
 };
 

@@ -19,12 +19,15 @@
 #define TENSOR_FILE_MAX ((size_t)1 << 40)
 #define TENSOR_MAX TENSOR_FILE_MAX
 
-enum ep_oracle_role ep_oracle_role_of(const char *name)
+enum ep_oracle_role ep_oracle_role_of(const char *name, int ascend)
 {
 	static const char *const inputs[] = {"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1"};
-	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
-		if (!strcmp(name, inputs[i]))
+	const char *const *in = ascend ? ep_ascend_input_names : inputs;
+	for (size_t i = 0; i < 6; i++)
+		if (in[i] && !strcmp(name, in[i]))
 			return EP_ROLE_INPUT;
+	if (ascend)
+		return !strcmp(name, "expert_outputs") ? EP_ROLE_EXPERT : EP_ROLE_OUTPUT;
 	return !strcmp(name, "combine_x") || !strcmp(name, "combine_topk_weights") ? EP_ROLE_EXPERT : EP_ROLE_OUTPUT;
 }
 
@@ -86,6 +89,12 @@ static void write_shape(struct ep_json *j, const struct ep_oracle_manifest *m)
 	ep_json_int(j, "num_max_dispatch_tokens_per_rank", m->ll_max_tokens);
 	ep_json_int(j, "round_scale", m->ll_round_scale);
 	ep_json_int(j, "use_ue8m0", m->ll_ue8m0);
+	if (m->ascend.on) {
+		ep_json_int(j, "shared_experts", m->ascend.shared_experts);
+		ep_json_int(j, "shared_expert_ranks", m->ascend.shared_expert_ranks);
+		ep_json_int(j, "smooth_scales", m->ascend.smooth_scales);
+		ep_json_int(j, "comm_quant", m->ascend.comm_quant);
+	}
 	ep_json_end_object(j);
 }
 
@@ -96,6 +105,7 @@ int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir
 	ep_json_begin_object(j, NULL);
 	ep_json_string(j, "schema", EP_ORACLE_SCHEMA);
 	ep_json_string(j, "subcommand", m->subcommand);
+	ep_json_string(j, "ep_semantics", m->ascend.on ? "ascend" : "deepep");
 	ep_json_string(j, "command_line", m->command_line);
 	ep_json_string(j, "payload", ep_payload_name(m->payload));
 	ep_json_uint(j, "seed", (unsigned long long)m->seed);
@@ -141,6 +151,23 @@ static long long get_int(json_t *o, const char *key, long long lo, long long hi,
 	return int_in(json_object_get(o, key), lo, hi, ok);
 }
 
+/* Ascend's options, held to section 4's rules as the run holds them (cli/options.c check_ascend). */
+static int read_ascend(json_t *s, struct ep_oracle_manifest *m)
+{
+	struct ep_oracle_ascend *a = &m->ascend;
+	const struct ep_shape *x = &m->shape;
+	int ok = 1;
+	a->shared_experts = (int)get_int(s, "shared_experts", 0, 4095, &ok);
+	a->shared_expert_ranks = (int)get_int(s, "shared_expert_ranks", 0, 4095, &ok);
+	a->smooth_scales = (int)get_int(s, "smooth_scales", 0, 1, &ok);
+	a->comm_quant = (int)get_int(s, "comm_quant", 0, 1, &ok);
+	int Sn = a->shared_experts, Sr = a->shared_expert_ranks;
+	ok = ok && (Sn > 0) == (Sr > 0) && (!Sn || Sr % Sn == 0) && Sr < x->num_ranks;
+	ok = ok && x->num_experts % (x->num_ranks - Sr) == 0 && x->dtype != EP_DTYPE_FP8 && !m->ranks_per_node;
+	ok = ok && (!a->smooth_scales || x->dtype == EP_DTYPE_INT8) && (!a->comm_quant || x->hidden % 8 == 0);
+	return ok && x->with_topk && x->num_bias <= 1 ? 0 : -1;
+}
+
 static int read_shape(json_t *s, struct ep_oracle_manifest *m)
 {
 	int ok = json_is_object(s);
@@ -163,11 +190,15 @@ static int read_shape(json_t *s, struct ep_oracle_manifest *m)
 	x->dtype = d && !strcmp(d, "fp8") ? EP_DTYPE_FP8 : d && !strcmp(d, "int8") ? EP_DTYPE_INT8 : EP_DTYPE_BF16;
 	ok = ok && (!strcmp(d, "bf16") || !strcmp(d, "fp8") || !strcmp(d, "int8"));
 	x->expert_counts = c && !strcmp(c, "prefix") ? EP_COUNTS_PREFIX : EP_COUNTS_PLAIN;
-	return ok && x->num_experts % x->num_ranks == 0 && (!m->ranks_per_node || x->num_ranks % m->ranks_per_node == 0)
+	if (!ok)
+		return -1;
+	if (m->ascend.on)
+		return read_ascend(s, m);
+	return x->num_experts % x->num_ranks == 0 && (!m->ranks_per_node || x->num_ranks % m->ranks_per_node == 0)
 		? 0 : -1;
 }
 
-static int read_tensor(json_t *o, struct ep_oracle_tensor *t)
+static int read_tensor(json_t *o, const struct ep_oracle_manifest *m, struct ep_oracle_tensor *t)
 {
 	int ok = json_is_object(o);
 	const char *name = json_string_value(json_object_get(o, "name"));
@@ -179,7 +210,7 @@ static int read_tensor(json_t *o, struct ep_oracle_tensor *t)
 		return -1;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	snprintf(t->sha256, sizeof(t->sha256), "%s", sha);
-	t->role = ep_oracle_role_of(name);
+	t->role = ep_oracle_role_of(name, m->ascend.on);
 	t->ndim = (int)json_array_size(shape);
 	for (int d = 0; d < t->ndim; d++)
 		t->shape[d] = (size_t)int_in(json_array_get(shape, (size_t)d), 0, 1LL << 40, &ok);
@@ -191,10 +222,14 @@ static int read_root(json_t *root, struct ep_oracle_manifest *m, const char *pat
 	const char *schema = json_string_value(json_object_get(root, "schema"));
 	const char *sub = json_string_value(json_object_get(root, "subcommand"));
 	const char *payload = json_string_value(json_object_get(root, "payload"));
+	const char *sem = json_string_value(json_object_get(root, "ep_semantics"));
 	json_t *tensors = json_object_get(root, "tensors"), *seed = json_object_get(root, "seed");
 	if (!schema || strcmp(schema, EP_ORACLE_SCHEMA))
 		return snprintf(err, len, "'%s' is not an epbench golden manifest (schema %s)", path, EP_ORACLE_SCHEMA),
 		       -EP_EUSAGE;
+	if (sem && strcmp(sem, "deepep") && strcmp(sem, "ascend"))
+		return snprintf(err, len, "'%s': ep_semantics is deepep or ascend", path), -EP_EUSAGE;
+	m->ascend.on = sem && !strcmp(sem, "ascend"); /* manifests before Ascend have none: DeepEP's */
 	if (!sub || strlen(sub) >= sizeof(m->subcommand) || !payload || !json_is_integer(seed) || !json_is_array(tensors) ||
 	    json_array_size(tensors) > 1u << 20 || read_shape(json_object_get(root, "shape"), m))
 		return snprintf(err, len, "'%s': subcommand, payload, seed, shape or tensors missing or out of range", path),
@@ -209,7 +244,7 @@ static int read_root(json_t *root, struct ep_oracle_manifest *m, const char *pat
 	if (m->cap && !(m->tensors = calloc((size_t)m->cap, sizeof(*m->tensors))))
 		return -EP_ENOMEM;
 	for (int i = 0; i < m->cap; i++, m->ntensors++)
-		if (read_tensor(json_array_get(tensors, (size_t)i), &m->tensors[i]) ||
+		if (read_tensor(json_array_get(tensors, (size_t)i), m, &m->tensors[i]) ||
 		    m->tensors[i].rank >= m->shape.num_ranks)
 			return snprintf(err, len, "'%s': tensor %d is malformed", path, i), -EP_EUSAGE;
 	return 0;
@@ -238,18 +273,10 @@ int ep_oracle_read_manifest(const char *dir, struct ep_oracle_manifest *m, char 
 	return rc;
 }
 
-/* Loads rank/name.npy into a, checking dtype and shape (0 in want: any). */
-int ep_oracle_load(const char *dir, int rank, const char *name, enum ep_npy_dtype dtype, int ndim,
-		   const size_t *want, struct ep_npy *a, int required)
+/* a's dtype and shape against the wanted ones; else one line, a freed, exit 2. */
+static int check_loaded(struct ep_npy *a, int rank, const char *name, enum ep_npy_dtype dtype, int ndim,
+			const size_t *want)
 {
-	char path[8192], err[EP_TEXT_MAX];
-	struct stat st;
-	memset(a, 0, sizeof(*a));
-	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", dir, rank, name);
-	if (!required && stat(path, &st) && errno == ENOENT)
-		return 1;
-	if (ep_npy_read(path, TENSOR_MAX, a, err, sizeof(err)))
-		return fprintf(stderr, "epbench verify: %s\n", err), EP_EXIT_USAGE;
 	int ok = a->dtype == dtype && a->ndim == ndim;
 	for (int d = 0; ok && d < ndim; d++)
 		ok = !want[d] || a->shape[d] == want[d];
@@ -267,6 +294,44 @@ int ep_oracle_load(const char *dir, int rank, const char *name, enum ep_npy_dtyp
 		ep_npy_descr(a->dtype), got, ep_npy_descr(dtype), exp);
 	ep_npy_free(a);
 	return EP_EXIT_USAGE;
+}
+
+/* Reads rank/name.npy into a: 0, 1 when absent and not required, or exit 2 after one line. */
+static int read_npy(const char *dir, int rank, const char *name, struct ep_npy *a, int required)
+{
+	char path[8192], err[EP_TEXT_MAX];
+	struct stat st;
+	memset(a, 0, sizeof(*a));
+	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", dir, rank, name);
+	if (!required && stat(path, &st) && errno == ENOENT)
+		return 1;
+	if (ep_npy_read(path, TENSOR_MAX, a, err, sizeof(err)))
+		return fprintf(stderr, "epbench verify: %s\n", err), EP_EXIT_USAGE;
+	return 0;
+}
+
+/* Loads rank/name.npy into a, checking dtype and shape (0 in want: any). */
+int ep_oracle_load(const char *dir, int rank, const char *name, enum ep_npy_dtype dtype, int ndim,
+		   const size_t *want, struct ep_npy *a, int required)
+{
+	int rc = read_npy(dir, rank, name, a, required);
+	return rc ? rc : check_loaded(a, rank, name, dtype, ndim, want);
+}
+
+int ep_oracle_load_index(const char *dir, int rank, const char *name, int ndim, const size_t *want,
+			 struct ep_npy *a, int required)
+{
+	int rc = read_npy(dir, rank, name, a, required);
+	if (rc || a->dtype != EP_NPY_I4)
+		return rc ? rc : check_loaded(a, rank, name, EP_NPY_I8, ndim, want);
+	int64_t *wide = malloc(sizeof(int64_t) * (a->count + 1));
+	if (!wide)
+		return ep_npy_free(a), EP_EXIT_ENV;
+	for (size_t i = 0; i < a->count; i++)
+		wide[i] = ((const int32_t *)a->data)[i];
+	free(a->data);
+	a->data = wide, a->dtype = EP_NPY_I8;
+	return check_loaded(a, rank, name, EP_NPY_I8, ndim, want);
 }
 
 int ep_normal_ref_init(struct ep_normal_ref *n, const struct ep_shape *s, const struct ep_routing *r,

@@ -1,15 +1,16 @@
 /* oracle.h - the directory `epbench golden` writes and `epbench verify` reads.
  *
  * Layout: DIR/manifest.json and, per rank, DIR/rank<N>/<tensor>.npy with
- * DeepEP's names (the --dump layout, README "What --dump DIR writes").
- * Every tensor has a role: an input (what a library is given: x, its
- * scales, topk_idx, topk_weights, the biases), an output (what its
- * dispatch and combine must produce) or an expert tensor (combine_x and
- * combine_topk_weights: epbench's expert stand-in applied to the expected
+ * DeepEP's names, or Ascend's with --ep-semantics ascend (the --dump
+ * layout, README "What --dump DIR writes"). Every tensor has a role: an
+ * input (what a library is given: x, its scales, topk_idx, topk_weights,
+ * the biases), an output (what its dispatch and combine must produce) or
+ * an expert tensor (combine_x and combine_topk_weights, Ascend's
+ * expert_outputs: epbench's expert stand-in applied to the expected
  * dispatch outputs, the input of combine). The manifest holds the
- * subcommand, the full shape and options, the payload and seed, and for
- * every tensor its rank, role, dtype, shape and the SHA-256 (Nettle) of its
- * .npy file.
+ * subcommand and ep_semantics, the full shape and options, the payload and
+ * seed, and for every tensor its rank, role, dtype, shape and the SHA-256
+ * (Nettle) of its .npy file.
  *
  * The reference is reached through one wrapper for normal mode, so golden
  * and verify compute the same expectations: intranode's reference, or
@@ -44,6 +45,13 @@ struct ep_oracle_manifest {
 	enum ep_payload payload;
 	uint64_t seed;
 	int ll_max_tokens, ll_round_scale, ll_ue8m0; /* low-latency */
+	struct ep_oracle_ascend {
+		int on;                  /* --ep-semantics ascend (Ascend's names and numerics) */
+		int shared_experts;      /* S_n */
+		int shared_expert_ranks; /* S_r */
+		int smooth_scales;       /* smooth_scales.npy is an input (int8 only) */
+		int comm_quant;          /* comm_quant_mode 2 */
+	} ascend;
 	int ntensors;
 	struct ep_oracle_tensor {
 		int rank;
@@ -67,8 +75,8 @@ int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir
 int ep_oracle_read_manifest(const char *dir, struct ep_oracle_manifest *m, char *err, size_t len);
 void ep_oracle_manifest_free(struct ep_oracle_manifest *m);
 
-/* The role of a tensor name in the dump layout. */
-enum ep_oracle_role ep_oracle_role_of(const char *name);
+/* The role of a tensor name in the dump layout (DeepEP's, or Ascend's with ascend). */
+enum ep_oracle_role ep_oracle_role_of(const char *name, int ascend);
 const char *ep_oracle_role_name(enum ep_oracle_role r);
 
 /* Loads dir/rank<rank>/name.npy into a and checks its dtype and shape
@@ -77,6 +85,10 @@ const char *ep_oracle_role_name(enum ep_oracle_role r);
  * shape it has and those expected. */
 int ep_oracle_load(const char *dir, int rank, const char *name, enum ep_npy_dtype dtype, int ndim,
 		   const size_t *want, struct ep_npy *a, int required);
+/* ep_oracle_load of an int64 index tensor that a library may hold as int32
+ * (Ascend's expert_ids): int32 files are widened to int64. */
+int ep_oracle_load_index(const char *dir, int rank, const char *name, int ndim, const size_t *want,
+			 struct ep_npy *a, int required);
 
 /* Low-latency (cli/oracle_ll.c): rank me's golden tensors into dir; its
  * check against the directory's outputs (inputs in r->loaded), absent
@@ -86,6 +98,28 @@ int ep_oracle_load(const char *dir, int rank, const char *name, enum ep_npy_dtyp
 int ep_ll_golden_rank(const struct ep_run *run, int ranks_per_node, int me, const char *dir);
 int ep_ll_verify_rank(const struct ep_ll_config *c, const struct ep_routing *r, int num_tokens, int me,
 		      const char *dir, int order_any, struct ep_check_report *rep, char *not_checked, size_t len);
+
+/* Ascend (cli/oracle_ascend.c), --ep-semantics ascend in a plain EP run.
+ * Its tensor names: inputs dispatch_x, expert_ids, expert_scales,
+ * smooth_scales, shared_expert_x; outputs expand_x, dynamic_scales,
+ * assist_info_for_combine, expert_token_nums, ep_recv_counts and
+ * combine's x; expert tensor expert_outputs (combine's expand_x). The
+ * input names in the slots of DeepEP's (x, x_scales, topk_idx,
+ * topk_weights, bias_0, bias_1; NULL: none) and every name, NULL-ended. */
+extern const char *const ep_ascend_input_names[6];
+extern const char *const ep_ascend_tensor_names[];
+/* Upper bounds of the directory's bytes and of one rank's memory. */
+double ep_ascend_golden_bytes(const struct ep_run *run, size_t *rank_bytes);
+/* Golden: rank me's tensors into dir (0 or -errno). Verify: rank me's
+ * inputs (the [6] slots above) into in and loaded (0 or an exit status
+ * after one line); its check against the directory's outputs (inputs of
+ * every rank in inputs [R][6], routing over them), absent outputs added to
+ * not_checked. */
+int ep_ascend_golden_rank(const struct ep_run *run, int me, const char *dir);
+int ep_ascend_load_inputs(const struct ep_oracle_manifest *m, const char *dir, int r, struct ep_npy *in,
+			  struct ep_loaded_rank *loaded);
+int ep_ascend_verify_rank(const struct ep_oracle_manifest *m, const struct ep_routing *r, const struct ep_npy *inputs,
+			  int me, const char *dir, struct ep_check_report *rep, char *not_checked, size_t len);
 
 /* Normal mode's reference (intranode, or internode with ranks_per_node). */
 struct ep_normal_ref {

@@ -10,7 +10,10 @@
  * expectations follow the files as they are, so a corrupted input shows as
  * the outputs it changes). Normal mode (intranode, internode with its
  * node-wise double rounding, int8, counts or prefix sums) here; low-latency
- * in oracle_ll.c, exact or, with --ll-order any, per expert as a set.
+ * in oracle_ll.c, exact or, with --ll-order any, per expert as a set;
+ * --ep-semantics ascend in oracle_ascend.c (named on the command line as
+ * the manifest says, its handle tensors on the footer's handles line and
+ * the first wrong one named).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,13 +36,15 @@
 struct verify {
 	const char *sub, *dir;
 	int ll, order_any;               /* low-latency; --ll-order any */
+	int ascend;                      /* --ep-semantics ascend (cli/oracle_ascend.c) */
 	struct ep_oracle_manifest m;
 	struct ep_routing routing;
 	struct ep_loaded_rank *loaded;   /* [R] */
-	struct ep_npy *inputs;           /* [R][6]: x, x_scales, topk_idx, topk_weights, bias_0, bias_1 */
+	struct ep_npy *inputs;           /* [R][6]: x, x_scales, topk_idx, topk_weights, bias_0, bias_1 (or Ascend's) */
 	char not_checked[2048];
 	int changed_inputs;
 	char changed[EP_TEXT_MAX];
+	char handle_first[EP_TEXT_MAX]; /* the first wrong element of a handle tensor, formatted */
 };
 
 /* One line naming what is wrong, and the value quoted. Exit 2. */
@@ -55,16 +60,22 @@ static int parse(int argc, char **argv, struct verify *v)
 {
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return printf("usage: epbench verify SUBCOMMAND DIR [--ll-order exact|any]\n\n"
+			return printf("usage: epbench verify SUBCOMMAND DIR [--ll-order exact|any] [--ep-semantics deepep|ascend]\n\n"
 				      "Reads every rank's inputs from DIR (as `epbench golden` writes them), computes the\n"
 				      "expected outputs with reference/ and compares the outputs present byte for byte.\n\n"
 				      "  --ll-order any   low-latency: compare each expert's rows as a set keyed by source\n"
-				      "                   rank and packed_recv_src_info (DeepEP's order depends on timing)\n"), -1;
+				      "                   rank and packed_recv_src_info (DeepEP's order depends on timing)\n"
+				      "  --ep-semantics ascend  intranode: Ascend's dispatch_v2/combine_v2 tensors (as the\n"
+				      "                   golden was written with); deepep, the default, DeepEP's\n"), -1;
 		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : "";
 		if (!strcmp(a, "--ll-order")) {
 			if (strcmp(next, "any") && strcmp(next, "exact"))
 				return usage_line("--ll-order wants exact or any, not", next, NULL);
 			v->order_any = !strcmp(argv[++i], "any");
+		} else if (!strcmp(a, "--ep-semantics")) {
+			if (strcmp(next, "ascend") && strcmp(next, "deepep"))
+				return usage_line("--ep-semantics wants deepep or ascend, not", next, NULL);
+			v->ascend = !strcmp(argv[++i], "ascend");
 		} else if (a[0] == '-') {
 			return usage_line("unknown option", a, NULL);
 		} else if (!v->sub) {
@@ -103,7 +114,7 @@ static void check_hash(struct verify *v, int rank, const char *name)
 	}
 }
 
-static const char *const input_names[6] = {"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1"};
+static const char *const deepep_inputs[6] = {"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1"};
 
 /* Every topk_idx entry is an expert id or -1 (the reference indexes with them). */
 static int check_ids(const struct ep_npy *idx, int rank, int E)
@@ -135,14 +146,11 @@ static int load_rank_inputs(struct verify *v, int r)
 	    (rc = ep_oracle_load(v->dir, r, "topk_weights", EP_NPY_F4, 2, tk, &in[3], 1)) || (rc = check_ids(&in[2], r, s->num_experts)))
 		return rc;
 	for (int b = 0; b < s->num_bias; b++)
-		if ((rc = ep_oracle_load(v->dir, r, input_names[4 + b], EP_NPY_U2, 2, th, &in[4 + b], 1)))
+		if ((rc = ep_oracle_load(v->dir, r, deepep_inputs[4 + b], EP_NPY_U2, 2, th, &in[4 + b], 1)))
 			return rc;
 	v->loaded[r] = (struct ep_loaded_rank){.num_tokens = (int)T, .x = in[0].data, .x_scales = in[1].data,
 					       .topk_idx = in[2].data, .topk_weights = in[3].data,
 					       .bias = {in[4].data, in[5].data}};
-	for (int i = 0; i < 6; i++)
-		if (in[i].data)
-			check_hash(v, r, input_names[i]);
 	return 0;
 }
 
@@ -153,8 +161,14 @@ static int load_inputs(struct verify *v)
 	v->inputs = calloc((size_t)R * 6, sizeof(*v->inputs));
 	if (!v->loaded || !v->inputs)
 		return EP_EXIT_ENV;
-	for (int r = 0; r < R && !rc; r++)
-		rc = load_rank_inputs(v, r);
+	const char *const *names = v->ascend ? ep_ascend_input_names : deepep_inputs;
+	for (int r = 0; r < R && !rc; r++) {
+		struct ep_npy *in = &v->inputs[(size_t)r * 6];
+		rc = v->ascend ? ep_ascend_load_inputs(&v->m, v->dir, r, in, &v->loaded[r]) : load_rank_inputs(v, r);
+		for (int i = 0; !rc && i < 6; i++)
+			if (in[i].data && names[i])
+				check_hash(v, r, names[i]);
+	}
 	v->routing = (struct ep_routing){.loaded = v->loaded, .payload = v->m.payload};
 	return rc;
 }
@@ -297,9 +311,19 @@ static int verify_all(struct verify *v)
 	for (int me = 0; me < R && !rc; me++) {
 		struct ep_check_report rep;
 		ep_report_init(&rep, R, by_src);
-		rc = v->ll ? ll_rank(v, me, &rep) : check_rank(v, me, &rep);
+		rc = v->ll ? ll_rank(v, me, &rep)
+		     : v->ascend ? ep_ascend_verify_rank(&v->m, &v->routing, v->inputs, me, v->dir, &rep, v->not_checked,
+							 sizeof(v->not_checked))
+				 : check_rank(v, me, &rep);
 		pt.res.checked_bytes += rep.checked_bytes, pt.res.wrong_elems += rep.wrong_elems;
 		pt.res.wrong_rows += rep.wrong_rows;
+		pt.res.handle_checked_bytes += rep.handle_checked_bytes, pt.res.handle_wrong_elems += rep.handle_wrong_elems;
+		if (rep.has_handle_first && !v->handle_first[0]) {
+			char line[EP_TEXT_MAX - 16];
+			ep_mismatch_format(&rep.handle_first, line, sizeof(line));
+			snprintf(v->handle_first, sizeof(v->handle_first), "rank %d: %.*s", me,
+				 (int)sizeof(v->handle_first) - 24, line);
+		}
 		for (int s = 0; s < R; s++)
 			matrix[(size_t)s * R + me] = by_src[s];
 		if (rep.has_first && !pt.res.first_mismatch[0]) {
@@ -319,6 +343,8 @@ static int verify_all(struct verify *v)
 			printf("# inputs: %d file%s differ from the manifest's SHA-256 (expectations follow the files): %s%s\n",
 			       v->changed_inputs, v->changed_inputs == 1 ? "" : "s", v->changed, v->changed_inputs > 4 ? ", ..." : "");
 		printf("# not checked (absent): %s\n", v->not_checked[0] ? v->not_checked : "nothing");
+		if (v->handle_first[0]) /* the footer's handles line counts them; this names the first */
+			printf("# handles: first wrong: %s\n", v->handle_first);
 		ep_table_footer(stdout, &pt, 1, 1, NULL);
 	}
 	free(by_src), free(matrix);
@@ -337,14 +363,18 @@ static int verify_main(const struct ep_command *self, int argc, char **argv)
 		return fprintf(stderr, "epbench verify: %s\n", err), EP_EXIT_USAGE;
 	if (strcmp(v.m.subcommand, v.sub))
 		code = usage_line("the directory holds golden data of", v.m.subcommand, ", not of the subcommand named");
+	else if (v.ascend != v.m.ascend.on)
+		code = usage_line(v.m.ascend.on ? "the directory holds golden data of --ep-semantics ascend (Ascend's tensors); add --ep-semantics ascend"
+						: "the directory holds golden data of DeepEP's semantics, not of --ep-semantics ascend",
+				  NULL, NULL);
 	else if (v.order_any && strcmp(v.sub, "low-latency"))
 		code = usage_line("--ll-order is for low-latency; normal mode's order is defined and always exact", NULL,
 				  NULL);
 	v.ll = !strcmp(v.sub, "low-latency");
 	if (!code && !(code = load_inputs(&v))) {
 		const struct ep_shape *s = &v.m.shape;
-		printf("# epbench verify %s %s: %d ranks, %d tokens, hidden %d, top-%d of %d experts, dtype %s, payload %s\n",
-		       v.sub, v.dir, s->num_ranks, s->num_tokens, s->hidden, s->num_topk, s->num_experts,
+		printf("# epbench verify %s%s %s: %d ranks, %d tokens, hidden %d, top-%d of %d experts, dtype %s, payload %s\n",
+		       v.sub, v.ascend ? " --ep-semantics ascend" : "", v.dir, s->num_ranks, s->num_tokens, s->hidden, s->num_topk, s->num_experts,
 		       ep_dtype_name(s->dtype), ep_payload_name(v.m.payload));
 		printf("# inputs read from the directory; expected outputs computed by reference/ (golden: %s)\n",
 		       v.m.command_line);

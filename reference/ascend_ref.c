@@ -196,10 +196,11 @@ int ep_ascend_ref_init(struct ep_ascend_ref *ref, const struct ep_ascend_params 
 	ref->ids = malloc(sizeof(int64_t) * (R * BS * K + 1));
 	ref->weights = malloc(sizeof(float) * (R * BS * K + 1));
 	ref->tokens = calloc(R, sizeof(int));
-	if (in->smooth && p->quant && (ref->smooth = malloc(sizeof(float) * nsmooth)))
+	int gen = in->smooth && p->quant && !in->smooth_of;
+	if (gen && (ref->smooth = malloc(sizeof(float) * nsmooth)))
 		ep_ascend_gen_smooth(in->seed, p->shared_experts + p->num_experts, p->hidden, ref->smooth);
 	int rc = -ENOMEM;
-	if (ref->ids && ref->weights && ref->tokens && (ref->smooth || !in->smooth || !p->quant))
+	if (ref->ids && ref->weights && ref->tokens && (ref->smooth || !gen))
 		if (!(rc = gen_routing(ref, s)))
 			rc = expected_dispatch(ref);
 	if (rc)
@@ -219,16 +220,17 @@ void ep_ascend_ref_fini(struct ep_ascend_ref *ref)
 	memset(ref, 0, sizeof(*ref));
 }
 
-/* The smoothing row of a slot: S_n + e for routed expert e, j for shared expert j. */
+/* The smoothing row of a slot (the source's table): S_n + e for routed expert e, j for shared expert j. */
 static const float *smooth_row(const struct ep_ascend_ref *ref, int src, int t, int slot)
 {
 	const struct ep_ascend_params *p = &ref->p;
-	if (!ref->smooth)
+	const float *table = ref->in.smooth_of && ref->in.smooth && p->quant ? ref->in.smooth_of[src] : ref->smooth;
+	if (!table)
 		return NULL;
 	int row = slot < p->num_topk
 		? p->shared_experts + (int)ep_ascend_ref_ids(ref, src)[(size_t)t * p->num_topk + slot]
 		: slot - p->num_topk;
-	return ref->smooth + (size_t)row * p->hidden;
+	return table + (size_t)row * p->hidden;
 }
 
 /* Token t of rank src as it travels for slot: bf16, or int8 and its scale. */

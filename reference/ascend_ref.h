@@ -30,6 +30,9 @@ struct ep_ascend_inputs {
 	const struct ep_routing *routing;
 	int smooth;          /* smoothing scales [(S_n + E)][H] from the seed (quant only) */
 	int shared_x;        /* combine adds shared_expert_x (bias stream 0) */
+	/* with smooth: each source rank's own scales [R] -> [(S_n + E)][H]
+	 * (verify reads them from a directory), or NULL: the seed's, one table */
+	const float *const *smooth_of;
 };
 
 struct ep_ascend_ref {

@@ -215,7 +215,14 @@ EP_TEST(check_catches_amax_over_127)
 	}
 }
 
-/* assist_info_for_combine and ep_recv_counts count as handles, expand_x as data. */
+static int skip_counts(void *ctx, const char *tensor)
+{
+	(void)ctx;
+	return !strcmp(tensor, "ep_recv_counts");
+}
+
+/* assist_info_for_combine and ep_recv_counts count as handles, expand_x as
+ * data; the first wrong handle element is kept apart. */
 EP_TEST(handles_counted_apart)
 {
 	struct ep_ascend_ref ref;
@@ -231,6 +238,20 @@ EP_TEST(handles_counted_apart)
 	ep_ascend_ref_check_dispatch(&ref, &a.out, &rep);
 	EP_ASSERT_UINT_EQ(rep.wrong_elems, 3);
 	EP_ASSERT_UINT_EQ(rep.handle_wrong_elems, 2);
+	EP_ASSERT(rep.has_handle_first);
+	EP_ASSERT_STR_EQ(rep.handle_first.tensor, "ep_recv_counts");
+	EP_ASSERT_INT_EQ(rep.handle_first.col, 5);
+	/* a skipped handle tensor (verify: absent) counts nowhere */
+	struct ep_check_hooks hooks = {.skip = skip_counts};
+	uint64_t all = rep.handle_checked_bytes;
+	ep_report_init(&rep, 3, NULL);
+	rep.hooks = &hooks;
+	ep_ascend_ref_check_dispatch(&ref, &a.out, &rep);
+	EP_ASSERT_UINT_EQ(rep.handle_wrong_elems, 1);
+	EP_ASSERT_UINT_EQ(rep.handle_checked_bytes, all - 4 * (uint64_t)ref.num_counts);
+	EP_ASSERT_STR_EQ(rep.handle_first.tensor, "assist_info_for_combine");
+	EP_ASSERT_INT_EQ(rep.handle_first.row, 3);
+	EP_ASSERT_INT_EQ(rep.handle_first.col, 1);
 	ep_ascend_ref_fini(&ref);
 }
 

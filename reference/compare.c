@@ -69,6 +69,28 @@ static void format_value(enum ep_elem kind, const void *p, char *buf, size_t len
 	}
 }
 
+/* Fills m with the mismatch at column c of a row. */
+static void set_mismatch(struct ep_mismatch *m, const char *tensor, enum ep_elem kind, const void *e, const void *a,
+			 int64_t row, int64_t c, int src_rank, int64_t src_token)
+{
+	snprintf(m->tensor, sizeof(m->tensor), "%s", tensor);
+	m->row = row;
+	m->col = c;
+	m->src_rank = src_rank;
+	m->src_token = src_token;
+	format_value(kind, e, m->expected, sizeof(m->expected));
+	format_value(kind, a, m->actual, sizeof(m->actual));
+}
+
+/* The first differing column of two rows of n elements (n when none). */
+static size_t first_diff(const void *expected, const void *actual, size_t n, size_t es)
+{
+	size_t c = 0;
+	while (c < n && !memcmp((const char *)expected + c * es, (const char *)actual + c * es, es))
+		c++;
+	return c;
+}
+
 size_t ep_compare_row(struct ep_check_report *rep, const char *tensor, enum ep_elem kind,
 		      const void *expected, const void *actual, size_t n, int64_t row,
 		      int src_rank, int64_t src_token)
@@ -88,14 +110,7 @@ size_t ep_compare_row(struct ep_check_report *rep, const char *tensor, enum ep_e
 		if (memcmp(e, a, es) == 0)
 			continue;
 		if (!wrong && !rep->has_first) {
-			struct ep_mismatch *m = &rep->first;
-			snprintf(m->tensor, sizeof(m->tensor), "%s", tensor);
-			m->row = row;
-			m->col = (int64_t)c;
-			m->src_rank = src_rank;
-			m->src_token = src_token;
-			format_value(kind, e, m->expected, sizeof(m->expected));
-			format_value(kind, a, m->actual, sizeof(m->actual));
+			set_mismatch(&rep->first, tensor, kind, e, a, row, (int64_t)c, src_rank, src_token);
 			rep->has_first = 1;
 		}
 		wrong++;
@@ -111,9 +126,19 @@ size_t ep_compare_handle_row(struct ep_check_report *rep, const char *tensor, en
 			     const void *expected, const void *actual, size_t n, int64_t row,
 			     int src_rank, int64_t src_token)
 {
+	const struct ep_check_hooks *h = rep->hooks;
+	size_t es = ep_elem_size(kind);
+	if (h && h->skip && h->skip(h->ctx, tensor))
+		return 0;
 	size_t wrong = ep_compare_row(rep, tensor, kind, expected, actual, n, row, src_rank, src_token);
-	rep->handle_checked_bytes += n * ep_elem_size(kind);
+	rep->handle_checked_bytes += n * es;
 	rep->handle_wrong_elems += wrong;
+	if (wrong && !rep->has_handle_first) {
+		size_t c = first_diff(expected, actual, n, es);
+		set_mismatch(&rep->handle_first, tensor, kind, (const char *)expected + c * es,
+			     (const char *)actual + c * es, row, (int64_t)c, src_rank, src_token);
+		rep->has_handle_first = 1;
+	}
 	return wrong;
 }
 

@@ -43,6 +43,8 @@ struct ep_check_report {
 	uint64_t handle_wrong_elems;  /* of wrong_elems, those in handle tensors */
 	int has_first;
 	struct ep_mismatch first;
+	int has_handle_first;         /* the first wrong element of a handle tensor (verify names it) */
+	struct ep_mismatch handle_first;
 	const struct ep_check_hooks *hooks; /* set after ep_report_init; NULL in runs */
 };
 
@@ -58,7 +60,8 @@ size_t ep_compare_row(struct ep_check_report *rep, const char *tensor, enum ep_e
  * versions may define differently (Ascend's assist_info_for_combine,
  * ep_recv_counts). Its wrong elements count as wrong like any other and
  * are also counted in handle_wrong_elems, which the report prints on a
- * line of its own, so a user can tell them from wrong data. */
+ * line of its own, so a user can tell them from wrong data; the first of
+ * them is also kept in handle_first. A skipped tensor counts nowhere. */
 size_t ep_compare_handle_row(struct ep_check_report *rep, const char *tensor, enum ep_elem kind,
 			     const void *expected, const void *actual, size_t n, int64_t row,
 			     int src_rank, int64_t src_token);

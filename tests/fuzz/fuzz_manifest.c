@@ -1,7 +1,9 @@
 /* fuzz_manifest.c - libFuzzer target: golden manifests (cli/oracle.c) with any bytes.
  * The bytes are manifest.json in a private folder. Whatever loads must have
- * a shape that holds (ranks divide experts and nodes) and tensors of ranks
- * inside it; whatever is refused says why in one line. */
+ * a shape that holds (ranks divide experts and nodes; with ep_semantics
+ * ascend, the routed ranks divide experts and the shared experts fit their
+ * ranks) and tensors of ranks inside it; whatever is refused says why in
+ * one line. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -46,8 +48,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (m.shape.num_ranks < 1 || m.shape.num_experts % m.shape.num_ranks ||
+	const struct ep_oracle_ascend *a = &m.ascend;
+	int moe = m.shape.num_ranks - a->shared_expert_ranks; /* Ascend: the ranks of routed experts */
+	if (m.shape.num_ranks < 1 || (!a->on && m.shape.num_experts % m.shape.num_ranks) ||
 	    (m.ranks_per_node && m.shape.num_ranks % m.ranks_per_node))
+		abort();
+	if (a->on && (moe < 1 || m.shape.num_experts % moe || (a->shared_experts > 0) != (a->shared_expert_ranks > 0) ||
+		      (a->shared_experts && a->shared_expert_ranks % a->shared_experts) || m.ranks_per_node ||
+		      m.shape.dtype == EP_DTYPE_FP8))
 		abort();
 	for (int i = 0; i < m.ntensors; i++)
 		if (m.tensors[i].rank < 0 || m.tensors[i].rank >= m.shape.num_ranks || m.tensors[i].ndim > EP_NPY_MAX_NDIM)
