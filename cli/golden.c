@@ -261,6 +261,36 @@ static int normal_rank(struct ep_golden *g, int me, const char *dir)
 	return rc;
 }
 
+/* Redundant experts: the router's logical ids of rank me and the placement
+ * that made them physical (phy2log [P], logcnt [E], log2phy [E][maxcnt],
+ * the same in every rank's folder), so that a library given the logical
+ * ids and the map can be held to the physical ids in topk_idx. */
+static int placement_rank(struct ep_golden *g, int me, const char *dir)
+{
+	const struct ep_placement *pl = g->run.routing.placement;
+	if (!pl)
+		return 0;
+	struct ep_shape ls = g->run.shape;
+	struct ep_routing lr = g->run.routing;
+	size_t T = (size_t)ls.num_tokens, K = (size_t)ls.num_topk;
+	ls.num_experts = pl->logical, lr.placement = NULL;
+	int64_t *ids = malloc(sizeof(int64_t) * (T * K + 1));
+	float *w = malloc(sizeof(float) * (T * K + 1));
+	int rc = ids && w ? ep_gen_routing(&ls, &lr, g->cfg.seed, me, ids, w) : -ENOMEM;
+	size_t Tr = (size_t)ep_routing_num_tokens(&lr, ls.num_tokens, g->cfg.seed, me);
+	struct ep_npy_item t[] = {
+		{"topk_idx_logical", EP_NPY_I8, Tr, K, 2, ids},
+		{"phy2log", EP_NPY_I4, (size_t)pl->physical, 0, 1, pl->phy2log},
+		{"logcnt", EP_NPY_I4, (size_t)pl->logical, 0, 1, pl->logcnt},
+		{"log2phy", EP_NPY_I4, (size_t)pl->logical, (size_t)pl->maxcnt, 2, pl->log2phy},
+	};
+	if (!rc)
+		rc = ep_npy_write_items(dir, me, t, (int)(sizeof(t) / sizeof(t[0])));
+	free(ids);
+	free(w);
+	return rc;
+}
+
 /* Every .npy of rank me's folder that the dump layout names, into the manifest. */
 static int add_rank(struct ep_golden *g, const char *dir, int me)
 {
@@ -270,7 +300,7 @@ static int add_rank(struct ep_golden *g, const char *dir, int me)
 		"num_recv_tokens_per_expert", "recv_x", "recv_x_scales", "recv_src_idx", "recv_topk_idx",
 		"recv_topk_weights", "combine_x", "combine_topk_weights", "combined_x", "combined_topk_weights",
 		"packed_recv_x", "packed_recv_x_scales", "packed_recv_count", "packed_recv_src_info",
-		"packed_recv_layout_range", NULL};
+		"packed_recv_layout_range", "topk_idx_logical", "phy2log", "logcnt", "log2phy", NULL};
 	const char *const *names = g->ascend ? ep_ascend_tensor_names : deepep;
 	char path[8192];
 	struct stat st;
@@ -334,7 +364,8 @@ static int write_all(struct ep_golden *g, const char *partial)
 	int rc = ep_mkdir_p(partial);
 	for (int me = 0; !rc && me < g->run.shape.num_ranks; me++)
 		if (!(rc = g->ll ? ep_ll_golden_rank(&g->run, g->rpn, me, partial)
-			     : g->ascend ? ep_ascend_golden_rank(&g->run, me, partial) : normal_rank(g, me, partial)))
+			     : g->ascend ? ep_ascend_golden_rank(&g->run, me, partial) : normal_rank(g, me, partial)) &&
+		    !(rc = placement_rank(g, me, partial)))
 			rc = add_rank(g, partial, me);
 	if (!rc)
 		rc = ep_oracle_write_manifest(&g->m, partial);

@@ -22,9 +22,13 @@
 enum ep_oracle_role ep_oracle_role_of(const char *name, int ascend)
 {
 	static const char *const inputs[] = {"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1"};
+	static const char *const placement[] = {"topk_idx_logical", "phy2log", "logcnt", "log2phy"};
 	const char *const *in = ascend ? ep_ascend_input_names : inputs;
 	for (size_t i = 0; i < 6; i++)
 		if (in[i] && !strcmp(name, in[i]))
+			return EP_ROLE_INPUT;
+	for (size_t i = 0; i < 4; i++) /* redundant experts: the router's logical ids and the map to physical ones */
+		if (!strcmp(name, placement[i]))
 			return EP_ROLE_INPUT;
 	if (ascend)
 		return !strcmp(name, "expert_outputs") ? EP_ROLE_EXPERT : EP_ROLE_OUTPUT;

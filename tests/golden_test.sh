@@ -152,6 +152,25 @@ printf '{"schema": "epbench-golden/1"}' >"$tmp/b2/manifest.json"
 run "malformed_manifest" 2 10 verify intranode "$tmp/b2"
 run "golden_sweep_refused" 2 10 golden intranode -r 2,4 --out "$tmp/x"
 run "golden_existing_dir_refused" 2 10 golden intranode -r 2 -t 8 --out "$tmp/g1"
+# redundant experts: the router's logical ids and the placement beside the physical topk_idx
+run "golden_placement" 0 60 golden intranode -r 4 -t 16 --hidden 256 -e 16 -k 4 --redundant-experts 4 --eplb-load zipf:1.2 --uneven-tokens 1 --out "$tmp/gp"
+python3 - "$tmp/gp" >"$tmp/out" 2>&1 <<'PY' && ok "golden_placement_maps_physical_to_logical" || bad "golden_placement_maps_physical_to_logical" "$(cat "$tmp/out")"
+import json, struct, sys
+d = sys.argv[1]
+def load(path, fmt, size):  # a .npy file's values (format 1.0)
+    b = open(path, "rb").read()
+    data = b[10 + struct.unpack("<H", b[8:10])[0]:]
+    return struct.unpack("<%d%s" % (len(data) // size, fmt), data)
+p2l = load(f"{d}/rank0/phy2log.npy", "i", 4)
+assert len(p2l) == 20 and sorted(set(p2l)) == list(range(16)), p2l
+for r in range(4):
+    lg, ph = load(f"{d}/rank{r}/topk_idx_logical.npy", "q", 8), load(f"{d}/rank{r}/topk_idx.npy", "q", 8)
+    assert len(lg) == len(ph), (r, len(lg), len(ph))
+    assert all(p2l[p] == l for l, p in zip(lg, ph) if l >= 0), r
+roles = {t["name"]: t["role"] for t in json.load(open(f"{d}/manifest.json"))["tensors"] if t["rank"] == 1}
+assert all(roles[n] == "input" for n in ("topk_idx_logical", "phy2log", "logcnt", "log2phy")), roles
+PY
+run "verify_placement" 0 60 verify intranode "$tmp/gp"
 run "golden_missing_parent" 2 10 golden intranode -r 2 -t 8 --out "$tmp/no/such/dir"
 run "golden_needs_out" 2 10 golden intranode -r 2
 run "golden_too_big_exit_3" 3 30 golden intranode -r 8 -t 16777216 --hidden 7168 -k 8 -e 256 --out "$tmp/big"
