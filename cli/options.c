@@ -914,6 +914,14 @@ void ep_options_traffic(const struct ep_options *o, const struct ep_routing *r, 
 		 ep_payload_name(r->payload),
 		 nodes ? o->ranks_per_node : 0, o->round_scale, routing, o->use_ue8m0, o->uneven_tokens,
 		 o->with_topk, o->zero_copy);
+	struct ep_parallel p; /* a MoE layer moves other rows: its configuration and slicing are traffic too */
+	size_t at = strlen(buf);
+	char text[160];
+	if (ep_options_layer(o, &p) && at < len) {
+		ep_parallel_text(&p, text, sizeof(text));
+		snprintf(buf + at, len - at, "layer_parallel=%s\nlayer_sp_pad=%d\nlayer_tokens_per_dp=%d\n", text, o->sp_pad,
+			 o->tokens_per_dp);
+	}
 }
 
 void ep_options_routing_text(const struct ep_options *o, const struct ep_routing *r, char *buf,

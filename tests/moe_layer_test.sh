@@ -88,6 +88,9 @@ PY
 run "dump_allgather" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather $small -t 16 --dump "$tmp/lg"
 [ -s "$tmp/lg/rank3/world_gathered_x.npy" ] && [ ! -e "$tmp/lg/rank3/recv_x.npy" ] && ok "dump_allgather_tensors" ||
 	bad "dump_allgather_tensors" "$(ls "$tmp/lg/rank3")"
+run "json_other_layer" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16 --json "$tmp/l2.json"
+run "compare_other_layer_refused" 2 30 compare "$tmp/l.json" "$tmp/l2.json"
+expect "compare_other_layer_said" "not the same experiment: layer_parallel:"
 run "layer_line" 0 60 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 8 --sp-pad zero --tokens-per-dp 30
 expect "layer_line_tokens" "^# layer dp=2,tp=4,cp=1,sp=1,moe_tp=2,moe_ep=4,moe_comm=a2a: 64 tokens enter the MoE layer \\(the 2 attention-DP groups' 60 rows"
 expect "layer_line_slowest" "slowest rank [0-7]: attn_tp=\\[[0-9]\\.\\.[0-9]\\] dp=[01] moe_tp=\\{[0-9],[0-9]\\} ep="
