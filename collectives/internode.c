@@ -399,8 +399,11 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 		uint32_t bits = node_bits(ctx, t, m);
 		if (!bits)
 			continue;
-		if (own) {
-			pack_record(ctx, in, t, bits, dst + (size_t)(c++) * rb);
+		if (own) { /* the payload stays in x: forward_rows copies it from there */
+			if (s->dtype == EP_DTYPE_INT8)
+				pack_record(ctx, in, t, bits, dst + (size_t)(c++) * rb);
+			else
+				pack_tail(ctx, in, t, bits, dst + (size_t)(c++) * rb + rec_scales(s));
 			continue;
 		}
 		stage_record(ctx, in, t, bits, c++);
@@ -425,20 +428,23 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	return 0;
 }
 
-/* Forwards network-buffer rows [first, last) that came from node sn. */
-static void forward_rows(struct ep_internode *ctx, int sn, int64_t first, int64_t last,
-			 int32_t *cursor, int cached)
+/* Forwards network-buffer rows [first, last) to the local ranks. x_own:
+ * NULL when the records are whole (another node's, or INT8's quantised
+ * payload); else the own node's records hold only their tail, and each
+ * payload is read from x_own (this rank's dispatch input) at its token. */
+static void forward_rows(struct ep_internode *ctx, int64_t first, int64_t last, int32_t *cursor, int cached,
+			 const char *x_own)
 {
 	const struct ep_shape *s = &ctx->shape;
 	int P = ctx->per_node, K = s->num_topk, L = ep_local_experts(s);
 	int S = ep_dtype_num_scales(s->dtype, s->hidden);
 	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden);
 	int topk = !cached && s->with_topk;
-	(void)sn;
 	for (int64_t i = first; i < last; i++) {
 		const char *rec = ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes;
 		int32_t meta[2];
 		memcpy(meta, rec + rec_meta(s), 8);
+		const char *payload = x_own ? x_own + (size_t)meta[0] * row_bytes : rec;
 		uint32_t bits = (uint32_t)meta[1];
 		const int32_t *idx = (const int32_t *)(rec + rec_topk(s));
 		const float *wt = (const float *)(rec + rec_topk(s) + 4 * (size_t)K);
@@ -450,7 +456,7 @@ static void forward_rows(struct ep_internode *ctx, int sn, int64_t first, int64_
 			}
 			struct ep_recv_area *a = &ctx->areas[d];
 			size_t row = (size_t)cursor[d]++;
-			memcpy((char *)a->x + row * row_bytes, rec, row_bytes);
+			memcpy((char *)a->x + row * row_bytes, payload, row_bytes);
 			if (S)
 				memcpy(a->x_scales + row * (size_t)S, rec + rec_scales(s), 4 * (size_t)S);
 			ctx->last_dispatch.nvl_bytes += row_bytes + 4 * (size_t)S;
@@ -512,9 +518,10 @@ static void publish_forward(struct ep_internode *ctx, const int32_t *done, int e
 }
 
 /* dispatch.forward: every source node's records to the local ranks, the
- * own node's first (already in place), then each other's chunk by chunk as
- * its signals arrive. 0 or the failed wait's code. */
-static int forward_all(struct ep_internode *ctx, int cached, int64_t t0)
+ * own node's first (their tails are in place, their payloads in x_own, or
+ * whole records when x_own is NULL), then each other's chunk by chunk as its
+ * signals arrive. 0 or the failed wait's code. */
+static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const char *x_own)
 {
 	int R = ctx->shape.num_ranks, N = ctx->nodes, P = ctx->per_node, n = ctx->node, me = ctx->rank, rc;
 	int32_t cursor[P], done[P];
@@ -531,14 +538,14 @@ static int forward_all(struct ep_internode *ctx, int cached, int64_t t0)
 		}
 		uint32_t chunks = sn == n ? 0 : nchunks(ctx, rows);
 		if (sn == n)
-			forward_rows(ctx, sn, start, start + rows, cursor, cached);
+			forward_rows(ctx, start, start + rows, cursor, cached, x_own);
 		for (uint32_t c = 0; c < chunks; c++) {
 			if ((rc = wait_from(ctx, sn, c + 1)))
 				return rc;
 			int64_t first = start + (int64_t)c * ctx->chunk;
 			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
 			ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, q, me, (uint32_t)(last - start));
-			forward_rows(ctx, sn, first, last, cursor, cached);
+			forward_rows(ctx, first, last, cursor, cached, NULL);
 		}
 		for (int d = 0; d < P; d++)
 			done[d] += cursor[d];
@@ -620,7 +627,7 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 
 	/* forward: own node's records first (already there), then each source's chunks */
 	ep_set_phase(w, "dispatch.forward");
-	if ((rc = forward_all(ctx, cached, t0)))
+	if ((rc = forward_all(ctx, cached, t0, s->dtype == EP_DTYPE_INT8 ? NULL : (const char *)in->x)))
 		return rc;
 	ep_set_phase(w, "dispatch.recv");
 	if ((rc = node_barrier(ctx)))

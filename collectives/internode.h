@@ -15,8 +15,11 @@
  *             the node arena, so after a node barrier everyone knows all R
  *             count rows (rank prefix matrix, per-expert counts, offsets).
  *             send: one record per (token, destination node) to (m, g), in
- *             chunks, each followed by a signal; the own node's records are
- *             written straight into the own network buffer. Over a transport
+ *             chunks, each followed by a signal; of the own node's records
+ *             only the tail (scales, meta, top-k) is written into the own
+ *             network buffer, and forward copies their payloads from x
+ *             straight to the local ranks (INT8: whole records, the payload
+ *             quantised). Over a transport
  *             that puts from anywhere (tcp's putv) a record's payload goes
  *             from x itself and only its tail (scales, meta, top-k) is
  *             staged; otherwise (verbs: registered sources) the whole record
