@@ -91,7 +91,9 @@ struct ep_internode {
 	size_t crec_bytes;         /* one combine record */
 	size_t meta_bytes;         /* one count row */
 	int chunk;                 /* records per put */
-	struct iovec *iov;         /* [2 chunk] gathered puts: each record's payload from x, its tail from the stage */
+	struct iovec *iov;         /* [3 chunk] gathered puts (NULL without putv): dispatch: each record's payload
+				    * from x, its tail from the stage; combine: a single-row partial from the row */
+	char *zeros;               /* [crec_bytes] zero bytes: a gathered combine record's absent weights and padding */
 	/* node arena (shared by the node's ranks) */
 	int32_t *counts;           /* [R][R] num_tokens_per_rank of every rank */
 	int32_t *expert_counts;    /* [R][E] */
@@ -113,6 +115,7 @@ struct ep_internode {
 	uint32_t dispatches;       /* parity selects the meta slot */
 	uint32_t op_seq;           /* number of the op in flight (collectives/traffic.h) */
 	float *wacc;               /* [K] scratch */
+	int raw_rows;              /* this combine sends a lone row as its node partial (not with two biases) */
 	struct ep_internode_op_figures last_dispatch, last_combine;
 };
 
