@@ -157,8 +157,17 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	}
 	for (int r = 0; r < P; r++)
 		ctx->areas[r] = ep_recv_area_at(base + p.areas + (size_t)r * p.area_bytes, s, sizes->capacity);
+	ctx->areas_base = base + p.areas;
+	ctx->areas_bytes = (size_t)P * p.area_bytes;
 	for (int i = 0; i < EP_NET_NUM_REGIONS; i++) {
 		int rc = ep_transport_reg_mem(net, i, ctx->region[i], ctx->region_bytes[i]);
+		if (rc) {
+			ep_internode_fini(ctx);
+			return rc;
+		}
+	}
+	if (ctx->iov) { /* the areas, shared with the node's ranks, as a put target */
+		int rc = ep_transport_reg_mem(net, EP_NET_AREAS, ctx->areas_base, ctx->areas_bytes);
 		if (rc) {
 			ep_internode_fini(ctx);
 			return rc;
@@ -360,16 +369,52 @@ static void pack_record(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	pack_tail(ctx, in, t, bits, rec + rec_scales(s));
 }
 
+/* Appends [p, p + len) to a gather list, merged with the last piece when adjacent. */
+static void gather(struct iovec *iov, int *n, const void *p, size_t len)
+{
+	if (!len)
+		return;
+	if (*n > 0 && (const char *)iov[*n - 1].iov_base + iov[*n - 1].iov_len == (const char *)p) {
+		iov[*n - 1].iov_len += len;
+		return;
+	}
+	iov[(*n)++] = (struct iovec){(void *)p, len};
+}
+
 /* Does dispatch put records gathered from x and the stage (putv), rather
- * than packed whole into the stage? Not for INT8 (quantised payloads). */
+ * than packed whole into the stage? Not for INT8 (quantised payloads).
+ * Gathered dispatch splits the network buffer: payloads [rdma_capacity + 1]
+ * of rec_scales bytes, then tails [rdma_capacity + 1] (scales, meta, top-k),
+ * and lands a payload bound for the receiving rank itself straight in its
+ * receive area (region EP_NET_AREAS), at its final row. */
 static int gathers_dispatch(const struct ep_internode *ctx)
 {
 	return ctx->iov && ctx->shape.dtype != EP_DTYPE_INT8;
 }
 
+/* Record i's tail (scales, meta, top-k) in this rank's network buffer. */
+static char *rec_tail(const struct ep_internode *ctx, int64_t i)
+{
+	size_t head = rec_scales(&ctx->shape), tb = ctx->rec_bytes - head;
+	if (gathers_dispatch(ctx))
+		return ctx->region[EP_NET_RECV] + (ctx->sizes.rdma_capacity + 1) * head + (size_t)i * tb;
+	return ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes + head;
+}
+
+/* A chunk of records for a remote node being gathered (split layout):
+ * pieces in ctx->iov, [0, chunk) payloads for the rail peer itself, [chunk,
+ * 2 chunk) the other payloads, [2 chunk, 3 chunk) the tails. */
+struct chunk_out {
+	int n[3];         /* pieces in each list */
+	int direct, other; /* records whose payload goes to the rail peer's area, or to the buffer */
+	int64_t row;      /* the rail peer's area row of the next direct payload */
+	int64_t slot;     /* the network-buffer payload slot of the next other payload */
+};
+
 /* Stages record c of a chunk to a remote node: gathered (the payload stays
  * in x, the tail goes to the stage) or packed whole into the stage. */
-static void stage_record(struct ep_internode *ctx, const struct ep_dispatch_in *in, int t, uint32_t bits, int c)
+static void stage_record(struct ep_internode *ctx, const struct ep_dispatch_in *in, int t, uint32_t bits, int c,
+			 struct chunk_out *o)
 {
 	const struct ep_shape *s = &ctx->shape;
 	size_t rb = ctx->rec_bytes, head = rec_scales(s), tb = rb - head;
@@ -380,45 +425,67 @@ static void stage_record(struct ep_internode *ctx, const struct ep_dispatch_in *
 	}
 	char *tail = stage + (size_t)c * tb;
 	pack_tail(ctx, in, t, bits, tail);
-	ctx->iov[2 * c] = (struct iovec){(char *)in->x + (size_t)t * head, head};
-	ctx->iov[2 * c + 1] = (struct iovec){tail, tb};
+	int direct = bits >> ctx->local & 1, list = direct ? 0 : 1;
+	gather(ctx->iov + (size_t)list * ctx->chunk, &o->n[list], (const char *)in->x + (size_t)t * head, head);
+	gather(ctx->iov + 2 * (size_t)ctx->chunk, &o->n[2], tail, tb);
+	o->direct += direct;
+	o->other += !direct;
 }
 
-/* Puts the c staged records to node m's network buffer at record `at`. */
-static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c)
+/* Puts the c staged records to node m's network buffer at record `at`
+ * (gathered: the payloads to the rail peer's area and to the buffer, then
+ * the tails), and starts the next chunk. */
+static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c, struct chunk_out *o)
 {
-	size_t rb = ctx->rec_bytes;
-	if (gathers_dispatch(ctx))
-		return ep_transport_putv(ctx->net, peer_of(ctx, m), ctx->iov, 2 * c, EP_NET_RECV, (size_t)at * rb);
-	return ep_transport_put(ctx->net, peer_of(ctx, m), ctx->region[EP_NET_STAGE], EP_NET_RECV, (size_t)at * rb,
-				(size_t)c * rb);
+	const struct ep_shape *s = &ctx->shape;
+	size_t rb = ctx->rec_bytes, head = rec_scales(s), tb = rb - head;
+	int q = peer_of(ctx, m), rc = 0;
+	if (!gathers_dispatch(ctx))
+		return ep_transport_put(ctx->net, q, ctx->region[EP_NET_STAGE], EP_NET_RECV, (size_t)at * rb,
+					(size_t)c * rb);
+	size_t x_at = (size_t)((char *)ctx->areas[ctx->local].x - ctx->areas_base);
+	if (o->direct && (rc = ep_transport_putv(ctx->net, q, ctx->iov, o->n[0], EP_NET_AREAS,
+						 x_at + (size_t)o->row * head)))
+		return rc;
+	if (o->other && (rc = ep_transport_putv(ctx->net, q, ctx->iov + ctx->chunk, o->n[1], EP_NET_RECV,
+						(size_t)o->slot * head)))
+		return rc;
+	rc = ep_transport_putv(ctx->net, q, ctx->iov + 2 * (size_t)ctx->chunk, o->n[2], EP_NET_RECV,
+			       (ctx->sizes.rdma_capacity + 1) * head + (size_t)at * tb);
+	o->row += o->direct;
+	o->slot += o->other;
+	o->n[0] = o->n[1] = o->n[2] = o->direct = o->other = 0;
+	return rc;
 }
 
-/* Sends this rank's records for node m (own node: written in place). */
+/* Sends this rank's records for node m (own node: their tails in place,
+ * the payloads stay in x; INT8: whole records in place). */
 static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *in, int m)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int T = s->num_tokens, own = m == ctx->node;
+	int T = s->num_tokens, own = m == ctx->node, R = s->num_ranks, me = ctx->rank;
 	size_t rb = ctx->rec_bytes;
 	int64_t at = my_block_at(ctx, m), start = at;
-	char *dst = ctx->region[EP_NET_RECV] + (size_t)at * rb;
+	struct chunk_out o = {.slot = at};
+	if (me > 0) /* our rows at (m, g) follow those of every lower global rank */
+		o.row = ctx->rank_prefix_matrix[(size_t)(me - 1) * R + (size_t)(m * ctx->per_node + ctx->local)];
 	int c = 0, rc;
 	uint32_t sent = 0;
 	for (int t = 0; t < T; t++) {
 		uint32_t bits = node_bits(ctx, t, m);
 		if (!bits)
 			continue;
-		if (own) { /* the payload stays in x: forward_rows copies it from there */
+		if (own) {
 			if (s->dtype == EP_DTYPE_INT8)
-				pack_record(ctx, in, t, bits, dst + (size_t)(c++) * rb);
+				pack_record(ctx, in, t, bits, ctx->region[EP_NET_RECV] + (size_t)(at + c++) * rb);
 			else
-				pack_tail(ctx, in, t, bits, dst + (size_t)(c++) * rb + rec_scales(s));
+				pack_tail(ctx, in, t, bits, rec_tail(ctx, at + c++));
 			continue;
 		}
-		stage_record(ctx, in, t, bits, c++);
+		stage_record(ctx, in, t, bits, c++, &o);
 		if (c < ctx->chunk)
 			continue;
-		if ((rc = put_staged(ctx, m, at, c)) || (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
+		if ((rc = put_staged(ctx, m, at, c, &o)) || (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
 			return net_fail(ctx, rc);
 		ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 		at += c;
@@ -428,7 +495,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	}
 	if (own)
 		return 0;
-	if (c > 0 && (rc = put_staged(ctx, m, at, c)))
+	if (c > 0 && (rc = put_staged(ctx, m, at, c, &o)))
 		return net_fail(ctx, rc);
 	ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, peer_of(ctx, m))))
@@ -437,26 +504,46 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	return 0;
 }
 
-/* Forwards network-buffer rows [first, last) to the local ranks. x_own:
- * NULL when the records are whole (another node's, or INT8's quantised
- * payload); else the own node's records hold only their tail, and each
- * payload is read from x_own (this rank's dispatch input) at its token. */
+/* Where forward finds the payloads of one source node's records. */
+struct fwd_src {
+	const char *x_own; /* own node (not INT8): in this rank's dispatch input, at their token */
+	int split;         /* another node, gathered dispatch: a payload for this rank landed in
+			    * its area at its row, the others at consecutive payload slots */
+	int64_t slot;      /* split: the next payload slot */
+};
+
+/* The payload of a record with destination bits `bits` and token t. */
+static const char *fwd_payload(struct ep_internode *ctx, struct fwd_src *src, int64_t i, uint32_t bits, int32_t t,
+			       const int32_t *cursor)
+{
+	size_t row_bytes = rec_scales(&ctx->shape);
+	if (src->x_own)
+		return src->x_own + (size_t)t * row_bytes;
+	if (!src->split)
+		return ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes;
+	if (bits >> ctx->local & 1)
+		return (const char *)ctx->areas[ctx->local].x + (size_t)cursor[ctx->local] * row_bytes;
+	return ctx->region[EP_NET_RECV] + (size_t)(src->slot++) * row_bytes;
+}
+
+/* Forwards network-buffer rows [first, last) to the local ranks, each at
+ * its next row (cursor); a payload already in place is not copied. */
 static void forward_rows(struct ep_internode *ctx, int64_t first, int64_t last, int32_t *cursor, int cached,
-			 const char *x_own)
+			 struct fwd_src *src)
 {
 	const struct ep_shape *s = &ctx->shape;
 	int P = ctx->per_node, K = s->num_topk, L = ep_local_experts(s);
 	int S = ep_dtype_num_scales(s->dtype, s->hidden);
-	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden);
+	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden), sc = rec_scales(s);
 	int topk = !cached && s->with_topk;
 	for (int64_t i = first; i < last; i++) {
-		const char *rec = ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes;
+		const char *tail = rec_tail(ctx, i);
 		int32_t meta[2];
-		memcpy(meta, rec + rec_meta(s), 8);
-		const char *payload = x_own ? x_own + (size_t)meta[0] * row_bytes : rec;
+		memcpy(meta, tail + (rec_meta(s) - sc), 8);
 		uint32_t bits = (uint32_t)meta[1];
-		const int32_t *idx = (const int32_t *)(rec + rec_topk(s));
-		const float *wt = (const float *)(rec + rec_topk(s) + 4 * (size_t)K);
+		const char *payload = fwd_payload(ctx, src, i, bits, meta[0], cursor);
+		const int32_t *idx = (const int32_t *)(tail + (rec_topk(s) - sc));
+		const float *wt = (const float *)(tail + (rec_topk(s) - sc) + 4 * (size_t)K);
 		for (int d = 0; d < P; d++) {
 			if (!(bits >> d & 1)) {
 				if (!cached)
@@ -465,10 +552,14 @@ static void forward_rows(struct ep_internode *ctx, int64_t first, int64_t last, 
 			}
 			struct ep_recv_area *a = &ctx->areas[d];
 			size_t row = (size_t)cursor[d]++;
-			memcpy((char *)a->x + row * row_bytes, payload, row_bytes);
+			char *dst = (char *)a->x + row * row_bytes;
+			if (dst != payload) {
+				memcpy(dst, payload, row_bytes);
+				ctx->last_dispatch.nvl_bytes += row_bytes;
+			}
 			if (S)
-				memcpy(a->x_scales + row * (size_t)S, rec + rec_scales(s), 4 * (size_t)S);
-			ctx->last_dispatch.nvl_bytes += row_bytes + 4 * (size_t)S;
+				memcpy(a->x_scales + row * (size_t)S, tail, 4 * (size_t)S);
+			ctx->last_dispatch.nvl_bytes += 4 * (size_t)S;
 			if (cached)
 				continue;
 			ctx->fwd_rows[(size_t)i * P + d] = (int32_t)row;
@@ -546,15 +637,16 @@ static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const c
 			done[d] -= cursor[d];
 		}
 		uint32_t chunks = sn == n ? 0 : nchunks(ctx, rows);
+		struct fwd_src src = {sn == n ? x_own : NULL, sn != n && gathers_dispatch(ctx), start};
 		if (sn == n)
-			forward_rows(ctx, start, start + rows, cursor, cached, x_own);
+			forward_rows(ctx, start, start + rows, cursor, cached, &src);
 		for (uint32_t c = 0; c < chunks; c++) {
 			if ((rc = wait_from(ctx, sn, c + 1)))
 				return rc;
 			int64_t first = start + (int64_t)c * ctx->chunk;
 			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
 			ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, q, me, (uint32_t)(last - start));
-			forward_rows(ctx, first, last, cursor, cached, NULL);
+			forward_rows(ctx, first, last, cursor, cached, &src);
 		}
 		for (int d = 0; d < P; d++)
 			done[d] += cursor[d];
@@ -706,18 +798,6 @@ static int single_row(const struct ep_internode *ctx, int64_t i)
 		one = d;
 	}
 	return one;
-}
-
-/* Appends [p, p + len) to a gather list, merged with the last piece when adjacent. */
-static void gather(struct iovec *iov, int *n, const void *p, size_t len)
-{
-	if (!len)
-		return;
-	if (*n > 0 && (const char *)iov[*n - 1].iov_base + iov[*n - 1].iov_len == (const char *)p) {
-		iov[*n - 1].iov_len += len;
-		return;
-	}
-	iov[(*n)++] = (struct iovec){(void *)p, len};
 }
 
 /* Network rows [first, last) as combine records gathered into ctx->iov (at

@@ -15,7 +15,10 @@
  *             the node arena, so after a node barrier everyone knows all R
  *             count rows (rank prefix matrix, per-expert counts, offsets).
  *             send: one record per (token, destination node) to (m, g), in
- *             chunks, each followed by a signal; of the own node's records
+ *             chunks, each followed by a signal; gathered (putv), a record
+ *             bound for (m, g) itself has its payload put straight at its
+ *             final row in (m, g)'s receive area, the others' payloads and
+ *             every tail into the network buffer; of the own node's records
  *             only the tail (scales, meta, top-k) is written into the own
  *             network buffer, and forward copies their payloads from x
  *             straight to the local ranks (INT8: whole records, the payload
@@ -62,7 +65,11 @@ enum ep_net_region {
 	EP_NET_COMBINE,    /* [send_capacity] combine partials from every node */
 	EP_NET_STAGE,      /* [chunk] dispatch send staging (a put source) */
 	EP_NET_CSTAGE,     /* [chunk] combine send staging (a put source) */
-	EP_NET_NUM_REGIONS
+	EP_NET_NUM_REGIONS,
+	/* The node arena's P receive areas, registered (after the above) only
+	 * with a transport that has putv: gathered dispatch lands a payload
+	 * bound for its rail peer itself at its final row there. */
+	EP_NET_AREAS = EP_NET_NUM_REGIONS
 };
 
 /* Row capacities, sized by the launcher from the reference. */
@@ -99,6 +106,8 @@ struct ep_internode {
 	int32_t *expert_counts;    /* [R][E] */
 	int32_t *rdma_counts;      /* [R][N] num_tokens_per_rdma_rank of every rank */
 	struct ep_recv_area *areas;/* [P] the node's receive/combine areas */
+	char *areas_base;          /* where areas[0] starts in the arena (region EP_NET_AREAS) */
+	size_t areas_bytes;        /* P areas */
 	/* registered, private */
 	char *region[EP_NET_NUM_REGIONS];
 	size_t region_bytes[EP_NET_NUM_REGIONS];
