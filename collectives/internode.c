@@ -779,7 +779,8 @@ static void node_partial(struct ep_internode *ctx, int64_t i, int with_w, char *
  * partial; -1 when several rows meet there, or ctx->raw_rows is off. Why a
  * lone row may stand for its partial: the partial is bf16(+0 + float(r)),
  * which is r except that -0 becomes +0 and a NaN the canonical NaN
- * (numeric.h), and the weights' is +0 + w, which is w except for -0. The
+ * (numeric.h), and the weights' is +0 + w, which is w except for -0 (a
+ * NaN weight is quieted by the source's first addition either way). The
  * source's final sum adds the partial to an accumulator that started as
  * float(first) + 0.0f, which round-to-nearest never makes -0, nor any sum
  * after it, so a -0 addend acts as +0 does; a NaN addend makes the sum NaN,

@@ -28,11 +28,16 @@
  *             staged; otherwise (verbs: registered sources) the whole record
  *             is packed into the stage.
  *             forward: each record goes to every local rank whose bit is set,
- *             at its final row (shared-memory copy into the node arena).
+ *             at its final row (shared-memory copy into the node arena; none
+ *             for a payload that landed there).
  *   combine   reduce: for every record received at dispatch, the forwarder
  *             sums the local ranks' combine rows, rounds to BF16, and puts the
- *             partial back to its source (s, g), in chunks with signals.
- *             final: the source adds bias and the partials of the nodes.
+ *             partial back to its source (s, g), in chunks with signals; with
+ *             putv, a partial of one row is that row (internode.c,
+ *             single_row), put from where it lies, and the own node's is
+ *             read in place by final.
+ *             final: the source adds bias and the partials of the nodes,
+ *             each node's as soon as their chunk has arrived.
  *
  * Buffer reuse is safe without outside help: a sender writes into a peer's
  * network buffer only after that peer's notify (dispatch) or ready signal
