@@ -53,14 +53,15 @@ static void plan_shared(const struct ep_variant *v, const struct ep_run *run, si
 	p->total = p->arena + page_up(arena_bytes);
 }
 
-/* Pins rank r to one CPU (round robin) and, with several NUMA nodes, its
- * memory to that CPU's node. Best effort: a failure leaves it unpinned. */
-static void pin_rank(int rank)
+/* Pins the rank in CPU slot `slot` to one CPU (round robin) and, with
+ * several NUMA nodes, its memory to that CPU's node. Best effort: a failure
+ * leaves it unpinned. */
+static void pin_rank(int slot)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
 		return;
-	int cpu = (int)(rank % ncpu);
+	int cpu = (int)(slot % ncpu);
 	cpu_set_t set;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
@@ -87,7 +88,7 @@ static void rank_process(const struct ep_variant *v, struct ep_run *run, char *b
 	signal(SIGUSR1, SIG_IGN); /* a state request is the launcher's to answer */
 	signal(SIGTERM, SIG_DFL);
 	if (run->cfg->numa)
-		pin_rank(rank);
+		pin_rank(lo->cpu_base + rank);
 	struct ep_sync *sync = (struct ep_sync *)(base + p->sync);
 	struct ep_waiter w;
 	ep_waiter_init(&w, sync, rank, run->cfg->timeout_s, -1);

@@ -28,6 +28,8 @@ struct ep_raw_results {
 struct ep_launch_opts {
 	int num_local;                /* rank processes here; 0: all R */
 	int rank_base;                /* global rank of local rank 0 */
+	int cpu_base;                 /* CPU slot of local rank 0 (rank r is pinned to slot cpu_base + r,
+				       * round robin): nodes sharing a host take consecutive slots */
 	void *variant_ctx;            /* env->variant_ctx of every rank (shared mapping), or NULL */
 	struct ep_watch_hooks watch;  /* polled during supervision (rank_base is set from above) */
 	int keep_raw;                 /* hand back raw blocks (malloc'ed) instead of collecting */

@@ -35,6 +35,7 @@
 /* The transport's regions: this rank's receive region (node arena), the
  * node's published slices and its partial rows (put sources). */
 enum { NET_RECV, NET_SLICES, NET_PARTIALS, NET_COMBINED };
+_Static_assert(EP_NET_AREAS + 2 < EP_TRANSPORT_MAX_REGIONS, "the layer's regions follow internode's");
 
 size_t layer_net_recv_bytes(const struct layer_state *st)
 {
@@ -74,7 +75,7 @@ int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r)
 int layer_net_bind_a2a(struct layer_state *st, void *combined, size_t combined_bytes)
 {
 	char *mine = (char *)st->recv + (size_t)(st->me % st->P) * layer_net_recv_bytes(st);
-	int rc, recv_id = EP_NET_NUM_REGIONS, source_id = EP_NET_NUM_REGIONS + 1; /* after internode's regions */
+	int rc, recv_id = EP_NET_AREAS + 1, source_id = EP_NET_AREAS + 2; /* after internode's regions */
 	st->rails = st->icoll.expect, st->net_recv_id = recv_id;
 	if ((rc = ep_transport_reg_mem(&st->net.net, recv_id, mine, layer_net_recv_bytes(st))) ||
 	    (rc = ep_transport_reg_mem(&st->net.net, source_id, combined, combined_bytes)))

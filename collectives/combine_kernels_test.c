@@ -124,6 +124,50 @@ EP_TEST_EACH_LEVEL(sum_start_signed_zeros)
 	EP_ASSERT_UINT_EQ(out[65], 0x4000); /* 2.0 */
 }
 
+/* internode combine sends a node partial of one row as the row itself
+ * (collectives/internode.c, single_row): p = reduce(r) differs from r only
+ * for -0 and NaN, and a sum that starts from a single first row or bias
+ * cannot tell them apart. Every r, against a first row a before and after
+ * it (signed zeros, subnormals, infinities, NaNs, the largest finite, and
+ * every 251st pattern); and the two-bias start
+ * where it does matter (-0 + -0 + -0 is -0, -0 + -0 + +0 is +0). */
+EP_TEST_EACH_LEVEL(lone_row_stands_for_its_partial)
+{
+	enum { W = 1 << 16 };
+	static uint16_t r[W], p[W], a[W], with_r[W], with_p[W];
+	for (uint32_t i = 0; i < W; i++)
+		r[i] = (uint16_t)i;
+	const uint16_t *one[] = {r};
+	ep_bf16_reduce_rows_at(level, one, 1, 0, W, p);
+	for (uint32_t i = 0; i < W; i++)
+		EP_ASSERT_UINT_EQ(p[i], i == 0x8000 ? 0u : (i & 0x7fffu) > 0x7f80u ? EP_BF16_NAN : i);
+	ep_bf16_reduce_rows_at(level, (const uint16_t *const[]){p}, 1, 0, W, with_p);
+	for (uint32_t i = 0; i < W; i++)
+		EP_ASSERT_UINT_EQ(with_p[i], p[i]);
+	static const uint16_t special[] = {0x0000, 0x8000, 0x0001, 0x8001, 0x007f, 0x0080, 0x3f80, 0xbf80,
+					   0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0xffc0, 0x7f81, 0x7fff};
+	int nspecial = (int)(sizeof(special) / sizeof(special[0]));
+	for (uint32_t k = 0; k < (uint32_t)nspecial + W / 251; k++) {
+		uint16_t v = k < (uint32_t)nspecial ? special[k] : (uint16_t)((k - (uint32_t)nspecial) * 251u);
+		for (uint32_t i = 0; i < W; i++)
+			a[i] = v;
+		for (int first = 0; first < 2; first++) {
+			const uint16_t *rows_r[] = {first ? r : a, first ? a : r}, *rows_p[] = {first ? p : a, first ? a : p};
+			ep_bf16_reduce_rows_at(level, rows_r, 2, 0, W, with_r);
+			ep_bf16_reduce_rows_at(level, rows_p, 2, 0, W, with_p);
+			for (uint32_t i = 0; i < W; i++)
+				if (with_r[i] != with_p[i])
+					EP_FAIL("%s a 0x%04x r 0x%04x first %d: 0x%04x from r, 0x%04x from its partial",
+						ep_simd_name(level), v, i, first, with_r[i], with_p[i]);
+		}
+	}
+	uint16_t mz[1] = {0x8000}, pz[1] = {0x0000}, out[2];
+	ep_bf16_reduce_rows_at(level, (const uint16_t *const[]){mz, mz, mz}, 3, 1, 1, out);
+	ep_bf16_reduce_rows_at(level, (const uint16_t *const[]){mz, mz, pz}, 3, 1, 1, out + 1);
+	EP_ASSERT_UINT_EQ(out[0], 0x8000);
+	EP_ASSERT_UINT_EQ(out[1], 0x0000);
+}
+
 EP_TEST(active_level_is_the_widest_unless_chosen)
 {
 	EP_ASSERT_INT_EQ(ep_simd_active(), ep_simd_best());

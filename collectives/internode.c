@@ -102,6 +102,7 @@ void ep_internode_fini(struct ep_internode *ctx)
 	free(ctx->num_recv_tokens_per_expert);
 	free(ctx->fwd_rows);
 	free(ctx->iov);
+	free(ctx->zeros);
 	free(ctx->wacc);
 	memset(ctx, 0, sizeof(*ctx));
 }
@@ -133,8 +134,9 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	size_t big = ctx->rec_bytes > ctx->crec_bytes ? ctx->rec_bytes : ctx->crec_bytes;
 	ctx->chunk = (int)(CHUNK_BYTES / big) > 0 ? (int)(CHUNK_BYTES / big) : 1;
 	/* a transport that puts from anywhere sends each payload straight from x */
-	if (net && ep_transport_has_putv(net) && s->dtype != EP_DTYPE_INT8 &&
-	    !(ctx->iov = calloc(2 * (size_t)ctx->chunk, sizeof(struct iovec))))
+	if (net && ep_transport_has_putv(net) &&
+	    (!(ctx->iov = calloc(3 * (size_t)ctx->chunk, sizeof(struct iovec))) ||
+	     !(ctx->zeros = calloc(1, ctx->crec_bytes))))
 		return -ENOMEM;
 	char *base = arena;
 	ctx->counts = (int32_t *)(base + p.counts);
@@ -165,8 +167,17 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	}
 	for (int r = 0; r < P; r++)
 		ctx->areas[r] = ep_recv_area_at(base + p.areas + (size_t)r * p.area_bytes, s, sizes->capacity);
+	ctx->areas_base = base + p.areas;
+	ctx->areas_bytes = (size_t)P * p.area_bytes;
 	for (int i = 0; i < EP_NET_NUM_REGIONS; i++) {
 		int rc = ep_transport_reg_mem(net, i, ctx->region[i], ctx->region_bytes[i]);
+		if (rc) {
+			ep_internode_fini(ctx);
+			return rc;
+		}
+	}
+	if (ctx->iov) { /* the areas, shared with the node's ranks, as a put target */
+		int rc = ep_transport_reg_mem(net, EP_NET_AREAS, ctx->areas_base, ctx->areas_bytes);
 		if (rc) {
 			ep_internode_fini(ctx);
 			return rc;
@@ -375,41 +386,106 @@ static void pack_record(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	pack_tail(ctx, in, t, bits, rec + rec_scales(s));
 }
 
+/* Appends [p, p + len) to a gather list, merged with the last piece when adjacent. */
+static void gather(struct iovec *iov, int *n, const void *p, size_t len)
+{
+	if (!len)
+		return;
+	if (*n > 0 && (const char *)iov[*n - 1].iov_base + iov[*n - 1].iov_len == (const char *)p) {
+		iov[*n - 1].iov_len += len;
+		return;
+	}
+	iov[(*n)++] = (struct iovec){(void *)p, len};
+}
+
+/* Does dispatch put records gathered from x and the stage (putv), rather
+ * than packed whole into the stage? Not for INT8 (quantised payloads).
+ * Gathered dispatch splits the network buffer: payloads [rdma_capacity + 1]
+ * of rec_scales bytes, then tails [rdma_capacity + 1] (scales, meta, top-k),
+ * and lands a payload bound for the receiving rank itself straight in its
+ * receive area (region EP_NET_AREAS), at its final row. */
+static int gathers_dispatch(const struct ep_internode *ctx)
+{
+	return ctx->iov && ctx->shape.dtype != EP_DTYPE_INT8;
+}
+
+/* Record i's tail (scales, meta, top-k) in this rank's network buffer. */
+static char *rec_tail(const struct ep_internode *ctx, int64_t i)
+{
+	size_t head = rec_scales(&ctx->shape), tb = ctx->rec_bytes - head;
+	if (gathers_dispatch(ctx))
+		return ctx->region[EP_NET_RECV] + (ctx->sizes.rdma_capacity + 1) * head + (size_t)i * tb;
+	return ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes + head;
+}
+
+/* A chunk of records for a remote node being gathered (split layout):
+ * pieces in ctx->iov, [0, chunk) payloads for the rail peer itself, [chunk,
+ * 2 chunk) the other payloads, [2 chunk, 3 chunk) the tails. */
+struct chunk_out {
+	int n[3];         /* pieces in each list */
+	int direct, other; /* records whose payload goes to the rail peer's area, or to the buffer */
+	int64_t row;      /* the rail peer's area row of the next direct payload */
+	int64_t slot;     /* the network-buffer payload slot of the next other payload */
+};
+
 /* Stages record c of a chunk to a remote node: gathered (the payload stays
  * in x, the tail goes to the stage) or packed whole into the stage. */
-static void stage_record(struct ep_internode *ctx, const struct ep_dispatch_in *in, int t, uint32_t bits, int c)
+static void stage_record(struct ep_internode *ctx, const struct ep_dispatch_in *in, int t, uint32_t bits, int c,
+			 struct chunk_out *o)
 {
 	const struct ep_shape *s = &ctx->shape;
 	size_t rb = ctx->rec_bytes, head = rec_scales(s), tb = rb - head;
 	char *stage = ctx->region[EP_NET_STAGE];
-	if (!ctx->iov) {
+	if (!gathers_dispatch(ctx)) {
 		pack_record(ctx, in, t, bits, stage + (size_t)c * rb);
 		return;
 	}
 	char *tail = stage + (size_t)c * tb;
 	pack_tail(ctx, in, t, bits, tail);
-	ctx->iov[2 * c] = (struct iovec){(char *)in->x + (size_t)t * head, head};
-	ctx->iov[2 * c + 1] = (struct iovec){tail, tb};
+	int direct = bits >> ctx->local & 1, list = direct ? 0 : 1;
+	gather(ctx->iov + (size_t)list * ctx->chunk, &o->n[list], (const char *)in->x + (size_t)t * head, head);
+	gather(ctx->iov + 2 * (size_t)ctx->chunk, &o->n[2], tail, tb);
+	o->direct += direct;
+	o->other += !direct;
 }
 
-/* Puts the c staged records to node m's network buffer at record `at`. */
-static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c)
+/* Puts the c staged records to node m's network buffer at record `at`
+ * (gathered: the payloads to the rail peer's area and to the buffer, then
+ * the tails), and starts the next chunk. */
+static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c, struct chunk_out *o)
 {
-	size_t rb = ctx->rec_bytes;
-	if (ctx->iov)
-		return ep_transport_putv(ctx->net, net_of(ctx, m), ctx->iov, 2 * c, EP_NET_RECV, (size_t)at * rb);
-	return ep_transport_put(ctx->net, net_of(ctx, m), ctx->region[EP_NET_STAGE], EP_NET_RECV, (size_t)at * rb,
-				(size_t)c * rb);
+	const struct ep_shape *s = &ctx->shape;
+	size_t rb = ctx->rec_bytes, head = rec_scales(s), tb = rb - head;
+	int q = net_of(ctx, m), rc = 0;
+	if (!gathers_dispatch(ctx))
+		return ep_transport_put(ctx->net, q, ctx->region[EP_NET_STAGE], EP_NET_RECV, (size_t)at * rb,
+					(size_t)c * rb);
+	size_t x_at = (size_t)((char *)ctx->areas[ctx->local].x - ctx->areas_base);
+	if (o->direct && (rc = ep_transport_putv(ctx->net, q, ctx->iov, o->n[0], EP_NET_AREAS,
+						 x_at + (size_t)o->row * head)))
+		return rc;
+	if (o->other && (rc = ep_transport_putv(ctx->net, q, ctx->iov + ctx->chunk, o->n[1], EP_NET_RECV,
+						(size_t)o->slot * head)))
+		return rc;
+	rc = ep_transport_putv(ctx->net, q, ctx->iov + 2 * (size_t)ctx->chunk, o->n[2], EP_NET_RECV,
+			       (ctx->sizes.rdma_capacity + 1) * head + (size_t)at * tb);
+	o->row += o->direct;
+	o->slot += o->other;
+	o->n[0] = o->n[1] = o->n[2] = o->direct = o->other = 0;
+	return rc;
 }
 
-/* Sends this rank's records for node m (own node: written in place). */
+/* Sends this rank's records for node m (own node: their tails in place,
+ * the payloads stay in x; INT8: whole records in place). */
 static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *in, int m)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int T = s->num_tokens, own = m == ctx->node;
+	int T = s->num_tokens, own = m == ctx->node, R = s->num_ranks, me = ctx->rank;
 	size_t rb = ctx->rec_bytes;
 	int64_t at = my_block_at(ctx, m), start = at;
-	char *dst = ctx->region[EP_NET_RECV] + (size_t)at * rb;
+	struct chunk_out o = {.slot = at};
+	if (me > 0) /* our rows at (m, g) follow those of every lower global rank */
+		o.row = ctx->rank_prefix_matrix[(size_t)(me - 1) * R + (size_t)(m * ctx->per_node + ctx->local)];
 	int c = 0, rc;
 	uint32_t sent = 0;
 	for (int t = 0; t < T; t++) {
@@ -417,13 +493,16 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 		if (!bits)
 			continue;
 		if (own) {
-			pack_record(ctx, in, t, bits, dst + (size_t)(c++) * rb);
+			if (s->dtype == EP_DTYPE_INT8)
+				pack_record(ctx, in, t, bits, ctx->region[EP_NET_RECV] + (size_t)(at + c++) * rb);
+			else
+				pack_tail(ctx, in, t, bits, rec_tail(ctx, at + c++));
 			continue;
 		}
-		stage_record(ctx, in, t, bits, c++);
+		stage_record(ctx, in, t, bits, c++, &o);
 		if (c < ctx->chunk)
 			continue;
-		if ((rc = put_staged(ctx, m, at, c)) || (rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
+		if ((rc = put_staged(ctx, m, at, c, &o)) || (rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
 			return net_fail(ctx, rc);
 		ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 		at += c;
@@ -433,7 +512,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	}
 	if (own)
 		return 0;
-	if (c > 0 && (rc = put_staged(ctx, m, at, c)))
+	if (c > 0 && (rc = put_staged(ctx, m, at, c, &o)))
 		return net_fail(ctx, rc);
 	ctx->last_dispatch.net_bytes[m] += (uint64_t)c * rb;
 	if ((c > 0 || sent == 0) && (rc = ep_transport_signal(ctx->net, net_of(ctx, m))))
@@ -442,23 +521,46 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	return 0;
 }
 
-/* Forwards network-buffer rows [first, last) that came from node sn. */
-static void forward_rows(struct ep_internode *ctx, int sn, int64_t first, int64_t last,
-			 int32_t *cursor, int cached)
+/* Where forward finds the payloads of one source node's records. */
+struct fwd_src {
+	const char *x_own; /* own node (not INT8): in this rank's dispatch input, at their token */
+	int split;         /* another node, gathered dispatch: a payload for this rank landed in
+			    * its area at its row, the others at consecutive payload slots */
+	int64_t slot;      /* split: the next payload slot */
+};
+
+/* The payload of a record with destination bits `bits` and token t. */
+static const char *fwd_payload(struct ep_internode *ctx, struct fwd_src *src, int64_t i, uint32_t bits, int32_t t,
+			       const int32_t *cursor)
+{
+	size_t row_bytes = rec_scales(&ctx->shape);
+	if (src->x_own)
+		return src->x_own + (size_t)t * row_bytes;
+	if (!src->split)
+		return ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes;
+	if (bits >> ctx->local & 1)
+		return (const char *)ctx->areas[ctx->local].x + (size_t)cursor[ctx->local] * row_bytes;
+	return ctx->region[EP_NET_RECV] + (size_t)(src->slot++) * row_bytes;
+}
+
+/* Forwards network-buffer rows [first, last) to the local ranks, each at
+ * its next row (cursor); a payload already in place is not copied. */
+static void forward_rows(struct ep_internode *ctx, int64_t first, int64_t last, int32_t *cursor, int cached,
+			 struct fwd_src *src)
 {
 	const struct ep_shape *s = &ctx->shape;
 	int P = ctx->per_node, K = s->num_topk, L = ep_local_experts(s);
 	int S = ep_dtype_num_scales(s->dtype, s->hidden);
-	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden);
+	size_t row_bytes = ep_dtype_row_bytes(s->dtype, s->hidden), sc = rec_scales(s);
 	int topk = !cached && s->with_topk;
-	(void)sn;
 	for (int64_t i = first; i < last; i++) {
-		const char *rec = ctx->region[EP_NET_RECV] + (size_t)i * ctx->rec_bytes;
+		const char *tail = rec_tail(ctx, i);
 		int32_t meta[2];
-		memcpy(meta, rec + rec_meta(s), 8);
+		memcpy(meta, tail + (rec_meta(s) - sc), 8);
 		uint32_t bits = (uint32_t)meta[1];
-		const int32_t *idx = (const int32_t *)(rec + rec_topk(s));
-		const float *wt = (const float *)(rec + rec_topk(s) + 4 * (size_t)K);
+		const char *payload = fwd_payload(ctx, src, i, bits, meta[0], cursor);
+		const int32_t *idx = (const int32_t *)(tail + (rec_topk(s) - sc));
+		const float *wt = (const float *)(tail + (rec_topk(s) - sc) + 4 * (size_t)K);
 		for (int d = 0; d < P; d++) {
 			if (!(bits >> d & 1)) {
 				if (!cached)
@@ -467,10 +569,14 @@ static void forward_rows(struct ep_internode *ctx, int sn, int64_t first, int64_
 			}
 			struct ep_recv_area *a = &ctx->areas[d];
 			size_t row = (size_t)cursor[d]++;
-			memcpy((char *)a->x + row * row_bytes, rec, row_bytes);
+			char *dst = (char *)a->x + row * row_bytes;
+			if (dst != payload) {
+				memcpy(dst, payload, row_bytes);
+				ctx->last_dispatch.nvl_bytes += row_bytes;
+			}
 			if (S)
-				memcpy(a->x_scales + row * (size_t)S, rec + rec_scales(s), 4 * (size_t)S);
-			ctx->last_dispatch.nvl_bytes += row_bytes + 4 * (size_t)S;
+				memcpy(a->x_scales + row * (size_t)S, tail, 4 * (size_t)S);
+			ctx->last_dispatch.nvl_bytes += 4 * (size_t)S;
 			if (cached)
 				continue;
 			ctx->fwd_rows[(size_t)i * P + d] = (int32_t)row;
@@ -529,9 +635,10 @@ static void publish_forward(struct ep_internode *ctx, const int32_t *done, int e
 }
 
 /* dispatch.forward: every source node's records to the local ranks, the
- * own node's first (already in place), then each other's chunk by chunk as
- * its signals arrive. 0 or the failed wait's code. */
-static int forward_all(struct ep_internode *ctx, int cached, int64_t t0)
+ * own node's first (their tails are in place, their payloads in x_own, or
+ * whole records when x_own is NULL), then each other's chunk by chunk as its
+ * signals arrive. 0 or the failed wait's code. */
+static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const char *x_own)
 {
 	int R = ctx->shape.num_ranks, N = ctx->nodes, P = ctx->per_node, n = ctx->node, me = ctx->rank, rc;
 	int32_t cursor[P], done[P];
@@ -547,15 +654,16 @@ static int forward_all(struct ep_internode *ctx, int cached, int64_t t0)
 			done[d] -= cursor[d];
 		}
 		uint32_t chunks = sn == n ? 0 : nchunks(ctx, rows);
+		struct fwd_src src = {sn == n ? x_own : NULL, sn != n && gathers_dispatch(ctx), start};
 		if (sn == n)
-			forward_rows(ctx, sn, start, start + rows, cursor, cached);
+			forward_rows(ctx, start, start + rows, cursor, cached, &src);
 		for (uint32_t c = 0; c < chunks; c++) {
 			if ((rc = wait_from(ctx, sn, c + 1)))
 				return rc;
 			int64_t first = start + (int64_t)c * ctx->chunk;
 			int64_t last = first + ctx->chunk < start + rows ? first + ctx->chunk : start + rows;
 			ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, q, me, (uint32_t)(last - start));
-			forward_rows(ctx, sn, first, last, cursor, cached);
+			forward_rows(ctx, first, last, cursor, cached, &src);
 		}
 		for (int d = 0; d < P; d++)
 			done[d] += cursor[d];
@@ -637,7 +745,7 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 
 	/* forward: own node's records first (already there), then each source's chunks */
 	ep_set_phase(w, "dispatch.forward");
-	if ((rc = forward_all(ctx, cached, t0)))
+	if ((rc = forward_all(ctx, cached, t0, s->dtype == EP_DTYPE_INT8 ? NULL : (const char *)in->x)))
 		return rc;
 	ep_set_phase(w, "dispatch.recv");
 	if ((rc = node_barrier(ctx)))
@@ -684,6 +792,77 @@ static void node_partial(struct ep_internode *ctx, int64_t i, int with_w, char *
 	memcpy(rec + 2 * (size_t)H, wacc, 4 * (size_t)K);
 }
 
+/* The one local rank whose combine row, by itself, is network row i's node
+ * partial; -1 when several rows meet there, or ctx->raw_rows is off. Why a
+ * lone row may stand for its partial: the partial is bf16(+0 + float(r)),
+ * which is r except that -0 becomes +0 and a NaN the canonical NaN
+ * (numeric.h), and the weights' is +0 + w, which is w except for -0 (a
+ * NaN weight is quieted by the source's first addition either way). The
+ * source's final sum adds the partial to an accumulator that started as
+ * float(first) + 0.0f, which round-to-nearest never makes -0, nor any sum
+ * after it, so a -0 addend acts as +0 does; a NaN addend makes the sum NaN,
+ * rounded to the canonical NaN either way. Two biases start the sum at
+ * float(bias0) + float(bias1), which can be -0: raw_rows is off then. */
+static int single_row(const struct ep_internode *ctx, int64_t i)
+{
+	int P = ctx->per_node, one = -1;
+	if (!ctx->raw_rows)
+		return -1;
+	for (int d = 0; d < P; d++) {
+		if (ctx->fwd_rows[(size_t)i * P + d] < 0)
+			continue;
+		if (one >= 0)
+			return -1;
+		one = d;
+	}
+	return one;
+}
+
+/* Network rows [first, last) as combine records gathered into ctx->iov (at
+ * most 3 pieces a record): a lone row's partial is the row itself (with its
+ * weights or zeros, then zero padding), any other is reduced into the
+ * stage. Returns the number of pieces. */
+static int gather_partials(struct ep_internode *ctx, int64_t first, int64_t last, int with_w)
+{
+	const struct ep_shape *s = &ctx->shape;
+	size_t cb = ctx->crec_bytes, xb = 2 * (size_t)s->hidden, wb = 4 * (size_t)s->num_topk;
+	char *stage = ctx->region[EP_NET_CSTAGE];
+	int n = 0;
+	for (int64_t i = first; i < last; i++) {
+		int d = single_row(ctx, i);
+		if (d < 0) {
+			char *rec = stage + (size_t)(i - first) * cb;
+			node_partial(ctx, i, with_w, rec);
+			gather(ctx->iov, &n, rec, cb);
+			continue;
+		}
+		size_t row = (size_t)ctx->fwd_rows[(size_t)i * ctx->per_node + d];
+		const struct ep_recv_area *a = &ctx->areas[d];
+		gather(ctx->iov, &n, a->combine_x + row * (size_t)s->hidden, xb);
+		if (with_w)
+			gather(ctx->iov, &n, a->combine_w + row * (size_t)s->num_topk, wb);
+		gather(ctx->iov, &n, ctx->zeros, cb - xb - (with_w ? wb : 0));
+		ctx->last_combine.nvl_bytes += xb;
+	}
+	return n;
+}
+
+/* Puts the partials of network rows [start + first, start + last) to q at combine record at + first. */
+static int put_partials(struct ep_internode *ctx, int q, int64_t start, int64_t first, int64_t last, int64_t at,
+			int with_w)
+{
+	size_t cb = ctx->crec_bytes;
+	char *stage = ctx->region[EP_NET_CSTAGE];
+	if (ctx->iov) {
+		int n = gather_partials(ctx, start + first, start + last, with_w);
+		return ep_transport_putv(ctx->net, q, ctx->iov, n, EP_NET_COMBINE, (size_t)(at + first) * cb);
+	}
+	for (int64_t i = first; i < last; i++)
+		node_partial(ctx, start + i, with_w, stage + (size_t)(i - first) * cb);
+	return ep_transport_put(ctx->net, q, stage, EP_NET_COMBINE, (size_t)(at + first) * cb,
+				(size_t)(last - first) * cb);
+}
+
 /* Reduces the rows that came from node sn and returns the partials to (sn, g). */
 static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
 {
@@ -691,25 +870,21 @@ static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
 	size_t cb = ctx->crec_bytes;
 	int64_t start, rows = rdma_rows_from(ctx, sn, &start);
 	int64_t at = combine_block(ctx, q, ctx->node);
-	if (own) {
+	if (own) { /* a lone row stays where it is: combine.final reads it there */
 		for (int64_t i = 0; i < rows; i++)
-			node_partial(ctx, start + i, with_w, ctx->region[EP_NET_COMBINE] + (size_t)(at + i) * cb);
+			if (single_row(ctx, start + i) < 0)
+				node_partial(ctx, start + i, with_w, ctx->region[EP_NET_COMBINE] + (size_t)(at + i) * cb);
 		return 0;
 	}
 	/* (sn, g) said its combine buffer is free */
 	if ((rc = wait_from(ctx, sn, 1)))
 		return rc;
 	ctx->expect[sn]++;
-	char *stage = ctx->region[EP_NET_CSTAGE];
 	uint32_t chunks = nchunks(ctx, rows);
 	for (uint32_t c = 0; c < chunks; c++) {
 		int64_t first = (int64_t)c * ctx->chunk;
 		int64_t last = first + ctx->chunk < rows ? first + ctx->chunk : rows;
-		for (int64_t i = first; i < last; i++)
-			node_partial(ctx, start + i, with_w, stage + (size_t)(i - first) * cb);
-		if ((last > first && (rc = ep_transport_put(ctx->net, net_of(ctx, sn), stage, EP_NET_COMBINE,
-							    (size_t)(at + first) * cb,
-							    (size_t)(last - first) * cb))) ||
+		if ((last > first && (rc = put_partials(ctx, net_of(ctx, sn), start, first, last, at, with_w))) ||
 		    (rc = ep_transport_signal(ctx->net, net_of(ctx, sn))))
 			return net_fail(ctx, rc);
 		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, (uint32_t)last);
@@ -742,13 +917,104 @@ static void expect_combine(struct ep_internode *ctx)
 	}
 }
 
+/* Waits until node m's partial k (in this rank's combine block for m) has
+ * arrived: its chunk's signal; got[m] counts the chunks seen. */
+static int partial_arrived(struct ep_internode *ctx, int m, int64_t k, uint32_t *got, int64_t t0)
+{
+	uint32_t need = (uint32_t)(k / ctx->chunk) + 1;
+	if (got[m] >= need)
+		return 0;
+	ep_set_phase(ctx->waiter, "combine.recv");
+	int rc = wait_from(ctx, m, need);
+	ep_set_phase(ctx->waiter, "combine.final");
+	if (rc)
+		return rc;
+	got[m] = need;
+	int64_t rows = ctx->rdma_counts[ctx->rank * ctx->nodes + m], seen = (int64_t)need * ctx->chunk;
+	ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, peer_of(ctx, m), ctx->rank,
+			   (uint32_t)(seen < rows ? seen : rows));
+	if (need == nchunks(ctx, rows))
+		ctx->last_combine.arrival_ns[m] = ep_now_ns() - t0;
+	return 0;
+}
+
+/* Node m's partial k for this rank: its row and weight partials, from the
+ * combine buffer, or (own node, a lone row) the local row itself. */
+static const uint16_t *partial_of(struct ep_internode *ctx, int m, int64_t k, int64_t at, int64_t own_start,
+				  const float **pw)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int d = m == ctx->node ? single_row(ctx, own_start + k) : -1;
+	if (d >= 0) {
+		size_t row = (size_t)ctx->fwd_rows[(size_t)(own_start + k) * ctx->per_node + d];
+		*pw = ctx->areas[d].combine_w + row * (size_t)s->num_topk;
+		return ctx->areas[d].combine_x + row * (size_t)s->hidden;
+	}
+	const char *rec = ctx->region[EP_NET_COMBINE] + (size_t)(at + k) * ctx->crec_bytes;
+	*pw = (const float *)(rec + 2 * (size_t)s->hidden);
+	return (const uint16_t *)rec;
+}
+
+/* combine.recv and combine.final: every token's bias, then its node
+ * partials in ascending node order, one sum from +0 (DeepEP), one more
+ * rounding; a node's partials are used as soon as their chunk has arrived,
+ * so the sum overlaps the transfer. Every chunk signal is consumed. */
+static int combine_final(struct ep_internode *ctx, const uint16_t *bias0, const uint16_t *bias1,
+			 uint16_t *combined_x, float *combined_w, int with_w, int64_t t0)
+{
+	const struct ep_shape *s = &ctx->shape;
+	int N = ctx->nodes, n = ctx->node, T = s->num_tokens, H = s->hidden, K = s->num_topk, me = ctx->rank, rc;
+	int64_t at[EP_INTERNODE_MAX_NODES], k[EP_INTERNODE_MAX_NODES], own_start;
+	uint32_t got[EP_INTERNODE_MAX_NODES];
+	rdma_rows_from(ctx, n, &own_start);
+	for (int m = 0; m < N; m++) {
+		at[m] = combine_block(ctx, me, m);
+		k[m] = 0;
+		got[m] = 0;
+	}
+	ep_set_phase(ctx->waiter, "combine.final");
+	const uint16_t *rows[N + 2];
+	float wsum[K > 0 ? K : 1];
+	for (int t = 0; t < T; t++) {
+		size_t off = (size_t)t * H;
+		int nr = 0;
+		if (bias0)
+			rows[nr++] = bias0 + off;
+		if (bias1)
+			rows[nr++] = bias1 + off;
+		for (int j = 0; j < K; j++)
+			wsum[j] = 0.0f;
+		for (int m = 0; m < N; m++) {
+			if (!node_bits(ctx, t, m))
+				continue;
+			if (m != n && (rc = partial_arrived(ctx, m, k[m], got, t0)))
+				return rc;
+			const float *pw;
+			rows[nr++] = partial_of(ctx, m, k[m]++, at[m], own_start, &pw);
+			if (with_w)
+				for (int j = 0; j < K; j++)
+					wsum[j] += pw[j];
+		}
+		ep_bf16_reduce_rows(rows, nr, bias0 && bias1, (size_t)H, combined_x + off);
+		if (combined_w)
+			memcpy(combined_w + (size_t)t * K, wsum, sizeof(float) * (size_t)K);
+	}
+	for (int m = 0; m < N; m++) { /* a node with no partials for us still signalled once */
+		uint32_t chunks = nchunks(ctx, ctx->rdma_counts[me * N + m]);
+		if (m != n && (rc = partial_arrived(ctx, m, (int64_t)(chunks - 1) * ctx->chunk, got, t0)))
+			return rc;
+		if (m != n)
+			ctx->expect[m] += chunks;
+	}
+	return 0;
+}
+
 int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const uint16_t *bias1,
 			 uint16_t *combined_x, float *combined_w)
 {
 	const struct ep_shape *s = &ctx->shape;
 	struct ep_waiter *w = ctx->waiter;
-	int N = ctx->nodes, n = ctx->node, T = s->num_tokens, H = s->hidden, K = s->num_topk;
-	int me = ctx->rank, rc;
+	int N = ctx->nodes, n = ctx->node, rc;
 	if (!ctx->have_handle)
 		return -EINVAL;
 	int64_t t0 = ep_now_ns();
@@ -763,56 +1029,14 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 		return rc;
 	ep_set_phase(w, "combine.reduce");
 	int with_w = combined_w != NULL && s->with_topk;
+	ctx->raw_rows = !(bias0 && bias1); /* every rank passes the same biases: see single_row */
 	for (int k = 1; k <= N; k++)
 		if ((rc = reduce_for(ctx, (n + k) % N, with_w)))
 			return rc;
 
-	ep_set_phase(w, "combine.recv");
-	for (int k = 1; k < N; k++) {
-		int m = (n + k) % N;
-		uint32_t chunks = nchunks(ctx, ctx->rdma_counts[me * N + m]);
-		if ((rc = wait_from(ctx, m, chunks)))
-			return rc;
-		ep_traffic_arrived(w->traffic, ctx->op_seq, peer_of(ctx, m), me, (uint32_t)ctx->rdma_counts[me * N + m]);
-		ctx->expect[m] += chunks;
-		ctx->last_combine.arrival_ns[m] = ep_now_ns() - t0;
-	}
 	ctx->last_combine.rdma_tokens = ctx->last_dispatch.rdma_tokens;
-
-	/* final: bias, then node partials in ascending node order, one more rounding */
-	ep_set_phase(w, "combine.final");
-	int64_t cursor[EP_INTERNODE_MAX_NODES];
-	for (int m = 0; m < N; m++)
-		cursor[m] = combine_block(ctx, me, m);
-	const char *cbuf = ctx->region[EP_NET_COMBINE];
-	const uint16_t *rows[N + 2];
-	for (int t = 0; t < T; t++) {
-		size_t off = (size_t)t * H;
-		/* bias0, bias1 (those given), then the node partials in ascending
-		 * node order: one sum from +0 (DeepEP), one more rounding */
-		int nr = 0;
-		if (bias0)
-			rows[nr++] = bias0 + off;
-		if (bias1)
-			rows[nr++] = bias1 + off;
-		float wsum[K > 0 ? K : 1];
-		for (int j = 0; j < K; j++)
-			wsum[j] = 0.0f;
-		for (int m = 0; m < N; m++) {
-			if (!node_bits(ctx, t, m))
-				continue;
-			const char *rec = cbuf + (size_t)(cursor[m]++) * ctx->crec_bytes;
-			rows[nr++] = (const uint16_t *)rec;
-			if (with_w) {
-				const float *pw = (const float *)(rec + 2 * (size_t)H);
-				for (int j = 0; j < K; j++)
-					wsum[j] += pw[j];
-			}
-		}
-		ep_bf16_reduce_rows(rows, nr, bias0 && bias1, (size_t)H, combined_x + off);
-		if (combined_w)
-			memcpy(combined_w + (size_t)t * K, wsum, sizeof(float) * (size_t)K);
-	}
+	if ((rc = combine_final(ctx, bias0, bias1, combined_x, combined_w, with_w, t0)))
+		return rc;
 	ep_set_phase(w, "combine.done");
 	if ((rc = node_barrier(ctx))) /* local forwarders finished reading our input */
 		return rc;

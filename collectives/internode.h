@@ -15,18 +15,29 @@
  *             the node arena, so after a node barrier everyone knows all R
  *             count rows (rank prefix matrix, per-expert counts, offsets).
  *             send: one record per (token, destination node) to (m, g), in
- *             chunks, each followed by a signal; the own node's records are
- *             written straight into the own network buffer. Over a transport
+ *             chunks, each followed by a signal; gathered (putv), a record
+ *             bound for (m, g) itself has its payload put straight at its
+ *             final row in (m, g)'s receive area, the others' payloads and
+ *             every tail into the network buffer; of the own node's records
+ *             only the tail (scales, meta, top-k) is written into the own
+ *             network buffer, and forward copies their payloads from x
+ *             straight to the local ranks (INT8: whole records, the payload
+ *             quantised). Over a transport
  *             that puts from anywhere (tcp's putv) a record's payload goes
  *             from x itself and only its tail (scales, meta, top-k) is
  *             staged; otherwise (verbs: registered sources) the whole record
  *             is packed into the stage.
  *             forward: each record goes to every local rank whose bit is set,
- *             at its final row (shared-memory copy into the node arena).
+ *             at its final row (shared-memory copy into the node arena; none
+ *             for a payload that landed there).
  *   combine   reduce: for every record received at dispatch, the forwarder
  *             sums the local ranks' combine rows, rounds to BF16, and puts the
- *             partial back to its source (s, g), in chunks with signals.
- *             final: the source adds bias and the partials of the nodes.
+ *             partial back to its source (s, g), in chunks with signals; with
+ *             putv, a partial of one row is that row (internode.c,
+ *             single_row), put from where it lies, and the own node's is
+ *             read in place by final.
+ *             final: the source adds bias and the partials of the nodes,
+ *             each node's as soon as their chunk has arrived.
  *
  * Buffer reuse is safe without outside help: a sender writes into a peer's
  * network buffer only after that peer's notify (dispatch) or ready signal
@@ -59,7 +70,11 @@ enum ep_net_region {
 	EP_NET_COMBINE,    /* [send_capacity] combine partials from every node */
 	EP_NET_STAGE,      /* [chunk] dispatch send staging (a put source) */
 	EP_NET_CSTAGE,     /* [chunk] combine send staging (a put source) */
-	EP_NET_NUM_REGIONS
+	EP_NET_NUM_REGIONS,
+	/* The node arena's P receive areas, registered (after the above) only
+	 * with a transport that has putv: gathered dispatch lands a payload
+	 * bound for its rail peer itself at its final row there. */
+	EP_NET_AREAS = EP_NET_NUM_REGIONS
 };
 
 /* Row capacities, sized by the launcher from the reference. */
@@ -90,12 +105,16 @@ struct ep_internode {
 	size_t crec_bytes;         /* one combine record */
 	size_t meta_bytes;         /* one count row */
 	int chunk;                 /* records per put */
-	struct iovec *iov;         /* [2 chunk] gathered puts: each record's payload from x, its tail from the stage */
+	struct iovec *iov;         /* [3 chunk] gathered puts (NULL without putv): dispatch: each record's payload
+				    * from x, its tail from the stage; combine: a single-row partial from the row */
+	char *zeros;               /* [crec_bytes] zero bytes: a gathered combine record's absent weights and padding */
 	/* node arena (shared by the node's ranks) */
 	int32_t *counts;           /* [R][R] num_tokens_per_rank of every rank */
 	int32_t *expert_counts;    /* [R][E] */
 	int32_t *rdma_counts;      /* [R][N] num_tokens_per_rdma_rank of every rank */
 	struct ep_recv_area *areas;/* [P] the node's receive/combine areas */
+	char *areas_base;          /* where areas[0] starts in the arena (region EP_NET_AREAS) */
+	size_t areas_bytes;        /* P areas */
 	/* registered, private */
 	char *region[EP_NET_NUM_REGIONS];
 	size_t region_bytes[EP_NET_NUM_REGIONS];
@@ -112,6 +131,7 @@ struct ep_internode {
 	uint32_t dispatches;       /* parity selects the meta slot */
 	uint32_t op_seq;           /* number of the op in flight (collectives/traffic.h) */
 	float *wacc;               /* [K] scratch */
+	int raw_rows;              /* this combine sends a lone row as its node partial (not with two biases) */
 	struct ep_internode_op_figures last_dispatch, last_combine;
 };
 

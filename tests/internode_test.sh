@@ -18,6 +18,12 @@ cluster "tcp_3x3_fp8_bias2" 0 90 3 --ranks-per-node 3 -e 18 --dtype fp8 --bias 2
 cluster "tcp_3x4_group_limited" 0 120 3 --ranks-per-node 4 -e 24 --num-topk-groups 2 -t 64 --hidden 128 -k 4 -n 2 -w 1 --timeout 30
 cluster "tcp_2x2_int8_no_topk_cached" 0 60 2 --ranks-per-node 2 -e 16 --dtype int8 --with-topk 0 --cached $small
 cluster "tcp_3x2_uneven_tokens_fp8" 0 60 3 --ranks-per-node 2 -e 24 --uneven-tokens 1 --dtype fp8 --bias 1 $small
+# a lone row's combine partial is sent as the row itself (not with two biases,
+# where -0 decides): special values through both paths
+cluster "tcp_2x1_special_bias2" 0 60 2 --ranks-per-node 1 -e 8 --payload special --bias 2 $small
+cluster "tcp_2x2_special_bias1" 0 60 2 --ranks-per-node 2 -e 16 --payload special --bias 1 $small
+# many chunks a link: payloads landed in the rail peer's area and in the buffer, chunk by chunk
+cluster "tcp_2x2_many_chunks_fp8" 0 90 2 --ranks-per-node 2 -e 16 --dtype fp8 -t 2048 --hidden 2048 -k 4 -n 2 -w 1 --timeout 30
 if cluster "tcp_2x2_json_dump" 0 60 2 --ranks-per-node 2 -e 16 $small --json "$tmp/r.json" --dump "$tmp/dump"; then
 	grep -q '"links"' "$tmp/r.json" && grep -q '"nodes"' "$tmp/r.json" && ok "json_has_nodes_and_links" ||
 		bad "json_has_nodes_and_links" "no nodes/links in $tmp/r.json"

@@ -404,6 +404,20 @@ static struct ep_node_ctx *map_ctx(const struct node_job *j, int point)
 	return ctx;
 }
 
+/* How many nodes before this one run on the same host (same name: the
+ * nodes of --local-nodes, or network namespaces of one machine). Their
+ * ranks take the CPUs after theirs, not the same ones: pinned by local
+ * rank alone, 2 nodes x 1 rank on one host shared one CPU and left the
+ * other idle. */
+static int host_slot(const struct node_job *j)
+{
+	const struct ep_node_info *info = ep_cluster_nodes(j->cl);
+	int slot = 0;
+	for (int k = 0; k < j->nd; k++)
+		slot += strcmp(info[k].host, info[j->nd].host) == 0;
+	return slot;
+}
+
 /* The runner's run: one point on this node, then this node's role. */
 static int node_run(void *arg, int index, struct ep_run *run, struct ep_launch_opts *lo, struct ep_run_result *res)
 {
@@ -416,6 +430,7 @@ static int node_run(void *arg, int index, struct ep_run *run, struct ep_launch_o
 	}
 	lo->num_local = j->P;
 	lo->rank_base = j->nd * j->P;
+	lo->cpu_base = host_slot(j) * j->P;
 	lo->variant_ctx = np.ctx;
 	lo->watch.poll = node_poll;
 	lo->watch.state = node_state;
