@@ -115,9 +115,10 @@ expect "dump_file_named" "$tmp/afile"
 run "dump_empty_refused" 2 10 intranode -r 2 $small --dump ''
 run "empty_sweep_element" 2 10 intranode -t 1,,2
 next_port
-python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1', $port)); s.listen(1); time.sleep(20)" &
+# the holder takes the port even past an earlier test's TIME_WAIT (SO_REUSEADDR still forbids a second listener)
+python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $port)); s.listen(1); open('$tmp/held', 'w').close(); time.sleep(20)" &
 holder=$!
-sleep 0.5
+for i in $(seq 50); do [ -e "$tmp/held" ] && break; sleep 0.1; done
 run "port_in_use_exit_3" 3 20 internode --nodes 2 --node-rank 0 --ranks-per-node 1 --master 127.0.0.1:$port $small --timeout 3
 expect "port_in_use_named" "port $port"
 kill $holder 2>/dev/null
