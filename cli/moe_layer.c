@@ -219,6 +219,8 @@ static int ep_dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
 	return ep_normal_io_dispatch_outputs(&((struct layer_state *)p)->io, v, max);
 }
 
+static int moe_tp_reduce_prepare(void *p);
+
 /* Without MoE-TP the expert stand-in writes the combine input directly. */
 static int ep_combine_prepare(void *p)
 {
@@ -226,8 +228,8 @@ static int ep_combine_prepare(void *p)
 	int rc;
 	if (st->stage < STAGE_DISPATCHED && ((rc = layer_ep_barrier(st)) || (rc = dispatch_once(st))))
 		return rc;
-	if (st->moe_tp > 1)
-		return st->stage < STAGE_REDUCED ? layer_moe_tp_reduce(st) : 0;
+	if (st->moe_tp > 1) /* the MoE-TP stage of this pass: gather, partials, reduce */
+		return st->stage >= STAGE_REDUCED ? 0 : (rc = moe_tp_reduce_prepare(st)) ? rc : layer_moe_tp_reduce(st);
 	ep_set_phase(st->env->waiter, "experts");
 	ep_normal_io_apply_experts(&st->io, layer_ep_combine_x(st), layer_ep_combine_w(st));
 	return 0;

@@ -3,6 +3,7 @@
 
 #include "cli/moe_layer.h"
 #include "collectives/group.h"
+#include "collectives/numeric.h"
 #include "reference/transform.h"
 
 #define GATHER_TENSORS 5 /* x, x_scales, topk_idx, topk_weights, src_idx */
@@ -110,26 +111,42 @@ int layer_world_gather(struct layer_state *st)
 	return rc;
 }
 
-/* The experts' definition of allgather mode, as the reference states it. */
-static struct ep_allgather_experts world_experts(const struct layer_state *st)
+/* One gathered token's partial on this rank (allgather mode, written apart
+ * from reference/moe_layer_ref.c, which checks it): the slots whose expert
+ * this rank holds (a shard of: its EP rank's L experts), in slot order,
+ * y_j = the stand-in of this world rank for the local expert, the sum
+ * acc = acc + (y_j * w_j) from +0 with the product and the sum rounded
+ * apart (volatile: no fused multiply-add), then one bf16 rounding. */
+static void world_partial(const struct layer_state *st, const int64_t *idx, const float *w, const uint16_t *x,
+			  uint16_t *out, float *acc, uint16_t *y)
 {
-	const struct ep_shape *s = &st->eshape;
-	return (struct ep_allgather_experts){.payload = st->io.payload, .world = st->W, .moe_tp = st->moe_tp,
-					     .L = s->num_experts / st->moe_ep, .K = s->num_topk, .H = s->hidden};
+	int H = st->eshape.hidden, K = st->eshape.num_topk, L = st->eshape.num_experts / st->moe_ep;
+	int64_t first = (int64_t)(st->me / st->moe_tp) * L;
+	for (int c = 0; c < H; c++)
+		acc[c] = 0.0f;
+	for (int j = 0; j < K; j++) {
+		if (idx[j] < first || idx[j] >= first + L)
+			continue;
+		ep_expert_transform(st->io.payload, st->me, (int)(idx[j] - first), x, H, y);
+		for (int c = 0; c < H; c++) {
+			volatile float product = ep_bf16_to_f32(y[c]) * w[j];
+			acc[c] += product;
+		}
+	}
+	for (int c = 0; c < H; c++)
+		out[c] = ep_f32_to_bf16(acc[c]);
 }
 
 /* This rank's partial output of every token of the world. Local, untimed. */
 int layer_world_partials(struct layer_state *st)
 {
-	struct ep_allgather_experts a = world_experts(st);
-	size_t H = (size_t)a.H, K = (size_t)a.K;
+	size_t H = (size_t)st->eshape.hidden, K = (size_t)st->eshape.num_topk;
 	float acc[H + 1];
 	uint16_t y[H + 1];
 	uint16_t *out = layer_partials(st, st->me);
 	ep_set_phase(st->env->waiter, "experts");
 	for (size_t k = 0; k < st->grows; k++)
-		ep_allgather_partial(&a, st->me, st->gidx + k * K, st->gw + k * K, (const uint16_t *)st->gx + k * H,
-				     out + k * H, acc, y);
+		world_partial(st, st->gidx + k * K, st->gw + k * K, (const uint16_t *)st->gx + k * H, out + k * H, acc, y);
 	return 0;
 }
 

@@ -1029,6 +1029,9 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
 	if (o->cached)
 		return fail(err, len, "--cached: cached dispatch is not built for the MoE layer yet");
+	if ((ll || o->ep_semantics == EP_SEM_ASCEND) && o->soak && o->uneven_tokens)
+		return fail(err, len, "--soak with --uneven-tokens in a %s layer: its slices are drawn once per point, so T_d "
+				      "would not change between passes (not built yet)", ll ? "low-latency" : "--ep-semantics ascend");
 	if (p->moe_comm == EP_MOE_ALLGATHER && (o->dtype != EP_DTYPE_BF16 || o->num_bias))
 		return fail(err, len, "--moe-comm allgather moves bf16 rows and adds no bias (got --dtype %s, --bias %d)",
 			    ep_dtype_name(o->dtype), o->num_bias);

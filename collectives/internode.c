@@ -211,12 +211,13 @@ static int peer_of(const struct ep_internode *ctx, int node)
 static int net_fail(struct ep_internode *ctx, int rc)
 {
 	struct ep_waiter *w = ctx->waiter;
-	ep_sync_fail(w, rc, "rank %d (node %d) in phase %s: %s", ctx->rank, ctx->node,
+	ep_sync_fail(w, rc, "rank %d (node %d) in phase %s: %s", net_of(ctx, ctx->node), ctx->node,
 		     atomic_load(&w->sync->ctl[w->rank].phase), ctx->net->error);
 	return rc;
 }
 
-/* Node barrier whose timeout message names global ranks. */
+/* Node barrier whose timeout message names global ranks (the job's: a
+ * group of a larger job names its world ranks, net_of). */
 static int node_barrier(struct ep_internode *ctx)
 {
 	struct ep_waiter *w = ctx->waiter;
@@ -231,8 +232,8 @@ static int node_barrier(struct ep_internode *ctx)
 	struct ep_rank_ctl *me = &s->ctl[w->rank];
 	snprintf(me->message, sizeof(me->message),
 		 "rank %d (node %d) timed out after %.1f s in phase %s waiting for rank %d of its node (local %d, in phase %s)",
-		 ctx->rank, ctx->node, (double)w->timeout_ns / 1e9, atomic_load(&me->phase),
-		 missing >= 0 ? ctx->node * ctx->per_node + missing : -1, missing,
+		 net_of(ctx, ctx->node), ctx->node, (double)w->timeout_ns / 1e9, atomic_load(&me->phase),
+		 missing >= 0 ? ctx->node * ctx->net_per_node + missing : -1, missing,
 		 missing >= 0 ? atomic_load(&s->ctl[missing].phase) : "?");
 	return rc;
 }

@@ -49,7 +49,7 @@ int ep_allgather_partial(const struct ep_allgather_experts *a, int q, const int6
 		held = 1;
 		ep_expert_transform(a->payload, q, (int)(idx[j] - lo), x, a->H, y);
 		for (int c = 0; c < a->H; c++) {
-			float m = ep_bf16_to_f32(y[c]) * w[j];
+			volatile float m = ep_bf16_to_f32(y[c]) * w[j]; /* rounded apart: no fused multiply-add */
 			acc[c] = acc[c] + m;
 		}
 	}

@@ -97,6 +97,12 @@ mutant "layer_moe_tp_reduce_not_rotated" cli/moe_layer_phases.c \
 mutant "layer_world_reduce_descending" cli/moe_layer_phases.c \
 	"		parts[r] = layer_partials(st, r) + off * H;" "		parts[r] = layer_partials(st, st->W - 1 - r) + off * H;" \
 	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
+mutant "layer_world_partial_unweighted" cli/moe_layer_phases.c \
+	"volatile float product = ep_bf16_to_f32(y[c]) * w[j];" "volatile float product = ep_bf16_to_f32(y[c]);" \
+	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
+mutant "layer_world_partial_wrong_experts_held" cli/moe_layer_phases.c \
+	"int64_t first = (int64_t)(st->me / st->moe_tp) * L;" "int64_t first = (int64_t)(st->me % st->moe_tp) * L;" \
+	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
 mutant "layer_net_world_reduce_descending" cli/moe_layer_net.c \
 	"		parts[q] = q / st->P == st->node" "		parts[st->W - 1 - q] = q / st->P == st->node" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather
