@@ -50,3 +50,10 @@ void ep_attn_gather_check(struct ep_attn_gather *a, struct ep_check_report *rep)
 		}
 	}
 }
+
+void ep_attn_gather_bytes(struct ep_attn_gather *a, size_t own_rows, uint64_t *alg, uint64_t *wire)
+{
+	uint64_t rows = ep_attn_gather_rows(a), row = 2 * (uint64_t)a->hidden;
+	*alg = rows * row;
+	*wire = (rows - own_rows) * row;
+}

@@ -45,4 +45,8 @@ void ep_attn_gather_check(struct ep_attn_gather *a, struct ep_check_report *rep)
 /* Rows the group's output holds (this rank's own among them). */
 size_t ep_attn_gather_rows(struct ep_attn_gather *a);
 
+/* The gather's bytes for a rank with own_rows of them: algorithm (every
+ * row), wire (the peers'). */
+void ep_attn_gather_bytes(struct ep_attn_gather *a, size_t own_rows, uint64_t *alg, uint64_t *wire);
+
 #endif

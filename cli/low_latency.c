@@ -705,9 +705,7 @@ static int attn_check(void *p, struct ep_check_report *rep)
 static void attn_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 {
 	struct ll_state *st = (struct ll_state *)p;
-	uint64_t rows = ep_attn_gather_rows(&st->attn), row = 2 * (uint64_t)st->cfg.hidden;
-	*alg = rows * row;
-	*wire = (rows - (uint64_t)st->T) * row;
+	ep_attn_gather_bytes(&st->attn, (size_t)st->T, alg, wire);
 }
 
 /* Descriptors: the --hook ops (send and receive phases) exist only with --hook. */

@@ -478,10 +478,8 @@ static int attn_gather_check(void *p, struct ep_check_report *rep)
 
 static void attn_gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 {
-	const struct layer_state *st = p;
-	uint64_t rows = (uint64_t)ep_slices_gathered(&st->sl, st->d), row = 2 * (uint64_t)st->eshape.hidden;
-	*alg = rows * row;
-	*wire = (rows - (uint64_t)st->io.shape.num_tokens) * row;
+	struct layer_state *st = (struct layer_state *)p;
+	ep_attn_gather_bytes(&st->attn, (size_t)st->io.shape.num_tokens, alg, wire);
 }
 
 /* --dump: the EP group's tensors as intranode/internode write them (DeepEP's
