@@ -98,7 +98,7 @@ mutant "layer_world_reduce_descending" cli/moe_layer_phases.c \
 	"		parts[r] = layer_partials(st, r) + off * H;" "		parts[r] = layer_partials(st, st->W - 1 - r) + off * H;" \
 	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
 mutant "layer_world_partial_unweighted" cli/moe_layer_phases.c \
-	"volatile float product = ep_bf16_to_f32(y[c]) * w[j];" "volatile float product = ep_bf16_to_f32(y[c]);" \
+	"volatile float product = ep_bf16_to_f32(y[c]) * w[j];" "volatile float product = ep_bf16_to_f32(y[c]) * (w[j] == w[j] ? 1.0f : w[j]);" \
 	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
 mutant "layer_world_partial_wrong_experts_held" cli/moe_layer_phases.c \
 	"int64_t first = (int64_t)(st->me / st->moe_tp) * L;" "int64_t first = (int64_t)(st->me % st->moe_tp) * L;" \
