@@ -146,6 +146,15 @@ static const struct opt_def opt_table[] = {
 _Static_assert(sizeof(opt_table) / sizeof(opt_table[0]) <= 64 * EP_OPTION_WORDS, "ep_options.given has too few bits");
 #define OPT_HELP (NOPTS - 1)
 
+/* err made one printable line, whatever was typed; returns -EP_EUSAGE. */
+static int printable(char *err)
+{
+	for (unsigned char *c = (unsigned char *)err; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
+	return -EP_EUSAGE;
+}
+
 static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t len, const char *fmt, ...)
 {
@@ -153,10 +162,7 @@ static int fail(char *err, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
-	for (unsigned char *c = (unsigned char *)err; *c; c++) /* one printable line, whatever was typed */
-		if (*c < 0x20 || *c > 0x7e)
-			*c = '?';
-	return -EP_EUSAGE;
+	return printable(err);
 }
 
 static int in_scope(const struct opt_def *d, unsigned scope)
@@ -721,9 +727,9 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 static int parallel_options(struct ep_options *o, char *err, size_t len)
 {
 	if (o->mindie_config && ep_mindie_config_read(o->mindie_config, &o->parallel, err, len))
-		return -1;
+		return printable(err); /* the parsers quote what was typed */
 	if (o->parallel_spec && ep_parallel_parse(&o->parallel, o->parallel_spec, err, len))
-		return -1;
+		return printable(err);
 	if (o->moe_comm) {
 		o->parallel.moe_comm = strcmp(o->moe_comm, "allgather") ? EP_MOE_A2A : EP_MOE_ALLGATHER;
 		o->parallel.comm_given = 1;
