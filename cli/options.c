@@ -1123,6 +1123,25 @@ static int check_parallel(const struct ep_options *o, int R, char *err, size_t l
 	return check_layer(o, &p, R, err, len) ? -1 : 0;
 }
 
+/* Routing that changes between iterations checks one pass per distinct
+ * step (reference/routing_step.h): a data fault aimed at a later pass would
+ * never strike. Checked here, before anything is spawned, when the run has
+ * one point outside a layer (the ranks check every other run: cli/bench.c). */
+static int check_fault_steps(const struct ep_options *o, const struct ep_shape *s, const struct ep_routing *r,
+			     int in_layer, char *err, size_t len)
+{
+	if (!ep_routing_varies(r) || in_layer || o->soak || o->ranks.n > 1 || o->tokens.n > 1 || o->hidden.n > 1)
+		return 0;
+	long n = ep_routing_distinct_steps(s, r, (long)o->warmup + o->iters);
+	for (int k = 0; k < o->faults.n; k++) {
+		const struct ep_fault *f = &o->faults.f[k];
+		if (ep_fault_is_data(f) && f->iter >= n)
+			return fail(err, len, "--fault %s:%d@%ld never strikes: the run checks %ld routing step%s (0 to %ld)",
+				    f->name, f->rank, f->iter, n, n > 1 ? "s" : "", n - 1);
+	}
+	return 0;
+}
+
 int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 			   const struct ep_routing *r, char *err, size_t len)
 {
@@ -1153,7 +1172,7 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		return fail(err, len, "out of memory placing %d physical experts", E);
 	if (ep_faults_check_nodes(&o->faults, o->ranks_per_node > 0 ? R / o->ranks_per_node : 1, err, len))
 		return -EP_EUSAGE;
-	if (check_ascend(o, s, r, err, len))
+	if (check_ascend(o, s, r, err, len) || check_fault_steps(o, s, r, in_layer, err, len))
 		return -EP_EUSAGE;
 	if (o->ep_semantics == EP_SEM_ASCEND && E % (R - o->shared_expert_ranks))
 		return fail(err, len, "--num-experts %d is not a multiple of the %d MoE ranks (--num-ranks %d - --shared-expert-ranks %d)",
