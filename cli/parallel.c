@@ -80,8 +80,12 @@ int ep_parallel_resolve(const struct ep_parallel *p, int W, int ranks_per_node, 
 				      "cp=%d, dp=%d; please check `cp` and `dp`", cp, dp);
 	if (sp != 1 && sp != tp)
 		return ep_refuse(err, len, "sp must equal tp: sp=%d, tp=%d", sp, tp);
-	if (mep > 1 && (long)mep * mtp != W)
-		return ep_refuse(err, len, "moe_ep * moe_tp must equal the world size: moe_ep=%d * moe_tp=%d != %d ranks", mep, mtp, W);
+	if (mep > 1 && (long)mep * mtp != W) /* the default moe_tp = tp surprises: say so, and what would fit */
+		return p->v[EP_PAR_MOE_TP] > 0 || W % mep
+			? ep_refuse(err, len, "moe_ep * moe_tp must equal the world size: moe_ep=%d * moe_tp=%d != %d ranks",
+				    mep, mtp, W)
+			: ep_refuse(err, len, "moe_ep * moe_tp must equal the world size: moe_ep=%d * moe_tp=%d != %d ranks "
+					      "(moe_tp unset takes tp, as MindIE's does: give moe_tp=%d)", mep, mtp, W, W / mep);
 	if (mep == 1 && mtp != W)
 		return ep_refuse(err, len, "with moe_ep=1, moe_tp must equal the world size: moe_tp=%d, %d ranks", mtp, W);
 	if ((tp > rpn && tp != W) || (mtp > rpn && mtp != W))

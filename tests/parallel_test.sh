@@ -52,6 +52,9 @@ run "sp_not_tp" 2 10 groups -r 8 --parallel dp=2,tp=4,sp=2
 expect "sp_not_tp_said" "sp must equal tp: sp=2, tp=4"
 run "moe_not_world" 2 10 groups -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=2
 expect "moe_not_world_said" "moe_ep \* moe_tp must equal the world size: moe_ep=2 \* moe_tp=2 != 8 ranks"
+# the issue's own `--parallel tp=4,moe_ep=4` on 4 ranks: moe_tp takes tp (MindIE), so the line says what fits
+run "moe_tp_default" 2 10 intranode -r 4 --parallel tp=4,moe_ep=4 --ep-semantics ascend
+expect "moe_tp_default_hint" "moe_ep=4 \* moe_tp=4 != 4 ranks \(moe_tp unset takes tp, as MindIE's does: give moe_tp=1\)$"
 run "tp_across_nodes" 2 10 groups -r 16 --parallel dp=2,tp=8,moe_tp=4,moe_ep=4 --ranks-per-node 4
 expect "tp_across_nodes_said" "tp=8 and moe_tp=4 must be at most the 4 ranks of a node, or the world \(16\)"
 run "unknown_key" 2 10 groups -r 8 --parallel dp=8,pp=2
