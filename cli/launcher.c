@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/budget.h"
+#include "cli/layer_figures.h"
 #include "cli/supervise.h"
 #include "collectives/error.h"
 #include "collectives/traffic.h"
@@ -354,7 +355,10 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_launch_o
 	}
 	struct ep_sync *sync = (struct ep_sync *)(base + p.sync);
 	ep_sync_init(sync, R);
-	lo->watch.traffic = ep_traffic_init(base + p.traffic, run->shape.num_ranks);
+	struct ep_traffic *t = ep_traffic_init(base + p.traffic, run->shape.num_ranks);
+	if (ep_layer_run(run) && run->parallel.moe_comm != EP_MOE_ALLGATHER) /* EP group k: ranks k mod moe_tp */
+		t->pair_stride = run->parallel.v[EP_PAR_MOE_TP];
+	lo->watch.traffic = t;
 	int code = fork_ranks(v, run, base, &p, lo, kids, R, res->message, sizeof(res->message));
 	lo->watch.rank_base = lo->rank_base;
 	const char *op_names[EP_MAX_OPS];

@@ -62,6 +62,9 @@ static void layer_teardown(void *p)
 	if (!st)
 		return;
 	layer_ep_fini(st);
+	if (st->env)
+		st->env->waiter->traffic = st->area_traffic; /* the next point's variant finds the area as it was */
+	free(st->tmap);
 	ep_normal_io_fini(&st->io);
 	layer_geometry_fini(st);
 	free(st->rows_of);
@@ -168,11 +171,18 @@ static int layer_setup(struct ep_bench_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	st->env = env;
-	env->waiter->traffic = NULL; /* per-pair rows are counted in EP-group ranks, not the world's: not kept */
+	st->area_traffic = env->waiter->traffic;
 	if (!(rc = layer_geometry(st, run, env->rank)))
 		rc = own_inputs(st);
 	if (!rc && !(rc = private_buffers(st, run->capacity)))
-		rc = bind_arena(st, env->arena, run->capacity);
+		rc = bind_arena(st, env->arena, run->capacity); /* the endpoint records its path under the world rank */
+	if (!rc && !(st->tmap = malloc(sizeof(int) * (size_t)st->moe_ep)))
+		rc = -ENOMEM;
+	if (!rc) { /* the EP collectives count per-pair rows in group ranks: recorded under world ranks */
+		for (int k = 0; k < st->moe_ep; k++)
+			st->tmap[k] = k * st->moe_tp + st->g;
+		env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, st->tmap);
+	}
 	if (rc) {
 		layer_teardown(st);
 		return rc;

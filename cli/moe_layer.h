@@ -35,6 +35,7 @@
 #include "cli/normal_io.h"
 #include "collectives/internode.h"
 #include "collectives/intranode.h"
+#include "collectives/traffic.h"
 #include "reference/internode_ref.h"
 #include "reference/moe_layer_ref.h"
 #include "reference/moe_slice.h"
@@ -97,6 +98,9 @@ struct layer_state {
 	int32_t *gsrc;
 	size_t grows;
 	struct ep_attn_gather attn;        /* the last phase (its slots: the layer area's combined rows) */
+	struct ep_traffic *area_traffic;   /* the launcher's per-pair area (the waiter's before setup), or NULL */
+	struct ep_traffic tview;           /* its view for the EP group: group ranks -> world ranks */
+	int *tmap;                         /* [moe_ep] world rank of EP rank k of this rank's group: k moe_tp + g */
 	float *combined_w;                 /* [max_slice][K] */
 	enum layer_stage stage;
 };

@@ -149,6 +149,9 @@ static void describe_local_stall(const struct ep_sync *s, const struct ep_child 
 {
 	size_t n = strlen(msg);
 	int found = 0;
+	char *pairs = strstr(msg, "; missing pairs: "); /* the state block lists them; a stalled rank here says more */
+	if (pairs && n + 200 >= len)
+		*pairs = '\0', n = strlen(msg);
 	for (int r = 0; r < s->num_ranks && n + 200 < len; r++) {
 		struct ep_rank_view v;
 		char waiters[128], st = kids[r].done ? 'X' : ep_proc_state(kids[r].pid);

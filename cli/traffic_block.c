@@ -22,6 +22,8 @@ enum ep_pair_status ep_traffic_classify(const struct ep_traffic_view *v, uint32_
 	const struct ep_rank_brief *bs = &v->brief[src];
 	*holder = -1;
 	ep_traffic_pair(v->t, seq, src, dst, p);
+	if (!ep_traffic_pair_possible(v->t, src, dst)) /* different MoE-EP groups of a layer never exchange rows */
+		return EP_PAIR_UNUSED;
 	if (!bs->known || !v->brief[dst].known)
 		return v->gathered ? EP_PAIR_NOT_STARTED : EP_PAIR_UNUSED;
 	if (!p->known) { /* a source that answered and is at op seq sets its words at the start */

@@ -58,6 +58,38 @@ EP_TEST(a_rank_that_never_started)
 	free(w.t);
 }
 
+/* A layer's EP group {1, 3} of 4 world ranks (moe_tp 2): the collective
+ * writes in group ranks through a view, the matrix reads world ranks, and a
+ * rank that never started is suspect only towards its own group. */
+EP_TEST(a_group_view_writes_world_ranks)
+{
+	struct world w;
+	world_init(&w, 4, 0);
+	w.t->pair_stride = 2;
+	static const int group1[2] = {1, 3};
+	struct ep_traffic view;
+	struct ep_traffic *g = ep_traffic_view(&view, w.t, group1);
+	uint32_t seq = ep_traffic_begin(g, 0, "dispatch"); /* group rank 0 = world rank 1 */
+	ep_traffic_begin(w.t, 0, "dispatch");
+	ep_traffic_begin(w.t, 2, "dispatch");
+	ep_traffic_expect(g, seq, 0, 1, 9, 100, EP_HOP_SHM);
+	ep_traffic_arrived(g, seq, 0, 1, 2);
+	ep_traffic_waits(g, 0, 1);
+	EP_ASSERT_INT_EQ(ep_traffic_net_wait(w.t, 1), 3);
+	struct ep_traffic_pair p;
+	ep_traffic_pair(w.t, seq, 1, 3, &p);
+	EP_ASSERT_INT_EQ(p.expected, 9);
+	EP_ASSERT_INT_EQ(p.arrived, 2);
+	ep_traffic_pair(w.t, seq, 0, 1, &p);
+	EP_ASSERT_INT_EQ(p.known, 0);
+	int holder;
+	EP_ASSERT_INT_EQ(ep_traffic_classify(&w.v, seq, 3, 1, &p, &holder), EP_PAIR_NOT_STARTED);
+	EP_ASSERT_INT_EQ(ep_traffic_classify(&w.v, seq, 3, 0, &p, &holder), EP_PAIR_UNUSED);
+	EP_ASSERT_INT_EQ(ep_traffic_classify(&w.v, seq, 3, 2, &p, &holder), EP_PAIR_UNUSED);
+	EP_ASSERT(ep_traffic_view(&view, NULL, group1) == NULL);
+	free(w.t);
+}
+
 EP_TEST(stale_words_read_as_unknown)
 {
 	struct world w;

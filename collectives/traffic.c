@@ -26,16 +26,36 @@ struct ep_traffic *ep_traffic_init(void *mem, int num_ranks)
 	return t;
 }
 
+int ep_traffic_pair_possible(const struct ep_traffic *t, int src, int dst)
+{
+	return t->pair_stride <= 1 || src % t->pair_stride == dst % t->pair_stride;
+}
+
+struct ep_traffic *ep_traffic_view(struct ep_traffic *view, const struct ep_traffic *t, const int *map)
+{
+	if (!t)
+		return NULL;
+	*view = *t;
+	view->map = map;
+	return view;
+}
+
+/* The area's rank of a writer's rank r. */
+static int area_rank(const struct ep_traffic *t, int r)
+{
+	return t->map ? t->map[r] : r;
+}
+
 static struct ep_traffic_cell *cell(struct ep_traffic *t, int src, int dst)
 {
-	return &t->cells[(size_t)src * (size_t)t->num_ranks + (size_t)dst];
+	return &t->cells[(size_t)area_rank(t, src) * (size_t)t->num_ranks + (size_t)area_rank(t, dst)];
 }
 
 uint32_t ep_traffic_begin(struct ep_traffic *t, int rank, const char *op)
 {
 	if (!t)
 		return 0;
-	struct ep_traffic_rank *r = &t->ranks[rank];
+	struct ep_traffic_rank *r = &t->ranks[area_rank(t, rank)];
 	uint32_t seq = atomic_load_explicit(&r->op_seq, memory_order_relaxed) + 1;
 	atomic_store_explicit(&r->op, op, memory_order_relaxed);
 	atomic_store_explicit(&r->op_seq, seq, memory_order_release);
@@ -68,18 +88,19 @@ void ep_traffic_sent(struct ep_traffic *t, uint32_t seq, int src, int dst, uint3
 void ep_traffic_waits(struct ep_traffic *t, int rank, int peer)
 {
 	if (t)
-		atomic_store_explicit(&t->ranks[rank].net_wait, peer + 1, memory_order_relaxed);
+		atomic_store_explicit(&t->ranks[area_rank(t, rank)].net_wait, peer < 0 ? 0 : area_rank(t, peer) + 1,
+				      memory_order_relaxed);
 }
 
 int ep_traffic_net_wait(const struct ep_traffic *t, int rank)
 {
-	return t ? atomic_load_explicit(&t->ranks[rank].net_wait, memory_order_relaxed) - 1 : -1;
+	return t ? atomic_load_explicit(&t->ranks[area_rank(t, rank)].net_wait, memory_order_relaxed) - 1 : -1;
 }
 
 void ep_traffic_set_path(struct ep_traffic *t, int rank, const char *path)
 {
 	if (t)
-		snprintf(t->ranks[rank].path, sizeof(t->ranks[rank].path), "%s", path);
+		snprintf(t->ranks[area_rank(t, rank)].path, sizeof(t->ranks[0].path), "%s", path);
 }
 
 uint32_t ep_traffic_current(const struct ep_traffic *t, int lo, int hi)

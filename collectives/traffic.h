@@ -57,6 +57,9 @@ struct ep_traffic {
 	int num_ranks;
 	struct ep_traffic_rank *ranks; /* [R], inside the area */
 	struct ep_traffic_cell *cells; /* [R][R], inside the area */
+	const int *map;                /* a view's ranks -> the area's (ep_traffic_view), or NULL: the same */
+	int pair_stride;               /* rows move only between ranks equal modulo it (a layer's strided
+					* MoE-EP groups); 0: between any two. Set before fork. */
 };
 
 /* Bytes of the area for R ranks, and binding it at mem, which must be
@@ -65,6 +68,15 @@ struct ep_traffic {
  * in every process that uses it. */
 size_t ep_traffic_bytes(int num_ranks);
 struct ep_traffic *ep_traffic_init(void *mem, int num_ranks);
+
+/* Can the pair src -> dst carry rows at all (pair_stride)? */
+int ep_traffic_pair_possible(const struct ep_traffic *t, int src, int dst);
+
+/* A view of t for a collective over a group of its ranks (a parallel
+ * configuration's MoE-EP group): the writers below take the group's rank
+ * r and record it as map[r]. view is a private copy; map (one entry per
+ * group rank, global ranks) must outlive it. t NULL: the view is NULL too. */
+struct ep_traffic *ep_traffic_view(struct ep_traffic *view, const struct ep_traffic *t, const int *map);
 
 /* Rank starts its next collective op (op: static name); returns its number. */
 uint32_t ep_traffic_begin(struct ep_traffic *t, int rank, const char *op);

@@ -115,6 +115,7 @@ run "nodes_corrupt_caught" 1 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,
 expect "nodes_corrupt_names_rank" "first: rank 5: recv_x"
 run "nodes_hang_named" 4 60 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --fault hang:5 --timeout 3
 expect "nodes_hang_names_rank" "rank 5 made no progress .* in phase fault.hang"
+expect "nodes_hang_traffic_names_rank" "likely: rank 5 never arrived anywhere"
 run "nodes_allgather_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 --moe-comm allgather --sp-pad zero --uneven-tokens 1 $small -t 10
 expect "nodes_allgather_2x4_pass" "verdict: PASS"
 phases "nodes_allgather_2x4_phases" world_gather world_reduce attn_tp_gather
@@ -186,6 +187,11 @@ run "corrupt_caught" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 
 expect "corrupt_caught_said" "WRONG DATA"
 run "hang_named" 4 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --fault hang:2 --timeout 2
 expect "hang_named_rank" "rank 2"
+# the per-pair traffic of the layer's EP dispatch, in world ranks: rank 2's EP
+# group is {0, 2}, so only the pairs 0<->2 are suspect (none with ranks 1, 3)
+expect "hang_traffic_in_world_ranks" "by traffic: rank 2 never arrived anywhere: its traffic to rank 0 and from rank 0 is missing"
+grep -qE "^#  +2 -> (1|3) " "$tmp/out" && bad "hang_traffic_only_group_pairs" "a pair across EP groups listed" \
+	|| ok "hang_traffic_only_group_pairs"
 
 # refused with one line, exit 2, nothing spawned
 run "sp_pad_plain_ep" 2 10 intranode -r 4 $small --parallel dp=4,tp=1,moe_ep=4 --sp-pad zero

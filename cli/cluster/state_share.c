@@ -182,6 +182,7 @@ struct ep_traffic *ep_state_share_copy(const struct ep_traffic *t)
 	if (!mem)
 		return NULL;
 	struct ep_traffic *c = ep_traffic_init(mem, t->num_ranks);
+	c->pair_stride = t->pair_stride;
 	for (int r = 0; r < t->num_ranks; r++) {
 		atomic_store(&c->ranks[r].op_seq, atomic_load(&t->ranks[r].op_seq));
 		atomic_store(&c->ranks[r].op, atomic_load(&t->ranks[r].op));
