@@ -14,14 +14,18 @@ LSAN_OPTIONS="suppressions=$(cd "$here" && pwd)/lsan.supp${LSAN_OPTIONS:+:$LSAN_
 export LSAN_OPTIONS
 passed=0 failed=0 skipped=0
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT INT TERM
+times=$(mktemp)
+trap 'rm -f "$tmp" "$times"' EXIT INT TERM
 
 run_one() {
 	# $1: deadline in seconds, rest: the command
 	limit=$1; shift
+	t0=$(date +%s)
 	timeout -k 5 "$limit" "$@" >"$tmp" 2>&1
 	rc=$?
 	cat "$tmp"
+	# seconds per binary or script, for CI's budget (tail of the run: slowest first)
+	echo "$(($(date +%s) - t0)) $*" >>"$times"
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$tmp" | tail -n 1)
 	if [ -z "$line" ]; then
 		echo "FAIL  $* (exit $rc, no closing line)"
@@ -46,5 +50,7 @@ for s in ${EP_TEST_SCRIPTS:-"$here"/*_test.sh}; do
 	[ -e "$s" ] || continue
 	run_one 900 sh "$s"
 done
+echo "# seconds each (the slowest 12):"
+sort -rn "$times" | head -n 12 | sed 's/^/#   /'
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
