@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/generalised.h"
 #include "cli/hostinfo.h"
 #include "cli/layer_figures.h"
 #include "cli/progress.h"
@@ -185,7 +186,7 @@ char *ep_sweep_command_line(int argc, char **argv)
 
 /* What the run is, for the header and the reports. */
 struct sweep_texts {
-	char routing[300], transport[200], where[1500], options[1800], traffic[2048];
+	char routing[300], transport[200], where[1500], options[1800], traffic[2048], warnings[1024];
 	struct ep_provenance prov;
 };
 
@@ -220,6 +221,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
 	parallel_text(o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], t->options, sizeof(t->options));
 	ep_options_traffic(o, &first, r->nodes, t->traffic, sizeof(t->traffic));
+	ep_generalised_warnings(o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], t->warnings, sizeof(t->warnings));
 	ep_provenance_collect(&t->prov, EP_VERSION);
 	t->prov.mem_total = h->mem_total, t->prov.numa_nodes = h->numa_nodes, t->prov.cores = h->cores;
 	t->prov.seed = o->seed;
@@ -235,6 +237,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		.iters = o->iters, .warmup = o->warmup, .check = o->check, .cached = o->cached,
 		.num_bias = o->num_bias, .timeout_s = o->timeout_s, .transport = t->transport,
 		.simd = ep_simd_name(ep_simd_active()), .variant_options = t->options[0] ? t->options : NULL,
+		.warnings = t->warnings,
 		.hostname = h->hostname, .cpu_model = h->cpu_model, .cores = h->cores,
 		.numa_nodes = h->numa_nodes, .mem_total = h->mem_total,
 		.copy_gbs = r->reporter ? ep_host_copy_gbs(copy_threads) : 0, .copy_threads = copy_threads,

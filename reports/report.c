@@ -36,6 +36,11 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet)
 		m->timeout_s, m->transport, m->simd ? ", simd " : "", m->simd ? m->simd : "");
 	if (m->variant_options)
 		fprintf(out, "# %s: %s\n", m->command, m->variant_options);
+	for (const char *w = m->warnings, *e; w && *w; w = *e ? e + 1 : e) {
+		e = strchr(w, '\n');
+		e = e ? e : w + strlen(w);
+		fprintf(out, "# warning: %.*s\n", (int)(e - w), w);
+	}
 	fprintf(out, "# host %s: %s, %d cores, %d NUMA node%s; memcpy %.2f GB/s with %d thread%s\n",
 		m->hostname, m->cpu_model, m->cores, m->numa_nodes, m->numa_nodes == 1 ? "" : "s",
 		m->copy_gbs, m->copy_threads, m->copy_threads == 1 ? "" : "s");

@@ -32,6 +32,7 @@ struct ep_report_meta {
 	const char *transport;    /* "shm" */
 	const char *simd;         /* the kernels' instruction set, "avx512" (or NULL) */
 	const char *variant_options; /* "key=value ..." of the subcommand's own options, or NULL */
+	const char *warnings;     /* lines ('\n' after each) the header prints as "# warning: ...", or NULL */
 	/* host */
 	const char *hostname, *cpu_model;
 	int cores, numa_nodes;

@@ -361,6 +361,17 @@ static void json_config(struct ep_json *j, const struct ep_report_meta *m)
 	ep_json_string(j, "transport", m->transport);
 	if (m->variant_options)
 		ep_json_string(j, "variant_options", m->variant_options);
+	if (m->warnings && *m->warnings) { /* the header's '# warning:' lines */
+		char line[512];
+		ep_json_begin_array(j, "warnings");
+		for (const char *w = m->warnings, *e; *w; w = *e ? e + 1 : e) {
+			e = strchr(w, '\n');
+			e = e ? e : w + strlen(w);
+			snprintf(line, sizeof(line), "%.*s", (int)(e - w), w);
+			ep_json_string(j, NULL, line);
+		}
+		ep_json_end_array(j);
+	}
 	ep_json_end_object(j);
 	ep_json_begin_object(j, "host");
 	ep_json_string(j, "hostname", m->hostname);

@@ -14,6 +14,14 @@ run "r2_bf16" 0 60 intranode -r 2 -e 8 -k 2 $small
 expect "r2_bf16_pass" "^# verdict: PASS"
 expect "r2_banner" "^# intranode: ep-semantics ascend \(quant_mode 0\), shared experts 0 on 0 ranks$"
 expect "r2_handles_line" "^# handles: .* 0 wrong elements; data tensors: 0 wrong$"
+# past Ascend's own limits (K > 8, H != 7168 on A3) it runs, with one '# warning:' line each (and in the JSON)
+run "r2_past_limits_warns" 0 60 intranode -r 2 -e 16 -k 9 $small --json "$tmp/warn.json"
+expect "r2_warns_k" "^# warning: --num-topk 9: Ascend's dispatch takes K <= 8 \(torch_npu-npu_moe_distribute_dispatch_v2.md\)$"
+expect "r2_warns_h" "^# warning: --hidden 256: Ascend A3's dispatch takes H = 7168"
+python3 -c "import json,sys; w=json.load(open(sys.argv[1]))['config']['warnings']; sys.exit(len(w) != 2)" "$tmp/warn.json" \
+	&& ok "r2_warnings_in_json" || bad "r2_warnings_in_json" "config.warnings is not the two lines"
+run "r2_within_limits_no_warning" 0 60 intranode -r 2 -e 8 -k 8 -t 8 --hidden 7168 -n 1 -w 1 --ep-semantics ascend
+grep -q "^# warning" "$tmp/out" && bad "r2_within_limits_silent" "a warning line" || ok "r2_within_limits_silent"
 run "r2_int8" 0 60 intranode -r 2 -e 8 -k 3 $small --dtype int8 --payload narrow
 run "r4_int8_smooth_shared_prefix" 0 60 intranode -r 4 -e 12 -k 4 $small --dtype int8 --smooth-scales \
 	--shared-experts 1 --shared-expert-ranks 1 --expert-counts prefix --payload narrow

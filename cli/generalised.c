@@ -1,0 +1,83 @@
+/* generalised.c - warnings for shapes past a vendor's limits that epbench runs anyway (see generalised.h). */
+#include "cli/generalised.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/parallel.h"
+
+#define OPD "torch_npu-npu_moe_distribute_dispatch_v2.md"
+
+/* One rule: its line into buf when it applies (returns 1), else 0. */
+typedef int (*rule_fn)(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len);
+
+static int moe_tp(const struct ep_parallel *p)
+{
+	return p->v[EP_PAR_MOE_TP] > 0 ? p->v[EP_PAR_MOE_TP] : 1;
+}
+
+/* Routed experts per MoE rank (shared-expert ranks host none). */
+static int local_experts(const struct ep_options *o, const struct ep_parallel *p)
+{
+	int mep = p->v[EP_PAR_MOE_EP] > 0 ? p->v[EP_PAR_MOE_EP] : 1, moe = mep - o->shared_expert_ranks;
+	return moe > 0 ? o->num_experts / moe : 0;
+}
+
+static int tp_past_2(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
+{
+	(void)o;
+	return moe_tp(p) > 2 && snprintf(buf, len, "moe_tp=%d: Ascend's MoE-TP stage takes tp_world_size 0, 1 or 2 (" OPD
+					 "); epbench generalises the tp = 2 order as a rotation (parallel-semantics.md "
+					 "section 3)", moe_tp(p)) > 0;
+}
+
+static int tp_with_experts(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
+{
+	int L = local_experts(o, p);
+	return moe_tp(p) > 1 && L > 1 && snprintf(buf, len, "%d local experts with MoE-TP: Ascend allows MoE-TP only with "
+						  "one local expert (" OPD "); epbench runs it (parallel-semantics.md "
+						  "section 3)", L) > 0;
+}
+
+static int k_past_8(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
+{
+	(void)p;
+	return o->num_topk > 8 && snprintf(buf, len, "--num-topk %d: Ascend's dispatch takes K <= 8 (" OPD ")",
+					   o->num_topk) > 0;
+}
+
+/* The first hidden size of the run (a sweep's points in order) that is not 7168. */
+static int h_not_a3(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
+{
+	(void)p;
+	for (int i = 0; i < o->hidden.n; i++)
+		if (o->hidden.v[i] != 7168)
+			return snprintf(buf, len, "--hidden %d: Ascend A3's dispatch takes H = 7168 (" OPD "; A2: H <= 7168)",
+					o->hidden.v[i]) > 0;
+	return 0;
+}
+
+static const rule_fn ascend_rules[] = {tp_past_2, tp_with_experts, k_past_8, h_not_a3};
+
+int ep_generalised_warnings(const struct ep_options *o, int W, char *buf, size_t len)
+{
+	struct ep_parallel p = {0};
+	char err[160];
+	int n = 0;
+	size_t at = 0;
+	buf[0] = '\0';
+	if (o->ep_semantics != EP_SEM_ASCEND)
+		return 0;
+	if (ep_parallel_given(&o->parallel) && ep_parallel_resolve(&o->parallel, W, o->ranks_per_node, &p, err, sizeof(err)))
+		return 0; /* refused elsewhere */
+	if (!ep_parallel_given(&o->parallel))
+		p.v[EP_PAR_MOE_TP] = 1, p.v[EP_PAR_MOE_EP] = W;
+	for (size_t i = 0; i < sizeof(ascend_rules) / sizeof(ascend_rules[0]); i++) {
+		char line[400];
+		if (!ascend_rules[i](o, &p, line, sizeof(line)) || at + strlen(line) + 2 > len)
+			continue;
+		at += (size_t)snprintf(buf + at, len - at, "%s\n", line);
+		n++;
+	}
+	return n;
+}

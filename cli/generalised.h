@@ -1,0 +1,21 @@
+/* generalised.h - what runs under parallel-semantics.md's generalisation beyond a vendor's own limits.
+ *
+ * parallel-semantics.md section 7: configurations outside Ascend's own
+ * limits that the spec generalises (moe_tp > 2, L > 1 with MoE-TP, K > 8,
+ * H != 7168 on A3; the limits of Ascend/op-plugin's
+ * torch_npu-npu_moe_distribute_dispatch{,_v2}.md) run, with one '#'
+ * warning line each in the header and the JSON's config.warnings. They
+ * are not refusals: `--limits` (a profile) is what refuses a shape.
+ */
+#ifndef EP_GENERALISED_H
+#define EP_GENERALISED_H
+
+#include <stddef.h>
+
+#include "cli/options.h"
+
+/* The warnings of a run of W ranks, one per line ('\n' after each) into
+ * buf ("" when none); returns how many. */
+int ep_generalised_warnings(const struct ep_options *o, int W, char *buf, size_t len);
+
+#endif

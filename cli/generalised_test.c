@@ -1,0 +1,50 @@
+/* generalised_test.c - each warning of generalised.h fires on its shape and only there. */
+#include <string.h>
+
+#include "cli/command.h"
+#include "cli/generalised.h"
+#include "tests/harness.h"
+
+/* The warnings of `intranode ARGS...` on W ranks, into buf; returns how many. */
+static int warnings(int W, char *buf, size_t len, const char **args, int n)
+{
+	char *argv[32], err[256];
+	struct ep_options o;
+	argv[0] = (char *)"intranode";
+	for (int i = 0; i < n; i++)
+		argv[i + 1] = (char *)args[i];
+	FILE *null = fopen("/dev/null", "w");
+	int rc = ep_options_parse(&ep_cmd_intranode.options, n + 1, argv, &o, null, err, sizeof(err));
+	fclose(null);
+	EP_ASSERT_INT_EQ(rc, 0);
+	int k = ep_generalised_warnings(&o, W, buf, len);
+	ep_options_free(&o);
+	return k;
+}
+#define WARN(W, buf, ...) warnings(W, buf, sizeof(buf), (const char *[]){__VA_ARGS__}, \
+	(int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
+
+EP_TEST(ascend_inside_its_limits_warns_nothing)
+{
+	char buf[1024];
+	EP_ASSERT_INT_EQ(WARN(8, buf, "-r", "8", "--ep-semantics", "ascend", "-k", "8", "--hidden", "7168"), 0);
+	EP_ASSERT_STR_EQ(buf, "");
+	EP_ASSERT_INT_EQ(WARN(8, buf, "-r", "8", "-k", "9", "--hidden", "256"), 0); /* DeepEP semantics: none */
+}
+
+EP_TEST(each_limit_past_ascends_is_one_line)
+{
+	char buf[1024];
+	EP_ASSERT_INT_EQ(WARN(8, buf, "-r", "8", "--ep-semantics", "ascend", "-k", "9", "--hidden", "7168"), 1);
+	EP_ASSERT(strstr(buf, "--num-topk 9: Ascend's dispatch takes K <= 8") != NULL);
+	EP_ASSERT_INT_EQ(WARN(8, buf, "-r", "8", "--ep-semantics", "ascend", "--hidden", "7168,4096"), 1);
+	EP_ASSERT(strstr(buf, "--hidden 4096: Ascend A3's dispatch takes H = 7168") != NULL);
+	EP_ASSERT_INT_EQ(WARN(8, buf, "-r", "8", "--ep-semantics", "ascend", "--hidden", "7168", "-e", "16",
+			      "--parallel", "dp=2,tp=4,moe_tp=4,moe_ep=2"), 2);
+	EP_ASSERT(strstr(buf, "moe_tp=4: Ascend's MoE-TP stage takes tp_world_size 0, 1 or 2") != NULL);
+	EP_ASSERT(strstr(buf, "\n8 local experts with MoE-TP: Ascend allows MoE-TP only with one local expert") != NULL);
+	EP_ASSERT_INT_EQ(WARN(4, buf, "-r", "4", "--ep-semantics", "ascend", "--hidden", "7168", "-e", "2",
+			      "--parallel", "dp=1,tp=4,moe_tp=2,moe_ep=2"), 0); /* Ascend's own MoE-TP: tp 2, one expert */
+}
+
+EP_TEST_MAIN()
