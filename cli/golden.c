@@ -89,8 +89,12 @@ static int golden_point(struct ep_golden *g)
 	}
 	struct ep_parallel par;
 	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
-	if (g->ascend && ep_options_layer(o, &par))
+	g->layer = ep_options_layer(o, &par);
+	if (g->ascend && g->layer)
 		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes plain EP runs only, not a --parallel configuration's MoE layer\n"),
+		       EP_EXIT_USAGE;
+	if (g->layer && (strcmp(g->cmd->name, "intranode") || g->rpn || o->dtype != EP_DTYPE_BF16 || o->num_bias))
+		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode, bf16, without --bias\n"),
 		       EP_EXIT_USAGE;
 	g->ll = !strcmp(g->cmd->name, "low-latency");
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)
@@ -100,6 +104,8 @@ static int golden_point(struct ep_golden *g)
 	g->run = (struct ep_run){.cfg = &g->cfg};
 	ep_options_shape(o, R, o->tokens.v[0], o->hidden.v[0], &g->run.shape);
 	ep_command_routing(g->cmd, o, R, g->rpn ? o->nodes : 0, &g->run.routing);
+	if (g->layer)
+		g->run.parallel = par, g->run.attn_tokens = o->tokens.v[0];
 	/* rotating, trace: the step of the first iteration (a trace's STEP) */
 	g->run.routing.step = ep_routing_step(&g->run.shape, &g->run.routing, 0);
 	if (ep_options_check_shape(o, &g->run.shape, &g->run.routing, err, sizeof(err)) ||
@@ -362,6 +368,13 @@ static int check_out(struct ep_golden *g, char *partial, size_t len)
 static int write_all(struct ep_golden *g, const char *partial)
 {
 	int rc = ep_mkdir_p(partial);
+	if (!rc && g->layer) {
+		ep_golden_layer_head(g);
+		rc = ep_golden_layer(g, partial);
+		if (!rc)
+			rc = ep_oracle_write_manifest(&g->m, partial);
+		return rc ? rc : rename(partial, g->out) ? -errno : 0;
+	}
 	for (int me = 0; !rc && me < g->run.shape.num_ranks; me++)
 		if (!(rc = g->ll ? ep_ll_golden_rank(&g->run, g->rpn, me, partial)
 			     : g->ascend ? ep_ascend_golden_rank(&g->run, me, partial) : normal_rank(g, me, partial)) &&
@@ -391,7 +404,7 @@ static int golden_main(const struct ep_command *self, int argc, char **argv)
 		double need = ep_ascend_golden_bytes(&g.run, &one);
 		code = fits(need, one, g.out_parent);
 	}
-	if (!code && !g.ll && !g.ascend && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing,
+	if (!code && !g.ll && !g.ascend && !g.layer && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing,
 									      g.cfg.seed, 0, g.rpn)))) {
 		code = golden_fits(&g, &ref, g.out_parent);
 		ep_normal_ref_fini(&ref);

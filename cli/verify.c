@@ -97,20 +97,9 @@ static int parse(int argc, char **argv, struct verify *v)
 /* The SHA-256 of rank/name.npy against the manifest's, if it lists it. */
 static void check_hash(struct verify *v, int rank, const char *name)
 {
-	char path[8192], err[256], hex[65], *data = NULL;
-	size_t len;
-	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", v->dir, rank, name);
-	for (int i = 0; i < v->m.ntensors; i++) {
-		const struct ep_oracle_tensor *t = &v->m.tensors[i];
-		if (t->rank != rank || strcmp(t->name, name) || ep_file_read(".npy file", path, TENSOR_MAX, &data, &len, err,
-									 sizeof(err)))
-			continue;
-		ep_sha256_of(data, len, hex);
-		free(data);
-		if (strcmp(hex, t->sha256) && v->changed_inputs++ < 4) {
-			size_t n = strlen(v->changed);
-			snprintf(v->changed + n, sizeof(v->changed) - n, "%srank%d/%s.npy", n ? ", " : "", rank, name);
-		}
+	if (ep_oracle_hash_differs(&v->m, v->dir, rank, name) && v->changed_inputs++ < 4) {
+		size_t n = strlen(v->changed);
+		snprintf(v->changed + n, sizeof(v->changed) - n, "%srank%d/%s.npy", n ? ", " : "", rank, name);
 	}
 }
 
@@ -272,7 +261,9 @@ static int check_rank(struct verify *v, int me, struct ep_check_report *rep)
 			.num_recv_tokens_per_expert = arr(&o, O_NRTPE), .rank_prefix_matrix = arr(&o, O_RPM)};
 		struct ep_check_hooks hooks = {.ctx = &o, .skip = skip_absent};
 		rep->hooks = &hooks;
-		ep_normal_ref_check(&ref, &lay, &out, arr(&o, O_CX), arr(&o, O_CW), rep);
+		rc = ep_oracle_check_replicas(v->dir, me, v->loaded[me].topk_idx, T, (size_t)v->m.shape.num_topk, rep);
+		if (!rc)
+			ep_normal_ref_check(&ref, &lay, &out, arr(&o, O_CX), arr(&o, O_CW), rep);
 		rep->hooks = NULL;
 		for (int i = 0; i < O_N; i++)
 			if (o.wanted[i] && !o.present[i] && !strstr(v->not_checked, out_names[i])) {
@@ -371,6 +362,11 @@ static int verify_main(const struct ep_command *self, int argc, char **argv)
 		code = usage_line("--ll-order is for low-latency; normal mode's order is defined and always exact", NULL,
 				  NULL);
 	v.ll = !strcmp(v.sub, "low-latency");
+	if (!code && v.m.layer.on) {
+		code = ep_verify_layer(&v.m, v.dir);
+		ep_oracle_manifest_free(&v.m);
+		return code;
+	}
 	if (!code && !(code = load_inputs(&v))) {
 		const struct ep_shape *s = &v.m.shape;
 		printf("# epbench verify %s%s %s: %d ranks, %d tokens, hidden %d, top-%d of %d experts, dtype %s, payload %s\n",
