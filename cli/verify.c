@@ -261,9 +261,7 @@ static int check_rank(struct verify *v, int me, struct ep_check_report *rep)
 			.num_recv_tokens_per_expert = arr(&o, O_NRTPE), .rank_prefix_matrix = arr(&o, O_RPM)};
 		struct ep_check_hooks hooks = {.ctx = &o, .skip = skip_absent};
 		rep->hooks = &hooks;
-		rc = ep_oracle_check_replicas(v->dir, me, v->loaded[me].topk_idx, T, (size_t)v->m.shape.num_topk, rep);
-		if (!rc)
-			ep_normal_ref_check(&ref, &lay, &out, arr(&o, O_CX), arr(&o, O_CW), rep);
+		ep_normal_ref_check(&ref, &lay, &out, arr(&o, O_CX), arr(&o, O_CW), rep);
 		rep->hooks = NULL;
 		for (int i = 0; i < O_N; i++)
 			if (o.wanted[i] && !o.present[i] && !strstr(v->not_checked, out_names[i])) {
@@ -299,6 +297,20 @@ static int verify_all(struct verify *v)
 	if (!by_src || !matrix)
 		return free(by_src), free(matrix), EP_EXIT_ENV;
 	pt.res.checked = 1;
+	for (int me = 0; me < R && !rc && !v->ll && !v->ascend; me++) { /* a library's replica choice, before any output */
+		struct ep_check_report rep;
+		ep_report_init(&rep, R, NULL);
+		rc = ep_oracle_check_replicas(v->dir, me, v->loaded[me].topk_idx, (size_t)v->loaded[me].num_tokens,
+					      (size_t)v->m.shape.num_topk, &rep);
+		pt.res.checked_bytes += rep.checked_bytes, pt.res.wrong_elems += rep.wrong_elems;
+		pt.res.wrong_rows += rep.wrong_rows;
+		if (rep.has_first && !pt.res.first_mismatch[0]) {
+			char line[EP_TEXT_MAX - 16];
+			ep_mismatch_format(&rep.first, line, sizeof(line));
+			snprintf(pt.res.first_mismatch, sizeof(pt.res.first_mismatch), "rank %d: %.*s", me,
+				 (int)sizeof(pt.res.first_mismatch) - 24, line);
+		}
+	}
 	for (int me = 0; me < R && !rc; me++) {
 		struct ep_check_report rep;
 		ep_report_init(&rep, R, by_src);
