@@ -38,6 +38,9 @@ void ep_golden_free(struct ep_golden *g);
  * then every world rank's slice and phases into dir (0 or -errno). */
 void ep_golden_layer_head(struct ep_golden *g);
 int ep_golden_layer(struct ep_golden *g, const char *dir);
+/* Ascend's layer (moe_tp 1): rank me's attn_tp_gathered_x from its
+ * attention-TP group's expected combine outputs, already in dir. */
+int ep_golden_ascend_attn(struct ep_golden *g, int me, const char *dir);
 /* cli/verify_layer.c: a layer directory checked phase by phase; prints the
  * report, returns the exit status. */
 int ep_verify_layer(const struct ep_oracle_manifest *m, const char *dir);

@@ -158,3 +158,28 @@ int ep_golden_layer(struct ep_golden *gd, const char *dir)
 	slices_free(&in, W);
 	return rc;
 }
+
+int ep_golden_ascend_attn(struct ep_golden *gd, int me, const char *dir)
+{
+	int tp = gd->run.parallel.v[EP_PAR_TP], d = me / tp, rc = 0;
+	size_t H = (size_t)gd->run.shape.hidden, rows = 0, any[2] = {0, H};
+	struct ep_npy x[tp];
+	memset(x, 0, sizeof(x));
+	if (tp < 2)
+		return 0;
+	for (int i = 0; i < tp && !rc; i++) /* the combine outputs golden just wrote */
+		if (ep_oracle_load(dir, d * tp + i, "x", EP_NPY_U2, 2, any, &x[i], 1))
+			rc = -EIO;
+		else
+			rows += x[i].shape[0];
+	uint16_t *out = rc ? NULL : malloc(2 * (rows * H + 1));
+	for (int i = 0, at = 0; out && i < tp; at += (int)x[i].shape[0], i++)
+		memcpy(out + (size_t)at * H, x[i].data, 2 * x[i].shape[0] * H);
+	struct ep_npy_item t = {"attn_tp_gathered_x", EP_NPY_U2, rows, H, 2, out};
+	if (!rc)
+		rc = out ? ep_npy_write_items(dir, me, &t, 1) : -ENOMEM;
+	free(out);
+	for (int i = 0; i < tp; i++)
+		ep_npy_free(&x[i]);
+	return rc;
+}

@@ -35,8 +35,18 @@ static const struct ep_row_names gathered_names = {"moe_tp_gathered_x", "moe_tp_
 						   "moe_tp_gathered_src_idx", "moe_tp_gathered_topk_idx",
 						   "moe_tp_gathered_topk_weights"};
 
-const char *ep_layer_phase_of(const char *name)
+const char *ep_layer_phase_of(const char *name, int ascend)
 {
+	static const struct { const char *name; enum ep_layer_phase phase; } asc[] = {
+		{"expand_x", EP_LPH_EP_DISPATCH}, {"dynamic_scales", EP_LPH_EP_DISPATCH},
+		{"assist_info_for_combine", EP_LPH_EP_DISPATCH}, {"expert_token_nums", EP_LPH_EP_DISPATCH},
+		{"ep_recv_counts", EP_LPH_EP_DISPATCH}, {"expert_outputs", EP_LPH_EXPERTS}, {"x", EP_LPH_EP_COMBINE},
+		{"attn_tp_gathered_x", EP_LPH_ATTN_TP_GATHER}};
+	for (size_t i = 0; ascend && i < sizeof(asc) / sizeof(asc[0]); i++)
+		if (!strcmp(asc[i].name, name))
+			return ep_layer_phase_names[asc[i].phase];
+	if (ascend)
+		return ep_layer_phase_names[EP_LPH_INPUT];
 	for (size_t i = 0; i < sizeof(layer_names) / sizeof(layer_names[0]); i++)
 		if (!strcmp(layer_names[i].name, name))
 			return ep_layer_phase_names[layer_names[i].phase];

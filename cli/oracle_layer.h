@@ -80,7 +80,8 @@ int ep_layer_tensors(struct ep_layer *l, int r, struct ep_layer_tensor *t);
 int ep_layer_check(struct ep_layer *l, int r, const struct ep_layer_tensor *t, int n,
 		   struct ep_check_report *rep);
 
-/* The phase a layer tensor belongs to, by name ("input" for unknown ones). */
-const char *ep_layer_phase_of(const char *name);
+/* The phase a layer tensor belongs to, by name (DeepEP's or, with ascend,
+ * Ascend's names; "input" for unknown ones). */
+const char *ep_layer_phase_of(const char *name, int ascend);
 
 #endif

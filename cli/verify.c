@@ -374,7 +374,7 @@ static int verify_main(const struct ep_command *self, int argc, char **argv)
 		code = usage_line("--ll-order is for low-latency; normal mode's order is defined and always exact", NULL,
 				  NULL);
 	v.ll = !strcmp(v.sub, "low-latency");
-	if (!code && v.m.layer.on) {
+	if (!code && v.m.layer.on && !v.ascend) {
 		code = ep_verify_layer(&v.m, v.dir);
 		ep_oracle_manifest_free(&v.m);
 		return code;

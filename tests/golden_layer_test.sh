@@ -68,6 +68,26 @@ PY
 grep -q '"phase": "world_reduce"' "$tmp/g2/manifest.json" && grep -q '"phase": "world_partial"' "$tmp/g2/manifest.json" &&
 	ok "manifest_allgather_phases" || bad "manifest_allgather_phases" "no world phases in the manifest"
 
+# Ascend's layer (moe_tp=1: MC2 over the world, the attention-TP gather after combine)
+for args in "--parallel dp=2,tp=2,moe_tp=1,moe_ep=4" \
+	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 -e 9 --dtype int8 --shared-experts 1 --shared-expert-ranks 1 --uneven-tokens 1 --sp-pad replicate0"; do
+	i=$((i + 1))
+	run "golden_ascend_$i" 0 60 golden intranode $S --ep-semantics ascend $args --out "$tmp/g$i" || continue
+	run "dump_ascend_$i" 0 60 intranode $S --ep-semantics ascend $args -n 1 -w 0 --dump "$tmp/d$i"
+	same "golden_ascend_equals_dump_$i" "$tmp/g$i" "$tmp/d$i"
+	run "verify_golden_ascend_$i" 0 60 verify intranode "$tmp/g$i" --ep-semantics ascend
+	expect "verify_ascend_checked_everything_$i" "^# not checked \(absent\): nothing"
+done
+grep -q '"phase": "attn_tp_gather"' "$tmp/g6/manifest.json" && grep -q '"moe_tp": 1' "$tmp/g6/manifest.json" &&
+	ok "manifest_ascend_layer" || bad "manifest_ascend_layer" "no layer or attention phase in Ascend's manifest"
+cp -r "$tmp/g6" "$tmp/a1"
+py "$tmp/a1/rank3/attn_tp_gathered_x.npy" <<'PY'
+import numpy as np, sys
+a = np.load(sys.argv[1]); a[5, 7] ^= 1; np.save(sys.argv[1], a)
+PY
+run "verify_ascend_attn_flip_fails" 1 60 verify intranode "$tmp/a1" --ep-semantics ascend
+expect "ascend_attn_flip_named" "first: rank 3: attn_tp_gathered_x\[5\]\[7\]"
+
 # the fake library computing the MoE-TP stage (moe_tp 4: order matters) and the world reduce
 fake "fake_mtp_faithful" "$tmp/g3" "$tmp/f1" faithful
 run "verify_fake_mtp_faithful" 0 60 verify intranode "$tmp/f1"
