@@ -9,7 +9,9 @@
  * expected dispatch outputs (combine_x, combine_topk_weights), the input
  * another library's combine must be given. Low-latency mode is written by
  * oracle_ll.c, --ep-semantics ascend by oracle_ascend.c (Ascend's names,
- * expert_outputs between the ops). Rank by rank: only one rank's
+ * expert_outputs between the ops), a --parallel configuration's MoE layer
+ * by golden_layer.c (Ascend's, moe_tp 1, by oracle_ascend.c on the slices,
+ * attn_tp_gathered_x added). Rank by rank: only one rank's
  * tensors are in memory. Everything is written into DIR.partial and renamed
  * to DIR at the end, so an interrupted or refused golden leaves no DIR.
  */

@@ -13,7 +13,11 @@
  * in oracle_ll.c, exact or, with --ll-order any, per expert as a set;
  * --ep-semantics ascend in oracle_ascend.c (named on the command line as
  * the manifest says, its handle tensors on the footer's handles line and
- * the first wrong one named).
+ * the first wrong one named); a --parallel MoE layer's directory in
+ * verify_layer.c, phase by phase. With redundant experts every rank's
+ * physical ids are held to phy2log before any output is compared (a
+ * library's own replica choice passes when it maps to golden's logical
+ * experts; the outputs are then expected for that choice).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,7 +66,8 @@ static int parse(int argc, char **argv, struct verify *v)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return printf("usage: epbench verify SUBCOMMAND DIR [--ll-order exact|any] [--ep-semantics deepep|ascend]\n\n"
 				      "Reads every rank's inputs from DIR (as `epbench golden` writes them), computes the\n"
-				      "expected outputs with reference/ and compares the outputs present byte for byte.\n\n"
+				      "expected outputs with reference/ and compares the outputs present byte for byte\n"
+				      "(a --parallel configuration's MoE layer: phase by phase, the first wrong one named).\n\n"
 				      "  --ll-order any   low-latency: compare each expert's rows as a set keyed by source\n"
 				      "                   rank and packed_recv_src_info (DeepEP's order depends on timing)\n"
 				      "  --ep-semantics ascend  intranode: Ascend's dispatch_v2/combine_v2 tensors (as the\n"
