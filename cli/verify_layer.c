@@ -96,10 +96,12 @@ static int load_outputs(struct vl *v, int r, struct ep_layer_tensor *t, int n, s
 		if (rc > 1 || rc < 0)
 			return rc;
 		int fits = !rc && files[i].shape[0] == t[i].d0 && (!t[i].d1 || files[i].shape[1] == t[i].d1);
-		if (!rc && !fits) { /* a wrong row count is a wrong output, named by its phase */
+		if (!rc && !fits) { /* a wrong row (or column) count is a wrong output, named by its phase */
 			char what[40];
-			snprintf(what, sizeof(what), "%.32s.rows", t[i].name);
-			ep_report_scalar(&rep[t[i].phase], what, (long long)t[i].d0, (long long)files[i].shape[0]);
+			int rows = files[i].shape[0] != t[i].d0;
+			snprintf(what, sizeof(what), "%.32s.%s", t[i].name, rows ? "rows" : "cols");
+			ep_report_scalar(&rep[t[i].phase], what, (long long)(rows ? t[i].d0 : t[i].d1),
+					 (long long)files[i].shape[rows ? 0 : 1]);
 		}
 		p->absent[i] = !fits;
 		if (rc == 1 && !strstr(v->not_checked, t[i].name)) {

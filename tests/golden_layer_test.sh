@@ -117,6 +117,12 @@ np.save(sys.argv[1], np.load(sys.argv[1])[1:])
 PY
 run "verify_short_partial_fails" 1 60 verify intranode "$tmp/p1"
 expect "short_partial_named" "^# first wrong phase experts: rank 2: moe_tp_partial.rows"
+py "$tmp/p1/rank0/recv_topk_weights.npy" <<'PY'
+import numpy as np, sys
+np.save(sys.argv[1], np.load(sys.argv[1])[:, :2])
+PY
+run "verify_narrow_weights_fails" 1 60 verify intranode "$tmp/p1"
+expect "narrow_weights_named" "^# first wrong phase ep_dispatch: rank 0: recv_topk_weights.cols: expected 3, got 2"
 
 # redundant experts: a library's own replica choice (another policy, the
 # same logical ids) passes; a physical id of another logical expert fails
