@@ -228,6 +228,7 @@ struct rows {
 	float *w;
 	int32_t *src;
 	size_t n;
+	size_t at;     /* capture: the first row of the block being checked (the reference numbers a block from 0) */
 };
 
 static void capture(void *ctx, const char *tensor, int64_t row, const void *data, size_t bytes)
@@ -237,7 +238,7 @@ static void capture(void *ctx, const char *tensor, int64_t row, const void *data
 		 : !strcmp(tensor, gathered_names.topk_weights) ? (void *)c->w
 		 : !strcmp(tensor, gathered_names.src_idx) ? (void *)c->src : NULL;
 	if (to)
-		memcpy((char *)to + (size_t)row * bytes, data, bytes);
+		memcpy((char *)to + (c->at + (size_t)row) * bytes, data, bytes);
 }
 
 static void rows_free(struct rows *a)
@@ -247,7 +248,7 @@ static void rows_free(struct rows *a)
 
 static int rows_alloc(struct rows *a, size_t n, size_t H, size_t K)
 {
-	a->n = n;
+	a->n = n, a->at = 0;
 	a->x = calloc(n * H + 1, 2), a->idx = calloc(n * K + 1, 8), a->w = calloc(n * K + 1, 4), a->src = calloc(n + 1, 4);
 	return a->x && a->idx && a->w && a->src ? 0 : -ENOMEM;
 }
@@ -293,10 +294,8 @@ static int check_gather(struct ep_layer *l, int r, struct rows *want, const stru
 		ep_report_init(&scratch, l->cfg.moe_ep, NULL);
 		scratch.hooks = &hooks;
 		struct ep_dispatch_out z = view_of(&zero, off, ref->num_recv, H, K);
-		/* the scratch report's rows are written at their index in the block: shift them */
-		want->x += off * H, want->idx += off * K, want->w += off * K, want->src += off;
+		want->at = off;
 		ep_reference_check_rows(ref, &z, &gathered_names, &scratch);
-		want->x -= off * H, want->idx -= off * K, want->w -= off * K, want->src -= off;
 		if (got) { /* the reference numbers a block's rows from 0: the caller's hooks see them from off */
 			struct ep_dispatch_out gv = view_of(got, off, ref->num_recv, H, K);
 			const struct ep_check_hooks *up = rep->hooks;
