@@ -9,7 +9,9 @@
  * expected dispatch outputs (combine_x, combine_topk_weights), the input
  * another library's combine must be given. Low-latency mode is written by
  * oracle_ll.c, --ep-semantics ascend by oracle_ascend.c (Ascend's names,
- * expert_outputs between the ops). Rank by rank: only one rank's
+ * expert_outputs between the ops), a --parallel configuration's MoE layer
+ * by golden_layer.c (Ascend's, moe_tp 1, by oracle_ascend.c on the slices,
+ * attn_tp_gathered_x added). Rank by rank: only one rank's
  * tensors are in memory. Everything is written into DIR.partial and renamed
  * to DIR at the end, so an interrupted or refused golden leaves no DIR.
  */
@@ -26,6 +28,7 @@
 #include "cli/budget.h"
 #include "cli/command.h"
 #include "cli/golden.h"
+#include "cli/layer_figures.h"
 #include "cli/low_latency.h"
 #include "cli/normal_io.h"
 #include "cli/oracle.h"
@@ -89,8 +92,12 @@ static int golden_point(struct ep_golden *g)
 	}
 	struct ep_parallel par;
 	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
-	if (g->ascend && ep_options_layer(o, &par))
-		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes plain EP runs only, not a --parallel configuration's MoE layer\n"),
+	g->layer = ep_options_layer(o, &par);
+	if (g->ascend && g->layer && (par.v[EP_PAR_MOE_TP] != 1 || par.moe_comm != EP_MOE_A2A))
+		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer with moe_tp=1 and a2a only\n"),
+		       EP_EXIT_USAGE;
+	if (g->layer && !g->ascend && (strcmp(g->cmd->name, "intranode") || g->rpn || o->dtype != EP_DTYPE_BF16 || o->num_bias))
+		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode, bf16, without --bias\n"),
 		       EP_EXIT_USAGE;
 	g->ll = !strcmp(g->cmd->name, "low-latency");
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)
@@ -100,6 +107,10 @@ static int golden_point(struct ep_golden *g)
 	g->run = (struct ep_run){.cfg = &g->cfg};
 	ep_options_shape(o, R, o->tokens.v[0], o->hidden.v[0], &g->run.shape);
 	ep_command_routing(g->cmd, o, R, g->rpn ? o->nodes : 0, &g->run.routing);
+	if (g->layer)
+		g->run.parallel = par, g->run.attn_tokens = o->tokens.v[0];
+	if (g->layer && g->ascend && ep_layer_slice_run(&g->run)) /* Ascend's EP group is the world: its ranks dispatch their slices */
+		return fprintf(stderr, "epbench golden: out of memory\n"), EP_EXIT_ENV;
 	/* rotating, trace: the step of the first iteration (a trace's STEP) */
 	g->run.routing.step = ep_routing_step(&g->run.shape, &g->run.routing, 0);
 	if (ep_options_check_shape(o, &g->run.shape, &g->run.routing, err, sizeof(err)) ||
@@ -331,6 +342,8 @@ static void manifest_head(struct ep_golden *g)
 	if (g->ascend)
 		m->ascend = (struct ep_oracle_ascend){1, g->cfg.shared_experts, g->cfg.shared_expert_ranks,
 						      g->cfg.smooth_scales, g->cfg.comm_quant};
+	if (g->layer)
+		ep_golden_layer_head(g);
 	if (g->ll) {
 		struct ep_ll_config c;
 		ep_ll_run_config(&g->run, g->rpn ? g->rpn : g->run.shape.num_ranks, &c);
@@ -362,11 +375,20 @@ static int check_out(struct ep_golden *g, char *partial, size_t len)
 static int write_all(struct ep_golden *g, const char *partial)
 {
 	int rc = ep_mkdir_p(partial);
+	if (!rc && g->layer && !g->ascend) {
+		rc = ep_golden_layer(g, partial);
+		if (!rc)
+			rc = ep_oracle_write_manifest(&g->m, partial);
+		return rc ? rc : rename(partial, g->out) ? -errno : 0;
+	}
 	for (int me = 0; !rc && me < g->run.shape.num_ranks; me++)
 		if (!(rc = g->ll ? ep_ll_golden_rank(&g->run, g->rpn, me, partial)
-			     : g->ascend ? ep_ascend_golden_rank(&g->run, me, partial) : normal_rank(g, me, partial)) &&
-		    !(rc = placement_rank(g, me, partial)))
-			rc = add_rank(g, partial, me);
+			     : g->ascend ? ep_ascend_golden_rank(&g->run, me, partial) : normal_rank(g, me, partial)))
+			rc = placement_rank(g, me, partial);
+	for (int me = 0; !rc && g->layer && me < g->run.shape.num_ranks; me++) /* Ascend's layer: every combine first */
+		rc = ep_golden_ascend_attn(g, me, partial);
+	for (int me = 0; !rc && me < g->run.shape.num_ranks; me++)
+		rc = add_rank(g, partial, me);
 	if (!rc)
 		rc = ep_oracle_write_manifest(&g->m, partial);
 	return rc ? rc : rename(partial, g->out) ? -errno : 0;
@@ -391,7 +413,7 @@ static int golden_main(const struct ep_command *self, int argc, char **argv)
 		double need = ep_ascend_golden_bytes(&g.run, &one);
 		code = fits(need, one, g.out_parent);
 	}
-	if (!code && !g.ll && !g.ascend && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing,
+	if (!code && !g.ll && !g.ascend && !g.layer && !(code = ep_error_exit_code(ep_normal_ref_init(&ref, &g.run.shape, &g.run.routing,
 									      g.cfg.seed, 0, g.rpn)))) {
 		code = golden_fits(&g, &ref, g.out_parent);
 		ep_normal_ref_fini(&ref);

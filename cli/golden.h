@@ -25,6 +25,7 @@ struct ep_golden {
 	int rpn;                     /* ranks per node, 0 on one host */
 	int ll;                      /* low-latency mode */
 	int ascend;                  /* --ep-semantics ascend (cli/oracle_ascend.c) */
+	int layer;                   /* a --parallel configuration's MoE layer (cli/golden_layer.c) */
 	struct ep_oracle_manifest m;
 };
 
@@ -32,5 +33,16 @@ struct ep_golden {
  * 0, -1 after --help, or an exit status after one line on stderr. */
 int ep_golden_setup(int argc, char **argv, struct ep_golden *g, const char *verb, int want_out);
 void ep_golden_free(struct ep_golden *g);
+
+/* cli/golden_layer.c: the manifest's layer from the run's configuration,
+ * then every world rank's slice and phases into dir (0 or -errno). */
+void ep_golden_layer_head(struct ep_golden *g);
+int ep_golden_layer(struct ep_golden *g, const char *dir);
+/* Ascend's layer (moe_tp 1): rank me's attn_tp_gathered_x from its
+ * attention-TP group's expected combine outputs, already in dir. */
+int ep_golden_ascend_attn(struct ep_golden *g, int me, const char *dir);
+/* cli/verify_layer.c: a layer directory checked phase by phase; prints the
+ * report, returns the exit status. */
+int ep_verify_layer(const struct ep_oracle_manifest *m, const char *dir);
 
 #endif

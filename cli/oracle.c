@@ -1,5 +1,6 @@
 /* oracle.c - golden/verify directories: roles, manifest, the normal-mode reference (see oracle.h). */
 #include "cli/oracle.h"
+#include "cli/oracle_layer.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -32,7 +33,8 @@ enum ep_oracle_role ep_oracle_role_of(const char *name, int ascend)
 			return EP_ROLE_INPUT;
 	if (ascend)
 		return !strcmp(name, "expert_outputs") ? EP_ROLE_EXPERT : EP_ROLE_OUTPUT;
-	return !strcmp(name, "combine_x") || !strcmp(name, "combine_topk_weights") ? EP_ROLE_EXPERT : EP_ROLE_OUTPUT;
+	return !strcmp(name, "combine_x") || !strcmp(name, "combine_topk_weights") || !strcmp(name, "moe_tp_partial") ||
+	       !strcmp(name, "world_partial") ? EP_ROLE_EXPERT : EP_ROLE_OUTPUT;
 }
 
 const char *ep_oracle_role_name(enum ep_oracle_role r)
@@ -102,6 +104,33 @@ static void write_shape(struct ep_json *j, const struct ep_oracle_manifest *m)
 	ep_json_end_object(j);
 }
 
+/* A MoE layer's configuration and every rank's groups (cli/oracle_layer.h). */
+static void write_layer(struct ep_json *j, const struct ep_oracle_manifest *m)
+{
+	static const char *const pads[] = {"none", "zero", "replicate0"};
+	const struct ep_oracle_layer *l = &m->layer;
+	struct ep_parallel p = {.v = {[EP_PAR_DP] = l->dp, [EP_PAR_TP] = l->tp, [EP_PAR_CP] = 1, [EP_PAR_SP] = 1,
+				     [EP_PAR_MOE_TP] = l->moe_tp, [EP_PAR_MOE_EP] = l->moe_ep},
+				.moe_comm = l->allgather ? EP_MOE_ALLGATHER : EP_MOE_A2A};
+	char groups[256];
+	ep_json_begin_object(j, "layer");
+	ep_json_int(j, "dp", l->dp);
+	ep_json_int(j, "tp", l->tp);
+	ep_json_int(j, "moe_tp", l->moe_tp);
+	ep_json_int(j, "moe_ep", l->moe_ep);
+	ep_json_string(j, "moe_comm", l->allgather ? "allgather" : "a2a");
+	ep_json_string(j, "sp_pad", pads[l->sp_pad % 3]);
+	ep_json_int(j, "tokens_per_dp", l->tokens_per_dp);
+	ep_json_int(j, "uneven_tokens", l->uneven);
+	ep_json_begin_array(j, "groups");
+	for (int r = 0; r < m->shape.num_ranks; r++) {
+		ep_parallel_describe(&p, r, groups, sizeof(groups));
+		ep_json_string(j, NULL, groups);
+	}
+	ep_json_end_array(j);
+	ep_json_end_object(j);
+}
+
 int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir)
 {
 	char path[8192];
@@ -114,6 +143,8 @@ int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir
 	ep_json_string(j, "payload", ep_payload_name(m->payload));
 	ep_json_uint(j, "seed", (unsigned long long)m->seed);
 	write_shape(j, m);
+	if (m->layer.on)
+		write_layer(j, m);
 	ep_json_begin_array(j, "tensors");
 	for (int i = 0; i < m->ntensors; i++) {
 		const struct ep_oracle_tensor *t = &m->tensors[i];
@@ -121,6 +152,8 @@ int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir
 		ep_json_int(j, "rank", t->rank);
 		ep_json_string(j, "name", t->name);
 		ep_json_string(j, "role", ep_oracle_role_name(t->role));
+		if (m->layer.on)
+			ep_json_string(j, "phase", ep_layer_phase_of(t->name, m->ascend.on));
 		ep_json_string(j, "dtype", ep_npy_descr(t->dtype));
 		ep_json_begin_array(j, "shape");
 		for (int d = 0; d < t->ndim; d++)
@@ -198,8 +231,44 @@ static int read_shape(json_t *s, struct ep_oracle_manifest *m)
 		return -1;
 	if (m->ascend.on)
 		return read_ascend(s, m);
-	return x->num_experts % x->num_ranks == 0 && (!m->ranks_per_node || x->num_ranks % m->ranks_per_node == 0)
+	return (m->layer.on || x->num_experts % x->num_ranks == 0) && (!m->ranks_per_node || x->num_ranks % m->ranks_per_node == 0)
 		? 0 : -1;
+}
+
+/* A MoE layer's configuration, held to parallel-semantics.md section 1 as
+ * --parallel is, on what golden writes (DeepEP semantics, bf16, top-k, no
+ * bias, one host). 0, or -1 with one line in err. */
+static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t len)
+{
+	struct ep_oracle_layer *l = &m->layer;
+	const struct ep_shape *x = &m->shape;
+	int ok = json_is_object(o);
+	l->dp = (int)get_int(o, "dp", 1, 4096, &ok);
+	l->tp = (int)get_int(o, "tp", 1, 4096, &ok);
+	l->moe_tp = (int)get_int(o, "moe_tp", 1, 4096, &ok);
+	l->moe_ep = (int)get_int(o, "moe_ep", 1, 4096, &ok);
+	l->tokens_per_dp = (int)get_int(o, "tokens_per_dp", 1, 1 << 24, &ok);
+	l->uneven = (int)get_int(o, "uneven_tokens", 0, 1, &ok);
+	const char *comm = json_string_value(json_object_get(o, "moe_comm"));
+	const char *pad = json_string_value(json_object_get(o, "sp_pad"));
+	ok = ok && comm && pad && (!strcmp(comm, "a2a") || !strcmp(comm, "allgather"));
+	ok = ok && (!strcmp(pad, "none") || !strcmp(pad, "zero") || !strcmp(pad, "replicate0"));
+	if (!ok)
+		return snprintf(err, len, "layer: dp, tp, moe_tp, moe_ep, moe_comm, sp_pad, tokens_per_dp or uneven_tokens missing or out of range"), -1;
+	l->allgather = !strcmp(comm, "allgather");
+	l->sp_pad = !strcmp(pad, "zero") ? EP_SLICE_ZERO : !strcmp(pad, "replicate0") ? EP_SLICE_REPLICATE0 : EP_SLICE_NONE;
+	struct ep_parallel p = {.v = {[EP_PAR_DP] = l->dp, [EP_PAR_TP] = l->tp, [EP_PAR_MOE_TP] = l->moe_tp,
+				      [EP_PAR_MOE_EP] = l->moe_ep}}, out;
+	char why[EP_TEXT_MAX - 64];
+	if (ep_parallel_resolve(&p, x->num_ranks, 0, &out, why, sizeof(why)))
+		return snprintf(err, len, "layer: %.400s", why), -1;
+	if (out.v[EP_PAR_MOE_TP] * out.v[EP_PAR_MOE_EP] != x->num_ranks || (!m->ascend.on && x->num_experts % l->moe_ep))
+		return snprintf(err, len, "layer: moe_tp x moe_ep is not the world, or moe_ep does not divide the experts"), -1;
+	if (m->ranks_per_node || (m->ascend.on && (l->moe_tp != 1 || l->allgather)))
+		return snprintf(err, len, "layer: one host only; with ep_semantics ascend, moe_tp 1 and a2a only"), -1;
+	if (!m->ascend.on && (x->dtype != EP_DTYPE_BF16 || !x->with_topk || x->num_bias))
+		return snprintf(err, len, "layer: DeepEP semantics in bf16, with top-k and no bias only"), -1;
+	return 0;
 }
 
 static int read_tensor(json_t *o, const struct ep_oracle_manifest *m, struct ep_oracle_tensor *t)
@@ -234,10 +303,15 @@ static int read_root(json_t *root, struct ep_oracle_manifest *m, const char *pat
 	if (sem && strcmp(sem, "deepep") && strcmp(sem, "ascend"))
 		return snprintf(err, len, "'%s': ep_semantics is deepep or ascend", path), -EP_EUSAGE;
 	m->ascend.on = sem && !strcmp(sem, "ascend"); /* manifests before Ascend have none: DeepEP's */
+	json_t *layer = json_object_get(root, "layer");
+	m->layer.on = layer != NULL;
 	if (!sub || strlen(sub) >= sizeof(m->subcommand) || !payload || !json_is_integer(seed) || !json_is_array(tensors) ||
 	    json_array_size(tensors) > 1u << 20 || read_shape(json_object_get(root, "shape"), m))
 		return snprintf(err, len, "'%s': subcommand, payload, seed, shape or tensors missing or out of range", path),
 		       -EP_EUSAGE;
+	char why[EP_TEXT_MAX - 64];
+	if (layer && read_layer(layer, m, why, sizeof(why)))
+		return snprintf(err, len, "'%s': %s", path, why), -EP_EUSAGE;
 	snprintf(m->subcommand, sizeof(m->subcommand), "%s", sub);
 	const char *cl = json_string_value(json_object_get(root, "command_line"));
 	snprintf(m->command_line, sizeof(m->command_line), "%s", cl ? cl : "");
@@ -368,4 +442,48 @@ void ep_normal_ref_check(const struct ep_normal_ref *n, const struct ep_layout *
 		ep_internode_ref_check_combine(&n->in, combined_x, combined_w, rep);
 	else
 		ep_reference_check_combine(&n->in.base, combined_x, combined_w, rep);
+}
+
+int ep_oracle_check_replicas(const char *dir, int rank, const int64_t *idx, size_t T, size_t K,
+			     struct ep_check_report *rep)
+{
+	struct ep_npy lg, p2l;
+	size_t want[2] = {T, K}, any[1] = {0};
+	int rc = ep_oracle_load_index(dir, rank, "topk_idx_logical", 2, want, &lg, 0);
+	if (rc == 1)
+		return 0; /* no redundant experts */
+	if (rc)
+		return rc;
+	if ((rc = ep_oracle_load(dir, rank, "phy2log", EP_NPY_I4, 1, any, &p2l, 1)))
+		return ep_npy_free(&lg), rc;
+	const int64_t *l = lg.data;
+	const int32_t *map = p2l.data;
+	int64_t got[K + 1];
+	for (size_t t = 0; t < T; t++) {
+		for (size_t j = 0; j < K; j++) {
+			int64_t p = idx[t * K + j];
+			got[j] = p == -1 ? -1 : p < 0 || (size_t)p >= p2l.count ? -2 : map[p];
+		}
+		ep_compare_row(rep, "topk_idx_phy2log", EP_ELEM_I64, l + t * K, got, K, (int64_t)t, rank, (int64_t)t);
+	}
+	ep_npy_free(&lg);
+	ep_npy_free(&p2l);
+	return 0;
+}
+
+int ep_oracle_hash_differs(const struct ep_oracle_manifest *m, const char *dir, int rank, const char *name)
+{
+	char path[8192], err[256], hex[65], *data = NULL;
+	size_t len;
+	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", dir, rank, name);
+	for (int i = 0; i < m->ntensors; i++) {
+		const struct ep_oracle_tensor *t = &m->tensors[i];
+		if (t->rank != rank || strcmp(t->name, name) ||
+		    ep_file_read(".npy file", path, TENSOR_MAX, &data, &len, err, sizeof(err)))
+			continue;
+		ep_sha256_of(data, len, hex);
+		free(data);
+		return strcmp(hex, t->sha256) != 0;
+	}
+	return 0;
 }

@@ -52,6 +52,14 @@ struct ep_oracle_manifest {
 		int smooth_scales;       /* smooth_scales.npy is an input (int8 only) */
 		int comm_quant;          /* comm_quant_mode 2 */
 	} ascend;
+	struct ep_oracle_layer {
+		int on;                  /* a parallel configuration's MoE layer (cli/oracle_layer.h) */
+		int dp, tp, moe_tp, moe_ep;
+		int allgather;           /* --moe-comm allgather, else a2a */
+		int sp_pad;              /* enum ep_slice_pad */
+		int tokens_per_dp;       /* T_d before --uneven-tokens draws */
+		int uneven;              /* --uneven-tokens: T_d drawn from (seed, d) */
+	} layer;
 	int ntensors;
 	struct ep_oracle_tensor {
 		int rank;
@@ -74,6 +82,18 @@ int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir
 /* Reads dir/manifest.json. 0, or -EP_EUSAGE with one line in err. */
 int ep_oracle_read_manifest(const char *dir, struct ep_oracle_manifest *m, char *err, size_t len);
 void ep_oracle_manifest_free(struct ep_oracle_manifest *m);
+
+/* 1 when dir/rank<rank>/name.npy is listed in m with another SHA-256. */
+int ep_oracle_hash_differs(const struct ep_oracle_manifest *m, const char *dir, int rank, const char *name);
+
+/* Redundant experts: rank's physical ids idx [T][K] (golden's, or a
+ * library's own replica choice written over topk_idx.npy) against the
+ * router's: phy2log[idx] must be topk_idx_logical's id, -1 where it is -1,
+ * compared as the row "topk_idx_phy2log" (expected the logical id, actual
+ * phy2log of the physical one, -2 outside [0, P)). 0 (also when dir has no
+ * placement for the rank) or exit 2 after one line. */
+int ep_oracle_check_replicas(const char *dir, int rank, const int64_t *idx, size_t T, size_t K,
+			     struct ep_check_report *rep);
 
 /* The role of a tensor name in the dump layout (DeepEP's, or Ascend's with ascend). */
 enum ep_oracle_role ep_oracle_role_of(const char *name, int ascend);

@@ -35,7 +35,7 @@ const char *const ep_ascend_input_names[6] = {"dispatch_x", "smooth_scales", "ex
 					      "shared_expert_x", NULL};
 const char *const ep_ascend_tensor_names[] = {
 	"dispatch_x", "expert_ids", "expert_scales", "smooth_scales", "shared_expert_x", "expand_x", "dynamic_scales",
-	"assist_info_for_combine", "expert_token_nums", "ep_recv_counts", "expert_outputs", "x", NULL};
+	"assist_info_for_combine", "expert_token_nums", "ep_recv_counts", "expert_outputs", "x", "attn_tp_gathered_x", NULL};
 
 /* The outputs, in the order verify loads them. */
 enum { A_X, A_SCALES, A_INFO, A_NUMS, A_COUNTS, A_OUT, A_N };
@@ -332,6 +332,39 @@ static int listed(const char *list, const char *name)
 	return 0;
 }
 
+/* A MoE layer's attention-TP gather of rank me (moe_tp 1, tp > 1): the
+ * combine outputs of the group's members, each member's slice after the one
+ * before. Absent: said in not_checked. 0 or an exit status. */
+static int check_attn(const struct ep_ascend_ref *ref, const struct ep_oracle_manifest *m, const struct ep_routing *r,
+		      const char *dir, int me, struct ep_check_report *rep, char *not_checked, size_t len)
+{
+	int tp = m->layer.tp, d = me / tp, rc;
+	size_t H = (size_t)m->shape.hidden, rows = 0, at = 0;
+	for (int i = 0; i < tp; i++)
+		rows += (size_t)r->loaded[d * tp + i].num_tokens;
+	struct ep_npy a;
+	size_t want[2] = {rows, H};
+	if ((rc = ep_oracle_load(dir, me, "attn_tp_gathered_x", EP_NPY_U2, 2, want, &a, 0)) == 1) {
+		if (!listed(not_checked, "attn_tp_gathered_x")) {
+			size_t n = strlen(not_checked);
+			snprintf(not_checked + n, len - n, "%s%s", n ? ", " : "", "attn_tp_gathered_x");
+		}
+		return 0;
+	}
+	if (rc)
+		return rc;
+	uint16_t *w = malloc(2 * (H + 1));
+	for (int i = 0; !rc && w && i < tp; i++)
+		for (int t = 0, src = d * tp + i; !rc && t < r->loaded[src].num_tokens; t++, at++)
+			if (!(rc = ep_ascend_ref_combined_row(ref, src, t, w)))
+				ep_compare_row(rep, "attn_tp_gathered_x", EP_ELEM_BF16, w, (const uint16_t *)a.data + at * H, H,
+					       (int64_t)at, src, t);
+	rc = rc || !w ? EP_EXIT_ENV : 0;
+	free(w);
+	ep_npy_free(&a);
+	return rc;
+}
+
 int ep_ascend_verify_rank(const struct ep_oracle_manifest *m, const struct ep_routing *r, const struct ep_npy *inputs,
 			  int me, const char *dir, struct ep_check_report *rep, char *not_checked, size_t len)
 {
@@ -360,6 +393,8 @@ int ep_ascend_verify_rank(const struct ep_oracle_manifest *m, const struct ep_ro
 				size_t n = strlen(not_checked);
 				snprintf(not_checked + n, len - n, "%s%s", n ? ", " : "", out_names[i]);
 			}
+		if (m->layer.on && m->layer.tp > 1)
+			rc = check_attn(&ref, m, r, dir, me, rep, not_checked, len);
 	}
 	outputs_free(&o);
 	ep_ascend_ref_fini(&ref);

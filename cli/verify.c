@@ -13,7 +13,11 @@
  * in oracle_ll.c, exact or, with --ll-order any, per expert as a set;
  * --ep-semantics ascend in oracle_ascend.c (named on the command line as
  * the manifest says, its handle tensors on the footer's handles line and
- * the first wrong one named).
+ * the first wrong one named); a --parallel MoE layer's directory in
+ * verify_layer.c, phase by phase. With redundant experts every rank's
+ * physical ids are held to phy2log before any output is compared (a
+ * library's own replica choice passes when it maps to golden's logical
+ * experts; the outputs are then expected for that choice).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,7 +66,8 @@ static int parse(int argc, char **argv, struct verify *v)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return printf("usage: epbench verify SUBCOMMAND DIR [--ll-order exact|any] [--ep-semantics deepep|ascend]\n\n"
 				      "Reads every rank's inputs from DIR (as `epbench golden` writes them), computes the\n"
-				      "expected outputs with reference/ and compares the outputs present byte for byte.\n\n"
+				      "expected outputs with reference/ and compares the outputs present byte for byte\n"
+				      "(a --parallel configuration's MoE layer: phase by phase, the first wrong one named).\n\n"
 				      "  --ll-order any   low-latency: compare each expert's rows as a set keyed by source\n"
 				      "                   rank and packed_recv_src_info (DeepEP's order depends on timing)\n"
 				      "  --ep-semantics ascend  intranode: Ascend's dispatch_v2/combine_v2 tensors (as the\n"
@@ -97,20 +102,9 @@ static int parse(int argc, char **argv, struct verify *v)
 /* The SHA-256 of rank/name.npy against the manifest's, if it lists it. */
 static void check_hash(struct verify *v, int rank, const char *name)
 {
-	char path[8192], err[256], hex[65], *data = NULL;
-	size_t len;
-	snprintf(path, sizeof(path), "%s/rank%d/%s.npy", v->dir, rank, name);
-	for (int i = 0; i < v->m.ntensors; i++) {
-		const struct ep_oracle_tensor *t = &v->m.tensors[i];
-		if (t->rank != rank || strcmp(t->name, name) || ep_file_read(".npy file", path, TENSOR_MAX, &data, &len, err,
-									 sizeof(err)))
-			continue;
-		ep_sha256_of(data, len, hex);
-		free(data);
-		if (strcmp(hex, t->sha256) && v->changed_inputs++ < 4) {
-			size_t n = strlen(v->changed);
-			snprintf(v->changed + n, sizeof(v->changed) - n, "%srank%d/%s.npy", n ? ", " : "", rank, name);
-		}
+	if (ep_oracle_hash_differs(&v->m, v->dir, rank, name) && v->changed_inputs++ < 4) {
+		size_t n = strlen(v->changed);
+		snprintf(v->changed + n, sizeof(v->changed) - n, "%srank%d/%s.npy", n ? ", " : "", rank, name);
 	}
 }
 
@@ -308,6 +302,20 @@ static int verify_all(struct verify *v)
 	if (!by_src || !matrix)
 		return free(by_src), free(matrix), EP_EXIT_ENV;
 	pt.res.checked = 1;
+	for (int me = 0; me < R && !rc && !v->ll && !v->ascend; me++) { /* a library's replica choice, before any output */
+		struct ep_check_report rep;
+		ep_report_init(&rep, R, NULL);
+		rc = ep_oracle_check_replicas(v->dir, me, v->loaded[me].topk_idx, (size_t)v->loaded[me].num_tokens,
+					      (size_t)v->m.shape.num_topk, &rep);
+		pt.res.checked_bytes += rep.checked_bytes, pt.res.wrong_elems += rep.wrong_elems;
+		pt.res.wrong_rows += rep.wrong_rows;
+		if (rep.has_first && !pt.res.first_mismatch[0]) {
+			char line[EP_TEXT_MAX - 16];
+			ep_mismatch_format(&rep.first, line, sizeof(line));
+			snprintf(pt.res.first_mismatch, sizeof(pt.res.first_mismatch), "rank %d: %.*s", me,
+				 (int)sizeof(pt.res.first_mismatch) - 24, line);
+		}
+	}
 	for (int me = 0; me < R && !rc; me++) {
 		struct ep_check_report rep;
 		ep_report_init(&rep, R, by_src);
@@ -371,6 +379,11 @@ static int verify_main(const struct ep_command *self, int argc, char **argv)
 		code = usage_line("--ll-order is for low-latency; normal mode's order is defined and always exact", NULL,
 				  NULL);
 	v.ll = !strcmp(v.sub, "low-latency");
+	if (!code && v.m.layer.on && !v.ascend) {
+		code = ep_verify_layer(&v.m, v.dir);
+		ep_oracle_manifest_free(&v.m);
+		return code;
+	}
 	if (!code && !(code = load_inputs(&v))) {
 		const struct ep_shape *s = &v.m.shape;
 		printf("# epbench verify %s%s %s: %d ranks, %d tokens, hidden %d, top-%d of %d experts, dtype %s, payload %s\n",

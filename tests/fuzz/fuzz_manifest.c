@@ -2,8 +2,9 @@
  * The bytes are manifest.json in a private folder. Whatever loads must have
  * a shape that holds (ranks divide experts and nodes; with ep_semantics
  * ascend, the routed ranks divide experts and the shared experts fit their
- * ranks) and tensors of ranks inside it; whatever is refused says why in
- * one line. */
+ * ranks; a MoE layer's dp x tp and moe_tp x moe_ep are the world, moe_ep
+ * divides the experts, Ascend's layer has no MoE-TP) and tensors of ranks
+ * inside it; whatever is refused says why in one line. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -56,6 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (a->on && (moe < 1 || m.shape.num_experts % moe || (a->shared_experts > 0) != (a->shared_expert_ranks > 0) ||
 		      (a->shared_experts && a->shared_expert_ranks % a->shared_experts) || m.ranks_per_node ||
 		      m.shape.dtype == EP_DTYPE_FP8))
+		abort();
+	const struct ep_oracle_layer *l = &m.layer; /* a MoE layer's groups tile the world (parallel-semantics.md section 1) */
+	if (l->on && (l->dp * l->tp != m.shape.num_ranks || l->moe_tp * l->moe_ep != m.shape.num_ranks || l->tokens_per_dp < 1 ||
+		      (!a->on && (m.shape.num_experts % l->moe_ep || m.shape.dtype != EP_DTYPE_BF16 || m.shape.num_bias)) ||
+		      (a->on && (l->moe_tp != 1 || l->allgather)) || m.ranks_per_node))
 		abort();
 	for (int i = 0; i < m.ntensors; i++)
 		if (m.tensors[i].rank < 0 || m.tensors[i].rank >= m.shape.num_ranks || m.tensors[i].ndim > EP_NPY_MAX_NDIM)
