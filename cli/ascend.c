@@ -34,6 +34,9 @@
 #include "reports/atomic_file.h"
 #include "reports/npy.h"
 
+/* Op tags: which of the collective's figures an op's network bytes are. */
+enum { OP_DISPATCH, OP_COMBINE, OP_ATTN };
+
 struct ascend_state {
 	struct ep_bench_env *env;
 	struct ep_ascend_params p;
@@ -280,6 +283,8 @@ static int dispatch_run(void *p)
 	struct ep_ascend_in in = {st->T, st->x, ep_ascend_ref_ids(&st->ref, st->me), st->smooth};
 	int rc = ep_ascend_dispatch(&st->coll, &in, &st->out);
 	st->dispatched = rc == 0;
+	if (rc == 0 && st->nodes_job)
+		ep_endpoint_arrived(&st->net, OP_DISPATCH, st->coll.arrival_ns);
 	st->combined = 0;
 	return rc;
 }
@@ -329,6 +334,8 @@ static int combine_run(void *p)
 	int rc = ep_ascend_combine(&st->coll, st->expand_y, ep_ascend_ref_weights(&st->ref, st->me), st->shared_x,
 				   st->out_x);
 	st->combined = rc == 0;
+	if (rc == 0 && st->nodes_job)
+		ep_endpoint_arrived(&st->net, OP_COMBINE, st->coll.arrival_ns);
 	return rc;
 }
 
@@ -495,9 +502,6 @@ static int ascend_dump(void *p, const char *dir)
 		return rc;
 	return st->dispatched ? dump_dispatch_outputs(st, path, (size_t)n, sizeof(path)) : 0;
 }
-
-/* Op tags: which of the collective's figures an op's network bytes are. */
-enum { OP_DISPATCH, OP_COMBINE, OP_ATTN };
 
 /* Across nodes: every rank of the job meets before each run of an op
  * (untimed), so that iterations line up across nodes; on one host nothing. */

@@ -450,10 +450,11 @@ int ep_ascend_dispatch(struct ep_ascend *ctx, const struct ep_ascend_in *in, str
 	int R = p->num_ranks, E = p->num_experts, rc;
 	ep_traffic_begin(w->traffic, ctx->rank, "dispatch");
 	ep_set_phase(w, "dispatch.notify");
+	ep_ascend_net_start(ctx);
 	ctx->have_handle = 0;
 	publish_counts(ctx, in);
 	/* counts are published; every rank is done with the last dispatch's rows */
-	if ((rc = ep_ascend_net_counts(ctx)) || (rc = ep_barrier(w)) || (rc = ep_ascend_net_wait(ctx)))
+	if ((rc = ep_ascend_net_counts(ctx)) || (rc = ep_barrier(w)) || (rc = ep_ascend_net_wait(ctx, 0)))
 		return rc;
 	for (int s = 0; s < R; s++)
 		if (counts_row(ctx, s)[E + 1])
@@ -467,7 +468,7 @@ int ep_ascend_dispatch(struct ep_ascend *ctx, const struct ep_ascend_in *in, str
 	if ((rc = ep_ascend_net_send_rows(ctx, ctx->stage_row, in->num_tokens)))
 		return rc;
 	ep_set_phase(w, "dispatch.recv");
-	if ((rc = ep_barrier(w)) || (rc = ep_ascend_net_wait(ctx))) /* every row for this rank has landed */
+	if ((rc = ep_barrier(w)) || (rc = ep_ascend_net_wait(ctx, 1))) /* every row for this rank has landed */
 		return rc;
 	ctx->num_tokens = in->num_tokens;
 	ctx->expert_ids = in->expert_ids;
@@ -593,6 +594,7 @@ int ep_ascend_combine(struct ep_ascend *ctx, const uint16_t *expand_y, const flo
 	if (!ctx->have_handle)
 		return -EINVAL;
 	ep_traffic_begin(w->traffic, ctx->rank, "combine");
+	ep_ascend_net_start(ctx);
 	ep_set_phase(w, "combine.notify");
 	if ((rc = ep_barrier(w))) /* every source is done reading its last combine's slots */
 		return rc;
@@ -601,7 +603,7 @@ int ep_ascend_combine(struct ep_ascend *ctx, const uint16_t *expand_y, const flo
 	if ((rc = return_rows(ctx, expand_y)))
 		return rc;
 	ep_set_phase(w, "combine.recv");
-	if ((rc = ep_barrier(w)) || (rc = ep_ascend_net_wait(ctx))) /* every slot of this rank has landed */
+	if ((rc = ep_barrier(w)) || (rc = ep_ascend_net_wait(ctx, 1))) /* every slot of this rank has landed */
 		return rc;
 	ep_set_phase(w, "combine.reduce");
 	for (int t = 0; t < ctx->num_tokens; t++)

@@ -118,6 +118,8 @@ struct ep_ascend {
 	uint32_t net_sends;         /* collective sends so far: each signalled every remote rank once */
 	uint32_t combines;          /* combines so far: the landing set a combine uses is its parity */
 	uint64_t net_bytes[2][EP_ASCEND_MAX_NODES];  /* bytes put to each node by the last dispatch [0] and combine [1] */
+	int64_t start_ns;                          /* the last op's start (ep_now_ns) */
+	int64_t arrival_ns[EP_ASCEND_MAX_NODES];   /* its data from node m complete, ns after start_ns */
 };
 
 /* Shared arena bytes for a group (page aligned). */

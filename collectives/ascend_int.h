@@ -46,8 +46,11 @@ static inline int ascend_is_local(const struct ep_ascend *ctx, int q)
 /* The network half (ascend_net.c). */
 /* Puts this rank's counts row (stage_counts) into every remote rank's net_counts and signals it. */
 int ep_ascend_net_counts(struct ep_ascend *ctx);
-/* Waits until every remote rank has signalled net_sends times: it has sent what this rank waits for. */
-int ep_ascend_net_wait(struct ep_ascend *ctx);
+/* Waits until every remote rank has signalled net_sends times: it has sent
+ * what this rank waits for. record: note in arrival_ns when each node's last rank was seen. */
+int ep_ascend_net_wait(struct ep_ascend *ctx, int record);
+/* An op starts: start_ns, arrival_ns cleared. */
+void ep_ascend_net_start(struct ep_ascend *ctx);
 /* The staged dispatch rows to every remote rank, one put per (piece, expert), then one signal each.
  * next_row and stage_row hold the ends of this rank's blocks (send_rows has run). */
 int ep_ascend_net_send_rows(struct ep_ascend *ctx, const int32_t *stage_row, int num_tokens);

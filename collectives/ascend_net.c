@@ -60,7 +60,13 @@ int ep_ascend_net_signal(struct ep_ascend *ctx)
 	return 0;
 }
 
-int ep_ascend_net_wait(struct ep_ascend *ctx)
+void ep_ascend_net_start(struct ep_ascend *ctx)
+{
+	ctx->start_ns = ep_now_ns();
+	memset(ctx->arrival_ns, 0, sizeof(ctx->arrival_ns));
+}
+
+int ep_ascend_net_wait(struct ep_ascend *ctx, int record)
 {
 	int R = ctx->p.num_ranks;
 	for (int i = 1; ctx->net && i < R; i++) {
@@ -74,6 +80,9 @@ int ep_ascend_net_wait(struct ep_ascend *ctx)
 		if (rc)
 			return net_fail(ctx, rc);
 		ep_traffic_waits(ctx->waiter->traffic, ctx->rank, -1);
+		int64_t t = ep_now_ns() - ctx->start_ns;
+		if (record && t > ctx->arrival_ns[q / ctx->P])
+			ctx->arrival_ns[q / ctx->P] = t;
 	}
 	return 0;
 }
@@ -83,7 +92,7 @@ int ep_ascend_barrier(struct ep_ascend *ctx)
 	int rc = ep_barrier(ctx->waiter);
 	if (rc || (rc = ep_ascend_net_signal(ctx)))
 		return rc;
-	return ep_ascend_net_wait(ctx);
+	return ep_ascend_net_wait(ctx, 0);
 }
 
 /* One put from this rank's area (src inside it) to the same kind of place in q's, counted for the figures. */
