@@ -29,6 +29,7 @@
 #include "cli/cluster/endpoint.h"
 #include "cli/command.h"
 #include "collectives/ascend.h"
+#include "collectives/error.h"
 #include "collectives/numeric.h"
 #include "reference/ascend_ref.h"
 #include "reports/atomic_file.h"
@@ -515,6 +516,28 @@ static int ascend_op_enter(void *p, const struct ep_op_desc *op, int index)
 	return ep_ascend_barrier(&st->coll);
 }
 
+/* --fault link-down: cut this rank's connections to every rank of node
+ * (the full mesh has one per pair); qp-error: the same by a queue-pair
+ * error, which only verbs has. */
+static int ascend_sever(void *p, int node, int qp_error)
+{
+	struct ascend_state *st = p;
+	struct ep_transport *t = &st->net.net;
+	int P = node_ranks(st->env->run), rc = 0;
+	if (!st->nodes_job || (qp_error && strcmp(t->ops->name, "verbs"))) {
+		ep_sync_fail(st->env->waiter, -EP_EUSAGE, "rank %d: --fault %s needs %s", st->me,
+			     qp_error ? "qp-error" : "link-down", st->nodes_job ? "--transport verbs" : "a run across nodes");
+		return -EP_EUSAGE;
+	}
+	for (int q = node * P; q < (node + 1) * P && !rc; q++)
+		if ((rc = ep_transport_sever(t, q)))
+			ep_sync_fail(st->env->waiter, rc, "rank %d: --fault link-down: cannot cut the connection to rank %d over %s%s%s",
+				     st->me, q, t->ops->name, t->error[0] ? ": " : "", t->error);
+	if (!rc)
+		ep_set_phase(st->env->waiter, "fault.link-down");
+	return rc;
+}
+
 /* Across nodes, after an op's timed loop: its figures for the node's report. */
 static void ascend_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
 {
@@ -551,6 +574,7 @@ const struct ep_variant ep_ascend_variant = {
 	.dump = ascend_dump,
 	.reseed = ascend_reseed,
 	.op_enter = ascend_op_enter,
+	.sever = ascend_sever,
 	.op_leave = ascend_op_leave,
 	.rows_per_expert = 1,
 	.tensors = "expand_x dynamic_scales assist_info_for_combine expert_token_nums ep_recv_counts x",
