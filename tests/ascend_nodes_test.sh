@@ -44,6 +44,11 @@ if cluster "2x2_dump" 0 60 2 --ranks-per-node 2 $one --timeout 20 --dump "$tmp/d
 	else bad "same_bytes_as_one_host" "dumps of 2 nodes x 2 ranks and of -r 4 differ"; fi
 fi
 
+# golden and verify name the job's subcommand; the tensors are the ones a run across nodes checks
+run "golden_internode" 0 60 golden internode --nodes 2 --ranks-per-node 2 $one --bias 1 --out "$tmp/g"
+run "verify_internode" 0 60 verify internode "$tmp/g" --ep-semantics ascend
+expect "verify_internode_handles_line" "^# handles: .* 0 wrong elements; data tensors: 0 wrong$"
+
 # faults: wrong data named at its rank; a damaged handle on its own line; a hang named with phase and peer
 f="--ranks-per-node 2 -e 8 -k 2 -t 32 --hidden 256 --ep-semantics ascend --timeout 4"
 if cluster "corrupt_row_wrong_data" 1 60 2 $f -n 1 -w 0 --dtype int8 --fault corrupt:3; then
