@@ -183,6 +183,8 @@ static int params_valid(const struct ep_ascend_params *p)
 		return 0;
 	if (p->num_experts % (R - Sr) || (p->comm_quant && p->hidden % COMM_QUANT_BLOCK))
 		return 0;
+	if (p->ranks_per_node < 0 || R % node_ranks(p)) /* nodes of P ranks each */
+		return 0;
 	return 1;
 }
 
