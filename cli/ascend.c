@@ -8,6 +8,15 @@
  * The expert stand-in finds each row's local expert from
  * expert_token_nums, as an expert kernel would, so a wrong count also
  * shows in combine.
+ *
+ * Across nodes (launched by the node job, cli/cluster/node_job.c, with the
+ * node's struct ep_node_ctx as env->variant_ctx) a rank is the same with
+ * global ranks, a node arena of its P ranks' areas and a network endpoint
+ * (cli/cluster/endpoint.h) connected to every rank of the other nodes (the
+ * collective's full mesh); all ranks of the job meet before each run of an
+ * op (op_enter, untimed), and after an op's timed loop (op_leave) a rank
+ * leaves its figures: rdma = the op's algorithm bytes, nvl = those to ranks
+ * of its own node, per node m the bytes put to m.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,12 +26,17 @@
 #include "cli/ascend.h"
 #include "cli/attn_gather.h"
 #include "cli/bench.h"
+#include "cli/cluster/endpoint.h"
 #include "cli/command.h"
 #include "collectives/ascend.h"
+#include "collectives/error.h"
 #include "collectives/numeric.h"
 #include "reference/ascend_ref.h"
 #include "reports/atomic_file.h"
 #include "reports/npy.h"
+
+/* Op tags: which of the collective's figures an op's network bytes are. */
+enum { OP_DISPATCH, OP_COMBINE, OP_ATTN };
 
 struct ascend_state {
 	struct ep_bench_env *env;
@@ -44,6 +58,10 @@ struct ascend_state {
 	int layer;
 	uint64_t self_rows[2];     /* rows this rank moves to itself: dispatch, combine */
 	uint64_t combine_rows;     /* slots returned to this rank */
+	uint64_t node_rows[2];     /* of the algorithm rows, those within this rank's node: dispatch, combine */
+	/* a rank of a node job (env->variant_ctx set) */
+	int nodes_job;
+	struct ep_endpoint net;
 };
 
 void ep_ascend_run_params(const struct ep_run *run, struct ep_ascend_params *p)
@@ -55,7 +73,7 @@ void ep_ascend_run_params(const struct ep_run *run, struct ep_ascend_params *p)
 		.num_topk = s->num_topk, .num_experts = s->num_experts,
 		.shared_experts = c->shared_experts, .shared_ranks = c->shared_expert_ranks,
 		.quant = s->dtype == EP_DTYPE_INT8, .comm_quant = c->comm_quant,
-		.counts_prefix = s->expert_counts == EP_COUNTS_PREFIX,
+		.counts_prefix = s->expert_counts == EP_COUNTS_PREFIX, .ranks_per_node = c->ranks_per_node,
 	};
 }
 
@@ -75,6 +93,12 @@ static size_t capacity_of(const struct ep_ascend_params *p)
 	return c;
 }
 
+/* Ranks of one arena: a node's in a node job, else all. */
+static int node_ranks(const struct ep_run *run)
+{
+	return run->cfg->ranks_per_node ? run->cfg->ranks_per_node : run->shape.num_ranks;
+}
+
 static int ascend_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 {
 	struct ep_ascend_params p;
@@ -85,7 +109,7 @@ static int ascend_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byt
 	run->capacity = (size_t)cap;
 	*arena_bytes = ep_ascend_arena_bytes(&p);
 	if (run->cfg->ops & EP_OPS_ATTN_TP) /* a layer's combined slices, shared for the attention-TP gather */
-		*arena_bytes += ep_attn_gather_slot_bytes(s->num_ranks, (size_t)s->num_tokens, s->hidden);
+		*arena_bytes += ep_attn_gather_slot_bytes(node_ranks(run), (size_t)s->num_tokens, s->hidden);
 	double b = T * H * 2 * 3 + cap * H * 2 + R * T * K * 12 + cap * 12 + 8 * Sm + 16 * H +
 		   (double)ep_ascend_ctx_bytes(&p);
 	*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
@@ -94,7 +118,6 @@ static int ascend_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_byt
 
 static void ascend_free(struct ascend_state *st)
 {
-	ep_ascend_fini(&st->coll);
 	ep_ascend_ref_fini(&st->ref);
 	free(st->x);
 	free(st->smooth);
@@ -112,7 +135,9 @@ static void ascend_teardown(void *p)
 	struct ascend_state *st = p;
 	if (!st)
 		return;
+	ep_endpoint_close(&st->net); /* first: a failed rank leaves at once */
 	ascend_free(st);
+	ep_ascend_fini(&st->coll);
 	free(st->attn.out);
 	free(st);
 }
@@ -122,21 +147,27 @@ static void ascend_teardown(void *p)
 static void count_self_rows(struct ascend_state *st)
 {
 	const struct ep_ascend_params *p = &st->p;
-	int K = p->num_topk, L = ep_ascend_local_experts(p), me = st->me;
+	int K = p->num_topk, L = ep_ascend_local_experts(p), me = st->me, P = node_ranks(st->env->run);
 	int rpse = p->shared_experts ? p->shared_ranks / p->shared_experts : 1;
 	const int64_t *ids = ep_ascend_ref_ids(&st->ref, me);
 	memset(st->self_rows, 0, sizeof(st->self_rows));
-	for (size_t m = 0; m < st->ref.num_recv; m++)
+	memset(st->node_rows, 0, sizeof(st->node_rows));
+	for (size_t m = 0; m < st->ref.num_recv; m++) {
 		st->self_rows[0] += st->ref.rows[3 * m] == me;
+		st->node_rows[0] += st->ref.rows[3 * m] / P == me / P;
+	}
 	st->combine_rows = 0;
 	for (int t = 0; t < st->T; t++) {
 		for (int j = 0; j < K; j++) {
 			int64_t e = ids[(size_t)t * K + j];
 			st->combine_rows += e >= 0;
 			st->self_rows[1] += e >= 0 && p->shared_ranks + e / L == me;
+			st->node_rows[1] += e >= 0 && (p->shared_ranks + e / L) / P == me / P;
 		}
-		for (int j = 0; j < p->shared_experts; j++)
+		for (int j = 0; j < p->shared_experts; j++) {
 			st->self_rows[1] += me % rpse + j * rpse == me;
+			st->node_rows[1] += (me % rpse + j * rpse) / P == me / P;
+		}
 		st->combine_rows += (uint64_t)p->shared_experts;
 	}
 }
@@ -169,7 +200,26 @@ static int ascend_build(struct ascend_state *st)
 	for (size_t t = 0; t < T; t++)
 		ep_gen_bf16_row(c->seed, &run->routing, EP_STREAM_X, st->me, (int64_t)t, (int)H, st->x + t * H);
 	count_self_rows(st);
-	return ep_ascend_init(&st->coll, &st->p, st->me, st->env->arena, st->env->waiter);
+	return 0;
+}
+
+/* The collective over the arena; across nodes first the endpoint, then the
+ * collective (which registers its area with it), then the full mesh. Once:
+ * reseeds keep it (its buffers take any routing of BS tokens per rank). */
+static int ascend_coll(struct ascend_state *st)
+{
+	struct ep_bench_env *env = st->env;
+	int rc, peers[EP_MAX_NODES * EP_MAX_LOCAL];
+	if (st->nodes_job && (rc = ep_endpoint_open(&st->net, env, st->p.num_ranks)))
+		return rc;
+	if ((rc = ep_ascend_init(&st->coll, &st->p, st->me, env->arena, env->waiter)))
+		return st->nodes_job ? ep_endpoint_fail(&st->net, rc, "Ascend buffers") : rc;
+	if (!st->nodes_job)
+		return 0;
+	if ((rc = ep_ascend_attach_net(&st->coll, &st->net.net)))
+		return ep_endpoint_fail(&st->net, rc, "Ascend buffers");
+	int n = ep_ascend_peers(&st->coll, peers);
+	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the other nodes");
 }
 
 static int slice_len(void *p, int r)
@@ -191,7 +241,7 @@ static int layer_setup(struct ascend_state *st)
 	ep_ascend_run_params(run, &p);
 	st->layer = 1;
 	st->attn = (struct ep_attn_gather){.waiter = st->env->waiter, .tp = tp, .d = st->env->rank / tp,
-					   .P = run->shape.num_ranks, .hidden = run->shape.hidden,
+					   .P = node_ranks(run), .hidden = run->shape.hidden,
 					   .slot_rows = (size_t)run->shape.num_tokens,
 					   .slots = (uint16_t *)((char *)st->env->arena + ep_ascend_arena_bytes(&p)),
 					   .len = slice_len, .expected = combined_row, .ctx = st};
@@ -205,9 +255,12 @@ static int ascend_setup(struct ep_bench_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	st->env = env;
+	st->nodes_job = env->variant_ctx != NULL;
 	int rc = (env->run->cfg->ops & EP_OPS_ATTN_TP) ? layer_setup(st) : 0;
 	if (!rc)
 		rc = ascend_build(st);
+	if (!rc)
+		rc = ascend_coll(st);
 	if (rc) {
 		ascend_teardown(st);
 		return rc;
@@ -221,6 +274,7 @@ static int ascend_reseed(void *p)
 {
 	struct ascend_state *st = p;
 	ascend_free(st);
+	st->coll.have_handle = 0; /* the last dispatch's expert ids are gone */
 	return ascend_build(st);
 }
 
@@ -230,6 +284,8 @@ static int dispatch_run(void *p)
 	struct ep_ascend_in in = {st->T, st->x, ep_ascend_ref_ids(&st->ref, st->me), st->smooth};
 	int rc = ep_ascend_dispatch(&st->coll, &in, &st->out);
 	st->dispatched = rc == 0;
+	if (rc == 0 && st->nodes_job)
+		ep_endpoint_arrived(&st->net, OP_DISPATCH, st->coll.arrival_ns);
 	st->combined = 0;
 	return rc;
 }
@@ -279,6 +335,8 @@ static int combine_run(void *p)
 	int rc = ep_ascend_combine(&st->coll, st->expand_y, ep_ascend_ref_weights(&st->ref, st->me), st->shared_x,
 				   st->out_x);
 	st->combined = rc == 0;
+	if (rc == 0 && st->nodes_job)
+		ep_endpoint_arrived(&st->net, OP_COMBINE, st->coll.arrival_ns);
 	return rc;
 }
 
@@ -446,12 +504,65 @@ static int ascend_dump(void *p, const char *dir)
 	return st->dispatched ? dump_dispatch_outputs(st, path, (size_t)n, sizeof(path)) : 0;
 }
 
+/* Across nodes: every rank of the job meets before each run of an op
+ * (untimed), so that iterations line up across nodes; on one host nothing. */
+static int ascend_op_enter(void *p, const struct ep_op_desc *op, int index)
+{
+	struct ascend_state *st = p;
+	(void)op, (void)index;
+	if (!st->nodes_job)
+		return 0;
+	ep_set_phase(st->env->waiter, "cluster barrier");
+	return ep_ascend_barrier(&st->coll);
+}
+
+/* --fault link-down: cut this rank's connections to every rank of node
+ * (the full mesh has one per pair); qp-error: the same by a queue-pair
+ * error, which only verbs has. */
+static int ascend_sever(void *p, int node, int qp_error)
+{
+	struct ascend_state *st = p;
+	struct ep_transport *t = &st->net.net;
+	int P = node_ranks(st->env->run), rc = 0;
+	if (!st->nodes_job || (qp_error && strcmp(t->ops->name, "verbs"))) {
+		ep_sync_fail(st->env->waiter, -EP_EUSAGE, "rank %d: --fault %s needs %s", st->me,
+			     qp_error ? "qp-error" : "link-down", st->nodes_job ? "--transport verbs" : "a run across nodes");
+		return -EP_EUSAGE;
+	}
+	for (int q = node * P; q < (node + 1) * P && !rc; q++)
+		if ((rc = ep_transport_sever(t, q)))
+			ep_sync_fail(st->env->waiter, rc, "rank %d: --fault link-down: cannot cut the connection to rank %d over %s%s%s",
+				     st->me, q, t->ops->name, t->error[0] ? ": " : "", t->error);
+	if (!rc)
+		ep_set_phase(st->env->waiter, "fault.link-down");
+	return rc;
+}
+
+/* Across nodes, after an op's timed loop: its figures for the node's report. */
+static void ascend_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
+{
+	struct ascend_state *st = p;
+	uint64_t none[EP_MAX_NODES] = {0}, nvl = 0;
+	const uint64_t *bytes = none;
+	if (!st->nodes_job)
+		return;
+	if (op->tag == OP_DISPATCH) {
+		bytes = st->coll.net_bytes[0];
+		nvl = st->node_rows[0] * (ep_ascend_row_bytes(&st->p) + (st->p.quant ? 4 : 0));
+	} else if (op->tag == OP_COMBINE) {
+		uint64_t H = (uint64_t)st->p.hidden;
+		bytes = st->coll.net_bytes[1];
+		nvl = st->node_rows[1] * (st->p.comm_quant ? H + 2 * H / 8 : 2 * H);
+	}
+	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
+}
+
 static const struct ep_op_desc ascend_ops[] = {
-	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .run = dispatch_run, .check = dispatch_check,
+	{.name = "dispatch", .mask = EP_OPS_DISPATCH, .tag = OP_DISPATCH, .run = dispatch_run, .check = dispatch_check,
 	 .bytes = dispatch_bytes, .recv_rows = ascend_recv_rows, .outputs = dispatch_outputs, .receives = 1},
-	{.name = "combine", .mask = EP_OPS_COMBINE, .prepare = combine_prepare, .run = combine_run,
+	{.name = "combine", .mask = EP_OPS_COMBINE, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
-	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_prepare, .run = attn_run,
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_ATTN, .prepare = attn_prepare, .run = attn_run,
 	 .check = attn_check, .bytes = attn_bytes},
 };
 
@@ -462,6 +573,9 @@ const struct ep_variant ep_ascend_variant = {
 	.teardown = ascend_teardown,
 	.dump = ascend_dump,
 	.reseed = ascend_reseed,
+	.op_enter = ascend_op_enter,
+	.sever = ascend_sever,
+	.op_leave = ascend_op_leave,
 	.rows_per_expert = 1,
 	.tensors = "expand_x dynamic_scales assist_info_for_combine expert_token_nums ep_recv_counts x",
 	.sliced_routing = 1,

@@ -354,10 +354,14 @@ static int always(const struct ep_options *o)
 	return 1;
 }
 
-/* A parallel configuration other than plain EP runs its MoE layer. */
+/* --ep-semantics ascend runs Ascend's dispatch/combine (cli/ascend.c; in a
+ * layer only with moe_tp = 1); a parallel configuration other than plain
+ * EP runs its MoE layer. */
 static const struct ep_variant *internode_variant_for(const struct ep_options *o)
 {
 	struct ep_parallel p;
+	if (o->ep_semantics == EP_SEM_ASCEND)
+		return &ep_ascend_variant;
 	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_internode_variant;
 }
 

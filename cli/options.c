@@ -1018,7 +1018,7 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 		return fail(err, len, "%s: in low-latency mode the layer runs with moe_tp = 1 and all-to-all (DeepEP's "
 				      "low-latency kernels over the whole world); MoE-TP and allgather mode are normal-mode "
 				      "phases (epbench intranode, internode)", text);
-	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
+	if ((ll || o->ep_semantics == EP_SEM_ASCEND) && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
 		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node", text, o->ranks_per_node);
 	if (!nodes && !ll && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
 		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in epbench intranode, "
@@ -1076,8 +1076,8 @@ static int check_ascend(const struct ep_options *o, const struct ep_shape *s, co
 	const char *given = ascend_option_given(o);
 	if (o->ep_semantics != EP_SEM_ASCEND)
 		return given ? fail(err, len, "--%s applies only with --ep-semantics ascend", given) : 0;
-	if (strcmp(o->command, "intranode"))
-		return fail(err, len, "--ep-semantics ascend runs with intranode only, not %s", o->command);
+	if (strcmp(o->command, "intranode") && strcmp(o->command, "internode"))
+		return fail(err, len, "--ep-semantics ascend runs with intranode and internode, not %s", o->command);
 	if (s->dtype == EP_DTYPE_FP8)
 		return fail(err, len, "--ep-semantics ascend moves bf16 or int8 (quant_mode 0 or 2), not --dtype fp8");
 	if ((Sn > 0) != (Sr > 0))

@@ -200,7 +200,8 @@ static int read_ascend(json_t *s, struct ep_oracle_manifest *m)
 	a->comm_quant = (int)get_int(s, "comm_quant", 0, 1, &ok);
 	int Sn = a->shared_experts, Sr = a->shared_expert_ranks;
 	ok = ok && (Sn > 0) == (Sr > 0) && (!Sn || Sr % Sn == 0) && Sr < x->num_ranks;
-	ok = ok && x->num_experts % (x->num_ranks - Sr) == 0 && x->dtype != EP_DTYPE_FP8 && !m->ranks_per_node;
+	ok = ok && x->num_experts % (x->num_ranks - Sr) == 0 && x->dtype != EP_DTYPE_FP8;
+	ok = ok && (!m->ranks_per_node || x->num_ranks % m->ranks_per_node == 0); /* internode: the same tensors */
 	ok = ok && (!a->smooth_scales || x->dtype == EP_DTYPE_INT8) && (!a->comm_quant || x->hidden % 8 == 0);
 	return ok && x->with_topk && x->num_bias <= 1 ? 0 : -1;
 }

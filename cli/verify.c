@@ -70,7 +70,7 @@ static int parse(int argc, char **argv, struct verify *v)
 				      "(a --parallel configuration's MoE layer: phase by phase, the first wrong one named).\n\n"
 				      "  --ll-order any   low-latency: compare each expert's rows as a set keyed by source\n"
 				      "                   rank and packed_recv_src_info (DeepEP's order depends on timing)\n"
-				      "  --ep-semantics ascend  intranode: Ascend's dispatch_v2/combine_v2 tensors (as the\n"
+				      "  --ep-semantics ascend  intranode, internode: Ascend's dispatch_v2/combine_v2 tensors (as the\n"
 				      "                   golden was written with); deepep, the default, DeepEP's\n"), -1;
 		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : "";
 		if (!strcmp(a, "--ll-order")) {

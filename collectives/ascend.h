@@ -20,6 +20,14 @@
  * caller can run it over any group of ranks that share an arena: the
  * plain EP variant (cli/ascend.c) and a MoE layer's EP group alike.
  *
+ * Across nodes (params.ranks_per_node P < R, a transport endpoint bound by
+ * ep_ascend_attach_net) the arena is a node's: counts [R][E + 2] and the
+ * areas of its P ranks. Rows for a rank of another node go through the
+ * rank's staging area and one put per block into the same place of the
+ * peer's area (collectives/ascend_net.c); the counts rows of other nodes
+ * arrive by put in a private table of each rank. MC2 has no node
+ * forwarding: a full mesh, every pair its own connection.
+ *
  * Data path: push. After the counts exchange (one barrier), a sender
  * writes each row straight into its row of the receiver's area, with its
  * scale and its assist triple; a barrier closes dispatch. In combine the
@@ -49,6 +57,7 @@ struct ep_ascend_params {
 	int quant;           /* 1: dynamic int8 quantisation (quant_mode 2), else bf16 rows */
 	int comm_quant;      /* 1: combine moves expert outputs as int8 blocks of 8 (comm_quant_mode 2) */
 	int counts_prefix;   /* expert_token_nums as inclusive prefix sums (type 0), else counts (type 1) */
+	int ranks_per_node;  /* P: EP ranks r share memory with the ranks of r / P; 0 (or R): all of them */
 };
 
 /* Local experts of a routed rank: E / (R - S_r). */
@@ -80,6 +89,9 @@ struct ep_ascend_out {
 	int num_counts;                   /* R * L on a routed rank, R on a shared rank */
 };
 
+struct ep_transport;
+#define EP_ASCEND_MAX_NODES 32
+
 /* A rank's view of the collective; process-private, points into the arena. */
 struct ep_ascend {
 	struct ep_ascend_params p;
@@ -94,11 +106,20 @@ struct ep_ascend {
 	int64_t *expert_token_nums; /* [L or 1] */
 	int32_t *ep_recv_counts;    /* [R * L or R] */
 	int32_t *next_row;          /* [E + 1] scratch: next row per destination expert, then shared */
+	int32_t *stage_row;         /* [E + S_n] scratch, across nodes: next staging row per expert, shared expert */
 	int8_t *qrow;               /* [H] scratch */
 	float *frow;                /* [H] scratch */
 	float *acc;                 /* [H] combine's accumulator */
 	struct ep_ascend_out out;
 	int have_handle;            /* a dispatch ran: combine may follow */
+	/* across nodes (ascend_net.c); net NULL on one host */
+	int P, node;                /* ranks per node (R on one host), this rank's node */
+	struct ep_transport *net;   /* the endpoint, or NULL */
+	uint32_t net_sends;         /* collective sends so far: each signalled every remote rank once */
+	uint32_t combines;          /* combines so far: the landing set a combine uses is its parity */
+	uint64_t net_bytes[2][EP_ASCEND_MAX_NODES];  /* bytes put to each node by the last dispatch [0] and combine [1] */
+	int64_t start_ns;                          /* the last op's start (ep_now_ns) */
+	int64_t arrival_ns[EP_ASCEND_MAX_NODES];   /* its data from node m complete, ns after start_ns */
 };
 
 /* Shared arena bytes for a group (page aligned). */
@@ -112,6 +133,15 @@ size_t ep_ascend_ctx_bytes(const struct ep_ascend_params *p);
 int ep_ascend_init(struct ep_ascend *ctx, const struct ep_ascend_params *p, int rank, void *arena,
 		   struct ep_waiter *w);
 void ep_ascend_fini(struct ep_ascend *ctx);
+
+/* Across nodes, after init: registers this rank's area with net (before
+ * connect). 0 or the transport's code. */
+int ep_ascend_attach_net(struct ep_ascend *ctx, struct ep_transport *net);
+/* The ranks of other nodes (the full mesh to connect); returns how many. */
+int ep_ascend_peers(const struct ep_ascend *ctx, int *peers);
+/* Every rank of the group meets (node barrier, then a signal to and from
+ * every remote rank). 0, -EP_ETIMEDOUT or the transport's code. */
+int ep_ascend_barrier(struct ep_ascend *ctx);
 
 /* Dispatch: collective, blocks until every row for this rank has landed.
  * in->expert_ids must stay valid until the next combine returns. 0,

@@ -33,6 +33,8 @@ EP_TEST(params_and_capacity)
 	EP_ASSERT_INT_EQ(ep_ascend_init(&ctx, &bad, 0, arena, NULL), -EINVAL);
 	bad = p, bad.comm_quant = 1, bad.hidden = 60;
 	EP_ASSERT_INT_EQ(ep_ascend_init(&ctx, &bad, 0, arena, NULL), -EINVAL);
+	bad = p, bad.ranks_per_node = 2; /* 5 ranks are not nodes of 2 */
+	EP_ASSERT_INT_EQ(ep_ascend_init(&ctx, &bad, 0, arena, NULL), -EINVAL);
 }
 
 struct world {

@@ -117,8 +117,7 @@ bad_input "eplb_with_shared_ranks" "placing physical experts on the 3 MoE ranks 
 bad_input "fault_replica" "replica:1 is not built" -e 12 --ep-semantics ascend --redundant-experts 4 --fault replica:1
 printf '0 1\n1 1\n' >"$tmp/dup.txt"
 bad_input "routing_file_duplicate" "row 2 repeats an expert" -e 8 --ep-semantics ascend --routing "file:$tmp/dup.txt"
-run "internode_refused" 2 10 internode --local-nodes --nodes 2 --ranks-per-node 1 -t 16 --hidden 256 -e 8 -k 2 \
-	--ep-semantics ascend
-expect "internode_refused_said" "runs with intranode only"
+run "low_latency_refused" 2 10 low-latency -r 2 -t 16 --hidden 256 -e 8 -k 2 --ep-semantics ascend
+expect "low_latency_refused_said" "unknown option '--ep-semantics'"
 [ -z "$(live_ranks)" ] && ok "no_rank_left" || bad "no_rank_left" "$(live_ranks)"
 finish ascend_test.sh

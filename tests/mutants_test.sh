@@ -122,4 +122,10 @@ mutant "ascend_muls_add_fused" collectives/ascend.c \
 mutant "ascend_slots_backwards" collectives/ascend.c \
 	"	for (int j = 0; j < K + p->shared_experts; j++) {" "	for (int j = K + p->shared_experts - 1; j >= 0; j--) {" \
 	wide $ascend --shared-experts 1 --shared-expert-ranks 1
+# Ascend across nodes (collectives/ascend_net.c): a remote block put at the sender's own staging offset
+# instead of the receiver's row for (local expert, source rank): rows of other nodes out of source order
+mutant "ascend_net_rows_at_sender_offset" collectives/ascend_net.c \
+	"put_block(ctx, q, stage_row[e] - mine[e], ctx->next_row[e] - mine[e], mine[e]);" \
+	"put_block(ctx, q, stage_row[e] - mine[e], stage_row[e] - mine[e], mine[e]);" \
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 64 --hidden 256 -e 8 -k 3 -n 2 -w 1 --ep-semantics ascend
 finish mutants_test.sh
