@@ -32,6 +32,7 @@
 #include "cli/ascend.h"
 #include "cli/attn_gather.h"
 #include "cli/bench.h"
+#include "cli/moe_layer.h"
 #include "collectives/group.h"
 #include "collectives/numeric.h"
 #include "reference/ascend_tp_ref.h"
@@ -97,6 +98,8 @@ static void geometry(const struct ep_run *run, struct atp_geom *g)
 	g->p.num_ranks = g->moe_ep;
 	g->L = ep_ascend_local_experts(&g->p);
 	g->A = ep_ascend_rank_capacity(&g->p, g->moe_ep - 1);
+	if (run->capacity > 0 && run->capacity < g->A) /* atp_size's: the rows the routing gives at most */
+		g->A = run->capacity;
 	size_t H = (size_t)g->p.hidden, RL = (size_t)g->moe_ep * (size_t)g->L;
 	g->gbytes = ep_ascend_arena_bytes(&g->p);
 	g->pub_bytes = ep_align_up(sizeof(struct atp_pub) + 4 * RL, 64);
@@ -108,20 +111,6 @@ static size_t arena_bytes(const struct atp_geom *g)
 {
 	return (size_t)g->moe_tp * g->gbytes + ep_align_up((size_t)g->W * g->pub_bytes, EP_PAGE) +
 	       (size_t)g->W * g->part_bytes + g->attn_bytes;
-}
-
-static int atp_size(struct ep_run *run, size_t *arena, size_t *rank_bytes)
-{
-	struct atp_geom g;
-	geometry(run, &g);
-	double T = run->shape.num_tokens, H = g.p.hidden, K = g.p.num_topk, M = g.moe_tp, R = g.moe_ep;
-	double A = (double)g.A, rb = (double)ep_ascend_row_bytes(&g.p);
-	double b = T * H * 2 * 3 + M * A * (rb + 8 + H * 2) + A * H * 2 + M * (R * T * K * 12 + A * 12 + 64) +
-		   8 * (double)(g.p.num_experts + 1) * H + g.tp * T * H * 2 + (double)ep_ascend_ctx_bytes(&g.p);
-	run->capacity = g.A;
-	*arena = arena_bytes(&g);
-	*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
-	return 0;
 }
 
 static void free_inputs(struct atp_state *st)
@@ -186,6 +175,62 @@ static void count_self_rows(struct atp_state *st)
 		st->combine_rows += ids[f] >= 0;
 		st->self_rows[1] += ids[f] >= 0 && ids[f] / L == st->q;
 	}
+}
+
+/* The most rows any EP rank of any group receives with the run's routing
+ * (group i's reference at EP rank 0 holds every source's expert ids). */
+static int routed_rows(const struct ep_run *run, const struct atp_geom *g, size_t *most)
+{
+	struct atp_state st = {.geo = *g};
+	int T_d = run->cfg->tokens_per_dp ? run->cfg->tokens_per_dp : run->attn_tokens * g->tp, rc;
+	if ((rc = ep_slices_init(&st.sl, g->W, g->tp, g->moe_tp, g->moe_ep, (enum ep_slice_pad)run->cfg->sp_pad, T_d,
+				 run->routing.uneven_tokens, run->cfg->seed)))
+		return rc;
+	st.eshape = run->shape;
+	st.eshape.num_ranks = g->moe_ep;
+	size_t n = (size_t)g->moe_tp, R = (size_t)g->moe_ep, K = (size_t)g->p.num_topk;
+	size_t *rows = calloc(R, sizeof(size_t));
+	st.views = calloc(n, sizeof(*st.views));
+	st.routings = calloc(n, sizeof(*st.routings));
+	st.experts = calloc(n, sizeof(*st.experts));
+	st.refs = calloc(n, sizeof(*st.refs));
+	rc = rows && st.views && st.routings && st.experts && st.refs ? 0 : -ENOMEM;
+	*most = 1;
+	for (int i = 0; !rc && i < g->moe_tp; i++) {
+		if ((rc = group_ref(&st, run, i)))
+			break;
+		memset(rows, 0, R * sizeof(size_t));
+		for (size_t s = 0; s < R; s++) {
+			const int64_t *ids = ep_ascend_ref_ids(&st.refs[i], (int)s);
+			for (size_t f = 0; f < (size_t)st.refs[i].tokens[s] * K; f++)
+				rows[ids[f] >= 0 ? ids[f] / g->L : 0] += ids[f] >= 0;
+		}
+		for (size_t d = 0; d < R; d++)
+			*most = rows[d] > *most ? rows[d] : *most;
+	}
+	free(rows);
+	free_inputs(&st);
+	return rc;
+}
+
+static int atp_size(struct ep_run *run, size_t *arena, size_t *rank_bytes)
+{
+	struct atp_geom g;
+	run->capacity = 0;
+	geometry(run, &g);
+	size_t most = g.A;
+	int rc = layer_any_routing(run) ? 0 : routed_rows(run, &g, &most); /* routing anew: room for any */
+	if (rc)
+		return rc;
+	run->capacity = most;
+	geometry(run, &g);
+	double T = run->shape.num_tokens, H = g.p.hidden, K = g.p.num_topk, M = g.moe_tp, R = g.moe_ep;
+	double A = (double)g.A, rb = (double)ep_ascend_row_bytes(&g.p);
+	double b = T * H * 2 * 3 + M * A * (rb + 8 + H * 2) + A * H * 2 + M * (R * T * K * 12 + A * 12 + 64) +
+		   8 * (double)(g.p.num_experts + 1) * H + g.tp * T * H * 2 + (double)ep_ascend_ctx_bytes(&g.p);
+	*arena = arena_bytes(&g);
+	*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
+	return 0;
 }
 
 /* This rank's slices, references, inputs and collective for env->run. */
