@@ -53,7 +53,8 @@ struct atp_pub {
 struct atp_geom {
 	int W, tp, moe_tp, moe_ep, L;
 	struct ep_ascend_params p; /* one EP group's */
-	size_t A;                  /* rows one EP rank receives at most */
+	size_t A;                  /* rows one EP rank receives at most (with the run's routing) */
+	size_t A_shape;            /* Ascend's A: BS moe_ep min(L, K), the dump's shapes */
 	size_t gbytes, pub_bytes, part_bytes, attn_bytes;
 };
 
@@ -97,7 +98,7 @@ static void geometry(const struct ep_run *run, struct atp_geom *g)
 	ep_ascend_run_params(run, &g->p);
 	g->p.num_ranks = g->moe_ep;
 	g->L = ep_ascend_local_experts(&g->p);
-	g->A = ep_ascend_rank_capacity(&g->p, g->moe_ep - 1);
+	g->A = g->A_shape = ep_ascend_rank_capacity(&g->p, g->moe_ep - 1);
 	if (run->capacity > 0 && run->capacity < g->A) /* atp_size's: the rows the routing gives at most */
 		g->A = run->capacity;
 	size_t H = (size_t)g->p.hidden, RL = (size_t)g->moe_ep * (size_t)g->L;
@@ -680,11 +681,11 @@ static int atp_dump(void *p, const char *dir)
 	struct atp_state *st = p;
 	const struct atp_geom *g = &st->geo;
 	size_t T = (size_t)st->T, H = (size_t)g->p.hidden, K = (size_t)g->p.num_topk, M = (size_t)g->moe_tp;
-	size_t MA = M * g->A, rb = ep_ascend_row_bytes(&g->p), RL = (size_t)g->moe_ep * (size_t)g->L;
+	size_t MA = M * g->A_shape, rb = ep_ascend_row_bytes(&g->p), RL = (size_t)g->moe_ep * (size_t)g->L;
 	int done = st->stage >= ATP_COMBINED;
 	void *x = done ? padded(st->gx, st->grows, MA, rb) : NULL;
 	void *sc = done && g->p.quant ? padded(st->gscales, st->grows, MA, 4) : NULL;
-	void *info = done ? padded(st->out.assist_info, 3 * st->out.num_recv, g->A * 128, 4) : NULL;
+	void *info = done ? padded(st->out.assist_info, 3 * st->out.num_recv, g->A_shape * 128, 4) : NULL;
 	int rc = -ENOMEM;
 	if (!done || (x && info && (sc || !g->p.quant))) {
 		struct ep_npy_item t[] = {
@@ -695,7 +696,7 @@ static int atp_dump(void *p, const char *dir)
 			{"shared_expert_x", EP_NPY_U2, T, H, 2, st->shared_x},
 			{"expand_x", g->p.quant ? EP_NPY_I1 : EP_NPY_U2, MA, H, 2, x},
 			{"dynamic_scales", EP_NPY_F4, MA, 0, 1, sc},
-			{"assist_info_for_combine", EP_NPY_I4, g->A * 128, 0, 1, info},
+			{"assist_info_for_combine", EP_NPY_I4, g->A_shape * 128, 0, 1, info},
 			{"expert_token_nums", EP_NPY_I8, (size_t)g->L, 0, 1, done ? st->token_nums : NULL},
 			{"ep_recv_counts", EP_NPY_I4, M * RL, 0, 1, done ? st->gcounts : NULL},
 			{"tp_recv_counts", EP_NPY_I4, M, 0, 1, done ? st->tp_counts : NULL},
