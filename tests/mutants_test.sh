@@ -122,4 +122,13 @@ mutant "ascend_muls_add_fused" collectives/ascend.c \
 mutant "ascend_slots_backwards" collectives/ascend.c \
 	"	for (int j = 0; j < K + p->shared_experts; j++) {" "	for (int j = K + p->shared_experts - 1; j >= 0; j--) {" \
 	wide $ascend --shared-experts 1 --shared-expert-ranks 1
+# Ascend's MoE-TP stage (cli/ascend_tp.c): a gathered block taken from the wrong member, and the
+# reduce summing the members' partials from member 0 instead of in rotation order from the owner
+# (the same sum for two members: moe_tp 4 shows it)
+mutant "ascend_tp_block_from_wrong_peer" cli/ascend_tp.c \
+	"		int i = (st->g + b) % M;" "		int i = (st->g + b + (b > 0)) % M;" \
+	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
+mutant "ascend_tp_reduce_not_rotated" cli/ascend_tp.c \
+	"		int m = (st->g + k) % M, j" "		int m = k, j" \
+	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
 finish mutants_test.sh
