@@ -18,8 +18,10 @@
  *   ep_combine      Ascend's combine inside group g on the reduced rows;
  *   attn_tp_gather  the attention-TP group's combined slices put together.
  * Every collective here (Ascend's, the group ones) waits at node-wide
- * barriers, a fixed number per op whatever the data, so all groups stay in
- * step. Arena: moe_tp group arenas | W count-exchange slots | W partials
+ * barriers, a fixed number per op whatever the data (Ascend's dispatch:
+ * two, combine: two; the gather: one for the counts, two around the
+ * copies; the reduce and the attention gather: two each), so all groups
+ * stay in step; only an error return leaves early, and then the run ends. Arena: moe_tp group arenas | W count-exchange slots | W partials
  * [moe_tp A][H] | the attention gather's slots.
  */
 #include "cli/ascend_tp.h"
@@ -452,6 +454,7 @@ static int gather_run(void *p)
 	for (int b = 0; b < M; b++) {
 		int i = (st->g + b) % M;
 		const struct atp_pub *peer = pub_of(st, st->q * M + i);
+		/* never past the buffers (only a damaged count gets here: the check reports it) */
 		size_t rows = peer->rows <= g->A ? (size_t)peer->rows : g->A;
 		st->rows_of[i] = rows;
 		st->tp_counts[i] = (int32_t)rows;

@@ -1030,6 +1030,9 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (o->ep_semantics == EP_SEM_ASCEND && p->moe_comm == EP_MOE_ALLGATHER)
 		return fail(err, len, "%s: --ep-semantics ascend runs in a layer with all-to-all (MC2); allgather mode "
 				      "with it is not built yet", text);
+	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && (nodes || ll))
+		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs on one host (epbench intranode); in %s "
+				      "it is not built", text, o->command);
 	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
 		return fail(err, len, "%s: %s with Ascend's MoE-TP stage (moe_tp > 1) is not built%s", text,
 			    o->comm_quant ? "--comm-quant int8" : "--shared-experts",
