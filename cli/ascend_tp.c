@@ -718,7 +718,7 @@ void ep_ascend_tp_note(int moe_tp, int L, char *buf, size_t len)
 {
 	buf[0] = 0;
 	if (moe_tp > 2 || L > 1)
-		snprintf(buf, len, "warning: %s%s%s is outside Ascend's own limits (tp_world_size <= 2, TP only with one "
+		snprintf(buf, len, "%s%s%s is outside Ascend's own limits (tp_world_size <= 2, TP only with one "
 				   "local expert); it runs as parallel-semantics.md section 3 generalises it",
 			 moe_tp > 2 ? "moe_tp > 2" : "", moe_tp > 2 && L > 1 ? " and " : "",
 			 L > 1 ? "MoE-TP with several local experts" : "");

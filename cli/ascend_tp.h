@@ -10,8 +10,8 @@
 extern const struct ep_variant ep_ascend_tp_variant;
 
 /* The warning for a configuration outside Ascend's own limits (moe_tp > 2,
- * or MoE-TP with L > 1 local experts), else "" (section 7): the header's
- * `# intranode:` line carries it. */
+ * or MoE-TP with L > 1 local experts), else "" (section 7): the header
+ * prints it as one `# warning:` line. */
 void ep_ascend_tp_note(int moe_tp, int L, char *buf, size_t len);
 
 #endif

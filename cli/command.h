@@ -45,6 +45,10 @@ struct ep_command {
 	/* The command's own options for the header and JSON ("key=value ..."),
 	 * empty when it has none (NULL: none). */
 	void (*describe)(const struct ep_options *o, char *buf, size_t len);
+	/* A warning about this command line the header prints as one `# warning:`
+	 * line, e.g. a configuration outside a vendor's own limits; empty when
+	 * there is none (NULL: none). */
+	void (*warn)(const struct ep_options *o, char *buf, size_t len);
 };
 
 /* cmd as this command line runs it: a copy in *out with the variant its

@@ -241,14 +241,18 @@ static void intranode_describe(const struct ep_options *o, char *buf, size_t len
 		snprintf(buf, len, "%s", "");
 		return;
 	}
-	struct ep_parallel p;
-	char note[200] = "";
-	if (ep_options_layer(o, &p) && p.v[EP_PAR_MOE_TP] > 1)
-		ep_ascend_tp_note(p.v[EP_PAR_MOE_TP], o->num_experts / p.v[EP_PAR_MOE_EP], note, sizeof(note));
-	snprintf(buf, len, "ep-semantics ascend (%s), shared experts %d on %d ranks%s%s%s%s",
+	snprintf(buf, len, "ep-semantics ascend (%s), shared experts %d on %d ranks%s%s",
 		 o->dtype == EP_DTYPE_INT8 ? "quant_mode 2" : "quant_mode 0", o->shared_experts, o->shared_expert_ranks,
-		 o->smooth_scales ? ", smoothing scales" : "", o->comm_quant ? ", comm_quant int8" : "", note[0] ? "; " : "",
-		 note);
+		 o->smooth_scales ? ", smoothing scales" : "", o->comm_quant ? ", comm_quant int8" : "");
+}
+
+/* Ascend's MoE-TP stage outside Ascend's own limits (cli/ascend_tp.h). */
+static void intranode_warn(const struct ep_options *o, char *buf, size_t len)
+{
+	struct ep_parallel p;
+	buf[0] = 0;
+	if (o->ep_semantics == EP_SEM_ASCEND && ep_options_layer(o, &p) && p.v[EP_PAR_MOE_TP] > 1)
+		ep_ascend_tp_note(p.v[EP_PAR_MOE_TP], o->num_experts / p.v[EP_PAR_MOE_EP], buf, len);
 }
 
 const struct ep_command ep_cmd_intranode = {
@@ -258,4 +262,5 @@ const struct ep_command ep_cmd_intranode = {
 	.variant = &ep_intranode_variant,
 	.variant_for = intranode_variant_for,
 	.describe = intranode_describe,
+	.warn = intranode_warn,
 };

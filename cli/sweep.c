@@ -440,6 +440,11 @@ int ep_sweep_run(const struct ep_command *cmd, const struct ep_options *o, const
 	}
 	if (r->reporter)
 		ep_table_header(stdout, &m, o->quiet);
+	if (r->reporter && !o->quiet && cmd->warn) {
+		cmd->warn(o, err, sizeof(err));
+		if (err[0])
+			printf("# warning: %s\n", err);
+	}
 	done = run_points(cmd, o, r, pts, n, &m, &gates, &h, report_error, sizeof(report_error));
 	code = ep_points_verdict(pts, done);
 	if (r->reporter)

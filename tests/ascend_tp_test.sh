@@ -29,14 +29,18 @@ run "r4_int8_L1_smooth_prefix_shared_x" 0 60 intranode -r 4 --parallel dp=2,tp=2
 expect "r4_int8_L1_pass" "^# verdict: PASS"
 run "r8_int8_L2" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 -e 8 -k 3 $small --dtype int8
 expect "r8_int8_L2_pass" "^# verdict: PASS"
-expect "r8_int8_L2_warning" "^# intranode: .*warning: MoE-TP with several local experts is outside Ascend's own limits"
+expect "r8_int8_L2_warning" "^# warning: MoE-TP with several local experts is outside Ascend's own limits"
+[ "$(grep -c warning "$tmp/out")" -eq 1 ] && ok "r8_int8_L2_one_warning_line" || bad "r8_int8_L2_one_warning_line" "not one line"
 run "r8_bf16_moe_tp4_uneven_replicate0" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 -e 8 -k 3 $small \
 	--uneven-tokens 1 --sp-pad replicate0 --masked-ratio 0.2
 expect "r8_moe_tp4_pass" "^# verdict: PASS"
-expect "r8_moe_tp4_warning" "warning: moe_tp > 2 and MoE-TP with several local experts is outside"
+expect "r8_moe_tp4_warning" "^# warning: moe_tp > 2 and MoE-TP with several local experts is outside"
 run "r8_int8_moe_tp4_prefix_uneven" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 -e 4 -k 2 $small \
 	--dtype int8 --expert-counts prefix --uneven-tokens 1 --routing zipf:1.2
 expect "r8_int8_moe_tp4_pass" "^# verdict: PASS"
+run "r4_moe_tp4_one_expert" 0 60 intranode -r 4 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 -e 1 -k 1 $small --dtype int8
+expect "r4_moe_tp4_one_expert_pass" "^# verdict: PASS"
+expect "r4_moe_tp4_one_expert_warning" "^# warning: moe_tp > 2 is outside Ascend's own limits"
 run "r4_moe_tp4_one_ep_rank" 0 60 intranode -r 4 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 -e 4 -k 2 $small --dtype int8
 expect "r4_moe_tp4_one_ep_rank_pass" "^# verdict: PASS"
 run "r4_tp2_moe_tp2_zero_pad" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 4 -k 2 $small \
