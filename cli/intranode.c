@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli/ascend_tp.h"
 #include "cli/bench.h"
 #include "cli/command.h"
 #include "cli/normal_io.h"
@@ -220,12 +221,15 @@ const struct ep_variant ep_intranode_variant = {
 };
 
 /* --ep-semantics ascend runs Ascend's dispatch/combine (cli/ascend.c), in
- * a layer with moe_tp = 1 on its slices; any other parallel configuration
- * than plain EP runs its MoE layer (cli/moe_layer.h). */
+ * a layer with moe_tp = 1 on its slices, or with its MoE-TP stage
+ * (cli/ascend_tp.c); any other parallel configuration than plain EP runs
+ * its MoE layer (cli/moe_layer.h). */
 static const struct ep_variant *intranode_variant_for(const struct ep_options *o)
 {
 	struct ep_parallel p;
-	if (o->ep_semantics == EP_SEM_ASCEND) /* in a layer only with moe_tp = 1: ep_options_check_shape */
+	if (o->ep_semantics == EP_SEM_ASCEND && ep_options_layer(o, &p) && p.v[EP_PAR_MOE_TP] > 1)
+		return &ep_ascend_tp_variant; /* Ascend's MoE-TP stage (cli/ascend_tp.h) */
+	if (o->ep_semantics == EP_SEM_ASCEND)
 		return &ep_ascend_variant;
 	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_intranode_variant;
 }

@@ -1027,10 +1027,16 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 		return -1;
 	if (o->ranks.n > 1)
 		return fail(err, len, "--parallel fixes the world (%d ranks): sweep --num-tokens or --hidden instead", R);
-	if (o->ep_semantics == EP_SEM_ASCEND && (p->v[EP_PAR_MOE_TP] != 1 || p->moe_comm == EP_MOE_ALLGATHER))
-		return fail(err, len, "%s: --ep-semantics ascend runs in a layer with moe_tp = 1 and all-to-all (as "
-				      "vllm-ascend calls MC2); Ascend's own MoE-TP stage and allgather mode with it are "
-				      "not built yet", text);
+	if (o->ep_semantics == EP_SEM_ASCEND && p->moe_comm == EP_MOE_ALLGATHER)
+		return fail(err, len, "%s: --ep-semantics ascend runs in a layer with all-to-all (MC2); allgather mode "
+				      "with it is not built yet", text);
+	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && (nodes || ll))
+		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs on one host (epbench intranode); in %s "
+				      "it is not built", text, o->command);
+	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
+		return fail(err, len, "%s: %s with Ascend's MoE-TP stage (moe_tp > 1) is not built%s", text,
+			    o->comm_quant ? "--comm-quant int8" : "--shared-experts",
+			    o->comm_quant ? " (Ascend allows comm_quant_mode 2 only when tp != 2)" : "");
 	if (!ll && !o->with_topk)
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
 	if (o->cached)
@@ -1174,9 +1180,9 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		return -EP_EUSAGE;
 	if (check_ascend(o, s, r, err, len) || check_fault_steps(o, s, r, in_layer, err, len))
 		return -EP_EUSAGE;
-	if (o->ep_semantics == EP_SEM_ASCEND && E % (R - o->shared_expert_ranks))
-		return fail(err, len, "--num-experts %d is not a multiple of the %d MoE ranks (--num-ranks %d - --shared-expert-ranks %d)",
-			    E, R - o->shared_expert_ranks, R, o->shared_expert_ranks);
+	if (o->ep_semantics == EP_SEM_ASCEND && E % (Rep - o->shared_expert_ranks))
+		return fail(err, len, "--num-experts %d is not a multiple of the %d MoE ranks (%s %d - --shared-expert-ranks %d)",
+			    E, Rep - o->shared_expert_ranks, Rep == R ? "--num-ranks" : "moe_ep", Rep, o->shared_expert_ranks);
 	if (o->ep_semantics != EP_SEM_ASCEND && E % Rep)
 		return fail(err, len, "--num-experts %d is not a multiple of %s %d", E, Rep == R ? "--num-ranks" : "moe_ep", Rep);
 	if (o->ep_semantics != EP_SEM_ASCEND && E / Rep > 1024)

@@ -286,6 +286,21 @@ void ep_ascend_ref_check_dispatch(const struct ep_ascend_ref *ref, const struct 
 	free(row);
 }
 
+void ep_ascend_ref_expert(const struct ep_ascend_ref *ref, int rank, int el, const void *row, float scale,
+			  uint16_t *y)
+{
+	int H = ref->p.hidden;
+	uint16_t deq[H > 0 ? H : 1];
+	const struct ep_expert_fn *f = ref->in.expert;
+	if (!f) {
+		ep_ascend_expert_row(ref->in.routing->payload, rank, el, ref->p.quant, row, scale, H, y);
+		return;
+	}
+	if (ref->p.quant)
+		ep_int8_dequant_row(row, scale, (size_t)H, deq);
+	f->row(f->ctx, rank, el, ref->p.quant ? deq : row, H, y);
+}
+
 /* What the expert on `rank` (local expert el) returns for token t's slot,
  * as the source reads it (after the int8 transport with comm_quant). */
 static void returned_row(const struct ep_ascend_ref *ref, int src, int t, int slot, int rank, int el, uint16_t *y)
@@ -296,7 +311,7 @@ static void returned_row(const struct ep_ascend_ref *ref, int src, int t, int sl
 	uint16_t tmp[H > 0 ? H : 1];
 	float scale;
 	wire_row(ref, src, t, slot, row, &scale);
-	ep_ascend_expert_row(ref->in.routing->payload, rank, el, p->quant, row, scale, H, p->comm_quant ? tmp : y);
+	ep_ascend_ref_expert(ref, rank, el, row, scale, p->comm_quant ? tmp : y);
 	if (p->comm_quant)
 		ep_ascend_ref_comm_quant(tmp, H, y);
 }

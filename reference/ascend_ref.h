@@ -23,6 +23,7 @@
 #include "collectives/ep.h"
 #include "reference/compare.h"
 #include "reference/inputs.h"
+#include "reference/reference.h"
 
 /* The run's inputs beyond the routing. */
 struct ep_ascend_inputs {
@@ -33,6 +34,10 @@ struct ep_ascend_inputs {
 	/* with smooth: each source rank's own scales [R] -> [(S_n + E)][H]
 	 * (verify reads them from a directory), or NULL: the seed's, one table */
 	const float *const *smooth_of;
+	/* the expert stand-in of a row (dequantised first), or NULL:
+	 * reference/transform.h's of the EP rank. A MoE-TP stage sums its
+	 * members' (reference/moe_layer_ref.h ep_moe_tp_expert). */
+	const struct ep_expert_fn *expert;
 };
 
 struct ep_ascend_ref {
@@ -78,6 +83,11 @@ void ep_ascend_ref_comm_quant(const uint16_t *y, int hidden, uint16_t *out);
  * when quant, then reference/transform.h's map for (rank, local expert). */
 void ep_ascend_expert_row(enum ep_payload payload, int rank, int local_expert, int quant, const void *row,
 			  float scale, int hidden, uint16_t *y);
+
+/* The expert output of one expand_x row (as ep_ascend_ref_row gives it) on
+ * EP rank `rank`, local expert el: in.expert's, or ep_ascend_expert_row's. */
+void ep_ascend_ref_expert(const struct ep_ascend_ref *ref, int rank, int el, const void *row, float scale,
+			  uint16_t *y);
 
 /* Expected row m of expand_x (row_bytes of ep_ascend_row_bytes) and its scale. */
 void ep_ascend_ref_row(const struct ep_ascend_ref *ref, size_t m, void *row, float *scale);

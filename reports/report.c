@@ -336,7 +336,7 @@ static void print_handles(FILE *out, uint64_t checked, uint64_t wrong, uint64_t 
 {
 	char amount[16];
 	human_bytes((double)checked, amount, sizeof(amount));
-	fprintf(out, "# handles: %sB of handle tensors (assist_info_for_combine, ep_recv_counts) in the check above, "
+	fprintf(out, "# handles: %sB of handle tensors (assist_info_for_combine, ep_recv_counts, tp_recv_counts) in the check above, "
 		     "%llu wrong element%s; data tensors: %llu wrong\n", amount, (unsigned long long)wrong,
 		wrong == 1 ? "" : "s", (unsigned long long)(all_wrong - wrong));
 }

@@ -146,8 +146,12 @@ run "ascend_layer_int8_shared_8" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_t
 expect "ascend_layer_int8_shared_8_pass" "verdict: PASS"
 run "ascend_layer_output_damaged" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend $small -t 16 --fault bitflip:2:x
 expect "ascend_layer_output_damaged_named" "first: rank 2: x\\["
-run "ascend_moe_tp_refused" 2 10 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend $small
-expect "ascend_moe_tp_refused_said" "ascend runs in a layer with moe_tp = 1 and all-to-all"
+# with moe_tp > 1 Ascend's own MoE-TP stage (cli/ascend_tp.c; tests/ascend_tp_test.sh has the rest)
+run "ascend_moe_tp_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend $small -t 16
+expect "ascend_moe_tp_4_pass" "verdict: PASS"
+phases "ascend_moe_tp_4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
+run "ascend_allgather_refused" 2 10 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --moe-comm allgather --ep-semantics ascend $small
+expect "ascend_allgather_refused_said" "ascend runs in a layer with all-to-all \\(MC2\\); allgather mode with it is not built yet"
 
 # low-latency (DeepEP's decode kernels) with moe_tp = 1: the EP group is the world, slices dispatched
 SUBCOMMAND=low-latency

@@ -128,4 +128,13 @@ mutant "ascend_net_rows_at_sender_offset" collectives/ascend_net.c \
 	"put_block(ctx, q, stage_row[e] - mine[e], ctx->next_row[e] - mine[e], mine[e]);" \
 	"put_block(ctx, q, stage_row[e] - mine[e], stage_row[e] - mine[e], mine[e]);" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 64 --hidden 256 -e 8 -k 3 -n 2 -w 1 --ep-semantics ascend
+# Ascend's MoE-TP stage (cli/ascend_tp.c): a gathered block taken from the wrong member, and the
+# reduce summing the members' partials from member 0 instead of in rotation order from the owner
+# (the same sum for two members: moe_tp 4 shows it)
+mutant "ascend_tp_block_from_wrong_peer" cli/ascend_tp.c \
+	"		int i = (st->g + b) % M;" "		int i = (st->g + b + (b > 0)) % M;" \
+	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
+mutant "ascend_tp_reduce_not_rotated" cli/ascend_tp.c \
+	"		int m = (st->g + k) % M, j" "		int m = k, j" \
+	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
 finish mutants_test.sh

@@ -1,0 +1,743 @@
+/* ascend_tp.c - the variant `intranode --parallel ...,moe_tp=N --ep-semantics ascend` runs: Ascend's MoE-TP stage.
+ *
+ * parallel-semantics.md sections 3-5 with moe_tp > 1, one host, a2a mode.
+ * World rank w = q moe_tp + g is EP rank q of MoE-EP group g (strided) and
+ * member g of MoE-TP group q (contiguous). Every rank puts its attention-TP
+ * slice into the layer; the ops, each timed and checked on its own:
+ *   ep_dispatch     Ascend's dispatch (collectives/ascend.h) inside group g,
+ *                   over group g's own slice of the arena;
+ *   moe_tp_gather   the MoE-TP count exchange (each member publishes its
+ *                   rows, the addresses of its expand_x and dynamic_scales,
+ *                   its ep_recv_counts; a barrier), then the all-gather:
+ *                   block b from member (g + b) % moe_tp, block 0 its own;
+ *                   tp_recv_counts and expert_token_nums follow;
+ *   moe_tp_reduce   every member's stand-in (of its world rank) on every
+ *                   gathered row (untimed, into the shared partials), then
+ *                   each member sums its own rows' partials in rotation
+ *                   order from itself, one rounding (collectives/group.h);
+ *   ep_combine      Ascend's combine inside group g on the reduced rows;
+ *   attn_tp_gather  the attention-TP group's combined slices put together.
+ * Every collective here (Ascend's, the group ones) waits at node-wide
+ * barriers, a fixed number per op whatever the data (Ascend's dispatch:
+ * two, combine: two; the gather: one for the counts, two around the
+ * copies; the reduce and the attention gather: two each), so all groups
+ * stay in step; only an error return leaves early, and then the run ends. Arena: moe_tp group arenas | W count-exchange slots | W partials
+ * [moe_tp A][H] | the attention gather's slots.
+ */
+#include "cli/ascend_tp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/ascend.h"
+#include "cli/attn_gather.h"
+#include "cli/bench.h"
+#include "cli/moe_layer.h"
+#include "collectives/group.h"
+#include "collectives/numeric.h"
+#include "reference/ascend_tp_ref.h"
+#include "reference/moe_layer_ref.h"
+#include "reference/moe_slice.h"
+#include "reports/npy.h"
+
+enum atp_stage { ATP_NONE, ATP_DISPATCHED, ATP_GATHERED, ATP_REDUCED, ATP_COMBINED };
+
+/* A member's part of the count exchange (its slot in the arena). */
+struct atp_pub {
+	uint64_t rows;        /* n_own: rows its EP dispatch received */
+	uint64_t x, scales;   /* addresses of its expand_x, dynamic_scales (the arena maps alike in every rank) */
+	int32_t counts[];     /* its ep_recv_counts [R L] */
+};
+
+/* The layer's sizes, alike in the launcher and every rank. */
+struct atp_geom {
+	int W, tp, moe_tp, moe_ep, L;
+	struct ep_ascend_params p; /* one EP group's */
+	size_t A;                  /* rows one EP rank receives at most (with the run's routing) */
+	size_t A_shape;            /* Ascend's A: BS moe_ep min(L, K), the dump's shapes */
+	size_t gbytes, pub_bytes, part_bytes, attn_bytes;
+};
+
+struct atp_state {
+	struct ep_bench_env *env;
+	struct atp_geom geo;
+	int me, g, q;
+	struct ep_shape eshape;            /* R = moe_ep, BS = the longest slice */
+	struct ep_slices sl;
+	struct ep_group_arrays *views;     /* [moe_tp] */
+	struct ep_routing *routings;       /* [moe_tp] group i's routing */
+	struct ep_moe_tp_expert *experts;  /* [moe_tp] group i's MoE-TP stand-in (reference) */
+	struct ep_ascend_ref *refs;        /* [moe_tp] group i's reference at EP rank q */
+	int nrefs;
+	struct ep_ascend coll;
+	int T;
+	uint16_t *x, *shared_x;
+	float *smooth;
+	struct ep_ascend_out out;
+	/* the MoE-TP stage */
+	char *pubs;                        /* shared [W][pub_bytes] */
+	uint16_t *partials;                /* shared [W][moe_tp A][H] */
+	size_t *rows_of;                   /* [moe_tp] rows of member i */
+	size_t grows;
+	uint8_t *gx;                       /* [moe_tp A][row bytes] */
+	float *gscales;                    /* [moe_tp A] */
+	int32_t *gcounts;                  /* [moe_tp][R L] */
+	int32_t *tp_counts;                /* [moe_tp] */
+	int64_t *token_nums;               /* [L] */
+	uint16_t *reduced;                 /* [A][H] the combine's expand_x */
+	struct ep_attn_gather attn;        /* its slots hold combine's x */
+	uint64_t self_rows[2], combine_rows;
+	enum atp_stage stage;
+};
+
+static void geometry(const struct ep_run *run, struct atp_geom *g)
+{
+	const struct ep_parallel *par = &run->parallel;
+	*g = (struct atp_geom){.W = run->shape.num_ranks, .tp = par->v[EP_PAR_TP], .moe_tp = par->v[EP_PAR_MOE_TP],
+			       .moe_ep = par->v[EP_PAR_MOE_EP]};
+	ep_ascend_run_params(run, &g->p);
+	g->p.num_ranks = g->moe_ep;
+	g->L = ep_ascend_local_experts(&g->p);
+	g->A = g->A_shape = ep_ascend_rank_capacity(&g->p, g->moe_ep - 1);
+	if (run->capacity > 0 && run->capacity < g->A) /* atp_size's: the rows the routing gives at most */
+		g->A = run->capacity;
+	size_t H = (size_t)g->p.hidden, RL = (size_t)g->moe_ep * (size_t)g->L;
+	g->gbytes = ep_ascend_arena_bytes(&g->p);
+	g->pub_bytes = ep_align_up(sizeof(struct atp_pub) + 4 * RL, 64);
+	g->part_bytes = ep_align_up((size_t)g->moe_tp * g->A * H * 2, EP_PAGE);
+	g->attn_bytes = ep_attn_gather_slot_bytes(g->W, (size_t)run->shape.num_tokens, g->p.hidden);
+}
+
+static size_t arena_bytes(const struct atp_geom *g)
+{
+	return (size_t)g->moe_tp * g->gbytes + ep_align_up((size_t)g->W * g->pub_bytes, EP_PAGE) +
+	       (size_t)g->W * g->part_bytes + g->attn_bytes;
+}
+
+static void free_inputs(struct atp_state *st)
+{
+	ep_ascend_fini(&st->coll);
+	for (int i = 0; i < st->nrefs; i++)
+		ep_ascend_ref_fini(&st->refs[i]);
+	for (int i = 0; st->views && i < st->geo.moe_tp; i++)
+		ep_group_arrays_fini(&st->views[i]);
+	ep_slices_fini(&st->sl);
+	memset(&st->sl, 0, sizeof(st->sl));
+	free(st->views), free(st->routings), free(st->experts), free(st->refs);
+	free(st->x), free(st->shared_x), free(st->smooth);
+	st->views = NULL, st->routings = NULL, st->experts = NULL, st->refs = NULL;
+	st->x = st->shared_x = NULL, st->smooth = NULL;
+	st->nrefs = 0, st->stage = ATP_NONE;
+}
+
+static void atp_teardown(void *p)
+{
+	struct atp_state *st = p;
+	if (!st)
+		return;
+	free_inputs(st);
+	free(st->rows_of), free(st->gx), free(st->gscales), free(st->gcounts), free(st->tp_counts);
+	free(st->token_nums), free(st->reduced), free(st->attn.out);
+	free(st);
+}
+
+/* Group i's view, routing, MoE-TP expert and reference at EP rank q. */
+static int group_ref(struct atp_state *st, const struct ep_run *run, int i)
+{
+	int rc = ep_slices_group(&st->sl, i, &st->views[i]);
+	if (rc)
+		return rc;
+	st->routings[i] = run->routing;
+	st->routings[i].group = &st->views[i].view;
+	st->routings[i].group_owned = NULL;
+	ep_moe_tp_expert_init(&st->experts[i], run->routing.payload, st->geo.moe_tp, i);
+	struct ep_ascend_inputs in;
+	ep_ascend_run_inputs(run, &in);
+	in.routing = &st->routings[i];
+	in.expert = &st->experts[i].fn;
+	if ((rc = ep_ascend_ref_init(&st->refs[i], &st->geo.p, &st->eshape, &in, st->q)))
+		return rc;
+	st->nrefs = i + 1;
+	return 0;
+}
+
+/* Rows that stay on this EP rank: its dispatch rows from itself, and its
+ * tokens' slots whose expert it holds (combine). No shared experts here. */
+static void count_self_rows(struct atp_state *st)
+{
+	const struct ep_ascend_ref *ref = &st->refs[st->g];
+	int K = st->geo.p.num_topk, L = st->geo.L;
+	const int64_t *ids = ep_ascend_ref_ids(ref, st->q);
+	memset(st->self_rows, 0, sizeof(st->self_rows));
+	st->combine_rows = 0;
+	for (size_t m = 0; m < ref->num_recv; m++)
+		st->self_rows[0] += ref->rows[3 * m] == st->q;
+	for (size_t f = 0; f < (size_t)st->T * (size_t)K; f++) {
+		st->combine_rows += ids[f] >= 0;
+		st->self_rows[1] += ids[f] >= 0 && ids[f] / L == st->q;
+	}
+}
+
+/* The most rows any EP rank of any group receives with the run's routing
+ * (group i's reference at EP rank 0 holds every source's expert ids). */
+static int routed_rows(const struct ep_run *run, const struct atp_geom *g, size_t *most)
+{
+	struct atp_state st = {.geo = *g};
+	int T_d = run->cfg->tokens_per_dp ? run->cfg->tokens_per_dp : run->attn_tokens * g->tp, rc;
+	if ((rc = ep_slices_init(&st.sl, g->W, g->tp, g->moe_tp, g->moe_ep, (enum ep_slice_pad)run->cfg->sp_pad, T_d,
+				 run->routing.uneven_tokens, run->cfg->seed)))
+		return rc;
+	st.eshape = run->shape;
+	st.eshape.num_ranks = g->moe_ep;
+	size_t n = (size_t)g->moe_tp, R = (size_t)g->moe_ep, K = (size_t)g->p.num_topk;
+	size_t *rows = calloc(R, sizeof(size_t));
+	st.views = calloc(n, sizeof(*st.views));
+	st.routings = calloc(n, sizeof(*st.routings));
+	st.experts = calloc(n, sizeof(*st.experts));
+	st.refs = calloc(n, sizeof(*st.refs));
+	rc = rows && st.views && st.routings && st.experts && st.refs ? 0 : -ENOMEM;
+	*most = 1;
+	for (int i = 0; !rc && i < g->moe_tp; i++) {
+		if ((rc = group_ref(&st, run, i)))
+			break;
+		memset(rows, 0, R * sizeof(size_t));
+		for (size_t s = 0; s < R; s++) {
+			const int64_t *ids = ep_ascend_ref_ids(&st.refs[i], (int)s);
+			for (size_t f = 0; f < (size_t)st.refs[i].tokens[s] * K; f++)
+				rows[ids[f] >= 0 ? ids[f] / g->L : 0] += ids[f] >= 0;
+		}
+		for (size_t d = 0; d < R; d++)
+			*most = rows[d] > *most ? rows[d] : *most;
+	}
+	free(rows);
+	free_inputs(&st);
+	return rc;
+}
+
+static int atp_size(struct ep_run *run, size_t *arena, size_t *rank_bytes)
+{
+	struct atp_geom g;
+	run->capacity = 0;
+	geometry(run, &g);
+	size_t most = g.A;
+	int rc = layer_any_routing(run) ? 0 : routed_rows(run, &g, &most); /* routing anew: room for any */
+	if (rc)
+		return rc;
+	run->capacity = most;
+	geometry(run, &g);
+	double T = run->shape.num_tokens, H = g.p.hidden, K = g.p.num_topk, M = g.moe_tp, R = g.moe_ep;
+	double A = (double)g.A, rb = (double)ep_ascend_row_bytes(&g.p);
+	double b = T * H * 2 * 3 + M * A * (rb + 8 + H * 2) + A * H * 2 + M * (R * T * K * 12 + A * 12 + 64) +
+		   8 * (double)(g.p.num_experts + 1) * H + g.tp * T * H * 2 + (double)ep_ascend_ctx_bytes(&g.p);
+	*arena = arena_bytes(&g);
+	*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
+	return 0;
+}
+
+/* This rank's slices, references, inputs and collective for env->run. */
+static int build(struct atp_state *st)
+{
+	const struct ep_run *run = st->env->run;
+	const struct atp_geom *g = &st->geo;
+	int tp = g->tp, T_d = run->cfg->tokens_per_dp ? run->cfg->tokens_per_dp : run->attn_tokens * tp, rc;
+	if ((rc = ep_slices_init(&st->sl, g->W, tp, g->moe_tp, g->moe_ep, (enum ep_slice_pad)run->cfg->sp_pad, T_d,
+				 run->routing.uneven_tokens, run->cfg->seed)))
+		return rc;
+	size_t n = (size_t)g->moe_tp;
+	st->views = calloc(n, sizeof(*st->views));
+	st->routings = calloc(n, sizeof(*st->routings));
+	st->experts = calloc(n, sizeof(*st->experts));
+	st->refs = calloc(n, sizeof(*st->refs));
+	if (!st->views || !st->routings || !st->experts || !st->refs)
+		return -ENOMEM;
+	for (int i = 0; i < g->moe_tp; i++)
+		if ((rc = group_ref(st, run, i)))
+			return rc;
+	const struct ep_routing *r = &st->routings[st->g];
+	size_t T = (size_t)(st->T = st->refs[st->g].tokens[st->q]), H = (size_t)g->p.hidden;
+	size_t S = (size_t)g->p.num_experts;
+	st->x = malloc(2 * T * H + 2);
+	if (run->cfg->smooth_scales && g->p.quant && (st->smooth = malloc(4 * S * H + 4)))
+		ep_ascend_gen_smooth(run->cfg->seed, (int)S, (int)H, st->smooth);
+	if (run->shape.num_bias > 0 && (st->shared_x = malloc(2 * T * H + 2)))
+		for (size_t t = 0; t < T; t++)
+			ep_gen_bf16_row(run->cfg->seed, r, EP_STREAM_BIAS0, st->q, (int64_t)t, (int)H, st->shared_x + t * H);
+	if (!st->x || (run->cfg->smooth_scales && g->p.quant && !st->smooth) || (run->shape.num_bias > 0 && !st->shared_x))
+		return -ENOMEM;
+	for (size_t t = 0; t < T; t++)
+		ep_gen_bf16_row(run->cfg->seed, r, EP_STREAM_X, st->q, (int64_t)t, (int)H, st->x + t * H);
+	count_self_rows(st);
+	return ep_ascend_init(&st->coll, &g->p, st->q, (char *)st->env->arena + (size_t)st->g * g->gbytes,
+			      st->env->waiter);
+}
+
+static int slice_len(void *p, int r)
+{
+	return ep_slice_len(&((struct atp_state *)p)->sl, r);
+}
+
+/* World rank r's combined row t: group r % moe_tp's reference, EP rank r / moe_tp. */
+static int combined_row(void *p, int r, int t, uint16_t *want)
+{
+	struct atp_state *st = p;
+	return ep_ascend_ref_combined_row(&st->refs[r % st->geo.moe_tp], r / st->geo.moe_tp, t, want);
+}
+
+static int private_buffers(struct atp_state *st)
+{
+	const struct atp_geom *g = &st->geo;
+	size_t M = (size_t)g->moe_tp, H = (size_t)g->p.hidden, RL = (size_t)g->moe_ep * (size_t)g->L;
+	st->rows_of = calloc(M, sizeof(size_t));
+	st->gx = malloc(M * g->A * ep_ascend_row_bytes(&g->p) + 1);
+	st->gscales = calloc(M * g->A + 1, sizeof(float));
+	st->gcounts = calloc(M * RL + 1, sizeof(int32_t));
+	st->tp_counts = calloc(M, sizeof(int32_t));
+	st->token_nums = calloc((size_t)g->L + 1, sizeof(int64_t));
+	st->reduced = malloc(2 * g->A * H + 2);
+	st->attn.out = malloc(2 * ((size_t)g->tp * st->attn.slot_rows * H + 1));
+	return st->rows_of && st->gx && st->gscales && st->gcounts && st->tp_counts && st->token_nums && st->reduced &&
+	       st->attn.out ? 0 : -ENOMEM;
+}
+
+static int atp_setup(struct ep_bench_env *env, void **out)
+{
+	const struct ep_run *run = env->run;
+	struct atp_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->env = env;
+	env->waiter->traffic = NULL; /* per-pair rows are counted in EP-group ranks, not the world's: not kept */
+	geometry(run, &st->geo);
+	const struct atp_geom *g = &st->geo;
+	st->me = env->rank, st->g = st->me % g->moe_tp, st->q = st->me / g->moe_tp;
+	st->eshape = run->shape;
+	st->eshape.num_ranks = g->moe_ep;
+	char *at = (char *)env->arena + (size_t)g->moe_tp * g->gbytes;
+	st->pubs = at;
+	at += ep_align_up((size_t)g->W * g->pub_bytes, EP_PAGE);
+	st->partials = (uint16_t *)at;
+	at += (size_t)g->W * g->part_bytes;
+	st->attn = (struct ep_attn_gather){.waiter = env->waiter, .tp = g->tp, .d = st->me / g->tp, .P = g->W,
+					   .hidden = g->p.hidden, .slot_rows = (size_t)run->shape.num_tokens,
+					   .slots = (uint16_t *)at, .len = slice_len, .expected = combined_row, .ctx = st};
+	int rc = private_buffers(st);
+	if (!rc)
+		rc = build(st);
+	if (rc) {
+		atp_teardown(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+static int atp_reseed(void *p)
+{
+	struct atp_state *st = p;
+	free_inputs(st);
+	return build(st);
+}
+
+static struct atp_pub *pub_of(const struct atp_state *st, int w)
+{
+	return (struct atp_pub *)(st->pubs + (size_t)w * st->geo.pub_bytes);
+}
+
+static uint16_t *partials_of(const struct atp_state *st, int w)
+{
+	return (uint16_t *)((char *)st->partials + (size_t)w * st->geo.part_bytes);
+}
+
+static uint16_t *combine_x(const struct atp_state *st)
+{
+	return ep_attn_gather_slot(&st->attn, st->me);
+}
+
+/* ---- ep_dispatch --------------------------------------------------------- */
+
+static int dispatch_once(struct atp_state *st)
+{
+	struct ep_ascend_in in = {st->T, st->x, ep_ascend_ref_ids(&st->refs[st->g], st->q), st->smooth};
+	int rc = ep_ascend_dispatch(&st->coll, &in, &st->out);
+	st->stage = rc ? ATP_NONE : ATP_DISPATCHED;
+	return rc;
+}
+
+static int dispatch_run(void *p)
+{
+	return dispatch_once(p);
+}
+
+static int dispatch_check(void *p, struct ep_check_report *rep)
+{
+	struct atp_state *st = p;
+	ep_ascend_ref_check_dispatch(&st->refs[st->g], &st->out, rep);
+	return 0;
+}
+
+static void dispatch_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct atp_state *st = p;
+	uint64_t row = ep_ascend_row_bytes(&st->geo.p) + (st->geo.p.quant ? 4 : 0), n = st->refs[st->g].num_recv;
+	*alg = n * row;
+	*wire = (n - st->self_rows[0]) * row;
+}
+
+static uint64_t dispatch_recv_rows(const void *p)
+{
+	const struct atp_state *st = p;
+	return st->refs[st->g].num_recv;
+}
+
+/* Appends a view (writable memory behind a const output). */
+static int add_view(struct ep_tensor_view *v, int n, int max, const char *name, const void *base, size_t rows,
+		    size_t row_bytes)
+{
+	if (n < max && base)
+		v[n++] = (struct ep_tensor_view){name, (uint8_t *)(uintptr_t)base, rows, row_bytes};
+	return n;
+}
+
+static int dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	const struct atp_state *st = p;
+	const struct ep_ascend_out *o = &st->out;
+	int n = add_view(v, 0, max, "expand_x", o->expand_x, o->num_recv, ep_ascend_row_bytes(&st->geo.p));
+	n = add_view(v, n, max, "dynamic_scales", o->dynamic_scales, o->num_recv, 4);
+	n = add_view(v, n, max, "assist_info_for_combine", o->assist_info, o->num_recv, 12);
+	return add_view(v, n, max, "ep_recv_counts", o->ep_recv_counts, 1, 4 * (size_t)o->num_counts);
+}
+
+/* ---- moe_tp_gather ------------------------------------------------------- */
+
+static void publish(struct atp_state *st)
+{
+	struct atp_pub *me = pub_of(st, st->me);
+	me->rows = st->out.num_recv;
+	me->x = (uint64_t)(uintptr_t)st->out.expand_x;
+	me->scales = (uint64_t)(uintptr_t)st->out.dynamic_scales;
+	memcpy(me->counts, st->out.ep_recv_counts, 4 * (size_t)st->out.num_counts);
+}
+
+/* expert_token_nums over every block, from the gathered ep_recv_counts:
+ * per local expert the rows of every block (counts), or their prefix. */
+static void token_nums(struct atp_state *st)
+{
+	int L = st->geo.L, R = st->geo.moe_ep;
+	for (int el = 0; el < L; el++) {
+		st->token_nums[el] = 0;
+		for (int b = 0; b < st->geo.moe_tp; b++) {
+			const int32_t *c = st->gcounts + (size_t)b * R * L;
+			st->token_nums[el] += c[el * R + R - 1] - (el ? c[el * R - 1] : 0);
+		}
+		if (el && st->geo.p.counts_prefix)
+			st->token_nums[el] += st->token_nums[el - 1];
+	}
+}
+
+static int gather_run(void *p)
+{
+	struct atp_state *st = p;
+	const struct atp_geom *g = &st->geo;
+	int M = g->moe_tp, quant = g->p.quant, nt = quant ? 3 : 2, rc;
+	size_t bytes[3] = {ep_ascend_row_bytes(&g->p), quant ? 4 : 4 * (size_t)g->moe_ep * g->L,
+			   4 * (size_t)g->moe_ep * g->L};
+	void *outs[3] = {st->gx, quant ? (void *)st->gscales : (void *)st->gcounts, st->gcounts};
+	struct ep_group_piece pieces[M * 3];
+	publish(st);
+	ep_set_phase(st->env->waiter, "moe_tp_gather.counts");
+	if ((rc = ep_barrier(st->env->waiter))) /* every member's rows and counts are published */
+		return rc;
+	st->grows = 0;
+	for (int b = 0; b < M; b++) {
+		int i = (st->g + b) % M;
+		const struct atp_pub *peer = pub_of(st, st->q * M + i);
+		/* never past the buffers (only a damaged count gets here: the check reports it) */
+		size_t rows = peer->rows <= g->A ? (size_t)peer->rows : g->A;
+		st->rows_of[i] = rows;
+		st->tp_counts[i] = (int32_t)rows;
+		pieces[b * nt] = (struct ep_group_piece){(const void *)(uintptr_t)peer->x, rows};
+		if (quant)
+			pieces[b * nt + 1] = (struct ep_group_piece){(const void *)(uintptr_t)peer->scales, rows};
+		pieces[b * nt + nt - 1] = (struct ep_group_piece){peer->counts, 1};
+		st->grows += rows;
+	}
+	ep_set_phase(st->env->waiter, "moe_tp_gather");
+	if ((rc = ep_group_gather(st->env->waiter, pieces, M, nt, bytes, outs)))
+		return st->stage = ATP_NONE, rc;
+	token_nums(st);
+	st->stage = ATP_GATHERED;
+	return 0;
+}
+
+static int gather_prepare(void *p)
+{
+	struct atp_state *st = p;
+	return st->stage < ATP_DISPATCHED ? dispatch_once(st) : 0;
+}
+
+static int gather_check(void *p, struct ep_check_report *rep)
+{
+	struct atp_state *st = p;
+	struct ep_ascend_tp_out a = {st->grows, st->gx, st->geo.p.quant ? st->gscales : NULL, st->gcounts,
+				     st->tp_counts, st->token_nums};
+	ep_ascend_tp_ref_check_gather(st->refs, st->geo.moe_tp, st->g, &a, rep);
+	return 0;
+}
+
+static void gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct atp_state *st = p;
+	uint64_t row = ep_ascend_row_bytes(&st->geo.p) + (st->geo.p.quant ? 4 : 0);
+	*alg = st->grows * row;
+	*wire = (st->grows - st->rows_of[st->g]) * row;
+}
+
+static int gather_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	const struct atp_state *st = p;
+	int n = add_view(v, 0, max, "moe_tp_gathered_x", st->gx, st->grows, ep_ascend_row_bytes(&st->geo.p));
+	return add_view(v, n, max, "tp_recv_counts", st->tp_counts, 1, 4 * (size_t)st->geo.moe_tp);
+}
+
+/* ---- moe_tp_reduce ------------------------------------------------------- */
+
+/* The local expert of gathered row m (block b starts at `first`), from
+ * the block's ep_recv_counts, as an expert kernel would find it. */
+static int row_expert(const struct atp_state *st, int b, size_t m)
+{
+	int L = st->geo.L, R = st->geo.moe_ep;
+	const int32_t *c = st->gcounts + (size_t)b * R * L;
+	for (int el = 0; el < L; el++)
+		if ((int64_t)m < c[el * R + R - 1])
+			return el;
+	return L - 1; /* counts that do not cover the rows: the gather's check says so */
+}
+
+/* This member's stand-in (its world rank's) on every gathered row, into its partials. Local, untimed. */
+static void apply_experts(struct atp_state *st)
+{
+	const struct atp_geom *g = &st->geo;
+	size_t H = (size_t)g->p.hidden, rb = ep_ascend_row_bytes(&g->p), at = 0;
+	uint16_t *out = partials_of(st, st->me);
+	ep_set_phase(st->env->waiter, "experts");
+	for (int b = 0; b < g->moe_tp; b++) {
+		size_t rows = st->rows_of[(st->g + b) % g->moe_tp];
+		for (size_t m = 0; m < rows; m++, at++)
+			ep_ascend_expert_row(st->env->run->routing.payload, st->me, row_expert(st, b, m), g->p.quant,
+					     st->gx + at * rb, g->p.quant ? st->gscales[at] : 0.0f, (int)H, out + at * H);
+	}
+}
+
+static int reduce_prepare(void *p)
+{
+	struct atp_state *st = p;
+	int rc;
+	if (st->stage < ATP_DISPATCHED && (rc = dispatch_once(st)))
+		return rc;
+	if (st->stage < ATP_GATHERED && (rc = gather_run(st)))
+		return rc;
+	apply_experts(st);
+	return 0;
+}
+
+/* Own row i = f32(own partial) + f32(partial of member g+1) + ..., in
+ * rotation order, one rounding: member p holds these rows as its block
+ * (g - p) mod moe_tp. */
+static int reduce_run(void *p)
+{
+	struct atp_state *st = p;
+	int M = st->geo.moe_tp, rc;
+	size_t H = (size_t)st->geo.p.hidden;
+	const uint16_t *parts[M];
+	for (int k = 0; k < M; k++) {
+		int m = (st->g + k) % M, j = (st->g - m + M) % M;
+		size_t off = 0;
+		for (int b = 0; b < j; b++)
+			off += st->rows_of[(m + b) % M];
+		parts[k] = partials_of(st, st->q * M + m) + off * H;
+	}
+	ep_set_phase(st->env->waiter, "moe_tp_reduce");
+	rc = ep_group_reduce(st->env->waiter, parts, M, 1, st->rows_of[st->g], H, st->reduced);
+	st->stage = rc ? ATP_NONE : ATP_REDUCED;
+	return rc;
+}
+
+static int reduce_check(void *p, struct ep_check_report *rep)
+{
+	struct atp_state *st = p;
+	ep_ascend_tp_ref_check_reduce(&st->refs[st->g], st->reduced, rep);
+	return 0;
+}
+
+static void reduce_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct atp_state *st = p;
+	uint64_t rows = st->rows_of[st->g] * 2 * (uint64_t)st->geo.p.hidden;
+	*alg = rows * (uint64_t)st->geo.moe_tp;
+	*wire = rows * (uint64_t)(st->geo.moe_tp - 1);
+}
+
+static int reduce_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	const struct atp_state *st = p;
+	return add_view(v, 0, max, "moe_tp_reduced_x", st->reduced, st->rows_of[st->g], 2 * (size_t)st->geo.p.hidden);
+}
+
+/* ---- ep_combine and attn_tp_gather --------------------------------------- */
+
+static int combine_prepare(void *p)
+{
+	struct atp_state *st = p;
+	int rc;
+	if (st->stage >= ATP_REDUCED)
+		return 0;
+	return (rc = reduce_prepare(st)) ? rc : reduce_run(st);
+}
+
+static int combine_run(void *p)
+{
+	struct atp_state *st = p;
+	int rc = ep_ascend_combine(&st->coll, st->reduced, ep_ascend_ref_weights(&st->refs[st->g], st->q),
+				   st->shared_x, combine_x(st));
+	st->stage = rc ? ATP_NONE : ATP_COMBINED;
+	return rc;
+}
+
+static int combine_check(void *p, struct ep_check_report *rep)
+{
+	struct atp_state *st = p;
+	ep_ascend_ref_check_combine(&st->refs[st->g], combine_x(st), rep);
+	return 0;
+}
+
+static void combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct atp_state *st = p;
+	uint64_t row = 2 * (uint64_t)st->geo.p.hidden;
+	*alg = st->combine_rows * row;
+	*wire = (st->combine_rows - st->self_rows[1]) * row;
+}
+
+static int combine_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	const struct atp_state *st = p;
+	return add_view(v, 0, max, "x", combine_x(st), (size_t)st->T, 2 * (size_t)st->geo.p.hidden);
+}
+
+static int attn_prepare(void *p)
+{
+	struct atp_state *st = p;
+	int rc;
+	if (st->stage >= ATP_COMBINED)
+		return 0;
+	return (rc = combine_prepare(st)) ? rc : combine_run(st);
+}
+
+static int attn_run(void *p)
+{
+	return ep_attn_gather_run(&((struct atp_state *)p)->attn);
+}
+
+static int attn_check(void *p, struct ep_check_report *rep)
+{
+	ep_attn_gather_check(&((struct atp_state *)p)->attn, rep);
+	return 0;
+}
+
+static void attn_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	struct atp_state *st = (struct atp_state *)p;
+	ep_attn_gather_bytes(&st->attn, (size_t)st->T, alg, wire);
+}
+
+static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct atp_state *st = p;
+	return add_view(v, 0, max, "attn_tp_gathered_x", st->attn.out, ep_attn_gather_rows(&st->attn),
+			2 * (size_t)st->geo.p.hidden);
+}
+
+/* ---- --dump -------------------------------------------------------------- */
+
+/* A copy of rows valid rows of `row` bytes in `cap` rows, zero past them (NULL: out of memory). */
+static void *padded(const void *src, size_t rows, size_t cap, size_t row)
+{
+	uint8_t *d = calloc(cap * row + 1, 1);
+	if (d && src)
+		memcpy(d, src, (rows < cap ? rows : cap) * row);
+	return d;
+}
+
+/* --dump: DIR/rank<N>/<name>.npy by world rank. Inputs by role
+ * (dispatch_x, expert_ids, expert_scales, smooth_scales, shared_expert_x),
+ * dispatch's outputs in Ascend's shapes with TP: expand_x [moe_tp A, H]
+ * and dynamic_scales [moe_tp A] (own rows, then the other blocks', zero
+ * past them), assist_info_for_combine [A 128], expert_token_nums [L],
+ * ep_recv_counts [moe_ep moe_tp L], tp_recv_counts [moe_tp]; then
+ * expert_outputs (this member's partials of the gathered rows),
+ * moe_tp_reduced_x, x (combine's) and attn_tp_gathered_x. */
+static int atp_dump(void *p, const char *dir)
+{
+	struct atp_state *st = p;
+	const struct atp_geom *g = &st->geo;
+	size_t T = (size_t)st->T, H = (size_t)g->p.hidden, K = (size_t)g->p.num_topk, M = (size_t)g->moe_tp;
+	size_t MA = M * g->A_shape, rb = ep_ascend_row_bytes(&g->p), RL = (size_t)g->moe_ep * (size_t)g->L;
+	int done = st->stage >= ATP_COMBINED;
+	void *x = done ? padded(st->gx, st->grows, MA, rb) : NULL;
+	void *sc = done && g->p.quant ? padded(st->gscales, st->grows, MA, 4) : NULL;
+	void *info = done ? padded(st->out.assist_info, 3 * st->out.num_recv, g->A_shape * 128, 4) : NULL;
+	int rc = -ENOMEM;
+	if (!done || (x && info && (sc || !g->p.quant))) {
+		struct ep_npy_item t[] = {
+			{"dispatch_x", EP_NPY_U2, T, H, 2, st->x},
+			{"expert_ids", EP_NPY_I8, T, K, 2, ep_ascend_ref_ids(&st->refs[st->g], st->q)},
+			{"expert_scales", EP_NPY_F4, T, K, 2, ep_ascend_ref_weights(&st->refs[st->g], st->q)},
+			{"smooth_scales", EP_NPY_F4, (size_t)g->p.num_experts, H, 2, st->smooth},
+			{"shared_expert_x", EP_NPY_U2, T, H, 2, st->shared_x},
+			{"expand_x", g->p.quant ? EP_NPY_I1 : EP_NPY_U2, MA, H, 2, x},
+			{"dynamic_scales", EP_NPY_F4, MA, 0, 1, sc},
+			{"assist_info_for_combine", EP_NPY_I4, g->A_shape * 128, 0, 1, info},
+			{"expert_token_nums", EP_NPY_I8, (size_t)g->L, 0, 1, done ? st->token_nums : NULL},
+			{"ep_recv_counts", EP_NPY_I4, M * RL, 0, 1, done ? st->gcounts : NULL},
+			{"tp_recv_counts", EP_NPY_I4, M, 0, 1, done ? st->tp_counts : NULL},
+			{"expert_outputs", EP_NPY_U2, st->grows, H, 2, done ? partials_of(st, st->me) : NULL},
+			{"moe_tp_reduced_x", EP_NPY_U2, st->rows_of[st->g], H, 2, done ? st->reduced : NULL},
+			{"x", EP_NPY_U2, T, H, 2, done ? combine_x(st) : NULL},
+			{"attn_tp_gathered_x", EP_NPY_U2, ep_attn_gather_rows(&st->attn), H, 2, done ? st->attn.out : NULL},
+		};
+		rc = ep_npy_write_items(dir, st->me, t, (int)(sizeof(t) / sizeof(t[0])));
+	}
+	free(x), free(sc), free(info);
+	return rc;
+}
+
+static const struct ep_op_desc atp_ops[] = {
+	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | EP_OPS_A2A, .run = dispatch_run, .check = dispatch_check,
+	 .bytes = dispatch_bytes, .recv_rows = dispatch_recv_rows, .outputs = dispatch_outputs, .receives = 1},
+	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | EP_OPS_A2A | EP_OPS_MOE_TP, .prepare = gather_prepare,
+	 .run = gather_run, .check = gather_check, .bytes = gather_bytes, .outputs = gather_outputs},
+	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | EP_OPS_A2A | EP_OPS_MOE_TP, .prepare = reduce_prepare,
+	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
+	{.name = "ep_combine", .mask = EP_OPS_COMBINE | EP_OPS_A2A, .prepare = combine_prepare, .run = combine_run,
+	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_prepare, .run = attn_run,
+	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
+};
+
+const struct ep_variant ep_ascend_tp_variant = {
+	.name = "ascend-moe-tp",
+	.size = atp_size,
+	.setup = atp_setup,
+	.teardown = atp_teardown,
+	.dump = atp_dump,
+	.reseed = atp_reseed,
+	.rows_per_expert = 1,
+	.tensors = "expand_x dynamic_scales assist_info_for_combine ep_recv_counts moe_tp_gathered_x tp_recv_counts "
+		   "moe_tp_reduced_x x attn_tp_gathered_x",
+	.sliced_routing = 1,
+	.nops = (int)(sizeof(atp_ops) / sizeof(atp_ops[0])),
+	.ops = atp_ops,
+};
