@@ -219,12 +219,16 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		cmd->describe(o, extra, sizeof(extra));
 	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
 	parallel_text(o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], t->options, sizeof(t->options));
+	size_t at = strlen(t->options); /* what the deployment's environment set, as the launcher's variables are said */
+	if (o->env_from[0] && at < sizeof(t->options))
+		snprintf(t->options + at, sizeof(t->options) - at, "%senvironment: %s", at ? "; " : "", o->env_from);
 	ep_options_traffic(o, &first, r->nodes, t->traffic, sizeof(t->traffic));
 	ep_provenance_collect(&t->prov, EP_VERSION);
 	t->prov.mem_total = h->mem_total, t->prov.numa_nodes = h->numa_nodes, t->prov.cores = h->cores;
 	t->prov.seed = o->seed;
 	snprintf(t->prov.transport, sizeof(t->prov.transport), "%s", t->transport);
 	snprintf(t->prov.launcher, sizeof(t->prov.launcher), "%.199s", r->nodes ? t->where : "");
+	snprintf(t->prov.environment, sizeof(t->prov.environment), "%s", o->env_from);
 	if (strncmp(t->transport, "verbs", 5) == 0)
 		ep_provenance_rdma(&t->prov, o->ib_dev);
 	int copy_threads = ranks < h->cores ? ranks : h->cores;
