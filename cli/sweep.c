@@ -7,6 +7,7 @@
 
 #include "cli/hostinfo.h"
 #include "cli/layer_figures.h"
+#include "cli/limits.h"
 #include "cli/progress.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
@@ -143,8 +144,12 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		for (int i = 0; i < n && !code; i++) {
 			struct ep_run run;
 			point_run(cmd, o, &pts[i], nodes, &cfg, &run);
+			struct ep_limits_point lp;
+			ep_limits_point_of(o, &run.shape, nodes, &lp);
 			if (pass == 0 && (ep_options_check_shape(o, &run.shape, &run.routing, err, len) ||
-					  (cmd->check && cmd->check(o, &run.shape, err, len))))
+					  (cmd->check && cmd->check(o, &run.shape, err, len)) ||
+					  ep_limits_check(o->limits, o->warn_only, &lp, ep_deploy_getenv,
+							  reporter ? stdout : NULL, err, len)))
 				code = EP_EXIT_USAGE;
 			else if (pass == 1 && ep_launch_precheck(cmd->variant, &run, procs_here ? procs_here : pts[i].ranks,
 								   err, len))
