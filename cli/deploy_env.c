@@ -5,8 +5,9 @@
  * DEEP_NORMAL_MODE_USE_INT8_QUANT: int8 quantisation of normal (prefill)
  *   dispatch. sgl-project/sgl-kernel-npu python/deep_ep/doc/A2_DEEPEP.md
  *   ("export DEEP_NORMAL_MODE_USE_INT8_QUANT=1 ... bfloat16 -> int8"; across
- *   nodes "unset or set to 0"); its tests read it as
- *   os.getenv("DEEP_NORMAL_MODE_USE_INT8_QUANT") == "1", and SGLang's NPU MoE
+ *   nodes "unset or set to 0"); Buffer.dispatch falls back to it when no
+ *   quant_mode is passed, read as os.getenv("DEEP_NORMAL_MODE_USE_INT8_QUANT")
+ *   == "1" (tests/python/deepep/verify_env_var_int8.py), and SGLang's NPU MoE
  *   path (python/sglang/srt/layers/moe/.../forward_npu) as
  *   get_bool_env_var("DEEP_NORMAL_MODE_USE_INT8_QUANT"). 1 -> --dtype int8,
  *   0 -> --dtype bf16; normal-mode commands only.

@@ -21,6 +21,7 @@
 #include "cli/buffer_hints.h"
 #include "cli/command.h"
 #include "cli/launcher.h"
+#include "cli/layer_figures.h"
 #include "cli/limits.h"
 #include "collectives/error.h"
 #include "reports/json.h"
@@ -31,6 +32,7 @@
 /* One point's figures. */
 struct plan_row {
 	int R, T, H, nodes, P, N;           /* world, tokens/rank, hidden, nodes, ranks/node, LL max tokens */
+	int W, Tep;                         /* the EP group's ranks and tokens per rank (a layer: moe_ep, its slices) */
 	int deepep_ok;                      /* DeepEP has a default Config for R (else the normal hints are n/a) */
 	uint64_t nvl, rdma, ll;             /* DeepEP bytes per rank */
 	uint64_t a2, a2_layered, a3;        /* HCCL_BUFFSIZE minimum, MB (a2_layered: 0 on one node) */
@@ -58,8 +60,18 @@ static int epbench_bytes(const struct ep_options *o, const struct ep_command *cm
 		run.shape.dtype = EP_DTYPE_BF16; /* int8 is normal mode only */
 	ep_command_routing(cmd, o, w->R, w->nodes > 1 ? w->nodes : 0, &run.routing);
 	run.attn_tokens = w->T;
-	const struct ep_variant *v = w->nodes > 1 && cmd != &ep_cmd_low_latency ? &ep_internode_variant : cmd->variant;
-	int rc = ep_launch_plan_bytes(v, &run, procs, &shared, &priv);
+	char err[EP_TEXT_MAX];
+	if (ep_parallel_given(&o->parallel) &&
+	    ep_parallel_resolve(&o->parallel, w->R, o->ranks_per_node, &run.parallel, err, sizeof(err)))
+		memset(&run.parallel, 0, sizeof(run.parallel));
+	if (cmd == &ep_cmd_low_latency && ep_layer_run(&run) && ep_layer_slice_run(&run)) {
+		ep_command_routing_free(&run.routing);
+		return -EP_ENOMEM;
+	}
+	struct ep_command chosen; /* a layer's variant, as the run would pick it */
+	const struct ep_command *c = ep_command_for(w->nodes > 1 && cmd != &ep_cmd_low_latency ? &ep_cmd_internode : cmd,
+						    o, &chosen);
+	int rc = ep_launch_plan_bytes(c->variant, &run, procs, &shared, &priv);
 	ep_command_routing_free(&run.routing);
 	*arena = shared / (size_t)procs;
 	*heap = priv;
@@ -86,21 +98,30 @@ static int plan_point(const struct ep_options *o, int R, int T, int H, int nodes
 {
 	struct ep_shape s;
 	struct ep_routing r;
-	*w = (struct plan_row){.R = R, .T = T, .H = H, .nodes = nodes, .P = R / nodes};
-	w->N = o->num_max_dispatch_tokens ? o->num_max_dispatch_tokens : T;
+	struct ep_options as_run = *o; /* checked as a normal run of the shape would be */
+	struct ep_parallel layer;
+	as_run.command = nodes > 1 ? "internode" : "intranode";
+	*w = (struct plan_row){.R = R, .T = T, .H = H, .nodes = nodes, .P = R / nodes, .W = R, .Tep = T};
 	ep_options_shape(o, R, T, H, &s);
 	ep_command_routing(&ep_cmd_intranode, o, R, 0, &r);
-	int rc = ep_options_check_shape(o, &s, &r, err, len);
+	int rc = ep_options_check_shape(&as_run, &s, &r, err, len);
 	ep_command_routing_free(&r);
 	if (rc)
 		return rc;
+	if (ep_options_layer(o, &layer)) { /* DeepEP and Ascend run in the MoE-EP group, on the slices */
+		int tp = layer.v[EP_PAR_TP] > 0 ? layer.v[EP_PAR_TP] : 1;
+		long long Td = o->tokens_per_dp ? o->tokens_per_dp : (long long)T * tp;
+		w->W = layer.v[EP_PAR_MOE_EP], w->Tep = (int)((Td + tp - 1) / tp);
+	}
+	w->N = o->num_max_dispatch_tokens ? o->num_max_dispatch_tokens : w->Tep;
 	struct ep_limits_point lp;
 	ep_limits_point_of(o, &s, nodes, &lp);
+	lp.ranks = w->W, lp.tokens = w->Tep;
 	lp.low_latency = 1, lp.max_dispatch_tokens = w->N; /* the operator's BS: what a rank sends per op */
 	const char *formula;
-	int nrc = ep_deepep_normal_bytes(R, H, &w->nvl, &w->rdma);
+	int nrc = ep_deepep_normal_bytes(w->W, H, &w->nvl, &w->rdma);
 	w->deepep_ok = nrc == 0;
-	if (nrc == -EP_EUSAGE || ep_deepep_ll_rdma_hint(w->N, H, R, s.num_experts, &w->ll) ||
+	if (nrc == -EP_EUSAGE || ep_deepep_ll_rdma_hint(w->N, H, w->W, s.num_experts, &w->ll) ||
 	    ep_limits_hccl_min(EP_LIMITS_ASCEND_A2, &lp, ep_deploy_getenv, &w->a2, &formula) ||
 	    ep_limits_hccl_min(EP_LIMITS_ASCEND_A3, &lp, ep_deploy_getenv, &w->a3, &formula) ||
 	    (nodes > 1 && ep_hccl_a2_layered_min_mb((uint64_t)s.num_experts, (uint64_t)w->N, (uint64_t)H, 2,
@@ -133,6 +154,10 @@ static void print_table(const struct ep_options *o, const struct plan_row *rows,
 	       "epbench_normal    epbench_ll\n"
 	       "#                /rank             (bytes)        (bytes)        (bytes)    (MB)         (MB)    (MB) "
 	       " (bytes/rank)  (bytes/rank)\n");
+	for (int i = 0; i < n; i++)
+		if (rows[i].W != rows[i].R || rows[i].Tep != rows[i].T)
+				printf("# %d ranks x %d tokens: the MoE-EP group is %d ranks of %d tokens each (the layer's slices): "
+			       "DeepEP's and Ascend's figures are for it\n", rows[i].R, rows[i].T, rows[i].W, rows[i].Tep);
 	for (int i = 0; i < n; i++) {
 		const struct plan_row *w = &rows[i];
 		char nvl[24], rdma[24], layered[24], normal[24], ll[24];
@@ -181,6 +206,7 @@ static void json_row(struct ep_json *j, const struct plan_row *w, int have_set, 
 	ep_json_begin_object(j, NULL);
 	ep_json_int(j, "ranks", w->R), ep_json_int(j, "nodes", w->nodes), ep_json_int(j, "ranks_per_node", w->P);
 	ep_json_int(j, "tokens", w->T), ep_json_int(j, "hidden", w->H), ep_json_int(j, "max_dispatch_tokens", w->N);
+	ep_json_int(j, "ep_ranks", w->W), ep_json_int(j, "ep_tokens", w->Tep);
 	ep_json_begin_object(j, "deepep");
 	w->deepep_ok ? ep_json_uint(j, "nvl_bytes", w->nvl) : ep_json_null(j, "nvl_bytes");
 	w->deepep_ok ? ep_json_uint(j, "rdma_bytes", w->rdma) : ep_json_null(j, "rdma_bytes");

@@ -101,6 +101,9 @@ erun plan_buffsize_enough 0 "HCCL_BUFFSIZE=1024" plan -r 8 -t 512 --hidden 7168 
 expect plan_buffsize_enough_line "enough for A2 \(needs 900 MB\)"
 erun plan_nodes_pcie 0 "" plan --nodes 2 --ranks-per-node 8 -t 512 --hidden 7168 -k 8 -e 256
 expect plan_nodes_pcie_line "^ +16 +2 +512 +7168 +377673984 +91887744 .* 1912 "
+erun plan_layer 0 "" plan -r 16 --parallel dp=2,tp=8,moe_tp=1,moe_ep=16 --tokens-per-dp 100 --hidden 7168 -e 256 -k 8 --json "$tmp/plan3.json"
+expect plan_layer_line "the MoE-EP group is 16 ranks of 13 tokens each"
+json_is plan_layer_json "$tmp/plan3.json" "d['points'][0]['ep_ranks'] == 16 and d['points'][0]['ep_tokens'] == 13 and d['points'][0]['epbench']['normal_arena_bytes_per_rank'] > 0"
 erun plan_overflow 2 "" plan -r 1024 -e 1048576 -t 16777216 --hidden 1048576 -k 8
 expect plan_overflow_line "overflows 64 bits"
 erun plan_past_devices 2 "" plan -r 8 -t 100000 --hidden 7168 -e 256 -k 8
