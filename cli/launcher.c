@@ -302,6 +302,20 @@ int ep_launch_precheck(const struct ep_variant *v, const struct ep_run *run, int
 	return plan_point(v, &copy, procs, &p, msg, len);
 }
 
+int ep_launch_plan_bytes(const struct ep_variant *v, const struct ep_run *run, int procs, size_t *shared,
+			 size_t *rank_private)
+{
+	struct ep_run copy = *run; /* size() fills capacity */
+	struct shared_plan p;
+	size_t arena_bytes = 0;
+	int rc = v->size(&copy, &arena_bytes, rank_private);
+	if (rc)
+		return rc;
+	plan_shared(v, &copy, arena_bytes, procs, &p);
+	*shared = p.total;
+	return 0;
+}
+
 /* Forks the R rank processes into kids; stops at a pending signal. 0, or
  * the point's status with the reason in msg (the forked ones are reaped). */
 static int fork_ranks(const struct ep_variant *v, struct ep_run *run, char *base,

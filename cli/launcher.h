@@ -56,4 +56,12 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 int ep_launch_precheck(const struct ep_variant *v, const struct ep_run *run, int procs, char *msg,
 		       size_t len);
 
+/* What a point of procs rank processes here takes, sized as ep_launch
+ * sizes it (the variant's size() and the launcher's shared plan), without
+ * mapping anything: *shared the one shared mapping (sync, results, timing,
+ * the variant's arena), *rank_private the variant's upper estimate of one
+ * rank's heap. 0 or the variant's negative code. For `epbench plan`. */
+int ep_launch_plan_bytes(const struct ep_variant *v, const struct ep_run *run, int procs, size_t *shared,
+			 size_t *rank_private);
+
 #endif

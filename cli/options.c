@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli/cluster/endpoint.h"
+#include "cli/deploy_env.h"
 #include "cli/mindie_config.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
@@ -128,6 +129,8 @@ static const struct opt_def opt_table[] = {
 	{"shared-expert-ranks", 0, K_INT, F(shared_expert_ranks), 0, 1 << 16, .def = "0", .metavar = "S_r", .help = "--ep-semantics ascend: EP ranks [0, S_r) host the shared experts, the others the routed ones", .scope = NORMAL},
 	{"smooth-scales", 0, K_FLAG, F(smooth_scales), .help = "--ep-semantics ascend --dtype int8: smoothing scales [(S_n + E), H] from the seed multiply x before quantisation", .scope = NORMAL},
 	{"comm-quant", 0, K_ENUM, F(comm_quant), .choices = "none|int8", .def = "none", .metavar = "none|int8", .help = "--ep-semantics ascend: combine moves expert outputs as int8 in blocks of 8 (comm_quant_mode 2)", .scope = NORMAL},
+	{"limits", 0, K_ENUM, F(limits), .choices = "none|deepep|ascend-a2|ascend-a3", .def = "none", .metavar = "none|deepep|ascend-a2|ascend-a3", .help = "refuse (exit 2) a shape, mode, dtype, node count or environment outside what that library documents (README: Deployment knobs)", .scope = RUN},
+	{"warn-only", 0, K_FLAG, F(warn_only), .help = "with --limits: a violated limit is a '#' warning line instead of exit 2", .scope = RUN},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
 	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R, stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
@@ -673,7 +676,8 @@ static int load_trace(struct ep_options *o, char *err, size_t len)
 /* After every option: what needs several of them, and files checked before anything runs. */
 static int finish(const struct ep_option_spec *spec, struct ep_options *o, char *err, size_t len)
 {
-	(void)spec;
+	if (ep_deploy_env_apply(spec->scope, o, ep_deploy_getenv, err, len))
+		return printable(err);
 	long long points = (long long)o->ranks.n * o->tokens.n * o->hidden.n;
 	if (points > EP_MAX_POINTS)
 		return fail(err, len, "the sweep has %lld points (%d ranks x %d tokens x %d hidden values); at most %d are allowed",

@@ -107,6 +107,10 @@ struct ep_options {
 	int shared_expert_ranks;          /* --shared-expert-ranks S_r */
 	int smooth_scales;                /* --smooth-scales: int8 smoothing scales from the seed */
 	int comm_quant;                   /* --comm-quant: 0 none, 1 int8 */
+	/* deployment knobs (cli/deploy_env.h, cli/limits.h) */
+	int limits;                       /* --limits: enum ep_limits_profile (0 none) */
+	int warn_only;                    /* --warn-only: a violated limit is a '#' line, not exit 2 */
+	char env_from[320];               /* which options the environment set ("" when none) */
 	uint64_t given[EP_OPTION_WORDS];  /* bit i: option row i was on the command line */
 };
 

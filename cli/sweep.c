@@ -8,6 +8,7 @@
 #include "cli/generalised.h"
 #include "cli/hostinfo.h"
 #include "cli/layer_figures.h"
+#include "cli/limits.h"
 #include "cli/progress.h"
 #include "collectives/error.h"
 #include "collectives/simd.h"
@@ -144,8 +145,11 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 		for (int i = 0; i < n && !code; i++) {
 			struct ep_run run;
 			point_run(cmd, o, &pts[i], nodes, &cfg, &run);
+			struct ep_limits_point lp;
+			ep_limits_point_of(o, &run.shape, nodes, &lp);
 			if (pass == 0 && (ep_options_check_shape(o, &run.shape, &run.routing, err, len) ||
-					  (cmd->check && cmd->check(o, &run.shape, err, len))))
+					  (cmd->check && cmd->check(o, &run.shape, err, len)) ||
+					  ep_limits_check(o->limits, o->warn_only, &lp, ep_deploy_getenv, NULL, err, len)))
 				code = EP_EXIT_USAGE;
 			else if (pass == 1 && ep_launch_precheck(cmd->variant, &run, procs_here ? procs_here : pts[i].ranks,
 								   err, len))
@@ -204,6 +208,43 @@ static void parallel_text(const struct ep_options *o, int ranks, char *buf, size
 		 o->parallel.from, groups);
 }
 
+/* The lines --limits lets run (--warn-only, advice) over every point, each
+ * once, after what is already in buf ('\n' after each line). */
+static void limits_warnings(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
+			    char *buf, size_t len)
+{
+	int n;
+	char *text = NULL, err[EP_TEXT_MAX];
+	size_t tlen = 0;
+	struct ep_run_cfg cfg;
+	if (o->limits == EP_LIMITS_NONE)
+		return;
+	ep_options_run_cfg(o, &cfg);
+	struct ep_point *pts = make_points(o, r->fixed_ranks, &n);
+	FILE *f = pts ? open_memstream(&text, &tlen) : NULL;
+	for (int i = 0; f && i < n; i++) {
+		struct ep_run run;
+		struct ep_limits_point lp;
+		point_run(cmd, o, &pts[i], r->nodes, &cfg, &run);
+		ep_limits_point_of(o, &run.shape, r->nodes, &lp);
+		ep_limits_check(o->limits, o->warn_only, &lp, ep_deploy_getenv, f, err, sizeof(err));
+		ep_command_routing_free(&run.routing);
+	}
+	if (f)
+		fclose(f);
+	for (char *line = text, *e; line && *line; line = e + 1) {
+		if (!(e = strchr(line, '\n')))
+			break;
+		*e = '\0';
+		size_t at = strlen(buf), k = strlen(line);
+		char *seen = strstr(buf, line);
+		if ((!seen || (seen[k] != '\n')) && at + k + 2 < len)
+			snprintf(buf + at, len - at, "%s\n", line);
+	}
+	free(text);
+	free(pts);
+}
+
 static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, const struct ep_sweep_runner *r,
 		      struct sweep_texts *t, const struct ep_hostinfo *h, const char *cmdline,
 		      struct ep_report_meta *m)
@@ -220,13 +261,18 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		cmd->describe(o, extra, sizeof(extra));
 	snprintf(t->options, sizeof(t->options), "%s%s%s", t->where, t->where[0] && extra[0] ? "; " : "", extra);
 	parallel_text(o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], t->options, sizeof(t->options));
+	size_t at = strlen(t->options); /* what the deployment's environment set, as the launcher's variables are said */
+	if (o->env_from[0] && at < sizeof(t->options))
+		snprintf(t->options + at, sizeof(t->options) - at, "%senvironment: %s", at ? "; " : "", o->env_from);
 	ep_options_traffic(o, &first, r->nodes, t->traffic, sizeof(t->traffic));
 	ep_generalised_warnings(o, r->fixed_ranks ? r->fixed_ranks : o->ranks.v[0], t->warnings, sizeof(t->warnings));
+	limits_warnings(cmd, o, r, t->warnings, sizeof(t->warnings));
 	ep_provenance_collect(&t->prov, EP_VERSION);
 	t->prov.mem_total = h->mem_total, t->prov.numa_nodes = h->numa_nodes, t->prov.cores = h->cores;
 	t->prov.seed = o->seed;
 	snprintf(t->prov.transport, sizeof(t->prov.transport), "%s", t->transport);
 	snprintf(t->prov.launcher, sizeof(t->prov.launcher), "%.199s", r->nodes ? t->where : "");
+	snprintf(t->prov.environment, sizeof(t->prov.environment), "%s", o->env_from);
 	if (strncmp(t->transport, "verbs", 5) == 0)
 		ep_provenance_rdma(&t->prov, o->ib_dev);
 	int copy_threads = ranks < h->cores ? ranks : h->cores;

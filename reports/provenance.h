@@ -28,6 +28,7 @@ struct ep_provenance {
 	int numa_nodes, cores;
 	char transport[200];      /* as the run's header says it */
 	char launcher[200];       /* node jobs: which convention gave nodes and rank; else "" */
+	char environment[320];    /* options the deployment's environment set (cli/deploy_env.h); else "" */
 	char rdma[256];           /* verbs: device, firmware, port rate; else "" */
 	uint64_t seed;
 	char start_utc[32];       /* "2026-11-30T13:45:00Z" */

@@ -337,6 +337,7 @@ static void json_provenance(struct ep_json *j, const struct ep_provenance *p)
 	ep_json_int(j, "numa_nodes", p->numa_nodes);
 	ep_json_string(j, "transport", p->transport);
 	ep_json_string(j, "launcher", p->launcher[0] ? p->launcher : NULL);
+	ep_json_string(j, "environment", p->environment[0] ? p->environment : NULL);
 	ep_json_string(j, "rdma", p->rdma[0] ? p->rdma : NULL);
 	ep_json_uint(j, "seed", p->seed);
 	ep_json_string(j, "start_utc", p->start_utc);
