@@ -63,6 +63,7 @@ struct ep_run_cfg {
 	int max_dispatch_tokens;  /* N; 0 = the largest per-rank token count */
 	int round_scale, use_ue8m0; /* FP8 cast variants */
 	int zero_copy;            /* expert outputs written into the combine buffer */
+	int ll_tokens;            /* mixed: tokens per rank of the low-latency ops (the point's are normal mode's) */
 	/* a parallel configuration's MoE layer (the run's resolved groups are in struct ep_run) */
 	int ep_semantics;         /* enum ep_semantics */
 	int sp_pad;               /* enum ep_sp_pad */
@@ -203,5 +204,6 @@ extern const struct ep_variant ep_internode_variant;
 extern const struct ep_variant ep_low_latency_variant;
 extern const struct ep_variant ep_moe_layer_variant;
 extern const struct ep_variant ep_ascend_variant;
+extern const struct ep_variant ep_mixed_variant;
 
 #endif

@@ -129,6 +129,8 @@ static void collect_check(const struct ep_run *run, const struct ep_rank_result 
 		char line[EP_TEXT_MAX - 32];
 		ep_mismatch_format(&rr[first].first, line, sizeof(line));
 		snprintf(res->first_mismatch, sizeof(res->first_mismatch), "rank %d: %s", first, line);
+	} else if (res->message[0]) { /* a rank that stopped on wrong data its protocol read (e.g. ep_ll_clean skipped) */
+		snprintf(res->first_mismatch, sizeof(res->first_mismatch), "%s", res->message);
 	}
 	res->wrong_matrix = calloc((size_t)R * R, sizeof(uint64_t));
 	if (res->wrong_matrix) /* stored [dst][src] by the ranks; reported [src][dst] */
