@@ -96,7 +96,8 @@ struct ep_rank_result {
 	struct ep_mismatch first;
 	uint64_t alg_bytes[EP_MAX_OPS];  /* per op */
 	uint64_t wire_bytes[EP_MAX_OPS];
-	uint64_t recv_rows;
+	uint64_t recv_rows;       /* the first op's with a recv_rows() */
+	uint64_t op_recv_rows[EP_MAX_OPS]; /* per op with a recv_rows(), else 0 */
 	double busy_median_us[EP_MAX_OPS]; /* per op: median of run() time minus sync waits */
 	int64_t first_pass;       /* soak: the pass index of `first` */
 	int32_t first_op;         /* the op whose check found `first` (earlier ops' findings come first) */
@@ -182,6 +183,9 @@ struct ep_variant {
 	/* every output tensor --fault bitflip can aim at, space-separated (a
 	 * run has those its options produce: scales only for FP8, ...) */
 	const char *tensors;
+	/* Launcher side (may be NULL): the tokens per rank op i runs when not
+	 * the point's --num-tokens (mixed: the low-latency ops'), else 0. */
+	int (*op_tokens)(const struct ep_run *run, int i);
 };
 
 /* Does a run with these settings have op (its feature bits selected)? */

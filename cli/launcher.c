@@ -243,6 +243,11 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 		collect_soak(v, run, rr, times, res);
 	else
 		collect_times(v, run, rr, times, res);
+	for (int i = 0; i < v->nops && i < EP_MAX_OPS; i++) { /* an op's own tokens and rows, where they differ */
+		res->ops[i].tokens = v->op_tokens ? v->op_tokens(run, i) : 0;
+		for (int r = 0; r < run->shape.num_ranks; r++)
+			res->ops[i].recv_rows += rr[r].op_recv_rows[i];
+	}
 }
 
 static void collect(const struct ep_variant *v, const struct ep_run *run, char *base,

@@ -236,11 +236,27 @@ static int op_outputs(void *p, struct ep_tensor_view *v, int max)
 	return sub_op(p)->outputs ? sub_op(p)->outputs(sub_state(p), v, max) : 0;
 }
 
-/* Rows normal dispatch received (the summary's receive figures). */
+/* Rows a mode's dispatch received (its ops' rows column; normal mode's
+ * are the point's). */
+static uint64_t part_recv_rows(const struct mixed_state *m, int p)
+{
+	return m->part[p].v->ops[0].recv_rows(m->part[p].st);
+}
+
 static uint64_t normal_recv_rows(const void *p)
 {
-	const struct part *pt = &((const struct mixed_state *)p)->part[PART_NORMAL];
-	return pt->v->ops[0].recv_rows(pt->st);
+	return part_recv_rows(p, PART_NORMAL);
+}
+
+static uint64_t ll_recv_rows(const void *p)
+{
+	return part_recv_rows(p, PART_LL);
+}
+
+/* Launcher side: the low-latency ops run --ll-tokens per rank. */
+static int mixed_op_tokens(const struct ep_run *run, int i)
+{
+	return i / 2 == PART_LL ? run->cfg->ll_tokens : 0;
 }
 
 /* --dump is refused (mixed_check): each mode's tensors are gone once the other ran. */
@@ -256,9 +272,9 @@ static int mixed_dump(void *p, const char *dir)
 
 static const struct ep_op_desc mixed_ops[] = {
 	MIXED_OP("normal-dispatch", EP_OPS_DISPATCH, prepare_normal_dispatch, normal_recv_rows, 1),
-	MIXED_OP("normal-combine", EP_OPS_COMBINE, prepare_normal_combine, NULL, 0),
-	MIXED_OP("ll-dispatch", EP_OPS_DISPATCH, prepare_ll_dispatch, NULL, 1),
-	MIXED_OP("ll-combine", EP_OPS_COMBINE, prepare_ll_combine, NULL, 0),
+	MIXED_OP("normal-combine", EP_OPS_COMBINE, prepare_normal_combine, normal_recv_rows, 0),
+	MIXED_OP("ll-dispatch", EP_OPS_DISPATCH, prepare_ll_dispatch, ll_recv_rows, 1),
+	MIXED_OP("ll-combine", EP_OPS_COMBINE, prepare_ll_combine, ll_recv_rows, 0),
 };
 
 const struct ep_variant ep_mixed_variant = {
@@ -271,6 +287,7 @@ const struct ep_variant ep_mixed_variant = {
 	.tensors = "recv_x recv_x_scales recv_topk_idx recv_topk_weights recv_src_idx num_recv_tokens_per_expert rank_prefix_matrix combined_x combined_topk_weights packed_recv_x packed_recv_x_scales packed_recv_src_info packed_recv_count packed_recv_layout_range",
 	.nops = 4,
 	.ops = mixed_ops,
+	.op_tokens = mixed_op_tokens,
 };
 
 /* The command */

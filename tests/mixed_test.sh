@@ -13,8 +13,12 @@ shape="--hidden 512 -e 16 -k 4 -n 2 -w 1"
 # 2, 4 and 8 ranks; bf16 and fp8 low-latency dispatch (round-scale, UE8M0, zero-copy)
 # shellcheck disable=SC2086
 run "mixed_2_ranks_bf16" 0 60 mixed -r 2 -t 48 --ll-tokens 8 $shape
-n=$(grep -cE "^ +2 +48 +512 (normal|ll)-(dispatch|combine) " "$tmp/out")
-[ "${n:-0}" -eq 4 ] && ok "mixed_both_modes_in_one_table" || bad "mixed_both_modes_in_one_table" "$n op rows"
+# one table: the normal ops with --num-tokens, the low-latency ones with --ll-tokens
+# and their own rows (tokens x ranks x top-k messages: 8 x 2 x 4)
+n=$(grep -cE "^ +2 +48 +512 normal-(dispatch|combine) " "$tmp/out")
+m=$(grep -cE "^ +2 +8 +512 ll-(dispatch|combine) +64 " "$tmp/out")
+[ "${n:-0}" -eq 2 ] && [ "${m:-0}" -eq 2 ] && ok "mixed_both_modes_in_one_table" ||
+	bad "mixed_both_modes_in_one_table" "$n normal and $m low-latency rows"
 expect "mixed_checked" "check: .* compared byte for byte with reference/, 0 wrong elements"
 # shellcheck disable=SC2086
 run "mixed_4_ranks_fp8" 0 60 mixed -r 4 -t 64 --ll-tokens 16 --dtype fp8 $shape --json "$tmp/m.json" --csv "$tmp/m.csv"
@@ -23,9 +27,11 @@ import csv, json, sys
 p = json.load(open(sys.argv[1]))["points"][0]
 names = [o["op"] for o in p["ops"]]
 assert names == ["normal-dispatch", "normal-combine", "ll-dispatch", "ll-combine"], names
+assert [o.get("tokens") for o in p["ops"]] == [None, None, 16, 16], p["ops"]
+assert p["ops"][2]["recv_rows"] == 16 * 4 * 4 and "recv_rows" not in p["ops"][0], p["ops"]
 assert p["check"]["wrong_elements"] == 0 and p["check"]["compared_bytes"] > 0, p["check"]
 rows = list(csv.DictReader(open(sys.argv[2])))
-assert sorted(r["op"] for r in rows) == sorted(names), rows
+assert [(r["op"], r["tokens"]) for r in rows] == [(n, t) for n, t in zip(names, ["64", "64", "16", "16"])], rows
 PY
 # shellcheck disable=SC2086
 run "mixed_8_ranks_fp8_ue8m0_zero_copy" 0 90 mixed -r 8 -t 32 --ll-tokens 8 --dtype fp8 --round-scale --ue8m0 --zero-copy --bias 1 $shape
