@@ -2,7 +2,9 @@
  *
  * Arena (a node's): P equal rank regions, each page aligned:
  *   signals   4 flags, one per 128-byte line: dispatch sent / received,
- *             combine sent / received (values: call numbers, from 1)
+ *             combine sent / received (each raised by adding 1, so it
+ *             counts the calls since the arena was mapped zero-filled
+ *             or ep_ll_clean zeroed it)
  *   src_begin int32 [R][L]: first packed row of source s at local expert e
  *   send[2]   dispatch send areas, by dispatch call parity:
  *             counts int32 [E] | lists int32 [E][N] | rows [N][msg]
