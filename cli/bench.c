@@ -459,9 +459,9 @@ int ep_bench_rank(const struct ep_variant *v, struct ep_bench_env *env)
 			first = 0; /* die and hang strike in the first op timed */
 		}
 	perf_control(env, "disable\n");
-	for (int i = 0; i < v->nops; i++)
-		if (v->ops[i].recv_rows)
-			env->result->recv_rows = v->ops[i].recv_rows(st);
+	for (int i = v->nops - 1; i >= 0; i--) /* the run's rows: the first op's that has them */
+		if (v->ops[i].recv_rows && i < EP_MAX_OPS)
+			env->result->recv_rows = env->result->op_recv_rows[i] = v->ops[i].recv_rows(st);
 finish:
 	ep_set_phase(env->waiter, "finish");
 	if ((rc = ep_barrier(env->waiter)))

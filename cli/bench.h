@@ -63,6 +63,7 @@ struct ep_run_cfg {
 	int max_dispatch_tokens;  /* N; 0 = the largest per-rank token count */
 	int round_scale, use_ue8m0; /* FP8 cast variants */
 	int zero_copy;            /* expert outputs written into the combine buffer */
+	int ll_tokens;            /* mixed: tokens per rank of the low-latency ops (the point's are normal mode's) */
 	/* a parallel configuration's MoE layer (the run's resolved groups are in struct ep_run) */
 	int ep_semantics;         /* enum ep_semantics */
 	int sp_pad;               /* enum ep_sp_pad */
@@ -95,7 +96,8 @@ struct ep_rank_result {
 	struct ep_mismatch first;
 	uint64_t alg_bytes[EP_MAX_OPS];  /* per op */
 	uint64_t wire_bytes[EP_MAX_OPS];
-	uint64_t recv_rows;
+	uint64_t recv_rows;       /* the first op's with a recv_rows() */
+	uint64_t op_recv_rows[EP_MAX_OPS]; /* per op with a recv_rows(), else 0 */
 	double busy_median_us[EP_MAX_OPS]; /* per op: median of run() time minus sync waits */
 	int64_t first_pass;       /* soak: the pass index of `first` */
 	int32_t first_op;         /* the op whose check found `first` (earlier ops' findings come first) */
@@ -181,6 +183,9 @@ struct ep_variant {
 	/* every output tensor --fault bitflip can aim at, space-separated (a
 	 * run has those its options produce: scales only for FP8, ...) */
 	const char *tensors;
+	/* Launcher side (may be NULL): the tokens per rank op i runs when not
+	 * the point's --num-tokens (mixed: the low-latency ops'), else 0. */
+	int (*op_tokens)(const struct ep_run *run, int i);
 };
 
 /* Does a run with these settings have op (its feature bits selected)? */
@@ -203,5 +208,6 @@ extern const struct ep_variant ep_internode_variant;
 extern const struct ep_variant ep_low_latency_variant;
 extern const struct ep_variant ep_moe_layer_variant;
 extern const struct ep_variant ep_ascend_variant;
+extern const struct ep_variant ep_mixed_variant;
 
 #endif

@@ -62,7 +62,7 @@ void ep_command_routing(const struct ep_command *cmd, const struct ep_options *o
 void ep_command_routing_free(struct ep_routing *r);
 
 /* The commands that run points (their files define them). */
-extern const struct ep_command ep_cmd_intranode, ep_cmd_low_latency, ep_cmd_internode;
+extern const struct ep_command ep_cmd_intranode, ep_cmd_low_latency, ep_cmd_internode, ep_cmd_mixed;
 
 /* Every command, NULL-terminated (cli/commands.c), and lookup by name. */
 extern const struct ep_command *const ep_commands[];

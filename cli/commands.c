@@ -18,7 +18,7 @@ extern const struct ep_command ep_cmd_compare, ep_cmd_ab, ep_cmd_plot, ep_cmd_in
 static const struct ep_command cmd_version, cmd_help;
 
 const struct ep_command *const ep_commands[] = {
-	&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode, &ep_cmd_suite, &ep_cmd_golden, &ep_cmd_verify, &ep_cmd_compare,
+	&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode, &ep_cmd_mixed, &ep_cmd_suite, &ep_cmd_golden, &ep_cmd_verify, &ep_cmd_compare,
 	&ep_cmd_ab, &ep_cmd_plot, &ep_cmd_accept, &ep_cmd_groups, &ep_cmd_plan, &ep_cmd_info, &cmd_version, &cmd_help, NULL,
 };
 

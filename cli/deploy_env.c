@@ -130,7 +130,10 @@ int ep_deploy_env_apply(unsigned scope, struct ep_options *o, ep_deploy_getenv_f
 			snprintf(err, len, "environment %s='%s': want %s", v->name, q, v->want);
 			return -EP_EUSAGE;
 		}
-		if ((scope & v->scope) != v->scope || (scope & v->not_scope))
+		if ((scope & v->not_scope) && (scope & v->scope)) /* both modes (mixed, plan): one --dtype for both */
+			note(o, "%s=%s not applied (%s runs both modes: say --%s on the command line)", v->name, q,
+			     o->command, v->option);
+		else if ((scope & v->scope) != v->scope || (scope & v->not_scope))
 			note(o, "%s=%s not applied (%s runs no %s dispatch)", v->name, q, o->command,
 			     v->scope == EP_SCOPE_LL ? "low-latency" : "normal");
 		else if (ep_option_given(o, v->option))

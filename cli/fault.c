@@ -30,6 +30,7 @@ static const struct kind kinds[] = {
 	{"slow", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 0},
 	{"delay", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 1},
 	{"replica", EP_FAULT_REPLICA, ARG_NONE, 0, 0},
+	{"noclean", EP_FAULT_NOCLEAN, ARG_NONE, 0, 0},
 	{"link-down", EP_FAULT_LINK_DOWN, ARG_LINK, 0, 0},
 	{"qp-error", EP_FAULT_LINK_DOWN, ARG_LINK, 0, 0}, /* link-down by a queue-pair error: verbs only */
 };
@@ -38,7 +39,7 @@ static const struct kind kinds[] = {
 static int fail(const char *item, char *err, size_t len)
 {
 	snprintf(err, len, "invalid --fault '%s': want corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, "
-		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER, replica:R, link-down:A-B or qp-error:A-B (R a rank, A and B nodes; @ITER optional elsewhere)", item);
+		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER, replica:R, noclean:R, link-down:A-B or qp-error:A-B (R a rank, A and B nodes; @ITER optional elsewhere)", item);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';

@@ -21,6 +21,12 @@
  *                its top-k ids and layout are those of placement B while
  *                every reference expects placement A (needs
  *                --redundant-experts)
+ *   noclean:R    `epbench mixed` only: at every hand-over from normal to
+ *                low-latency mode rank R leaves its low-latency signal lines
+ *                as normal mode left them (DeepEP's clean_low_latency_buffer
+ *                skipped, cli/mixed.c): exit 1 when what was left reads as
+ *                ahead (rank 0's lines lie on normal mode's count matrix),
+ *                exit 4 (a named timeout) when it reads as behind; no @ITER
  * and the supervision's:
  *   die:R        rank R is killed (SIGKILL) in its first timed iteration:
  *                exit 4, naming rank R and its phase
@@ -51,6 +57,7 @@ enum ep_fault_kind {
 	EP_FAULT_NONE, EP_FAULT_BITFLIP, EP_FAULT_PERMUTE, EP_FAULT_DROP, EP_FAULT_STALE, /* data */
 	EP_FAULT_DIE, EP_FAULT_HANG, EP_FAULT_SLOW, EP_FAULT_LINK_DOWN,
 	EP_FAULT_REPLICA, /* inputs: one replica moved (must end in exit 1 too) */
+	EP_FAULT_NOCLEAN, /* mixed: the low-latency buffer not cleaned after normal mode */
 };
 
 #define EP_FAULT_TENSOR_MAX 32

@@ -130,6 +130,8 @@ static void collect_check(const struct ep_run *run, const struct ep_rank_result 
 		char line[EP_TEXT_MAX - 32];
 		ep_mismatch_format(&rr[first].first, line, sizeof(line));
 		snprintf(res->first_mismatch, sizeof(res->first_mismatch), "rank %d: %s", first, line);
+	} else if (res->message[0]) { /* a rank that stopped on wrong data its protocol read (e.g. ep_ll_clean skipped) */
+		snprintf(res->first_mismatch, sizeof(res->first_mismatch), "%s", res->message);
 	}
 	res->wrong_matrix = calloc((size_t)R * R, sizeof(uint64_t));
 	if (res->wrong_matrix) /* stored [dst][src] by the ranks; reported [src][dst] */
@@ -242,6 +244,11 @@ void ep_launch_collect(const struct ep_variant *v, const struct ep_run *run,
 		collect_soak(v, run, rr, times, res);
 	else
 		collect_times(v, run, rr, times, res);
+	for (int i = 0; i < v->nops && i < EP_MAX_OPS; i++) { /* an op's own tokens and rows, where they differ */
+		res->ops[i].tokens = v->op_tokens ? v->op_tokens(run, i) : 0;
+		for (int r = 0; r < run->shape.num_ranks; r++)
+			res->ops[i].recv_rows += rr[r].op_recv_rows[i];
+	}
 }
 
 static void collect(const struct ep_variant *v, const struct ep_run *run, char *base,

@@ -331,6 +331,11 @@ fail:
 	return rc;
 }
 
+struct ep_ll *ep_ll_variant_coll(void *st)
+{
+	return &((struct ll_state *)st)->coll;
+}
+
 /* Dispatch */
 
 /* A receive of `kind` completed: across nodes, when each node's data

@@ -10,4 +10,9 @@
  * T even with --uneven-tokens), at least 1. */
 void ep_ll_run_config(const struct ep_run *run, int P, struct ep_ll_config *cfg);
 
+/* The collective context of a rank's low-latency state (what
+ * ep_low_latency_variant.setup made), for a variant that shares the arena
+ * with another mode and hands it over (cli/mixed.c: ep_ll_clean). */
+struct ep_ll *ep_ll_variant_coll(void *st);
+
 #endif

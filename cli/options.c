@@ -84,6 +84,8 @@ static const struct opt_def opt_table[] = {
 	{"ue8m0", 0, K_FLAG, F(use_ue8m0), .help = "FP8 scales packed as UE8M0 exponent bytes (needs --round-scale)", .scope = LL},
 	{"hook", 0, K_FLAG, F(hook), .help = "split send and receive phases and time them apart", .scope = LL},
 	{"zero-copy", 0, K_FLAG, F(zero_copy), .help = "expert outputs written straight into the combine send buffer", .scope = LL},
+	{"deepep-mode", 0, K_ENUM, F(deepep_mode), .choices = "normal|low_latency|auto", .def_doc = "the command's", .metavar = "normal|low_latency|auto", .help = "SGLang's --deepep-mode: normal is intranode/internode, low_latency is low-latency, auto is mixed (README: Mixed mode); another command's mode is refused", .scope = RUN},
+	{"ll-tokens", 0, K_INT, F(ll_tokens), 1, 1 << 20, .def = "128", .metavar = "N", .help = "tokens per rank of the low-latency (decode) ops; --num-tokens is the normal (prefill) batch", .scope = RUN | EP_SCOPE_MIXED},
 	{"seed", 's', K_CUSTOM, F(seed), .parse = parse_seed, .def = "0", .metavar = "N", .help = "seed of every input", .scope = RUN},
 	{"payload", 0, K_ENUM, F(payload), .choices = "narrow|wide|special", .def = "wide", .metavar = "narrow|wide|special", .help = "the values tokens carry: wide makes summation order, fusion and rounding visible; special adds +-0, subnormals, near-max, inf and NaN (README, How it checks)", .scope = RUN},
 	{"dtype", 'd', K_ENUM, F(dtype), .choices = "bf16|fp8|int8", .def = "bf16", .metavar = "bf16|fp8|int8", .help = "dispatch payload type (int8: normal mode only)", .scope = RUN},
@@ -674,6 +676,20 @@ static int load_trace(struct ep_options *o, char *err, size_t len)
 }
 
 /* After every option: what needs several of them, and files checked before anything runs. */
+/* --deepep-mode names the mode of the command it is given to (its scope
+ * says which): SGLang's spelling accepted, another command's mode refused. */
+static int check_deepep_mode(const struct ep_option_spec *spec, const struct ep_options *o, char *err, size_t len)
+{
+	static const char *const names[] = {"normal", "low_latency", "auto"};
+	static const char *const commands[] = {"intranode or internode", "low-latency", "mixed"};
+	int normal = !!(spec->scope & EP_SCOPE_NORMAL), ll = !!(spec->scope & EP_SCOPE_LL);
+	int own = normal && ll ? EP_DEEPEP_AUTO : ll ? EP_DEEPEP_LOW_LATENCY : EP_DEEPEP_NORMAL;
+	if (!ep_option_given(o, "deepep-mode") || o->deepep_mode == own)
+		return 0;
+	return fail(err, len, "--deepep-mode %s is `epbench %s`; `epbench %s` runs --deepep-mode %s",
+		    names[o->deepep_mode], commands[o->deepep_mode], spec->command, names[own]);
+}
+
 static int finish(const struct ep_option_spec *spec, struct ep_options *o, char *err, size_t len)
 {
 	if (ep_deploy_env_apply(spec->scope, o, ep_deploy_getenv, err, len))
@@ -691,6 +707,8 @@ static int finish(const struct ep_option_spec *spec, struct ep_options *o, char 
 			    o->nodes);
 	if (o->hook)
 		o->ops |= EP_OPS_HOOK;
+	if (check_deepep_mode(spec, o, err, len))
+		return -EP_EUSAGE;
 	if (check_soak(o, err, len))
 		return -EP_EUSAGE;
 	if (o->gates.max_regress >= 0 && !o->gates.baseline_path)
@@ -824,6 +842,10 @@ static int check_fault_iter(struct ep_options *o, struct ep_fault *f, char *err,
 		return fail(err, len, "--fault %s slows timed iterations; --soak times none", text);
 	if (f->kind == EP_FAULT_STALE && !o->soak)
 		return fail(err, len, "--fault stale:%d needs --soak: it leaves a row from the previous pass", f->rank);
+	if (f->kind == EP_FAULT_NOCLEAN && strcmp(o->command, "mixed"))
+		return fail(err, len, "--fault %s skips the low-latency buffer cleaning between modes, which only `epbench mixed` does", text);
+	if (f->kind == EP_FAULT_NOCLEAN && f->iter >= 0)
+		return fail(err, len, "--fault %s strikes every hand-over to low-latency mode; @ITER is not for it", text);
 	long lo = o->soak ? o->soak_first : 0;
 	/* routing that changes between iterations checks up to one pass per
 	 * iteration (one per distinct step; the ranks refuse a later one) */
@@ -896,7 +918,7 @@ void ep_options_run_cfg(const struct ep_options *o, struct ep_run_cfg *cfg)
 		.use_ue8m0 = o->use_ue8m0, .zero_copy = o->zero_copy, .soak = o->soak, .soak_first = o->soak_first,
 		.ep_semantics = o->ep_semantics, .sp_pad = o->sp_pad, .tokens_per_dp = o->tokens_per_dp,
 		.shared_experts = o->shared_experts, .shared_expert_ranks = o->shared_expert_ranks,
-		.smooth_scales = o->smooth_scales, .comm_quant = o->comm_quant,
+		.smooth_scales = o->smooth_scales, .comm_quant = o->comm_quant, .ll_tokens = o->ll_tokens,
 	};
 }
 

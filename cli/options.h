@@ -40,7 +40,12 @@ enum ep_scope {
 	EP_SCOPE_NORMAL = 2, /* normal dispatch/combine: intranode, internode */
 	EP_SCOPE_LL = 4,     /* low-latency */
 	EP_SCOPE_NODES = 8,  /* node jobs: internode, low-latency --nodes */
+	EP_SCOPE_MIXED = 16, /* both modes on one arena: mixed */
 };
+
+/* --deepep-mode, as SGLang spells it: the mode a command runs (normal:
+ * intranode, internode; low_latency: low-latency; auto: mixed). */
+enum ep_deepep_mode { EP_DEEPEP_NORMAL, EP_DEEPEP_LOW_LATENCY, EP_DEEPEP_AUTO };
 
 /* A command's own default for one option, e.g. {"num-tokens", "128"}. */
 struct ep_option_default {
@@ -84,6 +89,9 @@ struct ep_options {
 	int round_scale, use_ue8m0;       /* FP8 cast variants */
 	int hook;                         /* split send and receive phases */
 	int zero_copy;                    /* expert output written into the send buffer */
+	/* mixed (both modes on one arena) */
+	int deepep_mode;                  /* --deepep-mode: enum ep_deepep_mode, checked against the command */
+	int ll_tokens;                    /* --ll-tokens: tokens per rank of the low-latency ops */
 	struct ep_faults faults;          /* fault injection, for testing pipelines and this tool */
 	struct ep_gates gates;            /* performance limits (exit 5); the baseline is read by the sweep */
 	const char *perf_ctl;             /* perf control FIFO[,ACK]: events on only while timing */

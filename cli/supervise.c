@@ -184,6 +184,10 @@ static int reaped(struct ep_child *kids, int n, int r, int status, const struct 
 	if (exit_code == EP_EXIT_OK)
 		return 0;
 	if (exit_code == EP_EXIT_WRONG) {
+		struct ep_rank_view v;
+		ep_sync_view(s, r, &v);
+		if (!msg[0] && v.message[0]) /* wrong data found by the protocol, not by a check */
+			snprintf(msg, len, "%s", v.message);
 		*code = EP_EXIT_WRONG;
 		return 0;
 	}

@@ -2,7 +2,9 @@
  *
  * Arena (a node's): P equal rank regions, each page aligned:
  *   signals   4 flags, one per 128-byte line: dispatch sent / received,
- *             combine sent / received (values: call numbers, from 1)
+ *             combine sent / received (each raised by adding 1, so it
+ *             counts the calls since the arena was mapped zero-filled
+ *             or ep_ll_clean zeroed it)
  *   src_begin int32 [R][L]: first packed row of source s at local expert e
  *   send[2]   dispatch send areas, by dispatch call parity:
  *             counts int32 [E] | lists int32 [E][N] | rows [N][msg]
@@ -243,11 +245,31 @@ void ep_ll_name_globally(struct ep_ll *ctx, int l)
 		 l >= 0 ? ctx->node * P + l : -1, l >= 0 ? atomic_load(&w->sync->ctl[l].phase) : "?");
 }
 
+/* A "sent" signal (dispatch or combine) more than one call ahead of this
+ * rank's receive cannot happen: a sender's next send waits for its own
+ * receive, which waits for this rank's next send. Signals are raised by
+ * adding 1 to a line that starts at zero (as DeepEP's atomic adds onto its
+ * zeroed receive counters), so a line that another user of the memory left
+ * non-zero (normal mode, when the hand-over skipped ep_ll_clean) stays off
+ * by what it held: reported here as wrong data, naming the line's rank. */
+static int signal_sane(struct ep_ll *ctx, int l, int which, uint32_t target)
+{
+	uint32_t v = atomic_load(&ll_signal_of(ctx, l, which)->value);
+	if ((int32_t)(v - target) <= 1)
+		return 0;
+	ep_sync_fail(ctx->waiter, -EP_EWRONGDATA,
+		     "rank %d: low-latency %s: rank %d's signal reads %u, %u calls ahead of this rank's %u: the low-latency buffer holds another mode's data (not cleaned after normal mode used it; DeepEP: clean_low_latency_buffer)",
+		     ctx->rank, which == LL_SIG_DISP_SENT ? "dispatch" : "combine",
+		     ctx->node * ctx->cfg.ranks_per_node + l, v, v - target, target);
+	return -EP_EWRONGDATA;
+}
+
 /* Waits until signal `which` of every rank of the node reached target, in
  * rank order starting after me (so waits spread over peers). */
 static int wait_all(struct ep_ll *ctx, int which, uint32_t target)
 {
 	int P = ctx->cfg.ranks_per_node;
+	int sent = which == LL_SIG_DISP_SENT || which == LL_SIG_COMB_SENT;
 	for (int i = 1; i <= P; i++) {
 		int l = (ctx->local + i) % P;
 		int rc = ep_flag_wait_geq(ctx->waiter, ll_signal_of(ctx, l, which), target, l);
@@ -256,7 +278,31 @@ static int wait_all(struct ep_ll *ctx, int which, uint32_t target)
 				ep_ll_name_globally(ctx, l);
 			return rc;
 		}
+		if (sent && (rc = signal_sane(ctx, l, which, target)))
+			return rc;
 	}
+	return 0;
+}
+
+int ep_ll_clean(struct ep_ll *ctx, int keep_signals)
+{
+	int rc;
+	if (ctx->net || ctx->disp_pending || ctx->comb_pending)
+		return -EINVAL;
+	ep_set_phase(ctx->waiter, "ll.clean");
+	if ((rc = ep_barrier(ctx->waiter))) /* every rank is done with the arena */
+		return rc;
+	for (int which = 0; !keep_signals && which < LL_NUM_SIGNALS; which++) {
+		struct ep_flag *f = ll_signal_of(ctx, ctx->local, which);
+		atomic_store(&f->value, 0);
+		atomic_store(&f->waiters, 0);
+	}
+	ctx->disp_calls = ctx->comb_calls = 0;
+	ctx->have_handle = 0;
+	ctx->num_tokens = 0;
+	if ((rc = ep_barrier(ctx->waiter))) /* no rank signals before every line is clean */
+		return rc;
+	ep_set_phase(ctx->waiter, "idle");
 	return 0;
 }
 
@@ -367,7 +413,7 @@ int ep_ll_dispatch_send(struct ep_ll *ctx, const uint16_t *x, const int64_t *top
 			put_message(ctx, x + (size_t)t * c->hidden, a.rows + (size_t)t * ctx->off.msg);
 	memcpy(a.counts, ctx->send_count, sizeof(int32_t) * (size_t)c->num_experts);
 	publish_pairs(ctx, 1, 0, ctx->off.msg);
-	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_DISP_SENT), call);
+	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_DISP_SENT), 1); /* now call */
 	ctx->num_tokens = num_tokens;
 	ctx->disp_pending = 1;
 	ctx->have_handle = 0;
@@ -472,7 +518,7 @@ int ep_ll_dispatch_recv(struct ep_ll *ctx, struct ep_ll_dispatch_out *out)
 			pull_rows(ctx, e, s, call);
 	}
 	pulled_pairs(ctx, 1);
-	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_DISP_RECVD), call);
+	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_DISP_RECVD), 1); /* now call */
 	ctx->disp_pending = 0;
 	ctx->have_handle = 1;
 	if (out)
@@ -533,7 +579,7 @@ int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x)
 		memcpy(area + (size_t)e * RN * H, x + (size_t)e * RN * H,
 		       (size_t)ctx->out.packed_recv_count[e] * H * sizeof(uint16_t));
 	publish_pairs(ctx, 0, 0, H * sizeof(uint16_t));
-	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_SENT), call);
+	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_SENT), 1); /* now call */
 	ctx->comb_pending = 1;
 	if (ctx->net && (rc = ep_ll_net_send_combine(ctx, call)))
 		return rc;
@@ -602,7 +648,7 @@ int ep_ll_combine_recv(struct ep_ll *ctx, const int64_t *topk_idx, const float *
 		reduce_token(ctx, t, topk_idx + (size_t)t * K, topk_weights + (size_t)t * K,
 			     out + (size_t)t * H);
 	pulled_pairs(ctx, 0);
-	ep_flag_store(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_RECVD), call);
+	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_RECVD), 1); /* now call */
 	ctx->comb_pending = 0;
 	ep_set_phase(ctx->waiter, "idle");
 	return 0;

@@ -93,7 +93,7 @@
  * (exactly fmaf). Both pick an AVX2 clone at run time.
  *
  * Fast path: no allocation after ep_ll_init, and no system call when ranks
- * have cores of their own: flags are set with an atomic store that calls
+ * have cores of their own: flags are raised with an atomic add that calls
  * futex_wake only when someone sleeps, and waits spin before they sleep
  * (collectives/sync.h), every wait bounded by the waiter's deadline. Across
  * nodes, the transport's calls (each bounded by the transport's deadline)
@@ -224,6 +224,21 @@ int ep_ll_peers(const struct ep_ll *ctx, int *peers);
  * remote rank. Collective like the ops (same order on every rank). 0 or
  * -EP_ETIMEDOUT / -EP_EPEERDIED, recorded in the rank's control block. */
 int ep_ll_barrier(struct ep_ll *ctx);
+
+/* The hand-over from another user of the node's arena (DeepEP's
+ * clean_low_latency_buffer, which a buffer shared with normal mode needs
+ * before low-latency kernels run again). Signals are raised by atomic adds
+ * onto lines that must start at zero, as DeepEP's receive counters and
+ * flags are; once normal mode wrote over the arena, they hold its bytes.
+ * Collective over the node's ranks, one node only: a barrier (every rank
+ * is done with the arena), this rank zeroes its signal lines and restarts
+ * its call numbering, a barrier (no rank signals into a line not yet
+ * clean). keep_signals leaves the lines as they are, as forgetting the
+ * clean would (for --fault noclean and tests): a later receive then finds
+ * a line more than one call ahead and fails with -EP_EWRONGDATA naming it,
+ * or, when what was left reads as behind, times out waiting for it. 0,
+ * -EINVAL (across nodes, or an op half done), -EP_ETIMEDOUT. */
+int ep_ll_clean(struct ep_ll *ctx, int keep_signals);
 
 /* Dispatch. Across nodes any call below that waits or sends may also end
  * in -EP_EPEERDIED (a remote rank's process or connection is gone); the

@@ -361,6 +361,76 @@ EP_TEST(corrupted_byte_is_named)
 		EP_ASSERT_INT_EQ(outs[r].disp_wrong, r == 1 ? 1 : 0);
 }
 
+/* The hand-over from normal mode (ep_ll_clean): the arena written over
+ * between rounds, as a buffer shared by both modes is */
+
+EP_TEST(clean_after_another_user_of_the_arena)
+{
+	struct world w = small_world(4, EP_DTYPE_FP8);
+	w.rounds = 3;
+	w.scribble = 0x11;
+	struct rank_out outs[4];
+	EP_ASSERT_INT_EQ(run_world(&w, outs), 0);
+	for (int r = 0; r < 4; r++) {
+		EP_ASSERT_INT_EQ(outs[r].rc, 0);
+		EP_ASSERT_INT_EQ(outs[r].disp_wrong + outs[r].comb_wrong, 0);
+	}
+}
+
+/* Lines left holding 0x11111111: every receive finds them far ahead. */
+EP_TEST(skipped_clean_is_wrong_data)
+{
+	struct world w = small_world(4, EP_DTYPE_BF16);
+	w.rounds = 2;
+	w.scribble = 0x11;
+	w.keep_signals = 1;
+	w.timeout_s = 2;
+	struct rank_out outs[4];
+	EP_ASSERT_INT_EQ(run_world(&w, outs), 0);
+	for (int r = 0; r < 4; r++)
+		EP_ASSERT_INT_EQ(outs[r].rc, -EP_EWRONGDATA);
+}
+
+/* Lines left holding 0xf0f0f0f0 read as behind: a named timeout, not a pass. */
+EP_TEST(skipped_clean_behind_times_out)
+{
+	struct world w = small_world(3, EP_DTYPE_BF16);
+	w.rounds = 2;
+	w.scribble = 0xf0;
+	w.keep_signals = 1;
+	w.timeout_s = 0.5;
+	struct rank_out outs[3];
+	EP_ASSERT_INT_EQ(run_world(&w, outs), 0);
+	for (int r = 0; r < 3; r++)
+		EP_ASSERT_INT_EQ(outs[r].rc, -EP_ETIMEDOUT);
+}
+
+EP_TEST(clean_refuses_an_op_half_done)
+{
+	struct ep_ll_config c = {.num_ranks = 1, .hidden = 256, .num_topk = 1, .num_experts = 2,
+				 .max_tokens = 4, .dtype = EP_DTYPE_BF16};
+	size_t total = 4096 + ep_ll_arena_bytes(&c);
+	char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	EP_ASSERT(base != MAP_FAILED);
+	ep_sync_init((struct ep_sync *)base, 1);
+	struct ep_waiter wt;
+	ep_waiter_init(&wt, (struct ep_sync *)base, 0, 1, -1);
+	struct ep_ll ctx;
+	EP_ASSERT_INT_EQ(ep_ll_init(&ctx, &c, 0, base + 4096, &wt, NULL), 0);
+	uint16_t x[4 * 256] = {0};
+	int64_t idx[4] = {0, 1, -1, 1};
+	struct ep_ll_dispatch_out o;
+	EP_ASSERT_INT_EQ(ep_ll_dispatch_send(&ctx, x, idx, 4), 0);
+	EP_ASSERT_INT_EQ(ep_ll_clean(&ctx, 0), -EINVAL);
+	EP_ASSERT_INT_EQ(ep_ll_dispatch_recv(&ctx, &o), 0);
+	EP_ASSERT_INT_EQ(ep_ll_clean(&ctx, 0), 0);
+	EP_ASSERT_INT_EQ((int)ctx.disp_calls, 0);
+	EP_ASSERT_INT_EQ(ep_ll_dispatch(&ctx, x, idx, 4, &o), 0); /* call 1 again */
+	EP_ASSERT_INT_EQ(o.packed_recv_count[1], 2);
+	ep_ll_fini(&ctx);
+	munmap(base, total);
+}
+
 /* Failures end in errors, not hangs */
 
 EP_TEST(silent_peer_times_out)

@@ -218,8 +218,8 @@ void ep_table_point(FILE *out, const struct ep_point *pt, double copy_gbs, int v
 		if (copy_gbs > 0)
 			snprintf(copy, sizeof(copy), "%.1f", 100.0 * op->aggbw_gbs / copy_gbs);
 		fprintf(out, "  %5d %7d %6d %-16s %9llu %9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f %7d %8.3g %8.3g %8.3g %6s %7s%s\n",
-			pt->ranks, pt->tokens, pt->hidden, op->name, (unsigned long long)r->recv_rows, bytes,
-			s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev, op->slowest_rank,
+			pt->ranks, op->tokens ? op->tokens : pt->tokens, pt->hidden, op->name,
+			(unsigned long long)(op->recv_rows ? op->recv_rows : r->recv_rows), bytes, s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev, op->slowest_rank,
 			op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, copy, wrong, op->missed ? "  < LIMIT" : "");
 		if (verbose && op->rank_median_us) {
 			fprintf(out, "# %s per-rank median (us):", op->name);
@@ -445,8 +445,9 @@ static void csv_point(FILE *f, const struct ep_report_meta *m, const struct ep_p
 		const struct ep_stats *s = &op->time_us;
 		rows++;
 		fprintf(f, "%s,%s,%d,%d,%d,%d,%d,%s,%s,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%d,%.4f,%.4f,%.4f,%.4f,%llu",
-			m->command, m->dtype, pt->ranks, pt->tokens, pt->hidden, m->num_topk, m->num_experts, op->name,
-			ep_verdict_name(r->exit_code), (unsigned long long)r->recv_rows, (unsigned long long)op->alg_bytes,
+			m->command, m->dtype, pt->ranks, op->tokens ? op->tokens : pt->tokens, pt->hidden, m->num_topk,
+			m->num_experts, op->name, ep_verdict_name(r->exit_code),
+			(unsigned long long)(op->recv_rows ? op->recv_rows : r->recv_rows), (unsigned long long)op->alg_bytes,
 			(unsigned long long)op->wire_bytes, s->min, s->median, s->p90, s->p99, s->max, s->mean, s->stddev,
 			op->slowest_rank, op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, m->copy_gbs,
 			(unsigned long long)r->wrong_rows);

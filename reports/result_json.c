@@ -73,6 +73,10 @@ static void json_ops(struct ep_json *j, const struct ep_point *pt)
 			continue;
 		ep_json_begin_object(j, NULL);
 		ep_json_string(j, "op", op->name);
+		if (op->tokens) /* an op that runs other tokens than the point's (mixed) */
+			ep_json_int(j, "tokens", op->tokens);
+		if (op->recv_rows && op->recv_rows != r->recv_rows)
+			ep_json_uint(j, "recv_rows", op->recv_rows);
 		json_stats(j, "time_us", &op->time_us);
 		ep_json_int(j, "slowest_rank", op->slowest_rank);
 		ep_json_uint(j, "alg_bytes", op->alg_bytes);

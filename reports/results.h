@@ -57,6 +57,8 @@ struct ep_op_result {
 	double *samples_us;        /* [nsamples] each timed iteration's max over ranks, in order */
 	int nsamples;
 	int missed;                /* 1 when the op missed a limit (--min-algbw, --max-regress, ...) */
+	int tokens;                /* tokens per rank this op ran, 0: the point's (mixed: --ll-tokens of the low-latency ops) */
+	uint64_t recv_rows;        /* rows this op's mode received over ranks, 0: the point's recv_rows */
 };
 
 /* Multi-node: one node's share of an op (internode). */

@@ -12,7 +12,7 @@ run "faults_suite" 0 300 suite cases/faults.suite --junit "$tmp/f.xml"
 n=$(grep -c "^ok " "$tmp/out")
 kinds=$(sed -n 's/^[a-z_0-9]* *[a-z-]* .*--fault \([a-z]*\):.*/\1/p' cases/faults.suite | sort -u | tr '\n' ' ')
 [ "$n" -ge 30 ] && ok "faults_suite_cases ($n)" || bad "faults_suite_cases" "only $n cases ok"
-for k in corrupt bitflip permute drop stale die hang stall slow delay; do
+for k in corrupt bitflip permute drop stale die hang stall slow delay noclean; do
 	case " $kinds " in *" $k "*) ok "kind_$k" ;; *) bad "kind_$k" "no case in cases/faults.suite" ;; esac
 done
 # a fault blamed on the wrong tensor, and a fault that does not fire: the suite must fail

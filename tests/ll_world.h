@@ -40,6 +40,10 @@ struct world {
 	void (*tamper)(struct ep_ll *ctx, const struct ep_ll_ref *ref);
 	int tamper_rank;
 	int silent_rank;            /* this rank never calls (deadline cases), -1: none */
+	/* between rounds, every rank fills its region with this byte (as
+	 * normal mode writes over a shared arena) before ep_ll_clean; 0: no */
+	int scribble;
+	int keep_signals;           /* ... and the clean leaves the signal lines (a skipped clean) */
 };
 
 struct rank_out {
@@ -200,8 +204,14 @@ static int rank_body(const struct world *w, struct ep_sync *sync, void *arena, i
 		snprintf(o->net_error, sizeof(o->net_error), "%s", net.error);
 		return rc;
 	}
-	for (int r = 0; r < (w->rounds ? w->rounds : 1) && !rc; r++)
-		rc = round_trip(w, &ctx, &ref, x, expert_out, combined, r == 0, o);
+	for (int r = 0; r < (w->rounds ? w->rounds : 1) && !rc; r++) {
+		if (r > 0 && w->scribble && !(rc = ep_barrier(&wt))) {
+			memset(ctx.arena + (size_t)ctx.local * ctx.rank_bytes, w->scribble, ctx.rank_bytes);
+			rc = ep_ll_clean(&ctx, w->keep_signals);
+		}
+		if (!rc)
+			rc = round_trip(w, &ctx, &ref, x, expert_out, combined, r == 0, o);
+	}
 	if (b) {
 		snprintf(o->net_error, sizeof(o->net_error), "%s", net.error);
 		ep_transport_fini(&net);

@@ -37,7 +37,8 @@ static int env_arg(const char *a)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct ep_command *const cmds[] = {&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode};
+	static const struct ep_command *const cmds[] = {&ep_cmd_intranode, &ep_cmd_low_latency, &ep_cmd_internode,
+							&ep_cmd_mixed};
 	if (size < 1 || size > 4096)
 		return 0;
 	char *text = malloc(size);
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size - 1] = 0;
 	char *argv[MAX_ARGS + 2];
 	int argc = 0;
-	const struct ep_command *cmd = cmds[data[0] % 3];
+	const struct ep_command *cmd = cmds[data[0] % 4];
 	argv[argc++] = (char *)cmd->name;
 	for (char *p = text; argc < MAX_ARGS && p < text + size - 1;) {
 		char *a = p;
