@@ -129,7 +129,8 @@ int layer_tpnet_gather(struct layer_state *st)
 	tensor_bytes(st, bytes);
 	ep_set_phase(st->env->waiter, "moe_tp_gather");
 	if ((rc = layer_net_ready(st, first, count)) || (rc = put_rows(st, first, count)) ||
-	    (rc = layer_net_wait_data(st, first, count, t0, arrival)))
+	    (rc = layer_net_wait_data(st, first, count, t0, arrival)) ||
+	    (rc = ep_barrier(st->env->waiter))) /* every rank's blocks landed: their counts can be read */
 		return rc;
 	ep_endpoint_arrived(&st->net, LAYER_OP_MOE_TP_GATHER, arrival);
 	st->grows = 0;

@@ -52,8 +52,9 @@ run "sp_not_tp" 2 10 groups -r 8 --parallel dp=2,tp=4,sp=2
 expect "sp_not_tp_said" "sp must equal tp: sp=2, tp=4"
 run "moe_not_world" 2 10 groups -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=2
 expect "moe_not_world_said" "moe_ep \* moe_tp must equal the world size: moe_ep=2 \* moe_tp=2 != 8 ranks"
-run "tp_across_nodes" 2 10 groups -r 16 --parallel dp=2,tp=8,moe_tp=4,moe_ep=4 --ranks-per-node 4
-expect "tp_across_nodes_said" "tp=8 and moe_tp=4 must be at most the 4 ranks of a node, or the world \(16\)"
+run "tp_across_nodes" 2 10 groups -r 12 --parallel dp=2,tp=6,moe_tp=6,moe_ep=2 --ranks-per-node 4
+expect "tp_across_nodes_said" "tp=6 and moe_tp=6 must be at most the 4 ranks of a node, whole nodes, or the world \(12\)"
+run "tp_whole_nodes" 0 10 groups -r 16 --parallel dp=2,tp=8,moe_tp=4,moe_ep=4 --ranks-per-node 4
 run "unknown_key" 2 10 groups -r 8 --parallel dp=8,pp=2
 expect "unknown_key_said" "invalid --parallel 'pp=2': unknown key"
 run "key_twice" 2 10 groups -r 8 --parallel dp=8,dp=8
