@@ -1016,8 +1016,9 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 		return fail(err, len, "%s: in low-latency mode the layer runs with moe_tp = 1 and all-to-all (DeepEP's "
 				      "low-latency kernels over the whole world); MoE-TP and allgather mode are normal-mode "
 				      "phases (epbench intranode, internode)", text);
-	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
-		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node", text, o->ranks_per_node);
+	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
+		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of them "
+				      "(a group that spans nodes holds whole nodes)", text, o->ranks_per_node);
 	if (!nodes && !ll && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
 		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in epbench intranode, "
 				      "internode and low-latency", text, R);

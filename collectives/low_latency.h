@@ -225,6 +225,12 @@ int ep_ll_peers(const struct ep_ll *ctx, int *peers);
  * -EP_ETIMEDOUT / -EP_EPEERDIED, recorded in the rank's control block. */
 int ep_ll_barrier(struct ep_ll *ctx);
 
+/* Across nodes: one collective send of the caller's own puts on ctx's
+ * transport (made before the call, e.g. a layer's attention gather): one
+ * signal to every remote rank, then every remote rank's awaited. Collective
+ * like the ops. 0 or a code as for ep_ll_barrier. */
+int ep_ll_exchange(struct ep_ll *ctx);
+
 /* Dispatch. Across nodes any call below that waits or sends may also end
  * in -EP_EPEERDIED (a remote rank's process or connection is gone); the
  * rank's control block then names that rank and its node. */

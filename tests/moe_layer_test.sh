@@ -195,6 +195,17 @@ run "ll_replicate0_zero_copy_8" 0 120 low-latency -r 8 --parallel dp=2,tp=4,moe_
 expect "ll_replicate0_zero_copy_8_pass" "verdict: PASS"
 run "ll_nodes_2x4" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8
 expect "ll_nodes_2x4_pass" "verdict: PASS"
+# an attention-TP group of whole nodes: its members on other nodes over low-latency's full mesh (cli/attn_gather.c)
+run "ll_nodes_attn_tp_spans_2x2" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 $small -t 16
+expect "ll_nodes_attn_tp_spans_2x2_pass" "verdict: PASS"
+expect "ll_nodes_attn_tp_over_the_link" "^#   link 0->1 attn_tp_gather +[0-9.]+K in"
+run "ll_nodes_attn_tp_spans_4x2_fp8" 0 240 low-latency --local-nodes --nodes 4 --ranks-per-node 2 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8 --sp-pad replicate0 --uneven-tokens 1
+expect "ll_nodes_attn_tp_spans_4x2_fp8_pass" "verdict: PASS"
+expect "ll_nodes_attn_tp_stays_in_its_group" "^#   link 1->2 attn_tp_gather +0 in"
+run "ll_nodes_attn_tp_damaged" 1 180 low-latency --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 $small -t 16 --fault bitflip:3:combined_x
+expect "ll_nodes_attn_tp_damaged_named" "first: rank 3: combined_x"
+run "ll_nodes_tp_straddles_refused" 2 10 low-latency --local-nodes --nodes 3 --ranks-per-node 4 --parallel dp=4,tp=3,moe_tp=1,moe_ep=12 --hidden 256 -e 12 -k 4 -n 2 -w 1
+expect "ll_nodes_tp_straddles_said" "tp must divide the ranks of a node or be a multiple of them"
 run "ll_combined_damaged" 1 60 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16 --fault bitflip:1:combined_x
 expect "ll_combined_damaged_named" "first: rank 1: combined_x"
 run "ll_moe_tp_refused" 2 10 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16

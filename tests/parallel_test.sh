@@ -67,8 +67,8 @@ run "pure_ep_runs" 0 60 intranode -r 4 -t 64 --hidden 256 -e 8 -k 2 -n 2 -w 1 --
 expect "pure_ep_banner" "^# intranode: parallel dp=4,tp=1,cp=1,sp=1,moe_tp=1,moe_ep=4,moe_comm=a2a \(rank 0: attn_tp=\{0\} dp=0 moe_tp=\{0\} ep=0/\[0\.\.3\]\)"
 expect "pure_ep_checked" "verdict: PASS"
 SUBCOMMAND=internode
-run "layer_moe_tp_across_nodes_refused" 2 10 internode --local-nodes --nodes 2 --ranks-per-node 2 -t 64 --hidden 256 -e 8 -k 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
-expect "layer_moe_tp_across_nodes_said" "moe_tp must divide them \(MoE-TP groups that span nodes are not built yet\)"
+run "layer_tp_straddling_nodes_refused" 2 10 internode --local-nodes --nodes 3 --ranks-per-node 4 -t 64 --hidden 256 -e 12 -k 2 --parallel dp=4,tp=3,moe_tp=3,moe_ep=4
+expect "layer_tp_straddling_nodes_said" "tp must divide the ranks of a node or be a multiple of them \(a group that spans nodes holds whole nodes\)"
 SUBCOMMAND=intranode
 run "mindie_a3_on_8_refused" 2 10 intranode -r 8 --mindie-config "$fix"
 [ -z "$(live_ranks)" ] && ok "refusals_spawn_nothing" || bad "refusals_spawn_nothing" "$(live_ranks)"
