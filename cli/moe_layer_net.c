@@ -15,13 +15,17 @@
  *                 every owner sums, over world ranks ascending, the partials
  *                 of its rows: its node's from their partial slots, node m's
  *                 rank (m, l') from local rank l''s receive region (block m).
- *   attn_tp_gather (tp = the world): each rank puts its combined rows to
- *                 its rail peers, then every rank copies the W slices as the
+ *   attn_tp_gather (a group of whole nodes, either mode): each rank puts
+ *                 its combined rows to its rail peers on the group's other
+ *                 nodes, then every rank copies the group's tp slices as the
  *                 world gather does.
+ * The MoE-TP gather and reduce of a group of whole nodes use the same rail
+ * exchange (layer_net_ready, layer_net_wait_data; cli/moe_layer_tpnet.c).
  * Reuse: before every put a rank signals each rail peer "ready" (its node
  * is done with the previous contents: every rank passed the closing node
  * barrier of the last op) and waits for theirs; then data, one signal.
- * Signals are counted per peer (expect[m]), barriers included. Every wait
+ * Signals are counted per peer (expect[m], or in a2a mode the internode
+ * collective's count when the peer is of the EP group), barriers included. Every wait
  * has the transport's deadline, every node barrier the waiter's.
  */
 #include <errno.h>

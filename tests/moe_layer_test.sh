@@ -167,6 +167,12 @@ expect "nodes_moe_tp_reduce_hang_named" "rank 1 \\(node 0\\): waiting for a rail
 [ -z "$(live_ranks)" ] && ok "nodes_moe_tp_reduce_hang_no_orphans" || bad "nodes_moe_tp_reduce_hang_no_orphans" "$(live_ranks)"
 [ "$(ls /dev/shm | sort)" = "$shm_before" ] && ok "nodes_moe_tp_reduce_hang_nothing_in_dev_shm" ||
 	bad "nodes_moe_tp_reduce_hang_nothing_in_dev_shm" "$(ls /dev/shm)"
+# one case in network namespaces joined by a bridge (scripts/netns-cluster.sh) where the machine allows it
+cluster_init
+if cluster "cluster_moe_tp_spans_2x2" 0 240 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16 --timeout 30; then
+	expect "cluster_moe_tp_spans_2x2_pass" "verdict: PASS"
+	expect "cluster_moe_tp_reduce_over_the_link" "^#   link 0->1 moe_tp_reduce +[0-9.]+K in"
+fi
 run "nodes_tp_not_whole_nodes" 2 10 internode --local-nodes --nodes 3 --ranks-per-node 4 --parallel dp=3,tp=4,moe_tp=6,moe_ep=2 $small
 expect "nodes_tp_not_whole_nodes_said" "moe_tp=6 must be at most the 4 ranks of a node, whole nodes, or the world \\(12\\)"
 [ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "nodes_tp_not_whole_nodes_one_line" || bad "nodes_tp_not_whole_nodes_one_line" "$(cat "$tmp/out")"
