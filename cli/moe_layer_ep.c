@@ -75,9 +75,9 @@ static int bind_nodes(struct layer_state *st, char *base, char *group_arena)
 		return ep_endpoint_fail(&st->net, rc, "network buffers");
 	st->coll_up = 1;
 	if (st->moe_tp > st->P) /* EP rank k of group g: world rank g + k moe_tp */
-		ep_internode_net_ids(&st->icoll, st->moe_tp, st->g);
+		ep_internode_net_ids(&st->icoll, st->moe_tp, st->g, st->node * st->P);
 	else
-		ep_internode_net_ids(&st->icoll, st->P, st->me % st->P);
+		ep_internode_net_ids(&st->icoll, st->P, st->me % st->P, st->node * st->P);
 	char *end = (char *)st->attn.slots + ep_attn_gather_slot_bytes(st->P, st->attn.slot_rows, st->eshape.hidden);
 	if (layer_net_spans(st) && (rc = layer_net_bind_a2a(st, base, (size_t)(end - base))))
 		return rc;
