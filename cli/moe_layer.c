@@ -21,7 +21,7 @@ static void plan_arena(const struct layer_state *st, size_t capacity, struct lay
 	size_t K = (size_t)st->eshape.num_topk;
 	p->group_bytes = st->allgather ? 0 : layer_ep_group_bytes(st, capacity);
 	p->part_rows = st->allgather ? (size_t)st->W * S : (size_t)st->moe_tp * capacity;
-	p->partials = p->group_bytes * (size_t)st->moe_tp;
+	p->partials = p->group_bytes * (size_t)layer_group_slots(st);
 	p->combined = ep_align_up(p->partials + P * p->part_rows * H * 2, EP_PAGE);
 	p->ag_x = ep_align_up(p->combined + P * S * H * 2, EP_PAGE);
 	size_t ag = st->allgather ? P * S : 0;

@@ -184,6 +184,13 @@ int layer_tpnet_gather(struct layer_state *st);
 int layer_tpnet_reduce(struct layer_state *st);
 size_t layer_tpnet_block_bytes(const struct layer_state *st); /* one source node's block of a receive region */
 
+/* The EP group arenas a node's arena holds: every group's, or, when MoE-TP
+ * spans nodes, the P groups of the node's ranks (group g at g % P). */
+static inline int layer_group_slots(const struct layer_state *st)
+{
+	return st->nodes_job && st->moe_tp > st->P ? st->P : st->moe_tp;
+}
+
 /* Helpers shared by the files: world rank r's rows in the layer area (r on this node). */
 static inline uint16_t *layer_combined(const struct layer_state *st, int r)
 {

@@ -103,14 +103,14 @@ int layer_ep_bind(struct layer_state *st, char *base, size_t group_bytes, size_t
 	size_t n = (size_t)st->moe_tp;
 	if (!(st->gcounts = calloc(n, sizeof(*st->gcounts))) || !(st->gareas = calloc(n, sizeof(*st->gareas))))
 		return -ENOMEM;
-	for (int i = 0; i < st->moe_tp; i++) {
-		char *arena = base + (size_t)i * group_bytes;
+	for (int i = 0; i < st->moe_tp; i++) { /* across nodes, a group of another node's ranks is never read */
+		char *arena = base + (size_t)(i % layer_group_slots(st)) * group_bytes;
 		if (st->nodes_job)
 			ep_internode_arena_view(&st->eshape, st->Pg, capacity, arena, st->kq, &st->gcounts[i], &st->gareas[i]);
 		else
 			ep_intranode_arena_view(&st->eshape, capacity, arena, st->q, &st->gcounts[i], &st->gareas[i]);
 	}
-	char *mine = base + (size_t)st->g * group_bytes;
+	char *mine = base + (size_t)(st->g % layer_group_slots(st)) * group_bytes;
 	st->group_arena = mine;
 	if (st->nodes_job)
 		return bind_nodes(st, base, mine);

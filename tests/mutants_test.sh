@@ -83,7 +83,7 @@ mutant "combine_start_not_plus_zero" collectives/combine_kernels.c \
 # the MoE layer of a parallel configuration (cli/moe_layer*.c): groups built wrong
 layer="intranode -t 32 --hidden 256 -e 16 -k 4 -n 2 -w 1"
 mutant "layer_rank_swapped_between_ep_groups" cli/moe_layer_ep.c \
-	"char *mine = base + (size_t)st->g * group_bytes;" "char *mine = base + (size_t)(st->me < 2 ? st->g ^ 1 : st->g) * group_bytes;" \
+	"char *mine = base + (size_t)(st->g % layer_group_slots(st)) * group_bytes;" "char *mine = base + (size_t)(st->me < 2 ? st->g ^ 1 : st->g) * group_bytes;" \
 	wide $layer -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2
 mutant "layer_moe_tp_block_from_wrong_peer" cli/moe_layer_phases.c \
 	"		int p = (st->g + i) % st->moe_tp;
