@@ -8,6 +8,15 @@
  * its group (collectives/group.h: node-wide barriers around the copies).
  * Used by the normal-mode layer (cli/moe_layer.c) and low-latency mode
  * (cli/low_latency.c).
+ *
+ * A group of whole nodes (tp a multiple of P) in a job whose ranks all
+ * reach each other (low-latency's full mesh, struct ep_attn_net): after
+ * `ready` (every rank of the job read the last contents) each rank puts
+ * its rows into the receive area of every member on another node (block
+ * = its index in the group), `exchange` signals every remote rank once and
+ * waits for theirs, and the copy takes those members' slices from there.
+ * The normal-mode layer gathers over its rail peers instead
+ * (cli/moe_layer_net.c).
  */
 #ifndef EP_ATTN_GATHER_H
 #define EP_ATTN_GATHER_H
@@ -18,7 +27,19 @@
 #include "collectives/sync.h"
 #include "reference/compare.h"
 
+/* The network half of a gather across nodes (NULL in ep_attn_gather: shared memory only). */
+struct ep_attn_net {
+	struct ep_transport *t;
+	int me, recv_id, source_id; /* world rank; regions: recv, and the node's slots (a put source) */
+	uint16_t *recv;             /* this rank's [tp][slot_rows][H], region recv_id */
+	int (*ready)(void *ctx);    /* the job's ranks meet */
+	int (*exchange)(void *ctx); /* one signal to every remote rank, theirs awaited */
+	void *ctx;
+	uint64_t net_bytes[32];     /* the last gather's bytes put to each node */
+};
+
 struct ep_attn_gather {
+	struct ep_attn_net *net;
 	struct ep_waiter *waiter;
 	int tp, d, P, hidden;    /* the group, the ranks of a node's slots, H */
 	size_t slot_rows;        /* rows per slot (the longest slice) */
@@ -36,7 +57,11 @@ size_t ep_attn_gather_slot_bytes(int P, size_t slot_rows, int hidden);
 /* World rank r's slot (its combine output goes there). */
 uint16_t *ep_attn_gather_slot(const struct ep_attn_gather *a, int r);
 
-/* The gather: collective over the node. 0 or -EP_ETIMEDOUT. */
+/* The receive area's bytes for a group of tp (across nodes). */
+size_t ep_attn_gather_recv_bytes(int tp, size_t slot_rows, int hidden);
+
+/* The gather: collective over the node (and across nodes with net and tp > P).
+ * 0, -EP_ETIMEDOUT, or a transport's code. */
 int ep_attn_gather_run(struct ep_attn_gather *a);
 
 /* Every output row against `expected`, named attn_tp_gathered_x. */

@@ -59,25 +59,48 @@ static int h_not_a3(const struct ep_options *o, const struct ep_parallel *p, cha
 
 static const rule_fn ascend_rules[] = {tp_past_2, tp_with_experts, k_past_8, h_not_a3};
 
+/* A TP group of whole nodes: MindIE allows tp and moe_tp up to a node's
+ * ranks or the world (its `validate`, parallel-semantics.md section 1);
+ * epbench also runs groups of several whole nodes, over the network. */
+static int tp_whole_nodes(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
+{
+	int P = o->ranks_per_node, W = p->v[EP_PAR_TP] * p->v[EP_PAR_DP] * (p->v[EP_PAR_CP] > 0 ? p->v[EP_PAR_CP] : 1);
+	int tp = p->v[EP_PAR_TP], mtp = moe_tp(p);
+	int wide = P > 0 && tp > P && tp != W ? tp : P > 0 && mtp > P && mtp != W ? mtp : 0;
+	return wide && snprintf(buf, len, "%s=%d spans %d nodes of %d ranks: MindIE allows tp and moe_tp at most the ranks "
+					  "of a node or the world (parallel-semantics.md section 1); epbench runs the "
+					  "group over the network", wide == tp ? "tp" : "moe_tp", wide, wide / P, P) > 0;
+}
+
+static const rule_fn parallel_rules[] = {tp_whole_nodes};
+
+/* Appends the lines of the rules that fire; returns how many. */
+static int apply(const rule_fn *rules, size_t nrules, const struct ep_options *o, const struct ep_parallel *p,
+		 char *buf, size_t len)
+{
+	int n = 0;
+	for (size_t i = 0; i < nrules; i++) {
+		char line[400];
+		size_t at = strlen(buf);
+		if (!rules[i](o, p, line, sizeof(line)) || at + strlen(line) + 2 > len)
+			continue;
+		snprintf(buf + at, len - at, "%s\n", line);
+		n++;
+	}
+	return n;
+}
+
 int ep_generalised_warnings(const struct ep_options *o, int W, char *buf, size_t len)
 {
 	struct ep_parallel p = {0};
 	char err[160];
-	int n = 0;
-	size_t at = 0;
 	buf[0] = '\0';
-	if (o->ep_semantics != EP_SEM_ASCEND)
-		return 0;
 	if (ep_parallel_given(&o->parallel) && ep_parallel_resolve(&o->parallel, W, o->ranks_per_node, &p, err, sizeof(err)))
 		return 0; /* refused elsewhere */
 	if (!ep_parallel_given(&o->parallel))
-		p.v[EP_PAR_MOE_TP] = 1, p.v[EP_PAR_MOE_EP] = W;
-	for (size_t i = 0; i < sizeof(ascend_rules) / sizeof(ascend_rules[0]); i++) {
-		char line[400];
-		if (!ascend_rules[i](o, &p, line, sizeof(line)) || at + strlen(line) + 2 > len)
-			continue;
-		at += (size_t)snprintf(buf + at, len - at, "%s\n", line);
-		n++;
-	}
+		p.v[EP_PAR_MOE_TP] = p.v[EP_PAR_TP] = p.v[EP_PAR_DP] = 1, p.v[EP_PAR_MOE_EP] = W;
+	int n = ep_parallel_given(&o->parallel) ? apply(parallel_rules, 1, o, &p, buf, len) : 0;
+	if (o->ep_semantics == EP_SEM_ASCEND)
+		n += apply(ascend_rules, sizeof(ascend_rules) / sizeof(ascend_rules[0]), o, &p, buf, len);
 	return n;
 }

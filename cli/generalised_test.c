@@ -5,24 +5,25 @@
 #include "cli/generalised.h"
 #include "tests/harness.h"
 
-/* The warnings of `intranode ARGS...` on W ranks, into buf; returns how many. */
-static int warnings(int W, char *buf, size_t len, const char **args, int n)
+/* The warnings of `COMMAND ARGS...` on W ranks, into buf; returns how many. */
+static int warnings(const struct ep_command *cmd, int W, char *buf, size_t len, const char **args, int n)
 {
 	char *argv[32], err[256];
 	struct ep_options o;
-	argv[0] = (char *)"intranode";
+	argv[0] = (char *)cmd->name;
 	for (int i = 0; i < n; i++)
 		argv[i + 1] = (char *)args[i];
 	FILE *null = fopen("/dev/null", "w");
-	int rc = ep_options_parse(&ep_cmd_intranode.options, n + 1, argv, &o, null, err, sizeof(err));
+	int rc = ep_options_parse(&cmd->options, n + 1, argv, &o, null, err, sizeof(err));
 	fclose(null);
 	EP_ASSERT_INT_EQ(rc, 0);
 	int k = ep_generalised_warnings(&o, W, buf, len);
 	ep_options_free(&o);
 	return k;
 }
-#define WARN(W, buf, ...) warnings(W, buf, sizeof(buf), (const char *[]){__VA_ARGS__}, \
-	(int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
+#define ARGS(...) (const char *[]){__VA_ARGS__}, (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))
+#define WARN(W, buf, ...) warnings(&ep_cmd_intranode, W, buf, sizeof(buf), ARGS(__VA_ARGS__))
+#define WARN_NODES(W, buf, ...) warnings(&ep_cmd_internode, W, buf, sizeof(buf), ARGS(__VA_ARGS__))
 
 EP_TEST(ascend_inside_its_limits_warns_nothing)
 {
@@ -45,6 +46,15 @@ EP_TEST(each_limit_past_ascends_is_one_line)
 	EP_ASSERT(strstr(buf, "\n8 local experts with MoE-TP: Ascend allows MoE-TP only with one local expert") != NULL);
 	EP_ASSERT_INT_EQ(WARN(4, buf, "-r", "4", "--ep-semantics", "ascend", "--hidden", "7168", "-e", "2",
 			      "--parallel", "dp=1,tp=4,moe_tp=2,moe_ep=2"), 0); /* Ascend's own MoE-TP: tp 2, one expert */
+}
+
+EP_TEST(tp_groups_of_whole_nodes_warn_in_any_semantics)
+{
+	char buf[1024];
+	EP_ASSERT_INT_EQ(WARN_NODES(8, buf, "--nodes", "4", "--ranks-per-node", "2", "--parallel", "dp=2,tp=4,moe_tp=4,moe_ep=2"), 1);
+	EP_ASSERT(strstr(buf, "tp=4 spans 2 nodes of 2 ranks: MindIE allows tp and moe_tp at most the ranks of a node") != NULL);
+	EP_ASSERT_INT_EQ(WARN_NODES(8, buf, "--nodes", "2", "--ranks-per-node", "4", "--parallel", "dp=2,tp=4,moe_tp=2,moe_ep=4"), 0);
+	EP_ASSERT_INT_EQ(WARN_NODES(8, buf, "--nodes", "4", "--ranks-per-node", "2", "--parallel", "dp=1,tp=8,moe_tp=8,moe_ep=1"), 0);
 }
 
 EP_TEST_MAIN()

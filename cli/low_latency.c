@@ -59,6 +59,8 @@
 
 /* Which data an op's figures follow. */
 enum ll_kind { LL_KIND_DISPATCH, LL_KIND_COMBINE, LL_KIND_BOTH, LL_KIND_LAYER };
+/* The attention gather's transport regions, after the collective's two (collectives/low_latency_int.h). */
+enum { LL_ATTN_RECV = 2, LL_ATTN_SLOTS = 3 };
 
 struct ll_state {
 	struct ep_bench_env *env;
@@ -90,6 +92,9 @@ struct ll_state {
 	/* a parallel configuration's layer (moe_tp = 1, tp > 1): combined_x
 	 * lives in the arena's slots and the attention-TP gather follows */
 	struct ep_attn_gather attn;
+	struct ep_attn_net attn_net; /* tp a multiple of the ranks of a node: the gather's network half */
+	uint16_t *attn_recv;
+	int64_t attn_t0;           /* the running gather's start */
 	int layer, combined_done;
 };
 
@@ -165,6 +170,7 @@ static void ll_teardown(void *p)
 	if (!st->layer)
 		free(st->combined_x);
 	free(st->attn.out);
+	free(st->attn_recv);
 	free(st->moved_topk);
 	free(st->deq);
 	free(st->scales);
@@ -193,6 +199,8 @@ static void count_bytes(struct ll_state *st)
 		}
 }
 
+static int attn_regions(struct ll_state *st);
+
 /* Across nodes: the endpoint first (ep_ll_init registers the rank's
  * region with it), then the collective, then the full mesh. */
 static int ll_setup_coll(struct ll_state *st, struct ep_bench_env *env)
@@ -205,6 +213,8 @@ static int ll_setup_coll(struct ll_state *st, struct ep_bench_env *env)
 		return st->nodes_job ? ep_endpoint_fail(&st->net, rc, "low-latency buffers") : rc;
 	if (!st->nodes_job)
 		return 0;
+	if ((rc = attn_regions(st)))
+		return rc;
 	int n = ep_ll_peers(&st->coll, peers);
 	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the other nodes");
 }
@@ -280,6 +290,28 @@ static int combined_row(void *p, int r, int t, uint16_t *want)
 	return ep_ll_ref_combined_row(&((struct ll_state *)p)->ref, r, t, want);
 }
 
+/* The attention gather across nodes meets the job first and exchanges its puts in one collective send. */
+static int attn_ready(void *p)
+{
+	struct ll_state *st = p;
+	st->attn_t0 = ep_now_ns();
+	return ep_ll_barrier(&st->coll);
+}
+
+/* With the arrival of the group's other nodes' rows: when the exchange ended. */
+static int attn_exchange(void *p)
+{
+	struct ll_state *st = p;
+	int64_t ns[EP_MAX_NODES] = {0};
+	int rc = ep_ll_exchange(&st->coll), per = st->attn.tp / st->cfg.ranks_per_node;
+	if (rc || st->op_kind != LL_KIND_LAYER)
+		return rc;
+	for (int m = st->attn.d * per; m < (st->attn.d + 1) * per; m++)
+		ns[m] = m == st->me / st->cfg.ranks_per_node ? 0 : ep_now_ns() - st->attn_t0;
+	ep_endpoint_arrived(&st->net, st->op, ns);
+	return 0;
+}
+
 /* A layer's attention-TP gather: the slots after the collective's and the
  * harness's memory in the arena (ll_size), the output private. */
 static int layer_setup(struct ll_state *st, struct ep_bench_env *env)
@@ -294,7 +326,34 @@ static int layer_setup(struct ll_state *st, struct ep_bench_env *env)
 					   .slots = (uint16_t *)((char *)env->arena + at), .len = slice_len,
 					   .expected = combined_row, .ctx = st};
 	st->attn.out = malloc(2 * ((size_t)tp * st->attn.slot_rows * (size_t)st->cfg.hidden + 1));
-	return st->attn.out ? 0 : -ENOMEM;
+	if (!st->attn.out)
+		return -ENOMEM;
+	if (!st->nodes_job || tp <= st->cfg.ranks_per_node)
+		return 0;
+	size_t bytes = ep_attn_gather_recv_bytes(tp, st->attn.slot_rows, st->cfg.hidden);
+	if (posix_memalign((void **)&st->attn_recv, EP_PAGE, bytes))
+		return -ENOMEM;
+	memset(st->attn_recv, 0, bytes);
+	st->attn_net = (struct ep_attn_net){.t = &st->net.net, .me = st->me, .recv_id = LL_ATTN_RECV,
+					    .source_id = LL_ATTN_SLOTS, .recv = st->attn_recv, .ready = attn_ready,
+					    .exchange = attn_exchange, .ctx = st};
+	st->attn.net = &st->attn_net;
+	return 0;
+}
+
+/* Across nodes: the attention gather's regions beside the collective's (before connecting). */
+static int attn_regions(struct ll_state *st)
+{
+	const struct ep_attn_gather *a = &st->attn;
+	int rc;
+	if (!a->net)
+		return 0;
+	if ((rc = ep_transport_reg_mem(&st->net.net, LL_ATTN_RECV, st->attn_recv,
+				       ep_attn_gather_recv_bytes(a->tp, a->slot_rows, a->hidden))) ||
+	    (rc = ep_transport_reg_mem(&st->net.net, LL_ATTN_SLOTS, a->slots,
+				       ep_attn_gather_slot_bytes(a->P, a->slot_rows, a->hidden))))
+		return ep_endpoint_fail(&st->net, rc, "attention gather buffers");
+	return 0;
 }
 
 static int ll_setup(struct ep_bench_env *env, void **out)
@@ -677,6 +736,13 @@ static void ll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_
 	const struct ep_ll_figures *d = &st->coll.last_dispatch, *c = &st->coll.last_combine;
 	enum ll_kind kind = (enum ll_kind)op->tag;
 	uint64_t bytes[EP_MAX_NODES];
+	if (st->nodes_job && kind == LL_KIND_LAYER && st->attn.net) { /* the attention group spans nodes */
+		uint64_t wire = 0;
+		for (int m = 0; m < st->net.ctx->nodes; m++)
+			wire += bytes[m] = st->attn_net.net_bytes[m];
+		ep_endpoint_figures(&st->net, index, alg, alg > wire ? alg - wire : 0, bytes);
+		return;
+	}
 	if (!st->nodes_job || kind == LL_KIND_LAYER) /* the layer's phase stays in the node */
 		return;
 	for (int m = 0; m < st->net.ctx->nodes; m++)

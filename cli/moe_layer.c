@@ -21,14 +21,14 @@ static void plan_arena(const struct layer_state *st, size_t capacity, struct lay
 	size_t K = (size_t)st->eshape.num_topk;
 	p->group_bytes = st->allgather ? 0 : layer_ep_group_bytes(st, capacity);
 	p->part_rows = st->allgather ? (size_t)st->W * S : (size_t)st->moe_tp * capacity;
-	p->partials = p->group_bytes * (size_t)st->moe_tp;
+	p->partials = p->group_bytes * (size_t)layer_group_slots(st);
 	p->combined = ep_align_up(p->partials + P * p->part_rows * H * 2, EP_PAGE);
 	p->ag_x = ep_align_up(p->combined + P * S * H * 2, EP_PAGE);
 	size_t ag = st->allgather ? P * S : 0;
 	p->ag_idx = ep_align_up(p->ag_x + ag * H * 2, EP_PAGE);
 	p->ag_w = ep_align_up(p->ag_idx + ag * K * 8, EP_PAGE);
 	p->recv = ep_align_up(p->ag_w + ag * K * 4, EP_PAGE);
-	size_t recv = st->nodes_job && (st->allgather || st->tp > st->P) ? P * layer_net_recv_bytes(st) : 0;
+	size_t recv = layer_net_spans(st) ? P * layer_net_recv_bytes(st) : 0;
 	p->total = ep_align_up(p->recv + recv, EP_PAGE);
 }
 
@@ -293,21 +293,22 @@ static void layer_op_leave(void *p, const struct ep_op_desc *op, int index, uint
 	static const uint64_t none[EP_MAX_NODES];
 	if (!st->nodes_job)
 		return;
-	if (st->allgather || op->tag == LAYER_OP_ATTN_GATHER) { /* the layer's own puts to the rail peers */
-		int which = op->tag == LAYER_OP_WORLD_GATHER ? 0 : op->tag == LAYER_OP_WORLD_REDUCE ? 1 : 2;
-		int net = which < 2 || st->tp > st->P;
-		ep_endpoint_figures(&st->net, index, alg, net ? 0 : alg, net ? st->net_bytes[which] : none);
+	if (op->tag == LAYER_OP_DISPATCH || op->tag == LAYER_OP_COMBINE) {
+		const struct ep_internode_op_figures *f = op->tag == LAYER_OP_DISPATCH ? &st->icoll.last_dispatch
+										     : &st->icoll.last_combine;
+		uint64_t row = op->tag == LAYER_OP_DISPATCH ? ep_normal_dispatch_row_bytes(&st->eshape)
+							    : 2 * (uint64_t)st->eshape.hidden;
+		uint64_t by_node[EP_MAX_NODES];
+		layer_ep_net_bytes(st, f->net_bytes, by_node);
+		ep_endpoint_figures(&st->net, index, alg, st->icoll.num_recv * row, by_node);
 		return;
 	}
-	if (op->tag != LAYER_OP_DISPATCH && op->tag != LAYER_OP_COMBINE) { /* the MoE-TP phases stay in the node */
-		ep_endpoint_figures(&st->net, index, alg, alg, none);
-		return;
-	}
-	const struct ep_internode_op_figures *f = op->tag == LAYER_OP_DISPATCH ? &st->icoll.last_dispatch
-									     : &st->icoll.last_combine;
-	uint64_t row = op->tag == LAYER_OP_DISPATCH ? ep_normal_dispatch_row_bytes(&st->eshape)
-						    : 2 * (uint64_t)st->eshape.hidden;
-	ep_endpoint_figures(&st->net, index, alg, st->icoll.num_recv * row, f->net_bytes);
+	/* the layer's own phases: over the network when their group spans nodes, else in the node */
+	int net = op->tag == LAYER_OP_ATTN_GATHER ? st->tp > st->P : st->allgather || st->moe_tp > st->P;
+	uint64_t wire = 0;
+	for (int m = 0; net && m < st->W / st->P; m++)
+		wire += st->net_bytes[op->tag][m];
+	ep_endpoint_figures(&st->net, index, alg, alg > wire ? alg - wire : 0, net ? st->net_bytes[op->tag] : none);
 }
 
 /* ---- the phases of cli/moe_layer_phases.c as ops ---- */
@@ -475,7 +476,7 @@ static int attn_gather_prepare(void *p)
 static int attn_gather_run(void *p)
 {
 	struct layer_state *st = p;
-	if (st->nodes_job && st->tp > st->P) /* the world's attention-TP group (allgather mode) */
+	if (st->nodes_job && st->tp > st->P) /* the attention-TP group spans nodes (cli/moe_layer_net.c) */
 		return layer_net_attn_gather(st);
 	return ep_attn_gather_run(&st->attn);
 }
@@ -526,12 +527,12 @@ static int layer_dump(void *p, const char *dir)
 static const struct ep_op_desc layer_ops[LAYER_NOPS] = {
 	[LAYER_OP_DISPATCH] = {.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .tag = LAYER_OP_DISPATCH, .run = ep_dispatch_run, .check = ep_dispatch_check,
 	 .bytes = ep_dispatch_bytes, .recv_rows = ep_recv_rows, .outputs = ep_dispatch_outputs, .receives = 1},
-	[LAYER_OP_MOE_TP_GATHER] = {.name = "moe_tp_gather", .tag = -1, .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_gather_prepare,
+	[LAYER_OP_MOE_TP_GATHER] = {.name = "moe_tp_gather", .tag = LAYER_OP_MOE_TP_GATHER, .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_gather_prepare,
 	 .run = moe_tp_gather_run, .check = moe_tp_gather_check, .bytes = moe_tp_gather_bytes,
 	 .outputs = gathered_outputs},
 	[LAYER_OP_WORLD_GATHER] = {.name = "world_gather", .tag = LAYER_OP_WORLD_GATHER, .mask = EP_OPS_DISPATCH | AG, .run = world_gather_run, .check = world_gather_check,
 	 .bytes = world_gather_bytes, .outputs = gathered_outputs, .receives = 1},
-	[LAYER_OP_MOE_TP_REDUCE] = {.name = "moe_tp_reduce", .tag = -1, .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_reduce_prepare,
+	[LAYER_OP_MOE_TP_REDUCE] = {.name = "moe_tp_reduce", .tag = LAYER_OP_MOE_TP_REDUCE, .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = moe_tp_reduce_prepare,
 	 .run = moe_tp_reduce_run, .check = moe_tp_reduce_check, .bytes = moe_tp_reduce_bytes,
 	 .outputs = reduced_outputs},
 	[LAYER_OP_WORLD_REDUCE] = {.name = "world_reduce", .tag = LAYER_OP_WORLD_REDUCE, .mask = EP_OPS_COMBINE | AG, .prepare = world_reduce_prepare, .run = world_reduce_run,

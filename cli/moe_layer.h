@@ -20,8 +20,12 @@
  * MoE-TP, tp = 1) are not in its runs (EP_OPS_* feature bits).
  *
  * Across nodes (epbench internode) the EP groups go over the network
- * (cli/moe_layer_ep.c); the MoE-TP and attention-TP groups stay inside a
- * node. The arena (one host's, or each node's): moe_tp EP group arenas,
+ * (cli/moe_layer_ep.c). A MoE-TP or attention-TP group either lies inside
+ * a node (its size divides the ranks of a node: shared memory) or holds
+ * whole nodes (the node count divides it): then its members on other nodes
+ * are reached over the rail peers, as allgather mode's world gather does
+ * (cli/moe_layer_net.c, cli/moe_layer_tpnet.c), and when MoE-TP spans
+ * nodes an EP group has one rank on each of moe_ep nodes. The arena (one host's, or each node's): moe_tp EP group arenas,
  * then the layer area (every local rank's partial outputs, combined rows
  * and, in allgather mode, its published slice). This header is the
  * variant's own; cli/moe_layer*.c share it.
@@ -67,6 +71,7 @@ struct layer_state {
 	struct ep_parallel par;
 	int W, me, tp, moe_tp, moe_ep, g, q, d, allgather;
 	int nodes_job, P, Pg, node, kq;    /* P ranks per node (the world on one host), Pg of them per EP group; kq: EP rank within the node */
+	int ep_node;                       /* the EP group's node this rank is on (node, or q when MoE-TP spans nodes) */
 	struct ep_slices sl;
 	struct ep_shape eshape;            /* the MoE-EP group's: R = moe_ep, T = the longest slice */
 	struct ep_run grun;                /* this rank's group as a run (routing with its view) */
@@ -83,9 +88,8 @@ struct layer_state {
 	char *group_arena;                 /* this rank's group's arena */
 	void *recv;                        /* allgather across nodes: the node's receive regions (cli/moe_layer_net.c) */
 	uint32_t expect[EP_MAX_NODES];     /* signals consumed from each rail peer (allgather mode's own count) */
-	uint32_t *rails;                   /* the count in use: expect, or the internode collective's (a2a) */
 	int net_recv_id;                   /* the transport region the layer's puts land in */
-	uint64_t net_bytes[3][EP_MAX_NODES]; /* the last world gather's, reduce's, attention gather's bytes put to each node */
+	uint64_t net_bytes[LAYER_NOPS][EP_MAX_NODES]; /* the layer's own puts: the last op's bytes to each node */
 	int32_t **gcounts;                 /* [moe_tp] every group's count rows [R][R] (shared) */
 	struct ep_recv_area *gareas;       /* [moe_tp] the receive area of EP rank q of every group */
 	struct layer_area area;
@@ -144,6 +148,9 @@ int layer_ep_barrier(struct layer_state *st);
 void layer_ep_check_dispatch(struct layer_state *st, struct ep_check_report *rep);
 void layer_ep_check_combine(struct layer_state *st, const uint16_t *x, const float *w, struct ep_check_report *rep);
 int layer_ep_combined_row(struct layer_state *st, int r, int t, uint16_t *want);
+int layer_ep_world_node(const struct layer_state *st, int k); /* the world node of EP rank k of this rank's group */
+int layer_ep_rank_on(const struct layer_state *st, int m);   /* this rank's EP group's node index of world node m, or -1 */
+void layer_ep_net_bytes(const struct layer_state *st, const uint64_t *by_k, uint64_t *by_node); /* [EP_MAX_NODES] */
 
 /* cli/moe_layer_net.c: allgather mode across nodes. */
 struct layer_net_regions {
@@ -154,14 +161,39 @@ struct layer_net_regions {
 };
 size_t layer_net_recv_bytes(const struct layer_state *st);
 int layer_net_bind(struct layer_state *st, const struct layer_net_regions *r);
-/* a2a mode with tp = the world: the attention gather's regions beside the
- * internode collective's (after its init, before connecting); signals are
- * counted in the collective's own per-node counts. */
-int layer_net_bind_a2a(struct layer_state *st, void *combined, size_t combined_bytes);
+/* a2a mode with a TP group that spans nodes: the layer's receive region and
+ * its put source (the node arena's group arenas, partials and combined
+ * rows) beside the internode collective's regions (after its init, before
+ * connecting); signals to a node of the EP group are counted in the
+ * collective's own per-node counts. */
+int layer_net_bind_a2a(struct layer_state *st, void *source, size_t source_bytes);
+int layer_net_spans(const struct layer_state *st);   /* a TP group (or allgather's world) spans nodes */
+/* The rail peers of the nodes the spanning groups hold, not yet in peers[0..n); the new n. */
+int layer_net_add_peers(const struct layer_state *st, int *peers, int n);
 int layer_net_barrier(struct layer_state *st);
 int layer_net_world_gather(struct layer_state *st);
 int layer_net_world_reduce(struct layer_state *st);
-int layer_net_attn_gather(struct layer_state *st);    /* tp = the world, across nodes */
+int layer_net_attn_gather(struct layer_state *st);    /* the attention-TP group spans nodes */
+/* The rail exchange of a group holding nodes [first, first + count): ready
+ * (signal each, wait for each), and after the puts, the data signals
+ * awaited, with when each came (ns after t0; arrival indexed by node). */
+int layer_net_ready(struct layer_state *st, int first, int count);
+int layer_net_wait_data(struct layer_state *st, int first, int count, int64_t t0, int64_t *arrival);
+int layer_net_signal(struct layer_state *st, int node);
+int layer_net_fail(struct layer_state *st, int rc, const char *what);
+char *layer_net_recv_block(const struct layer_state *st, int l, int m, size_t block);
+
+/* cli/moe_layer_tpnet.c: the MoE-TP gather and reduce when the group spans nodes. */
+int layer_tpnet_gather(struct layer_state *st);
+int layer_tpnet_reduce(struct layer_state *st);
+size_t layer_tpnet_block_bytes(const struct layer_state *st); /* one source node's block of a receive region */
+
+/* The EP group arenas a node's arena holds: every group's, or, when MoE-TP
+ * spans nodes, the P groups of the node's ranks (group g at g % P). */
+static inline int layer_group_slots(const struct layer_state *st)
+{
+	return st->nodes_job && st->moe_tp > st->P ? st->P : st->moe_tp;
+}
 
 /* Helpers shared by the files: world rank r's rows in the layer area (r on this node). */
 static inline uint16_t *layer_combined(const struct layer_state *st, int r)

@@ -6,8 +6,10 @@
  * its own node arena, and the rank's endpoint of the whole job: EP rank
  * (n, k) of group g is world rank n P + g + k moe_tp, whose rail peers on
  * the other nodes are the world's rail peers, so the group's network is a
- * part of the job's (ep_internode_net_ids). The MoE-TP and attention-TP
- * groups lie inside a node either way.
+ * part of the job's (ep_internode_net_ids). When MoE-TP spans nodes
+ * (P divides moe_tp) the group has one rank on each of moe_ep nodes: EP
+ * rank k is world rank g + k moe_tp, on node (g + k moe_tp) / P, and its
+ * collective runs with one rank per node (ep_node = q).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,7 +62,7 @@ size_t layer_ep_rank_bytes(const struct layer_state *st, size_t capacity)
 }
 
 /* Across nodes: the endpoint, the group's collective, the rail connections. */
-static int bind_nodes(struct layer_state *st, char *group_arena)
+static int bind_nodes(struct layer_state *st, char *base, char *group_arena)
 {
 	struct ep_internode_sizes sz;
 	int rc, peers[EP_MAX_NODES];
@@ -68,16 +70,32 @@ static int bind_nodes(struct layer_state *st, char *group_arena)
 	if ((rc = ep_endpoint_open(&st->net, st->env, st->W)))
 		return rc;
 	st->net_up = 1;
-	if ((rc = ep_internode_init(&st->icoll, &st->io.shape, st->Pg, st->node, st->kq, group_arena, &sz,
+	if ((rc = ep_internode_init(&st->icoll, &st->io.shape, st->Pg, st->ep_node, st->kq, group_arena, &sz,
 				    st->env->waiter, &st->net.net)))
 		return ep_endpoint_fail(&st->net, rc, "network buffers");
 	st->coll_up = 1;
-	ep_internode_net_ids(&st->icoll, st->P, st->me % st->P);
-	if (st->tp > st->P && (rc = layer_net_bind_a2a(st, st->attn.slots, ep_attn_gather_slot_bytes(st->P, st->attn.slot_rows,
-												      st->eshape.hidden))))
+	if (st->moe_tp > st->P) /* EP rank k of group g: world rank g + k moe_tp */
+		ep_internode_net_ids(&st->icoll, st->moe_tp, st->g, st->node * st->P);
+	else
+		ep_internode_net_ids(&st->icoll, st->P, st->me % st->P, st->node * st->P);
+	char *end = (char *)st->attn.slots + ep_attn_gather_slot_bytes(st->P, st->attn.slot_rows, st->eshape.hidden);
+	if (layer_net_spans(st) && (rc = layer_net_bind_a2a(st, base, (size_t)(end - base))))
 		return rc;
-	int n = ep_internode_peers(&st->icoll, peers);
+	int n = layer_net_add_peers(st, peers, ep_internode_peers(&st->icoll, peers));
 	return ep_endpoint_connect(&st->net, peers, n, "its rail peers");
+}
+
+int layer_ep_world_node(const struct layer_state *st, int k)
+{
+	return st->moe_tp > st->P ? (st->g + k * st->moe_tp) / st->P : k;
+}
+
+int layer_ep_rank_on(const struct layer_state *st, int m)
+{
+	if (st->moe_tp <= st->P)
+		return m;
+	int d = m * st->P + st->g % st->P - st->g; /* k moe_tp when node m holds EP rank k */
+	return d >= 0 && d % st->moe_tp == 0 && d / st->moe_tp < st->moe_ep ? d / st->moe_tp : -1;
 }
 
 int layer_ep_bind(struct layer_state *st, char *base, size_t group_bytes, size_t capacity)
@@ -85,17 +103,17 @@ int layer_ep_bind(struct layer_state *st, char *base, size_t group_bytes, size_t
 	size_t n = (size_t)st->moe_tp;
 	if (!(st->gcounts = calloc(n, sizeof(*st->gcounts))) || !(st->gareas = calloc(n, sizeof(*st->gareas))))
 		return -ENOMEM;
-	for (int i = 0; i < st->moe_tp; i++) {
-		char *arena = base + (size_t)i * group_bytes;
+	for (int i = 0; i < st->moe_tp; i++) { /* across nodes, a group of another node's ranks is never read */
+		char *arena = base + (size_t)(i % layer_group_slots(st)) * group_bytes;
 		if (st->nodes_job)
 			ep_internode_arena_view(&st->eshape, st->Pg, capacity, arena, st->kq, &st->gcounts[i], &st->gareas[i]);
 		else
 			ep_intranode_arena_view(&st->eshape, capacity, arena, st->q, &st->gcounts[i], &st->gareas[i]);
 	}
-	char *mine = base + (size_t)st->g * group_bytes;
+	char *mine = base + (size_t)(st->g % layer_group_slots(st)) * group_bytes;
 	st->group_arena = mine;
 	if (st->nodes_job)
-		return bind_nodes(st, mine);
+		return bind_nodes(st, base, mine);
 	int rc = ep_intranode_init(&st->coll, &st->io.shape, st->q, mine, capacity, st->env->waiter);
 	st->coll_up = rc == 0;
 	return rc;
@@ -125,6 +143,22 @@ void layer_ep_fini(struct layer_state *st)
 	st->net_up = st->coll_up = 0;
 }
 
+/* Arrivals indexed by the EP group's nodes, as the endpoint wants them: by world node. */
+static void arrived(struct layer_state *st, int op, const int64_t *by_k)
+{
+	int64_t by_node[EP_MAX_NODES] = {0};
+	for (int k = 0; k < st->icoll.nodes; k++)
+		by_node[layer_ep_world_node(st, k)] = by_k[k];
+	ep_endpoint_arrived(&st->net, op, by_node);
+}
+
+void layer_ep_net_bytes(const struct layer_state *st, const uint64_t *by_k, uint64_t *by_node)
+{
+	memset(by_node, 0, sizeof(uint64_t) * EP_MAX_NODES);
+	for (int k = 0; k < st->icoll.nodes; k++)
+		by_node[layer_ep_world_node(st, k)] = by_k[k];
+}
+
 int layer_ep_dispatch(struct layer_state *st)
 {
 	struct ep_dispatch_in in = ep_normal_io_dispatch_in(&st->io);
@@ -132,7 +166,7 @@ int layer_ep_dispatch(struct layer_state *st)
 		return ep_intranode_dispatch(&st->coll, &in, 0, &st->io.out);
 	int rc = ep_internode_dispatch(&st->icoll, &in, 0, &st->io.out);
 	if (rc == 0)
-		ep_endpoint_arrived(&st->net, LAYER_OP_DISPATCH, st->icoll.last_dispatch.arrival_ns);
+		arrived(st, LAYER_OP_DISPATCH, st->icoll.last_dispatch.arrival_ns);
 	return rc;
 }
 
@@ -142,7 +176,7 @@ int layer_ep_combine(struct layer_state *st, uint16_t *x, float *w)
 		return ep_intranode_combine(&st->coll, st->io.bias[0], st->io.bias[1], x, w);
 	int rc = ep_internode_combine(&st->icoll, st->io.bias[0], st->io.bias[1], x, w);
 	if (rc == 0)
-		ep_endpoint_arrived(&st->net, LAYER_OP_COMBINE, st->icoll.last_combine.arrival_ns);
+		arrived(st, LAYER_OP_COMBINE, st->icoll.last_combine.arrival_ns);
 	return rc;
 }
 

@@ -52,9 +52,11 @@ static void placement(struct layer_state *st, const struct ep_run *run, int me)
 	st->g = me % st->moe_tp, st->q = me / st->moe_tp, st->d = me / st->tp;
 	st->nodes_job = run->cfg->ranks_per_node > 0 && run->cfg->ranks_per_node < st->W;
 	st->P = st->nodes_job ? run->cfg->ranks_per_node : st->W;
-	st->Pg = st->P / st->moe_tp, st->node = me / st->P, st->kq = (me % st->P) / st->moe_tp;
-	if (st->allgather || st->Pg < 1) /* no EP collective: the references only hold the groups' routing */
+	st->Pg = st->P / st->moe_tp, st->node = st->ep_node = me / st->P, st->kq = (me % st->P) / st->moe_tp;
+	if (st->allgather) /* no EP collective: the references only hold the groups' routing */
 		st->Pg = st->moe_ep;
+	else if (st->Pg < 1) /* MoE-TP spans nodes: the EP group has one rank on each of moe_ep nodes */
+		st->Pg = 1, st->ep_node = st->q;
 }
 
 /* The slices, the EP groups' shape and every group's reference for rank me. */

@@ -29,6 +29,8 @@ static size_t group_recv(const struct layer_state *st, int i)
 
 int layer_moe_tp_gather(struct layer_state *st)
 {
+	if (st->nodes_job && st->moe_tp > st->P) /* the group spans nodes (cli/moe_layer_tpnet.c) */
+		return layer_tpnet_gather(st);
 	const struct ep_shape *s = &st->eshape;
 	size_t K = (size_t)s->num_topk;
 	size_t bytes[GATHER_TENSORS] = {ep_dtype_row_bytes(s->dtype, s->hidden),
@@ -75,6 +77,8 @@ int layer_moe_tp_partials(struct layer_state *st)
 
 int layer_moe_tp_reduce(struct layer_state *st)
 {
+	if (st->nodes_job && st->moe_tp > st->P)
+		return layer_tpnet_reduce(st);
 	int n = st->moe_tp, H = st->eshape.hidden;
 	const uint16_t *parts[n];
 	for (int i = 0; i < n; i++) {

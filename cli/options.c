@@ -1021,16 +1021,14 @@ static int check_hot_groups(const struct ep_options *o, const struct ep_shape *s
 static int check_layer_nodes(const struct ep_options *o, const struct ep_parallel *p, const char *text, char *err,
 			     size_t len)
 {
-	int P = o->ranks_per_node, tp = p->v[EP_PAR_TP], mtp = p->v[EP_PAR_MOE_TP], W = o->ranks.n ? o->ranks.v[0] : 0;
-	if (p->moe_comm == EP_MOE_ALLGATHER) { /* no MoE-TP phase; an attention-TP group of the whole world goes over the network */
-		if (P % tp && tp != W)
-			return fail(err, len, "%s with %d ranks per node: in allgather mode tp must divide the ranks of a node "
-					      "or be the world", text, P);
-		return 0;
-	}
-	if ((P % tp && tp != W) || P % mtp)
-		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be the world, "
-				      "moe_tp must divide them (MoE-TP groups that span nodes are not built yet)", text, P);
+	int P = o->ranks_per_node, tp = p->v[EP_PAR_TP], mtp = p->v[EP_PAR_MOE_TP];
+	/* a TP group lies inside a node or holds whole nodes (cli/moe_layer_net.c, moe_layer_tpnet.c) */
+	if (P % tp && tp % P)
+		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of "
+				      "them (a group that spans nodes holds whole nodes)", text, P);
+	if (p->moe_comm != EP_MOE_ALLGATHER && P % mtp && mtp % P) /* allgather mode has no MoE-TP phase */
+		return fail(err, len, "%s with %d ranks per node: moe_tp must divide the ranks of a node or be a multiple "
+				      "of them (a group that spans nodes holds whole nodes)", text, P);
 	return 0;
 }
 
@@ -1044,8 +1042,12 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 		return fail(err, len, "%s: in low-latency mode the layer runs with moe_tp = 1 and all-to-all (DeepEP's "
 				      "low-latency kernels over the whole world); MoE-TP and allgather mode are normal-mode "
 				      "phases (epbench intranode, internode)", text);
-	if ((ll || o->ep_semantics == EP_SEM_ASCEND) && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
-		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node", text, o->ranks_per_node);
+	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
+		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of them "
+				      "(a group that spans nodes holds whole nodes)", text, o->ranks_per_node);
+	if (o->ep_semantics == EP_SEM_ASCEND && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
+		return fail(err, len, "%s with %d ranks per node: with --ep-semantics ascend tp must divide the ranks of a node "
+				      "(an Ascend layer's attention-TP gather stays in a node)", text, o->ranks_per_node);
 	if (!nodes && !ll && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
 		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in epbench intranode, "
 				      "internode and low-latency", text, R);

@@ -88,9 +88,10 @@ int ep_parallel_resolve(const struct ep_parallel *p, int W, int ranks_per_node, 
 					      "(moe_tp unset takes tp, as MindIE's does: give moe_tp=%d)", mep, mtp, W, W / mep);
 	if (mep == 1 && mtp != W)
 		return ep_refuse(err, len, "with moe_ep=1, moe_tp must equal the world size: moe_tp=%d, %d ranks", mtp, W);
-	if ((tp > rpn && tp != W) || (mtp > rpn && mtp != W))
-		return ep_refuse(err, len, "tp=%d and moe_tp=%d must be at most the %d ranks of a node, or the world (%d)", tp, mtp,
-			    rpn, W);
+	/* MindIE: at most a node or the world; epbench also runs groups of whole nodes (README, Parallel configurations) */
+	if ((tp > rpn && tp != W && tp % rpn) || (mtp > rpn && mtp != W && mtp % rpn))
+		return ep_refuse(err, len, "tp=%d and moe_tp=%d must be at most the %d ranks of a node, whole nodes, or the "
+				      "world (%d)", tp, mtp, rpn, W);
 	return 0;
 }
 

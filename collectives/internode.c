@@ -124,7 +124,7 @@ int ep_internode_init(struct ep_internode *ctx, const struct ep_shape *s, int ra
 	ctx->node = node;
 	ctx->local = local;
 	ctx->rank = node * P + local;
-	ctx->net_per_node = P, ctx->net_local = local;
+	ctx->net_per_node = P, ctx->net_local = local, ctx->net_node_first = node * P;
 	ctx->sizes = *sizes;
 	ctx->waiter = w;
 	ctx->net = net;
@@ -233,7 +233,7 @@ static int node_barrier(struct ep_internode *ctx)
 	snprintf(me->message, sizeof(me->message),
 		 "rank %d (node %d) timed out after %.1f s in phase %s waiting for rank %d of its node (local %d, in phase %s)",
 		 net_of(ctx, ctx->node), ctx->node, (double)w->timeout_ns / 1e9, atomic_load(&me->phase),
-		 missing >= 0 ? ctx->node * ctx->net_per_node + missing : -1, missing,
+		 missing >= 0 ? ctx->net_node_first + missing : -1, missing,
 		 missing >= 0 ? atomic_load(&s->ctl[missing].phase) : "?");
 	return rc;
 }

@@ -98,6 +98,7 @@ struct ep_internode {
 	int node, local, rank;     /* n, g, q = n * P + g */
 	int net_per_node, net_local; /* the transport's ids of the rail peers: m * net_per_node + net_local
 				      * (P and g, unless the ranks are a group of a larger job) */
+	int net_node_first;         /* the transport's id of this node's waiter rank 0 */
 	struct ep_internode_sizes sizes;
 	struct ep_waiter *waiter;  /* node-local ranks */
 	struct ep_transport *net;
@@ -138,11 +139,13 @@ struct ep_internode {
 /* The ranks are a group of a larger job whose transport numbers rank
  * (m, local) as m * per_node + local (a parallel configuration's MoE-EP
  * group: cli/moe_layer.h): rail peers are addressed by those ids. Call
- * after init, before connecting; nothing else changes (a group's own
+ * after init, before connecting; node_first is the job's id of the node's
+ * first rank (the waiter's rank 0: a failure names the node's ranks by
+ * it). Nothing else changes (a group's own
  * shared-memory arena and rank numbering stay the collective's). */
-static inline void ep_internode_net_ids(struct ep_internode *ctx, int per_node, int local)
+static inline void ep_internode_net_ids(struct ep_internode *ctx, int per_node, int local, int node_first)
 {
-	ctx->net_per_node = per_node, ctx->net_local = local;
+	ctx->net_per_node = per_node, ctx->net_local = local, ctx->net_node_first = node_first;
 }
 
 /* Node arena bytes (mapped shared before the node's ranks fork, zeroed). */

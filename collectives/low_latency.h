@@ -240,6 +240,12 @@ int ep_ll_barrier(struct ep_ll *ctx);
  * -EINVAL (across nodes, or an op half done), -EP_ETIMEDOUT. */
 int ep_ll_clean(struct ep_ll *ctx, int keep_signals);
 
+/* Across nodes: one collective send of the caller's own puts on ctx's
+ * transport (made before the call, e.g. a layer's attention gather): one
+ * signal to every remote rank, then every remote rank's awaited. Collective
+ * like the ops. 0 or a code as for ep_ll_barrier. */
+int ep_ll_exchange(struct ep_ll *ctx);
+
 /* Dispatch. Across nodes any call below that waits or sends may also end
  * in -EP_EPEERDIED (a remote rank's process or connection is gone); the
  * rank's control block then names that rank and its node. */

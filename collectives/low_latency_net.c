@@ -139,6 +139,12 @@ int ep_ll_barrier(struct ep_ll *ctx)
 	return ep_ll_net_wait(ctx, ctx->net_sends, NULL);
 }
 
+int ep_ll_exchange(struct ep_ll *ctx)
+{
+	int rc = signal_remote(ctx);
+	return rc ? rc : ep_ll_net_wait(ctx, ctx->net_sends, NULL);
+}
+
 /* Across nodes: one block per remote rank d (the prefix of this rank's
  * counts for d's experts, the token lists, the messages in list order) out
  * of the send area into the staging area, one put into d's receive area,

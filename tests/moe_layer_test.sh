@@ -136,8 +136,51 @@ expect "nodes_vllm_tp16_ep16_2x8_pass" "verdict: PASS"
 expect "nodes_vllm_tp16_attn_over_the_link" "^#   link 0->1 attn_tp_gather +[0-9.]+K in"
 run "nodes_tp_world_moe_tp_fp8_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=1,tp=8,moe_tp=2,moe_ep=4 --sp-pad zero --tokens-per-dp 37 --dtype fp8 $small -t 8
 expect "nodes_tp_world_moe_tp_fp8_2x4_pass" "verdict: PASS"
-run "nodes_moe_tp_spans_nodes" 2 10 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small
-expect "nodes_moe_tp_spans_nodes_said" "moe_tp must divide them \\(MoE-TP groups that span nodes are not built yet\\)"
+# TP groups of whole nodes: members on other nodes over the rail peers (cli/moe_layer_tpnet.c, moe_layer_net.c)
+run "nodes_moe_tp_spans_2x2" 0 180 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16
+expect "nodes_moe_tp_spans_2x2_pass" "verdict: PASS"
+phases "nodes_moe_tp_spans_2x2_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
+expect "nodes_moe_tp_gather_over_the_link" "^#   link 0->1 moe_tp_gather +[0-9.]+K in"
+expect "nodes_moe_tp_reduce_over_the_link" "^#   link 1->0 moe_tp_reduce +[0-9.]+K in"
+expect "nodes_moe_tp_gather_wire_bytes" "^# +0 [^ ]+ +2 moe_tp_gather +[0-9.]+ +[0-9.]+K +[1-9][0-9.]*K +[0-9.]+K"
+run "nodes_moe_tp_spans_2x4_fp8" 0 180 $nodes --ranks-per-node 4 --parallel dp=1,tp=8,moe_tp=8,moe_ep=1 $small -t 16 --dtype fp8 --bias 2
+expect "nodes_moe_tp_spans_2x4_fp8_pass" "verdict: PASS"
+run "nodes_moe_tp_mixed_4x2_int8" 0 240 internode --local-nodes --nodes 4 --ranks-per-node 2 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 $small -t 10 --dtype int8 --sp-pad replicate0 --uneven-tokens 1
+expect "nodes_moe_tp_mixed_4x2_warns_mindie" "^# warning: tp=4 spans 2 nodes of 2 ranks: MindIE allows tp and moe_tp at most the ranks of a node or the world"
+expect "nodes_moe_tp_mixed_4x2_int8_pass" "verdict: PASS"
+expect "nodes_moe_tp_mixed_ep_over_the_link" "^#   link 0->2 ep_dispatch +[0-9.]+K in"
+run "nodes_attn_tp_spans_4x2" 0 240 internode --local-nodes --nodes 4 --ranks-per-node 2 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --sp-pad zero --tokens-per-dp 37
+expect "nodes_attn_tp_spans_4x2_pass" "verdict: PASS"
+expect "nodes_attn_tp_spans_over_the_link" "^#   link 2->3 attn_tp_gather +[0-9.]+K in"
+expect "nodes_attn_tp_stays_in_its_group" "^#   link 1->2 attn_tp_gather +0 in"
+run "nodes_attn_tp_spans_2x2_moe_tp_in_node" 0 180 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 $small -t 16
+expect "nodes_attn_tp_spans_2x2_moe_tp_in_node_pass" "verdict: PASS"
+run "nodes_allgather_attn_tp_spans_4x2" 0 240 internode --local-nodes --nodes 4 --ranks-per-node 2 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 --moe-comm allgather $small -t 16
+expect "nodes_allgather_attn_tp_spans_4x2_pass" "verdict: PASS"
+run "nodes_moe_tp_spans_rotating" 0 180 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16 --routing rotating:2 -n 6
+expect "nodes_moe_tp_spans_rotating_pass" "verdict: PASS"
+run "nodes_moe_tp_block_damaged" 1 180 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16 --fault bitflip:3:moe_tp_gathered_x
+expect "nodes_moe_tp_block_damaged_named" "first: rank 3: moe_tp_gathered_x"
+run "nodes_moe_tp_reduced_damaged" 1 180 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16 --fault bitflip:2:moe_tp_reduced_x
+expect "nodes_moe_tp_reduced_damaged_named" "first: rank 2: moe_tp_reduced_x"
+shm_before=$(ls /dev/shm | sort)
+run "nodes_moe_tp_reduce_hang" 4 60 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16 --op combine --fault hang:3 --timeout 3
+expect "nodes_moe_tp_reduce_hang_named" "rank 1 \\(node 0\\): waiting for a rail peer: tcp: no signal from rank 3 \\(node 1\\).*phase moe_tp_reduce"
+[ -z "$(live_ranks)" ] && ok "nodes_moe_tp_reduce_hang_no_orphans" || bad "nodes_moe_tp_reduce_hang_no_orphans" "$(live_ranks)"
+[ "$(ls /dev/shm | sort)" = "$shm_before" ] && ok "nodes_moe_tp_reduce_hang_nothing_in_dev_shm" ||
+	bad "nodes_moe_tp_reduce_hang_nothing_in_dev_shm" "$(ls /dev/shm)"
+# one case in network namespaces joined by a bridge (scripts/netns-cluster.sh) where the machine allows it
+cluster_init
+if cluster "cluster_moe_tp_spans_2x2" 0 240 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16 --timeout 30; then
+	expect "cluster_moe_tp_spans_2x2_pass" "verdict: PASS"
+	expect "cluster_moe_tp_reduce_over_the_link" "^#   link 0->1 moe_tp_reduce +[0-9.]+K in"
+fi
+run "nodes_tp_not_whole_nodes" 2 10 internode --local-nodes --nodes 3 --ranks-per-node 4 --parallel dp=3,tp=4,moe_tp=6,moe_ep=2 $small
+expect "nodes_tp_not_whole_nodes_said" "moe_tp=6 must be at most the 4 ranks of a node, whole nodes, or the world \\(12\\)"
+[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "nodes_tp_not_whole_nodes_one_line" || bad "nodes_tp_not_whole_nodes_one_line" "$(cat "$tmp/out")"
+run "nodes_tp_straddles_nodes" 2 10 internode --local-nodes --nodes 3 --ranks-per-node 4 --parallel dp=4,tp=3,moe_tp=3,moe_ep=4 --hidden 256 -e 12 -k 4 -n 2 -w 1
+expect "nodes_tp_straddles_nodes_said" "tp must divide the ranks of a node or be a multiple of them"
+[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "nodes_tp_straddles_nodes_one_line" || bad "nodes_tp_straddles_nodes_one_line" "$(cat "$tmp/out")"
 # Ascend's dispatch/combine (--ep-semantics ascend) with moe_tp = 1, as vllm-ascend calls MC2
 run "ascend_layer_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend $small -t 16
 expect "ascend_layer_4_pass" "verdict: PASS"
@@ -164,6 +207,17 @@ run "ll_replicate0_zero_copy_8" 0 120 low-latency -r 8 --parallel dp=2,tp=4,moe_
 expect "ll_replicate0_zero_copy_8_pass" "verdict: PASS"
 run "ll_nodes_2x4" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8
 expect "ll_nodes_2x4_pass" "verdict: PASS"
+# an attention-TP group of whole nodes: its members on other nodes over low-latency's full mesh (cli/attn_gather.c)
+run "ll_nodes_attn_tp_spans_2x2" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 $small -t 16
+expect "ll_nodes_attn_tp_spans_2x2_pass" "verdict: PASS"
+expect "ll_nodes_attn_tp_over_the_link" "^#   link 0->1 attn_tp_gather +[0-9.]+K in"
+run "ll_nodes_attn_tp_spans_4x2_fp8" 0 240 low-latency --local-nodes --nodes 4 --ranks-per-node 2 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8 --sp-pad replicate0 --uneven-tokens 1
+expect "ll_nodes_attn_tp_spans_4x2_fp8_pass" "verdict: PASS"
+expect "ll_nodes_attn_tp_stays_in_its_group" "^#   link 1->2 attn_tp_gather +0 in"
+run "ll_nodes_attn_tp_damaged" 1 180 low-latency --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 $small -t 16 --fault bitflip:3:combined_x
+expect "ll_nodes_attn_tp_damaged_named" "first: rank 3: combined_x"
+run "ll_nodes_tp_straddles_refused" 2 10 low-latency --local-nodes --nodes 3 --ranks-per-node 4 --parallel dp=4,tp=3,moe_tp=1,moe_ep=12 --hidden 256 -e 12 -k 4 -n 2 -w 1
+expect "ll_nodes_tp_straddles_said" "tp must divide the ranks of a node or be a multiple of them"
 run "ll_combined_damaged" 1 60 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16 --fault bitflip:1:combined_x
 expect "ll_combined_damaged_named" "first: rank 1: combined_x"
 run "ll_moe_tp_refused" 2 10 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16

@@ -83,7 +83,7 @@ mutant "combine_start_not_plus_zero" collectives/combine_kernels.c \
 # the MoE layer of a parallel configuration (cli/moe_layer*.c): groups built wrong
 layer="intranode -t 32 --hidden 256 -e 16 -k 4 -n 2 -w 1"
 mutant "layer_rank_swapped_between_ep_groups" cli/moe_layer_ep.c \
-	"char *mine = base + (size_t)st->g * group_bytes;" "char *mine = base + (size_t)(st->me < 2 ? st->g ^ 1 : st->g) * group_bytes;" \
+	"char *mine = base + (size_t)(st->g % layer_group_slots(st)) * group_bytes;" "char *mine = base + (size_t)(st->me < 2 ? st->g ^ 1 : st->g) * group_bytes;" \
 	wide $layer -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2
 mutant "layer_moe_tp_block_from_wrong_peer" cli/moe_layer_phases.c \
 	"		int p = (st->g + i) % st->moe_tp;
@@ -106,6 +106,9 @@ mutant "layer_world_partial_wrong_experts_held" cli/moe_layer_phases.c \
 mutant "layer_net_world_reduce_descending" cli/moe_layer_net.c \
 	"		parts[q] = q / st->P == st->node" "		parts[st->W - 1 - q] = q / st->P == st->node" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather
+mutant "layer_tpnet_block_from_wrong_peer" cli/moe_layer_tpnet.c \
+	"	char *b = layer_net_recv_block(st, p % st->P, node_of(st, p)," "	char *b = layer_net_recv_block(st, (p + 1) % st->P, node_of(st, p)," \
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
 # Ascend semantics (collectives/ascend.c): the int8 scale as amax/127 instead of 1/(127/amax), the
 # weighted sum fused (fmaf) instead of Muls then Add, the slots summed backwards (shared experts first)
 ascend="intranode --ep-semantics ascend -r 4 -t 64 --hidden 256 -e 12 -k 4 -n 2 -w 1"

@@ -55,8 +55,9 @@ expect "moe_not_world_said" "moe_ep \* moe_tp must equal the world size: moe_ep=
 # the issue's own `--parallel tp=4,moe_ep=4` on 4 ranks: moe_tp takes tp (MindIE), so the line says what fits
 run "moe_tp_default" 2 10 intranode -r 4 --parallel tp=4,moe_ep=4 --ep-semantics ascend
 expect "moe_tp_default_hint" "moe_ep=4 \* moe_tp=4 != 4 ranks \(moe_tp unset takes tp, as MindIE's does: give moe_tp=1\)$"
-run "tp_across_nodes" 2 10 groups -r 16 --parallel dp=2,tp=8,moe_tp=4,moe_ep=4 --ranks-per-node 4
-expect "tp_across_nodes_said" "tp=8 and moe_tp=4 must be at most the 4 ranks of a node, or the world \(16\)"
+run "tp_across_nodes" 2 10 groups -r 12 --parallel dp=2,tp=6,moe_tp=6,moe_ep=2 --ranks-per-node 4
+expect "tp_across_nodes_said" "tp=6 and moe_tp=6 must be at most the 4 ranks of a node, whole nodes, or the world \(12\)"
+run "tp_whole_nodes" 0 10 groups -r 16 --parallel dp=2,tp=8,moe_tp=4,moe_ep=4 --ranks-per-node 4
 run "unknown_key" 2 10 groups -r 8 --parallel dp=8,pp=2
 expect "unknown_key_said" "invalid --parallel 'pp=2': unknown key"
 run "key_twice" 2 10 groups -r 8 --parallel dp=8,dp=8
@@ -69,8 +70,8 @@ run "pure_ep_runs" 0 60 intranode -r 4 -t 64 --hidden 256 -e 8 -k 2 -n 2 -w 1 --
 expect "pure_ep_banner" "^# intranode: parallel dp=4,tp=1,cp=1,sp=1,moe_tp=1,moe_ep=4,moe_comm=a2a \(rank 0: attn_tp=\{0\} dp=0 moe_tp=\{0\} ep=0/\[0\.\.3\]\)"
 expect "pure_ep_checked" "verdict: PASS"
 SUBCOMMAND=internode
-run "layer_moe_tp_across_nodes_refused" 2 10 internode --local-nodes --nodes 2 --ranks-per-node 2 -t 64 --hidden 256 -e 8 -k 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
-expect "layer_moe_tp_across_nodes_said" "moe_tp must divide them \(MoE-TP groups that span nodes are not built yet\)"
+run "layer_tp_straddling_nodes_refused" 2 10 internode --local-nodes --nodes 3 --ranks-per-node 4 -t 64 --hidden 256 -e 12 -k 2 --parallel dp=4,tp=3,moe_tp=3,moe_ep=4
+expect "layer_tp_straddling_nodes_said" "tp must divide the ranks of a node or be a multiple of them \(a group that spans nodes holds whole nodes\)"
 SUBCOMMAND=intranode
 run "mindie_a3_on_8_refused" 2 10 intranode -r 8 --mindie-config "$fix"
 [ -z "$(live_ranks)" ] && ok "refusals_spawn_nothing" || bad "refusals_spawn_nothing" "$(live_ranks)"
