@@ -34,7 +34,9 @@
 #include "cli/ascend.h"
 #include "cli/attn_gather.h"
 #include "cli/bench.h"
+#include "cli/cluster/endpoint.h"
 #include "cli/moe_layer.h"
+#include "collectives/error.h"
 #include "collectives/group.h"
 #include "collectives/numeric.h"
 #include "reference/ascend_tp_ref.h"
@@ -43,6 +45,9 @@
 #include "reports/npy.h"
 
 enum atp_stage { ATP_NONE, ATP_DISPATCHED, ATP_GATHERED, ATP_REDUCED, ATP_COMBINED };
+
+/* Op tags: which of the collective's network figures an op's are (the MoE-TP and attention ops stay in a node). */
+enum { OP_DISPATCH, OP_COMBINE, OP_NODE };
 
 /* A member's part of the count exchange (its slot in the arena). */
 struct atp_pub {
@@ -54,6 +59,7 @@ struct atp_pub {
 /* The layer's sizes, alike in the launcher and every rank. */
 struct atp_geom {
 	int W, tp, moe_tp, moe_ep, L;
+	int P;                     /* ranks of the arena: a node's (node job), else W */
 	struct ep_ascend_params p; /* one EP group's */
 	size_t A;                  /* rows one EP rank receives at most (with the run's routing) */
 	size_t A_shape;            /* Ascend's A: BS moe_ep min(L, K), the dump's shapes */
@@ -64,6 +70,7 @@ struct atp_state {
 	struct ep_bench_env *env;
 	struct atp_geom geo;
 	int me, g, q;
+	int base;                          /* world rank of the arena's first rank (node * P) */
 	struct ep_shape eshape;            /* R = moe_ep, BS = the longest slice */
 	struct ep_slices sl;
 	struct ep_group_arrays *views;     /* [moe_tp] */
@@ -89,7 +96,11 @@ struct atp_state {
 	uint16_t *reduced;                 /* [A][H] the combine's expand_x */
 	struct ep_attn_gather attn;        /* its slots hold combine's x */
 	uint64_t self_rows[2], combine_rows;
+	uint64_t node_rows[2];             /* of the EP rows, those within this rank's node: dispatch, combine */
 	enum atp_stage stage;
+	/* a rank of a node job (env->variant_ctx set): EP group g's ranks of other nodes over the network */
+	int nodes_job;
+	struct ep_endpoint net;
 };
 
 static void geometry(const struct ep_run *run, struct atp_geom *g)
@@ -99,6 +110,9 @@ static void geometry(const struct ep_run *run, struct atp_geom *g)
 			       .moe_ep = par->v[EP_PAR_MOE_EP]};
 	ep_ascend_run_params(run, &g->p);
 	g->p.num_ranks = g->moe_ep;
+	int P = run->cfg->ranks_per_node;
+	g->P = P > 0 && P < g->W ? P : g->W;
+	g->p.ranks_per_node = g->P < g->W ? g->P / g->moe_tp : 0; /* a node holds P / moe_tp ranks of each EP group */
 	g->L = ep_ascend_local_experts(&g->p);
 	g->A = g->A_shape = ep_ascend_rank_capacity(&g->p, g->moe_ep - 1);
 	if (run->capacity > 0 && run->capacity < g->A) /* atp_size's: the rows the routing gives at most */
@@ -107,18 +121,17 @@ static void geometry(const struct ep_run *run, struct atp_geom *g)
 	g->gbytes = ep_ascend_arena_bytes(&g->p);
 	g->pub_bytes = ep_align_up(sizeof(struct atp_pub) + 4 * RL, 64);
 	g->part_bytes = ep_align_up((size_t)g->moe_tp * g->A * H * 2, EP_PAGE);
-	g->attn_bytes = ep_attn_gather_slot_bytes(g->W, (size_t)run->shape.num_tokens, g->p.hidden);
+	g->attn_bytes = ep_attn_gather_slot_bytes(g->P, (size_t)run->shape.num_tokens, g->p.hidden);
 }
 
 static size_t arena_bytes(const struct atp_geom *g)
 {
-	return (size_t)g->moe_tp * g->gbytes + ep_align_up((size_t)g->W * g->pub_bytes, EP_PAGE) +
-	       (size_t)g->W * g->part_bytes + g->attn_bytes;
+	return (size_t)g->moe_tp * g->gbytes + ep_align_up((size_t)g->P * g->pub_bytes, EP_PAGE) +
+	       (size_t)g->P * g->part_bytes + g->attn_bytes;
 }
 
 static void free_inputs(struct atp_state *st)
 {
-	ep_ascend_fini(&st->coll);
 	for (int i = 0; i < st->nrefs; i++)
 		ep_ascend_ref_fini(&st->refs[i]);
 	for (int i = 0; st->views && i < st->geo.moe_tp; i++)
@@ -137,7 +150,9 @@ static void atp_teardown(void *p)
 	struct atp_state *st = p;
 	if (!st)
 		return;
+	ep_endpoint_close(&st->net); /* first: a failed rank leaves at once */
 	free_inputs(st);
+	ep_ascend_fini(&st->coll);
 	free(st->rows_of), free(st->gx), free(st->gscales), free(st->gcounts), free(st->tp_counts);
 	free(st->token_nums), free(st->reduced), free(st->attn.out);
 	free(st);
@@ -164,19 +179,24 @@ static int group_ref(struct atp_state *st, const struct ep_run *run, int i)
 }
 
 /* Rows that stay on this EP rank: its dispatch rows from itself, and its
- * tokens' slots whose expert it holds (combine). No shared experts here. */
+ * tokens' slots whose expert it holds (combine); and those within its
+ * node (P / moe_tp EP ranks of the group). No shared experts here. */
 static void count_self_rows(struct atp_state *st)
 {
 	const struct ep_ascend_ref *ref = &st->refs[st->g];
-	int K = st->geo.p.num_topk, L = st->geo.L;
+	int K = st->geo.p.num_topk, L = st->geo.L, Pe = st->geo.P / st->geo.moe_tp, n = st->q / Pe;
 	const int64_t *ids = ep_ascend_ref_ids(ref, st->q);
 	memset(st->self_rows, 0, sizeof(st->self_rows));
+	memset(st->node_rows, 0, sizeof(st->node_rows));
 	st->combine_rows = 0;
-	for (size_t m = 0; m < ref->num_recv; m++)
+	for (size_t m = 0; m < ref->num_recv; m++) {
 		st->self_rows[0] += ref->rows[3 * m] == st->q;
+		st->node_rows[0] += ref->rows[3 * m] / Pe == n;
+	}
 	for (size_t f = 0; f < (size_t)st->T * (size_t)K; f++) {
 		st->combine_rows += ids[f] >= 0;
 		st->self_rows[1] += ids[f] >= 0 && ids[f] / L == st->q;
+		st->node_rows[1] += ids[f] >= 0 && ids[f] / L / Pe == n;
 	}
 }
 
@@ -269,8 +289,29 @@ static int build(struct atp_state *st)
 	for (size_t t = 0; t < T; t++)
 		ep_gen_bf16_row(run->cfg->seed, r, EP_STREAM_X, st->q, (int64_t)t, (int)H, st->x + t * H);
 	count_self_rows(st);
-	return ep_ascend_init(&st->coll, &g->p, st->q, (char *)st->env->arena + (size_t)st->g * g->gbytes,
-			      st->env->waiter);
+	return 0;
+}
+
+/* EP group g's collective over its slice of the arena, once (reseeds keep
+ * it: its buffers take any routing). Across nodes first the endpoint, then
+ * the collective (which registers its area), then the mesh of the group's
+ * ranks on other nodes: world rank q moe_tp + g for EP rank q. */
+static int atp_coll(struct atp_state *st)
+{
+	const struct atp_geom *g = &st->geo;
+	struct ep_bench_env *env = st->env;
+	int rc, peers[EP_MAX_NODES * EP_MAX_LOCAL];
+	if (st->nodes_job && (rc = ep_endpoint_open(&st->net, env, g->W)))
+		return rc;
+	if ((rc = ep_ascend_init(&st->coll, &g->p, st->q, (char *)env->arena + (size_t)st->g * g->gbytes, env->waiter)))
+		return st->nodes_job ? ep_endpoint_fail(&st->net, rc, "Ascend buffers") : rc;
+	if (!st->nodes_job)
+		return 0;
+	ep_ascend_net_group(&st->coll, g->moe_tp, st->g);
+	if ((rc = ep_ascend_attach_net(&st->coll, &st->net.net)))
+		return ep_endpoint_fail(&st->net, rc, "Ascend buffers");
+	int n = ep_ascend_peers(&st->coll, peers);
+	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the MoE-EP group on other nodes");
 }
 
 static int slice_len(void *p, int r)
@@ -308,23 +349,26 @@ static int atp_setup(struct ep_bench_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	st->env = env;
+	st->nodes_job = env->variant_ctx != NULL;
 	env->waiter->traffic = NULL; /* per-pair rows are counted in EP-group ranks, not the world's: not kept */
 	geometry(run, &st->geo);
 	const struct atp_geom *g = &st->geo;
-	st->me = env->rank, st->g = st->me % g->moe_tp, st->q = st->me / g->moe_tp;
+	st->me = env->rank, st->g = st->me % g->moe_tp, st->q = st->me / g->moe_tp, st->base = st->me / g->P * g->P;
 	st->eshape = run->shape;
 	st->eshape.num_ranks = g->moe_ep;
 	char *at = (char *)env->arena + (size_t)g->moe_tp * g->gbytes;
 	st->pubs = at;
-	at += ep_align_up((size_t)g->W * g->pub_bytes, EP_PAGE);
+	at += ep_align_up((size_t)g->P * g->pub_bytes, EP_PAGE);
 	st->partials = (uint16_t *)at;
-	at += (size_t)g->W * g->part_bytes;
-	st->attn = (struct ep_attn_gather){.waiter = env->waiter, .tp = g->tp, .d = st->me / g->tp, .P = g->W,
+	at += (size_t)g->P * g->part_bytes;
+	st->attn = (struct ep_attn_gather){.waiter = env->waiter, .tp = g->tp, .d = st->me / g->tp, .P = g->P,
 					   .hidden = g->p.hidden, .slot_rows = (size_t)run->shape.num_tokens,
 					   .slots = (uint16_t *)at, .len = slice_len, .expected = combined_row, .ctx = st};
 	int rc = private_buffers(st);
 	if (!rc)
 		rc = build(st);
+	if (!rc)
+		rc = atp_coll(st);
 	if (rc) {
 		atp_teardown(st);
 		return rc;
@@ -342,12 +386,12 @@ static int atp_reseed(void *p)
 
 static struct atp_pub *pub_of(const struct atp_state *st, int w)
 {
-	return (struct atp_pub *)(st->pubs + (size_t)w * st->geo.pub_bytes);
+	return (struct atp_pub *)(st->pubs + (size_t)(w - st->base) * st->geo.pub_bytes);
 }
 
 static uint16_t *partials_of(const struct atp_state *st, int w)
 {
-	return (uint16_t *)((char *)st->partials + (size_t)w * st->geo.part_bytes);
+	return (uint16_t *)((char *)st->partials + (size_t)(w - st->base) * st->geo.part_bytes);
 }
 
 static uint16_t *combine_x(const struct atp_state *st)
@@ -714,16 +758,71 @@ static int atp_dump(void *p, const char *dir)
 	return rc;
 }
 
+/* ---- across nodes --------------------------------------------------------- */
+
+/* Every rank of the job meets before each run of an op (untimed): its
+ * node's barrier, then a signal to and from EP group g's ranks on the
+ * other nodes (each of which passed its own node's barrier first). */
+static int atp_op_enter(void *p, const struct ep_op_desc *op, int index)
+{
+	struct atp_state *st = p;
+	(void)op, (void)index;
+	if (!st->nodes_job)
+		return 0;
+	ep_set_phase(st->env->waiter, "cluster barrier");
+	return ep_ascend_barrier(&st->coll);
+}
+
+/* --fault link-down (qp-error over verbs): cut this rank's connections to
+ * the ranks of node `node` in its EP group (the mesh has one per pair). */
+static int atp_sever(void *p, int node, int qp_error)
+{
+	struct atp_state *st = p;
+	struct ep_transport *t = &st->net.net;
+	int P = st->geo.P, M = st->geo.moe_tp, rc = 0;
+	if (!st->nodes_job || (qp_error && strcmp(t->ops->name, "verbs"))) {
+		ep_sync_fail(st->env->waiter, -EP_EUSAGE, "rank %d: --fault %s needs %s", st->me,
+			     qp_error ? "qp-error" : "link-down", st->nodes_job ? "--transport verbs" : "a run across nodes");
+		return -EP_EUSAGE;
+	}
+	for (int w = node * P + st->g; w < (node + 1) * P && !rc; w += M)
+		if ((rc = ep_transport_sever(t, w)))
+			ep_sync_fail(st->env->waiter, rc, "rank %d: --fault link-down: cannot cut the connection to rank %d over %s%s%s",
+				     st->me, w, t->ops->name, t->error[0] ? ": " : "", t->error);
+	if (!rc)
+		ep_set_phase(st->env->waiter, "fault.link-down");
+	return rc;
+}
+
+/* After an op's timed loop across nodes: its figures for the node's report
+ * (nvl: the bytes that stay in the node; the MoE-TP and attention ops all). */
+static void atp_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
+{
+	struct atp_state *st = p;
+	uint64_t none[EP_MAX_NODES] = {0}, nvl = alg;
+	const uint64_t *bytes = none;
+	if (!st->nodes_job)
+		return;
+	if (op->tag == OP_DISPATCH) {
+		bytes = st->coll.net_bytes[0];
+		nvl = st->node_rows[0] * (ep_ascend_row_bytes(&st->geo.p) + (st->geo.p.quant ? 4 : 0));
+	} else if (op->tag == OP_COMBINE) {
+		bytes = st->coll.net_bytes[1];
+		nvl = st->node_rows[1] * 2 * (uint64_t)st->geo.p.hidden;
+	}
+	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
+}
+
 static const struct ep_op_desc atp_ops[] = {
-	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | EP_OPS_A2A, .run = dispatch_run, .check = dispatch_check,
+	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | EP_OPS_A2A, .tag = OP_DISPATCH, .run = dispatch_run, .check = dispatch_check,
 	 .bytes = dispatch_bytes, .recv_rows = dispatch_recv_rows, .outputs = dispatch_outputs, .receives = 1},
-	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | EP_OPS_A2A | EP_OPS_MOE_TP, .prepare = gather_prepare,
+	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | EP_OPS_A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = gather_prepare,
 	 .run = gather_run, .check = gather_check, .bytes = gather_bytes, .outputs = gather_outputs},
-	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | EP_OPS_A2A | EP_OPS_MOE_TP, .prepare = reduce_prepare,
+	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | EP_OPS_A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = reduce_prepare,
 	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
-	{.name = "ep_combine", .mask = EP_OPS_COMBINE | EP_OPS_A2A, .prepare = combine_prepare, .run = combine_run,
+	{.name = "ep_combine", .mask = EP_OPS_COMBINE | EP_OPS_A2A, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
-	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_prepare, .run = attn_run,
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_NODE, .prepare = attn_prepare, .run = attn_run,
 	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
 };
 
@@ -734,6 +833,9 @@ const struct ep_variant ep_ascend_tp_variant = {
 	.teardown = atp_teardown,
 	.dump = atp_dump,
 	.reseed = atp_reseed,
+	.op_enter = atp_op_enter,
+	.sever = atp_sever,
+	.op_leave = atp_op_leave,
 	.rows_per_expert = 1,
 	.tensors = "expand_x dynamic_scales assist_info_for_combine ep_recv_counts moe_tp_gathered_x tp_recv_counts "
 		   "moe_tp_reduced_x x attn_tp_gathered_x",

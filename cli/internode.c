@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/ascend_tp.h"
 #include "cli/bench.h"
 #include "cli/command.h"
 #include "cli/cluster/endpoint.h"
@@ -355,11 +356,13 @@ static int always(const struct ep_options *o)
 }
 
 /* --ep-semantics ascend runs Ascend's dispatch/combine (cli/ascend.c; in a
- * layer only with moe_tp = 1); a parallel configuration other than plain
+ * layer with moe_tp > 1 its MoE-TP stage, cli/ascend_tp.c); a parallel configuration other than plain
  * EP runs its MoE layer. */
 static const struct ep_variant *internode_variant_for(const struct ep_options *o)
 {
 	struct ep_parallel p;
+	if (o->ep_semantics == EP_SEM_ASCEND && ep_options_layer(o, &p) && p.v[EP_PAR_MOE_TP] > 1)
+		return &ep_ascend_tp_variant; /* Ascend's MoE-TP stage (cli/ascend_tp.h), its groups in a node */
 	if (o->ep_semantics == EP_SEM_ASCEND)
 		return &ep_ascend_variant;
 	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_internode_variant;

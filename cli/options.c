@@ -1058,9 +1058,13 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (o->ep_semantics == EP_SEM_ASCEND && p->moe_comm == EP_MOE_ALLGATHER)
 		return fail(err, len, "%s: --ep-semantics ascend runs in a layer with all-to-all (MC2); allgather mode "
 				      "with it is not built yet", text);
-	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && (nodes || ll))
-		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs on one host (epbench intranode); in %s "
+	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && ll)
+		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs in epbench intranode and internode; in %s "
 				      "it is not built", text, o->command);
+	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && nodes && o->ranks_per_node % p->v[EP_PAR_MOE_TP])
+		return fail(err, len, "%s with %d ranks per node: Ascend's MoE-TP stage across nodes runs with moe_tp dividing "
+				      "the ranks of a node (its groups in a node, the MoE-EP groups over the network); MoE-TP "
+				      "groups of whole nodes are not built", text, o->ranks_per_node);
 	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
 		return fail(err, len, "%s: %s with Ascend's MoE-TP stage (moe_tp > 1) is not built%s", text,
 			    o->comm_quant ? "--comm-quant int8" : "--shared-experts",

@@ -202,6 +202,7 @@ int ep_ascend_init(struct ep_ascend *ctx, const struct ep_ascend_params *p, int 
 	ctx->capacity = max_capacity(p);
 	ctx->P = node_ranks(p);
 	ctx->node = rank / ctx->P;
+	ctx->peer_stride = 1;
 	ctx->area_bytes = plan_area(p, ctx->capacity, off);
 	ctx->counts = arena;
 	ctx->areas = (char *)arena + counts_bytes(p);

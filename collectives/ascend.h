@@ -115,6 +115,7 @@ struct ep_ascend {
 	/* across nodes (ascend_net.c); net NULL on one host */
 	int P, node;                /* ranks per node (R on one host), this rank's node */
 	struct ep_transport *net;   /* the endpoint, or NULL */
+	int peer_stride, peer_base; /* EP rank q is transport peer q * peer_stride + peer_base (ep_ascend_net_group) */
 	uint32_t net_sends;         /* collective sends so far: each signalled every remote rank once */
 	uint32_t combines;          /* combines so far: the landing set a combine uses is its parity */
 	uint64_t net_bytes[2][EP_ASCEND_MAX_NODES];  /* bytes put to each node by the last dispatch [0] and combine [1] */
@@ -137,7 +138,12 @@ void ep_ascend_fini(struct ep_ascend *ctx);
 /* Across nodes, after init: registers this rank's area with net (before
  * connect). 0 or the transport's code. */
 int ep_ascend_attach_net(struct ep_ascend *ctx, struct ep_transport *net);
-/* The ranks of other nodes (the full mesh to connect); returns how many. */
+/* A group strided in the world (Ascend's MoE-EP group g with moe_tp > 1):
+ * EP rank q is transport peer (world rank) q * stride + base. Before
+ * ep_ascend_peers; without it EP rank = world rank. */
+void ep_ascend_net_group(struct ep_ascend *ctx, int stride, int base);
+/* The transport peers (world ranks) of the group's ranks on other nodes
+ * (the full mesh to connect); returns how many. */
 int ep_ascend_peers(const struct ep_ascend *ctx, int *peers);
 /* Every rank of the group meets (node barrier, then a signal to and from
  * every remote rank). 0, -EP_ETIMEDOUT or the transport's code. */

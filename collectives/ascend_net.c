@@ -30,12 +30,24 @@ int ep_ascend_attach_net(struct ep_ascend *ctx, struct ep_transport *net)
 	return ep_transport_reg_mem(net, ASCEND_NET_AREA, a.base, a.bytes);
 }
 
+void ep_ascend_net_group(struct ep_ascend *ctx, int stride, int base)
+{
+	ctx->peer_stride = stride;
+	ctx->peer_base = base;
+}
+
+/* EP rank q's transport peer: its world rank. */
+static int peer(const struct ep_ascend *ctx, int q)
+{
+	return q * ctx->peer_stride + ctx->peer_base;
+}
+
 int ep_ascend_peers(const struct ep_ascend *ctx, int *peers)
 {
 	int n = 0;
 	for (int q = 0; ctx->net && q < ctx->p.num_ranks; q++)
 		if (!ascend_is_local(ctx, q))
-			peers[n++] = q;
+			peers[n++] = peer(ctx, q);
 	return n;
 }
 
@@ -43,7 +55,7 @@ int ep_ascend_peers(const struct ep_ascend *ctx, int *peers)
 static int net_fail(struct ep_ascend *ctx, int rc)
 {
 	struct ep_waiter *w = ctx->waiter;
-	ep_sync_fail(w, rc, "rank %d (node %d) in phase %s: %s", ctx->rank, ctx->node,
+	ep_sync_fail(w, rc, "rank %d (node %d) in phase %s: %s", peer(ctx, ctx->rank), ctx->node,
 		     atomic_load(&w->sync->ctl[w->rank].phase), ctx->net->error);
 	return rc;
 }
@@ -53,7 +65,7 @@ int ep_ascend_net_signal(struct ep_ascend *ctx)
 	int R = ctx->p.num_ranks;
 	for (int i = 1; ctx->net && i < R; i++) {
 		int q = (ctx->rank + i) % R, rc;
-		if (!ascend_is_local(ctx, q) && (rc = ep_transport_signal(ctx->net, q)))
+		if (!ascend_is_local(ctx, q) && (rc = ep_transport_signal(ctx->net, peer(ctx, q))))
 			return net_fail(ctx, rc);
 	}
 	ctx->net_sends++;
@@ -74,12 +86,12 @@ int ep_ascend_net_wait(struct ep_ascend *ctx, int record)
 		if (ascend_is_local(ctx, q))
 			continue;
 		int64_t t0 = ep_now_ns();
-		ep_traffic_waits(ctx->waiter->traffic, ctx->rank, q); /* for the state block */
-		int rc = ep_transport_wait(ctx->net, q, ctx->net_sends);
+		ep_traffic_waits(ctx->waiter->traffic, peer(ctx, ctx->rank), peer(ctx, q)); /* for the state block */
+		int rc = ep_transport_wait(ctx->net, peer(ctx, q), ctx->net_sends);
 		ctx->waiter->wait_ns += ep_now_ns() - t0;
 		if (rc)
 			return net_fail(ctx, rc);
-		ep_traffic_waits(ctx->waiter->traffic, ctx->rank, -1);
+		ep_traffic_waits(ctx->waiter->traffic, peer(ctx, ctx->rank), -1);
 		int64_t t = ep_now_ns() - ctx->start_ns;
 		if (record && t > ctx->arrival_ns[q / ctx->P])
 			ctx->arrival_ns[q / ctx->P] = t;
@@ -98,7 +110,7 @@ int ep_ascend_barrier(struct ep_ascend *ctx)
 /* One put from this rank's area (src inside it) to the same kind of place in q's, counted for the figures. */
 static int put(struct ep_ascend *ctx, int q, const void *src, size_t off, size_t len, int op)
 {
-	int rc = ep_transport_put(ctx->net, q, src, ASCEND_NET_AREA, off, len);
+	int rc = ep_transport_put(ctx->net, peer(ctx, q), src, ASCEND_NET_AREA, off, len);
 	if (rc)
 		return net_fail(ctx, rc);
 	ctx->net_bytes[op][q / ctx->P] += len;
