@@ -4,6 +4,8 @@
 # combine transport and shared_expert_x, and a parallel configuration's layer (moe_tp = 1), each checked byte for
 # byte with the handles line; the same bytes as one host; faults (a corrupt row named at its rank, a damaged
 # handle, a hang named with its phase and peer, exit 4, no orphans, nothing left in /dev/shm, a cut link);
+# Ascend's MoE-TP stage across nodes (MoE-TP groups in a node, the strided MoE-EP groups over the network) at
+# 2x2 and 2x4 in bf16 and int8, the same bytes as one host, a hang and a corrupt gathered block named;
 # refusals that remain (exit 2, one line). Nodes run in network namespaces where the machine allows it, else on
 # loopback (case names say which). Ends with "N passed, N failed, N skipped".
 set -u
@@ -35,6 +37,39 @@ fi
 cluster "2x2_layer_bf16_comm_quant" 0 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 -e 8 -k 2 \
 	$small --comm-quant int8 --sp-pad zero
 
+# Ascend's MoE-TP stage across nodes: every phase checked byte for byte, the MoE-TP and attention phases in a node
+tp_phases() {
+	got=$(awk '$1 ~ /^[0-9]+$/ && NF > 10 {print $4}' "$tmp/out" | tr '\n' ' ')
+	[ "$got" = "ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather " ] && ok "$1" || bad "$1" "phases '$got'"
+}
+if cluster "2x2_moe_tp_bf16" 0 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 4 -k 2 $small; then
+	expect "2x2_moe_tp_pass" "^# verdict: PASS"
+	expect "2x2_moe_tp_handles_line" "^# handles: .*tp_recv_counts\) in the check above, 0 wrong elements; data tensors: 0 wrong$"
+	expect "2x2_moe_tp_dispatch_crosses" "^#   link 1->0 ep_dispatch +[0-9.]+[KM]? in"
+	tp_phases "2x2_moe_tp_phases"
+fi
+cluster "2x2_moe_tp_int8_smooth_prefix_shared_x" 0 60 2 --ranks-per-node 2 --parallel dp=1,tp=2,moe_tp=2,moe_ep=2 \
+	-e 4 -k 2 $small --dtype int8 --smooth-scales --expert-counts prefix --bias 1 --uneven-tokens 1
+if cluster "2x4_moe_tp_int8" 0 90 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 -e 8 -k 2 -t 16 \
+	--hidden 256 -n 2 -w 1 --timeout 20 --ep-semantics ascend --dtype int8; then
+	expect "2x4_moe_tp_int8_pass" "^# verdict: PASS"
+fi
+cluster "2x4_moe_tp4_bf16_zipf" 0 90 2 --ranks-per-node 4 --parallel dp=4,tp=2,moe_tp=4,moe_ep=2 -e 8 -k 3 $small \
+	--routing zipf:1.2 --masked-ratio 0.2
+cluster "2x4_moe_tp_bf16_tp2" 0 90 2 --ranks-per-node 4 --parallel dp=4,tp=2,moe_tp=2,moe_ep=4 -e 8 -k 2 $small \
+	--sp-pad zero --tokens-per-dp 29 --uneven-tokens 1
+# the same world on one host: every tensor of every phase byte for byte the same
+tpw="-t 24 --hidden 256 -e 8 -k 3 -n 1 -w 0 --seed 5 --ep-semantics ascend --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --uneven-tokens 1"
+for dt in bf16 int8; do
+	if cluster "2x4_moe_tp_${dt}_dump" 0 90 2 --ranks-per-node 4 $tpw --dtype $dt --timeout 20 --dump "$tmp/t2_$dt"; then
+		timeout -k 2 90 "$EPBENCH" intranode -r 8 $tpw --dtype $dt --num-groups 2 --num-topk-groups 2 \
+			--dump "$tmp/t1_$dt" >"$tmp/out" 2>&1
+		if [ "$?" -eq 0 ] && [ -f "$tmp/t1_$dt/rank7/moe_tp_reduced_x.npy" ] && diff -r "$tmp/t1_$dt" "$tmp/t2_$dt" >"$tmp/out" 2>&1
+		then ok "moe_tp_${dt}_same_bytes_as_one_host"
+		else bad "moe_tp_${dt}_same_bytes_as_one_host" "dumps of 2 nodes x 4 ranks and of -r 8 differ"; fi
+	fi
+done
+
 # The same job on one host (the same group-limited routing): every tensor byte for byte the same.
 one="-t 32 --hidden 256 -e 12 -k 3 -n 1 -w 0 --seed 5 --ep-semantics ascend --dtype int8 --shared-experts 1 --shared-expert-ranks 1 --comm-quant int8"
 if cluster "2x2_dump" 0 60 2 --ranks-per-node 2 $one --timeout 20 --dump "$tmp/d2"; then
@@ -64,6 +99,15 @@ fi
 if cluster "link_down_exit_4" 4 60 2 $f -n 4 -w 0 --fault link-down:0-1@1; then
 	expect "link_down_named" "rank [0-9] \(node [01]\) in phase [a-z.]+: tcp: "
 fi
+tpf="--ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 4 -k 2 -t 32 --hidden 256 --ep-semantics ascend --timeout 4"
+if cluster "moe_tp_corrupt_gathered_block" 1 60 2 $tpf -n 1 -w 0 --fault bitflip:1:moe_tp_gathered_x; then
+	expect "moe_tp_corrupt_gathered_block_named" "first: rank 1: expand_x\[[0-9]+\]\[[0-9]+\]: .*\(row from rank [0-9]+ token [0-9]+\)"
+fi
+if cluster "moe_tp_hang_exit_4" 4 60 2 $tpf -n 4 -w 0 --fault hang:1; then
+	# rank 1 is member 1 of MoE-TP group 0, EP rank 0 of MoE-EP group 1 = {1, 3}: rank 3 waits for it
+	expect "moe_tp_hang_named_phase_and_peer" "rank 3 \(node 1\) in phase [a-z_.]+: tcp: no signal from rank 1 \(node 0\)"
+	expect "moe_tp_hang_named_rank" "rank 1 made no progress .* in phase fault\.hang"
+fi
 sleep 1
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 [ "$(ls /dev/shm | wc -l)" -eq "$shm_before" ] && ok "nothing_left_in_dev_shm" || bad "nothing_left_in_dev_shm" "$(ls /dev/shm)"
@@ -77,8 +121,10 @@ refused() {
 }
 refused "layer_tp_across_nodes" "tp must divide the ranks of a node" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small \
 	--parallel dp=1,tp=4,moe_tp=1,moe_ep=4
-refused "layer_moe_tp" "Ascend.s MoE-TP stage \(moe_tp > 1\) runs on one host" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small \
-	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2
+refused "layer_moe_tp_whole_nodes" "MoE-TP groups of whole nodes are not built" --nodes 2 --ranks-per-node 2 -e 8 -k 2 \
+	$small --parallel dp=2,tp=2,moe_tp=4,moe_ep=1
+refused "layer_moe_tp_comm_quant" "--comm-quant int8 with Ascend's MoE-TP stage .* is not built" --nodes 2 \
+	--ranks-per-node 2 -e 8 -k 2 $small --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --comm-quant int8
 refused "soak_across_nodes" "soak" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small --soak 3
 refused "experts_not_multiple" "--num-experts 8 is not a multiple of the 3 MoE ranks" --nodes 2 --ranks-per-node 2 \
 	-e 8 -k 2 $small --shared-experts 1 --shared-expert-ranks 1

@@ -133,7 +133,5 @@ bad_input "shared_refused" "--shared-experts with Ascend's MoE-TP stage .* is no
 bad_input "allgather_refused" "allgather mode with it is not built" $tp4 --moe-comm allgather
 bad_input "experts_not_multiple_of_moe_ep" "--num-experts 5 is not a multiple of the 2 MoE ranks \(moe_ep 2" \
 	intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 5 -k 2 $small
-bad_input "internode_refused" "Ascend.s MoE-TP stage \(moe_tp > 1\) runs on one host" internode --local-nodes --nodes 2 --ranks-per-node 2 \
-	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 4 -k 2 $small
 [ -z "$(live_ranks)" ] && ok "no_rank_left" || bad "no_rank_left" "$(live_ranks)"
 finish ascend_tp_test.sh
