@@ -48,7 +48,7 @@ if cluster "2x2_moe_tp_bf16" 0 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_
 	expect "2x2_moe_tp_dispatch_crosses" "^#   link 1->0 ep_dispatch +[0-9.]+[KM]? in"
 	tp_phases "2x2_moe_tp_phases"
 fi
-cluster "2x2_moe_tp_int8_smooth_prefix_shared_x" 0 60 2 --ranks-per-node 2 --parallel dp=1,tp=2,moe_tp=2,moe_ep=2 \
+cluster "2x2_moe_tp_int8_smooth_prefix_shared_x" 0 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 \
 	-e 4 -k 2 $small --dtype int8 --smooth-scales --expert-counts prefix --bias 1 --uneven-tokens 1
 if cluster "2x4_moe_tp_int8" 0 90 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 -e 8 -k 2 -t 16 \
 	--hidden 256 -n 2 -w 1 --timeout 20 --ep-semantics ascend --dtype int8; then

@@ -140,4 +140,10 @@ mutant "ascend_tp_block_from_wrong_peer" cli/ascend_tp.c \
 mutant "ascend_tp_reduce_not_rotated" cli/ascend_tp.c \
 	"		int m = (st->g + k) % M, j" "		int m = k, j" \
 	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
+# Ascend's MoE-TP stage across nodes (cli/ascend_tp.c): MoE-EP group g's network peers taken from group g + 1,
+# a rank swapped between EP groups (the signals still pair up, the rows land in the other group's areas)
+mutant "ascend_tp_net_ep_group_swapped" cli/ascend_tp.c \
+	"ep_ascend_net_group(&st->coll, g->moe_tp, st->g);" "ep_ascend_net_group(&st->coll, g->moe_tp, (st->g + 1) % g->moe_tp);" \
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --timeout 10 \
+	--ep-semantics ascend --parallel dp=2,tp=2,moe_tp=2,moe_ep=2
 finish mutants_test.sh
