@@ -89,12 +89,17 @@ static int golden_point(struct ep_golden *g)
 			       EP_EXIT_USAGE;
 		R = o->nodes * o->ranks_per_node;
 		g->rpn = o->ranks_per_node;
+		ep_options_set_world(o, R); /* --parallel resolves against the job's world, as the run does */
 	}
 	struct ep_parallel par;
 	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
 	g->layer = ep_options_layer(o, &par);
 	if (g->ascend && g->layer && (par.v[EP_PAR_MOE_TP] != 1 || par.moe_comm != EP_MOE_A2A))
 		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer with moe_tp=1 and a2a only\n"),
+		       EP_EXIT_USAGE;
+	if (g->layer && g->rpn) /* verify reads a layer's golden on one host only (cli/oracle.c) */
+		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for one host "
+				       "(epbench golden intranode -r %d; the run across nodes is the same bytes)\n", R),
 		       EP_EXIT_USAGE;
 	if (g->layer && !g->ascend && (strcmp(g->cmd->name, "intranode") || g->rpn || o->dtype != EP_DTYPE_BF16 || o->num_bias))
 		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode, bf16, without --bias\n"),
