@@ -85,7 +85,7 @@ run "verify_internode" 0 60 verify internode "$tmp/g" --ep-semantics ascend
 expect "verify_internode_handles_line" "^# handles: .* 0 wrong elements; data tensors: 0 wrong$"
 # a layer's golden is written on one host (verify reads it there); across nodes it is refused, not written as plain EP
 run "golden_internode_layer_refused" 2 30 golden internode --nodes 2 --ranks-per-node 2 $one \
-	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --out "$tmp/g2"
+	--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --out "$tmp/g2"
 expect "golden_internode_layer_refused_said" "MoE layer is written for one host"
 
 # faults: wrong data named at its rank; a damaged handle on its own line; a hang named with phase and peer
