@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/layer_bytes.h"
 #include "reference/moe_slice.h"
 
 int ep_layer_run(const struct ep_run *run)
@@ -12,7 +13,7 @@ int ep_layer_run(const struct ep_run *run)
 	return run->parallel.v[EP_PAR_TP] > 0 && !ep_parallel_pure_ep(&run->parallel);
 }
 
-static int layer_slices(const struct ep_run *run, struct ep_slices *sl)
+int ep_layer_slices(const struct ep_run *run, struct ep_slices *sl)
 {
 	const struct ep_parallel *p = &run->parallel;
 	int tp = p->v[EP_PAR_TP];
@@ -25,7 +26,7 @@ int ep_layer_slice_run(struct ep_run *run)
 {
 	struct ep_slices sl;
 	struct ep_group_arrays *a = calloc(1, sizeof(*a));
-	int rc = a ? layer_slices(run, &sl) : -ENOMEM;
+	int rc = a ? ep_layer_slices(run, &sl) : -ENOMEM;
 	if (rc) {
 		free(a);
 		return rc;
@@ -69,7 +70,7 @@ static int add_group(const struct ep_run *run, const struct ep_slices *sl, int g
 struct ep_imbalance *ep_layer_imbalance(const struct ep_run *run, struct ep_sha256 *h)
 {
 	struct ep_slices sl;
-	if (layer_slices(run, &sl))
+	if (ep_layer_slices(run, &sl))
 		return NULL;
 	size_t TK = (size_t)sl.max_slice * (size_t)run->shape.num_topk;
 	int64_t *ids = calloc((size_t)sl.world * TK + 1, sizeof(int64_t));
@@ -102,11 +103,33 @@ static void slowest(const struct ep_run *run, const struct ep_run_result *res, s
 	ep_parallel_describe(&run->parallel, f->slowest_rank, f->slowest_groups, sizeof(f->slowest_groups));
 }
 
-void ep_layer_figures(const struct ep_run *run, struct ep_run_result *res)
+/* The bytes of the phases the run timed, in pass order, and each op's entry. */
+static void phase_bytes(const struct ep_run *run, int rows_per_expert, const struct ep_run_result *res,
+			struct ep_layer_figures *f)
+{
+	struct ep_phase_bytes all[EP_LAYER_MAX_PHASES];
+	int n = ep_layer_bytes(run, rows_per_expert, all);
+	for (int i = 0; i < EP_MAX_OPS; i++)
+		f->op_phase[i] = -1;
+	for (int k = 0; k < n; k++) {
+		int kept = 0;
+		for (int i = 0; i < res->nops && i < EP_MAX_OPS; i++) {
+			const char *ph = res->ops[i].timed ? ep_layer_phase_of_op(res->ops[i].name) : NULL;
+			if (ph && !strcmp(ph, all[k].phase)) {
+				f->op_phase[i] = f->nphases;
+				kept = 1;
+			}
+		}
+		if (kept)
+			f->bytes[f->nphases++] = all[k];
+	}
+}
+
+void ep_layer_figures(const struct ep_run *run, int rows_per_expert, struct ep_run_result *res)
 {
 	struct ep_slices sl;
 	struct ep_layer_figures *f = calloc(1, sizeof(*f));
-	if (!f || layer_slices(run, &sl)) {
+	if (!f || ep_layer_slices(run, &sl)) {
 		free(f);
 		return;
 	}
@@ -119,6 +142,7 @@ void ep_layer_figures(const struct ep_run *run, struct ep_run_result *res)
 		f->moe_tokens += ep_slice_len(&sl, r);
 	ep_parallel_text(&run->parallel, f->config, sizeof(f->config));
 	slowest(run, res, f);
+	phase_bytes(run, rows_per_expert, res, f);
 	ep_slices_fini(&sl);
 	res->layer = f;
 }

@@ -447,7 +447,7 @@ static int run_points(const struct ep_command *cmd, const struct ep_options *o, 
 			routing_figures(cmd, &run, &pts[i].res);
 			placement_figures(cmd, &run, &pts[i].res);
 			if (ep_layer_run(&run))
-				ep_layer_figures(&run, &pts[i].res);
+				ep_layer_figures(&run, cmd->variant->rows_per_expert, &pts[i].res);
 		}
 		done = i + 1;
 		ep_command_routing_free(&run.routing);

@@ -167,6 +167,16 @@ static void print_layer(FILE *out, const struct ep_run_result *r)
 		fprintf(out, "; slowest phase %s (median %.1f us), slowest rank %d: %s", r->ops[f->slowest_op].name,
 			r->ops[f->slowest_op].time_us.median, f->slowest_rank, f->slowest_groups);
 	fprintf(out, "\n");
+	for (int k = 0; k < f->nphases; k++) { /* summed over the ranks: the op rows' bytes are per rank */
+		const struct ep_phase_bytes *b = &f->bytes[k];
+		char ai[16], ae[16], wi[16], we[16];
+		human_bytes((double)b->alg_intra, ai, sizeof(ai));
+		human_bytes((double)b->alg_inter, ae, sizeof(ae));
+		human_bytes((double)b->wire_intra, wi, sizeof(wi));
+		human_bytes((double)b->wire_inter, we, sizeof(we));
+		fprintf(out, "# layer bytes: %-14s alg %9s intra %9s inter, wire %9s intra %9s inter (all %d ranks)\n",
+			b->phase, ai, ae, wi, we, r->num_ranks);
+	}
 }
 
 /* n ids as " a b c", all of them under -v or up to 64, else the first 32 and "...". */
@@ -404,13 +414,25 @@ int ep_table_footer(FILE *out, const struct ep_point *pts, int n, int check, con
 	"link_max_over_mean,link_balancedness,hottest_link"
 
 /* A MoE layer's columns, last in a row (empty without one), and the newline. */
-#define CSV_LAYER "parallel,moe_tokens,layer_slowest_rank"
-static void csv_layer(FILE *f, const struct ep_layer_figures *l)
+#define CSV_LAYER                                                                                       \
+	"parallel,moe_tokens,layer_slowest_rank,"                                                      \
+	"layer_alg_intra,layer_alg_inter,layer_wire_intra,layer_wire_inter"
+/* The layer's bytes columns are those of the row's op's phase (op -1: a
+ * failed point's row; empty when the op is no phase). */
+static void csv_layer(FILE *f, const struct ep_layer_figures *l, int op)
 {
-	if (l)
-		fprintf(f, ",\"%s\",%ld,%d\n", l->config, l->moe_tokens, l->slowest_rank); /* the config has commas */
+	if (!l) {
+		fputs(",,,,,,,\n", f);
+		return;
+	}
+	fprintf(f, ",\"%s\",%ld,%d", l->config, l->moe_tokens, l->slowest_rank); /* the config has commas */
+	int k = op >= 0 && op < EP_MAX_OPS ? l->op_phase[op] : -1;
+	if (k >= 0)
+		fprintf(f, ",%llu,%llu,%llu,%llu\n", (unsigned long long)l->bytes[k].alg_intra,
+			(unsigned long long)l->bytes[k].alg_inter, (unsigned long long)l->bytes[k].wire_intra,
+			(unsigned long long)l->bytes[k].wire_inter);
 	else
-		fputs(",,,\n", f);
+		fputs(",,,,\n", f);
 }
 
 /* The imbalance columns (the layer's after them). */
@@ -452,13 +474,13 @@ static void csv_point(FILE *f, const struct ep_report_meta *m, const struct ep_p
 			op->slowest_rank, op->algbw_gbs, op->wirebw_gbs, op->aggbw_gbs, m->copy_gbs,
 			(unsigned long long)r->wrong_rows);
 		csv_imbalance(f, r->imbalance);
-		csv_layer(f, r->layer);
+		csv_layer(f, r->layer, k);
 	}
 	if (!rows) { /* a failed point (or a soak) still gets its row */
 		fprintf(f, "%s,%s,%d,%d,%d,%d,%d,,%s,,,,,,,,,,,,,,,%.4f,", m->command, m->dtype, pt->ranks, pt->tokens,
 			pt->hidden, m->num_topk, m->num_experts, ep_verdict_name(r->exit_code), m->copy_gbs);
 		csv_imbalance(f, r->imbalance);
-		csv_layer(f, r->layer);
+		csv_layer(f, r->layer, -1);
 	}
 }
 

@@ -248,7 +248,7 @@ static void json_placement(struct ep_json *j, const struct ep_placement_figures 
 	ep_json_end_object(j);
 }
 
-/* A MoE layer: tokens entering it, T_d per DP group, the slowest phase's slowest rank. */
+/* A MoE layer: tokens entering it, T_d per DP group, the slowest phase's slowest rank, bytes per phase and domain. */
 static void json_layer(struct ep_json *j, const struct ep_run_result *r)
 {
 	const struct ep_layer_figures *f = r->layer;
@@ -270,6 +270,17 @@ static void json_layer(struct ep_json *j, const struct ep_run_result *r)
 	ep_json_string(j, "slowest_op", f->slowest_op >= 0 ? r->ops[f->slowest_op].name : NULL);
 	ep_json_int(j, "slowest_rank", f->slowest_rank);
 	ep_json_string(j, "slowest_rank_groups", f->slowest_groups[0] ? f->slowest_groups : NULL);
+	ep_json_begin_object(j, "bytes"); /* per phase the run timed, summed over the ranks */
+	for (int k = 0; k < f->nphases; k++) {
+		const struct ep_phase_bytes *b = &f->bytes[k];
+		ep_json_begin_object(j, b->phase);
+		ep_json_uint(j, "alg_intra", b->alg_intra);
+		ep_json_uint(j, "alg_inter", b->alg_inter);
+		ep_json_uint(j, "wire_intra", b->wire_intra);
+		ep_json_uint(j, "wire_inter", b->wire_inter);
+		ep_json_end_object(j);
+	}
+	ep_json_end_object(j);
 	ep_json_end_object(j);
 }
 

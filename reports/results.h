@@ -26,6 +26,18 @@ struct ep_placement_figures {
 				      * replicas; NULL when E is not a multiple of the ranks */
 };
 
+/* One phase of a MoE layer: its bytes summed over the world's ranks
+ * (cli/layer_bytes.c, parallel-semantics.md section 7). Algorithm bytes
+ * count a rank's rows to itself (DeepEP's convention), wire bytes do not;
+ * intra: source and destination on one node (everything on one host),
+ * inter: on different nodes. alg_intra + alg_inter is the phase's total. */
+struct ep_phase_bytes {
+	const char *phase;           /* "ep_dispatch", "moe_tp_gather", ...: a static string */
+	uint64_t alg_intra, alg_inter;
+	uint64_t wire_intra, wire_inter;
+};
+#define EP_LAYER_MAX_PHASES 8
+
 /* A parallel configuration's MoE layer (cli/layer_figures.c): what enters
  * it and who it waits for. Rows per EP rank and balancedness are the
  * point's imbalance, taken over the MoE-EP ranks. */
@@ -38,6 +50,9 @@ struct ep_layer_figures {
 	int slowest_op;              /* the phase with the longest median (max over ranks), -1 if none timed */
 	int slowest_rank;            /* its slowest rank */
 	char slowest_groups[160];    /* that rank's groups: "attn_tp=[0..1] dp=0 moe_tp=[0..1] ep=0/{0,2}" */
+	int nphases;                 /* the phases the run timed, in the order a pass runs them */
+	struct ep_phase_bytes bytes[EP_LAYER_MAX_PHASES];
+	int op_phase[EP_MAX_OPS];    /* the bytes[] entry of each of the run's ops, -1: none */
 };
 
 /* Timing and bytes of one collective op (e.g. "dispatch"). */

@@ -26,6 +26,36 @@ phases() {
 	[ "$got" = "$* " ] && ok "$name" || bad "$name" "phases '$got', want '$* '"
 }
 
+# layer_bytes NAME JSON AGREE SPANS: the point's layer.bytes (cli/layer_bytes.h) has a phase for
+# every op it timed that is a phase (dispatch and combine are ep_dispatch and ep_combine), in the
+# ops' order; alg and wire intra + inter equal the op's own bytes for the phases in AGREE (a comma
+# list: the others move more than the spec's figure, README "Parallel configurations"); inter > 0
+# for the phases in SPANS (their group spans nodes), 0 for every other phase (all on one host);
+# the run's output stays in $tmp/out for the checks after it
+layer_bytes() {
+	python3 - "$@" >"$tmp/lb" 2>&1 <<'PY' && ok "$1" || bad "$1" "$(cat "$tmp/lb")"
+import json, sys
+name, path, agree, spans = sys.argv[1:5]
+agree, spans = set(filter(None, agree.split(","))), set(filter(None, spans.split(",")))
+p = json.load(open(path))["points"][0]
+assert p["verdict"] == "PASS", p["verdict"]
+b = p["layer"]["bytes"]
+names = {"ep_dispatch", "moe_tp_gather", "moe_tp_reduce", "ep_combine", "attn_tp_gather", "world_gather", "world_reduce"}
+alias = {"dispatch": "ep_dispatch", "combine": "ep_combine"}
+ops = [(alias.get(o["op"], o["op"]), o) for o in p["ops"] if alias.get(o["op"], o["op"]) in names]
+assert [ph for ph, _ in ops] == list(b), (list(b), [ph for ph, _ in ops])
+assert agree <= set(b) and spans <= set(b), (agree, spans, list(b))
+for ph, o in ops:
+    x = b[ph]
+    assert x["alg_intra"] + x["alg_inter"] > 0 and x["wire_inter"] == x["alg_inter"], (ph, x)
+    assert x["wire_intra"] <= x["alg_intra"], (ph, x)
+    if ph in agree:
+        assert x["alg_intra"] + x["alg_inter"] == o["alg_bytes"], (ph, x, o["alg_bytes"])
+        assert x["wire_intra"] + x["wire_inter"] == o["wire_bytes"], (ph, x, o["wire_bytes"])
+    assert (x["alg_inter"] > 0) == (ph in spans), (ph, "inter", x)
+PY
+}
+
 layer "a2a_moe_tp_4" 4 dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16
 phases "a2a_moe_tp_4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
 expect "a2a_banner_groups" "parallel dp=2,tp=2,cp=1,sp=1,moe_tp=2,moe_ep=2,moe_comm=a2a"
@@ -64,12 +94,20 @@ assert l["moe_tokens"] == 64 and l["tokens_per_dp"] == [32, 32], l  # T_d = -t 1
 assert len(l["ep_recv_rows"]) == 2 and 0 < l["balancedness"] <= 1, l
 assert l["slowest_rank_groups"].startswith("attn_tp="), l
 PY
+all5=ep_dispatch,moe_tp_gather,moe_tp_reduce,ep_combine,attn_tp_gather
+layer_bytes "json_layer_bytes_one_host" "$tmp/l.json" $all5 ""
+run "op_dispatch_bytes" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --op dispatch --json "$tmp/ld.json"
+layer_bytes "op_dispatch_bytes_timed_phases" "$tmp/ld.json" ep_dispatch,moe_tp_gather ""
+run "compare_reads_layer_bytes" 0 30 compare "$tmp/l.json" "$tmp/l.json"
 run "csv_layer_columns" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --csv "$tmp/l.csv"
 python3 - "$tmp/l.csv" >"$tmp/out" 2>&1 <<'PY' && ok "csv_layer_columns_read" || bad "csv_layer_columns_read" "$(cat "$tmp/out")"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert [r["op"] for r in rows] == ["ep_dispatch", "moe_tp_gather", "moe_tp_reduce", "ep_combine", "attn_tp_gather"]
 assert all(r["parallel"] == "dp=2,tp=2,cp=1,sp=1,moe_tp=2,moe_ep=2,moe_comm=a2a" and r["moe_tokens"] == "64" for r in rows), rows[0]
+for r in rows:  # the row's phase's bytes (one host: inter 0); intra = the op's own bytes here
+    assert r["layer_alg_inter"] == "0" and r["layer_wire_inter"] == "0", r
+    assert r["layer_alg_intra"] == r["alg_bytes"] and r["layer_wire_intra"] == r["wire_bytes"], r
 PY
 # --dump: the EP group's tensors under the world rank's folder, then each phase's (README, What --dump DIR writes)
 run "dump_a2a" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16 --dump "$tmp/ld"
@@ -94,12 +132,15 @@ expect "compare_other_layer_said" "not the same experiment: layer_parallel:"
 run "layer_line" 0 60 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 8 --sp-pad zero --tokens-per-dp 30
 expect "layer_line_tokens" "^# layer dp=2,tp=4,cp=1,sp=1,moe_tp=2,moe_ep=4,moe_comm=a2a: 64 tokens enter the MoE layer \\(the 2 attention-DP groups' 60 rows"
 expect "layer_line_slowest" "slowest rank [0-7]: attn_tp=\\[[0-9]\\.\\.[0-9]\\] dp=[01] moe_tp=\\{[0-9],[0-9]\\} ep="
+expect "layer_bytes_line" "^# layer bytes: ep_dispatch +alg +[0-9.]+K intra +0 inter, wire +[0-9.]+K intra +0 inter \\(all 8 ranks\\)"
+expect "layer_bytes_line_last" "^# layer bytes: attn_tp_gather +alg"
 
 # across nodes (internode over loopback TCP): the EP groups span the nodes, the TP groups stay in a node
 SUBCOMMAND=internode
 nodes="internode --local-nodes --nodes 2"
-run "nodes_a2a_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16
+run "nodes_a2a_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --json "$tmp/n.json"
 expect "nodes_a2a_2x4_pass" "verdict: PASS"
+layer_bytes "nodes_a2a_2x4_bytes_ep_spans" "$tmp/n.json" $all5 ep_dispatch,ep_combine
 phases "nodes_a2a_2x4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
 expect "nodes_ep_over_the_link" "^#   link 0->1 ep_dispatch +[0-9.]+K in"
 expect "nodes_tp_phase_in_the_node" "^# +0 [^ ]+ +4 moe_tp_gather +[0-9.]+ +[0-9.]+K +0 +[0-9.]+K"
@@ -116,8 +157,9 @@ expect "nodes_corrupt_names_rank" "first: rank 5: recv_x"
 run "nodes_hang_named" 4 60 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 $small -t 16 --fault hang:5 --timeout 3
 expect "nodes_hang_names_rank" "rank 5 made no progress .* in phase fault.hang"
 expect "nodes_hang_traffic_names_rank" "likely: rank 5 never arrived anywhere"
-run "nodes_allgather_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 --moe-comm allgather --sp-pad zero --uneven-tokens 1 $small -t 10
+run "nodes_allgather_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 --moe-comm allgather --sp-pad zero --uneven-tokens 1 $small -t 10 --json "$tmp/n.json"
 expect "nodes_allgather_2x4_pass" "verdict: PASS"
+layer_bytes "nodes_allgather_2x4_bytes_world_spans" "$tmp/n.json" world_reduce,attn_tp_gather world_gather,world_reduce
 phases "nodes_allgather_2x4_phases" world_gather world_reduce attn_tp_gather
 run "nodes_allgather_3x2" 0 180 internode --local-nodes --nodes 3 --ranks-per-node 2 --parallel dp=3,tp=2,moe_tp=1,moe_ep=6 --moe-comm allgather --sp-pad replicate0 --uneven-tokens 1 --hidden 256 -e 12 -k 4 -n 2 -w 1 -t 10
 expect "nodes_allgather_3x2_pass" "verdict: PASS"
@@ -137,8 +179,9 @@ expect "nodes_vllm_tp16_attn_over_the_link" "^#   link 0->1 attn_tp_gather +[0-9
 run "nodes_tp_world_moe_tp_fp8_2x4" 0 180 $nodes --ranks-per-node 4 --parallel dp=1,tp=8,moe_tp=2,moe_ep=4 --sp-pad zero --tokens-per-dp 37 --dtype fp8 $small -t 8
 expect "nodes_tp_world_moe_tp_fp8_2x4_pass" "verdict: PASS"
 # TP groups of whole nodes: members on other nodes over the rail peers (cli/moe_layer_tpnet.c, moe_layer_net.c)
-run "nodes_moe_tp_spans_2x2" 0 180 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16
+run "nodes_moe_tp_spans_2x2" 0 180 $nodes --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1 $small -t 16 --json "$tmp/n.json"
 expect "nodes_moe_tp_spans_2x2_pass" "verdict: PASS"
+layer_bytes "nodes_moe_tp_spans_2x2_bytes" "$tmp/n.json" $all5 moe_tp_gather,moe_tp_reduce,attn_tp_gather
 phases "nodes_moe_tp_spans_2x2_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
 expect "nodes_moe_tp_gather_over_the_link" "^#   link 0->1 moe_tp_gather +[0-9.]+K in"
 expect "nodes_moe_tp_reduce_over_the_link" "^#   link 1->0 moe_tp_reduce +[0-9.]+K in"
@@ -185,13 +228,15 @@ expect "nodes_tp_straddles_nodes_said" "tp must divide the ranks of a node or be
 run "ascend_layer_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend $small -t 16
 expect "ascend_layer_4_pass" "verdict: PASS"
 phases "ascend_layer_4_phases" dispatch combine attn_tp_gather
-run "ascend_layer_int8_shared_8" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 --ep-semantics ascend --dtype int8 --smooth-scales --shared-experts 2 --shared-expert-ranks 2 --comm-quant int8 --bias 1 --sp-pad replicate0 --uneven-tokens 1 --payload narrow --hidden 256 -e 12 -k 4 -n 2 -w 1 -t 16
+run "ascend_layer_int8_shared_8" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 --ep-semantics ascend --dtype int8 --smooth-scales --shared-experts 2 --shared-expert-ranks 2 --comm-quant int8 --bias 1 --sp-pad replicate0 --uneven-tokens 1 --payload narrow --hidden 256 -e 12 -k 4 -n 2 -w 1 -t 16 --json "$tmp/a.json"
 expect "ascend_layer_int8_shared_8_pass" "verdict: PASS"
+layer_bytes "ascend_layer_int8_shared_8_bytes" "$tmp/a.json" ep_dispatch,ep_combine,attn_tp_gather ""
 run "ascend_layer_output_damaged" 1 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend $small -t 16 --fault bitflip:2:x
 expect "ascend_layer_output_damaged_named" "first: rank 2: x\\["
 # with moe_tp > 1 Ascend's own MoE-TP stage (cli/ascend_tp.c; tests/ascend_tp_test.sh has the rest)
-run "ascend_moe_tp_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend $small -t 16
+run "ascend_moe_tp_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend $small -t 16 --json "$tmp/a.json"
 expect "ascend_moe_tp_4_pass" "verdict: PASS"
+layer_bytes "ascend_moe_tp_4_bytes" "$tmp/a.json" $all5 ""
 phases "ascend_moe_tp_4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
 run "ascend_allgather_refused" 2 10 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --moe-comm allgather --ep-semantics ascend $small
 expect "ascend_allgather_refused_said" "ascend runs in a layer with all-to-all \\(MC2\\); allgather mode with it is not built yet"
@@ -208,8 +253,10 @@ expect "ll_replicate0_zero_copy_8_pass" "verdict: PASS"
 run "ll_nodes_2x4" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8
 expect "ll_nodes_2x4_pass" "verdict: PASS"
 # an attention-TP group of whole nodes: its members on other nodes over low-latency's full mesh (cli/attn_gather.c)
-run "ll_nodes_attn_tp_spans_2x2" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 $small -t 16
+run "ll_nodes_attn_tp_spans_2x2" 0 180 low-latency --local-nodes --nodes 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 $small -t 16 --json "$tmp/ll.json"
 expect "ll_nodes_attn_tp_spans_2x2_pass" "verdict: PASS"
+# a low-latency message's 16-byte header is the op's, not the spec's dispatch figure
+layer_bytes "ll_nodes_attn_tp_spans_2x2_bytes" "$tmp/ll.json" ep_combine,attn_tp_gather ep_dispatch,ep_combine,attn_tp_gather
 expect "ll_nodes_attn_tp_over_the_link" "^#   link 0->1 attn_tp_gather +[0-9.]+K in"
 run "ll_nodes_attn_tp_spans_4x2_fp8" 0 240 low-latency --local-nodes --nodes 4 --ranks-per-node 2 --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 $small -t 16 --dtype fp8 --sp-pad replicate0 --uneven-tokens 1
 expect "ll_nodes_attn_tp_spans_4x2_fp8_pass" "verdict: PASS"

@@ -37,7 +37,7 @@ expect "hot_rank_imbalance_line" "^# imbalance: rows/rank min 0 mean 32.0 max 12
 expect "hot_rank_per_rank_rows" "^# imbalance rows per rank, one per \(token, rank\): r0=0 r1=128 r2=0 r3=0$"
 [ "$(json_get "$tmp/hot.json" imbalance.rank_matrix)" = "[[0, 32, 0, 0], [0, 32, 0, 0], [0, 32, 0, 0], [0, 32, 0, 0]]" ] &&
 	ok "hot_rank_json_matrix" || bad "hot_rank_json_matrix" "$(json_get "$tmp/hot.json" imbalance.rank_matrix)"
-head -n 1 "$tmp/hot.csv" | grep -q ",wrong_rows,rows_rank_min,.*,hottest_node,link_max_over_mean,link_balancedness,hottest_link,parallel,moe_tokens,layer_slowest_rank$" &&
+head -n 1 "$tmp/hot.csv" | grep -q ",wrong_rows,rows_rank_min,.*,hottest_node,link_max_over_mean,link_balancedness,hottest_link,parallel,moe_tokens,layer_slowest_rank,layer_alg_intra,layer_alg_inter,layer_wire_intra,layer_wire_inter$" &&
 	grep -q "^intranode,bf16,4,32,256,4,16,dispatch,PASS,128,.*,0,32.0000,128,4.0000,0.2500,1," "$tmp/hot.csv" &&
 	ok "hot_rank_csv_columns" || bad "hot_rank_csv_columns" "$(head -n 2 "$tmp/hot.csv")"
 # low-latency counts a row per (token, expert): 4 x 32 x 4 on rank 1
@@ -48,7 +48,7 @@ run "hot_rank_all_rows_internode" 0 60 internode --local-nodes --nodes 2 --ranks
 expect "hot_rank_internode_node" "rows/node max/mean 2.000, balancedness 0.500 \(hottest node 1\);"
 # only node 0 -> node 1 carries records (node 1's own tokens stay home): max/mean 2 over the 2 links
 expect "hot_rank_internode_link" "records/link max/mean 2.000, balancedness 0.500 \(hottest link node 0 -> node 1\)$"
-grep -q "^internode,.*,2.0000,0.5000,0->1,,,$" "$tmp/hot2.csv" && ok "hot_rank_internode_link_csv" ||
+grep -q "^internode,.*,2.0000,0.5000,0->1,,,,,,,$" "$tmp/hot2.csv" && ok "hot_rank_internode_link_csv" ||
 	bad "hot_rank_internode_link_csv" "$(tail -n 1 "$tmp/hot2.csv")"
 # every entry masked: nothing moves, nothing is out of balance
 run "masked_everything" 0 60 intranode -r 2 $small -e 8 --routing hot-rank:0 --masked-ratio 1
