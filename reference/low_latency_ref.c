@@ -230,6 +230,22 @@ static void expert_input(struct ep_ll_ref *ref, int src, int t)
 	ep_fp8_dequant_row(ref->q, ref->scales, H, ref->deq);
 }
 
+/* y = the expert output of ref->deq on (EP rank, local expert e). */
+static void expert_output(const struct ep_ll_ref *ref, int rank, int e, uint16_t *y)
+{
+	if (ref->expert)
+		ref->expert->row(ref->expert->ctx, rank, e, ref->deq, ref->cfg.hidden, y);
+	else
+		ep_expert_transform(ref->payload, rank, e, ref->deq, ref->cfg.hidden, y);
+}
+
+void ep_ll_ref_expert_row(struct ep_ll_ref *ref, int e, int p, uint16_t *want)
+{
+	size_t at = (size_t)e * (size_t)ref->cfg.num_ranks * (size_t)ref->cfg.max_tokens + (size_t)p;
+	expert_input(ref, ref->row_src_rank[at], ref->row_src_token[at]);
+	expert_output(ref, ref->me, e, want);
+}
+
 int ep_ll_ref_combined_row(struct ep_ll_ref *ref, int src, int t, uint16_t *want)
 {
 	const struct ep_ll_config *c = &ref->cfg;
@@ -247,7 +263,7 @@ int ep_ll_ref_combined_row(struct ep_ll_ref *ref, int src, int t, uint16_t *want
 			expert_input(ref, src, t);
 			have_input = 1;
 		}
-		ep_expert_transform(ref->payload, (int)(g / L), (int)(g % L), ref->deq, H, ref->y);
+		expert_output(ref, (int)(g / L), (int)(g % L), ref->y);
 		for (int i = 0; i < H; i++)
 			ref->acc[i] = fmaf(ep_bf16_to_f32(ref->y[i]), wt[j], ref->acc[i]);
 	}
