@@ -64,7 +64,7 @@ struct lll_state {
 	float *scales;
 	struct ep_attn_gather attn;
 	struct ep_traffic *area_traffic, tview;
-	int *names;                      /* [moe_ep] world rank of EP rank k: k moe_tp + g */
+	int *names;                      /* [moe_tp][moe_ep] world rank of EP rank k of group i: k moe_tp + i */
 	const uint16_t **parts;          /* [moe_tp] the reduce's partials, rotation order */
 	uint64_t disp_alg, disp_wire, comb_alg, comb_wire;
 	int partials_ready;
@@ -189,6 +189,7 @@ static int lll_inputs(struct lll_state *st)
 					 run->cfg->seed, run->routing.uneven_tokens, st->q)))
 			return rc;
 		st->refs[i].expert = &st->geo.experts[i].fn;
+		st->refs[i].names = st->names + (size_t)i * (size_t)st->geo.moe_ep;
 	}
 	struct ep_ll_ref *mine = &st->refs[st->g];
 	st->T = ep_ll_ref_tokens(mine, st->q);
@@ -241,7 +242,7 @@ static int lll_bind(struct lll_state *st, char *arena)
 	st->refs = calloc(n, sizeof(*st->refs));
 	st->gbuf = calloc(n, sizeof(*st->gbuf));
 	st->gath = calloc(n, sizeof(*st->gath));
-	st->names = malloc(sizeof(int) * (size_t)st->geo.moe_ep);
+	st->names = malloc(sizeof(int) * n * (size_t)st->geo.moe_ep);
 	st->parts = calloc(n, sizeof(*st->parts));
 	st->cap = block_rows(c);
 	st->reduced = malloc(st->cap * H * 2 + 2);
@@ -262,8 +263,9 @@ static int lll_bind(struct lll_state *st, char *arena)
 					   .hidden = c->hidden, .slot_rows = (size_t)st->geo.sl.max_slice,
 					   .slots = (uint16_t *)(arena + p.slots), .out = st->attn.out,
 					   .len = slice_len, .expected = combined_row, .ctx = st};
-	for (int k = 0; k < st->geo.moe_ep; k++)
-		st->names[k] = k * st->moe_tp + st->g;
+	for (int i = 0; i < st->moe_tp; i++)
+		for (int k = 0; k < st->geo.moe_ep; k++)
+			st->names[i * st->geo.moe_ep + k] = k * st->moe_tp + i;
 	return 0;
 }
 
@@ -278,9 +280,10 @@ static int lll_colls(struct lll_state *st, char *arena)
 			return rc;
 	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->q, arena + (size_t)st->g * p.group, st->env->waiter, NULL)))
 		return rc;
-	st->coll.peer_names = st->names;
+	const int *mine = st->names + (size_t)st->g * (size_t)st->geo.moe_ep;
+	st->coll.peer_names = mine;
 	/* the collective counts per-pair rows in group ranks: recorded under world ranks */
-	st->env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, st->names);
+	st->env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, mine);
 	return 0;
 }
 
@@ -552,8 +555,12 @@ static int gather_run(void *p)
 static int gather_check(void *p, struct ep_check_report *rep)
 {
 	struct lll_state *st = p;
-	for (int i = 0; i < st->moe_tp; i++)
-		ep_ll_ref_check_dispatch(&st->refs[(st->g + i) % st->moe_tp], &st->gath[i], rep);
+	for (int i = 0; i < st->moe_tp; i++) {
+		struct ep_ll_ref *ref = &st->refs[(st->g + i) % st->moe_tp];
+		ref->tag = "moe_tp_gathered";
+		ep_ll_ref_check_dispatch(ref, &st->gath[i], rep);
+		ref->tag = NULL;
+	}
 	return 0;
 }
 

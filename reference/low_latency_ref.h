@@ -40,6 +40,8 @@ struct ep_ll_ref {
 	 * the caller after init: NULL, the plain transform of (EP rank, local
 	 * expert); a MoE-TP stage sums its members' partials (reference/moe_layer_ref.h) */
 	const struct ep_expert_fn *expert;
+	const int *names;               /* [R] the rank a report names for rank s (NULL: s), set by the caller */
+	const char *tag;                /* the dispatch tensors' names: tag_x, ... (NULL: packed_recv) */
 	int me;
 	int max_tokens_in;             /* T, the routing rows per rank */
 	int32_t *num_tokens;           /* [R] T_r */
