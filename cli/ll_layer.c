@@ -36,8 +36,10 @@
 #include "cli/moe_layer.h"
 #include "collectives/error.h"
 #include "collectives/group.h"
+#include "cli/fault.h"
 #include "collectives/numeric.h"
 #include "reference/low_latency_ref.h"
+#include "reference/placement.h"
 #include "reference/transform.h"
 
 enum lll_stage { LLL_NONE, LLL_DISPATCHED, LLL_GATHERED, LLL_REDUCED, LLL_COMBINED };
@@ -51,7 +53,8 @@ struct lll_state {
 	struct ep_ll_ref *refs;          /* [moe_tp] group i's reference for EP rank q */
 	int g, q, moe_tp, T;
 	uint16_t *x;                     /* [T][H] this rank's slice */
-	const int64_t *topk_idx;
+	const int64_t *topk_idx;         /* the reference's rows, or moved */
+	int64_t *moved;                  /* --fault replica: this rank's ids with one replica moved, or NULL */
 	const float *topk_weights;
 	struct ep_ll_dispatch_out out;
 	struct ep_ll_dispatch_out *gath; /* [moe_tp] gathered blocks */
@@ -165,6 +168,7 @@ static void lll_teardown(void *p)
 	free(st->gbuf);
 	free(st->gath);
 	free(st->x);
+	free(st->moved);
 	free(st->reduced);
 	free(st->expert_out);
 	free(st->deq);
@@ -195,6 +199,16 @@ static int lll_inputs(struct lll_state *st)
 	st->T = ep_ll_ref_tokens(mine, st->q);
 	st->topk_idx = ep_ll_ref_topk_idx(mine, st->q);
 	st->topk_weights = ep_ll_ref_topk_weights(mine, st->q);
+	free(st->moved);
+	st->moved = NULL;
+	if (run->routing.placement && ep_faults_at(&run->cfg->faults, EP_FAULT_REPLICA, st->env->rank, 0)) {
+		size_t n = (size_t)st->T * (size_t)st->cfg.num_topk; /* the references keep the true ids */
+		if (!(st->moved = malloc(sizeof(int64_t) * (n + 1))))
+			return -ENOMEM;
+		memcpy(st->moved, st->topk_idx, sizeof(int64_t) * n);
+		ep_placement_move_replica(run->routing.placement, st->moved, n);
+		st->topk_idx = st->moved;
+	}
 	free(st->x);
 	if (!(st->x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1))))
 		return -ENOMEM;
