@@ -876,11 +876,19 @@ static const struct ep_option_default ll_defaults[] = {
 	{NULL, NULL},
 };
 
+/* A layer with moe_tp > 1 runs its MoE-TP stage between the groups' low-latency collectives (cli/ll_layer.c). */
+static const struct ep_variant *ll_variant_for(const struct ep_options *o)
+{
+	struct ep_parallel p;
+	return ep_options_layer(o, &p) && p.v[EP_PAR_MOE_TP] > 1 ? &ep_ll_layer_variant : &ep_low_latency_variant;
+}
+
 const struct ep_command ep_cmd_low_latency = {
 	.name = "low-latency",
 	.help = "DeepEP low-latency dispatch/combine into per-expert buffers (shared memory; --nodes: TCP or verbs too)",
 	.options = {"low-latency", EP_SCOPE_RUN | EP_SCOPE_LL | EP_SCOPE_NODES, ll_defaults},
 	.variant = &ep_low_latency_variant,
+	.variant_for = ll_variant_for,
 	.across_nodes = ll_across_nodes,
 	.check = ll_check,
 	.describe = ll_describe,

@@ -15,4 +15,9 @@ void ep_ll_run_config(const struct ep_run *run, int P, struct ep_ll_config *cfg)
  * with another mode and hands it over (cli/mixed.c: ep_ll_clean). */
 struct ep_ll *ep_ll_variant_coll(void *st);
 
+/* A parallel configuration's layer with moe_tp > 1 on one host: low-latency
+ * dispatch and combine inside each strided MoE-EP group, the MoE-TP stage
+ * between (cli/ll_layer.c). */
+extern const struct ep_variant ep_ll_layer_variant;
+
 #endif

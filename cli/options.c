@@ -1032,16 +1032,30 @@ static int check_layer_nodes(const struct ep_options *o, const struct ep_paralle
 	return 0;
 }
 
+/* Low-latency mode with moe_tp > 1 (cli/ll_layer.c) runs on one host, its ops the layer's phases. */
+static int check_ll_moe_tp(const struct ep_options *o, const char *text, char *err, size_t len)
+{
+	if (o->ranks_per_node > 0 || o->nodes > 1)
+		return fail(err, len, "%s: low-latency mode with moe_tp > 1 runs on one host; across nodes it is not built "
+				      "(moe_tp = 1 is)", text);
+	if (o->zero_copy || o->hook || o->dump_dir)
+		return fail(err, len, "%s: --%s in low-latency mode with moe_tp > 1 is not built (the MoE-TP reduce writes "
+				      "combine's input; the layer's ops are its phases)", text,
+			    o->zero_copy ? "zero-copy" : o->hook ? "hook" : "dump");
+	return 0;
+}
+
 /* What the MoE layer of a parallel configuration runs so far (cli/moe_layer.h). */
 static int check_layer(const struct ep_options *o, const struct ep_parallel *p, int R, char *err, size_t len)
 {
 	char text[160];
 	ep_parallel_text(p, text, sizeof(text));
 	int nodes = !strcmp(o->command, "internode"), ll = !strcmp(o->command, "low-latency");
-	if (ll && (p->v[EP_PAR_MOE_TP] != 1 || p->moe_comm == EP_MOE_ALLGATHER))
-		return fail(err, len, "%s: in low-latency mode the layer runs with moe_tp = 1 and all-to-all (DeepEP's "
-				      "low-latency kernels over the whole world); MoE-TP and allgather mode are normal-mode "
-				      "phases (epbench intranode, internode)", text);
+	if (ll && p->moe_comm == EP_MOE_ALLGATHER)
+		return fail(err, len, "%s: in low-latency mode the layer runs all-to-all (DeepEP's low-latency kernels); "
+				      "allgather mode is a normal-mode phase (epbench intranode, internode)", text);
+	if (ll && p->v[EP_PAR_MOE_TP] > 1 && check_ll_moe_tp(o, text, err, len))
+		return -1;
 	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
 		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of them "
 				      "(a group that spans nodes holds whole nodes)", text, o->ranks_per_node);

@@ -161,7 +161,9 @@ int ep_ll_init(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void
 	if (rc)
 		return rc;
 	int P = per_node(cfg);
-	if (rank < 0 || rank >= cfg->num_ranks || !arena || !w || w->rank != rank % P ||
+	/* on one host the waiter may be any rank of the node's (a MoE layer's
+	 * strided EP group: rank is the group's, the waiter the world's) */
+	if (rank < 0 || rank >= cfg->num_ranks || !arena || !w || (net && w->rank != rank % P) ||
 	    (P < cfg->num_ranks) != (net != NULL))
 		return -EINVAL;
 	plan_rank(cfg, &p);
@@ -260,7 +262,7 @@ static int signal_sane(struct ep_ll *ctx, int l, int which, uint32_t target)
 	ep_sync_fail(ctx->waiter, -EP_EWRONGDATA,
 		     "rank %d: low-latency %s: rank %d's signal reads %u, %u calls ahead of this rank's %u: the low-latency buffer holds another mode's data (not cleaned after normal mode used it; DeepEP: clean_low_latency_buffer)",
 		     ctx->rank, which == LL_SIG_DISP_SENT ? "dispatch" : "combine",
-		     ctx->node * ctx->cfg.ranks_per_node + l, v, v - target, target);
+		     ctx->peer_names ? ctx->peer_names[l] : ctx->node * ctx->cfg.ranks_per_node + l, v, v - target, target);
 	return -EP_EWRONGDATA;
 }
 
@@ -272,7 +274,8 @@ static int wait_all(struct ep_ll *ctx, int which, uint32_t target)
 	int sent = which == LL_SIG_DISP_SENT || which == LL_SIG_COMB_SENT;
 	for (int i = 1; i <= P; i++) {
 		int l = (ctx->local + i) % P;
-		int rc = ep_flag_wait_geq(ctx->waiter, ll_signal_of(ctx, l, which), target, l);
+		int rc = ep_flag_wait_geq(ctx->waiter, ll_signal_of(ctx, l, which), target,
+					  ctx->peer_names ? ctx->peer_names[l] : l);
 		if (rc) {
 			if (ctx->net)
 				ep_ll_name_globally(ctx, l);

@@ -160,6 +160,7 @@ struct ep_ll {
 	int rank;                  /* global */
 	int node, local, nodes;    /* rank = node * P + local */
 	struct ep_waiter *waiter;  /* the node's ranks, indexed by local rank */
+	const int *peer_names;     /* one host: the waiter's rank of each group rank (NULL: the same) */
 	struct ep_transport *net;  /* connected to every rank of other nodes; NULL on one node */
 	char *arena;               /* the node's, same address in its every rank */
 	size_t rank_bytes;         /* bytes of one rank's region */

@@ -134,6 +134,12 @@ void ep_ll_ref_fini(struct ep_ll_ref *ref)
 	memset(ref, 0, sizeof(*ref));
 }
 
+/* Rank s as reports name it. */
+static int name_of(const struct ep_ll_ref *ref, int s)
+{
+	return ref->names ? ref->names[s] : s;
+}
+
 /* Token t of rank s as dispatch delivers it: ref->xrow holds the BF16 row;
  * FP8 also fills ref->q and ref->scales (scale_inv per 128 channels). */
 static void wire_row(struct ep_ll_ref *ref, int s, int t)
@@ -159,14 +165,14 @@ static void check_scales(struct ep_ll_ref *ref, const struct ep_ll_dispatch_out 
 			want[b] = (uint8_t)(ep_f32_bits(ref->scales[b]) >> 23);
 			ref->got_bytes[b] = (uint8_t)(words[(b / 4) * RN + (size_t)p] >> (8 * (b % 4)));
 		}
-		ep_compare_row(rep, name, EP_ELEM_U8, want, ref->got_bytes, B, p, s, t);
+		ep_compare_row(rep, name, EP_ELEM_U8, want, ref->got_bytes, B, p, name_of(ref, s), t);
 		return;
 	}
 	const float *f = (const float *)a->packed_recv_x_scales + (size_t)e * B * RN;
 	float got[B];
 	for (size_t b = 0; b < B; b++)
 		got[b] = f[b * RN + (size_t)p];
-	ep_compare_row(rep, name, EP_ELEM_F32, ref->scales, got, B, p, s, t);
+	ep_compare_row(rep, name, EP_ELEM_F32, ref->scales, got, B, p, name_of(ref, s), t);
 }
 
 /* Every valid packed row of local expert e. */
@@ -177,21 +183,22 @@ static void check_expert_rows(struct ep_ll_ref *ref, const struct ep_ll_dispatch
 	size_t RN = (size_t)c->num_ranks * c->max_tokens, H = (size_t)c->hidden;
 	int fp8 = c->dtype == EP_DTYPE_FP8;
 	size_t row_bytes = fp8 ? H : 2 * H;
-	char xname[40], sname[40], iname[40];
-	snprintf(xname, sizeof(xname), "packed_recv_x[%d]", e);
-	snprintf(sname, sizeof(sname), "packed_recv_x_scales[%d]", e);
-	snprintf(iname, sizeof(iname), "packed_recv_src_info[%d]", e);
+	char xname[64], sname[64], iname[64];
+	const char *tag = ref->tag ? ref->tag : "packed_recv";
+	snprintf(xname, sizeof(xname), "%s_x[%d]", tag, e);
+	snprintf(sname, sizeof(sname), "%s_x_scales[%d]", tag, e);
+	snprintf(iname, sizeof(iname), "%s_src_info[%d]", tag, e);
 	for (int32_t p = 0; p < rows; p++) {
 		size_t at = (size_t)e * RN + (size_t)p;
 		int s = ref->row_src_rank[at], t = ref->row_src_token[at];
 		wire_row(ref, s, t);
 		const uint8_t *got = (const uint8_t *)a->packed_recv_x + at * row_bytes;
 		ep_compare_row(rep, xname, fp8 ? EP_ELEM_FP8 : EP_ELEM_BF16,
-			       fp8 ? (const void *)ref->q : (const void *)ref->xrow, got, H, p, s, t);
+			       fp8 ? (const void *)ref->q : (const void *)ref->xrow, got, H, p, name_of(ref, s), t);
 		if (fp8)
 			check_scales(ref, a, e, p, sname, s, t, rep);
 		int32_t want = t;
-		ep_compare_row(rep, iname, EP_ELEM_I32, &want, a->packed_recv_src_info + at, 1, p, s, t);
+		ep_compare_row(rep, iname, EP_ELEM_I32, &want, a->packed_recv_src_info + at, 1, p, name_of(ref, s), t);
 	}
 }
 
@@ -200,10 +207,12 @@ void ep_ll_ref_check_dispatch(struct ep_ll_ref *ref, const struct ep_ll_dispatch
 {
 	const struct ep_ll_config *c = &ref->cfg;
 	int R = c->num_ranks, L = c->num_experts / R;
-	ep_compare_row(rep, "packed_recv_count", EP_ELEM_I32, ref->count, a->packed_recv_count,
-		       (size_t)L, 0, -1, -1);
+	char cname[64], lname[64];
+	snprintf(cname, sizeof(cname), "%s_count", ref->tag ? ref->tag : "packed_recv");
+	snprintf(lname, sizeof(lname), "%s_layout_range", ref->tag ? ref->tag : "packed_recv");
+	ep_compare_row(rep, cname, EP_ELEM_I32, ref->count, a->packed_recv_count, (size_t)L, 0, -1, -1);
 	for (int e = 0; e < L; e++) {
-		ep_compare_row(rep, "packed_recv_layout_range", EP_ELEM_I64,
+		ep_compare_row(rep, lname, EP_ELEM_I64,
 			       ref->layout_range + (size_t)e * R,
 			       a->packed_recv_layout_range + (size_t)e * R, (size_t)R, e, -1, -1);
 		int32_t rows = ref->count[e];
@@ -230,6 +239,22 @@ static void expert_input(struct ep_ll_ref *ref, int src, int t)
 	ep_fp8_dequant_row(ref->q, ref->scales, H, ref->deq);
 }
 
+/* y = the expert output of ref->deq on (EP rank, local expert e). */
+static void expert_output(const struct ep_ll_ref *ref, int rank, int e, uint16_t *y)
+{
+	if (ref->expert)
+		ref->expert->row(ref->expert->ctx, rank, e, ref->deq, ref->cfg.hidden, y);
+	else
+		ep_expert_transform(ref->payload, rank, e, ref->deq, ref->cfg.hidden, y);
+}
+
+void ep_ll_ref_expert_row(struct ep_ll_ref *ref, int e, int p, uint16_t *want)
+{
+	size_t at = (size_t)e * (size_t)ref->cfg.num_ranks * (size_t)ref->cfg.max_tokens + (size_t)p;
+	expert_input(ref, ref->row_src_rank[at], ref->row_src_token[at]);
+	expert_output(ref, ref->me, e, want);
+}
+
 int ep_ll_ref_combined_row(struct ep_ll_ref *ref, int src, int t, uint16_t *want)
 {
 	const struct ep_ll_config *c = &ref->cfg;
@@ -247,7 +272,7 @@ int ep_ll_ref_combined_row(struct ep_ll_ref *ref, int src, int t, uint16_t *want
 			expert_input(ref, src, t);
 			have_input = 1;
 		}
-		ep_expert_transform(ref->payload, (int)(g / L), (int)(g % L), ref->deq, H, ref->y);
+		expert_output(ref, (int)(g / L), (int)(g % L), ref->y);
 		for (int i = 0; i < H; i++)
 			ref->acc[i] = fmaf(ep_bf16_to_f32(ref->y[i]), wt[j], ref->acc[i]);
 	}
@@ -263,6 +288,6 @@ void ep_ll_ref_check_combine(struct ep_ll_ref *ref, const uint16_t *combined_x,
 	for (int t = 0; t < ref->num_tokens[ref->me]; t++) {
 		ep_ll_ref_combined_row(ref, ref->me, t, ref->want);
 		ep_compare_row(rep, "combined_x", EP_ELEM_BF16, ref->want, combined_x + (size_t)t * H,
-			       (size_t)H, t, ref->me, t);
+			       (size_t)H, t, name_of(ref, ref->me), t);
 	}
 }

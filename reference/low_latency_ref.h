@@ -22,6 +22,7 @@
 #include "collectives/low_latency.h"
 #include "reference/compare.h"
 #include "reference/inputs.h"
+#include "reference/reference.h"
 
 /* Inputs of the low-latency variant */
 
@@ -35,6 +36,12 @@ struct ep_ll_ref {
 	uint64_t seed;
 	enum ep_payload payload;        /* the routing's */
 	const struct ep_routing *routing; /* the caller's, outlives the reference */
+	/* the expert stand-in of a packed row (reference/reference.h), set by
+	 * the caller after init: NULL, the plain transform of (EP rank, local
+	 * expert); a MoE-TP stage sums its members' partials (reference/moe_layer_ref.h) */
+	const struct ep_expert_fn *expert;
+	const int *names;               /* [R] the rank a report names for rank s (NULL: s), set by the caller */
+	const char *tag;                /* the dispatch tensors' names: tag_x, ... (NULL: packed_recv) */
 	int me;
 	int max_tokens_in;             /* T, the routing rows per rank */
 	int32_t *num_tokens;           /* [R] T_r */
@@ -70,6 +77,9 @@ void ep_ll_ref_check_dispatch(struct ep_ll_ref *ref, const struct ep_ll_dispatch
 			      struct ep_check_report *rep);
 void ep_ll_ref_check_combine(struct ep_ll_ref *ref, const uint16_t *combined_x,
 			     struct ep_check_report *rep);
+/* The expert output of rank me's packed row p of local expert e (p below
+ * the expected count), bf16 [H]: what combine takes as its x there. */
+void ep_ll_ref_expert_row(struct ep_ll_ref *ref, int e, int p, uint16_t *want);
 /* What combine returns for token t of any rank src (bf16 [H]). 0. */
 int ep_ll_ref_combined_row(struct ep_ll_ref *ref, int src, int t, uint16_t *want);
 

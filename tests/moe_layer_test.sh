@@ -267,8 +267,9 @@ run "ll_nodes_tp_straddles_refused" 2 10 low-latency --local-nodes --nodes 3 --r
 expect "ll_nodes_tp_straddles_said" "tp must divide the ranks of a node or be a multiple of them"
 run "ll_combined_damaged" 1 60 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $small -t 16 --fault bitflip:1:combined_x
 expect "ll_combined_damaged_named" "first: rank 1: combined_x"
-run "ll_moe_tp_refused" 2 10 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 $small -t 16
-expect "ll_moe_tp_refused_said" "in low-latency mode the layer runs with moe_tp = 1 and all-to-all"
+run "ll_allgather_refused" 2 10 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather $small -t 16
+expect "ll_allgather_refused_said" "in low-latency mode the layer runs all-to-all"
+# moe_tp > 1 in low-latency mode: tests/ll_layer_test.sh
 SUBCOMMAND=intranode
 
 # soak (fresh inputs every pass) and rotating routing: the layer rebuilds its slices and references

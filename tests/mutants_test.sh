@@ -146,4 +146,13 @@ mutant "ascend_tp_net_ep_group_swapped" cli/ascend_tp.c \
 	"ep_ascend_net_group(&st->coll, g->moe_tp, st->g);" "ep_ascend_net_group(&st->coll, g->moe_tp, (st->g + 1) % g->moe_tp);" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --timeout 10 \
 	--ep-semantics ascend --parallel dp=2,tp=2,moe_tp=2,moe_ep=2
+# Low-latency mode's MoE-TP stage (cli/ll_layer.c): a gathered block taken from the wrong member,
+# and the reduce summing from member 0 instead of in rotation order from the owner (moe_tp 4 shows it)
+mutant "ll_layer_block_from_wrong_member" cli/ll_layer.c \
+	"copy_block(&st->cfg, &st->members[(st->g + i) % st->moe_tp].out" \
+	"copy_block(&st->cfg, &st->members[(st->g + i + (i > 0)) % st->moe_tp].out" \
+	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
+mutant "ll_layer_reduce_not_rotated" cli/ll_layer.c \
+	"(st->g + i) % st->moe_tp, (st->moe_tp - i) % st->moe_tp)" "i, (st->g - i + st->moe_tp) % st->moe_tp)" \
+	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
 finish mutants_test.sh

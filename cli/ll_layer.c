@@ -1,0 +1,735 @@
+/* ll_layer.c - `epbench low-latency --parallel` with moe_tp > 1: DeepEP's low-latency dispatch and combine inside each strided MoE-EP group, with the MoE-TP stage between.
+ *
+ * parallel-semantics.md section 3 with DeepEP semantics, on one host. The
+ * places, slices and per-group routings are the normal-mode layer's
+ * (cli/moe_layer_geometry.c): world rank r is EP rank q = r / moe_tp of
+ * MoE-EP group g = r % moe_tp. A pass runs, each phase one op:
+ *   ep_dispatch     collectives/low_latency.h's dispatch over the group's
+ *                   moe_ep ranks (R = moe_ep), each group over its own
+ *                   arena (its own rank regions and signal lines: a
+ *                   group's signals count its own calls only);
+ *   moe_tp_gather   the MoE-TP group's receive layouts, block i from
+ *                   member (g + i) % moe_tp (block 0 its own): every
+ *                   valid packed row, its scales and source index, the
+ *                   counts and layout ranges, into DeepEP's [L][R*N] layout;
+ *   moe_tp_reduce   each member's stand-in of every gathered row (the
+ *                   transform of its world rank, untimed) summed back to the
+ *                   rows' owner: own partial, then the peers in rotation
+ *                   order, one rounding (collectives/group.h, pair = 1); the
+ *                   sums go to the packed positions combine reads;
+ *   ep_combine      the group's low-latency combine (the token owner's
+ *                   top-k weights, fmaf from +0, as in DeepEP);
+ *   attn_tp_gather  the attention-TP group's combined slices (cli/attn_gather.h).
+ * Each op is timed and checked byte for byte against reference/low_latency_ref.h
+ * (the group's reference for EP rank q, its expert hook the MoE-TP sum of
+ * reference/moe_layer_ref.h); an op's prepare runs the phases before it.
+ *
+ * Arena: moe_tp group arenas (ep_ll_arena_bytes of the group's config),
+ * then every rank's partials ([moe_tp][cap][H] bf16, rows of block i in
+ * (expert, packed row) order), then the attention gather's slots.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/low_latency.h"
+#include "cli/moe_layer.h"
+#include "collectives/error.h"
+#include "collectives/group.h"
+#include "cli/fault.h"
+#include "collectives/numeric.h"
+#include "reference/low_latency_ref.h"
+#include "reference/placement.h"
+#include "reference/transform.h"
+
+enum lll_stage { LLL_NONE, LLL_DISPATCHED, LLL_GATHERED, LLL_REDUCED, LLL_COMBINED };
+
+struct lll_state {
+	struct ep_bench_env *env;
+	struct layer_state geo;          /* places, slices, groups' routings and experts */
+	struct ep_ll_config cfg;         /* one MoE-EP group's: R = moe_ep */
+	struct ep_ll coll;               /* group g, EP rank q */
+	struct ep_ll *members;           /* [moe_tp] EP rank q of group i: views of its receive layout */
+	struct ep_ll_ref *refs;          /* [moe_tp] group i's reference for EP rank q */
+	int g, q, moe_tp, T;
+	uint16_t *x;                     /* [T][H] this rank's slice */
+	const int64_t *topk_idx;         /* the reference's rows, or moved */
+	int64_t *moved;                  /* --fault replica: this rank's ids with one replica moved, or NULL */
+	const float *topk_weights;
+	struct ep_ll_dispatch_out out;
+	struct ep_ll_dispatch_out *gath; /* [moe_tp] gathered blocks */
+	void **gbuf;                     /* [moe_tp] their memory */
+	size_t cap;                      /* partial rows per block */
+	uint16_t *partials;              /* the arena's [W][moe_tp][cap][H] */
+	uint16_t *reduced;               /* [cap][H] */
+	uint16_t *expert_out;            /* [L][R*N][H] combine's x */
+	uint16_t *deq;
+	float *scales;
+	struct ep_attn_gather attn;
+	struct ep_traffic *area_traffic, tview;
+	int *names;                      /* [moe_tp][moe_ep] world rank of EP rank k of group i: k moe_tp + i */
+	const uint16_t **parts;          /* [moe_tp] the reduce's partials, rotation order */
+	uint64_t disp_alg, disp_wire, comb_alg, comb_wire;
+	int partials_ready;
+	enum lll_stage stage;
+};
+
+/* Geometry of a run: the group's config and its sizes. */
+
+static void group_config(const struct layer_state *geo, const struct ep_run *run, struct ep_ll_config *cfg)
+{
+	struct ep_run r = *run;
+	r.shape = geo->eshape;
+	ep_ll_run_config(&r, geo->moe_ep, cfg);
+}
+
+static size_t lll_L(const struct ep_ll_config *c)
+{
+	return (size_t)c->num_experts / (size_t)c->num_ranks;
+}
+
+static size_t lll_RN(const struct ep_ll_config *c)
+{
+	return (size_t)c->num_ranks * (size_t)c->max_tokens;
+}
+
+/* Packed rows a rank can hold: every source token's K messages, at most R*N per expert. */
+static size_t block_rows(const struct ep_ll_config *c)
+{
+	size_t k = lll_RN(c) * (size_t)c->num_topk, all = lll_L(c) * lll_RN(c);
+	return k < all ? k : all;
+}
+
+struct lll_plan {
+	size_t group, partials, slots, total;
+};
+
+static void plan(const struct layer_state *geo, const struct ep_ll_config *c, struct lll_plan *p)
+{
+	size_t H = (size_t)c->hidden, W = (size_t)geo->W;
+	p->group = ep_align_up(ep_ll_arena_bytes(c), EP_PAGE);
+	p->partials = p->group * (size_t)geo->moe_tp;
+	p->slots = ep_align_up(p->partials + W * (size_t)geo->moe_tp * block_rows(c) * H * 2, EP_PAGE);
+	p->total = ep_align_up(p->slots + ep_attn_gather_slot_bytes(geo->W, (size_t)geo->sl.max_slice, c->hidden),
+			       EP_PAGE);
+}
+
+/* A gathered block in DeepEP's layout (rows past the counts untouched). */
+static size_t block_bytes(const struct ep_ll_config *c)
+{
+	size_t L = lll_L(c), RN = lll_RN(c);
+	return L * RN * ep_ll_row_bytes(c) + L * (size_t)ep_ll_scale_cols(c) * RN * 4 + L * 4 + L * RN * 4 +
+	       L * (size_t)c->num_ranks * 8;
+}
+
+static int lll_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
+{
+	struct layer_state geo = {0};
+	struct ep_ll_config c;
+	int rc = layer_geometry(&geo, run, 0);
+	if (!rc) {
+		group_config(&geo, run, &c);
+		if (!ep_ll_arena_bytes(&c))
+			rc = -EP_EUSAGE;
+	}
+	if (!rc) {
+		struct lll_plan p;
+		plan(&geo, &c, &p);
+		*arena_bytes = p.total;
+		run->capacity = lll_RN(&c);
+		double H = c.hidden, M = geo.moe_tp, RN = (double)lll_RN(&c), L = (double)lll_L(&c);
+		double b = M * ((double)block_bytes(&c) + (double)ep_ll_rank_bytes(&c) + 12.0 * RN * c.num_topk +
+				8 * L * RN + 8 * L * c.num_ranks) +
+			   2 * H * ((double)block_rows(&c) + L * RN + (double)geo.tp * geo.sl.max_slice);
+		*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
+	}
+	layer_geometry_fini(&geo);
+	return rc;
+}
+
+static void lll_teardown(void *p)
+{
+	struct lll_state *st = p;
+	if (!st)
+		return;
+	if (st->env)
+		st->env->waiter->traffic = st->area_traffic;
+	ep_ll_fini(&st->coll);
+	for (int i = 0; i < st->moe_tp; i++) {
+		if (st->members)
+			ep_ll_fini(&st->members[i]);
+		if (st->refs)
+			ep_ll_ref_fini(&st->refs[i]);
+		if (st->gbuf)
+			free(st->gbuf[i]);
+	}
+	free(st->members);
+	free(st->refs);
+	free(st->gbuf);
+	free(st->gath);
+	free(st->x);
+	free(st->moved);
+	free(st->reduced);
+	free(st->expert_out);
+	free(st->deq);
+	free(st->scales);
+	free(st->attn.out);
+	free(st->names);
+	free(st->parts);
+	layer_geometry_fini(&st->geo);
+	free(st);
+}
+
+static void count_bytes(struct lll_state *st);
+
+/* Every group's reference for EP rank q, with its MoE-TP expert; this rank's inputs. */
+static int lll_inputs(struct lll_state *st)
+{
+	const struct ep_run *run = st->env->run;
+	size_t H = (size_t)st->cfg.hidden;
+	int rc;
+	for (int i = 0; i < st->moe_tp; i++) {
+		if ((rc = ep_ll_ref_init(&st->refs[i], &st->cfg, st->geo.eshape.num_tokens, &st->geo.routings[i],
+					 run->cfg->seed, run->routing.uneven_tokens, st->q)))
+			return rc;
+		st->refs[i].expert = &st->geo.experts[i].fn;
+		st->refs[i].names = st->names + (size_t)i * (size_t)st->geo.moe_ep;
+	}
+	struct ep_ll_ref *mine = &st->refs[st->g];
+	st->T = ep_ll_ref_tokens(mine, st->q);
+	st->topk_idx = ep_ll_ref_topk_idx(mine, st->q);
+	st->topk_weights = ep_ll_ref_topk_weights(mine, st->q);
+	free(st->moved);
+	st->moved = NULL;
+	if (run->routing.placement && ep_faults_at(&run->cfg->faults, EP_FAULT_REPLICA, st->env->rank, 0)) {
+		size_t n = (size_t)st->T * (size_t)st->cfg.num_topk; /* the references keep the true ids */
+		if (!(st->moved = malloc(sizeof(int64_t) * (n + 1))))
+			return -ENOMEM;
+		memcpy(st->moved, st->topk_idx, sizeof(int64_t) * n);
+		ep_placement_move_replica(run->routing.placement, st->moved, n);
+		st->topk_idx = st->moved;
+	}
+	free(st->x);
+	if (!(st->x = malloc(sizeof(uint16_t) * ((size_t)st->T * H + 1))))
+		return -ENOMEM;
+	for (int t = 0; t < st->T; t++)
+		ep_gen_bf16_row(run->cfg->seed, mine->routing, EP_STREAM_X, st->q, t, st->cfg.hidden, st->x + (size_t)t * H);
+	count_bytes(st);
+	return 0;
+}
+
+/* Block i's pointers inside its buffer. */
+static void block_view(const struct ep_ll_config *c, char *b, struct ep_ll_dispatch_out *o)
+{
+	size_t L = lll_L(c), RN = lll_RN(c), S = (size_t)ep_ll_scale_cols(c);
+	o->packed_recv_x = b;
+	b += L * RN * ep_ll_row_bytes(c);
+	o->packed_recv_x_scales = S ? b : NULL;
+	b += L * S * RN * 4;
+	o->packed_recv_count = (int32_t *)b;
+	b += L * 4;
+	o->packed_recv_src_info = (int32_t *)b;
+	b += L * RN * 4;
+	o->packed_recv_layout_range = (int64_t *)b;
+}
+
+static int slice_len(void *p, int r)
+{
+	struct lll_state *st = p;
+	return ep_ll_ref_tokens(&st->refs[r % st->moe_tp], r / st->moe_tp);
+}
+
+static int combined_row(void *p, int r, int t, uint16_t *want)
+{
+	struct lll_state *st = p;
+	return ep_ll_ref_combined_row(&st->refs[r % st->moe_tp], r / st->moe_tp, t, want);
+}
+
+/* The private buffers and the group views of the arena. */
+static int lll_bind(struct lll_state *st, char *arena)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	size_t H = (size_t)c->hidden, n = (size_t)st->moe_tp, M = n;
+	struct lll_plan p;
+	plan(&st->geo, c, &p);
+	st->members = calloc(n, sizeof(*st->members));
+	st->refs = calloc(n, sizeof(*st->refs));
+	st->gbuf = calloc(n, sizeof(*st->gbuf));
+	st->gath = calloc(n, sizeof(*st->gath));
+	st->names = malloc(sizeof(int) * n * (size_t)st->geo.moe_ep);
+	st->parts = calloc(n, sizeof(*st->parts));
+	st->cap = block_rows(c);
+	st->reduced = malloc(st->cap * H * 2 + 2);
+	st->expert_out = calloc(lll_L(c) * lll_RN(c) * H + 1, 2);
+	st->deq = malloc(H * 2 + 2);
+	st->scales = malloc(sizeof(float) * (H / 128 + 1));
+	st->attn.out = malloc(2 * ((size_t)st->geo.tp * (size_t)st->geo.sl.max_slice * H + 1));
+	if (!st->members || !st->refs || !st->gbuf || !st->gath || !st->names || !st->parts || !st->reduced || !st->expert_out ||
+	    !st->deq || !st->scales || !st->attn.out)
+		return -ENOMEM;
+	for (size_t i = 0; i < M; i++) {
+		if (!(st->gbuf[i] = calloc(1, block_bytes(c))))
+			return -ENOMEM;
+		block_view(c, st->gbuf[i], &st->gath[i]);
+	}
+	st->partials = (uint16_t *)(arena + p.partials);
+	st->attn = (struct ep_attn_gather){.waiter = st->env->waiter, .tp = st->geo.tp, .d = st->geo.d, .P = st->geo.W,
+					   .hidden = c->hidden, .slot_rows = (size_t)st->geo.sl.max_slice,
+					   .slots = (uint16_t *)(arena + p.slots), .out = st->attn.out,
+					   .len = slice_len, .expected = combined_row, .ctx = st};
+	for (int i = 0; i < st->moe_tp; i++)
+		for (int k = 0; k < st->geo.moe_ep; k++)
+			st->names[i * st->geo.moe_ep + k] = k * st->moe_tp + i;
+	return 0;
+}
+
+/* The group's collective and the views of the other groups' EP rank q. */
+static int lll_colls(struct lll_state *st, char *arena)
+{
+	struct lll_plan p;
+	int rc;
+	plan(&st->geo, &st->cfg, &p);
+	for (int i = 0; i < st->moe_tp; i++)
+		if ((rc = ep_ll_init(&st->members[i], &st->cfg, st->q, arena + (size_t)i * p.group, st->env->waiter, NULL)))
+			return rc;
+	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->q, arena + (size_t)st->g * p.group, st->env->waiter, NULL)))
+		return rc;
+	const int *mine = st->names + (size_t)st->g * (size_t)st->geo.moe_ep;
+	st->coll.peer_names = mine;
+	/* the collective counts per-pair rows in group ranks: recorded under world ranks */
+	st->env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, mine);
+	return 0;
+}
+
+static int lll_setup(struct ep_bench_env *env, void **out)
+{
+	struct lll_state *st = calloc(1, sizeof(*st));
+	int rc;
+	if (!st)
+		return -ENOMEM;
+	st->env = env;
+	st->area_traffic = env->waiter->traffic;
+	if (!(rc = layer_geometry(&st->geo, env->run, env->rank))) {
+		st->g = st->geo.g, st->q = st->geo.q, st->moe_tp = st->geo.moe_tp;
+		group_config(&st->geo, env->run, &st->cfg);
+		if (!(rc = lll_bind(st, env->arena)) && !(rc = lll_inputs(st)))
+			rc = lll_colls(st, env->arena);
+	}
+	if (rc) {
+		lll_teardown(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+/* Soak, routing steps: the slices, references and inputs anew; the
+ * collectives stay (their buffers take any routing of N tokens per rank). */
+static int lll_reseed(void *p)
+{
+	struct lll_state *st = p;
+	int rc;
+	for (int i = 0; i < st->moe_tp; i++)
+		ep_ll_ref_fini(&st->refs[i]);
+	layer_geometry_fini(&st->geo);
+	st->stage = LLL_NONE, st->partials_ready = 0;
+	if ((rc = layer_geometry(&st->geo, st->env->run, st->env->rank)))
+		return rc;
+	return lll_inputs(st);
+}
+
+/* Bytes this rank sends per dispatch and combine, as cli/low_latency.c
+ * counts them (DeepEP's test_low_latency; wire: messages to other ranks). */
+static void count_bytes(struct lll_state *st)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	int K = c->num_topk, L = (int)lll_L(c);
+	uint64_t H = (uint64_t)c->hidden, msg = c->dtype == EP_DTYPE_FP8 ? H + H / 128 * 4 + 16 : 2 * H + 16;
+	st->disp_alg = st->disp_wire = st->comb_alg = st->comb_wire = 0;
+	for (int t = 0; t < st->T; t++)
+		for (int j = 0; j < K; j++) {
+			int64_t e = st->topk_idx[(size_t)t * K + j];
+			if (e < 0 || e >= c->num_experts)
+				continue;
+			int remote = e / L != st->q;
+			st->disp_alg += msg, st->comb_alg += 2 * H;
+			st->disp_wire += remote ? msg : 0, st->comb_wire += remote ? 2 * H : 0;
+		}
+}
+
+/* A count as a bound: a damaged one never sends a copy past the layout. */
+static size_t valid_rows(const struct ep_ll_config *c, const struct ep_ll_dispatch_out *o, size_t e)
+{
+	int32_t n = o->packed_recv_count[e];
+	return n < 0 ? 0 : (size_t)n > lll_RN(c) ? lll_RN(c) : (size_t)n;
+}
+
+static size_t total_rows(const struct ep_ll_config *c, const struct ep_ll_dispatch_out *o)
+{
+	size_t n = 0;
+	for (size_t e = 0; e < lll_L(c); e++)
+		n += valid_rows(c, o, e);
+	return n;
+}
+
+/* ---- the phases ---- */
+
+static int lll_dispatch(struct lll_state *st)
+{
+	int rc = ep_ll_dispatch(&st->coll, st->x, st->topk_idx, st->T, &st->out);
+	st->stage = rc ? LLL_NONE : LLL_DISPATCHED;
+	st->partials_ready = 0;
+	return rc;
+}
+
+/* Member src's receive layout into block dst: every valid row, the rest as it was. */
+static void copy_block(const struct ep_ll_config *c, const struct ep_ll_dispatch_out *src, struct ep_ll_dispatch_out *dst)
+{
+	size_t L = lll_L(c), RN = lll_RN(c), S = (size_t)ep_ll_scale_cols(c), row = ep_ll_row_bytes(c);
+	memcpy(dst->packed_recv_count, src->packed_recv_count, L * 4);
+	memcpy(dst->packed_recv_layout_range, src->packed_recv_layout_range, L * (size_t)c->num_ranks * 8);
+	for (size_t e = 0; e < L; e++) {
+		size_t n = valid_rows(c, src, e);
+		memcpy((char *)dst->packed_recv_x + e * RN * row, (const char *)src->packed_recv_x + e * RN * row, n * row);
+		memcpy(dst->packed_recv_src_info + e * RN, src->packed_recv_src_info + e * RN, n * 4);
+		for (size_t b = 0; b < S; b++)
+			memcpy((char *)dst->packed_recv_x_scales + ((e * S + b) * RN) * 4,
+			       (const char *)src->packed_recv_x_scales + ((e * S + b) * RN) * 4, n * 4);
+	}
+}
+
+/* The MoE-TP all-gather: block i from member (g + i) % moe_tp, between node-wide barriers. */
+static int lll_gather(struct lll_state *st)
+{
+	struct ep_waiter *w = st->env->waiter;
+	int rc;
+	ep_set_phase(w, "moe_tp_gather");
+	if ((rc = ep_barrier(w)))
+		return rc;
+	for (int i = 0; i < st->moe_tp; i++)
+		copy_block(&st->cfg, &st->members[(st->g + i) % st->moe_tp].out, &st->gath[i]);
+	rc = ep_barrier(w);
+	ep_set_phase(w, "idle");
+	st->stage = rc ? st->stage : LLL_GATHERED;
+	return rc;
+}
+
+/* Scale of block b of packed row p of expert e, out of DeepEP's layout. */
+static float packed_scale(const struct ep_ll_config *c, const struct ep_ll_dispatch_out *o, size_t e, size_t p, int b)
+{
+	size_t RN = lll_RN(c), S = (size_t)ep_ll_scale_cols(c);
+	if (c->use_ue8m0) { /* int32 [L][H/512][R*N], byte k of a word = block 4w + k */
+		uint32_t v = ((const uint32_t *)o->packed_recv_x_scales)[(e * S + (size_t)b / 4) * RN + p];
+		return ep_ue8m0_to_f32((uint8_t)(v >> (8 * (b % 4))));
+	}
+	return ((const float *)o->packed_recv_x_scales)[(e * S + (size_t)b) * RN + p];
+}
+
+static uint16_t *partials_of(const struct lll_state *st, int world, int block)
+{
+	return st->partials + ((size_t)world * (size_t)st->moe_tp + (size_t)block) * st->cap * (size_t)st->cfg.hidden;
+}
+
+/* Untimed: this member's stand-in (the transform of its world rank) of
+ * every gathered row, block i's rows in (expert, packed row) order. */
+static void lll_partials(struct lll_state *st)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	size_t RN = lll_RN(c), row = ep_ll_row_bytes(c), H = (size_t)c->hidden;
+	ep_set_phase(st->env->waiter, "experts");
+	for (int i = 0; i < st->moe_tp; i++) {
+		const struct ep_ll_dispatch_out *o = &st->gath[i];
+		uint16_t *dst = partials_of(st, st->env->rank, i);
+		size_t n = 0;
+		for (size_t e = 0; e < lll_L(c); e++)
+			for (size_t p = 0; p < valid_rows(c, o, e) && n < st->cap; p++, n++) {
+				const void *src = (const char *)o->packed_recv_x + (e * RN + p) * row;
+				if (c->dtype == EP_DTYPE_FP8) {
+					for (int b = 0; b < c->hidden / 128; b++)
+						st->scales[b] = packed_scale(c, o, e, p, b);
+					ep_fp8_dequant_row(src, st->scales, H, st->deq);
+					src = st->deq;
+				}
+				ep_expert_transform(st->refs[0].payload, st->env->rank, (int)e, src, c->hidden, dst + n * H);
+			}
+	}
+	ep_set_phase(st->env->waiter, "idle");
+	st->partials_ready = 1;
+}
+
+/* The MoE-TP reduce: own partial, then the peers' in rotation order (member
+ * (g + i) % moe_tp holds this rank's rows as its block (moe_tp - i) % moe_tp),
+ * one rounding; the sums to the packed positions combine reads. */
+static int lll_reduce(struct lll_state *st)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	size_t RN = lll_RN(c), H = (size_t)c->hidden, rows = total_rows(c, &st->out);
+	rows = rows < st->cap ? rows : st->cap;
+	for (int i = 0; i < st->moe_tp; i++)
+		st->parts[i] = partials_of(st, st->q * st->moe_tp + (st->g + i) % st->moe_tp, (st->moe_tp - i) % st->moe_tp);
+	ep_set_phase(st->env->waiter, "moe_tp_reduce");
+	int rc = ep_group_reduce(st->env->waiter, st->parts, st->moe_tp, 1, rows, H, st->reduced);
+	ep_set_phase(st->env->waiter, "idle");
+	if (rc)
+		return rc;
+	size_t n = 0;
+	for (size_t e = 0; e < lll_L(c); e++)
+		for (size_t p = 0; p < valid_rows(c, &st->out, e) && n < rows; p++, n++)
+			memcpy(st->expert_out + (e * RN + p) * H, st->reduced + n * H, H * 2);
+	st->stage = LLL_REDUCED;
+	return 0;
+}
+
+static uint16_t *combined_x(const struct lll_state *st)
+{
+	return ep_attn_gather_slot(&st->attn, st->env->rank);
+}
+
+static int lll_combine(struct lll_state *st)
+{
+	int rc = ep_ll_combine(&st->coll, st->expert_out, st->topk_idx, st->topk_weights, combined_x(st));
+	st->stage = rc ? st->stage : LLL_COMBINED;
+	return rc;
+}
+
+/* Each op's prepare: the phases before it this pass has not run. */
+static int upto(struct lll_state *st, enum lll_stage want)
+{
+	int rc;
+	if (want >= LLL_DISPATCHED && st->stage < LLL_DISPATCHED && (rc = lll_dispatch(st)))
+		return rc;
+	if (want >= LLL_GATHERED && st->stage < LLL_GATHERED && (rc = lll_gather(st)))
+		return rc;
+	if (want >= LLL_GATHERED && !st->partials_ready)
+		lll_partials(st);
+	if (want >= LLL_REDUCED && st->stage < LLL_REDUCED && (rc = lll_reduce(st)))
+		return rc;
+	if (want >= LLL_COMBINED && st->stage < LLL_COMBINED && (rc = lll_combine(st)))
+		return rc;
+	return 0;
+}
+
+/* ---- the ops ---- */
+
+static int dispatch_run(void *p)
+{
+	return lll_dispatch(p);
+}
+
+static int dispatch_check(void *p, struct ep_check_report *rep)
+{
+	struct lll_state *st = p;
+	ep_ll_ref_check_dispatch(&st->refs[st->g], &st->out, rep);
+	return 0;
+}
+
+static void dispatch_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct lll_state *st = p;
+	*alg = st->disp_alg, *wire = st->disp_wire;
+}
+
+static uint64_t dispatch_rows(const void *p)
+{
+	const struct lll_state *st = p;
+	return st->stage >= LLL_DISPATCHED ? total_rows(&st->cfg, &st->out) : 0;
+}
+
+/* The packed rows of the last expert that received any (the data faults' target). */
+static int rows_view(const struct lll_state *st, const char *name, const struct ep_ll_dispatch_out *o,
+		     struct ep_tensor_view *v, int max)
+{
+	const struct ep_ll_config *c = &st->cfg;
+	size_t e = lll_L(c) - 1, row = ep_ll_row_bytes(c);
+	if (max < 1)
+		return 0;
+	while (e > 0 && valid_rows(c, o, e) == 0)
+		e--;
+	v[0] = (struct ep_tensor_view){name, (uint8_t *)o->packed_recv_x + e * lll_RN(c) * row, valid_rows(c, o, e), row};
+	return 1;
+}
+
+static int dispatch_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct lll_state *st = p;
+	return rows_view(st, "packed_recv_x", &st->out, v, max);
+}
+
+static int gather_prepare(void *p)
+{
+	return upto(p, LLL_DISPATCHED);
+}
+
+static int gather_run(void *p)
+{
+	return lll_gather(p);
+}
+
+/* Block i against the reference of member (g + i) % moe_tp's group. */
+static int gather_check(void *p, struct ep_check_report *rep)
+{
+	struct lll_state *st = p;
+	for (int i = 0; i < st->moe_tp; i++) {
+		struct ep_ll_ref *ref = &st->refs[(st->g + i) % st->moe_tp];
+		ref->tag = "moe_tp_gathered";
+		ep_ll_ref_check_dispatch(ref, &st->gath[i], rep);
+		ref->tag = NULL;
+	}
+	return 0;
+}
+
+static void gather_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct lll_state *st = p;
+	const struct ep_ll_config *c = &st->cfg;
+	uint64_t row = ep_ll_row_bytes(c) + 4 * (uint64_t)ep_ll_scale_cols(c) + 4, n = 0;
+	for (int i = 0; i < st->moe_tp; i++)
+		n += total_rows(c, &st->gath[i]);
+	*alg = n * row;
+	*wire = (n - total_rows(c, &st->gath[0])) * row;
+}
+
+/* A peer's block (block 1 when there is one): what came from elsewhere. */
+static int gather_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct lll_state *st = p;
+	return rows_view(st, "moe_tp_gathered_x", &st->gath[st->moe_tp > 1], v, max);
+}
+
+static int reduce_prepare(void *p)
+{
+	return upto(p, LLL_GATHERED);
+}
+
+static int reduce_run(void *p)
+{
+	return lll_reduce(p);
+}
+
+/* Every valid packed row's sum against the reference's MoE-TP expert output. */
+static int reduce_check(void *p, struct ep_check_report *rep)
+{
+	struct lll_state *st = p;
+	struct ep_ll_ref *ref = &st->refs[st->g];
+	size_t RN = lll_RN(&st->cfg), H = (size_t)st->cfg.hidden;
+	for (int e = 0; e < (int)lll_L(&st->cfg); e++)
+		for (int32_t r = 0; r < ref->count[e]; r++) {
+			size_t at = (size_t)e * RN + (size_t)r;
+			ep_ll_ref_expert_row(ref, e, r, st->deq);
+			ep_compare_row(rep, "moe_tp_reduced_x", EP_ELEM_BF16, st->deq, st->expert_out + at * H, H, r,
+				       ref->row_src_rank[at] * st->moe_tp + st->g, ref->row_src_token[at]);
+		}
+	return 0;
+}
+
+static void reduce_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct lll_state *st = p;
+	uint64_t rows = total_rows(&st->cfg, &st->out) * 2 * (uint64_t)st->cfg.hidden;
+	*alg = rows * (uint64_t)st->moe_tp;
+	*wire = rows * (uint64_t)(st->moe_tp - 1);
+}
+
+static int reduce_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct lll_state *st = p;
+	const struct ep_ll_config *c = &st->cfg;
+	size_t e = 0;
+	if (max < 1)
+		return 0;
+	while (e + 1 < lll_L(c) && valid_rows(c, &st->out, e) == 0)
+		e++;
+	v[0] = (struct ep_tensor_view){"moe_tp_reduced_x", (uint8_t *)(st->expert_out + e * lll_RN(c) * (size_t)c->hidden),
+				       valid_rows(c, &st->out, e), 2 * (size_t)c->hidden};
+	return 1;
+}
+
+static int combine_prepare(void *p)
+{
+	return upto(p, LLL_REDUCED);
+}
+
+static int combine_run(void *p)
+{
+	return lll_combine(p);
+}
+
+static int combine_check(void *p, struct ep_check_report *rep)
+{
+	struct lll_state *st = p;
+	ep_ll_ref_check_combine(&st->refs[st->g], combined_x(st), rep);
+	return 0;
+}
+
+static void combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	const struct lll_state *st = p;
+	*alg = st->comb_alg, *wire = st->comb_wire;
+}
+
+static int combine_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct lll_state *st = p;
+	if (max < 1)
+		return 0;
+	v[0] = (struct ep_tensor_view){"combined_x", (uint8_t *)combined_x(st), (size_t)st->T, 2 * (size_t)st->cfg.hidden};
+	return 1;
+}
+
+static int attn_prepare(void *p)
+{
+	return upto(p, LLL_COMBINED);
+}
+
+static int attn_run(void *p)
+{
+	return ep_attn_gather_run(&((struct lll_state *)p)->attn);
+}
+
+static int attn_check(void *p, struct ep_check_report *rep)
+{
+	ep_attn_gather_check(&((struct lll_state *)p)->attn, rep);
+	return 0;
+}
+
+static void attn_bytes(const void *p, uint64_t *alg, uint64_t *wire)
+{
+	struct lll_state *st = (struct lll_state *)p;
+	ep_attn_gather_bytes(&st->attn, (size_t)st->T, alg, wire);
+}
+
+static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct lll_state *st = p;
+	if (max < 1)
+		return 0;
+	v[0] = (struct ep_tensor_view){"attn_tp_gathered_x", (uint8_t *)st->attn.out, ep_attn_gather_rows(&st->attn),
+				       2 * (size_t)st->cfg.hidden};
+	return 1;
+}
+
+#define A2A EP_OPS_A2A
+static const struct ep_op_desc lll_ops[] = {
+	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .run = dispatch_run, .check = dispatch_check,
+	 .bytes = dispatch_bytes, .recv_rows = dispatch_rows, .outputs = dispatch_outputs, .receives = 1},
+	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = gather_prepare,
+	 .run = gather_run, .check = gather_check, .bytes = gather_bytes, .outputs = gather_outputs},
+	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = reduce_prepare,
+	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
+	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .prepare = combine_prepare, .run = combine_run,
+	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_prepare, .run = attn_run,
+	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
+};
+
+const struct ep_variant ep_ll_layer_variant = {
+	.name = "low-latency-layer",
+	.size = lll_size,
+	.setup = lll_setup,
+	.teardown = lll_teardown,
+	.reseed = lll_reseed,
+	.tensors = "packed_recv_x moe_tp_gathered_x moe_tp_reduced_x combined_x attn_tp_gathered_x",
+	.rows_per_expert = 1,
+	.nops = (int)(sizeof(lll_ops) / sizeof(lll_ops[0])),
+	.ops = lll_ops,
+};
