@@ -32,6 +32,7 @@
 #include "cli/low_latency.h"
 #include "cli/normal_io.h"
 #include "cli/oracle.h"
+#include "cli/oracle_ascend_tp.h"
 #include "cli/sweep.h"
 #include "collectives/error.h"
 #include "reference/routing_step.h"
@@ -93,8 +94,8 @@ static int golden_point(struct ep_golden *g)
 	struct ep_parallel par;
 	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
 	g->layer = ep_options_layer(o, &par);
-	if (g->ascend && g->layer && (par.v[EP_PAR_MOE_TP] != 1 || par.moe_comm != EP_MOE_A2A))
-		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer with moe_tp=1 and a2a only\n"),
+	if (g->ascend && g->layer && par.moe_comm != EP_MOE_A2A)
+		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer in a2a mode only\n"),
 		       EP_EXIT_USAGE;
 	if (g->layer && !g->ascend && (strcmp(g->cmd->name, "intranode") || g->rpn || o->dtype != EP_DTYPE_BF16 || o->num_bias))
 		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode, bf16, without --bias\n"),
@@ -375,8 +376,8 @@ static int check_out(struct ep_golden *g, char *partial, size_t len)
 static int write_all(struct ep_golden *g, const char *partial)
 {
 	int rc = ep_mkdir_p(partial);
-	if (!rc && g->layer && !g->ascend) {
-		rc = ep_golden_layer(g, partial);
+	if (!rc && g->layer && (!g->ascend || g->run.parallel.v[EP_PAR_MOE_TP] > 1)) {
+		rc = g->ascend ? ep_ascend_tp_golden(g, partial) : ep_golden_layer(g, partial);
 		if (!rc)
 			rc = ep_oracle_write_manifest(&g->m, partial);
 		return rc ? rc : rename(partial, g->out) ? -errno : 0;

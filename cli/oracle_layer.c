@@ -35,8 +35,16 @@ static const struct ep_row_names gathered_names = {"moe_tp_gathered_x", "moe_tp_
 						   "moe_tp_gathered_src_idx", "moe_tp_gathered_topk_idx",
 						   "moe_tp_gathered_topk_weights"};
 
-const char *ep_layer_phase_of(const char *name, int ascend)
+const char *ep_layer_phase_of(const char *name, int ascend, int moe_tp)
 {
+	static const struct { const char *name; enum ep_layer_phase phase; } asc_tp[] = { /* oracle_ascend_tp.h */
+		{"assist_info_for_combine", EP_LPH_EP_DISPATCH}, {"expand_x", EP_LPH_MOE_TP_GATHER},
+		{"dynamic_scales", EP_LPH_MOE_TP_GATHER}, {"ep_recv_counts", EP_LPH_MOE_TP_GATHER},
+		{"tp_recv_counts", EP_LPH_MOE_TP_GATHER}, {"expert_token_nums", EP_LPH_MOE_TP_GATHER},
+		{"expert_outputs", EP_LPH_EXPERTS}, {"moe_tp_reduced_x", EP_LPH_MOE_TP_REDUCE}};
+	for (size_t i = 0; ascend && moe_tp > 1 && i < sizeof(asc_tp) / sizeof(asc_tp[0]); i++)
+		if (!strcmp(asc_tp[i].name, name))
+			return ep_layer_phase_names[asc_tp[i].phase];
 	static const struct { const char *name; enum ep_layer_phase phase; } asc[] = {
 		{"expand_x", EP_LPH_EP_DISPATCH}, {"dynamic_scales", EP_LPH_EP_DISPATCH},
 		{"assist_info_for_combine", EP_LPH_EP_DISPATCH}, {"expert_token_nums", EP_LPH_EP_DISPATCH},

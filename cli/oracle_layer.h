@@ -21,7 +21,8 @@
  * with the same table (ep_layer_tensors) and compare through the same
  * function: golden captures the expected rows into zeroed tensors (check
  * hooks), verify compares the library's. DeepEP semantics, bf16, one host
- * (Ascend's layer and fp8/int8 are refused by golden).
+ * (Ascend's layer: oracle_ascend.c with moe_tp 1, oracle_ascend_tp.c with
+ * MoE-TP; fp8/int8 are refused by golden).
  */
 #ifndef EP_ORACLE_LAYER_H
 #define EP_ORACLE_LAYER_H
@@ -81,7 +82,8 @@ int ep_layer_check(struct ep_layer *l, int r, const struct ep_layer_tensor *t, i
 		   struct ep_check_report *rep);
 
 /* The phase a layer tensor belongs to, by name (DeepEP's or, with ascend,
- * Ascend's names; "input" for unknown ones). */
-const char *ep_layer_phase_of(const char *name, int ascend);
+ * Ascend's names, with moe_tp > 1 those of its MoE-TP stage; "input" for
+ * unknown ones). */
+const char *ep_layer_phase_of(const char *name, int ascend, int moe_tp);
 
 #endif
