@@ -90,6 +90,7 @@ static int golden_point(struct ep_golden *g)
 			       EP_EXIT_USAGE;
 		R = o->nodes * o->ranks_per_node;
 		g->rpn = o->ranks_per_node;
+		ep_options_set_world(o, R); /* a --parallel configuration resolves for this world */
 	}
 	struct ep_parallel par;
 	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
@@ -97,8 +98,9 @@ static int golden_point(struct ep_golden *g)
 	if (g->ascend && g->layer && par.moe_comm != EP_MOE_A2A)
 		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer in a2a mode only\n"),
 		       EP_EXIT_USAGE;
-	if (g->layer && !g->ascend && (strcmp(g->cmd->name, "intranode") || g->rpn || o->dtype != EP_DTYPE_BF16 || o->num_bias))
-		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode, bf16, without --bias\n"),
+	if (g->layer && !g->ascend && (strcmp(g->cmd->name, g->rpn ? "internode" : "intranode") || o->dtype != EP_DTYPE_BF16 ||
+				       o->num_bias))
+		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode and internode, bf16, without --bias\n"),
 		       EP_EXIT_USAGE;
 	g->ll = !strcmp(g->cmd->name, "low-latency");
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)

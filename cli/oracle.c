@@ -112,7 +112,7 @@ static void write_layer(struct ep_json *j, const struct ep_oracle_manifest *m)
 	struct ep_parallel p = {.v = {[EP_PAR_DP] = l->dp, [EP_PAR_TP] = l->tp, [EP_PAR_CP] = 1, [EP_PAR_SP] = 1,
 				     [EP_PAR_MOE_TP] = l->moe_tp, [EP_PAR_MOE_EP] = l->moe_ep},
 				.moe_comm = l->allgather ? EP_MOE_ALLGATHER : EP_MOE_A2A};
-	char groups[256];
+	char groups[256], node[24];
 	ep_json_begin_object(j, "layer");
 	ep_json_int(j, "dp", l->dp);
 	ep_json_int(j, "tp", l->tp);
@@ -122,9 +122,16 @@ static void write_layer(struct ep_json *j, const struct ep_oracle_manifest *m)
 	ep_json_string(j, "sp_pad", pads[l->sp_pad % 3]);
 	ep_json_int(j, "tokens_per_dp", l->tokens_per_dp);
 	ep_json_int(j, "uneven_tokens", l->uneven);
+	int P = m->ranks_per_node;
+	if (P) { /* across nodes: the layout (each rank's node is also on its groups line) */
+		ep_json_int(j, "nodes", m->shape.num_ranks / P);
+		ep_json_int(j, "ranks_per_node", P);
+	}
 	ep_json_begin_array(j, "groups");
 	for (int r = 0; r < m->shape.num_ranks; r++) {
-		ep_parallel_describe(&p, r, groups, sizeof(groups));
+		ep_parallel_describe(&p, r, groups, sizeof(groups) - sizeof(node));
+		snprintf(node, sizeof(node), P ? " node=%d" : "", P ? r / P : 0);
+		strcat(groups, node);
 		ep_json_string(j, NULL, groups);
 	}
 	ep_json_end_array(j);
@@ -266,10 +273,13 @@ static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t
 		return snprintf(err, len, "layer: %.400s", why), -1;
 	if (out.v[EP_PAR_MOE_TP] * out.v[EP_PAR_MOE_EP] != x->num_ranks || x->num_experts % (l->moe_ep - (m->ascend.on && l->moe_tp == 1 ? m->ascend.shared_expert_ranks : 0)))
 		return snprintf(err, len, "layer: moe_tp x moe_ep is not the world, or moe_ep does not divide the experts"), -1;
-	if (m->ranks_per_node || (m->ascend.on && l->allgather))
-		return snprintf(err, len, "layer: one host only; with ep_semantics ascend, a2a only"), -1;
-	if (m->ascend.on && l->moe_tp > 1 && (m->ascend.shared_experts || m->ascend.comm_quant))
-		return snprintf(err, len, "layer: Ascend's MoE-TP stage (moe_tp > 1) has no shared experts and no comm_quant"), -1;
+	int P = m->ranks_per_node;
+	if (m->ascend.on && l->allgather)
+		return snprintf(err, len, "layer: with ep_semantics ascend, a2a only"), -1;
+	if (m->ascend.on && l->moe_tp > 1 && (m->ascend.shared_experts || m->ascend.comm_quant || P))
+		return snprintf(err, len, "layer: Ascend's MoE-TP stage (moe_tp > 1) runs on one host, without shared experts or comm_quant"), -1;
+	if (P && ((P % l->tp && l->tp != x->num_ranks) || (!l->allgather && P % l->moe_tp)))
+		return snprintf(err, len, "layer: across nodes tp divides the ranks of a node (or is the world), and in a2a mode moe_tp does"), -1;
 	if (!m->ascend.on && (x->dtype != EP_DTYPE_BF16 || !x->with_topk || x->num_bias))
 		return snprintf(err, len, "layer: DeepEP semantics in bf16, with top-k and no bias only"), -1;
 	return 0;

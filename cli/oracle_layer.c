@@ -16,7 +16,8 @@ static const struct { const char *name; enum ep_layer_phase phase; } layer_names
 	{"x", EP_LPH_INPUT}, {"topk_idx", EP_LPH_INPUT}, {"topk_weights", EP_LPH_INPUT},
 	{"topk_idx_logical", EP_LPH_INPUT}, {"phy2log", EP_LPH_INPUT}, {"logcnt", EP_LPH_INPUT},
 	{"log2phy", EP_LPH_INPUT},
-	{"num_tokens_per_rank", EP_LPH_EP_DISPATCH}, {"num_tokens_per_expert", EP_LPH_EP_DISPATCH},
+	{"num_tokens_per_rank", EP_LPH_EP_DISPATCH}, {"num_tokens_per_rdma_rank", EP_LPH_EP_DISPATCH},
+	{"num_tokens_per_expert", EP_LPH_EP_DISPATCH},
 	{"is_token_in_rank", EP_LPH_EP_DISPATCH}, {"rank_prefix_matrix", EP_LPH_EP_DISPATCH},
 	{"num_recv_tokens_per_expert", EP_LPH_EP_DISPATCH}, {"recv_x", EP_LPH_EP_DISPATCH},
 	{"recv_src_idx", EP_LPH_EP_DISPATCH}, {"recv_topk_idx", EP_LPH_EP_DISPATCH},
@@ -61,10 +62,18 @@ const char *ep_layer_phase_of(const char *name, int ascend, int moe_tp)
 	return ep_layer_phase_names[EP_LPH_INPUT];
 }
 
+static void ref_fini(struct ep_layer *l, int g)
+{
+	if (l->Pg)
+		ep_internode_ref_fini(&l->irefs[g]);
+	else
+		ep_reference_fini(&l->irefs[g].base);
+}
+
 static void drop_refs(struct ep_layer *l)
 {
-	for (int g = 0; l->refs && l->q >= 0 && g < l->cfg.moe_tp; g++)
-		ep_reference_fini(&l->refs[g]);
+	for (int g = 0; l->irefs && l->q >= 0 && g < l->cfg.moe_tp; g++)
+		ref_fini(l, g);
 	l->q = -1;
 }
 
@@ -73,7 +82,7 @@ void ep_layer_fini(struct ep_layer *l)
 	drop_refs(l);
 	for (int g = 0; l->views && g < l->cfg.moe_tp; g++)
 		ep_group_arrays_fini(&l->views[g]);
-	free(l->views), free(l->routings), free(l->experts), free(l->gl), free(l->refs);
+	free(l->views), free(l->routings), free(l->experts), free(l->gl), free(l->irefs);
 	ep_slices_fini(&l->sl);
 	memset(l, 0, sizeof(*l));
 	l->q = -1;
@@ -89,15 +98,17 @@ int ep_layer_init(struct ep_layer *l, const struct ep_oracle_manifest *m)
 				c->uneven, m->seed);
 	if (rc)
 		return rc;
+	if (m->ranks_per_node && m->ranks_per_node < l->W && !c->allgather)
+		l->Pg = m->ranks_per_node / c->moe_tp;
 	l->eshape = m->shape;
 	l->eshape.num_ranks = c->moe_ep, l->eshape.num_tokens = l->sl.max_slice;
 	size_t n = (size_t)c->moe_tp;
 	l->views = calloc(n, sizeof(*l->views));
 	l->routings = calloc(n, sizeof(*l->routings));
 	l->experts = calloc(n, sizeof(*l->experts));
-	l->refs = calloc(n, sizeof(*l->refs));
+	l->irefs = calloc(n, sizeof(*l->irefs));
 	l->gl = calloc(n * (size_t)c->moe_ep, sizeof(*l->gl));
-	if (!l->views || !l->routings || !l->experts || !l->refs || !l->gl)
+	if (!l->views || !l->routings || !l->experts || !l->irefs || !l->gl)
 		return -ENOMEM;
 	for (int g = 0; g < c->moe_tp; g++) {
 		if ((rc = ep_slices_group(&l->sl, g, &l->views[g])))
@@ -127,13 +138,14 @@ static int refs_for(struct ep_layer *l, int q)
 		return 0;
 	drop_refs(l);
 	for (int g = 0; g < l->cfg.moe_tp; g++) {
-		int rc = ep_reference_init(&l->refs[g], &l->eshape, &l->routings[g], l->seed, q);
+		int rc = l->Pg ? ep_internode_ref_init(&l->irefs[g], &l->eshape, &l->routings[g], l->seed, q, l->Pg)
+			       : ep_reference_init(&l->irefs[g].base, &l->eshape, &l->routings[g], l->seed, q);
 		if (rc) {
 			for (int i = 0; i < g; i++)
-				ep_reference_fini(&l->refs[i]);
+				ref_fini(l, i);
 			return rc;
 		}
-		l->refs[g].expert = &l->experts[g].fn;
+		l->irefs[g].base.expert = &l->experts[g].fn;
 	}
 	l->q = q;
 	return 0;
@@ -154,7 +166,7 @@ static size_t gathered_rows(const struct ep_layer *l)
 {
 	size_t n = 0;
 	for (int p = 0; p < l->cfg.moe_tp; p++)
-		n += l->refs[p].num_recv;
+		n += l->irefs[p].base.num_recv;
 	return n;
 }
 
@@ -174,8 +186,10 @@ static int a2a_tensors(struct ep_layer *l, int r, struct ep_layer_tensor *t, int
 	int rc = refs_for(l, r / l->cfg.moe_tp), mtp = l->cfg.moe_tp > 1;
 	if (rc)
 		return rc;
-	size_t M = l->refs[r % l->cfg.moe_tp].num_recv, N = gathered_rows(l);
+	size_t M = l->irefs[r % l->cfg.moe_tp].base.num_recv, N = gathered_rows(l);
 	n = add(t, n, "num_tokens_per_rank", EP_NPY_I4, R, 0);
+	if (l->Pg)
+		n = add(t, n, "num_tokens_per_rdma_rank", EP_NPY_I4, R / (size_t)l->Pg, 0);
 	n = add(t, n, "num_tokens_per_expert", EP_NPY_I4, E, 0);
 	n = add(t, n, "is_token_in_rank", EP_NPY_BOOL, S, R);
 	n = add(t, n, "rank_prefix_matrix", EP_NPY_I4, R, R);
@@ -296,7 +310,7 @@ static int check_gather(struct ep_layer *l, int r, struct rows *want, const stru
 	struct rows zero;
 	int rc = rows_alloc(&zero, want->n, H, K);
 	for (int i = 0; !rc && i < l->cfg.moe_tp; i++) {
-		const struct ep_reference *ref = &l->refs[(r % l->cfg.moe_tp + i) % l->cfg.moe_tp];
+		const struct ep_reference *ref = &l->irefs[(r % l->cfg.moe_tp + i) % l->cfg.moe_tp].base;
 		struct ep_check_hooks hooks = {.ctx = want, .expected = capture};
 		struct ep_check_report scratch;
 		ep_report_init(&scratch, l->cfg.moe_ep, NULL);
@@ -330,7 +344,7 @@ static void check_experts(struct ep_layer *l, int r, const struct rows *want, co
 	float w[K > 0 ? K : 1];
 	size_t k = 0;
 	for (int i = 0; i < mtp; i++) {
-		const struct ep_reference *ref = &l->refs[(g + i) % mtp];
+		const struct ep_reference *ref = &l->irefs[(g + i) % mtp].base;
 		for (size_t m = 0; m < ref->num_recv; m++, k++) {
 			const int64_t *idx = want->idx + k * (size_t)K;
 			int src = ep_reference_world(ref, ref->row_src_rank[m]);
@@ -350,7 +364,7 @@ static void check_experts(struct ep_layer *l, int r, const struct rows *want, co
 /* Own rows: every member's partial summed in rotation order from r. */
 static int check_reduce(struct ep_layer *l, int r, const uint16_t *got, struct ep_check_report *rep)
 {
-	const struct ep_reference *ref = &l->refs[r % l->cfg.moe_tp];
+	const struct ep_reference *ref = &l->irefs[r % l->cfg.moe_tp].base;
 	size_t H = (size_t)l->eshape.hidden;
 	uint16_t want[H + 1];
 	for (size_t m = 0; m < ref->num_recv; m++) {
@@ -367,17 +381,21 @@ static int check_a2a(struct ep_layer *l, int r, const struct ep_layer_tensor *t,
 	int rc = refs_for(l, r / l->cfg.moe_tp), mtp = l->cfg.moe_tp > 1;
 	if (rc)
 		return rc;
-	const struct ep_reference *ref = &l->refs[r % l->cfg.moe_tp];
+	const struct ep_reference *ref = &l->irefs[r % l->cfg.moe_tp].base;
 	size_t H = (size_t)l->eshape.hidden, K = (size_t)l->eshape.num_topk;
-	struct ep_layout lay = {data_of(t, n, "num_tokens_per_rank"), NULL, data_of(t, n, "num_tokens_per_expert"),
-				data_of(t, n, "is_token_in_rank")};
+	const struct ep_internode_ref *iref = &l->irefs[r % l->cfg.moe_tp];
+	struct ep_layout lay = {data_of(t, n, "num_tokens_per_rank"), data_of(t, n, "num_tokens_per_rdma_rank"),
+				data_of(t, n, "num_tokens_per_expert"), data_of(t, n, "is_token_in_rank")};
 	struct ep_dispatch_out out = {.num_recv = ref->num_recv, .recv_x = data_of(t, n, "recv_x"),
 				      .recv_topk_idx = data_of(t, n, "recv_topk_idx"),
 				      .recv_topk_weights = data_of(t, n, "recv_topk_weights"),
 				      .recv_src_idx = data_of(t, n, "recv_src_idx"),
 				      .num_recv_tokens_per_expert = data_of(t, n, "num_recv_tokens_per_expert"),
 				      .rank_prefix_matrix = data_of(t, n, "rank_prefix_matrix")};
-	ep_reference_check_layout(ref, &lay, &rep[EP_LPH_EP_DISPATCH]);
+	if (l->Pg)
+		ep_internode_ref_check_layout(iref, &lay, &rep[EP_LPH_EP_DISPATCH]);
+	else
+		ep_reference_check_layout(ref, &lay, &rep[EP_LPH_EP_DISPATCH]);
 	ep_reference_check_dispatch(ref, &out, 0, &rep[EP_LPH_EP_DISPATCH]);
 	struct rows want = {0};
 	struct rows got = {.x = data_of(t, n, "moe_tp_gathered_x"), .idx = data_of(t, n, "moe_tp_gathered_topk_idx"),
@@ -388,8 +406,12 @@ static int check_a2a(struct ep_layer *l, int r, const struct ep_layer_tensor *t,
 		check_experts(l, r, &want, t, n, &rep[EP_LPH_EXPERTS]);
 		if (mtp)
 			rc = check_reduce(l, r, data_of(t, n, "moe_tp_reduced_x"), &rep[EP_LPH_MOE_TP_REDUCE]);
-		ep_reference_check_combine(ref, data_of(t, n, "combined_x"), data_of(t, n, "combined_topk_weights"),
-					   &rep[EP_LPH_EP_COMBINE]);
+		if (l->Pg)
+			ep_internode_ref_check_combine(iref, data_of(t, n, "combined_x"),
+						       data_of(t, n, "combined_topk_weights"), &rep[EP_LPH_EP_COMBINE]);
+		else
+			ep_reference_check_combine(ref, data_of(t, n, "combined_x"), data_of(t, n, "combined_topk_weights"),
+						   &rep[EP_LPH_EP_COMBINE]);
 	}
 	rows_free(&want);
 	return rc;
@@ -454,7 +476,8 @@ static int check_attn(struct ep_layer *l, int r, const uint16_t *got, struct ep_
 			int rc = l->cfg.allgather
 				 ? ep_allgather_row(&a, in->topk_idx + (size_t)tk * K, in->topk_weights + (size_t)tk * K,
 						    (const uint16_t *)in->x + (size_t)tk * H, want)
-				 : ep_reference_combined_row(&l->refs[w % l->cfg.moe_tp], w / l->cfg.moe_tp, tk, want, NULL);
+				 : l->Pg ? ep_internode_ref_combined_row(&l->irefs[w % l->cfg.moe_tp], w / l->cfg.moe_tp, tk, want)
+				 : ep_reference_combined_row(&l->irefs[w % l->cfg.moe_tp].base, w / l->cfg.moe_tp, tk, want, NULL);
 			if (rc)
 				return rc;
 			ep_compare_row(rep, "attn_tp_gathered_x", EP_ELEM_BF16, want, got + at * H, H, (int64_t)at, w, tk);

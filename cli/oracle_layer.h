@@ -28,6 +28,7 @@
 #define EP_ORACLE_LAYER_H
 
 #include "cli/oracle.h"
+#include "reference/internode_ref.h"
 #include "reference/moe_layer_ref.h"
 #include "reference/moe_slice.h"
 #include "reference/reference.h"
@@ -61,12 +62,17 @@ struct ep_layer {
 	struct ep_moe_tp_expert *experts; /* [moe_tp] */
 	struct ep_loaded_rank *gl;      /* [moe_tp][moe_ep] the loaded inputs by group */
 	const struct ep_loaded_rank *loaded; /* [W] */
-	struct ep_reference *refs;      /* [moe_tp] every group's reference for EP rank q */
+	int Pg;                         /* a2a across nodes: EP ranks of a group per node (internode's
+					 * reference: num_tokens_per_rdma_rank, combine per node then
+					 * across); 0: one host's reference */
+	struct ep_internode_ref *irefs; /* [moe_tp] every group's reference for EP rank q (.base) */
 	int q;                          /* the EP rank refs are of, -1: none */
 };
 
-/* The slices and groups of a layer (m: its shape, payload, seed and
- * layer). 0 or -ENOMEM. */
+/* The slices and groups of a layer (m: its shape, payload, seed, layer
+ * and ranks_per_node: an a2a layer across nodes has internode's EP
+ * semantics in each group, ranks_per_node / moe_tp EP ranks per node, as
+ * cli/moe_layer_geometry.c runs it). 0 or -ENOMEM. */
 int ep_layer_init(struct ep_layer *l, const struct ep_oracle_manifest *m);
 /* The world's inputs, [W], each rank's slice (kept, not copied). */
 void ep_layer_bind(struct ep_layer *l, const struct ep_loaded_rank *loaded);

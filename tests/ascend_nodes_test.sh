@@ -77,7 +77,7 @@ refused() {
 }
 refused "layer_tp_across_nodes" "tp must divide the ranks of a node" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small \
 	--parallel dp=1,tp=4,moe_tp=1,moe_ep=4
-refused "layer_moe_tp" "ascend runs in a layer with moe_tp = 1" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small \
+refused "layer_moe_tp" "Ascend's MoE-TP stage \(moe_tp > 1\) runs on one host" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small \
 	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2
 refused "soak_across_nodes" "soak" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small --soak 3
 refused "experts_not_multiple" "--num-experts 8 is not a multiple of the 3 MoE ranks" --nodes 2 --ranks-per-node 2 \

@@ -223,6 +223,6 @@ expect "layer_groups_named" "manifest.json'?: layer: moe_ep \* moe_tp must equal
 sed -i 's/"moe_ep": 3/"moe_ep": 2/; s/"moe_comm": "a2a"/"moe_comm": "ring"/' "$tmp/b1/manifest.json"
 run "layer_comm_refused" 2 10 verify intranode "$tmp/b1"
 run "golden_layer_fp8_refused" 2 10 golden intranode $S --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --dtype fp8 --out "$tmp/x"
-expect "golden_layer_fp8_named" "intranode, bf16, without --bias"
+expect "golden_layer_fp8_named" "intranode and internode, bf16, without --bias"
 [ ! -e "$tmp/x" ] && ok "nothing_written_when_refused" || bad "nothing_written_when_refused" "left $tmp/x"
 finish golden_layer_test.sh
