@@ -280,8 +280,8 @@ static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t
 		return snprintf(err, len, "layer: Ascend's MoE-TP stage (moe_tp > 1) runs on one host, without shared experts or comm_quant"), -1;
 	if (P && ((P % l->tp && l->tp != x->num_ranks) || (!l->allgather && P % l->moe_tp)))
 		return snprintf(err, len, "layer: across nodes tp divides the ranks of a node (or is the world), and in a2a mode moe_tp does"), -1;
-	if (!m->ascend.on && (x->dtype != EP_DTYPE_BF16 || !x->with_topk || x->num_bias))
-		return snprintf(err, len, "layer: DeepEP semantics in bf16, with top-k and no bias only"), -1;
+	if (!m->ascend.on && (!x->with_topk || (l->allgather && (x->dtype != EP_DTYPE_BF16 || x->num_bias))))
+		return snprintf(err, len, "layer: DeepEP semantics with top-k; allgather mode in bf16 without bias"), -1;
 	return 0;
 }
 

@@ -20,9 +20,12 @@
  * where a library went wrong. Golden and verify describe rank r's tensors
  * with the same table (ep_layer_tensors) and compare through the same
  * function: golden captures the expected rows into zeroed tensors (check
- * hooks), verify compares the library's. DeepEP semantics, bf16, one host
- * (Ascend's layer: oracle_ascend.c with moe_tp 1, oracle_ascend_tp.c with
- * MoE-TP; fp8/int8 are refused by golden).
+ * hooks), verify compares the library's. DeepEP semantics in bf16, and
+ * in a2a mode fp8 (x cast by the caller, with x_scales), int8 (quantised
+ * by dispatch; recv_x and the gathered rows carry their scales, the
+ * experts see them dequantised) and biases (added by combine); one host or
+ * across nodes (Pg). Ascend's layer: oracle_ascend.c with moe_tp 1,
+ * oracle_ascend_tp.c with MoE-TP.
  */
 #ifndef EP_ORACLE_LAYER_H
 #define EP_ORACLE_LAYER_H
@@ -48,7 +51,7 @@ struct ep_layer_tensor {
 	size_t d0, d1;
 	void *data;               /* the caller's: every one set before ep_layer_check */
 };
-#define EP_LAYER_MAX_TENSORS 24
+#define EP_LAYER_MAX_TENSORS 32 /* at most 28: fp8 with two biases across nodes, MoE-TP, attention TP */
 
 struct ep_layer {
 	struct ep_oracle_layer cfg;     /* the configuration (manifest's "layer") */
@@ -86,6 +89,10 @@ int ep_layer_tensors(struct ep_layer *l, int r, struct ep_layer_tensor *t);
  * skips what a library did not write). 0 or -ENOMEM. */
 int ep_layer_check(struct ep_layer *l, int r, const struct ep_layer_tensor *t, int n,
 		   struct ep_check_report *rep);
+
+/* The input tensor `name` of a rank's slice (x, x_scales, topk_idx,
+ * topk_weights, bias_0, bias_1; NULL for another name). */
+const void *ep_layer_input(const struct ep_loaded_rank *in, const char *name);
 
 /* The phase a layer tensor belongs to, by name (DeepEP's or, with ascend,
  * Ascend's names, with moe_tp > 1 those of its MoE-TP stage; "input" for

@@ -36,7 +36,8 @@ i=0
 for args in "--parallel dp=2,tp=2,moe_tp=1,moe_ep=4" \
 	"--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --uneven-tokens 1" \
 	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather --sp-pad zero" \
-	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend --dtype int8 -k 2"; do
+	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend --dtype int8 -k 2" \
+	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --hidden 256 --dtype fp8 --bias 1"; do
 	i=$((i + 1))
 	A="internode --nodes 2 --ranks-per-node 2 $S $args"
 	run "golden_$i" 0 60 golden $A --out "$tmp/g$i" || continue
@@ -69,9 +70,9 @@ run "verify_flip_fails" 1 60 verify internode "$tmp/w1"
 expect "verify_flip_named" "^# first wrong phase ep_combine: rank 2: combined_x\[3\]\[5\]"
 
 # still refused: one line, exit 2, nothing written
-run "golden_layer_fp8_refused" 2 10 golden internode --nodes 2 --ranks-per-node 2 $S \
-	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --dtype fp8 --out "$tmp/x"
-expect "golden_layer_fp8_named" "intranode and internode, bf16, without --bias"
+run "golden_layer_low_latency_refused" 2 10 golden low-latency --nodes 2 --ranks-per-node 2 $S \
+	--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --out "$tmp/x"
+expect "golden_layer_low_latency_named" "MoE layer is written for intranode and internode"
 run "golden_ascend_moe_tp_refused" 2 10 golden internode --nodes 2 --ranks-per-node 2 $S \
 	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend --out "$tmp/x"
 [ ! -e "$tmp/x" ] && ok "nothing_written_when_refused" || bad "nothing_written_when_refused" "left $tmp/x"

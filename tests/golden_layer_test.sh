@@ -70,6 +70,37 @@ PY
 grep -q '"phase": "world_reduce"' "$tmp/g2/manifest.json" && grep -q '"phase": "world_partial"' "$tmp/g2/manifest.json" &&
 	ok "manifest_allgather_phases" || bad "manifest_allgather_phases" "no world phases in the manifest"
 
+# DeepEP's a2a layer in fp8 (x cast by the caller, with x_scales), int8 (quantised by dispatch) and with biases
+j=0
+for args in "--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --dtype fp8 --bias 2 --uneven-tokens 1 --sp-pad replicate0" \
+	"--parallel dp=1,tp=4,moe_tp=4,moe_ep=1 --dtype int8 --bias 1 --payload narrow --expert-counts prefix" \
+	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --dtype fp8"; do
+	j=$((j + 1))
+	run "golden_quant_$j" 0 60 golden intranode $S --hidden 256 $args --out "$tmp/q$j" || continue
+	run "dump_quant_$j" 0 60 intranode $S --hidden 256 $args -n 1 -w 0 --dump "$tmp/qd$j"
+	same "golden_quant_equals_dump_$j" "$tmp/q$j" "$tmp/qd$j"
+	run "verify_golden_quant_$j" 0 60 verify intranode "$tmp/q$j"
+	expect "verify_quant_checked_everything_$j" "^# not checked \(absent\): nothing"
+done
+q=1
+[ -f "$tmp/q$q/rank1/moe_tp_gathered_x_scales.npy" ] && [ -f "$tmp/q$q/rank1/x_scales.npy" ] &&
+	[ -f "$tmp/q$q/rank1/bias_1.npy" ] && ok "quant_tensors_written" || bad "quant_tensors_written" "no scales or biases"
+cp -r "$tmp/q$q" "$tmp/qs"
+py "$tmp/qs/rank1/recv_x_scales.npy" <<'PY'
+import numpy as np, sys
+a = np.load(sys.argv[1]); a[0, 1] *= 2; np.save(sys.argv[1], a)
+PY
+run "verify_quant_scale_fails" 1 60 verify intranode "$tmp/qs"
+expect "verify_quant_scale_named" "^# first wrong phase ep_dispatch: rank 1: recv_x_scales\[0\]\[1\]"
+cp -r "$tmp/q$q" "$tmp/qb"
+py "$tmp/qb/rank2/bias_0.npy" <<'PY'
+import numpy as np, sys
+a = np.load(sys.argv[1]); a[0, 3] ^= 0x40; np.save(sys.argv[1], a)
+PY
+run "verify_changed_bias_fails" 1 60 verify intranode "$tmp/qb"
+expect "verify_changed_bias_named_input" "^# inputs: 1 file differ.*rank2/bias_0.npy"
+expect "verify_changed_bias_named_combine" "^# first wrong phase ep_combine: rank 2: combined_x\[0\]\[3\]"
+
 # Ascend's layer (moe_tp=1: MC2 over the world, the attention-TP gather after combine)
 for args in "--parallel dp=2,tp=2,moe_tp=1,moe_ep=4" \
 	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 -e 9 --dtype int8 --shared-experts 1 --shared-expert-ranks 1 --uneven-tokens 1 --sp-pad replicate0"; do
@@ -222,7 +253,8 @@ run "layer_groups_refused" 2 10 verify intranode "$tmp/b1"
 expect "layer_groups_named" "manifest.json'?: layer: moe_ep \* moe_tp must equal the world size"
 sed -i 's/"moe_ep": 3/"moe_ep": 2/; s/"moe_comm": "a2a"/"moe_comm": "ring"/' "$tmp/b1/manifest.json"
 run "layer_comm_refused" 2 10 verify intranode "$tmp/b1"
-run "golden_layer_fp8_refused" 2 10 golden intranode $S --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --dtype fp8 --out "$tmp/x"
-expect "golden_layer_fp8_named" "intranode and internode, bf16, without --bias"
+run "golden_layer_allgather_fp8_refused" 2 10 golden intranode $S --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --moe-comm allgather \
+	--dtype fp8 --out "$tmp/x"
+expect "golden_layer_allgather_fp8_named" "allgather moves bf16 rows and adds no bias"
 [ ! -e "$tmp/x" ] && ok "nothing_written_when_refused" || bad "nothing_written_when_refused" "left $tmp/x"
 finish golden_layer_test.sh
