@@ -130,8 +130,10 @@ static void write_layer(struct ep_json *j, const struct ep_oracle_manifest *m)
 	ep_json_begin_array(j, "groups");
 	for (int r = 0; r < m->shape.num_ranks; r++) {
 		ep_parallel_describe(&p, r, groups, sizeof(groups) - sizeof(node));
-		snprintf(node, sizeof(node), P ? " node=%d" : "", P ? r / P : 0);
-		strcat(groups, node);
+		if (P) {
+			snprintf(node, sizeof(node), " node=%d", r / P);
+			strcat(groups, node);
+		}
 		ep_json_string(j, NULL, groups);
 	}
 	ep_json_end_array(j);
