@@ -11,7 +11,8 @@
  * oracle_ll.c, --ep-semantics ascend by oracle_ascend.c (Ascend's names,
  * expert_outputs between the ops), a --parallel configuration's MoE layer
  * by golden_layer.c (Ascend's, moe_tp 1, by oracle_ascend.c on the slices,
- * attn_tp_gathered_x added). Rank by rank: only one rank's
+ * attn_tp_gathered_x added; with MoE-TP by oracle_ascend_tp.c), on one
+ * host or across nodes (--nodes, --ranks-per-node). Rank by rank: only one rank's
  * tensors are in memory. Everything is written into DIR.partial and renamed
  * to DIR at the end, so an interrupted or refused golden leaves no DIR.
  */

@@ -14,7 +14,7 @@
  * --ep-semantics ascend in oracle_ascend.c (named on the command line as
  * the manifest says, its handle tensors on the footer's handles line and
  * the first wrong one named); a --parallel MoE layer's directory in
- * verify_layer.c, phase by phase. With redundant experts every rank's
+ * verify_layer.c, phase by phase (Ascend's with MoE-TP in oracle_ascend_tp.c). With redundant experts every rank's
  * physical ids are held to phy2log before any output is compared (a
  * library's own replica choice passes when it maps to golden's logical
  * experts; the outputs are then expected for that choice).
