@@ -722,7 +722,8 @@ static void *padded(const void *src, size_t rows, size_t cap, size_t row)
  * past them), assist_info_for_combine [A 128], expert_token_nums [L],
  * ep_recv_counts [moe_ep moe_tp L], tp_recv_counts [moe_tp]; then
  * expert_outputs (this member's partials of the gathered rows),
- * moe_tp_reduced_x, x (combine's) and attn_tp_gathered_x. */
+ * moe_tp_reduced_x, x (combine's) and attn_tp_gathered_x (tp > 1: with tp 1
+ * the attention gather does not run). */
 static int atp_dump(void *p, const char *dir)
 {
 	struct atp_state *st = p;
@@ -750,7 +751,7 @@ static int atp_dump(void *p, const char *dir)
 			{"expert_outputs", EP_NPY_U2, st->grows, H, 2, done ? partials_of(st, st->me) : NULL},
 			{"moe_tp_reduced_x", EP_NPY_U2, st->rows_of[st->g], H, 2, done ? st->reduced : NULL},
 			{"x", EP_NPY_U2, T, H, 2, done ? combine_x(st) : NULL},
-			{"attn_tp_gathered_x", EP_NPY_U2, ep_attn_gather_rows(&st->attn), H, 2, done ? st->attn.out : NULL},
+			{"attn_tp_gathered_x", EP_NPY_U2, ep_attn_gather_rows(&st->attn), H, 2, done && g->tp > 1 ? st->attn.out : NULL},
 		};
 		rc = ep_npy_write_items(dir, st->me, t, (int)(sizeof(t) / sizeof(t[0])));
 	}

@@ -11,7 +11,8 @@
  * oracle_ll.c, --ep-semantics ascend by oracle_ascend.c (Ascend's names,
  * expert_outputs between the ops), a --parallel configuration's MoE layer
  * by golden_layer.c (Ascend's, moe_tp 1, by oracle_ascend.c on the slices,
- * attn_tp_gathered_x added). Rank by rank: only one rank's
+ * attn_tp_gathered_x added; with MoE-TP by oracle_ascend_tp.c), on one
+ * host or across nodes (--nodes, --ranks-per-node). Rank by rank: only one rank's
  * tensors are in memory. Everything is written into DIR.partial and renamed
  * to DIR at the end, so an interrupted or refused golden leaves no DIR.
  */
@@ -32,6 +33,7 @@
 #include "cli/low_latency.h"
 #include "cli/normal_io.h"
 #include "cli/oracle.h"
+#include "cli/oracle_ascend_tp.h"
 #include "cli/sweep.h"
 #include "collectives/error.h"
 #include "reference/routing_step.h"
@@ -89,20 +91,16 @@ static int golden_point(struct ep_golden *g)
 			       EP_EXIT_USAGE;
 		R = o->nodes * o->ranks_per_node;
 		g->rpn = o->ranks_per_node;
-		ep_options_set_world(o, R); /* --parallel resolves against the job's world, as the run does */
+		ep_options_set_world(o, R); /* a --parallel configuration resolves for this world */
 	}
 	struct ep_parallel par;
 	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
 	g->layer = ep_options_layer(o, &par);
-	if (g->ascend && g->layer && (par.v[EP_PAR_MOE_TP] != 1 || par.moe_comm != EP_MOE_A2A))
-		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer with moe_tp=1 and a2a only\n"),
+	if (g->ascend && g->layer && par.moe_comm != EP_MOE_A2A)
+		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer in a2a mode only\n"),
 		       EP_EXIT_USAGE;
-	if (g->layer && g->rpn) /* verify reads a layer's golden on one host only (cli/oracle.c) */
-		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for one host "
-				       "(epbench golden intranode -r %d; the run across nodes is the same bytes)\n", R),
-		       EP_EXIT_USAGE;
-	if (g->layer && !g->ascend && (strcmp(g->cmd->name, "intranode") || g->rpn || o->dtype != EP_DTYPE_BF16 || o->num_bias))
-		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode, bf16, without --bias\n"),
+	if (g->layer && !g->ascend && strcmp(g->cmd->name, g->rpn ? "internode" : "intranode"))
+		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode and internode\n"),
 		       EP_EXIT_USAGE;
 	g->ll = !strcmp(g->cmd->name, "low-latency");
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)
@@ -380,8 +378,8 @@ static int check_out(struct ep_golden *g, char *partial, size_t len)
 static int write_all(struct ep_golden *g, const char *partial)
 {
 	int rc = ep_mkdir_p(partial);
-	if (!rc && g->layer && !g->ascend) {
-		rc = ep_golden_layer(g, partial);
+	if (!rc && g->layer && (!g->ascend || g->run.parallel.v[EP_PAR_MOE_TP] > 1)) {
+		rc = g->ascend ? ep_ascend_tp_golden(g, partial) : ep_golden_layer(g, partial);
 		if (!rc)
 			rc = ep_oracle_write_manifest(&g->m, partial);
 		return rc ? rc : rename(partial, g->out) ? -errno : 0;

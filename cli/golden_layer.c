@@ -26,27 +26,40 @@ static void slices_free(struct slices_in *s, int W)
 {
 	for (int r = 0; s->loaded && s->logical && r < W; r++) {
 		free((void *)s->loaded[r].x), free((void *)s->loaded[r].topk_idx), free((void *)s->loaded[r].topk_weights);
+		free((void *)s->loaded[r].x_scales), free((void *)s->loaded[r].bias[0]), free((void *)s->loaded[r].bias[1]);
 		free(s->logical[r]);
 	}
 	free(s->loaded), free(s->logical);
 }
 
-/* EP rank k of group g's slice, drawn from the seed (rows past it dropped). */
+/* EP rank k of group g's slice, drawn from the seed (rows past it dropped):
+ * x in the input dtype (fp8: cast, with its scales), the biases. */
 static int draw_rank(const struct ep_golden *gd, const struct ep_layer *l, int g, int k, struct slices_in *in)
 {
 	const struct ep_shape *s = &l->eshape;
 	struct ep_routing rt = gd->run.routing;
-	int w = g + k * l->cfg.moe_tp, S = ep_slice_len(&l->sl, w);
+	int w = g + k * l->cfg.moe_tp, S = ep_slice_len(&l->sl, w), fp8 = s->dtype == EP_DTYPE_FP8;
 	size_t T = (size_t)s->num_tokens, K = (size_t)s->num_topk, H = (size_t)s->hidden;
+	size_t rb = fp8 ? H : 2 * H, Sx = fp8 ? (size_t)ep_dtype_num_scales(s->dtype, s->hidden) : 0;
 	rt.group = &l->views[g].view;
-	uint16_t *x = calloc((size_t)S * H + 1, 2);
+	uint8_t *x = calloc((size_t)S * rb + 1, 1);
+	float *xs = fp8 ? calloc((size_t)S * Sx + 1, 4) : NULL;
 	int64_t *idx = calloc(T * K + 1, 8);
 	float *wt = calloc(T * K + 1, 4);
-	in->loaded[w] = (struct ep_loaded_rank){.num_tokens = S, .x = x, .topk_idx = idx, .topk_weights = wt};
-	if (!x || !idx || !wt || ep_gen_routing(s, &rt, gd->cfg.seed, k, idx, wt))
+	uint16_t *b[2] = {NULL, NULL};
+	for (int i = 0; i < s->num_bias; i++)
+		b[i] = calloc((size_t)S * H + 1, 2);
+	in->loaded[w] = (struct ep_loaded_rank){.num_tokens = S, .x = x, .x_scales = xs, .topk_idx = idx,
+						.topk_weights = wt, .bias = {b[0], b[1]}};
+	if (!x || (fp8 && !xs) || !idx || !wt || (s->num_bias > 0 && !b[0]) || (s->num_bias > 1 && !b[1]) ||
+	    ep_gen_routing(s, &rt, gd->cfg.seed, k, idx, wt))
 		return -ENOMEM;
-	for (int t = 0; t < S; t++)
-		ep_gen_bf16_row(gd->cfg.seed, &rt, EP_STREAM_X, k, t, s->hidden, x + (size_t)t * H);
+	for (int t = 0; t < S; t++) {
+		ep_gen_x_row(s, gd->cfg.seed, &rt, k, t, x + (size_t)t * rb, xs ? xs + (size_t)t * Sx : NULL);
+		for (int i = 0; i < s->num_bias; i++)
+			ep_gen_bf16_row(gd->cfg.seed, &rt, i ? EP_STREAM_BIAS1 : EP_STREAM_BIAS0, k, t, s->hidden,
+					b[i] + (size_t)t * H);
+	}
 	if (!rt.placement)
 		return 0;
 	struct ep_shape ls = *s;
@@ -95,10 +108,10 @@ static int golden_rank(struct ep_golden *gd, struct ep_layer *l, const struct sl
 	struct ep_npy_item items[EP_LAYER_MAX_TENSORS];
 	struct ep_check_report rep[EP_LPH_N];
 	int n = ep_layer_tensors(l, r, t), rc = n < 0 ? n : 0;
-	const void *inputs[3] = {in->loaded[r].x, in->loaded[r].topk_idx, in->loaded[r].topk_weights};
 	for (int i = 0; i < n; i++) {
 		size_t bytes = t[i].d0 * (t[i].d1 ? t[i].d1 : 1) * ep_npy_itemsize(t[i].dtype);
-		t[i].data = i < 3 ? (void *)inputs[i] : calloc(bytes + 1, 1);
+		t[i].data = t[i].phase == EP_LPH_INPUT ? (void *)ep_layer_input(&in->loaded[r], t[i].name)
+							: calloc(bytes + 1, 1);
 		items[i] = (struct ep_npy_item){t[i].name, t[i].dtype, t[i].d0, t[i].d1, t[i].d1 ? 2 : 1, t[i].data};
 		if (!t[i].data)
 			rc = -ENOMEM;
@@ -121,8 +134,9 @@ static int golden_rank(struct ep_golden *gd, struct ep_layer *l, const struct sl
 	static const char *const placement[] = {"topk_idx_logical", "phy2log", "logcnt", "log2phy"};
 	for (int i = 0; !rc && gd->run.routing.placement && i < 4; i++)
 		rc = ep_oracle_add(&gd->m, dir, r, placement[i], EP_ROLE_INPUT);
-	for (int i = 3; i < n; i++)
-		free(t[i].data);
+	for (int i = 0; i < n; i++)
+		if (t[i].phase != EP_LPH_INPUT)
+			free(t[i].data);
 	return rc;
 }
 

@@ -112,7 +112,7 @@ static void write_layer(struct ep_json *j, const struct ep_oracle_manifest *m)
 	struct ep_parallel p = {.v = {[EP_PAR_DP] = l->dp, [EP_PAR_TP] = l->tp, [EP_PAR_CP] = 1, [EP_PAR_SP] = 1,
 				     [EP_PAR_MOE_TP] = l->moe_tp, [EP_PAR_MOE_EP] = l->moe_ep},
 				.moe_comm = l->allgather ? EP_MOE_ALLGATHER : EP_MOE_A2A};
-	char groups[256];
+	char groups[256], node[24];
 	ep_json_begin_object(j, "layer");
 	ep_json_int(j, "dp", l->dp);
 	ep_json_int(j, "tp", l->tp);
@@ -122,9 +122,18 @@ static void write_layer(struct ep_json *j, const struct ep_oracle_manifest *m)
 	ep_json_string(j, "sp_pad", pads[l->sp_pad % 3]);
 	ep_json_int(j, "tokens_per_dp", l->tokens_per_dp);
 	ep_json_int(j, "uneven_tokens", l->uneven);
+	int P = m->ranks_per_node;
+	if (P) { /* across nodes: the layout (each rank's node is also on its groups line) */
+		ep_json_int(j, "nodes", m->shape.num_ranks / P);
+		ep_json_int(j, "ranks_per_node", P);
+	}
 	ep_json_begin_array(j, "groups");
 	for (int r = 0; r < m->shape.num_ranks; r++) {
-		ep_parallel_describe(&p, r, groups, sizeof(groups));
+		ep_parallel_describe(&p, r, groups, sizeof(groups) - sizeof(node));
+		if (P) {
+			snprintf(node, sizeof(node), " node=%d", r / P);
+			strcat(groups, node);
+		}
 		ep_json_string(j, NULL, groups);
 	}
 	ep_json_end_array(j);
@@ -153,7 +162,7 @@ int ep_oracle_write_manifest(const struct ep_oracle_manifest *m, const char *dir
 		ep_json_string(j, "name", t->name);
 		ep_json_string(j, "role", ep_oracle_role_name(t->role));
 		if (m->layer.on)
-			ep_json_string(j, "phase", ep_layer_phase_of(t->name, m->ascend.on));
+			ep_json_string(j, "phase", ep_layer_phase_of(t->name, m->ascend.on, m->layer.moe_tp));
 		ep_json_string(j, "dtype", ep_npy_descr(t->dtype));
 		ep_json_begin_array(j, "shape");
 		for (int d = 0; d < t->ndim; d++)
@@ -200,7 +209,8 @@ static int read_ascend(json_t *s, struct ep_oracle_manifest *m)
 	a->comm_quant = (int)get_int(s, "comm_quant", 0, 1, &ok);
 	int Sn = a->shared_experts, Sr = a->shared_expert_ranks;
 	ok = ok && (Sn > 0) == (Sr > 0) && (!Sn || Sr % Sn == 0) && Sr < x->num_ranks;
-	ok = ok && x->num_experts % (x->num_ranks - Sr) == 0 && x->dtype != EP_DTYPE_FP8;
+	/* a layer's EP group: its experts are held to moe_ep in read_layer */
+	ok = ok && (m->layer.on || x->num_experts % (x->num_ranks - Sr) == 0) && x->dtype != EP_DTYPE_FP8;
 	ok = ok && (!m->ranks_per_node || x->num_ranks % m->ranks_per_node == 0); /* internode: the same tensors */
 	ok = ok && (!a->smooth_scales || x->dtype == EP_DTYPE_INT8) && (!a->comm_quant || x->hidden % 8 == 0);
 	return ok && x->with_topk && x->num_bias <= 1 ? 0 : -1;
@@ -238,7 +248,7 @@ static int read_shape(json_t *s, struct ep_oracle_manifest *m)
 
 /* A MoE layer's configuration, held to parallel-semantics.md section 1 as
  * --parallel is, on what golden writes (DeepEP semantics, bf16, top-k, no
- * bias, one host). 0, or -1 with one line in err. */
+ * bias, one host or across nodes). 0, or -1 with one line in err. */
 static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t len)
 {
 	struct ep_oracle_layer *l = &m->layer;
@@ -263,12 +273,17 @@ static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t
 	char why[EP_TEXT_MAX - 64];
 	if (ep_parallel_resolve(&p, x->num_ranks, 0, &out, why, sizeof(why)))
 		return snprintf(err, len, "layer: %.400s", why), -1;
-	if (out.v[EP_PAR_MOE_TP] * out.v[EP_PAR_MOE_EP] != x->num_ranks || (!m->ascend.on && x->num_experts % l->moe_ep))
+	if (out.v[EP_PAR_MOE_TP] * out.v[EP_PAR_MOE_EP] != x->num_ranks || x->num_experts % (l->moe_ep - (m->ascend.on && l->moe_tp == 1 ? m->ascend.shared_expert_ranks : 0)))
 		return snprintf(err, len, "layer: moe_tp x moe_ep is not the world, or moe_ep does not divide the experts"), -1;
-	if (m->ranks_per_node || (m->ascend.on && (l->moe_tp != 1 || l->allgather)))
-		return snprintf(err, len, "layer: one host only; with ep_semantics ascend, moe_tp 1 and a2a only"), -1;
-	if (!m->ascend.on && (x->dtype != EP_DTYPE_BF16 || !x->with_topk || x->num_bias))
-		return snprintf(err, len, "layer: DeepEP semantics in bf16, with top-k and no bias only"), -1;
+	int P = m->ranks_per_node;
+	if (m->ascend.on && l->allgather)
+		return snprintf(err, len, "layer: with ep_semantics ascend, a2a only"), -1;
+	if (m->ascend.on && l->moe_tp > 1 && (m->ascend.shared_experts || m->ascend.comm_quant))
+		return snprintf(err, len, "layer: Ascend's MoE-TP stage (moe_tp > 1) runs without shared experts or comm_quant"), -1;
+	if (P && ((P % l->tp && l->tp != x->num_ranks) || (!l->allgather && P % l->moe_tp)))
+		return snprintf(err, len, "layer: across nodes tp divides the ranks of a node (or is the world), and in a2a mode moe_tp does"), -1;
+	if (!m->ascend.on && (!x->with_topk || (l->allgather && (x->dtype != EP_DTYPE_BF16 || x->num_bias))))
+		return snprintf(err, len, "layer: DeepEP semantics with top-k; allgather mode in bf16 without bias"), -1;
 	return 0;
 }
 

@@ -136,6 +136,9 @@ double ep_ascend_golden_bytes(const struct ep_run *run, size_t *rank_bytes);
  * every rank in inputs [R][6], routing over them), absent outputs added to
  * not_checked. */
 int ep_ascend_golden_rank(const struct ep_run *run, int me, const char *dir);
+/* The collective's problem (every rank one EP group) from the manifest. */
+struct ep_ascend_params;
+void ep_ascend_manifest_params(const struct ep_oracle_manifest *m, struct ep_ascend_params *p);
 int ep_ascend_load_inputs(const struct ep_oracle_manifest *m, const char *dir, int r, struct ep_npy *in,
 			  struct ep_loaded_rank *loaded);
 int ep_ascend_verify_rank(const struct ep_oracle_manifest *m, const struct ep_routing *r, const struct ep_npy *inputs,

@@ -296,8 +296,7 @@ static void outputs_free(struct outputs *o)
 	free(o->zeros);
 }
 
-/* The collective's problem from the manifest. */
-static void manifest_params(const struct ep_oracle_manifest *m, struct ep_ascend_params *p)
+void ep_ascend_manifest_params(const struct ep_oracle_manifest *m, struct ep_ascend_params *p)
 {
 	const struct ep_shape *s = &m->shape;
 	*p = (struct ep_ascend_params){
@@ -377,7 +376,7 @@ int ep_ascend_verify_rank(const struct ep_oracle_manifest *m, const struct ep_ro
 		return EP_EXIT_ENV;
 	for (int s = 0; s < R; s++)
 		smooth[s] = inputs[(size_t)s * 6 + 1].data;
-	manifest_params(m, &p);
+	ep_ascend_manifest_params(m, &p);
 	struct ep_ascend_inputs in = {.routing = r, .smooth = m->ascend.smooth_scales, .shared_x = m->shape.num_bias > 0,
 				      .smooth_of = smooth};
 	int rc = ep_ascend_ref_init(&ref, &p, &m->shape, &in, me);

@@ -13,12 +13,15 @@ const char *const ep_layer_phase_names[EP_LPH_N] = {
 
 /* Every name a layer directory holds, with its phase. */
 static const struct { const char *name; enum ep_layer_phase phase; } layer_names[] = {
-	{"x", EP_LPH_INPUT}, {"topk_idx", EP_LPH_INPUT}, {"topk_weights", EP_LPH_INPUT},
+	{"x", EP_LPH_INPUT}, {"x_scales", EP_LPH_INPUT}, {"topk_idx", EP_LPH_INPUT}, {"topk_weights", EP_LPH_INPUT},
+	{"bias_0", EP_LPH_INPUT}, {"bias_1", EP_LPH_INPUT},
 	{"topk_idx_logical", EP_LPH_INPUT}, {"phy2log", EP_LPH_INPUT}, {"logcnt", EP_LPH_INPUT},
 	{"log2phy", EP_LPH_INPUT},
-	{"num_tokens_per_rank", EP_LPH_EP_DISPATCH}, {"num_tokens_per_expert", EP_LPH_EP_DISPATCH},
+	{"num_tokens_per_rank", EP_LPH_EP_DISPATCH}, {"num_tokens_per_rdma_rank", EP_LPH_EP_DISPATCH},
+	{"num_tokens_per_expert", EP_LPH_EP_DISPATCH},
 	{"is_token_in_rank", EP_LPH_EP_DISPATCH}, {"rank_prefix_matrix", EP_LPH_EP_DISPATCH},
 	{"num_recv_tokens_per_expert", EP_LPH_EP_DISPATCH}, {"recv_x", EP_LPH_EP_DISPATCH},
+	{"recv_x_scales", EP_LPH_EP_DISPATCH}, {"moe_tp_gathered_x_scales", EP_LPH_MOE_TP_GATHER},
 	{"recv_src_idx", EP_LPH_EP_DISPATCH}, {"recv_topk_idx", EP_LPH_EP_DISPATCH},
 	{"recv_topk_weights", EP_LPH_EP_DISPATCH},
 	{"moe_tp_gathered_x", EP_LPH_MOE_TP_GATHER}, {"moe_tp_gathered_src_idx", EP_LPH_MOE_TP_GATHER},
@@ -35,8 +38,16 @@ static const struct ep_row_names gathered_names = {"moe_tp_gathered_x", "moe_tp_
 						   "moe_tp_gathered_src_idx", "moe_tp_gathered_topk_idx",
 						   "moe_tp_gathered_topk_weights"};
 
-const char *ep_layer_phase_of(const char *name, int ascend)
+const char *ep_layer_phase_of(const char *name, int ascend, int moe_tp)
 {
+	static const struct { const char *name; enum ep_layer_phase phase; } asc_tp[] = { /* oracle_ascend_tp.h */
+		{"assist_info_for_combine", EP_LPH_EP_DISPATCH}, {"expand_x", EP_LPH_MOE_TP_GATHER},
+		{"dynamic_scales", EP_LPH_MOE_TP_GATHER}, {"ep_recv_counts", EP_LPH_MOE_TP_GATHER},
+		{"tp_recv_counts", EP_LPH_MOE_TP_GATHER}, {"expert_token_nums", EP_LPH_MOE_TP_GATHER},
+		{"expert_outputs", EP_LPH_EXPERTS}, {"moe_tp_reduced_x", EP_LPH_MOE_TP_REDUCE}};
+	for (size_t i = 0; ascend && moe_tp > 1 && i < sizeof(asc_tp) / sizeof(asc_tp[0]); i++)
+		if (!strcmp(asc_tp[i].name, name))
+			return ep_layer_phase_names[asc_tp[i].phase];
 	static const struct { const char *name; enum ep_layer_phase phase; } asc[] = {
 		{"expand_x", EP_LPH_EP_DISPATCH}, {"dynamic_scales", EP_LPH_EP_DISPATCH},
 		{"assist_info_for_combine", EP_LPH_EP_DISPATCH}, {"expert_token_nums", EP_LPH_EP_DISPATCH},
@@ -53,10 +64,28 @@ const char *ep_layer_phase_of(const char *name, int ascend)
 	return ep_layer_phase_names[EP_LPH_INPUT];
 }
 
+static void ref_fini(struct ep_layer *l, int g)
+{
+	if (l->Pg)
+		ep_internode_ref_fini(&l->irefs[g]);
+	else
+		ep_reference_fini(&l->irefs[g].base);
+}
+
+const void *ep_layer_input(const struct ep_loaded_rank *in, const char *name)
+{
+	const void *slot[6] = {in->x, in->x_scales, in->topk_idx, in->topk_weights, in->bias[0], in->bias[1]};
+	static const char *const names[6] = {"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1"};
+	for (int i = 0; i < 6; i++)
+		if (!strcmp(names[i], name))
+			return slot[i];
+	return NULL;
+}
+
 static void drop_refs(struct ep_layer *l)
 {
-	for (int g = 0; l->refs && l->q >= 0 && g < l->cfg.moe_tp; g++)
-		ep_reference_fini(&l->refs[g]);
+	for (int g = 0; l->irefs && l->q >= 0 && g < l->cfg.moe_tp; g++)
+		ref_fini(l, g);
 	l->q = -1;
 }
 
@@ -65,7 +94,7 @@ void ep_layer_fini(struct ep_layer *l)
 	drop_refs(l);
 	for (int g = 0; l->views && g < l->cfg.moe_tp; g++)
 		ep_group_arrays_fini(&l->views[g]);
-	free(l->views), free(l->routings), free(l->experts), free(l->gl), free(l->refs);
+	free(l->views), free(l->routings), free(l->experts), free(l->gl), free(l->irefs);
 	ep_slices_fini(&l->sl);
 	memset(l, 0, sizeof(*l));
 	l->q = -1;
@@ -81,15 +110,17 @@ int ep_layer_init(struct ep_layer *l, const struct ep_oracle_manifest *m)
 				c->uneven, m->seed);
 	if (rc)
 		return rc;
+	if (m->ranks_per_node && m->ranks_per_node < l->W && !c->allgather)
+		l->Pg = m->ranks_per_node / c->moe_tp;
 	l->eshape = m->shape;
 	l->eshape.num_ranks = c->moe_ep, l->eshape.num_tokens = l->sl.max_slice;
 	size_t n = (size_t)c->moe_tp;
 	l->views = calloc(n, sizeof(*l->views));
 	l->routings = calloc(n, sizeof(*l->routings));
 	l->experts = calloc(n, sizeof(*l->experts));
-	l->refs = calloc(n, sizeof(*l->refs));
+	l->irefs = calloc(n, sizeof(*l->irefs));
 	l->gl = calloc(n * (size_t)c->moe_ep, sizeof(*l->gl));
-	if (!l->views || !l->routings || !l->experts || !l->refs || !l->gl)
+	if (!l->views || !l->routings || !l->experts || !l->irefs || !l->gl)
 		return -ENOMEM;
 	for (int g = 0; g < c->moe_tp; g++) {
 		if ((rc = ep_slices_group(&l->sl, g, &l->views[g])))
@@ -119,13 +150,14 @@ static int refs_for(struct ep_layer *l, int q)
 		return 0;
 	drop_refs(l);
 	for (int g = 0; g < l->cfg.moe_tp; g++) {
-		int rc = ep_reference_init(&l->refs[g], &l->eshape, &l->routings[g], l->seed, q);
+		int rc = l->Pg ? ep_internode_ref_init(&l->irefs[g], &l->eshape, &l->routings[g], l->seed, q, l->Pg)
+			       : ep_reference_init(&l->irefs[g].base, &l->eshape, &l->routings[g], l->seed, q);
 		if (rc) {
 			for (int i = 0; i < g; i++)
-				ep_reference_fini(&l->refs[i]);
+				ref_fini(l, i);
 			return rc;
 		}
-		l->refs[g].expert = &l->experts[g].fn;
+		l->irefs[g].base.expert = &l->experts[g].fn;
 	}
 	l->q = q;
 	return 0;
@@ -146,7 +178,7 @@ static size_t gathered_rows(const struct ep_layer *l)
 {
 	size_t n = 0;
 	for (int p = 0; p < l->cfg.moe_tp; p++)
-		n += l->refs[p].num_recv;
+		n += l->irefs[p].base.num_recv;
 	return n;
 }
 
@@ -166,18 +198,26 @@ static int a2a_tensors(struct ep_layer *l, int r, struct ep_layer_tensor *t, int
 	int rc = refs_for(l, r / l->cfg.moe_tp), mtp = l->cfg.moe_tp > 1;
 	if (rc)
 		return rc;
-	size_t M = l->refs[r % l->cfg.moe_tp].num_recv, N = gathered_rows(l);
+	size_t M = l->irefs[r % l->cfg.moe_tp].base.num_recv, N = gathered_rows(l);
+	size_t Sd = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
+	enum ep_npy_dtype rx = s->dtype == EP_DTYPE_BF16 ? EP_NPY_U2 : s->dtype == EP_DTYPE_FP8 ? EP_NPY_U1 : EP_NPY_I1;
 	n = add(t, n, "num_tokens_per_rank", EP_NPY_I4, R, 0);
+	if (l->Pg)
+		n = add(t, n, "num_tokens_per_rdma_rank", EP_NPY_I4, R / (size_t)l->Pg, 0);
 	n = add(t, n, "num_tokens_per_expert", EP_NPY_I4, E, 0);
 	n = add(t, n, "is_token_in_rank", EP_NPY_BOOL, S, R);
 	n = add(t, n, "rank_prefix_matrix", EP_NPY_I4, R, R);
 	n = add(t, n, "num_recv_tokens_per_expert", EP_NPY_I4, E / R, 0);
-	n = add(t, n, "recv_x", EP_NPY_U2, M, H);
+	n = add(t, n, "recv_x", rx, M, H);
+	if (Sd)
+		n = add(t, n, "recv_x_scales", EP_NPY_F4, M, Sd);
 	n = add(t, n, "recv_src_idx", EP_NPY_I4, M, 0);
 	n = add(t, n, "recv_topk_idx", EP_NPY_I8, M, K);
 	n = add(t, n, "recv_topk_weights", EP_NPY_F4, M, K);
 	if (mtp) {
-		n = add(t, n, "moe_tp_gathered_x", EP_NPY_U2, N, H);
+		n = add(t, n, "moe_tp_gathered_x", rx, N, H);
+		if (Sd)
+			n = add(t, n, "moe_tp_gathered_x_scales", EP_NPY_F4, N, Sd);
 		n = add(t, n, "moe_tp_gathered_src_idx", EP_NPY_I4, N, 0);
 		n = add(t, n, "moe_tp_gathered_topk_idx", EP_NPY_I8, N, K);
 		n = add(t, n, "moe_tp_gathered_topk_weights", EP_NPY_F4, N, K);
@@ -193,9 +233,14 @@ static int a2a_tensors(struct ep_layer *l, int r, struct ep_layer_tensor *t, int
 int ep_layer_tensors(struct ep_layer *l, int r, struct ep_layer_tensor *t)
 {
 	size_t H = (size_t)l->eshape.hidden, K = (size_t)l->eshape.num_topk, S = (size_t)ep_slice_len(&l->sl, r), N = 0;
-	int n = add(t, 0, "x", EP_NPY_U2, S, H);
+	int fp8 = l->eshape.dtype == EP_DTYPE_FP8;
+	int n = add(t, 0, "x", fp8 ? EP_NPY_U1 : EP_NPY_U2, S, H);
+	if (fp8) /* cast by the caller (DeepEP's fp8 input); int8 is quantised by dispatch */
+		n = add(t, n, "x_scales", EP_NPY_F4, S, (size_t)ep_dtype_num_scales(EP_DTYPE_FP8, (int)H));
 	n = add(t, n, "topk_idx", EP_NPY_I8, S, K);
 	n = add(t, n, "topk_weights", EP_NPY_F4, S, K);
+	for (int b = 0; b < l->eshape.num_bias; b++)
+		n = add(t, n, b ? "bias_1" : "bias_0", EP_NPY_U2, S, H);
 	if (!l->cfg.allgather) {
 		n = a2a_tensors(l, r, t, n);
 	} else {
@@ -223,7 +268,9 @@ static void *data_of(const struct ep_layer_tensor *t, int n, const char *name)
 /* The expected received rows of rank q in every group (block order of
  * member g), captured from the reference's own check of zero rows. */
 struct rows {
-	uint16_t *x;
+	uint8_t *x;    /* [n][rb]: the dispatched rows (bf16, fp8 or int8) */
+	float *s;      /* [n][S] their scales, or NULL */
+	size_t rb, S;
 	int64_t *idx;
 	float *w;
 	int32_t *src;
@@ -234,7 +281,9 @@ struct rows {
 static void capture(void *ctx, const char *tensor, int64_t row, const void *data, size_t bytes)
 {
 	struct rows *c = ctx;
-	void *to = !strcmp(tensor, gathered_names.x) ? (void *)c->x : !strcmp(tensor, gathered_names.topk_idx) ? (void *)c->idx
+	void *to = !strcmp(tensor, gathered_names.x) ? (void *)c->x
+		 : !strcmp(tensor, gathered_names.x_scales) ? (void *)c->s
+		 : !strcmp(tensor, gathered_names.topk_idx) ? (void *)c->idx
 		 : !strcmp(tensor, gathered_names.topk_weights) ? (void *)c->w
 		 : !strcmp(tensor, gathered_names.src_idx) ? (void *)c->src : NULL;
 	if (to)
@@ -243,20 +292,24 @@ static void capture(void *ctx, const char *tensor, int64_t row, const void *data
 
 static void rows_free(struct rows *a)
 {
-	free(a->x), free(a->idx), free(a->w), free(a->src);
+	free(a->x), free(a->s), free(a->idx), free(a->w), free(a->src);
 }
 
-static int rows_alloc(struct rows *a, size_t n, size_t H, size_t K)
+static int rows_alloc(struct rows *a, size_t n, const struct ep_shape *s)
 {
-	a->n = n, a->at = 0;
-	a->x = calloc(n * H + 1, 2), a->idx = calloc(n * K + 1, 8), a->w = calloc(n * K + 1, 4), a->src = calloc(n + 1, 4);
-	return a->x && a->idx && a->w && a->src ? 0 : -ENOMEM;
+	size_t K = (size_t)s->num_topk;
+	a->n = n, a->at = 0, a->rb = ep_dtype_row_bytes(s->dtype, s->hidden);
+	a->S = (size_t)ep_dtype_num_scales(s->dtype, s->hidden);
+	a->x = calloc(n * a->rb + 1, 1), a->s = calloc(n * a->S + 1, 4);
+	a->idx = calloc(n * K + 1, 8), a->w = calloc(n * K + 1, 4), a->src = calloc(n + 1, 4);
+	return a->x && a->s && a->idx && a->w && a->src ? 0 : -ENOMEM;
 }
 
 /* The rows in views over a (from row off): for the reference's row checks. */
-static struct ep_dispatch_out view_of(const struct rows *a, size_t off, size_t n, size_t H, size_t K)
+static struct ep_dispatch_out view_of(const struct rows *a, size_t off, size_t n, size_t K)
 {
-	return (struct ep_dispatch_out){.num_recv = n, .recv_x = a->x + off * H, .recv_topk_idx = a->idx + off * K,
+	return (struct ep_dispatch_out){.num_recv = n, .recv_x = a->x + off * a->rb,
+					.recv_x_scales = a->S ? a->s + off * a->S : NULL, .recv_topk_idx = a->idx + off * K,
 					.recv_topk_weights = a->w + off * K, .recv_src_idx = a->src + off};
 }
 
@@ -284,20 +337,22 @@ static void shift_expected(void *ctx, const char *tensor, int64_t row, const voi
 static int check_gather(struct ep_layer *l, int r, struct rows *want, const struct rows *got,
 			struct ep_check_report *rep)
 {
-	size_t H = (size_t)l->eshape.hidden, K = (size_t)l->eshape.num_topk, off = 0;
+	size_t K = (size_t)l->eshape.num_topk, off = 0;
 	struct rows zero;
-	int rc = rows_alloc(&zero, want->n, H, K);
+	int rc = rows_alloc(&zero, want->n, &l->eshape);
 	for (int i = 0; !rc && i < l->cfg.moe_tp; i++) {
-		const struct ep_reference *ref = &l->refs[(r % l->cfg.moe_tp + i) % l->cfg.moe_tp];
+		const struct ep_reference *ref = &l->irefs[(r % l->cfg.moe_tp + i) % l->cfg.moe_tp].base;
 		struct ep_check_hooks hooks = {.ctx = want, .expected = capture};
 		struct ep_check_report scratch;
 		ep_report_init(&scratch, l->cfg.moe_ep, NULL);
 		scratch.hooks = &hooks;
-		struct ep_dispatch_out z = view_of(&zero, off, ref->num_recv, H, K);
+		struct ep_dispatch_out z = view_of(&zero, off, ref->num_recv, K);
 		want->at = off;
 		ep_reference_check_rows(ref, &z, &gathered_names, &scratch);
 		if (got) { /* the reference numbers a block's rows from 0: the caller's hooks see them from off */
-			struct ep_dispatch_out gv = view_of(got, off, ref->num_recv, H, K);
+			struct rows g = *got;
+			g.rb = want->rb, g.S = got->s ? want->S : 0;
+			struct ep_dispatch_out gv = view_of(&g, off, ref->num_recv, K);
 			const struct ep_check_hooks *up = rep->hooks;
 			struct shift sh = {up, (int64_t)off};
 			struct ep_check_hooks shifted = {.ctx = &sh, .skip = shift_skip, .expected = shift_expected};
@@ -318,15 +373,16 @@ static void check_experts(struct ep_layer *l, int r, const struct rows *want, co
 	int H = l->eshape.hidden, K = l->eshape.num_topk, mtp = l->cfg.moe_tp, g = r % mtp;
 	const uint16_t *part = data_of(t, n, mtp > 1 ? "moe_tp_partial" : "combine_x");
 	const float *cw = data_of(t, n, "combine_topk_weights");
-	uint16_t y[H > 0 ? H : 1];
+	uint16_t y[H > 0 ? H : 1], xb[H > 0 ? H : 1];
 	float w[K > 0 ? K : 1];
 	size_t k = 0;
 	for (int i = 0; i < mtp; i++) {
-		const struct ep_reference *ref = &l->refs[(g + i) % mtp];
+		const struct ep_reference *ref = &l->irefs[(g + i) % mtp].base;
 		for (size_t m = 0; m < ref->num_recv; m++, k++) {
 			const int64_t *idx = want->idx + k * (size_t)K;
 			int src = ep_reference_world(ref, ref->row_src_rank[m]);
-			ep_expert_transform(l->payload, r, ep_row_expert(idx, K), want->x + k * (size_t)H, H, y);
+			ep_dispatched_row_to_bf16(&l->eshape, want->x + k * want->rb, want->S ? want->s + k * want->S : NULL, xb);
+			ep_expert_transform(l->payload, r, ep_row_expert(idx, K), xb, H, y);
 			ep_compare_row(rep, mtp > 1 ? "moe_tp_partial" : "combine_x", EP_ELEM_BF16, y,
 				       part + k * (size_t)H, (size_t)H, (int64_t)k, src, ref->row_src_token[m]);
 			if (i)
@@ -342,7 +398,7 @@ static void check_experts(struct ep_layer *l, int r, const struct rows *want, co
 /* Own rows: every member's partial summed in rotation order from r. */
 static int check_reduce(struct ep_layer *l, int r, const uint16_t *got, struct ep_check_report *rep)
 {
-	const struct ep_reference *ref = &l->refs[r % l->cfg.moe_tp];
+	const struct ep_reference *ref = &l->irefs[r % l->cfg.moe_tp].base;
 	size_t H = (size_t)l->eshape.hidden;
 	uint16_t want[H + 1];
 	for (size_t m = 0; m < ref->num_recv; m++) {
@@ -359,29 +415,38 @@ static int check_a2a(struct ep_layer *l, int r, const struct ep_layer_tensor *t,
 	int rc = refs_for(l, r / l->cfg.moe_tp), mtp = l->cfg.moe_tp > 1;
 	if (rc)
 		return rc;
-	const struct ep_reference *ref = &l->refs[r % l->cfg.moe_tp];
-	size_t H = (size_t)l->eshape.hidden, K = (size_t)l->eshape.num_topk;
-	struct ep_layout lay = {data_of(t, n, "num_tokens_per_rank"), NULL, data_of(t, n, "num_tokens_per_expert"),
-				data_of(t, n, "is_token_in_rank")};
+	const struct ep_reference *ref = &l->irefs[r % l->cfg.moe_tp].base;
+	const struct ep_internode_ref *iref = &l->irefs[r % l->cfg.moe_tp];
+	struct ep_layout lay = {data_of(t, n, "num_tokens_per_rank"), data_of(t, n, "num_tokens_per_rdma_rank"),
+				data_of(t, n, "num_tokens_per_expert"), data_of(t, n, "is_token_in_rank")};
 	struct ep_dispatch_out out = {.num_recv = ref->num_recv, .recv_x = data_of(t, n, "recv_x"),
+				      .recv_x_scales = data_of(t, n, "recv_x_scales"),
 				      .recv_topk_idx = data_of(t, n, "recv_topk_idx"),
 				      .recv_topk_weights = data_of(t, n, "recv_topk_weights"),
 				      .recv_src_idx = data_of(t, n, "recv_src_idx"),
 				      .num_recv_tokens_per_expert = data_of(t, n, "num_recv_tokens_per_expert"),
 				      .rank_prefix_matrix = data_of(t, n, "rank_prefix_matrix")};
-	ep_reference_check_layout(ref, &lay, &rep[EP_LPH_EP_DISPATCH]);
+	if (l->Pg)
+		ep_internode_ref_check_layout(iref, &lay, &rep[EP_LPH_EP_DISPATCH]);
+	else
+		ep_reference_check_layout(ref, &lay, &rep[EP_LPH_EP_DISPATCH]);
 	ep_reference_check_dispatch(ref, &out, 0, &rep[EP_LPH_EP_DISPATCH]);
 	struct rows want = {0};
-	struct rows got = {.x = data_of(t, n, "moe_tp_gathered_x"), .idx = data_of(t, n, "moe_tp_gathered_topk_idx"),
+	struct rows got = {.x = data_of(t, n, "moe_tp_gathered_x"), .s = data_of(t, n, "moe_tp_gathered_x_scales"),
+			   .idx = data_of(t, n, "moe_tp_gathered_topk_idx"),
 			   .w = data_of(t, n, "moe_tp_gathered_topk_weights"),
 			   .src = data_of(t, n, "moe_tp_gathered_src_idx")};
-	if (!(rc = rows_alloc(&want, gathered_rows(l), H, K)) &&
+	if (!(rc = rows_alloc(&want, gathered_rows(l), &l->eshape)) &&
 	    !(rc = check_gather(l, r, &want, mtp ? &got : NULL, &rep[EP_LPH_MOE_TP_GATHER]))) {
 		check_experts(l, r, &want, t, n, &rep[EP_LPH_EXPERTS]);
 		if (mtp)
 			rc = check_reduce(l, r, data_of(t, n, "moe_tp_reduced_x"), &rep[EP_LPH_MOE_TP_REDUCE]);
-		ep_reference_check_combine(ref, data_of(t, n, "combined_x"), data_of(t, n, "combined_topk_weights"),
-					   &rep[EP_LPH_EP_COMBINE]);
+		if (l->Pg)
+			ep_internode_ref_check_combine(iref, data_of(t, n, "combined_x"),
+						       data_of(t, n, "combined_topk_weights"), &rep[EP_LPH_EP_COMBINE]);
+		else
+			ep_reference_check_combine(ref, data_of(t, n, "combined_x"), data_of(t, n, "combined_topk_weights"),
+						   &rep[EP_LPH_EP_COMBINE]);
 	}
 	rows_free(&want);
 	return rc;
@@ -446,7 +511,8 @@ static int check_attn(struct ep_layer *l, int r, const uint16_t *got, struct ep_
 			int rc = l->cfg.allgather
 				 ? ep_allgather_row(&a, in->topk_idx + (size_t)tk * K, in->topk_weights + (size_t)tk * K,
 						    (const uint16_t *)in->x + (size_t)tk * H, want)
-				 : ep_reference_combined_row(&l->refs[w % l->cfg.moe_tp], w / l->cfg.moe_tp, tk, want, NULL);
+				 : l->Pg ? ep_internode_ref_combined_row(&l->irefs[w % l->cfg.moe_tp], w / l->cfg.moe_tp, tk, want)
+				 : ep_reference_combined_row(&l->irefs[w % l->cfg.moe_tp].base, w / l->cfg.moe_tp, tk, want, NULL);
 			if (rc)
 				return rc;
 			ep_compare_row(rep, "attn_tp_gathered_x", EP_ELEM_BF16, want, got + at * H, H, (int64_t)at, w, tk);

@@ -20,13 +20,18 @@
  * where a library went wrong. Golden and verify describe rank r's tensors
  * with the same table (ep_layer_tensors) and compare through the same
  * function: golden captures the expected rows into zeroed tensors (check
- * hooks), verify compares the library's. DeepEP semantics, bf16, one host
- * (Ascend's layer and fp8/int8 are refused by golden).
+ * hooks), verify compares the library's. DeepEP semantics in bf16, and
+ * in a2a mode fp8 (x cast by the caller, with x_scales), int8 (quantised
+ * by dispatch; recv_x and the gathered rows carry their scales, the
+ * experts see them dequantised) and biases (added by combine); one host or
+ * across nodes (Pg). Ascend's layer: oracle_ascend.c with moe_tp 1,
+ * oracle_ascend_tp.c with MoE-TP.
  */
 #ifndef EP_ORACLE_LAYER_H
 #define EP_ORACLE_LAYER_H
 
 #include "cli/oracle.h"
+#include "reference/internode_ref.h"
 #include "reference/moe_layer_ref.h"
 #include "reference/moe_slice.h"
 #include "reference/reference.h"
@@ -46,7 +51,7 @@ struct ep_layer_tensor {
 	size_t d0, d1;
 	void *data;               /* the caller's: every one set before ep_layer_check */
 };
-#define EP_LAYER_MAX_TENSORS 24
+#define EP_LAYER_MAX_TENSORS 32 /* at most 28: fp8 with two biases across nodes, MoE-TP, attention TP */
 
 struct ep_layer {
 	struct ep_oracle_layer cfg;     /* the configuration (manifest's "layer") */
@@ -60,12 +65,17 @@ struct ep_layer {
 	struct ep_moe_tp_expert *experts; /* [moe_tp] */
 	struct ep_loaded_rank *gl;      /* [moe_tp][moe_ep] the loaded inputs by group */
 	const struct ep_loaded_rank *loaded; /* [W] */
-	struct ep_reference *refs;      /* [moe_tp] every group's reference for EP rank q */
+	int Pg;                         /* a2a across nodes: EP ranks of a group per node (internode's
+					 * reference: num_tokens_per_rdma_rank, combine per node then
+					 * across); 0: one host's reference */
+	struct ep_internode_ref *irefs; /* [moe_tp] every group's reference for EP rank q (.base) */
 	int q;                          /* the EP rank refs are of, -1: none */
 };
 
-/* The slices and groups of a layer (m: its shape, payload, seed and
- * layer). 0 or -ENOMEM. */
+/* The slices and groups of a layer (m: its shape, payload, seed, layer
+ * and ranks_per_node: an a2a layer across nodes has internode's EP
+ * semantics in each group, ranks_per_node / moe_tp EP ranks per node, as
+ * cli/moe_layer_geometry.c runs it). 0 or -ENOMEM. */
 int ep_layer_init(struct ep_layer *l, const struct ep_oracle_manifest *m);
 /* The world's inputs, [W], each rank's slice (kept, not copied). */
 void ep_layer_bind(struct ep_layer *l, const struct ep_loaded_rank *loaded);
@@ -80,8 +90,13 @@ int ep_layer_tensors(struct ep_layer *l, int r, struct ep_layer_tensor *t);
 int ep_layer_check(struct ep_layer *l, int r, const struct ep_layer_tensor *t, int n,
 		   struct ep_check_report *rep);
 
+/* The input tensor `name` of a rank's slice (x, x_scales, topk_idx,
+ * topk_weights, bias_0, bias_1; NULL for another name). */
+const void *ep_layer_input(const struct ep_loaded_rank *in, const char *name);
+
 /* The phase a layer tensor belongs to, by name (DeepEP's or, with ascend,
- * Ascend's names; "input" for unknown ones). */
-const char *ep_layer_phase_of(const char *name, int ascend);
+ * Ascend's names, with moe_tp > 1 those of its MoE-TP stage; "input" for
+ * unknown ones). */
+const char *ep_layer_phase_of(const char *name, int ascend, int moe_tp);
 
 #endif

@@ -14,7 +14,7 @@
  * --ep-semantics ascend in oracle_ascend.c (named on the command line as
  * the manifest says, its handle tensors on the footer's handles line and
  * the first wrong one named); a --parallel MoE layer's directory in
- * verify_layer.c, phase by phase. With redundant experts every rank's
+ * verify_layer.c, phase by phase (Ascend's with MoE-TP in oracle_ascend_tp.c). With redundant experts every rank's
  * physical ids are held to phy2log before any output is compared (a
  * library's own replica choice passes when it maps to golden's logical
  * experts; the outputs are then expected for that choice).
@@ -29,6 +29,7 @@
 #include "cli/command.h"
 #include "cli/golden.h"
 #include "cli/oracle.h"
+#include "cli/oracle_ascend_tp.h"
 #include "collectives/error.h"
 #include "reports/digest.h"
 #include "reports/npy.h"
@@ -379,8 +380,8 @@ static int verify_main(const struct ep_command *self, int argc, char **argv)
 		code = usage_line("--ll-order is for low-latency; normal mode's order is defined and always exact", NULL,
 				  NULL);
 	v.ll = !strcmp(v.sub, "low-latency");
-	if (!code && v.m.layer.on && !v.ascend) {
-		code = ep_verify_layer(&v.m, v.dir);
+	if (!code && v.m.layer.on && (!v.ascend || v.m.layer.moe_tp > 1)) {
+		code = v.ascend ? ep_ascend_tp_verify(&v.m, v.dir) : ep_verify_layer(&v.m, v.dir);
 		ep_oracle_manifest_free(&v.m);
 		return code;
 	}

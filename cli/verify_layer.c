@@ -26,7 +26,7 @@ struct vl {
 	const char *dir;
 	struct ep_layer l;
 	struct ep_loaded_rank *loaded;  /* [W] */
-	struct ep_npy *in;              /* [W][3] */
+	struct ep_npy *in;              /* [W][6]: x, x_scales, topk_idx, topk_weights, bias_0, bias_1 */
 	char not_checked[1024], changed[EP_TEXT_MAX];
 	int changed_inputs;
 	struct ep_point pt;
@@ -35,34 +35,51 @@ struct vl {
 	uint64_t checked[EP_LPH_N], wrong[EP_LPH_N];
 };
 
+/* Rank r's slice: x in the input dtype (fp8: with x_scales), ids, weights, biases. */
+static int load_slice(struct vl *v, int r, struct ep_npy *in)
+{
+	const struct ep_shape *s = &v->l.eshape;
+	int fp8 = s->dtype == EP_DTYPE_FP8, rc;
+	size_t S = (size_t)ep_slice_len(&v->l.sl, r), xs[2] = {S, (size_t)s->hidden}, ks[2] = {S, (size_t)s->num_topk};
+	size_t ss[2] = {S, (size_t)ep_dtype_num_scales(s->dtype, s->hidden)};
+	if ((rc = ep_oracle_load(v->dir, r, "x", fp8 ? EP_NPY_U1 : EP_NPY_U2, 2, xs, &in[0], 1)) ||
+	    (fp8 && (rc = ep_oracle_load(v->dir, r, "x_scales", EP_NPY_F4, 2, ss, &in[1], 1))) ||
+	    (rc = ep_oracle_load_index(v->dir, r, "topk_idx", 2, ks, &in[2], 1)) ||
+	    (rc = ep_oracle_load(v->dir, r, "topk_weights", EP_NPY_F4, 2, ks, &in[3], 1)))
+		return rc;
+	for (int b = 0; b < s->num_bias; b++)
+		if ((rc = ep_oracle_load(v->dir, r, b ? "bias_1" : "bias_0", EP_NPY_U2, 2, xs, &in[4 + b], 1)))
+			return rc;
+	return 0;
+}
+
 static int load_inputs(struct vl *v)
 {
 	const struct ep_shape *s = &v->l.eshape;
 	int W = v->l.W, rc = 0;
-	static const char *const names[3] = {"x", "topk_idx", "topk_weights"};
+	static const char *const names[6] = {"x", "x_scales", "topk_idx", "topk_weights", "bias_0", "bias_1"};
 	v->loaded = calloc((size_t)W, sizeof(*v->loaded));
-	v->in = calloc((size_t)W * 3, sizeof(*v->in));
+	v->in = calloc((size_t)W * 6, sizeof(*v->in));
 	if (!v->loaded || !v->in)
 		return EP_EXIT_ENV;
 	for (int r = 0; r < W && !rc; r++) {
-		size_t S = (size_t)ep_slice_len(&v->l.sl, r), xs[2] = {S, (size_t)s->hidden}, ks[2] = {S, (size_t)s->num_topk};
-		struct ep_npy *in = &v->in[r * 3];
-		if ((rc = ep_oracle_load(v->dir, r, "x", EP_NPY_U2, 2, xs, &in[0], 1)) ||
-		    (rc = ep_oracle_load_index(v->dir, r, "topk_idx", 2, ks, &in[1], 1)) ||
-		    (rc = ep_oracle_load(v->dir, r, "topk_weights", EP_NPY_F4, 2, ks, &in[2], 1)))
+		size_t S = (size_t)ep_slice_len(&v->l.sl, r), ks[2] = {S, (size_t)s->num_topk};
+		struct ep_npy *in = &v->in[r * 6];
+		if ((rc = load_slice(v, r, in)))
 			break;
-		const int64_t *idx = in[1].data;
-		for (size_t i = 0; i < in[1].count; i++)
+		const int64_t *idx = in[2].data;
+		for (size_t i = 0; i < in[2].count; i++)
 			if (idx[i] < -1 || idx[i] >= s->num_experts)
 				return fprintf(stderr, "epbench verify: rank%d/topk_idx.npy has %lld at [%zu][%zu], outside [-1, %d)\n",
 					       r, (long long)idx[i], i / ks[1], i % ks[1], s->num_experts), EP_EXIT_USAGE;
-		for (int i = 0; i < 3; i++)
-			if (ep_oracle_hash_differs(v->m, v->dir, r, names[i]) && v->changed_inputs++ < 4) {
+		for (int i = 0; i < 6; i++)
+			if (in[i].data && ep_oracle_hash_differs(v->m, v->dir, r, names[i]) && v->changed_inputs++ < 4) {
 				size_t n = strlen(v->changed);
 				snprintf(v->changed + n, sizeof(v->changed) - n, "%srank%d/%s.npy", n ? ", " : "", r, names[i]);
 			}
-		v->loaded[r] = (struct ep_loaded_rank){.num_tokens = (int)S, .x = in[0].data, .topk_idx = in[1].data,
-						       .topk_weights = in[2].data};
+		v->loaded[r] = (struct ep_loaded_rank){.num_tokens = (int)S, .x = in[0].data, .x_scales = in[1].data,
+						       .topk_idx = in[2].data, .topk_weights = in[3].data,
+						       .bias = {in[4].data, in[5].data}};
 	}
 	return rc;
 }
@@ -88,7 +105,7 @@ static int load_outputs(struct vl *v, int r, struct ep_layer_tensor *t, int n, s
 	for (int i = 0; i < n; i++) {
 		size_t any[2] = {0, 0}, bytes = t[i].d0 * (t[i].d1 ? t[i].d1 : 1) * ep_npy_itemsize(t[i].dtype);
 		if (t[i].phase == EP_LPH_INPUT) {
-			t[i].data = v->in[r * 3 + i].data;
+			t[i].data = (void *)ep_layer_input(&v->loaded[r], t[i].name);
 			continue;
 		}
 		int rc = t[i].dtype == EP_NPY_I8 ? ep_oracle_load_index(v->dir, r, t[i].name, t[i].d1 ? 2 : 1, any, &files[i], 0)
@@ -208,7 +225,7 @@ int ep_verify_layer(const struct ep_oracle_manifest *m, const char *dir)
 		if (!code)
 			code = report(&v, matrix);
 	}
-	for (int i = 0; v.in && i < W * 3; i++)
+	for (int i = 0; v.in && i < W * 6; i++)
 		ep_npy_free(&v.in[i]);
 	free(v.in), free(v.loaded), free(by_src), free(matrix);
 	ep_layer_fini(&v.l);

@@ -83,10 +83,10 @@ fi
 run "golden_internode" 0 60 golden internode --nodes 2 --ranks-per-node 2 $one --bias 1 --out "$tmp/g"
 run "verify_internode" 0 60 verify internode "$tmp/g" --ep-semantics ascend
 expect "verify_internode_handles_line" "^# handles: .* 0 wrong elements; data tensors: 0 wrong$"
-# a layer's golden is written on one host (verify reads it there); across nodes it is refused, not written as plain EP
-run "golden_internode_layer_refused" 2 30 golden internode --nodes 2 --ranks-per-node 2 $one \
+# a layer's golden across nodes: the manifest records the nodes, verify internode reads it
+run "golden_internode_layer" 0 60 golden internode --nodes 2 --ranks-per-node 2 $one \
 	--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --out "$tmp/g2"
-expect "golden_internode_layer_refused_said" "MoE layer is written for one host"
+run "verify_internode_layer" 0 60 verify internode "$tmp/g2" --ep-semantics ascend
 
 # faults: wrong data named at its rank; a damaged handle on its own line; a hang named with phase and peer
 f="--ranks-per-node 2 -e 8 -k 2 -t 32 --hidden 256 --ep-semantics ascend --timeout 4"

@@ -12,6 +12,12 @@ GOLDEN with the library's outputs written over epbench's):
              rotation order from the rank itself, one bf16 rounding);
   allgather: world_reduced_x (every rank's world_partial rows of the slice,
              float32 sum over world ranks ascending, one bf16 rounding).
+  ascend (--ep-semantics ascend, moe_tp > 1): expand_x, dynamic_scales and
+             ep_recv_counts gathered (block i from member (g + i) % moe_tp,
+             each member's own block from its golden folder, zeros past the
+             rows), tp_recv_counts, expert_token_nums from the gathered
+             counts, moe_tp_reduced_x from the members' expert_outputs
+             (float32, rotation order, one bf16 rounding).
 MODE injects one bug a real library could have:
   faithful      none (verify must pass);
   wrong_peer    block i from peer (g - i) % moe_tp (the rotation reversed);
@@ -81,13 +87,51 @@ def allgather(golden, out, W, mode):
         save(out, r, "world_reduced_x", bf16_rne(acc))
 
 
+def ascend_tp(golden, out, m, W, mode):
+    n, R = m["layer"]["moe_tp"], m["layer"]["moe_ep"]
+    own = {r: len(load(golden, r, "moe_tp_reduced_x")) for r in range(W)}
+    quant = os.path.exists(os.path.join(golden, "rank0", "dynamic_scales.npy"))
+    L = len(load(golden, 0, "expert_token_nums"))
+    RL = R * L
+    for r in range(W):
+        q, g = divmod(r, n)
+        step = -1 if mode == "wrong_peer" else 1
+        peers = [q * n + (g + step * i) % n for i in range(n)]
+        for name in ("expand_x", "dynamic_scales") if quant else ("expand_x",):
+            gathered = load(golden, r, name).copy()
+            gathered[:] = 0
+            rows = np.concatenate([load(golden, p, name)[:own[p]] for p in peers])
+            gathered[:len(rows)] = rows
+            save(out, r, name, gathered)
+        counts = np.concatenate([load(golden, p, "ep_recv_counts")[:RL] for p in peers]).astype(np.int32)
+        save(out, r, "ep_recv_counts", counts)
+        save(out, r, "tp_recv_counts", np.array([own[q * n + i] for i in range(n)], dtype=np.int32))
+        c = counts.reshape(n, L, R).astype(np.int64)
+        per = (c[:, :, R - 1] - np.concatenate([np.zeros((n, 1), np.int64), c[:, :-1, R - 1]], axis=1)).sum(axis=0)
+        if m["shape"]["expert_counts"] == "prefix":
+            per = np.cumsum(per)
+        save(out, r, "expert_token_nums", per.astype(np.int64))
+    for r in range(W):
+        q, g = divmod(r, n)
+        order = range(n) if mode == "reduce_order" else [(g + i) % n for i in range(n)]
+        acc = None
+        for p in order:
+            j = (g - p) % n
+            off = sum(own[q * n + (p + b) % n] for b in range(j))
+            part = load(golden, q * n + p, "expert_outputs")[off:off + own[r]]
+            acc = f32(part) if acc is None else (acc + f32(part)).astype(np.float32)
+        save(out, r, "moe_tp_reduced_x", bf16_rne(acc))
+
+
 def main():
     golden, out = sys.argv[1], sys.argv[2]
     mode = sys.argv[3] if len(sys.argv) > 3 else "faithful"
     m = json.load(open(os.path.join(golden, "manifest.json")))
     layer, W = m["layer"], m["shape"]["num_ranks"]
     shutil.copytree(golden, out)
-    if layer["moe_comm"] == "a2a":
+    if m.get("ep_semantics") == "ascend":
+        ascend_tp(golden, out, m, W, mode)
+    elif layer["moe_comm"] == "a2a":
         a2a(golden, out, layer, W, mode)
     else:
         allgather(golden, out, W, mode)

@@ -133,8 +133,9 @@ PY
 run "short_expand_x_refused" 2 10 verify intranode "$tmp/b2" $A ascend
 expect "short_expand_x_named" "rank1/expand_x.npy has 1 entries, fewer than"
 
-# golden refuses what a run refuses, and a MoE layer with MoE-TP (tests/golden_layer_test.sh has Ascend's moe_tp=1 layer)
+# golden refuses what a run refuses (tests/golden_layer_test.sh has Ascend's layers, moe_tp 1 and MoE-TP)
 run "golden_fp8_refused" 2 10 golden intranode -r 2 -e 8 $A ascend --dtype fp8 --out "$tmp/x"
-run "golden_layer_refused" 2 10 golden intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 16 -k 4 $A ascend --out "$tmp/x"
-expect "golden_layer_named" "moe_tp=1 and a2a only"
+run "golden_layer_shared_refused" 2 10 golden intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 16 -k 4 $A ascend \
+	--shared-experts 1 --shared-expert-ranks 1 --out "$tmp/x"
+expect "golden_layer_shared_named" "shared-experts with Ascend's MoE-TP stage"
 finish golden_ascend_test.sh
