@@ -1,7 +1,7 @@
 #!/bin/sh
 # golden_layer_nodes_test.sh - `epbench golden internode --nodes N --ranks-per-node P --parallel ...`: a MoE
 # layer across nodes. The manifest records the node layout; DeepEP's layer in allgather mode and Ascend's
-# (moe_tp 1) have the tensors of the same world on one host; DeepEP's a2a layer whose MoE-EP groups span nodes
+# (moe_tp 1, and with its MoE-TP stage) have the tensors of the same world on one host; DeepEP's a2a layer whose MoE-EP groups span nodes
 # has internode's EP semantics in each group (num_tokens_per_rdma_rank, combine per node then across, as the
 # run's checks): golden equals the --dump of the same job run across emulated nodes, verify internode passes
 # it and names the first wrong phase of a flipped element; what stays refused is said in one line.
