@@ -8,6 +8,7 @@
 
 #include "cli/ascend.h"
 #include "cli/oracle_layer.h"
+#include "cli/phase_tally.h"
 #include "collectives/ascend.h"
 #include "collectives/error.h"
 #include "reference/ascend_ref.h"
@@ -298,9 +299,7 @@ struct vt {
 	struct ep_npy *in;               /* [W][6] Ascend's input slots */
 	struct ep_loaded_rank *loaded;   /* [W] */
 	char not_checked[1024];
-	struct ep_mismatch first[EP_LPH_N];
-	int first_rank[EP_LPH_N];
-	uint64_t checked[EP_LPH_N], wrong[EP_LPH_N];
+	struct ep_phase_tally tally;
 	char handle_first[EP_TEXT_MAX];
 	struct ep_point pt;
 };
@@ -424,14 +423,9 @@ static int verify_rank(struct vt *v, int w, uint64_t *by_src)
 		rc = expect_rank(&v->a, &t) ? EP_EXIT_ENV : lib_load(v, &t, &l, rep);
 	if (!rc)
 		check_phases(v, &t, &l, rep);
+	if (!rc)
+		ep_phase_tally_add(&v->tally, w, rep, &v->pt.res);
 	for (int k = 0; !rc && k < EP_LPH_N; k++) {
-		v->checked[k] += rep[k].checked_bytes, v->wrong[k] += rep[k].wrong_elems;
-		v->pt.res.checked_bytes += rep[k].checked_bytes, v->pt.res.wrong_elems += rep[k].wrong_elems;
-		v->pt.res.wrong_rows += rep[k].wrong_rows;
-		v->pt.res.handle_checked_bytes += rep[k].handle_checked_bytes;
-		v->pt.res.handle_wrong_elems += rep[k].handle_wrong_elems;
-		if (rep[k].has_first && v->first_rank[k] < 0)
-			v->first[k] = rep[k].first, v->first_rank[k] = w;
 		if (rep[k].has_handle_first && !v->handle_first[0]) {
 			char line[EP_TEXT_MAX - 64];
 			ep_mismatch_format(&rep[k].handle_first, line, sizeof(line));
@@ -447,23 +441,9 @@ static int verify_rank(struct vt *v, int w, uint64_t *by_src)
 /* The per-phase lines, the first wrong phase, the handles and the footer. */
 static int report(struct vt *v, uint64_t *matrix)
 {
-	int first = -1;
-	for (int k = 0; k < EP_LPH_N; k++) {
-		if (v->checked[k] || v->wrong[k])
-			printf("# phase %-15s %12llu bytes checked, %llu wrong elements\n", ep_layer_phase_names[k],
-			       (unsigned long long)v->checked[k], (unsigned long long)v->wrong[k]);
-		if (first < 0 && v->first_rank[k] >= 0)
-			first = k;
-	}
-	if (!v->pt.res.checked_bytes)
-		return fprintf(stderr, "epbench verify: no output tensor in '%s' to compare\n", v->dir), EP_EXIT_USAGE;
-	if (first >= 0) {
-		char line[EP_TEXT_MAX - 64];
-		ep_mismatch_format(&v->first[first], line, sizeof(line));
-		snprintf(v->pt.res.first_mismatch, sizeof(v->pt.res.first_mismatch), "phase %s: rank %d: %.*s",
-			 ep_layer_phase_names[first], v->first_rank[first], (int)sizeof(v->pt.res.first_mismatch) - 64, line);
-		printf("# first wrong %s\n", v->pt.res.first_mismatch);
-	}
+	int rc = ep_phase_tally_report(&v->tally, &v->pt.res, v->dir);
+	if (rc)
+		return rc;
 	printf("# not checked (absent): %s\n", v->not_checked[0] ? v->not_checked : "nothing");
 	if (v->handle_first[0])
 		printf("# handles: first wrong: %s\n", v->handle_first);
@@ -509,8 +489,7 @@ int ep_ascend_tp_verify(const struct ep_oracle_manifest *m, const char *dir)
 	uint64_t *by_src = calloc((size_t)W, 8), *matrix = calloc((size_t)W * (size_t)W, 8);
 	struct ep_routing base = {.payload = m->payload};
 	struct ep_ascend_inputs in = {.smooth = m->ascend.smooth_scales, .shared_x = m->shape.num_bias > 0};
-	for (int k = 0; k < EP_LPH_N; k++)
-		v.first_rank[k] = -1;
+	ep_phase_tally_init(&v.tally);
 	if (!by_src || !matrix || atpo_init(&v.a, m, &base, &in))
 		code = EP_EXIT_ENV;
 	if (!code && !(code = load_inputs(&v))) {

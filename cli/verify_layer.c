@@ -18,6 +18,7 @@
 
 #include "cli/golden.h"
 #include "cli/oracle_layer.h"
+#include "cli/phase_tally.h"
 #include "collectives/error.h"
 #include "reports/report.h"
 
@@ -30,9 +31,7 @@ struct vl {
 	char not_checked[1024], changed[EP_TEXT_MAX];
 	int changed_inputs;
 	struct ep_point pt;
-	struct ep_mismatch first[EP_LPH_N];
-	int first_rank[EP_LPH_N];
-	uint64_t checked[EP_LPH_N], wrong[EP_LPH_N];
+	struct ep_phase_tally tally;
 };
 
 /* Rank r's slice: x in the input dtype (fp8: with x_scales), ids, weights, biases. */
@@ -153,13 +152,8 @@ static int verify_rank(struct vl *v, int r, uint64_t *by_src)
 					      (size_t)v->l.eshape.num_topk, &rep[EP_LPH_INPUT]);
 	if (!rc && ep_layer_check(&v->l, r, t, n, rep))
 		rc = EP_EXIT_ENV;
-	for (int k = 0; !rc && k < EP_LPH_N; k++) {
-		v->checked[k] += rep[k].checked_bytes, v->wrong[k] += rep[k].wrong_elems;
-		v->pt.res.checked_bytes += rep[k].checked_bytes, v->pt.res.wrong_elems += rep[k].wrong_elems;
-		v->pt.res.wrong_rows += rep[k].wrong_rows;
-		if (rep[k].has_first && v->first_rank[k] < 0)
-			v->first[k] = rep[k].first, v->first_rank[k] = r;
-	}
+	if (!rc)
+		ep_phase_tally_add(&v->tally, r, rep, &v->pt.res);
 	for (int i = 0; i < n; i++) {
 		if (p.owned[i])
 			free(t[i].data);
@@ -171,23 +165,9 @@ static int verify_rank(struct vl *v, int r, uint64_t *by_src)
 /* The per-phase lines, the first wrong phase and the footer. */
 static int report(struct vl *v, uint64_t *matrix)
 {
-	int first = -1;
-	for (int k = 0; k < EP_LPH_N; k++) {
-		if (v->checked[k] || v->wrong[k])
-			printf("# phase %-15s %12llu bytes checked, %llu wrong elements\n", ep_layer_phase_names[k],
-			       (unsigned long long)v->checked[k], (unsigned long long)v->wrong[k]);
-		if (first < 0 && v->first_rank[k] >= 0)
-			first = k;
-	}
-	if (!v->pt.res.checked_bytes)
-		return fprintf(stderr, "epbench verify: no output tensor in '%s' to compare\n", v->dir), EP_EXIT_USAGE;
-	if (first >= 0) {
-		char line[EP_TEXT_MAX - 64];
-		ep_mismatch_format(&v->first[first], line, sizeof(line));
-		snprintf(v->pt.res.first_mismatch, sizeof(v->pt.res.first_mismatch), "phase %s: rank %d: %.*s",
-			 ep_layer_phase_names[first], v->first_rank[first], (int)sizeof(v->pt.res.first_mismatch) - 64, line);
-		printf("# first wrong %s\n", v->pt.res.first_mismatch);
-	}
+	int rc = ep_phase_tally_report(&v->tally, &v->pt.res, v->dir);
+	if (rc)
+		return rc;
 	if (v->changed_inputs)
 		printf("# inputs: %d file%s differ from the manifest's SHA-256 (expectations follow the files): %s%s\n",
 		       v->changed_inputs, v->changed_inputs == 1 ? "" : "s", v->changed, v->changed_inputs > 4 ? ", ..." : "");
@@ -203,8 +183,7 @@ int ep_verify_layer(const struct ep_oracle_manifest *m, const char *dir)
 	struct vl v = {.m = m, .dir = dir};
 	int W = m->shape.num_ranks, code = 0;
 	uint64_t *by_src = calloc((size_t)W, 8), *matrix = calloc((size_t)W * (size_t)W, 8);
-	for (int k = 0; k < EP_LPH_N; k++)
-		v.first_rank[k] = -1;
+	ep_phase_tally_init(&v.tally);
 	if (!by_src || !matrix || ep_layer_init(&v.l, m))
 		code = EP_EXIT_ENV;
 	if (!code && !(code = load_inputs(&v))) {

@@ -13,22 +13,6 @@ SUBCOMMAND=golden
 # py SCRIPT ARGS...: numpy's python (the one with numpy first on PATH)
 py() { python3 - "$@" >"$tmp/out" 2>&1; }
 
-# same NAME A B: every .npy of B's rank folders is in A with the same dtype, shape and bytes, and A has no other
-same() {
-	py "$2" "$3" <<'PY' && ok "$1" || bad "$1" "see above"
-import numpy as np, os, sys
-a, b = sys.argv[1:3]
-n = 0
-for r in sorted(d for d in os.listdir(b) if d.startswith("rank")):
-    assert sorted(os.listdir(os.path.join(a, r))) == sorted(os.listdir(os.path.join(b, r))), r
-    for f in sorted(os.listdir(os.path.join(b, r))):
-        x, y = np.load(os.path.join(a, r, f)), np.load(os.path.join(b, r, f))
-        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (r, f)
-        n += 1
-assert n > 10, n
-print(n, "tensors identical")
-PY
-}
 
 # flip DIR RANK TENSOR INDEX: xor 1 into one element (a flat index)
 flip() {
@@ -50,7 +34,7 @@ for args in "-r 3 -t 32 --hidden 256 -e 9 -k 3 --payload special --masked-ratio 
 	i=$((i + 1))
 	run "golden_$i" 0 60 golden intranode $A ascend $args --out "$tmp/g$i" || continue
 	run "dump_$i" 0 60 intranode $A ascend $args -n 1 -w 0 --dump "$tmp/d$i"
-	same "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i"
+	same_tensors "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i" all
 	run "verify_golden_$i" 0 60 verify intranode "$tmp/g$i" $A ascend
 	expect "verify_checked_everything_$i" "^# not checked \(absent\): nothing"
 	expect "verify_handles_line_$i" "^# handles: .* 0 wrong elements; data tensors: 0 wrong"

@@ -20,22 +20,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # py ARGS...: numpy's python on a script from stdin, output in $tmp/out
 py() { python3 - "$@" >"$tmp/out" 2>&1; }
 
-# same NAME GOLDEN DUMP: every tensor both hold is identical (dtype, shape, bytes); at least 10
-same() {
-	py "$2" "$3" <<'PY' && ok "$1" || bad "$1" "see above"
-import numpy as np, os, sys
-a, b = sys.argv[1:3]
-n = 0
-for r in sorted(d for d in os.listdir(b) if d.startswith("rank")):
-    for f in sorted(os.listdir(os.path.join(b, r))):
-        if os.path.exists(os.path.join(a, r, f)):
-            x, y = np.load(os.path.join(a, r, f)), np.load(os.path.join(b, r, f))
-            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (r, f)
-            n += 1
-assert n >= 10, n
-print(n, "tensors identical")
-PY
-}
 
 # fake NAME GOLDEN OUT MODE: the fake library's outputs
 fake() { python3 "$root/tests/fake_layer_library.py" "$2" "$3" "$4" >"$tmp/out" 2>&1 && ok "$1" || bad "$1" "fake library failed"; }
@@ -50,7 +34,7 @@ for args in "--parallel dp=2,tp=2,moe_tp=2,moe_ep=2" \
 	i=$((i + 1))
 	run "golden_$i" 0 60 golden intranode $S $args --out "$tmp/g$i" || continue
 	run "dump_$i" 0 60 intranode $S $args -n 1 -w 0 --dump "$tmp/d$i"
-	same "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i"
+	same_tensors "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i" common
 	run "verify_golden_$i" 0 60 verify intranode "$tmp/g$i"
 	expect "verify_checked_everything_$i" "^# not checked \(absent\): nothing"
 done
@@ -78,7 +62,7 @@ for args in "--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --dtype fp8 --bias 2 --uneve
 	j=$((j + 1))
 	run "golden_quant_$j" 0 60 golden intranode $S --hidden 256 $args --out "$tmp/q$j" || continue
 	run "dump_quant_$j" 0 60 intranode $S --hidden 256 $args -n 1 -w 0 --dump "$tmp/qd$j"
-	same "golden_quant_equals_dump_$j" "$tmp/q$j" "$tmp/qd$j"
+	same_tensors "golden_quant_equals_dump_$j" "$tmp/q$j" "$tmp/qd$j" common
 	run "verify_golden_quant_$j" 0 60 verify intranode "$tmp/q$j"
 	expect "verify_quant_checked_everything_$j" "^# not checked \(absent\): nothing"
 done
@@ -107,7 +91,7 @@ for args in "--parallel dp=2,tp=2,moe_tp=1,moe_ep=4" \
 	i=$((i + 1))
 	run "golden_ascend_$i" 0 60 golden intranode $S --ep-semantics ascend $args --out "$tmp/g$i" || continue
 	run "dump_ascend_$i" 0 60 intranode $S --ep-semantics ascend $args -n 1 -w 0 --dump "$tmp/d$i"
-	same "golden_ascend_equals_dump_$i" "$tmp/g$i" "$tmp/d$i"
+	same_tensors "golden_ascend_equals_dump_$i" "$tmp/g$i" "$tmp/d$i" common
 	run "verify_golden_ascend_$i" 0 60 verify intranode "$tmp/g$i" --ep-semantics ascend
 	expect "verify_ascend_checked_everything_$i" "^# not checked \(absent\): nothing"
 done
@@ -129,7 +113,7 @@ for args in "--parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 2 -k 1" \
 	i=$((i + 1))
 	run "golden_ascend_tp_$i" 0 60 golden intranode $S --ep-semantics ascend $args --out "$tmp/g$i" || continue
 	run "dump_ascend_tp_$i" 0 60 intranode $S --ep-semantics ascend $args -n 1 -w 0 --dump "$tmp/d$i"
-	same "golden_ascend_tp_equals_dump_$i" "$tmp/g$i" "$tmp/d$i"
+	same_tensors "golden_ascend_tp_equals_dump_$i" "$tmp/g$i" "$tmp/d$i" common
 	run "verify_golden_ascend_tp_$i" 0 60 verify intranode "$tmp/g$i" --ep-semantics ascend
 	expect "verify_ascend_tp_checked_everything_$i" "^# not checked \(absent\): nothing"
 	expect "verify_ascend_tp_gather_phase_$i" "^# phase moe_tp_gather .* 0 wrong elements"

@@ -9,21 +9,6 @@ SUBCOMMAND=golden
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$lib_here/.." && pwd)
 
-# same NAME A B: every .npy of B's rank folders is in A with the same dtype, shape and bytes
-same() {
-	python3 - "$2" "$3" <<'PY' >"$tmp/out" 2>&1 && ok "$1" || bad "$1" "see above"
-import numpy as np, os, sys
-a, b = sys.argv[1:3]
-n = 0
-for r in sorted(d for d in os.listdir(b) if d.startswith("rank")):
-    for f in sorted(os.listdir(os.path.join(b, r))):
-        x, y = np.load(os.path.join(a, r, f)), np.load(os.path.join(b, r, f))
-        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (r, f)
-        n += 1
-assert n > 10, n
-print(n, "tensors identical")
-PY
-}
 
 # golden = what a run dumps, for each kind of normal-mode point
 i=0
@@ -40,7 +25,7 @@ for args in "intranode -r 3 -t 64 --hidden 256 -e 12 -k 3 --bias 2" \
 	else
 		run "dump_$i" 0 60 $sub "$@" -n 1 -w 0 --dump "$tmp/d$i"
 	fi
-	same "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i"
+	same_tensors "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i" listed
 	run "verify_golden_$i" 0 60 verify $sub "$tmp/g$i"
 	expect "verify_checked_everything_$i" "^# not checked \(absent\): nothing"
 done

@@ -126,3 +126,25 @@ node_fault() {
 	if [ "$c0" -eq 4 ] && grep -Eq -- "$pattern" "$tmp/f0" && [ "$took" -le "$max" ]; then ok "$name"
 	else bad "$name" "node 0 exit $c0 after ${took}s (want 4 within ${max}s, a line matching '$pattern')"; fi
 }
+
+# same_tensors NAME A B MODE: the .npy files of B's rank folders have the same dtype, shape and bytes in A;
+# MODE all: both folders hold the same files; listed: every file of B is in A; common: the files both hold,
+# at least 10 of them (a layer's golden holds more than a run dumps, and a run some a golden does not)
+same_tensors() {
+	python3 - "$2" "$3" "$4" <<'PY' >"$tmp/out" 2>&1 && ok "$1" || bad "$1" "see above"
+import numpy as np, os, sys
+a, b, mode = sys.argv[1:4]
+n = 0
+for r in sorted(d for d in os.listdir(b) if d.startswith("rank")):
+    if mode == "all":
+        assert sorted(os.listdir(os.path.join(a, r))) == sorted(os.listdir(os.path.join(b, r))), r
+    for f in sorted(os.listdir(os.path.join(b, r))):
+        if mode == "common" and not os.path.exists(os.path.join(a, r, f)):
+            continue
+        x, y = np.load(os.path.join(a, r, f)), np.load(os.path.join(b, r, f))
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (r, f)
+        n += 1
+assert n >= 10, n
+print(n, "tensors identical")
+PY
+}
