@@ -65,6 +65,8 @@ $(BUILD)/build_info.h: FORCE
 	@scripts/build-info.sh $@ "$(CC)" "$(CFLAGS)" "$(SANITIZER)"
 $(BUILD)/reports/provenance.o: $(BUILD)/build_info.h
 $(BUILD)/reports/provenance.o: CFLAGS += -I$(BUILD)
+# the row kernels' products are rounded before they are added (combine_kernels.h)
+$(BUILD)/collectives/combine_kernels.o: CFLAGS += -ffp-contract=off
 # PMIx's headers live in a directory of their own (pkg-config pmix)
 $(BUILD)/cli/cluster/pmix.o: CFLAGS += $(shell pkg-config --cflags pmix 2>/dev/null)
 FORCE:

@@ -29,6 +29,7 @@
  */
 #include "collectives/ascend.h"
 #include "collectives/ascend_int.h"
+#include "collectives/combine_kernels.h"
 
 #include <errno.h>
 #include <math.h>
@@ -213,7 +214,10 @@ int ep_ascend_init(struct ep_ascend *ctx, const struct ep_ascend_params *p, int 
 	ctx->qrow = calloc((size_t)p->hidden, 1);
 	ctx->frow = calloc((size_t)p->hidden, sizeof(float));
 	ctx->acc = calloc((size_t)p->hidden, sizeof(float));
-	if (!ctx->expert_token_nums || !ctx->ep_recv_counts || !ctx->next_row || !ctx->stage_row || !ctx->qrow || !ctx->frow || !ctx->acc) {
+	ctx->sum_rows = calloc((size_t)p->num_topk + (size_t)p->shared_experts, sizeof(*ctx->sum_rows));
+	ctx->sum_w = calloc((size_t)p->num_topk, sizeof(float));
+	if (!ctx->expert_token_nums || !ctx->ep_recv_counts || !ctx->next_row || !ctx->stage_row || !ctx->qrow || !ctx->frow ||
+	    !ctx->acc || !ctx->sum_rows || !ctx->sum_w) {
 		ep_ascend_fini(ctx);
 		return -ENOMEM;
 	}
@@ -229,6 +233,8 @@ void ep_ascend_fini(struct ep_ascend *ctx)
 	free(ctx->qrow);
 	free(ctx->frow);
 	free(ctx->acc);
+	free(ctx->sum_rows);
+	free(ctx->sum_w);
 	memset(ctx, 0, sizeof(*ctx));
 }
 
@@ -545,14 +551,10 @@ static int return_rows(struct ep_ascend *ctx, const uint16_t *y)
 	return ep_ascend_net_signal(ctx);
 }
 
-/* One returned slot as the combine reads it (dequantised with the bf16 scale). */
+/* One int8 slot (comm_quant) as the combine reads it: dequantised with its bf16 scale. */
 static void slot_values(const struct ep_ascend *ctx, const uint8_t *slot, float *v)
 {
 	int H = ctx->p.hidden;
-	if (!ctx->p.comm_quant) {
-		ep_bf16_row_to_f32((const uint16_t *)slot, v, (size_t)H);
-		return;
-	}
 	const int8_t *q = (const int8_t *)slot;
 	const uint16_t *sc = (const uint16_t *)(slot + H);
 	for (int c = 0; c < H; c++)
@@ -560,32 +562,40 @@ static void slot_values(const struct ep_ascend *ctx, const uint8_t *slot, float 
 }
 
 /* Token t's sum: acc = +0; per active routed slot acc = acc + (y * w) (two
- * roundings); per shared expert acc = acc + y; then shared_x; one rounding. */
+ * roundings); per shared expert acc = acc + y; then shared_x; one rounding.
+ * BF16 slots go through the vector kernel (combine_kernels.h, the same
+ * bytes); int8 ones (comm_quant) are dequantised row by row here. */
 static void reduce_token(struct ep_ascend *ctx, int t, const float *weights, const uint16_t *shared_x,
 			 float *acc, uint16_t *out)
 {
 	const struct ep_ascend_params *p = &ctx->p;
-	int H = p->hidden, K = p->num_topk;
-	float *v = ctx->frow;
-	for (int c = 0; c < H; c++)
-		acc[c] = 0.0f;
+	int H = p->hidden, K = p->num_topk, n = 0, nw = 0;
+	const uint16_t *tail = shared_x ? shared_x + (size_t)t * H : NULL;
 	for (int j = 0; j < K + p->shared_experts; j++) {
 		if (j < K && ctx->expert_ids[(size_t)t * K + j] < 0)
 			continue;
-		slot_values(ctx, landing_slot(ctx, ctx->rank, t, j), v);
-		if (j < K) {
-			float w = weights[(size_t)t * K + j];
-			/* Muls over the row, then Add: two loops, so the product is
-			 * rounded and never fused with the sum */
-			for (int c = 0; c < H; c++)
-				v[c] = v[c] * w;
-		}
+		if (j < K)
+			ctx->sum_w[nw++] = weights[(size_t)t * K + j];
+		ctx->sum_rows[n++] = (const uint16_t *)landing_slot(ctx, ctx->rank, t, j);
+	}
+	if (!p->comm_quant) {
+		ep_bf16_weighted_sum_rows(ctx->sum_rows, ctx->sum_w, nw, n, tail, (size_t)H, out + (size_t)t * H);
+		return;
+	}
+	float *v = ctx->frow;
+	for (int c = 0; c < H; c++)
+		acc[c] = 0.0f;
+	for (int j = 0; j < n; j++) {
+		slot_values(ctx, (const uint8_t *)ctx->sum_rows[j], v);
+		/* Muls over the row, then Add: two loops, so the product is
+		 * rounded and never fused with the sum */
+		for (int c = 0; j < nw && c < H; c++)
+			v[c] = v[c] * ctx->sum_w[j];
 		for (int c = 0; c < H; c++)
 			acc[c] = acc[c] + v[c];
 	}
-	if (shared_x)
-		for (int c = 0; c < H; c++)
-			acc[c] = acc[c] + ep_bf16_to_f32(shared_x[(size_t)t * H + c]);
+	for (int c = 0; tail && c < H; c++)
+		acc[c] = acc[c] + ep_bf16_to_f32(tail[c]);
 	ep_f32_row_to_bf16(acc, out + (size_t)t * H, (size_t)H);
 }
 

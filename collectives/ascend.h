@@ -110,6 +110,8 @@ struct ep_ascend {
 	int8_t *qrow;               /* [H] scratch */
 	float *frow;                /* [H] scratch */
 	float *acc;                 /* [H] combine's accumulator */
+	const uint16_t **sum_rows;  /* [K + S_n] combine: a token's returned slots, in the sum's order */
+	float *sum_w;               /* [K] their weights (routed slots first) */
 	struct ep_ascend_out out;
 	int have_handle;            /* a dispatch ran: combine may follow */
 	/* across nodes (ascend_net.c); net NULL on one host */

@@ -22,6 +22,19 @@
 /* out[c] for c < H, as above, over in[0..n-1]; pair_start needs n >= 2. */
 void ep_bf16_reduce_rows(const uint16_t *const *in, int n, int pair_start, size_t H, uint16_t *out);
 
+/* Ascend's combine of one token (reference/ascend_ref.c): acc = +0; for
+ * each row in[j] in order, v = float(in[j][c]), multiplied by w[j] when
+ * j < nw (the product rounded to float, never fused with the add), then
+ * acc = acc + v; then acc = acc + float(tail[c]) when tail is not NULL; one
+ * rounding to BF16. n = 0 without tail gives +0. The file is compiled with
+ * -ffp-contract=off (Makefile), so no level fuses the multiply and add. */
+void ep_bf16_weighted_sum_rows(const uint16_t *const *in, const float *w, int nw, int n, const uint16_t *tail,
+			       size_t H, uint16_t *out);
+
+/* The same with level l (which this CPU must run): what the tests compare. */
+void ep_bf16_weighted_sum_rows_at(enum ep_simd l, const uint16_t *const *in, const float *w, int nw, int n,
+				  const uint16_t *tail, size_t H, uint16_t *out);
+
 /* The same with level l (which this CPU must run): what the tests compare. */
 void ep_bf16_reduce_rows_at(enum ep_simd l, const uint16_t *const *in, int n, int pair_start, size_t H,
 			    uint16_t *out);

@@ -3,6 +3,7 @@
 #include "tests/harness.h"
 
 #include <errno.h>
+#include <math.h>
 
 #include "collectives/numeric.h"
 #include "reference/inputs.h"
@@ -166,6 +167,99 @@ EP_TEST_EACH_LEVEL(lone_row_stands_for_its_partial)
 	ep_bf16_reduce_rows_at(level, (const uint16_t *const[]){mz, mz, pz}, 3, 1, 1, out + 1);
 	EP_ASSERT_UINT_EQ(out[0], 0x8000);
 	EP_ASSERT_UINT_EQ(out[1], 0x0000);
+}
+
+/* Ascend's weighted sum of one column, one element at a time: each product
+ * stored (rounded) before it is added. */
+static uint16_t wcolumn_plain(const uint16_t *const *in, const float *w, int nw, int n, const uint16_t *tail,
+			      size_t c)
+{
+	float acc = 0.0f;
+	for (int j = 0; j < n; j++) {
+		volatile float v = ep_bf16_to_f32(in[j][c]);
+		if (j < nw)
+			v = v * w[j];
+		acc = acc + v;
+	}
+	if (tail)
+		acc = acc + ep_bf16_to_f32(tail[c]);
+	return bf16_plain(acc);
+}
+
+static void expect_wsum(enum ep_simd level, const uint16_t *const *in, const float *w, int nw, int n,
+			const uint16_t *tail, size_t H)
+{
+	uint16_t *out = malloc(H * sizeof(uint16_t) + 2);
+	EP_ASSERT(out != NULL);
+	out[H] = 0xbeef;
+	ep_bf16_weighted_sum_rows_at(level, in, w, nw, n, tail, H, out);
+	for (size_t c = 0; c < H; c++)
+		if (out[c] != wcolumn_plain(in, w, nw, n, tail, c))
+			EP_FAIL("%s weighted n %d nw %d tail %d H %zu column %zu: 0x%04x, the definition gives 0x%04x",
+				ep_simd_name(level), n, nw, tail != NULL, H, c, out[c], wcolumn_plain(in, w, nw, n, tail, c));
+	EP_ASSERT_UINT_EQ(out[H], 0xbeef);
+	free(out);
+}
+
+/* Ascend's sum: every BF16 input under weights that round, overflow, go
+ * subnormal or are NaN, weighted and shared rows, with and without shared_x. */
+EP_TEST_EACH_LEVEL(weighted_every_bf16_input)
+{
+	enum { N = 65536 };
+	static uint16_t a[N], b[N], d[N];
+	for (uint32_t i = 0; i < N; i++) {
+		a[i] = (uint16_t)i;
+		b[i] = (uint16_t)(i * 40503u);
+		d[i] = (uint16_t)((i * 40503u) ^ 0x8000u);
+	}
+	const uint16_t *rows[4] = {a, b, d, a};
+	static const float ws[][4] = {{1.0f, 1.0f, 1.0f, 1.0f}, {0.3f, -1.7f, 1e-30f, 3e30f},
+				      {-0.0f, 0.1234567f, 65504.0f, 1.0f / 3.0f}, {NAN, 0.5f, 2.0f, -0.25f}};
+	for (size_t k = 0; k < sizeof(ws) / sizeof(ws[0]); k++)
+		for (int n = 0; n <= 4; n++)
+			for (int nw = 0; nw <= n; nw += n ? (n + 1) / 2 : 1)
+				for (int t = 0; t < 2; t++)
+					expect_wsum(level, rows, ws[k], nw, n, t ? b : NULL, N);
+}
+
+/* Random rows and weights (products a fused multiply-add would round
+ * differently in most columns) at widths around the 64-column chunks. */
+EP_TEST_EACH_LEVEL(weighted_random_rows_every_width)
+{
+	static const size_t widths[] = {1, 7, 63, 64, 65, 127, 128, 200, 7168};
+	enum { MAXN = 10, MAXH = 7168 };
+	static uint16_t rows[MAXN + 1][MAXH];
+	const uint16_t *in[MAXN];
+	float w[MAXN];
+	uint64_t h = 11;
+	for (int j = 0; j <= MAXN; j++) {
+		if (j < MAXN)
+			in[j] = rows[j], h = ep_mix64(h + 1), w[j] = (float)(h % 100000) / 70000.0f - 0.4f;
+		for (int c = 0; c < MAXH; c++) {
+			h = ep_mix64(h + 0x9e3779b97f4a7c15ULL);
+			rows[j][c] = (h & 15) ? (uint16_t)((h >> 8 & 0x8000) | ((100 + (h >> 16) % 50) << 7) | (h >> 24 & 0x7f))
+					      : (uint16_t)(h >> 32);
+		}
+	}
+	for (size_t k = 0; k < sizeof(widths) / sizeof(widths[0]); k++)
+		for (int n = 0; n <= MAXN; n += 3)
+			for (int nw = 0; nw <= n; nw += 2)
+				expect_wsum(level, in, w, nw, n, (n & 1) ? rows[MAXN] : NULL, widths[k]);
+}
+
+/* The product is rounded before the add: -1 weighted by 1 + 2^-7 + 2^-17
+ * starts the sum at -(1 + 2^-7 + 2^-17); (1 + 2^-7) weighted by 1 + 2^-17
+ * is that plus 2^-24, a tie the float product rounds away (to even), so the
+ * sum is +0, where a fused multiply-add would keep 2^-24 (BF16 0x3380). */
+EP_TEST_EACH_LEVEL(weighted_product_is_rounded)
+{
+	uint16_t m1[70], x[70], out[70];
+	for (int i = 0; i < 70; i++)
+		m1[i] = 0xbf80, x[i] = 0x3f81; /* -1, 1 + 2^-7 */
+	const float w[2] = {1.0f + 0x1p-7f + 0x1p-17f, 1.0f + 0x1p-17f};
+	ep_bf16_weighted_sum_rows_at(level, (const uint16_t *const[]){m1, x}, w, 2, 2, NULL, 70, out);
+	EP_ASSERT_UINT_EQ(out[0], 0x0000);
+	EP_ASSERT_UINT_EQ(out[69], 0x0000);
 }
 
 EP_TEST(active_level_is_the_widest_unless_chosen)
