@@ -1,6 +1,7 @@
 /* ll_layer.c - `epbench low-latency --parallel` with moe_tp > 1: DeepEP's low-latency dispatch and combine inside each strided MoE-EP group, with the MoE-TP stage between.
  *
- * parallel-semantics.md section 3 with DeepEP semantics, on one host. The
+ * parallel-semantics.md section 3 with DeepEP semantics, on one host or
+ * across nodes with moe_tp dividing the ranks P of a node. The
  * places, slices and per-group routings are the normal-mode layer's
  * (cli/moe_layer_geometry.c): world rank r is EP rank q = r / moe_tp of
  * MoE-EP group g = r % moe_tp. A pass runs, each phase one op:
@@ -24,14 +25,29 @@
  * (the group's reference for EP rank q, its expert hook the MoE-TP sum of
  * reference/moe_layer_ref.h); an op's prepare runs the phases before it.
  *
- * Arena: moe_tp group arenas (ep_ll_arena_bytes of the group's config),
- * then every rank's partials ([moe_tp][cap][H] bf16, rows of block i in
+ * Across nodes (a node job: env->variant_ctx) the MoE-TP group of world
+ * ranks [q moe_tp, (q + 1) moe_tp) lies inside one node, so the gather, the
+ * reduce and (tp <= P) the attention gather stay in its shared memory as on
+ * one host; MoE-EP group g holds P / moe_tp ranks of every node (EP rank q
+ * on node q / (P / moe_tp), world node and group node alike), and its
+ * collective runs as low-latency mode runs across nodes with that many
+ * ranks per node (collectives/low_latency.h, a group strided in the world:
+ * ep_ll_init_group), connected to the group's ranks on the other nodes.
+ * Before each run of an op every rank of the job meets (the node's
+ * barrier, then a signal each way with its group's remote ranks), and
+ * EP dispatch and combine leave their network figures. The numerics are
+ * one host's: the same references, the same blocks in the same order.
+ *
+ * Arena (one host's, or each node's): moe_tp group arenas (ep_ll_arena_bytes
+ * of the group's config, Pg = P / moe_tp ranks of it per node), then every
+ * local rank's partials ([moe_tp][cap][H] bf16, rows of block i in
  * (expert, packed row) order), then the attention gather's slots.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cluster/endpoint.h"
 #include "cli/low_latency.h"
 #include "cli/moe_layer.h"
 #include "collectives/error.h"
@@ -44,12 +60,15 @@
 
 enum lll_stage { LLL_NONE, LLL_DISPATCHED, LLL_GATHERED, LLL_REDUCED, LLL_COMBINED };
 
+/* Op tags: which of the collective's network figures an op's are (the MoE-TP and attention ops stay in a node). */
+enum { OP_DISPATCH, OP_COMBINE, OP_NODE };
+
 struct lll_state {
 	struct ep_bench_env *env;
 	struct layer_state geo;          /* places, slices, groups' routings and experts */
-	struct ep_ll_config cfg;         /* one MoE-EP group's: R = moe_ep */
+	struct ep_ll_config cfg;         /* one MoE-EP group's: R = moe_ep, Pg of them per node */
 	struct ep_ll coll;               /* group g, EP rank q */
-	struct ep_ll *members;           /* [moe_tp] EP rank q of group i: views of its receive layout */
+	struct ep_ll_dispatch_out *mouts; /* [moe_tp] EP rank q of group i: views of its receive layout */
 	struct ep_ll_ref *refs;          /* [moe_tp] group i's reference for EP rank q */
 	int g, q, moe_tp, T;
 	uint16_t *x;                     /* [T][H] this rank's slice */
@@ -70,8 +89,13 @@ struct lll_state {
 	int *names;                      /* [moe_tp][moe_ep] world rank of EP rank k of group i: k moe_tp + i */
 	const uint16_t **parts;          /* [moe_tp] the reduce's partials, rotation order */
 	uint64_t disp_alg, disp_wire, comb_alg, comb_wire;
+	uint64_t disp_nvl, comb_nvl;     /* DeepEP's bytes to the group's ranks of this node, own included */
 	int partials_ready;
 	enum lll_stage stage;
+	/* across nodes only */
+	int nodes_job;                   /* a rank of a node job (env->variant_ctx set) */
+	struct ep_endpoint net;          /* its endpoint: the group's ranks on the other nodes */
+	int op, op_tag;                  /* the op being run (op_enter) */
 };
 
 /* Geometry of a run: the group's config and its sizes. */
@@ -80,7 +104,7 @@ static void group_config(const struct layer_state *geo, const struct ep_run *run
 {
 	struct ep_run r = *run;
 	r.shape = geo->eshape;
-	ep_ll_run_config(&r, geo->moe_ep, cfg);
+	ep_ll_run_config(&r, geo->Pg, cfg); /* one host: Pg = moe_ep */
 }
 
 static size_t lll_L(const struct ep_ll_config *c)
@@ -106,11 +130,11 @@ struct lll_plan {
 
 static void plan(const struct layer_state *geo, const struct ep_ll_config *c, struct lll_plan *p)
 {
-	size_t H = (size_t)c->hidden, W = (size_t)geo->W;
+	size_t H = (size_t)c->hidden, P = (size_t)geo->P;
 	p->group = ep_align_up(ep_ll_arena_bytes(c), EP_PAGE);
 	p->partials = p->group * (size_t)geo->moe_tp;
-	p->slots = ep_align_up(p->partials + W * (size_t)geo->moe_tp * block_rows(c) * H * 2, EP_PAGE);
-	p->total = ep_align_up(p->slots + ep_attn_gather_slot_bytes(geo->W, (size_t)geo->sl.max_slice, c->hidden),
+	p->slots = ep_align_up(p->partials + P * (size_t)geo->moe_tp * block_rows(c) * H * 2, EP_PAGE);
+	p->total = ep_align_up(p->slots + ep_attn_gather_slot_bytes(geo->P, (size_t)geo->sl.max_slice, c->hidden),
 			       EP_PAGE);
 }
 
@@ -152,18 +176,17 @@ static void lll_teardown(void *p)
 	struct lll_state *st = p;
 	if (!st)
 		return;
+	ep_endpoint_close(&st->net); /* first: a failed rank leaves at once */
 	if (st->env)
 		st->env->waiter->traffic = st->area_traffic;
 	ep_ll_fini(&st->coll);
 	for (int i = 0; i < st->moe_tp; i++) {
-		if (st->members)
-			ep_ll_fini(&st->members[i]);
 		if (st->refs)
 			ep_ll_ref_fini(&st->refs[i]);
 		if (st->gbuf)
 			free(st->gbuf[i]);
 	}
-	free(st->members);
+	free(st->mouts);
 	free(st->refs);
 	free(st->gbuf);
 	free(st->gath);
@@ -252,7 +275,7 @@ static int lll_bind(struct lll_state *st, char *arena)
 	size_t H = (size_t)c->hidden, n = (size_t)st->moe_tp, M = n;
 	struct lll_plan p;
 	plan(&st->geo, c, &p);
-	st->members = calloc(n, sizeof(*st->members));
+	st->mouts = calloc(n, sizeof(*st->mouts));
 	st->refs = calloc(n, sizeof(*st->refs));
 	st->gbuf = calloc(n, sizeof(*st->gbuf));
 	st->gath = calloc(n, sizeof(*st->gath));
@@ -264,7 +287,7 @@ static int lll_bind(struct lll_state *st, char *arena)
 	st->deq = malloc(H * 2 + 2);
 	st->scales = malloc(sizeof(float) * (H / 128 + 1));
 	st->attn.out = malloc(2 * ((size_t)st->geo.tp * (size_t)st->geo.sl.max_slice * H + 1));
-	if (!st->members || !st->refs || !st->gbuf || !st->gath || !st->names || !st->parts || !st->reduced || !st->expert_out ||
+	if (!st->mouts || !st->refs || !st->gbuf || !st->gath || !st->names || !st->parts || !st->reduced || !st->expert_out ||
 	    !st->deq || !st->scales || !st->attn.out)
 		return -ENOMEM;
 	for (size_t i = 0; i < M; i++) {
@@ -273,7 +296,7 @@ static int lll_bind(struct lll_state *st, char *arena)
 		block_view(c, st->gbuf[i], &st->gath[i]);
 	}
 	st->partials = (uint16_t *)(arena + p.partials);
-	st->attn = (struct ep_attn_gather){.waiter = st->env->waiter, .tp = st->geo.tp, .d = st->geo.d, .P = st->geo.W,
+	st->attn = (struct ep_attn_gather){.waiter = st->env->waiter, .tp = st->geo.tp, .d = st->geo.d, .P = st->geo.P,
 					   .hidden = c->hidden, .slot_rows = (size_t)st->geo.sl.max_slice,
 					   .slots = (uint16_t *)(arena + p.slots), .out = st->attn.out,
 					   .len = slice_len, .expected = combined_row, .ctx = st};
@@ -283,22 +306,30 @@ static int lll_bind(struct lll_state *st, char *arena)
 	return 0;
 }
 
-/* The group's collective and the views of the other groups' EP rank q. */
+/* The group's collective and the views of the other groups' EP rank q.
+ * Across nodes the endpoint first (the collective registers its region
+ * with it), then the collective, then the mesh of the group's ranks on
+ * the other nodes (world rank k moe_tp + g for EP rank k). */
 static int lll_colls(struct lll_state *st, char *arena)
 {
 	struct lll_plan p;
-	int rc;
+	struct ep_ll_group grp = {st->moe_tp, st->g};
+	int rc, peers[EP_MAX_NODES * EP_MAX_LOCAL];
 	plan(&st->geo, &st->cfg, &p);
 	for (int i = 0; i < st->moe_tp; i++)
-		if ((rc = ep_ll_init(&st->members[i], &st->cfg, st->q, arena + (size_t)i * p.group, st->env->waiter, NULL)))
+		if ((rc = ep_ll_outputs_view(&st->cfg, st->q, arena + (size_t)i * p.group, &st->mouts[i])))
 			return rc;
-	if ((rc = ep_ll_init(&st->coll, &st->cfg, st->q, arena + (size_t)st->g * p.group, st->env->waiter, NULL)))
+	if (st->nodes_job && (rc = ep_endpoint_open(&st->net, st->env, st->geo.W)))
 		return rc;
-	const int *mine = st->names + (size_t)st->g * (size_t)st->geo.moe_ep;
-	st->coll.peer_names = mine;
+	if ((rc = ep_ll_init_group(&st->coll, &st->cfg, st->q, arena + (size_t)st->g * p.group, st->env->waiter,
+				   st->nodes_job ? &st->net.net : NULL, &grp)))
+		return st->nodes_job ? ep_endpoint_fail(&st->net, rc, "low-latency buffers") : rc;
 	/* the collective counts per-pair rows in group ranks: recorded under world ranks */
-	st->env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, mine);
-	return 0;
+	st->env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, st->names + (size_t)st->g * (size_t)st->geo.moe_ep);
+	if (!st->nodes_job)
+		return 0;
+	int n = ep_ll_peers(&st->coll, peers);
+	return ep_endpoint_connect(&st->net, peers, n, "the ranks of its MoE-EP group on other nodes");
 }
 
 static int lll_setup(struct ep_bench_env *env, void **out)
@@ -308,6 +339,7 @@ static int lll_setup(struct ep_bench_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	st->env = env;
+	st->nodes_job = env->variant_ctx != NULL;
 	st->area_traffic = env->waiter->traffic;
 	if (!(rc = layer_geometry(&st->geo, env->run, env->rank))) {
 		st->g = st->geo.g, st->q = st->geo.q, st->moe_tp = st->geo.moe_tp;
@@ -345,15 +377,16 @@ static void count_bytes(struct lll_state *st)
 	const struct ep_ll_config *c = &st->cfg;
 	int K = c->num_topk, L = (int)lll_L(c);
 	uint64_t H = (uint64_t)c->hidden, msg = c->dtype == EP_DTYPE_FP8 ? H + H / 128 * 4 + 16 : 2 * H + 16;
-	st->disp_alg = st->disp_wire = st->comb_alg = st->comb_wire = 0;
+	st->disp_alg = st->disp_wire = st->comb_alg = st->comb_wire = st->disp_nvl = st->comb_nvl = 0;
 	for (int t = 0; t < st->T; t++)
 		for (int j = 0; j < K; j++) {
 			int64_t e = st->topk_idx[(size_t)t * K + j];
 			if (e < 0 || e >= c->num_experts)
 				continue;
-			int remote = e / L != st->q;
+			int remote = e / L != st->q, here = e / L / c->ranks_per_node == st->q / c->ranks_per_node;
 			st->disp_alg += msg, st->comb_alg += 2 * H;
 			st->disp_wire += remote ? msg : 0, st->comb_wire += remote ? 2 * H : 0;
+			st->disp_nvl += here ? msg : 0, st->comb_nvl += here ? 2 * H : 0;
 		}
 }
 
@@ -407,7 +440,7 @@ static int lll_gather(struct lll_state *st)
 	if ((rc = ep_barrier(w)))
 		return rc;
 	for (int i = 0; i < st->moe_tp; i++)
-		copy_block(&st->cfg, &st->members[(st->g + i) % st->moe_tp].out, &st->gath[i]);
+		copy_block(&st->cfg, &st->mouts[(st->g + i) % st->moe_tp], &st->gath[i]);
 	rc = ep_barrier(w);
 	ep_set_phase(w, "idle");
 	st->stage = rc ? st->stage : LLL_GATHERED;
@@ -425,9 +458,11 @@ static float packed_scale(const struct ep_ll_config *c, const struct ep_ll_dispa
 	return ((const float *)o->packed_recv_x_scales)[(e * S + (size_t)b) * RN + p];
 }
 
+/* World rank `world`'s partials (a rank of this node: its slot world % P). */
 static uint16_t *partials_of(const struct lll_state *st, int world, int block)
 {
-	return st->partials + ((size_t)world * (size_t)st->moe_tp + (size_t)block) * st->cap * (size_t)st->cfg.hidden;
+	size_t l = (size_t)(world % st->geo.P);
+	return st->partials + (l * (size_t)st->moe_tp + (size_t)block) * st->cap * (size_t)st->cfg.hidden;
 }
 
 /* Untimed: this member's stand-in (the transform of its world rank) of
@@ -511,9 +546,20 @@ static int upto(struct lll_state *st, enum lll_stage want)
 
 /* ---- the ops ---- */
 
+/* Across nodes, a receive of the op being timed: when each node's data landed. */
+static void arrived(struct lll_state *st, const struct ep_ll_figures *f)
+{
+	if (st->nodes_job)
+		ep_endpoint_arrived(&st->net, st->op, f->arrival_ns);
+}
+
 static int dispatch_run(void *p)
 {
-	return lll_dispatch(p);
+	struct lll_state *st = p;
+	int rc = lll_dispatch(st);
+	if (!rc)
+		arrived(st, &st->coll.last_dispatch);
+	return rc;
 }
 
 static int dispatch_check(void *p, struct ep_check_report *rep)
@@ -651,7 +697,11 @@ static int combine_prepare(void *p)
 
 static int combine_run(void *p)
 {
-	return lll_combine(p);
+	struct lll_state *st = p;
+	int rc = lll_combine(st);
+	if (!rc)
+		arrived(st, &st->coll.last_combine);
+	return rc;
 }
 
 static int combine_check(void *p, struct ep_check_report *rep)
@@ -708,17 +758,50 @@ static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
 	return 1;
 }
 
+/* ---- across nodes ---- */
+
+/* Every rank of the job meets before each run of an op (untimed): its
+ * node's barrier, then a signal each way with its MoE-EP group's ranks on
+ * the other nodes (each of which passed its own node's barrier first; every
+ * group holds ranks of every node). On one host nothing happens. */
+static int lll_op_enter(void *p, const struct ep_op_desc *op, int index)
+{
+	struct lll_state *st = p;
+	if (!st->nodes_job)
+		return 0;
+	st->op = index, st->op_tag = op->tag;
+	ep_set_phase(st->env->waiter, "cluster barrier");
+	return ep_ll_barrier(&st->coll);
+}
+
+/* After an op's timed loop across nodes: its figures for the node's report
+ * (nvl: DeepEP's bytes to this node's ranks; the MoE-TP and attention ops
+ * stay in the node, all of theirs). */
+static void lll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
+{
+	struct lll_state *st = p;
+	uint64_t none[EP_MAX_NODES] = {0}, nvl = alg;
+	const uint64_t *bytes = none;
+	if (!st->nodes_job)
+		return;
+	if (op->tag == OP_DISPATCH)
+		bytes = st->coll.last_dispatch.net_bytes, nvl = st->disp_nvl;
+	else if (op->tag == OP_COMBINE)
+		bytes = st->coll.last_combine.net_bytes, nvl = st->comb_nvl;
+	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
+}
+
 #define A2A EP_OPS_A2A
 static const struct ep_op_desc lll_ops[] = {
-	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .run = dispatch_run, .check = dispatch_check,
+	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .tag = OP_DISPATCH, .run = dispatch_run, .check = dispatch_check,
 	 .bytes = dispatch_bytes, .recv_rows = dispatch_rows, .outputs = dispatch_outputs, .receives = 1},
-	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .prepare = gather_prepare,
+	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = gather_prepare,
 	 .run = gather_run, .check = gather_check, .bytes = gather_bytes, .outputs = gather_outputs},
-	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .prepare = reduce_prepare,
+	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = reduce_prepare,
 	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
-	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .prepare = combine_prepare, .run = combine_run,
+	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
-	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .prepare = attn_prepare, .run = attn_run,
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_NODE, .prepare = attn_prepare, .run = attn_run,
 	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
 };
 
@@ -728,6 +811,8 @@ const struct ep_variant ep_ll_layer_variant = {
 	.setup = lll_setup,
 	.teardown = lll_teardown,
 	.reseed = lll_reseed,
+	.op_enter = lll_op_enter,
+	.op_leave = lll_op_leave,
 	.tensors = "packed_recv_x moe_tp_gathered_x moe_tp_reduced_x combined_x attn_tp_gathered_x",
 	.rows_per_expert = 1,
 	.nops = (int)(sizeof(lll_ops) / sizeof(lll_ops[0])),

@@ -1032,12 +1032,20 @@ static int check_layer_nodes(const struct ep_options *o, const struct ep_paralle
 	return 0;
 }
 
-/* Low-latency mode with moe_tp > 1 (cli/ll_layer.c) runs on one host, its ops the layer's phases. */
-static int check_ll_moe_tp(const struct ep_options *o, const char *text, char *err, size_t len)
+/* Low-latency mode with moe_tp > 1 (cli/ll_layer.c), its ops the layer's
+ * phases: on one host, or across nodes with its MoE-TP and attention-TP
+ * groups inside a node (the MoE-EP groups over the network). */
+static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel *p, const char *text, char *err,
+			   size_t len)
 {
-	if (o->ranks_per_node > 0 || o->nodes > 1)
-		return fail(err, len, "%s: low-latency mode with moe_tp > 1 runs on one host; across nodes it is not built "
-				      "(moe_tp = 1 is)", text);
+	int P = o->ranks_per_node;
+	if (P > 0 && P % p->v[EP_PAR_MOE_TP])
+		return fail(err, len, "%s with %d ranks per node: low-latency mode with moe_tp > 1 runs across nodes with moe_tp "
+				      "dividing the ranks of a node (its MoE-TP groups in a node); MoE-TP groups of whole "
+				      "nodes are not built", text, P);
+	if (P > 0 && p->v[EP_PAR_TP] > P)
+		return fail(err, len, "%s with %d ranks per node: low-latency mode with moe_tp > 1 runs across nodes with tp "
+				      "dividing the ranks of a node; an attention-TP group across nodes is not built there", text, P);
 	if (o->zero_copy || o->hook || o->dump_dir)
 		return fail(err, len, "%s: --%s in low-latency mode with moe_tp > 1 is not built (the MoE-TP reduce writes "
 				      "combine's input; the layer's ops are its phases)", text,
@@ -1054,7 +1062,7 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (ll && p->moe_comm == EP_MOE_ALLGATHER)
 		return fail(err, len, "%s: in low-latency mode the layer runs all-to-all (DeepEP's low-latency kernels); "
 				      "allgather mode is a normal-mode phase (epbench intranode, internode)", text);
-	if (ll && p->v[EP_PAR_MOE_TP] > 1 && check_ll_moe_tp(o, text, err, len))
+	if (ll && p->v[EP_PAR_MOE_TP] > 1 && check_ll_moe_tp(o, p, text, err, len))
 		return -1;
 	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
 		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of them "

@@ -152,20 +152,39 @@ size_t ep_ll_arena_bytes(const struct ep_ll_config *cfg)
 	return p.bytes * (size_t)per_node(cfg);
 }
 
+/* The dispatch outputs in a rank region (only their owner writes them). */
+static void outputs_of(const struct ep_ll_config *cfg, const struct rank_plan *p, char *region,
+		       struct ep_ll_dispatch_out *out)
+{
+	*out = (struct ep_ll_dispatch_out){
+		.packed_recv_x = region + p->recv_x,
+		.packed_recv_x_scales = ep_ll_scale_cols(cfg) > 0 ? region + p->recv_scales : NULL,
+		.packed_recv_count = (int32_t *)(region + p->recv_count),
+		.packed_recv_src_info = (int32_t *)(region + p->src_info),
+		.packed_recv_layout_range = (int64_t *)(region + p->layout_range),
+	};
+}
+
 int ep_ll_init(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void *arena,
 	       struct ep_waiter *w, struct ep_transport *net)
+{
+	return ep_ll_init_group(ctx, cfg, rank, arena, w, net, NULL);
+}
+
+int ep_ll_init_group(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void *arena,
+		     struct ep_waiter *w, struct ep_transport *net, const struct ep_ll_group *grp)
 {
 	struct rank_plan p;
 	memset(ctx, 0, sizeof(*ctx));
 	int rc = ep_ll_config_check(cfg);
 	if (rc)
 		return rc;
-	int P = per_node(cfg);
-	/* on one host the waiter may be any rank of the node's (a MoE layer's
-	 * strided EP group: rank is the group's, the waiter the world's) */
-	if (rank < 0 || rank >= cfg->num_ranks || !arena || !w || (net && w->rank != rank % P) ||
-	    (P < cfg->num_ranks) != (net != NULL))
+	int P = per_node(cfg), stride = grp ? grp->stride : 1, base = grp ? grp->base : 0;
+	if (rank < 0 || rank >= cfg->num_ranks || !arena || !w || stride < 1 || base < 0 || base >= stride ||
+	    w->rank != (rank % P) * stride + base || (P < cfg->num_ranks) != (net != NULL))
 		return -EINVAL;
+	ctx->stride = stride;
+	ctx->base = base;
 	plan_rank(cfg, &p);
 	ctx->cfg = *cfg;
 	ctx->cfg.ranks_per_node = P;
@@ -210,14 +229,17 @@ int ep_ll_init(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void
 		ep_ll_fini(ctx);
 		return rc;
 	}
-	int scales = ep_ll_scale_cols(cfg) > 0;
-	ctx->out = (struct ep_ll_dispatch_out){
-		.packed_recv_x = me + p.recv_x,
-		.packed_recv_x_scales = scales ? me + p.recv_scales : NULL,
-		.packed_recv_count = (int32_t *)(me + p.recv_count),
-		.packed_recv_src_info = (int32_t *)(me + p.src_info),
-		.packed_recv_layout_range = (int64_t *)(me + p.layout_range),
-	};
+	outputs_of(cfg, &p, me, &ctx->out);
+	return 0;
+}
+
+int ep_ll_outputs_view(const struct ep_ll_config *cfg, int rank, void *arena, struct ep_ll_dispatch_out *out)
+{
+	struct rank_plan p;
+	if (ep_ll_config_check(cfg) || rank < 0 || rank >= cfg->num_ranks || !arena)
+		return -EINVAL;
+	plan_rank(cfg, &p);
+	outputs_of(cfg, &p, (char *)arena + (size_t)(rank % per_node(cfg)) * p.bytes, out);
 	return 0;
 }
 
@@ -240,11 +262,11 @@ void ep_ll_name_globally(struct ep_ll *ctx, int l)
 {
 	struct ep_waiter *w = ctx->waiter;
 	struct ep_rank_ctl *me = &w->sync->ctl[w->rank];
-	int P = ctx->cfg.ranks_per_node;
+	int world = ll_world(ctx, ctx->rank); /* the waiter's rank l is world rank world - w->rank + l */
 	snprintf(me->message, sizeof(me->message),
 		 "rank %d (node %d) timed out after %.1f s in phase %s waiting for rank %d of its node (in phase %s)",
-		 ctx->rank, ctx->node, (double)w->timeout_ns / 1e9, atomic_load(&me->phase),
-		 l >= 0 ? ctx->node * P + l : -1, l >= 0 ? atomic_load(&w->sync->ctl[l].phase) : "?");
+		 world, ctx->node, (double)w->timeout_ns / 1e9, atomic_load(&me->phase),
+		 l >= 0 ? world - w->rank + l : -1, l >= 0 ? atomic_load(&w->sync->ctl[l].phase) : "?");
 }
 
 /* A "sent" signal (dispatch or combine) more than one call ahead of this
@@ -261,8 +283,8 @@ static int signal_sane(struct ep_ll *ctx, int l, int which, uint32_t target)
 		return 0;
 	ep_sync_fail(ctx->waiter, -EP_EWRONGDATA,
 		     "rank %d: low-latency %s: rank %d's signal reads %u, %u calls ahead of this rank's %u: the low-latency buffer holds another mode's data (not cleaned after normal mode used it; DeepEP: clean_low_latency_buffer)",
-		     ctx->rank, which == LL_SIG_DISP_SENT ? "dispatch" : "combine",
-		     ctx->peer_names ? ctx->peer_names[l] : ctx->node * ctx->cfg.ranks_per_node + l, v, v - target, target);
+		     ll_world(ctx, ctx->rank), which == LL_SIG_DISP_SENT ? "dispatch" : "combine",
+		     ll_world(ctx, ctx->node * ctx->cfg.ranks_per_node + l), v, v - target, target);
 	return -EP_EWRONGDATA;
 }
 
@@ -274,11 +296,10 @@ static int wait_all(struct ep_ll *ctx, int which, uint32_t target)
 	int sent = which == LL_SIG_DISP_SENT || which == LL_SIG_COMB_SENT;
 	for (int i = 1; i <= P; i++) {
 		int l = (ctx->local + i) % P;
-		int rc = ep_flag_wait_geq(ctx->waiter, ll_signal_of(ctx, l, which), target,
-					  ctx->peer_names ? ctx->peer_names[l] : l);
+		int rc = ep_flag_wait_geq(ctx->waiter, ll_signal_of(ctx, l, which), target, ll_waiter_rank(ctx, l));
 		if (rc) {
 			if (ctx->net)
-				ep_ll_name_globally(ctx, l);
+				ep_ll_name_globally(ctx, ll_waiter_rank(ctx, l));
 			return rc;
 		}
 		if (sent && (rc = signal_sane(ctx, l, which, target)))

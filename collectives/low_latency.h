@@ -159,8 +159,8 @@ struct ep_ll {
 	struct ep_ll_config cfg;   /* ranks_per_node resolved (P) */
 	int rank;                  /* global */
 	int node, local, nodes;    /* rank = node * P + local */
-	struct ep_waiter *waiter;  /* the node's ranks, indexed by local rank */
-	const int *peer_names;     /* one host: the waiter's rank of each group rank (NULL: the same) */
+	struct ep_waiter *waiter;  /* the node's ranks, indexed by local rank (a group's: ll_waiter_rank) */
+	int stride, base;          /* group rank q is world rank q stride + base (1, 0: the group is the world) */
 	struct ep_transport *net;  /* connected to every rank of other nodes; NULL on one node */
 	char *arena;               /* the node's, same address in its every rank */
 	size_t rank_bytes;         /* bytes of one rank's region */
@@ -214,11 +214,35 @@ size_t ep_ll_rank_bytes(const struct ep_ll_config *cfg);
  * transport's error (its line in net->error). */
 int ep_ll_init(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void *arena,
 	       struct ep_waiter *w, struct ep_transport *net);
+/* A group strided in the world (a MoE layer's MoE-EP group g of a
+ * configuration with moe_tp > 1, ranks_per_node P / moe_tp per node): group
+ * rank q is world rank q * stride + base (0 <= base < stride). That world
+ * rank is the group rank's transport peer and its name in every message;
+ * the waiter is the world's (its node's world ranks: group local rank l is
+ * the waiter's rank l * stride + base), so the world's node barriers and
+ * control blocks serve every group of the node. */
+struct ep_ll_group {
+	int stride, base;
+};
+
+/* ep_ll_init for group rank `rank` of grp (NULL: the world, as ep_ll_init).
+ * Same contract; -EINVAL also when w's rank is not this rank's world rank
+ * (in its node) or grp is malformed. */
+int ep_ll_init_group(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void *arena,
+		     struct ep_waiter *w, struct ep_transport *net, const struct ep_ll_group *grp);
+
+/* The dispatch outputs of rank `rank` in a node arena laid out for cfg
+ * (the rank's region, as its own ep_ll_init binds them): a read-only view
+ * for a process reading another rank's receive layout (a MoE-TP group's
+ * gather). Never blocks. 0 or -EINVAL (bad cfg, or rank not of the node
+ * whose arena it is: rank % ranks_per_node picks the region). */
+int ep_ll_outputs_view(const struct ep_ll_config *cfg, int rank, void *arena, struct ep_ll_dispatch_out *out);
+
 /* Frees the scratch; accepts a zeroed or finished ctx. The transport is
  * the caller's. */
 void ep_ll_fini(struct ep_ll *ctx);
 
-/* The ranks of other nodes, ascending (global ranks, R - P of them). */
+/* The ranks of other nodes as transport peers (world ranks, R - P of them). */
 int ep_ll_peers(const struct ep_ll *ctx, int *peers);
 
 /* All R ranks meet: the node's barrier, then one signal each way with every

@@ -55,6 +55,18 @@ static inline uint16_t *ll_combine_area(const struct ep_ll *ctx, int l)
 	return (uint16_t *)(ll_region(ctx, l) + ctx->off.combine);
 }
 
+/* Group rank q's world rank: its transport peer id and its name in messages. */
+static inline int ll_world(const struct ep_ll *ctx, int q)
+{
+	return q * ctx->stride + ctx->base;
+}
+
+/* The waiter's rank of this node's local (group) rank l. */
+static inline int ll_waiter_rank(const struct ep_ll *ctx, int l)
+{
+	return l * ctx->stride + ctx->base;
+}
+
 static inline int ll_is_local(const struct ep_ll *ctx, int q)
 {
 	return q / ctx->cfg.ranks_per_node == ctx->node;
@@ -71,7 +83,7 @@ struct ll_source {
 	int32_t n;
 };
 
-/* low_latency.c: a timeout on a node-local wait, told with global ranks. */
+/* low_latency.c: a timeout on a node-local wait, told with world ranks (l: the waiter's rank waited for). */
 void ep_ll_name_globally(struct ep_ll *ctx, int l);
 
 /* low_latency_net.c: the network half. Failures are recorded in the rank's

@@ -7,6 +7,8 @@
  * of its own sends so far. The areas written here, their parities and
  * slots are laid out by low_latency.c (see its file comment); puts address
  * them as offsets into region LL_NET_AREAS, which starts at net_recv[0].
+ * Ranks here are the group's; the transport knows them as world ranks
+ * (ll_world: the same unless the group is strided in the world).
  */
 #include "collectives/low_latency_int.h"
 
@@ -62,7 +64,7 @@ int ep_ll_peers(const struct ep_ll *ctx, int *peers)
 	int n = 0;
 	for (int q = 0; ctx->net && q < ctx->cfg.num_ranks; q++)
 		if (!ll_is_local(ctx, q))
-			peers[n++] = q;
+			peers[n++] = ll_world(ctx, q);
 	return n;
 }
 
@@ -70,7 +72,7 @@ int ep_ll_peers(const struct ep_ll *ctx, int *peers)
 static int net_fail(struct ep_ll *ctx, int rc)
 {
 	struct ep_waiter *w = ctx->waiter;
-	ep_sync_fail(w, rc, "rank %d (node %d) in phase %s: %s", ctx->rank, ctx->node,
+	ep_sync_fail(w, rc, "rank %d (node %d) in phase %s: %s", ll_world(ctx, ctx->rank), ctx->node,
 		     atomic_load(&w->sync->ctl[w->rank].phase), ctx->net->error);
 	return rc;
 }
@@ -86,7 +88,7 @@ int ep_ll_net_wait(struct ep_ll *ctx, uint32_t target, struct ep_ll_figures *f)
 			continue;
 		int64_t t0 = ep_now_ns();
 		ep_traffic_waits(ctx->waiter->traffic, ctx->rank, q); /* for the state block */
-		int rc = ep_transport_wait(ctx->net, q, target);
+		int rc = ep_transport_wait(ctx->net, ll_world(ctx, q), target);
 		ctx->waiter->wait_ns += ep_now_ns() - t0; /* a wait on a peer, as the flags' are */
 		if (rc)
 			return net_fail(ctx, rc); /* the failed wait keeps naming q */
@@ -108,7 +110,7 @@ static int signal_remote(struct ep_ll *ctx)
 	int R = ctx->cfg.num_ranks;
 	for (int i = 1; ctx->net && i < R; i++) {
 		int q = (ctx->rank + i) % R, rc;
-		if (!ll_is_local(ctx, q) && (rc = ep_transport_signal(ctx->net, q)))
+		if (!ll_is_local(ctx, q) && (rc = ep_transport_signal(ctx->net, ll_world(ctx, q))))
 			return net_fail(ctx, rc);
 	}
 	ctx->net_sends++;
@@ -179,8 +181,8 @@ int ep_ll_net_send_blocks(struct ep_ll *ctx, const struct ll_send_area *a, uint3
 		size_t len = (size_t)(msgs - (stage + at)) + (size_t)n * wmsg;
 		size_t dst = ctx->off.net_recv[call & 1] - ctx->off.net_recv[0] +
 			     remote_slot(ctx, ctx->rank, d / P) * ctx->off.block;
-		if ((rc = ep_transport_put(ctx->net, d, stage + at, LL_NET_AREAS, dst, len)) ||
-		    (rc = ep_transport_signal(ctx->net, d)))
+		if ((rc = ep_transport_put(ctx->net, ll_world(ctx, d), stage + at, LL_NET_AREAS, dst, len)) ||
+		    (rc = ep_transport_signal(ctx->net, ll_world(ctx, d))))
 			return net_fail(ctx, rc);
 		ctx->last_dispatch.net_bytes[d / P] += len;
 		at = ep_align_up(at + len, 64);
@@ -208,12 +210,12 @@ int ep_ll_net_send_combine(struct ep_ll *ctx, uint32_t call)
 		for (int e = 0; e < L; e++) {
 			uint64_t range = (uint64_t)ctx->out.packed_recv_layout_range[(size_t)e * R + t];
 			size_t begin = (size_t)(range >> 32), n = (size_t)(range & 0xffffffff);
-			if (n && (rc = ep_transport_put(ctx->net, t, area + ((size_t)e * RN + begin) * c->hidden,
+			if (n && (rc = ep_transport_put(ctx->net, ll_world(ctx, t), area + ((size_t)e * RN + begin) * c->hidden,
 							LL_NET_AREAS, dst + at * rowb, n * rowb)))
 				return net_fail(ctx, rc);
 			at += n;
 		}
-		if ((rc = ep_transport_signal(ctx->net, t)))
+		if ((rc = ep_transport_signal(ctx->net, ll_world(ctx, t))))
 			return net_fail(ctx, rc);
 		ctx->last_combine.net_bytes[t / P] += at * rowb;
 	}

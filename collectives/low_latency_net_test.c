@@ -126,4 +126,36 @@ EP_TEST(nodes_config_needs_a_transport)
 	munmap(base, total);
 }
 
+/* A group strided in the world (world rank q * 2 + 1 for group rank q):
+ * its waiter must be its world rank's, and a view of a rank's outputs is
+ * where that rank's own collective puts them. */
+EP_TEST(strided_group_waits_as_its_world_rank)
+{
+	struct ep_ll_config c = {.num_ranks = 2, .hidden = 256, .num_topk = 2, .num_experts = 4,
+				 .max_tokens = 4, .dtype = EP_DTYPE_FP8};
+	size_t total = 4096 + ep_ll_arena_bytes(&c);
+	char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	EP_ASSERT(base != MAP_FAILED);
+	ep_sync_init((struct ep_sync *)base, 4);
+	struct ep_waiter wt;
+	struct ep_ll ctx;
+	struct ep_ll_group grp = {2, 1}, bad = {2, 2};
+	struct ep_ll_dispatch_out view;
+	ep_waiter_init(&wt, (struct ep_sync *)base, 1, 1, -1);
+	EP_ASSERT_INT_EQ(ep_ll_init_group(&ctx, &c, 1, base + 4096, &wt, NULL, &grp), -EINVAL); /* world rank 3's */
+	ep_waiter_init(&wt, (struct ep_sync *)base, 3, 1, -1);
+	EP_ASSERT_INT_EQ(ep_ll_init_group(&ctx, &c, 1, base + 4096, &wt, NULL, &bad), -EINVAL); /* base >= stride */
+	EP_ASSERT_INT_EQ(ep_ll_init_group(&ctx, &c, 1, base + 4096, &wt, NULL, &grp), 0);
+	EP_ASSERT_INT_EQ(ctx.stride, 2);
+	EP_ASSERT_INT_EQ(ctx.base, 1);
+	EP_ASSERT_INT_EQ(ep_ll_outputs_view(&c, 1, base + 4096, &view), 0);
+	EP_ASSERT(view.packed_recv_x == ctx.out.packed_recv_x && view.packed_recv_x_scales == ctx.out.packed_recv_x_scales);
+	EP_ASSERT(view.packed_recv_count == ctx.out.packed_recv_count &&
+		  view.packed_recv_src_info == ctx.out.packed_recv_src_info &&
+		  view.packed_recv_layout_range == ctx.out.packed_recv_layout_range);
+	EP_ASSERT_INT_EQ(ep_ll_outputs_view(&c, 2, base + 4096, &view), -EINVAL);
+	ep_ll_fini(&ctx);
+	munmap(base, total);
+}
+
 EP_TEST_MAIN()

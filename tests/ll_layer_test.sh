@@ -1,5 +1,5 @@
 #!/bin/sh
-# ll_layer_test.sh - low-latency mode's MoE layer with moe_tp > 1 on one host (cli/ll_layer.c,
+# ll_layer_test.sh - low-latency mode's MoE layer with moe_tp > 1 on one host (cli/ll_layer.c; across nodes: ll_layer_nodes_test.sh;
 # parallel-semantics.md section 3 with DeepEP semantics): DeepEP's low-latency dispatch and
 # combine inside each strided MoE-EP group, the MoE-TP gather of the members' receive layouts,
 # the reduce in rotation order and the attention-TP gather run and are checked bit for bit on 4
@@ -70,8 +70,8 @@ refused() {
 	expect "${name}_said" "$said"
 	[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "${name}_one_line" || bad "${name}_one_line" "$(cat "$tmp/out")"
 }
-refused "across_nodes" "low-latency mode with moe_tp > 1 runs on one host; across nodes it is not built" \
-	--local-nodes --nodes 2 --ranks-per-node 2
+refused "moe_tp_not_dividing_node" "runs across nodes with moe_tp dividing the ranks of a node" \
+	--local-nodes --nodes 4 --ranks-per-node 1
 refused "zero_copy" "--zero-copy in low-latency mode with moe_tp > 1 is not built" --zero-copy
 refused "hook" "--hook in low-latency mode with moe_tp > 1 is not built" --hook
 refused "dump" "--dump in low-latency mode with moe_tp > 1 is not built" --dump "$tmp/dump"

@@ -149,10 +149,18 @@ mutant "ascend_tp_net_ep_group_swapped" cli/ascend_tp.c \
 # Low-latency mode's MoE-TP stage (cli/ll_layer.c): a gathered block taken from the wrong member,
 # and the reduce summing from member 0 instead of in rotation order from the owner (moe_tp 4 shows it)
 mutant "ll_layer_block_from_wrong_member" cli/ll_layer.c \
-	"copy_block(&st->cfg, &st->members[(st->g + i) % st->moe_tp].out" \
-	"copy_block(&st->cfg, &st->members[(st->g + i + (i > 0)) % st->moe_tp].out" \
+	"copy_block(&st->cfg, &st->mouts[(st->g + i) % st->moe_tp]" \
+	"copy_block(&st->cfg, &st->mouts[(st->g + i + (i > 0)) % st->moe_tp]" \
 	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
 mutant "ll_layer_reduce_not_rotated" cli/ll_layer.c \
 	"(st->g + i) % st->moe_tp, (st->moe_tp - i) % st->moe_tp)" "i, (st->g - i + st->moe_tp) % st->moe_tp)" \
 	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
+# ... across nodes: MoE-EP group g's network peers taken from group g + 1 (collectives/low_latency_int.h's
+# world rank of a remote group rank; the waiter stays the group's own, so setup passes and the signals
+# pair up, but group 0's rows land in group 1's receive areas and back)
+mutant "ll_layer_net_ep_group_swapped" collectives/low_latency_int.h \
+	"	return q * ctx->stride + ctx->base;" \
+	"	return q * ctx->stride + (ctx->base + (q / ctx->cfg.ranks_per_node != ctx->node)) % ctx->stride;" \
+	wide low-latency --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --timeout 10 \
+	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2
 finish mutants_test.sh
