@@ -110,17 +110,13 @@ mutant "layer_tpnet_block_from_wrong_peer" cli/moe_layer_tpnet.c \
 	"	char *b = layer_net_recv_block(st, p % st->P, node_of(st, p)," "	char *b = layer_net_recv_block(st, (p + 1) % st->P, node_of(st, p)," \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
 # Ascend semantics (collectives/ascend.c): the int8 scale as amax/127 instead of 1/(127/amax), the
-# weighted sum fused (fmaf) instead of Muls then Add, the slots summed backwards (shared experts first)
+# weighted sum fused (fmaf; its kernel is in combine_kernels.c) instead of Muls then Add, the slots summed
+# backwards (shared experts first)
 ascend="intranode --ep-semantics ascend -r 4 -t 64 --hidden 256 -e 12 -k 4 -n 2 -w 1"
 mutant "ascend_scale_amax_over_127" collectives/ascend.c "	return 1.0f / ds;" "	return amax / 127.0f;" \
 	wide $ascend --dtype int8
-mutant "ascend_muls_add_fused" collectives/ascend.c \
-	"			for (int c = 0; c < H; c++)
-				v[c] = v[c] * w;" \
-	"			for (int c = 0; c < H; c++) {
-				acc[c] = fmaf(v[c], w, acc[c]);
-				v[c] = 0.0f;
-			}" \
+mutant "ascend_muls_add_fused" collectives/combine_kernels.c \
+	"float p = ep_bf16_to_f32(r[k]) * wj;" "float p = 0.0f; acc[k] = __builtin_fmaf(ep_bf16_to_f32(r[k]), wj, acc[k]);" \
 	wide $ascend
 mutant "ascend_slots_backwards" collectives/ascend.c \
 	"	for (int j = 0; j < K + p->shared_experts; j++) {" "	for (int j = K + p->shared_experts - 1; j >= 0; j--) {" \
