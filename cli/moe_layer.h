@@ -17,7 +17,10 @@
  * world rank, into the slice owners' rows), attn_tp_gather. Each op is
  * timed and checked bit for bit on its own; an op's prepare runs the phases
  * before it that have not run. The phases a configuration lacks (no
- * MoE-TP, tp = 1) are not in its runs (EP_OPS_* feature bits).
+ * MoE-TP, tp = 1) are not in its runs (EP_OPS_* feature bits). With
+ * --cached (a2a mode) every EP dispatch after the first is DeepEP's cached
+ * dispatch with the group's handle; the later phases read the handle
+ * dispatch's recv_src_idx and top-k (layer_ep_dispatch).
  *
  * Across nodes (epbench internode) the EP groups go over the network
  * (cli/moe_layer_ep.c). A MoE-TP or attention-TP group either lies inside
