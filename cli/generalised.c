@@ -59,6 +59,20 @@ static int h_not_a3(const struct ep_options *o, const struct ep_parallel *p, cha
 
 static const rule_fn ascend_rules[] = {tp_past_2, tp_with_experts, k_past_8, h_not_a3};
 
+/* Allgather mode has no EP dispatch or combine (parallel-semantics.md
+ * section 2): nothing of Ascend's semantics applies; the layer runs the
+ * world gather and reduce, whose partials already round multiply and add
+ * apart as Ascend's combine does. */
+static int allgather_not_ascend(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
+{
+	(void)o, (void)p;
+	return snprintf(buf, len, "--ep-semantics ascend in allgather mode: the layer has no EP dispatch or combine, so "
+				  "Ascend's semantics do not apply; it runs world_gather and world_reduce as with deepep "
+				  "(parallel-semantics.md section 2)") > 0;
+}
+
+static const rule_fn ascend_allgather_rules[] = {allgather_not_ascend};
+
 /* A TP group of whole nodes: MindIE allows tp and moe_tp up to a node's
  * ranks or the world (its `validate`, parallel-semantics.md section 1);
  * epbench also runs groups of several whole nodes, over the network. */
@@ -100,7 +114,10 @@ int ep_generalised_warnings(const struct ep_options *o, int W, char *buf, size_t
 	if (!ep_parallel_given(&o->parallel))
 		p.v[EP_PAR_MOE_TP] = p.v[EP_PAR_TP] = p.v[EP_PAR_DP] = 1, p.v[EP_PAR_MOE_EP] = W;
 	int n = ep_parallel_given(&o->parallel) ? apply(parallel_rules, 1, o, &p, buf, len) : 0;
-	if (o->ep_semantics == EP_SEM_ASCEND)
+	if (o->ep_semantics == EP_SEM_ASCEND && ep_parallel_given(&o->parallel) && !ep_parallel_pure_ep(&p) &&
+	    p.moe_comm == EP_MOE_ALLGATHER) /* Ascend's limits are its dispatch/combine's, absent here */
+		n += apply(ascend_allgather_rules, 1, o, &p, buf, len);
+	else if (o->ep_semantics == EP_SEM_ASCEND)
 		n += apply(ascend_rules, sizeof(ascend_rules) / sizeof(ascend_rules[0]), o, &p, buf, len);
 	return n;
 }

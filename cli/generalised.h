@@ -6,6 +6,9 @@
  * torch_npu-npu_moe_distribute_dispatch{,_v2}.md) run, with one '#'
  * warning line each in the header and the JSON's config.warnings. They
  * are not refusals: `--limits` (a profile) is what refuses a shape.
+ * With --ep-semantics ascend in allgather mode, which has no EP dispatch or
+ * combine, those limits do not apply: one line says that Ascend's
+ * semantics do not apply there instead.
  */
 #ifndef EP_GENERALISED_H
 #define EP_GENERALISED_H

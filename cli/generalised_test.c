@@ -48,6 +48,18 @@ EP_TEST(each_limit_past_ascends_is_one_line)
 			      "--parallel", "dp=1,tp=4,moe_tp=2,moe_ep=2"), 0); /* Ascend's own MoE-TP: tp 2, one expert */
 }
 
+EP_TEST(ascend_in_allgather_mode_is_one_line_instead_of_its_limits)
+{
+	char buf[1024];
+	/* K 9, H 256 and moe_tp 4 are past Ascend's dispatch limits, but allgather mode calls no dispatch */
+	EP_ASSERT_INT_EQ(WARN(8, buf, "-r", "8", "--ep-semantics", "ascend", "-k", "9", "--hidden", "256", "-e", "16",
+			      "--parallel", "dp=2,tp=4,moe_tp=4,moe_ep=2", "--moe-comm", "allgather"), 1);
+	EP_ASSERT(strstr(buf, "--ep-semantics ascend in allgather mode: the layer has no EP dispatch or combine, so "
+			      "Ascend's semantics do not apply") == buf);
+	EP_ASSERT_INT_EQ(WARN(8, buf, "-r", "8", "-k", "9", "--hidden", "256", "-e", "16", "--parallel",
+			      "dp=2,tp=4,moe_tp=4,moe_ep=2", "--moe-comm", "allgather"), 0); /* DeepEP semantics: none */
+}
+
 EP_TEST(tp_groups_of_whole_nodes_warn_in_any_semantics)
 {
 	char buf[1024];

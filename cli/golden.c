@@ -97,7 +97,8 @@ static int golden_point(struct ep_golden *g)
 	g->ascend = o->ep_semantics == EP_SEM_ASCEND;
 	g->layer = ep_options_layer(o, &par);
 	if (g->ascend && g->layer && par.moe_comm != EP_MOE_A2A)
-		return fprintf(stderr, "epbench golden: --ep-semantics ascend writes a --parallel configuration's MoE layer in a2a mode only\n"),
+		return fprintf(stderr, "epbench golden: --ep-semantics ascend in allgather mode runs the deepep layer's phases (no EP "
+				       "dispatch or combine): write its golden without --ep-semantics ascend\n"),
 		       EP_EXIT_USAGE;
 	if (g->layer && !g->ascend && strcmp(g->cmd->name, g->rpn ? "internode" : "intranode"))
 		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode and internode\n"),

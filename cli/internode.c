@@ -357,15 +357,18 @@ static int always(const struct ep_options *o)
 
 /* --ep-semantics ascend runs Ascend's dispatch/combine (cli/ascend.c; in a
  * layer with moe_tp > 1 its MoE-TP stage, cli/ascend_tp.c); a parallel configuration other than plain
- * EP runs its MoE layer. */
+ * EP runs its MoE layer, and so does allgather mode with --ep-semantics ascend (no EP dispatch or combine). */
 static const struct ep_variant *internode_variant_for(const struct ep_options *o)
 {
 	struct ep_parallel p;
-	if (o->ep_semantics == EP_SEM_ASCEND && ep_options_layer(o, &p) && p.v[EP_PAR_MOE_TP] > 1)
+	int layer = ep_options_layer(o, &p);
+	if (o->ep_semantics == EP_SEM_ASCEND && layer && p.moe_comm == EP_MOE_ALLGATHER)
+		return &ep_moe_layer_variant; /* no EP dispatch or combine: Ascend's semantics do not apply */
+	if (o->ep_semantics == EP_SEM_ASCEND && layer && p.v[EP_PAR_MOE_TP] > 1)
 		return &ep_ascend_tp_variant; /* Ascend's MoE-TP stage (cli/ascend_tp.h), its groups in a node */
 	if (o->ep_semantics == EP_SEM_ASCEND)
 		return &ep_ascend_variant;
-	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_internode_variant;
+	return layer ? &ep_moe_layer_variant : &ep_internode_variant;
 }
 
 const struct ep_command ep_cmd_internode = {

@@ -223,21 +223,27 @@ const struct ep_variant ep_intranode_variant = {
 /* --ep-semantics ascend runs Ascend's dispatch/combine (cli/ascend.c), in
  * a layer with moe_tp = 1 on its slices, or with its MoE-TP stage
  * (cli/ascend_tp.c); any other parallel configuration than plain EP runs
- * its MoE layer (cli/moe_layer.h). */
+ * its MoE layer (cli/moe_layer.h), and so does allgather mode with
+ * --ep-semantics ascend: it has no EP dispatch or combine. */
 static const struct ep_variant *intranode_variant_for(const struct ep_options *o)
 {
 	struct ep_parallel p;
-	if (o->ep_semantics == EP_SEM_ASCEND && ep_options_layer(o, &p) && p.v[EP_PAR_MOE_TP] > 1)
+	int layer = ep_options_layer(o, &p);
+	if (o->ep_semantics == EP_SEM_ASCEND && layer && p.moe_comm == EP_MOE_ALLGATHER)
+		return &ep_moe_layer_variant; /* no EP dispatch or combine: Ascend's semantics do not apply */
+	if (o->ep_semantics == EP_SEM_ASCEND && layer && p.v[EP_PAR_MOE_TP] > 1)
 		return &ep_ascend_tp_variant; /* Ascend's MoE-TP stage (cli/ascend_tp.h) */
 	if (o->ep_semantics == EP_SEM_ASCEND)
 		return &ep_ascend_variant;
-	return ep_options_layer(o, &p) ? &ep_moe_layer_variant : &ep_intranode_variant;
+	return layer ? &ep_moe_layer_variant : &ep_intranode_variant;
 }
 
-/* The header's note on Ascend's semantics and options (nothing for DeepEP's). */
+/* The header's note on Ascend's semantics and options (nothing for DeepEP's,
+ * nor in allgather mode: cli/generalised.c's line says why they do not apply). */
 static void intranode_describe(const struct ep_options *o, char *buf, size_t len)
 {
-	if (o->ep_semantics != EP_SEM_ASCEND) {
+	struct ep_parallel p;
+	if (o->ep_semantics != EP_SEM_ASCEND || (ep_options_layer(o, &p) && p.moe_comm == EP_MOE_ALLGATHER)) {
 		snprintf(buf, len, "%s", "");
 		return;
 	}

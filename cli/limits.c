@@ -322,11 +322,13 @@ int ep_limits_hccl_min(int profile, const struct ep_limits_point *p, ep_deploy_g
 void ep_limits_point_of(const struct ep_options *o, const struct ep_shape *s, int nodes, struct ep_limits_point *p)
 {
 	int N = nodes > 0 ? nodes : 1;
+	struct ep_parallel par; /* allgather mode calls no dispatch/combine operator, Ascend's neither */
+	int allgather = ep_options_layer(o, &par) && par.moe_comm == EP_MOE_ALLGATHER;
 	*p = (struct ep_limits_point){
 		.ranks = s->num_ranks, .nodes = N, .ranks_per_node = s->num_ranks / N, .tokens = s->num_tokens,
 		.max_dispatch_tokens = o->num_max_dispatch_tokens, .hidden = s->hidden, .topk = s->num_topk,
 		.experts = s->num_experts, .shared_expert_ranks = o->shared_expert_ranks, .dtype = s->dtype,
-		.low_latency = !strcmp(o->command, "low-latency"), .ascend = o->ep_semantics == EP_SEM_ASCEND,
+		.low_latency = !strcmp(o->command, "low-latency"), .ascend = o->ep_semantics == EP_SEM_ASCEND && !allgather,
 	};
 }
 

@@ -17,7 +17,10 @@
  * world rank, into the slice owners' rows), attn_tp_gather. Each op is
  * timed and checked bit for bit on its own; an op's prepare runs the phases
  * before it that have not run. The phases a configuration lacks (no
- * MoE-TP, tp = 1) are not in its runs (EP_OPS_* feature bits).
+ * MoE-TP, tp = 1) are not in its runs (EP_OPS_* feature bits). With
+ * --cached (a2a mode) every EP dispatch after the first is DeepEP's cached
+ * dispatch with the group's handle; the later phases read the handle
+ * dispatch's recv_src_idx and top-k (layer_ep_dispatch).
  *
  * Across nodes (epbench internode) the EP groups go over the network
  * (cli/moe_layer_ep.c). A MoE-TP or attention-TP group either lies inside
@@ -138,7 +141,10 @@ int layer_ep_bind(struct layer_state *st, char *base, size_t group_bytes, size_t
 int layer_ep_reseed(struct layer_state *st);   /* a new seed or routing step: rebinds what must be */
 int layer_any_routing(const struct ep_run *run); /* buffers must take any routing (soak, steps, replica fault) */
 void layer_ep_fini(struct layer_state *st);
-int layer_ep_dispatch(struct layer_state *st);
+/* EP dispatch; cached (--cached, after a dispatch made the group's handle):
+ * DeepEP's cached mode, the handle's tensors kept for the later phases. */
+int layer_ep_dispatch(struct layer_state *st, int cached);
+int layer_ep_have_handle(const struct layer_state *st); /* a non-cached dispatch made the group's handle */
 int layer_ep_combine(struct layer_state *st, uint16_t *x, float *w);
 uint16_t *layer_ep_combine_x(struct layer_state *st);
 float *layer_ep_combine_w(struct layer_state *st);

@@ -159,13 +159,32 @@ void layer_ep_net_bytes(const struct layer_state *st, const uint64_t *by_k, uint
 		by_node[layer_ep_world_node(st, k)] = by_k[k];
 }
 
-int layer_ep_dispatch(struct layer_state *st)
+int layer_ep_have_handle(const struct layer_state *st)
+{
+	return st->coll_up && (st->nodes_job ? st->icoll.have_handle : st->coll.have_handle);
+}
+
+/* A cached dispatch returns recv_x (and its scales) only. The layer's later
+ * phases take the rest from the dispatch that made the handle, as a
+ * framework keeps it: recv_src_idx (the handle's) and recv_topk_idx /
+ * recv_topk_weights, which cached mode leaves in place in this rank's
+ * receive area of the group. */
+static void handle_tensors(struct layer_state *st, int group)
+{
+	const struct ep_recv_area *a = &st->gareas[group];
+	st->io.out.recv_src_idx = a->src_idx;
+	st->io.out.recv_topk_idx = a->topk_idx;
+	st->io.out.recv_topk_weights = st->io.topk_weights ? a->topk_weights : NULL;
+}
+
+int layer_ep_dispatch(struct layer_state *st, int cached)
 {
 	struct ep_dispatch_in in = ep_normal_io_dispatch_in(&st->io);
-	if (!st->nodes_job)
-		return ep_intranode_dispatch(&st->coll, &in, 0, &st->io.out);
-	int rc = ep_internode_dispatch(&st->icoll, &in, 0, &st->io.out);
-	if (rc == 0)
+	int rc = st->nodes_job ? ep_internode_dispatch(&st->icoll, &in, cached, &st->io.out)
+			       : ep_intranode_dispatch(&st->coll, &in, cached, &st->io.out);
+	if (rc == 0 && cached)
+		handle_tensors(st, st->g);
+	if (rc == 0 && st->nodes_job)
 		arrived(st, LAYER_OP_DISPATCH, st->icoll.last_dispatch.arrival_ns);
 	return rc;
 }

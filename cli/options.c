@@ -1053,12 +1053,29 @@ static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel 
 	return 0;
 }
 
+/* --ep-semantics ascend in allgather mode (parallel-semantics.md section 2):
+ * the layer has no EP dispatch or combine, so Ascend's semantics have
+ * nothing to apply to and the layer runs as with deepep; the options that
+ * only Ascend's dispatch/combine give meaning to are refused. */
+static int check_ascend_allgather(const struct ep_options *o, const char *text, char *err, size_t len)
+{
+	if (o->shared_experts || o->shared_expert_ranks || o->comm_quant)
+		return fail(err, len, "%s: --%s with --ep-semantics ascend in allgather mode: the layer has no EP %s "
+				      "(it applies with --moe-comm a2a)", text,
+			    o->comm_quant ? "comm-quant int8" : o->shared_experts ? "shared-experts" : "shared-expert-ranks",
+			    o->comm_quant ? "combine whose expert outputs it would quantise"
+					  : "dispatch to send rows to shared-expert ranks");
+	return 0;
+}
+
 /* What the MoE layer of a parallel configuration runs so far (cli/moe_layer.h). */
 static int check_layer(const struct ep_options *o, const struct ep_parallel *p, int R, char *err, size_t len)
 {
 	char text[160];
 	ep_parallel_text(p, text, sizeof(text));
 	int nodes = !strcmp(o->command, "internode"), ll = !strcmp(o->command, "low-latency");
+	/* Ascend's dispatch/combine run in the layer: a2a mode (allgather mode runs the DeepEP layer's phases) */
+	int asc = o->ep_semantics == EP_SEM_ASCEND && p->moe_comm != EP_MOE_ALLGATHER;
 	if (ll && p->moe_comm == EP_MOE_ALLGATHER)
 		return fail(err, len, "%s: in low-latency mode the layer runs all-to-all (DeepEP's low-latency kernels); "
 				      "allgather mode is a normal-mode phase (epbench intranode, internode)", text);
@@ -1067,7 +1084,7 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
 		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of them "
 				      "(a group that spans nodes holds whole nodes)", text, o->ranks_per_node);
-	if (o->ep_semantics == EP_SEM_ASCEND && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
+	if (asc && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
 		return fail(err, len, "%s with %d ranks per node: with --ep-semantics ascend tp must divide the ranks of a node "
 				      "(an Ascend layer's attention-TP gather stays in a node)", text, o->ranks_per_node);
 	if (!nodes && !ll && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
@@ -1077,31 +1094,31 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 		return -1;
 	if (o->ranks.n > 1)
 		return fail(err, len, "--parallel fixes the world (%d ranks): sweep --num-tokens or --hidden instead", R);
-	if (o->ep_semantics == EP_SEM_ASCEND && p->moe_comm == EP_MOE_ALLGATHER)
-		return fail(err, len, "%s: --ep-semantics ascend runs in a layer with all-to-all (MC2); allgather mode "
-				      "with it is not built yet", text);
-	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && ll)
+	if (o->ep_semantics == EP_SEM_ASCEND && !asc && check_ascend_allgather(o, text, err, len))
+		return -1;
+	if (asc && p->v[EP_PAR_MOE_TP] > 1 && ll)
 		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs in epbench intranode and internode; in %s "
 				      "it is not built", text, o->command);
-	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && nodes && o->ranks_per_node % p->v[EP_PAR_MOE_TP])
+	if (asc && p->v[EP_PAR_MOE_TP] > 1 && nodes && o->ranks_per_node % p->v[EP_PAR_MOE_TP])
 		return fail(err, len, "%s with %d ranks per node: Ascend's MoE-TP stage across nodes runs with moe_tp dividing "
 				      "the ranks of a node (its groups in a node, the MoE-EP groups over the network); MoE-TP "
 				      "groups of whole nodes are not built", text, o->ranks_per_node);
-	if (o->ep_semantics == EP_SEM_ASCEND && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
+	if (asc && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
 		return fail(err, len, "%s: %s with Ascend's MoE-TP stage (moe_tp > 1) is not built%s", text,
 			    o->comm_quant ? "--comm-quant int8" : "--shared-experts",
 			    o->comm_quant ? " (Ascend allows comm_quant_mode 2 only when tp != 2)" : "");
 	if (!ll && !o->with_topk)
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
-	if (o->cached)
-		return fail(err, len, "--cached: cached dispatch is not built for the MoE layer yet");
-	if ((ll || o->ep_semantics == EP_SEM_ASCEND) && o->soak && o->uneven_tokens)
+	if (o->cached && p->moe_comm == EP_MOE_ALLGATHER)
+		return fail(err, len, "--cached: allgather mode has no EP dispatch whose handle a cached dispatch could reuse "
+				      "(the layer's cached dispatch runs with --moe-comm a2a)");
+	if ((ll || asc) && o->soak && o->uneven_tokens)
 		return fail(err, len, "--soak with --uneven-tokens in a %s layer: its slices are drawn once per point, so T_d "
 				      "would not change between passes (not built yet)", ll ? "low-latency" : "--ep-semantics ascend");
 	if (p->moe_comm == EP_MOE_ALLGATHER && (o->dtype != EP_DTYPE_BF16 || o->num_bias))
 		return fail(err, len, "--moe-comm allgather moves bf16 rows and adds no bias (got --dtype %s, --bias %d)",
 			    ep_dtype_name(o->dtype), o->num_bias);
-	if (o->ep_semantics != EP_SEM_ASCEND && o->num_experts % p->v[EP_PAR_MOE_EP]) /* Ascend: its MoE ranks (check_ascend) */
+	if (!asc && o->num_experts % p->v[EP_PAR_MOE_EP]) /* Ascend: its MoE ranks (check_ascend) */
 		return fail(err, len, "--num-experts %d is not a multiple of moe_ep %d", o->num_experts, p->v[EP_PAR_MOE_EP]);
 	return 0;
 }

@@ -130,7 +130,8 @@ tp4="intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 4 -k 2 $small"
 bad_input "comm_quant_refused" "--comm-quant int8 with Ascend's MoE-TP stage .* is not built" $tp4 --comm-quant int8
 bad_input "shared_refused" "--shared-experts with Ascend's MoE-TP stage .* is not built" $tp4 \
 	--shared-experts 1 --shared-expert-ranks 1
-bad_input "allgather_refused" "allgather mode with it is not built" $tp4 --moe-comm allgather
+bad_input "allgather_comm_quant_refused" "--comm-quant int8 with --ep-semantics ascend in allgather mode: the layer has no EP combine" \
+	$tp4 --moe-comm allgather --comm-quant int8
 bad_input "experts_not_multiple_of_moe_ep" "--num-experts 5 is not a multiple of the 2 MoE ranks \(moe_ep 2" \
 	intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 5 -k 2 $small
 [ -z "$(live_ranks)" ] && ok "no_rank_left" || bad "no_rank_left" "$(live_ranks)"

@@ -238,8 +238,10 @@ run "ascend_moe_tp_4" 0 120 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=
 expect "ascend_moe_tp_4_pass" "verdict: PASS"
 layer_bytes "ascend_moe_tp_4_bytes" "$tmp/a.json" $all5 ""
 phases "ascend_moe_tp_4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine attn_tp_gather
-run "ascend_allgather_refused" 2 10 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --moe-comm allgather --ep-semantics ascend $small
-expect "ascend_allgather_refused_said" "ascend runs in a layer with all-to-all \\(MC2\\); allgather mode with it is not built yet"
+# in allgather mode there is no EP dispatch or combine: the deepep layer's phases (tests/layer_cached_test.sh has the rest)
+run "ascend_allgather_moe_tp_4" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --moe-comm allgather --ep-semantics ascend $small -t 16
+expect "ascend_allgather_moe_tp_4_pass" "verdict: PASS"
+phases "ascend_allgather_moe_tp_4_phases" world_gather world_reduce attn_tp_gather
 
 # low-latency (DeepEP's decode kernels) with moe_tp = 1: the EP group is the world, slices dispatched
 SUBCOMMAND=low-latency
@@ -304,10 +306,8 @@ run "sp_pad_plain_ep" 2 10 intranode -r 4 $small --parallel dp=4,tp=1,moe_ep=4 -
 expect "sp_pad_plain_ep_said" "--sp-pad applies to attention-TP slices; this configuration is plain EP"
 run "allgather_fp8" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather --dtype fp8
 expect "allgather_fp8_said" "allgather moves bf16 rows and adds no bias"
-run "layer_cached" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --cached
 run "layer_rank_sweep" 2 10 intranode -r 4,8 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4
 run "experts_not_moe_ep_multiple" 2 10 intranode -r 8 --hidden 256 -k 2 -e 6 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4
 expect "experts_said" "--num-experts 6 is not a multiple of moe_ep 4"
-run "layer_ascend_allgather" 2 10 intranode -r 4 $small --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend --moe-comm allgather
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 finish moe_layer_test.sh

@@ -103,6 +103,14 @@ mutant "layer_world_partial_unweighted" cli/moe_layer_phases.c \
 mutant "layer_world_partial_wrong_experts_held" cli/moe_layer_phases.c \
 	"int64_t first = (int64_t)(st->me / st->moe_tp) * L;" "int64_t first = (int64_t)(st->me % st->moe_tp) * L;" \
 	wide $layer -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --moe-comm allgather
+# --cached in the layer: the later phases take the handle's tensors (recv_src_idx, the top-k of
+# the dispatch that made the handle) from another MoE-EP group's receive area, one host and across nodes
+mutant "layer_cached_handle_of_other_group" cli/moe_layer_ep.c \
+	"		handle_tensors(st, st->g);" "		handle_tensors(st, (st->g + 1) % st->moe_tp);" \
+	wide $layer -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --cached
+mutant "layer_cached_nodes_handle_of_other_group" cli/moe_layer_ep.c \
+	"		handle_tensors(st, st->g);" "		handle_tensors(st, (st->g + 1) % st->moe_tp);" \
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --cached
 mutant "layer_net_world_reduce_descending" cli/moe_layer_net.c \
 	"		parts[q] = q / st->P == st->node" "		parts[st->W - 1 - q] = q / st->P == st->node" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --moe-comm allgather
