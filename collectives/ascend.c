@@ -106,6 +106,7 @@ static size_t landing_bytes(const struct ep_ascend_params *p)
 
 /* Pieces of an area, in order. */
 enum { AREA_X, AREA_SCALES, AREA_ASSIST, AREA_LANDING, AREA_NET_COUNTS, AREA_STAGE, AREA_END };
+_Static_assert(AREA_END + 1 == sizeof(((struct ep_ascend *)0)->area_off) / sizeof(size_t), "ep_ascend.area_off");
 
 /* Staging: the dispatch pieces (rows, scales, assist triples, counts row)
  * or, later, the combine rows; sizes of the first three in st[0..2]. */
@@ -156,9 +157,7 @@ size_t ep_ascend_ctx_bytes(const struct ep_ascend_params *p)
 
 struct ascend_area ep_ascend_area(const struct ep_ascend *ctx, int rank)
 {
-	size_t off[AREA_END + 1], st[3];
-	plan_area(&ctx->p, ctx->capacity, off);
-	stage_bytes(&ctx->p, ctx->capacity, st);
+	const size_t *off = ctx->area_off, *st = ctx->stage_off; /* the rows' hot path: no re-planning */
 	uint8_t *b = (uint8_t *)ctx->areas + (size_t)(rank - ctx->node * ctx->P) * ctx->area_bytes;
 	uint8_t *sb = b + off[AREA_STAGE];
 	return (struct ascend_area){
@@ -195,7 +194,7 @@ int ep_ascend_init(struct ep_ascend *ctx, const struct ep_ascend_params *p, int 
 	memset(ctx, 0, sizeof(*ctx));
 	if (!params_valid(p) || rank < 0 || rank >= p->num_ranks)
 		return -EINVAL;
-	size_t R = (size_t)p->num_ranks, E = (size_t)p->num_experts, off[AREA_END + 1];
+	size_t R = (size_t)p->num_ranks, E = (size_t)p->num_experts;
 	size_t L = rank < p->shared_ranks ? 1 : (size_t)ep_ascend_local_experts(p);
 	ctx->p = *p;
 	ctx->rank = rank;
@@ -204,7 +203,8 @@ int ep_ascend_init(struct ep_ascend *ctx, const struct ep_ascend_params *p, int 
 	ctx->P = node_ranks(p);
 	ctx->node = rank / ctx->P;
 	ctx->peer_stride = 1;
-	ctx->area_bytes = plan_area(p, ctx->capacity, off);
+	ctx->area_bytes = plan_area(p, ctx->capacity, ctx->area_off);
+	stage_bytes(p, ctx->capacity, ctx->stage_off);
 	ctx->counts = arena;
 	ctx->areas = (char *)arena + counts_bytes(p);
 	ctx->expert_token_nums = calloc(L, sizeof(int64_t));
@@ -491,8 +491,7 @@ int ep_ascend_dispatch(struct ep_ascend *ctx, const struct ep_ascend_in *in, str
 
 size_t ep_ascend_landing_offset(const struct ep_ascend *ctx, int t, int slot)
 {
-	size_t off[AREA_END + 1];
-	plan_area(&ctx->p, ctx->capacity, off);
+	const size_t *off = ctx->area_off;
 	size_t set = ctx->net ? (size_t)(ctx->combines & 1) * landing_bytes(&ctx->p) : 0;
 	size_t i = (size_t)t * slots(&ctx->p) + (size_t)slot;
 	return off[AREA_LANDING] + set + i * 2 * (size_t)ctx->p.hidden;

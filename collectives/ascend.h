@@ -101,6 +101,8 @@ struct ep_ascend {
 	int32_t *counts;            /* shared [R][E + 1]: rows each source sends per routed expert, then T_r */
 	char *areas;                /* shared: R areas of area_bytes */
 	size_t area_bytes;
+	size_t area_off[7];         /* offsets of an area's parts (ascend.c plan_area), set once at init */
+	size_t stage_off[3];        /* sizes of the staging parts (ascend.c stage_bytes), set once at init */
 	int num_tokens;             /* T_r of the last dispatch */
 	const int64_t *expert_ids;  /* the last dispatch's [T_r][K] (caller-owned, kept until combine) */
 	int64_t *expert_token_nums; /* [L or 1] */
