@@ -16,7 +16,12 @@
  * collective's full mesh); all ranks of the job meet before each run of an
  * op (op_enter, untimed), and after an op's timed loop (op_leave) a rank
  * leaves its figures: rdma = the op's algorithm bytes, nvl = those to ranks
- * of its own node, per node m the bytes put to m.
+ * of its own node, per node m the bytes put to m. A layer whose
+ * attention-TP group holds whole nodes (tp a multiple of P) gathers over
+ * the same full mesh (cli/attn_gather.h's network half: the job meets in
+ * ep_ascend_barrier, each rank puts its combined rows to the group's
+ * members on other nodes, ep_ascend_exchange ends the puts), its receive
+ * area and the node's slots registered beside the collective's area.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 # Ascend's MoE-TP stage across nodes (MoE-TP groups in a node, the strided MoE-EP groups over the network) at
 # 2x2 and 2x4 in bf16 and int8, the same bytes as one host, a hang and a corrupt gathered block named; a layer
 # (moe_tp = 1) whose attention-TP group holds whole nodes: checked, its node lines, the same bytes as one host,
-# a corrupt gathered row named;
+# a corrupt gathered row named, a hang in attn_tp_gather named with its phase and peer;
 # refusals that remain (exit 2, one line). Nodes run in network namespaces where the machine allows it, else on
 # loopback (case names say which). Ends with "N passed, N failed, N skipped".
 set -u
@@ -125,6 +125,12 @@ fi
 if cluster "attn_tp_whole_nodes_corrupt_gathered" 1 60 2 $f -n 1 -w 0 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 \
 	--fault bitflip:2:attn_tp_gathered_x; then
 	expect "attn_tp_whole_nodes_corrupt_named" "first: rank 2: attn_tp_gathered_x\[[0-9]+\]\[[0-9]+\]"
+fi
+if cluster "attn_tp_whole_nodes_hang_exit_4" 4 60 2 $f -n 4 -w 0 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 \
+	--fault hang:1:attn_tp_gather; then
+	expect "attn_tp_whole_nodes_hang_named_phase_and_peer" \
+		"rank [23] \(node 1\) in phase attn_tp_gather: tcp: no signal from rank [01] \(node 0\)"
+	expect "attn_tp_whole_nodes_hang_named_rank" "rank 1 made no progress .* in phase fault\.hang"
 fi
 tpf="--ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 4 -k 2 -t 32 --hidden 256 --ep-semantics ascend --timeout 4"
 if cluster "moe_tp_corrupt_gathered_block" 1 60 2 $tpf -n 1 -w 0 --fault bitflip:1:moe_tp_gathered_x; then
