@@ -47,13 +47,14 @@ if cluster "2x2_layer_attn_tp_whole_nodes" 0 60 2 --ranks-per-node 2 --parallel 
 	expect "attn_tp_whole_nodes_node_line" "^# +0 [a-z0-9.-]+ +2 attn_tp_gather +[0-9.]+ +[0-9.]+[KM] +[0-9.]+[KM] +[0-9.]+[KM] "
 	expect "attn_tp_whole_nodes_layer_bytes" "^# layer bytes: attn_tp_gather .*wire +[0-9.]+[KM]? intra +[0-9.]+[KM] inter"
 fi
-# the same world on one host: every tensor, attn_tp_gathered_x among them, byte for byte the same
-atw="-t 24 --hidden 128 -e 8 -k 3 -n 1 -w 0 --seed 5 --ep-semantics ascend --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 --uneven-tokens 1 --dtype int8"
-if cluster "2x2_attn_tp_whole_nodes_dump" 0 60 2 --ranks-per-node 2 $atw --timeout 20 --dump "$tmp/a2"; then
-	timeout -k 2 60 "$EPBENCH" intranode -r 4 $atw --num-groups 2 --num-topk-groups 2 --dump "$tmp/a1" >"$tmp/out" 2>&1
-	if [ "$?" -eq 0 ] && [ -f "$tmp/a1/rank3/attn_tp_gathered_x.npy" ] && diff -r "$tmp/a1" "$tmp/a2" >"$tmp/out" 2>&1
+# the same world on one host (two attention-DP groups of 2 nodes each, 4 x 2 ranks): every tensor,
+# attn_tp_gathered_x among them, byte for byte the same
+atw="-t 16 --hidden 128 -e 16 -k 3 -n 1 -w 0 --seed 7 --ep-semantics ascend --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 --uneven-tokens 1 --dtype int8"
+if cluster "4x2_attn_tp_whole_nodes_dump" 0 60 4 --ranks-per-node 2 $atw --timeout 20 --dump "$tmp/a2"; then
+	timeout -k 2 60 "$EPBENCH" intranode -r 8 $atw --num-groups 4 --num-topk-groups 4 --dump "$tmp/a1" >"$tmp/out" 2>&1
+	if [ "$?" -eq 0 ] && [ -f "$tmp/a1/rank7/attn_tp_gathered_x.npy" ] && diff -r "$tmp/a1" "$tmp/a2" >"$tmp/out" 2>&1
 	then ok "attn_tp_whole_nodes_same_bytes_as_one_host"
-	else bad "attn_tp_whole_nodes_same_bytes_as_one_host" "dumps of 2 nodes x 2 ranks and of -r 4 differ"; fi
+	else bad "attn_tp_whole_nodes_same_bytes_as_one_host" "dumps of 4 nodes x 2 ranks and of -r 8 differ"; fi
 fi
 
 # Ascend's MoE-TP stage across nodes: every phase checked byte for byte, the MoE-TP and attention phases in a node
