@@ -16,7 +16,12 @@
  * collective's full mesh); all ranks of the job meet before each run of an
  * op (op_enter, untimed), and after an op's timed loop (op_leave) a rank
  * leaves its figures: rdma = the op's algorithm bytes, nvl = those to ranks
- * of its own node, per node m the bytes put to m.
+ * of its own node, per node m the bytes put to m. A layer whose
+ * attention-TP group holds whole nodes (tp a multiple of P) gathers over
+ * the same full mesh (cli/attn_gather.h's network half: the job meets in
+ * ep_ascend_barrier, each rank puts its combined rows to the group's
+ * members on other nodes, ep_ascend_exchange ends the puts), its receive
+ * area and the node's slots registered beside the collective's area.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,14 +34,20 @@
 #include "cli/cluster/endpoint.h"
 #include "cli/command.h"
 #include "collectives/ascend.h"
+#include "collectives/ep.h"
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "collectives/transport/transport.h"
 #include "reference/ascend_ref.h"
 #include "reports/atomic_file.h"
 #include "reports/npy.h"
 
 /* Op tags: which of the collective's figures an op's network bytes are. */
 enum { OP_DISPATCH, OP_COMBINE, OP_ATTN };
+
+/* Transport regions of a layer's attention-TP gather across nodes, after
+ * the collective's (collectives/ascend_int.h: ASCEND_NET_AREA = 0). */
+enum { ATTN_RECV = 1, ATTN_SLOTS = 2 };
 
 struct ascend_state {
 	struct ep_bench_env *env;
@@ -51,11 +62,16 @@ struct ascend_state {
 	uint16_t *expand_y;        /* [capacity][H]: the expert outputs, combine's expand_x */
 	uint16_t *out_x;           /* [T][H]: combine's x */
 	struct ep_ascend_out out;  /* the last dispatch's */
-	int dispatched, combined;
+	int dispatched, combined, gathered; /* the last op of each kind completed (gathered: the attention-TP gather) */
 	/* a parallel configuration's layer (moe_tp = 1, tp > 1): out_x lives in
 	 * the arena's slots and the attention-TP gather follows (cli/attn_gather.h) */
 	struct ep_attn_gather attn;
 	int layer;
+	/* its group spans nodes (tp a multiple of P, a node job): the gather's
+	 * network half over the collective's full mesh */
+	struct ep_attn_net attn_net;
+	uint16_t *attn_recv;       /* [tp][slot_rows][H], region ATTN_RECV */
+	int64_t attn_t0;           /* the gather's start (ep_now_ns), for the arrival figures */
 	uint64_t self_rows[2];     /* rows this rank moves to itself: dispatch, combine */
 	uint64_t combine_rows;     /* slots returned to this rank */
 	uint64_t node_rows[2];     /* of the algorithm rows, those within this rank's node: dispatch, combine */
@@ -127,7 +143,7 @@ static void ascend_free(struct ascend_state *st)
 		free(st->out_x);
 	st->x = st->shared_x = st->expand_y = st->out_x = NULL;
 	st->smooth = NULL;
-	st->dispatched = st->combined = 0;
+	st->dispatched = st->combined = st->gathered = 0;
 }
 
 static void ascend_teardown(void *p)
@@ -139,6 +155,7 @@ static void ascend_teardown(void *p)
 	ascend_free(st);
 	ep_ascend_fini(&st->coll);
 	free(st->attn.out);
+	free(st->attn_recv);
 	free(st);
 }
 
@@ -203,6 +220,62 @@ static int ascend_build(struct ascend_state *st)
 	return 0;
 }
 
+/* The attention-TP gather across nodes starts with every rank of the job
+ * met (ep_attn_gather's `ready`: the last gather's receive areas read). */
+static int attn_ready(void *p)
+{
+	struct ascend_state *st = p;
+	st->attn_t0 = ep_now_ns();
+	return ep_ascend_barrier(&st->coll);
+}
+
+/* Its puts end with one signal to every remote rank, theirs awaited; the
+ * group's other nodes' rows then arrived (the figures' arrival times). */
+static int attn_exchange(void *p)
+{
+	struct ascend_state *st = p;
+	int64_t ns[EP_MAX_NODES] = {0};
+	int rc = ep_ascend_exchange(&st->coll), P = st->attn.P, per = st->attn.tp / P;
+	if (rc)
+		return rc;
+	for (int m = st->attn.d * per; m < (st->attn.d + 1) * per; m++)
+		ns[m] = m == st->me / P ? 0 : ep_now_ns() - st->attn_t0;
+	ep_endpoint_arrived(&st->net, OP_ATTN, ns);
+	return 0;
+}
+
+/* A group of whole nodes in a node job: the receive area and the gather's
+ * network half (its regions registered by attn_regions, before connecting). */
+static int attn_net_setup(struct ascend_state *st)
+{
+	size_t bytes = ep_attn_gather_recv_bytes(st->attn.tp, st->attn.slot_rows, st->attn.hidden);
+	if (!st->nodes_job || st->attn.tp <= st->attn.P)
+		return 0;
+	if (posix_memalign((void **)&st->attn_recv, EP_PAGE, bytes))
+		return -ENOMEM;
+	memset(st->attn_recv, 0, bytes);
+	st->attn_net = (struct ep_attn_net){.t = &st->net.net, .me = st->env->rank, .recv_id = ATTN_RECV,
+					    .source_id = ATTN_SLOTS, .recv = st->attn_recv, .ready = attn_ready,
+					    .exchange = attn_exchange, .ctx = st};
+	st->attn.net = &st->attn_net;
+	return 0;
+}
+
+/* Across nodes: the attention gather's regions beside the collective's. */
+static int attn_regions(struct ascend_state *st)
+{
+	const struct ep_attn_gather *a = &st->attn;
+	int rc;
+	if (!a->net)
+		return 0;
+	if ((rc = ep_transport_reg_mem(&st->net.net, ATTN_RECV, st->attn_recv,
+				       ep_attn_gather_recv_bytes(a->tp, a->slot_rows, a->hidden))) ||
+	    (rc = ep_transport_reg_mem(&st->net.net, ATTN_SLOTS, a->slots,
+				       ep_attn_gather_slot_bytes(a->P, a->slot_rows, a->hidden))))
+		return ep_endpoint_fail(&st->net, rc, "attention gather buffers");
+	return 0;
+}
+
 /* The collective over the arena; across nodes first the endpoint, then the
  * collective (which registers its area with it), then the full mesh. Once:
  * reseeds keep it (its buffers take any routing of BS tokens per rank). */
@@ -218,6 +291,8 @@ static int ascend_coll(struct ascend_state *st)
 		return 0;
 	if ((rc = ep_ascend_attach_net(&st->coll, &st->net.net)))
 		return ep_endpoint_fail(&st->net, rc, "Ascend buffers");
+	if ((rc = attn_regions(st)))
+		return rc;
 	int n = ep_ascend_peers(&st->coll, peers);
 	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the other nodes");
 }
@@ -246,7 +321,7 @@ static int layer_setup(struct ascend_state *st)
 					   .slots = (uint16_t *)((char *)st->env->arena + ep_ascend_arena_bytes(&p)),
 					   .len = slice_len, .expected = combined_row, .ctx = st};
 	st->attn.out = malloc(2 * ((size_t)tp * st->attn.slot_rows * (size_t)run->shape.hidden + 1));
-	return st->attn.out ? 0 : -ENOMEM;
+	return st->attn.out ? attn_net_setup(st) : -ENOMEM;
 }
 
 static int ascend_setup(struct ep_bench_env *env, void **out)
@@ -286,7 +361,7 @@ static int dispatch_run(void *p)
 	st->dispatched = rc == 0;
 	if (rc == 0 && st->nodes_job)
 		ep_endpoint_arrived(&st->net, OP_DISPATCH, st->coll.arrival_ns);
-	st->combined = 0;
+	st->combined = st->gathered = 0;
 	return rc;
 }
 
@@ -335,6 +410,7 @@ static int combine_run(void *p)
 	int rc = ep_ascend_combine(&st->coll, st->expand_y, ep_ascend_ref_weights(&st->ref, st->me), st->shared_x,
 				   st->out_x);
 	st->combined = rc == 0;
+	st->gathered = 0;
 	if (rc == 0 && st->nodes_job)
 		ep_endpoint_arrived(&st->net, OP_COMBINE, st->coll.arrival_ns);
 	return rc;
@@ -352,7 +428,21 @@ static int attn_prepare(void *p)
 
 static int attn_run(void *p)
 {
-	return ep_attn_gather_run(&((struct ascend_state *)p)->attn);
+	struct ascend_state *st = p;
+	int rc = ep_attn_gather_run(&st->attn);
+	st->gathered = rc == 0;
+	return rc;
+}
+
+/* The data faults' target of the attention-TP gather (cli/damage.h). */
+static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
+{
+	struct ascend_state *st = p;
+	if (max < 1)
+		return 0;
+	v[0] = (struct ep_tensor_view){"attn_tp_gathered_x", (uint8_t *)st->attn.out, ep_attn_gather_rows(&st->attn),
+				       2 * (size_t)st->p.hidden};
+	return 1;
 }
 
 static int attn_check(void *p, struct ep_check_report *rep)
@@ -479,7 +569,8 @@ static int dump_dispatch_outputs(const struct ascend_state *st, char *path, size
 /* --dump: DIR/rank<N>/<name>.npy. Inputs by role (dispatch_x, expert_ids,
  * expert_scales, smooth_scales, shared_expert_x, expert_outputs: combine's
  * expand_x), outputs by Ascend's names (expand_x, dynamic_scales,
- * assist_info_for_combine, expert_token_nums, ep_recv_counts, x). */
+ * assist_info_for_combine, expert_token_nums, ep_recv_counts, x), and
+ * in a layer the attention-TP group's output attn_tp_gathered_x. */
 static int ascend_dump(void *p, const char *dir)
 {
 	struct ascend_state *st = p;
@@ -498,6 +589,8 @@ static int ascend_dump(void *p, const char *dir)
 		{"shared_expert_x", EP_NPY_U2, T, H, 2, st->shared_x},
 		{"expert_outputs", EP_NPY_U2, st->out.num_recv, H, 2, st->dispatched ? st->expand_y : NULL},
 		{"x", EP_NPY_U2, T, H, 2, st->out_x},
+		{"attn_tp_gathered_x", EP_NPY_U2, st->layer ? ep_attn_gather_rows(&st->attn) : 0, H, 2,
+		 st->gathered ? st->attn.out : NULL},
 	};
 	if ((rc = write_items(path, (size_t)n, sizeof(path), t, sizeof(t) / sizeof(t[0]))))
 		return rc;
@@ -542,11 +635,16 @@ static int ascend_sever(void *p, int node, int qp_error)
 static void ascend_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
 {
 	struct ascend_state *st = p;
-	uint64_t none[EP_MAX_NODES] = {0}, nvl = 0;
+	uint64_t none[EP_MAX_NODES] = {0}, nvl = 0, wire = 0;
 	const uint64_t *bytes = none;
 	if (!st->nodes_job)
 		return;
-	if (op->tag == OP_DISPATCH) {
+	if (op->tag == OP_ATTN) { /* as DeepEP's layer: over the network when the group spans nodes, the rest in the node */
+		for (int m = 0; st->attn.net && m < st->net.ctx->nodes; m++)
+			wire += st->attn_net.net_bytes[m];
+		bytes = st->attn.net ? st->attn_net.net_bytes : none;
+		nvl = alg > wire ? alg - wire : 0;
+	} else if (op->tag == OP_DISPATCH) {
 		bytes = st->coll.net_bytes[0];
 		nvl = st->node_rows[0] * (ep_ascend_row_bytes(&st->p) + (st->p.quant ? 4 : 0));
 	} else if (op->tag == OP_COMBINE) {
@@ -563,7 +661,7 @@ static const struct ep_op_desc ascend_ops[] = {
 	{.name = "combine", .mask = EP_OPS_COMBINE, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
 	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_ATTN, .prepare = attn_prepare, .run = attn_run,
-	 .check = attn_check, .bytes = attn_bytes},
+	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
 };
 
 const struct ep_variant ep_ascend_variant = {
@@ -577,7 +675,7 @@ const struct ep_variant ep_ascend_variant = {
 	.sever = ascend_sever,
 	.op_leave = ascend_op_leave,
 	.rows_per_expert = 1,
-	.tensors = "expand_x dynamic_scales assist_info_for_combine expert_token_nums ep_recv_counts x",
+	.tensors = "expand_x dynamic_scales assist_info_for_combine expert_token_nums ep_recv_counts x attn_tp_gathered_x",
 	.sliced_routing = 1,
 	.nops = 3,
 	.ops = ascend_ops,

@@ -63,13 +63,14 @@ static int inject_link_down(const struct ep_variant *v, struct ep_bench_env *env
 }
 
 /* --fault die / hang: this rank stops cooperating in the middle of an op's
- * iteration it, as a crashed or wedged process would. */
-static void inject_stop(struct ep_bench_env *env, long it)
+ * iteration it, as a crashed or wedged process would: in the first op
+ * timed (first), or in op (hang:R:OP; NULL in a soak pass). */
+static void inject_stop(struct ep_bench_env *env, long it, const char *op, int first)
 {
 	const struct ep_faults *fs = &env->run->cfg->faults;
-	if (ep_faults_at(fs, EP_FAULT_DIE, env->rank, it))
+	if (ep_faults_stop_in(fs, EP_FAULT_DIE, env->rank, it, op, first))
 		kill(getpid(), SIGKILL);
-	if (ep_faults_at(fs, EP_FAULT_HANG, env->rank, it)) {
+	if (ep_faults_stop_in(fs, EP_FAULT_HANG, env->rank, it, op, first)) {
 		ep_set_phase(env->waiter, "fault.hang");
 		for (;;)
 			pause();
@@ -285,7 +286,7 @@ static int soak(const struct ep_variant *v, struct ep_bench_env *env, void **st,
 				break;
 			}
 		}
-		inject_stop(env, pass);
+		inject_stop(env, pass, NULL, 1);
 		ep_report_init(&rep, sr->run.shape.num_ranks, i == 0 ? env->wrong_by_src : NULL);
 		rep.wrong_rows_by_src = env->wrong_by_src; /* summed over the passes */
 		if ((rc = check_pass(v, env, *st, pass, &rep, stale)))
@@ -359,8 +360,9 @@ static int time_op(const struct ep_variant *v, int i, struct ep_bench_env *env, 
 		}
 		env->waiter->wait_ns = 0;
 		int64_t t0 = ep_now_ns();
+		if (it >= 0)
+			inject_stop(env, it, op->name, first_timed);
 		if (first_timed && it >= 0) {
-			inject_stop(env, it);
 			if ((rc = inject_link_down(v, env, st, it))) {
 				free(busy);
 				return rc;

@@ -26,6 +26,7 @@ static const struct kind kinds[] = {
 	{"stale", EP_FAULT_STALE, ARG_NONE, 0, 0},
 	{"die", EP_FAULT_DIE, ARG_NONE, 0, 0},
 	{"hang", EP_FAULT_HANG, ARG_NONE, 0, 0},
+	{"hang", EP_FAULT_HANG, ARG_NAME, 0, 0}, /* hang:R:OP, the op's name in .tensor */
 	{"stall", EP_FAULT_HANG, ARG_NONE, 0, 1},
 	{"slow", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 0},
 	{"delay", EP_FAULT_SLOW, ARG_NUM, 60 * 1000 * 1000L, 1},
@@ -39,7 +40,7 @@ static const struct kind kinds[] = {
 static int fail(const char *item, char *err, size_t len)
 {
 	snprintf(err, len, "invalid --fault '%s': want corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, "
-		 "die:R, hang:R, stall:R@ITER, slow:R:US, delay:R:US@ITER, replica:R, noclean:R, link-down:A-B or qp-error:A-B (R a rank, A and B nodes; @ITER optional elsewhere)", item);
+		 "die:R, hang:R[:OP], stall:R@ITER, slow:R:US, delay:R:US@ITER, replica:R, noclean:R, link-down:A-B or qp-error:A-B (R a rank, A and B nodes; @ITER optional elsewhere)", item);
 	for (char *c = err; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
@@ -144,6 +145,18 @@ int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, 
 	for (int i = 0; i < fs->n; i++)
 		if (fs->f[i].kind == kind && ep_fault_strikes(&fs->f[i], rank, it))
 			return 1;
+	return 0;
+}
+
+int ep_faults_stop_in(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it, const char *op,
+		      int first)
+{
+	for (int i = 0; i < fs->n; i++) {
+		const struct ep_fault *f = &fs->f[i];
+		if (f->kind == kind && ep_fault_strikes(f, rank, it) &&
+		    (f->tensor[0] ? op && !strcmp(f->tensor, op) : first))
+			return 1;
+	}
 	return 0;
 }
 

@@ -32,6 +32,8 @@
  *                exit 4, naming rank R and its phase
  *   hang:R       rank R stops in its first timed iteration: exit 4, its peers
  *                time out naming rank R and phase fault.hang
+ *   hang:R:OP    the same in op OP's first timed iteration (OP an op the run
+ *                times, e.g. attn_tp_gather: a hang inside a later phase)
  *   stall:R@I    hang from timed iteration I
  * and the gates':
  *   slow:R:US    rank R sleeps US microseconds inside every timed op: each
@@ -67,7 +69,7 @@ struct ep_fault {
 	int rank;        /* global rank it strikes; link-down: node A */
 	long arg;        /* slow: microseconds; link-down: node B */
 	long iter;       /* @ITER, or -1: the kind's default (see above) */
-	char tensor[EP_FAULT_TENSOR_MAX]; /* bitflip: the output tensor; "" for corrupt: the received rows */
+	char tensor[EP_FAULT_TENSOR_MAX]; /* bitflip: the output tensor; "" for corrupt: the received rows; hang:R:OP: the op */
 	const char *name; /* the kind as given ("corrupt", "delay", ...), for texts */
 };
 
@@ -86,6 +88,11 @@ int ep_faults_parse(struct ep_faults *fs, const char *spec, char *err, size_t le
  * faults, die and hang strike iteration 0 (stale: 1), slow every iteration. */
 int ep_fault_strikes(const struct ep_fault *f, int rank, long it);
 int ep_faults_at(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it);
+/* die, hang: does one strike rank in iteration it of op (its name; NULL in
+ * a soak pass)? One without an op when first (the first op timed, or a soak
+ * pass), one naming op (hang:R:OP) only there. Never blocks. */
+int ep_faults_stop_in(const struct ep_faults *fs, enum ep_fault_kind kind, int rank, long it, const char *op,
+		      int first);
 
 /* Is any fault of that kind in the set? */
 int ep_faults_has(const struct ep_faults *fs, enum ep_fault_kind kind);

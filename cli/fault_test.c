@@ -1,4 +1,4 @@
-/* fault_test.c - the fault table's link-down kind: its target of two nodes, when it strikes, its checks. */
+/* fault_test.c - the fault table's link-down kind (its target of two nodes, when it strikes, its checks) and hang:R:OP. */
 #include "cli/fault.h"
 #include "collectives/error.h"
 #include "tests/harness.h"
@@ -43,6 +43,27 @@ EP_TEST(link_down_bad_targets)
 	EP_ASSERT(strstr(err, "outside the job (nodes 0 to 1)") != NULL);
 	EP_ASSERT_INT_EQ(ep_faults_check_nodes(&fs, 1, err, sizeof(err)), -EP_EUSAGE);
 	EP_ASSERT(strstr(err, "needs a run across nodes") != NULL);
+}
+
+EP_TEST(hang_in_a_named_op)
+{
+	struct ep_faults fs = {0};
+	char err[512], text[128];
+	EP_ASSERT_INT_EQ(ep_faults_parse(&fs, "hang:1:attn_tp_gather,hang:3", err, sizeof(err)), 0);
+	EP_ASSERT_INT_EQ(fs.n, 2);
+	EP_ASSERT_INT_EQ(fs.f[0].kind, EP_FAULT_HANG);
+	ep_faults_text(&fs, text, sizeof(text));
+	EP_ASSERT_STR_EQ(text, "hang:1:attn_tp_gather,hang:3");
+	/* the named one strikes in its op only, first timed or not; the plain one in the first op timed */
+	EP_ASSERT_INT_EQ(ep_faults_stop_in(&fs, EP_FAULT_HANG, 1, 0, "dispatch", 1), 0);
+	EP_ASSERT_INT_EQ(ep_faults_stop_in(&fs, EP_FAULT_HANG, 1, 0, "attn_tp_gather", 0), 1);
+	EP_ASSERT_INT_EQ(ep_faults_stop_in(&fs, EP_FAULT_HANG, 1, 1, "attn_tp_gather", 0), 0);
+	EP_ASSERT_INT_EQ(ep_faults_stop_in(&fs, EP_FAULT_HANG, 1, 0, NULL, 1), 0); /* a soak pass */
+	EP_ASSERT_INT_EQ(ep_faults_stop_in(&fs, EP_FAULT_HANG, 3, 0, "dispatch", 1), 1);
+	EP_ASSERT_INT_EQ(ep_faults_stop_in(&fs, EP_FAULT_HANG, 3, 0, "attn_tp_gather", 0), 0);
+	EP_ASSERT_INT_EQ(ep_faults_stop_in(&fs, EP_FAULT_DIE, 3, 0, "dispatch", 1), 0);
+	EP_ASSERT_INT_EQ(ep_faults_parse(&fs, "hang:1:Attn", err, sizeof(err)), -EP_EUSAGE);
+	EP_ASSERT(strstr(err, "hang:R[:OP]") != NULL);
 }
 
 EP_TEST_MAIN()

@@ -135,7 +135,7 @@ static const struct opt_def opt_table[] = {
 	{"warn-only", 0, K_FLAG, F(warn_only), .help = "with --limits: a violated limit is a '#' warning line instead of exit 2", .scope = RUN},
 	{"node-addr", 0, K_STRING, F(node_addr), .def_doc = "the one used to reach the master", .metavar = "IPV4", .help = "address other nodes reach this one at", .scope = NODES},
 	{"perf-ctl", 0, K_STRING, F(perf_ctl), .metavar = "CTL[,ACK]", .help = "perf control FIFOs: 'enable' before the timed loops, 'disable' after", .scope = RUN},
-	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R, stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
+	{"fault", 0, K_CUSTOM, F(faults), .parse = parse_fault, .metavar = "KIND:RANK[:ARG][@ITER],...", .help = "inject faults to test the checks (README, Faults): corrupt:R, bitflip:R:TENSOR, permute:R, drop:R, stale:R, die:R, hang:R[:OP], stall:R@I, slow:R:US, delay:R:US@I; @ITER picks the iteration (repeatable)", .scope = RUN},
 	{"min-algbw", 0, K_CUSTOM, F(gates), .parse = parse_min_algbw, .metavar = "OP=GB/s,...", .help = "exit 5 when an op's algbw is below its limit", .scope = RUN},
 	{"max-median-us", 0, K_CUSTOM, F(gates), .parse = parse_max_median, .metavar = "OP=us,...", .help = "exit 5 when an op's median time is above its limit", .scope = RUN},
 	{"min-copy", 0, K_CUSTOM, F(gates), .parse = parse_min_copy, .metavar = "OP=%,...", .help = "exit 5 when an op's aggbw is below this share of the host copy bandwidth", .scope = RUN},
@@ -1084,9 +1084,12 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
 		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of them "
 				      "(a group that spans nodes holds whole nodes)", text, o->ranks_per_node);
-	if (asc && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP])
-		return fail(err, len, "%s with %d ranks per node: with --ep-semantics ascend tp must divide the ranks of a node "
-				      "(an Ascend layer's attention-TP gather stays in a node)", text, o->ranks_per_node);
+	if (asc && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] &&
+	    (p->v[EP_PAR_TP] % o->ranks_per_node || p->v[EP_PAR_MOE_TP] > 1))
+		return fail(err, len, "%s with %d ranks per node: with --ep-semantics ascend tp must divide the ranks of a node%s",
+			    text, o->ranks_per_node, p->v[EP_PAR_TP] % o->ranks_per_node
+				? " or be a multiple of them (a group that spans nodes holds whole nodes)"
+				: "; with Ascend's MoE-TP stage (moe_tp > 1) an attention-TP group of whole nodes is not built");
 	if (!nodes && !ll && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
 		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in epbench intranode, "
 				      "internode and low-latency", text, R);

@@ -106,13 +106,38 @@ static int check_gates(const struct ep_command *cmd, const struct ep_options *o,
 	return ep_gates_check_ops(&o->gates, ops, n, cmd->name, err, len);
 }
 
+/* --fault hang:R:OP: OP must be an op this run times. */
+static int check_fault_op(const struct ep_command *cmd, const struct ep_run_cfg *cfg, const struct ep_fault *f,
+			  char *err, size_t len)
+{
+	char names[256] = "";
+	for (int i = 0; i < cmd->variant->nops; i++) {
+		const struct ep_op_desc *op = &cmd->variant->ops[i];
+		if (!ep_op_present(op, cfg) || !ep_op_timed(op, cfg))
+			continue;
+		if (!strcmp(op->name, f->tensor))
+			return 0;
+		size_t at = strlen(names);
+		snprintf(names + at, sizeof(names) - at, "%s%s", at ? " " : "", op->name);
+	}
+	snprintf(err, len, "--fault hang:%d:%s: %s times no op '%s' (it times: %s)", f->rank, f->tensor, cmd->name,
+		 f->tensor, names);
+	return EP_EXIT_USAGE;
+}
+
 /* --fault bitflip:R:T: T must be an output tensor of this subcommand. */
-static int check_fault_tensors(const struct ep_command *cmd, const struct ep_options *o, char *err, size_t len)
+static int check_fault_tensors(const struct ep_command *cmd, const struct ep_options *o,
+			       const struct ep_run_cfg *cfg, char *err, size_t len)
 {
 	const char *all = cmd->variant->tensors ? cmd->variant->tensors : "";
 	for (int i = 0; i < o->faults.n; i++) {
 		const char *t = o->faults.f[i].tensor;
 		size_t n = strlen(t);
+		if (n && o->faults.f[i].kind == EP_FAULT_HANG) {
+			if (check_fault_op(cmd, cfg, &o->faults.f[i], err, len))
+				return EP_EXIT_USAGE;
+			continue;
+		}
 		const char *at = all;
 		while (n && (at = strstr(at, t)) && ((at > all && at[-1] != ' ') || (at[n] && at[n] != ' ')))
 			at += n;
@@ -161,7 +186,7 @@ int ep_sweep_check(const struct ep_command *cmd, const struct ep_options *o, int
 	if (!code && check_gates(cmd, o, &cfg, err, len))
 		code = EP_EXIT_USAGE;
 	if (!code)
-		code = check_fault_tensors(cmd, o, err, len);
+		code = check_fault_tensors(cmd, o, &cfg, err, len);
 	if (!code && o->soak && (nodes || !cmd->variant->reseed)) {
 		snprintf(err, len, "--soak runs on one host (intranode, low-latency); %s across nodes is not supported yet",
 			 cmd->name);

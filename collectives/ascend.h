@@ -152,6 +152,13 @@ int ep_ascend_peers(const struct ep_ascend *ctx, int *peers);
 /* Every rank of the group meets (node barrier, then a signal to and from
  * every remote rank). 0, -EP_ETIMEDOUT or the transport's code. */
 int ep_ascend_barrier(struct ep_ascend *ctx);
+/* Ends a caller's own puts over the group's mesh (a layer's attention-TP
+ * gather across nodes, cli/ascend.c): one signal to every remote rank,
+ * after this rank's puts, then theirs awaited (the same count on every
+ * rank, so the collective's sends stay in step). Collective over the
+ * group; blocks. 0, or the transport's code with the rank, its node, its
+ * phase and the silent peer named (the network deadline). */
+int ep_ascend_exchange(struct ep_ascend *ctx);
 
 /* Dispatch: collective, blocks until every row for this rank has landed.
  * in->expert_ids must stay valid until the next combine returns. 0,

@@ -107,6 +107,12 @@ int ep_ascend_barrier(struct ep_ascend *ctx)
 	return ep_ascend_net_wait(ctx, 0);
 }
 
+int ep_ascend_exchange(struct ep_ascend *ctx)
+{
+	int rc = ep_ascend_net_signal(ctx);
+	return rc ? rc : ep_ascend_net_wait(ctx, 0);
+}
+
 /* One put from this rank's area (src inside it) to the same kind of place in q's, counted for the figures. */
 static int put(struct ep_ascend *ctx, int q, const void *src, size_t off, size_t len, int op)
 {

@@ -5,7 +5,9 @@
 # byte with the handles line; the same bytes as one host; faults (a corrupt row named at its rank, a damaged
 # handle, a hang named with its phase and peer, exit 4, no orphans, nothing left in /dev/shm, a cut link);
 # Ascend's MoE-TP stage across nodes (MoE-TP groups in a node, the strided MoE-EP groups over the network) at
-# 2x2 and 2x4 in bf16 and int8, the same bytes as one host, a hang and a corrupt gathered block named;
+# 2x2 and 2x4 in bf16 and int8, the same bytes as one host, a hang and a corrupt gathered block named; a layer
+# (moe_tp = 1) whose attention-TP group holds whole nodes: checked, its node lines, the same bytes as one host,
+# a corrupt gathered row named, a hang in attn_tp_gather named with its phase and peer;
 # refusals that remain (exit 2, one line). Nodes run in network namespaces where the machine allows it, else on
 # loopback (case names say which). Ends with "N passed, N failed, N skipped".
 set -u
@@ -36,6 +38,24 @@ if cluster "2x4_layer_int8" 0 90 2 --ranks-per-node 4 --parallel dp=2,tp=4,moe_t
 fi
 cluster "2x2_layer_bf16_comm_quant" 0 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 -e 8 -k 2 \
 	$small --comm-quant int8 --sp-pad zero
+# an attention-TP group of whole nodes (tp = 4 over 2 nodes x 2): the gather over the collective's full mesh,
+# its node lines with the bytes put to the other node (wire) and those within the node (nvl)
+if cluster "2x2_layer_attn_tp_whole_nodes" 0 60 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 -e 8 \
+	-k 2 $small --uneven-tokens 1; then
+	expect "attn_tp_whole_nodes_pass" "^# verdict: PASS"
+	expect "attn_tp_whole_nodes_link" "^#   link 1->0 attn_tp_gather +[0-9.]+[KM]? in"
+	expect "attn_tp_whole_nodes_node_line" "^# +0 [a-z0-9.-]+ +2 attn_tp_gather +[0-9.]+ +[0-9.]+[KM] +[0-9.]+[KM] +[0-9.]+[KM] "
+	expect "attn_tp_whole_nodes_layer_bytes" "^# layer bytes: attn_tp_gather .*wire +[0-9.]+[KM]? intra +[0-9.]+[KM] inter"
+fi
+# the same world on one host (two attention-DP groups of 2 nodes each, 4 x 2 ranks): every tensor,
+# attn_tp_gathered_x among them, byte for byte the same
+atw="-t 16 --hidden 128 -e 16 -k 3 -n 1 -w 0 --seed 7 --ep-semantics ascend --parallel dp=2,tp=4,moe_tp=1,moe_ep=8 --uneven-tokens 1 --dtype int8"
+if cluster "4x2_attn_tp_whole_nodes_dump" 0 60 4 --ranks-per-node 2 $atw --timeout 20 --dump "$tmp/a2"; then
+	timeout -k 2 60 "$EPBENCH" intranode -r 8 $atw --num-groups 4 --num-topk-groups 4 --dump "$tmp/a1" >"$tmp/out" 2>&1
+	if [ "$?" -eq 0 ] && [ -f "$tmp/a1/rank7/attn_tp_gathered_x.npy" ] && diff -r "$tmp/a1" "$tmp/a2" >"$tmp/out" 2>&1
+	then ok "attn_tp_whole_nodes_same_bytes_as_one_host"
+	else bad "attn_tp_whole_nodes_same_bytes_as_one_host" "dumps of 4 nodes x 2 ranks and of -r 8 differ"; fi
+fi
 
 # Ascend's MoE-TP stage across nodes: every phase checked byte for byte, the MoE-TP and attention phases in a node
 tp_phases() {
@@ -103,6 +123,16 @@ fi
 if cluster "link_down_exit_4" 4 60 2 $f -n 4 -w 0 --fault link-down:0-1@1; then
 	expect "link_down_named" "rank [0-9] \(node [01]\) in phase [a-z.]+: tcp: "
 fi
+if cluster "attn_tp_whole_nodes_corrupt_gathered" 1 60 2 $f -n 1 -w 0 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 \
+	--fault bitflip:2:attn_tp_gathered_x; then
+	expect "attn_tp_whole_nodes_corrupt_named" "first: rank 2: attn_tp_gathered_x\[[0-9]+\]\[[0-9]+\]"
+fi
+if cluster "attn_tp_whole_nodes_hang_exit_4" 4 60 2 $f -n 4 -w 0 --parallel dp=1,tp=4,moe_tp=1,moe_ep=4 \
+	--fault hang:1:attn_tp_gather; then
+	expect "attn_tp_whole_nodes_hang_named_phase_and_peer" \
+		"rank [23] \(node 1\) in phase attn_tp_gather: tcp: no signal from rank [01] \(node 0\)"
+	expect "attn_tp_whole_nodes_hang_named_rank" "rank 1 made no progress .* in phase fault\.hang"
+fi
 tpf="--ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 4 -k 2 -t 32 --hidden 256 --ep-semantics ascend --timeout 4"
 if cluster "moe_tp_corrupt_gathered_block" 1 60 2 $tpf -n 1 -w 0 --fault bitflip:1:moe_tp_gathered_x; then
 	expect "moe_tp_corrupt_gathered_block_named" "first: rank 1: expand_x\[[0-9]+\]\[[0-9]+\]: .*\(row from rank [0-9]+ token [0-9]+\)"
@@ -123,8 +153,10 @@ refused() {
 	expect "${name}_said" "$pattern"
 	[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "${name}_one_line" || bad "${name}_one_line" "$(wc -l <"$tmp/out") lines"
 }
-refused "layer_tp_across_nodes" "tp must divide the ranks of a node" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small \
-	--parallel dp=1,tp=4,moe_tp=1,moe_ep=4
+refused "layer_tp_straddles_nodes" "tp must divide the ranks of a node or be a multiple of them" --nodes 2 \
+	--ranks-per-node 3 -e 12 -k 2 $small --parallel dp=3,tp=2,moe_tp=1,moe_ep=6
+refused "layer_moe_tp_attn_tp_whole_nodes" "with Ascend's MoE-TP stage .* an attention-TP group of whole nodes is not built" \
+	--nodes 2 --ranks-per-node 2 -e 8 -k 2 $small --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
 refused "layer_moe_tp_whole_nodes" "MoE-TP groups of whole nodes are not built" --nodes 2 --ranks-per-node 2 -e 8 -k 2 \
 	$small --parallel dp=2,tp=2,moe_tp=4,moe_ep=1
 refused "layer_moe_tp_comm_quant" "--comm-quant int8 with Ascend's MoE-TP stage .* is not built" --nodes 2 \
