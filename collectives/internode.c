@@ -482,9 +482,40 @@ static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c, struct
 	return rc;
 }
 
+/* Where forward finds the payloads of one source node's records. */
+struct fwd_src {
+	const char *x_own; /* own node (not INT8): in this rank's dispatch input, at their token */
+	int split;         /* another node, gathered dispatch: a payload for this rank landed in
+			    * its area at its row, the others at consecutive payload slots */
+	int64_t slot;      /* split: the next payload slot */
+};
+
+/* The own node's part of dispatch.forward, done in slices between the puts
+ * to other nodes (a put that waits for socket room leaves the CPU to the
+ * copy), and finished by forward_all. */
+struct own_forward {
+	int cached;       /* dispatch with the previous handle */
+	int64_t next, end; /* own node's network rows still to forward */
+	int32_t first[EP_INTERNODE_MAX_RANKS_PER_NODE];  /* each local rank's row of the first one */
+	int32_t cursor[EP_INTERNODE_MAX_RANKS_PER_NODE]; /* each local rank's next row */
+	struct fwd_src src;
+};
+
+static void forward_rows(struct ep_internode *ctx, int64_t first, int64_t last, int32_t *cursor, int cached,
+			 struct fwd_src *src);
+
+/* Forwards up to `rows` more of the own node's rows. Does not block. */
+static void forward_own(struct ep_internode *ctx, struct own_forward *o, int64_t rows)
+{
+	int64_t last = o->end - o->next < rows ? o->end : o->next + rows;
+	forward_rows(ctx, o->next, last, o->cursor, o->cached, &o->src);
+	o->next = last;
+}
+
 /* Sends this rank's records for node m (own node: their tails in place,
- * the payloads stay in x; INT8: whole records in place). */
-static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *in, int m)
+ * the payloads stay in x; INT8: whole records in place); after each chunk
+ * to another node, forwards a chunk of the own node's rows (of). */
+static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *in, int m, struct own_forward *of)
 {
 	const struct ep_shape *s = &ctx->shape;
 	int T = s->num_tokens, own = m == ctx->node, R = s->num_ranks, me = ctx->rank;
@@ -516,6 +547,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 		c = 0;
 		sent++;
 		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at - start));
+		forward_own(ctx, of, ctx->chunk);
 	}
 	if (own)
 		return 0;
@@ -527,14 +559,6 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at + c - start));
 	return 0;
 }
-
-/* Where forward finds the payloads of one source node's records. */
-struct fwd_src {
-	const char *x_own; /* own node (not INT8): in this rank's dispatch input, at their token */
-	int split;         /* another node, gathered dispatch: a payload for this rank landed in
-			    * its area at its row, the others at consecutive payload slots */
-	int64_t slot;      /* split: the next payload slot */
-};
 
 /* The payload of a record with destination bits `bits` and token t. */
 static const char *fwd_payload(struct ep_internode *ctx, struct fwd_src *src, int64_t i, uint32_t bits, int32_t t,
@@ -641,18 +665,36 @@ static void publish_forward(struct ep_internode *ctx, const int32_t *done, int e
 	}
 }
 
-/* dispatch.forward: every source node's records to the local ranks, the
- * own node's first (their tails are in place, their payloads in x_own, or
- * whole records when x_own is NULL), then each other's chunk by chunk as its
- * signals arrive. 0 or the failed wait's code. */
-static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const char *x_own)
+/* Where the own node's forward starts: its rows in the network buffer
+ * (tails in place), payloads in x_own, or whole records when x_own is NULL. */
+static void own_forward_begin(struct ep_internode *ctx, struct own_forward *o, int cached, const char *x_own)
+{
+	int R = ctx->shape.num_ranks, n = ctx->node, P = ctx->per_node, q = ctx->rank;
+	int64_t start, rows = rdma_rows_from(ctx, n, &start);
+	o->cached = cached;
+	o->next = start;
+	o->end = start + rows;
+	for (int d = 0; d < P; d++)
+		o->first[d] = o->cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
+	o->src = (struct fwd_src){x_own, 0, start};
+}
+
+/* dispatch.forward: the rest of the own node's records (o), then every
+ * other node's chunk by chunk as its signals arrive. 0 or the failed
+ * wait's code. */
+static int forward_all(struct ep_internode *ctx, struct own_forward *o, int64_t t0)
 {
 	int R = ctx->shape.num_ranks, N = ctx->nodes, P = ctx->per_node, n = ctx->node, me = ctx->rank, rc;
+	int cached = o->cached;
 	int32_t cursor[P], done[P];
 	memset(done, 0, sizeof(done));
 	publish_forward(ctx, done, 1);
-	ctx->num_rdma_recv = 0;
-	for (int k = 0; k < N; k++) {
+	forward_own(ctx, o, o->end - o->next);
+	for (int d = 0; d < P; d++)
+		done[d] = o->cursor[d] - o->first[d];
+	publish_forward(ctx, done, 0);
+	ctx->num_rdma_recv = (size_t)(o->end - o->src.slot);
+	for (int k = 1; k < N; k++) {
 		int sn = (n + k) % N, q = peer_of(ctx, sn);
 		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
 		ctx->num_rdma_recv += (size_t)rows;
@@ -660,10 +702,8 @@ static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const c
 			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
 			done[d] -= cursor[d];
 		}
-		uint32_t chunks = sn == n ? 0 : nchunks(ctx, rows);
-		struct fwd_src src = {sn == n ? x_own : NULL, sn != n && gathers_dispatch(ctx), start};
-		if (sn == n)
-			forward_rows(ctx, start, start + rows, cursor, cached, &src);
+		uint32_t chunks = nchunks(ctx, rows);
+		struct fwd_src src = {NULL, gathers_dispatch(ctx), start};
 		for (uint32_t c = 0; c < chunks; c++) {
 			if ((rc = wait_from(ctx, sn, c + 1)))
 				return rc;
@@ -675,8 +715,6 @@ static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const c
 		for (int d = 0; d < P; d++)
 			done[d] += cursor[d];
 		publish_forward(ctx, done, 0);
-		if (sn == n)
-			continue;
 		ctx->expect[sn] += chunks;
 		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
 	}
@@ -744,15 +782,18 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 	for (int m = 0; m < N; m++)
 		ctx->last_dispatch.rdma_tokens += (uint64_t)ctx->rdma_counts[me * N + m];
 
-	/* send: other nodes first, starting after our own; ours last, in place */
+	/* send: our own node's tails in place, then the other nodes, starting
+	 * after our own, with the own node's forward between their chunks */
 	ep_set_phase(w, "dispatch.send");
-	for (int k = 1; k <= N; k++)
-		if ((rc = send_to_node(ctx, in, (n + k) % N)))
+	struct own_forward own;
+	own_forward_begin(ctx, &own, cached, s->dtype == EP_DTYPE_INT8 ? NULL : (const char *)in->x);
+	for (int k = 0; k < N; k++)
+		if ((rc = send_to_node(ctx, in, (n + k) % N, &own)))
 			return rc;
 
-	/* forward: own node's records first (already there), then each source's chunks */
+	/* forward: the rest of the own node's records, then each source's chunks */
 	ep_set_phase(w, "dispatch.forward");
-	if ((rc = forward_all(ctx, cached, t0, s->dtype == EP_DTYPE_INT8 ? NULL : (const char *)in->x)))
+	if ((rc = forward_all(ctx, &own, t0)))
 		return rc;
 	ep_set_phase(w, "dispatch.recv");
 	if ((rc = node_barrier(ctx)))
