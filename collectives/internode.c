@@ -238,15 +238,21 @@ static int node_barrier(struct ep_internode *ctx)
 	return rc;
 }
 
-/* Waits for the k-th signal from node m beyond those consumed. */
-static int wait_from(struct ep_internode *ctx, int m, uint32_t k)
+/* Waits until node m has signalled `target` times in all. */
+static int wait_to(struct ep_internode *ctx, int m, uint32_t target)
 {
 	struct ep_traffic *t = ctx->waiter->traffic;
 	ep_traffic_waits(t, ctx->rank, peer_of(ctx, m)); /* for the state block: whom this rank waits for */
-	int rc = ep_transport_wait(ctx->net, net_of(ctx, m), ctx->expect[m] + k);
+	int rc = ep_transport_wait(ctx->net, net_of(ctx, m), target);
 	if (!rc) /* a wait that failed keeps naming its peer, as sync.h's do */
 		ep_traffic_waits(t, ctx->rank, -1);
 	return rc ? net_fail(ctx, rc) : 0;
+}
+
+/* Waits for the k-th signal from node m beyond those consumed. */
+static int wait_from(struct ep_internode *ctx, int m, uint32_t k)
+{
+	return wait_to(ctx, m, ctx->expect[m] + k);
 }
 
 static uint32_t nchunks(const struct ep_internode *ctx, int64_t rows)
@@ -476,9 +482,40 @@ static int put_staged(struct ep_internode *ctx, int m, int64_t at, int c, struct
 	return rc;
 }
 
+/* Where forward finds the payloads of one source node's records. */
+struct fwd_src {
+	const char *x_own; /* own node (not INT8): in this rank's dispatch input, at their token */
+	int split;         /* another node, gathered dispatch: a payload for this rank landed in
+			    * its area at its row, the others at consecutive payload slots */
+	int64_t slot;      /* split: the next payload slot */
+};
+
+/* The own node's part of dispatch.forward, done in slices between the puts
+ * to other nodes (a put that waits for socket room leaves the CPU to the
+ * copy), and finished by forward_all. */
+struct own_forward {
+	int cached;       /* dispatch with the previous handle */
+	int64_t next, end; /* own node's network rows still to forward */
+	int32_t first[EP_INTERNODE_MAX_RANKS_PER_NODE];  /* each local rank's row of the first one */
+	int32_t cursor[EP_INTERNODE_MAX_RANKS_PER_NODE]; /* each local rank's next row */
+	struct fwd_src src;
+};
+
+static void forward_rows(struct ep_internode *ctx, int64_t first, int64_t last, int32_t *cursor, int cached,
+			 struct fwd_src *src);
+
+/* Forwards up to `rows` more of the own node's rows. Does not block. */
+static void forward_own(struct ep_internode *ctx, struct own_forward *o, int64_t rows)
+{
+	int64_t last = o->end - o->next < rows ? o->end : o->next + rows;
+	forward_rows(ctx, o->next, last, o->cursor, o->cached, &o->src);
+	o->next = last;
+}
+
 /* Sends this rank's records for node m (own node: their tails in place,
- * the payloads stay in x; INT8: whole records in place). */
-static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *in, int m)
+ * the payloads stay in x; INT8: whole records in place); after each chunk
+ * to another node, forwards a chunk of the own node's rows (of). */
+static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *in, int m, struct own_forward *of)
 {
 	const struct ep_shape *s = &ctx->shape;
 	int T = s->num_tokens, own = m == ctx->node, R = s->num_ranks, me = ctx->rank;
@@ -510,6 +547,7 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 		c = 0;
 		sent++;
 		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at - start));
+		forward_own(ctx, of, ctx->chunk);
 	}
 	if (own)
 		return 0;
@@ -521,14 +559,6 @@ static int send_to_node(struct ep_internode *ctx, const struct ep_dispatch_in *i
 	ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, peer_of(ctx, m), (uint32_t)(at + c - start));
 	return 0;
 }
-
-/* Where forward finds the payloads of one source node's records. */
-struct fwd_src {
-	const char *x_own; /* own node (not INT8): in this rank's dispatch input, at their token */
-	int split;         /* another node, gathered dispatch: a payload for this rank landed in
-			    * its area at its row, the others at consecutive payload slots */
-	int64_t slot;      /* split: the next payload slot */
-};
 
 /* The payload of a record with destination bits `bits` and token t. */
 static const char *fwd_payload(struct ep_internode *ctx, struct fwd_src *src, int64_t i, uint32_t bits, int32_t t,
@@ -635,18 +665,36 @@ static void publish_forward(struct ep_internode *ctx, const int32_t *done, int e
 	}
 }
 
-/* dispatch.forward: every source node's records to the local ranks, the
- * own node's first (their tails are in place, their payloads in x_own, or
- * whole records when x_own is NULL), then each other's chunk by chunk as its
- * signals arrive. 0 or the failed wait's code. */
-static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const char *x_own)
+/* Where the own node's forward starts: its rows in the network buffer
+ * (tails in place), payloads in x_own, or whole records when x_own is NULL. */
+static void own_forward_begin(struct ep_internode *ctx, struct own_forward *o, int cached, const char *x_own)
+{
+	int R = ctx->shape.num_ranks, n = ctx->node, P = ctx->per_node, q = ctx->rank;
+	int64_t start, rows = rdma_rows_from(ctx, n, &start);
+	o->cached = cached;
+	o->next = start;
+	o->end = start + rows;
+	for (int d = 0; d < P; d++)
+		o->first[d] = o->cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
+	o->src = (struct fwd_src){x_own, 0, start};
+}
+
+/* dispatch.forward: the rest of the own node's records (o), then every
+ * other node's chunk by chunk as its signals arrive. 0 or the failed
+ * wait's code. */
+static int forward_all(struct ep_internode *ctx, struct own_forward *o, int64_t t0)
 {
 	int R = ctx->shape.num_ranks, N = ctx->nodes, P = ctx->per_node, n = ctx->node, me = ctx->rank, rc;
+	int cached = o->cached;
 	int32_t cursor[P], done[P];
 	memset(done, 0, sizeof(done));
 	publish_forward(ctx, done, 1);
-	ctx->num_rdma_recv = 0;
-	for (int k = 0; k < N; k++) {
+	forward_own(ctx, o, o->end - o->next);
+	for (int d = 0; d < P; d++)
+		done[d] = o->cursor[d] - o->first[d];
+	publish_forward(ctx, done, 0);
+	ctx->num_rdma_recv = (size_t)(o->end - o->src.slot);
+	for (int k = 1; k < N; k++) {
 		int sn = (n + k) % N, q = peer_of(ctx, sn);
 		int64_t start, rows = rdma_rows_from(ctx, sn, &start);
 		ctx->num_rdma_recv += (size_t)rows;
@@ -654,10 +702,8 @@ static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const c
 			cursor[d] = q > 0 ? ctx->rank_prefix_matrix[(q - 1) * R + n * P + d] : 0;
 			done[d] -= cursor[d];
 		}
-		uint32_t chunks = sn == n ? 0 : nchunks(ctx, rows);
-		struct fwd_src src = {sn == n ? x_own : NULL, sn != n && gathers_dispatch(ctx), start};
-		if (sn == n)
-			forward_rows(ctx, start, start + rows, cursor, cached, &src);
+		uint32_t chunks = nchunks(ctx, rows);
+		struct fwd_src src = {NULL, gathers_dispatch(ctx), start};
 		for (uint32_t c = 0; c < chunks; c++) {
 			if ((rc = wait_from(ctx, sn, c + 1)))
 				return rc;
@@ -669,8 +715,6 @@ static int forward_all(struct ep_internode *ctx, int cached, int64_t t0, const c
 		for (int d = 0; d < P; d++)
 			done[d] += cursor[d];
 		publish_forward(ctx, done, 0);
-		if (sn == n)
-			continue;
 		ctx->expect[sn] += chunks;
 		ctx->last_dispatch.arrival_ns[sn] = ep_now_ns() - t0;
 	}
@@ -738,15 +782,18 @@ int ep_internode_dispatch(struct ep_internode *ctx, const struct ep_dispatch_in 
 	for (int m = 0; m < N; m++)
 		ctx->last_dispatch.rdma_tokens += (uint64_t)ctx->rdma_counts[me * N + m];
 
-	/* send: other nodes first, starting after our own; ours last, in place */
+	/* send: our own node's tails in place, then the other nodes, starting
+	 * after our own, with the own node's forward between their chunks */
 	ep_set_phase(w, "dispatch.send");
-	for (int k = 1; k <= N; k++)
-		if ((rc = send_to_node(ctx, in, (n + k) % N)))
+	struct own_forward own;
+	own_forward_begin(ctx, &own, cached, s->dtype == EP_DTYPE_INT8 ? NULL : (const char *)in->x);
+	for (int k = 0; k < N; k++)
+		if ((rc = send_to_node(ctx, in, (n + k) % N, &own)))
 			return rc;
 
-	/* forward: own node's records first (already there), then each source's chunks */
+	/* forward: the rest of the own node's records, then each source's chunks */
 	ep_set_phase(w, "dispatch.forward");
-	if ((rc = forward_all(ctx, cached, t0, s->dtype == EP_DTYPE_INT8 ? NULL : (const char *)in->x)))
+	if ((rc = forward_all(ctx, &own, t0)))
 		return rc;
 	ep_set_phase(w, "dispatch.recv");
 	if ((rc = node_barrier(ctx)))
@@ -864,19 +911,34 @@ static int put_partials(struct ep_internode *ctx, int q, int64_t start, int64_t 
 				(size_t)(last - first) * cb);
 }
 
-/* Reduces the rows that came from node sn and returns the partials to (sn, g). */
-static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
+/* combine.final's progress through this rank's tokens, kept between calls
+ * so that the sum advances between the puts of combine.reduce, over
+ * partials that have just landed (still in cache), instead of after them. */
+struct final_sum {
+	const uint16_t *bias0, *bias1;       /* [T][H] or NULL */
+	uint16_t *combined_x;                /* [T][H] */
+	float *combined_w;                   /* [T][K] or NULL */
+	int with_w;                          /* sum the weight partials too */
+	int t;                               /* the next token to sum */
+	int64_t own_start;                   /* own node's first network row from this rank */
+	int64_t at[EP_INTERNODE_MAX_NODES];  /* records: this rank's block for node m in its combine buffer */
+	int64_t k[EP_INTERNODE_MAX_NODES];   /* node m's next partial */
+	uint32_t got[EP_INTERNODE_MAX_NODES]; /* node m's chunks seen */
+	uint32_t base[EP_INTERNODE_MAX_NODES]; /* node m's signals before its first chunk (notify's included) */
+	int64_t t0;                          /* op start, for arrival times */
+};
+
+static int sum_tokens(struct ep_internode *ctx, struct final_sum *f, int block, int max_tokens);
+
+/* Reduces the rows that came from remote node sn and returns the partials
+ * to (sn, g), chunk by chunk; between chunks the final sum takes whatever
+ * partials have arrived (f), without blocking. */
+static int reduce_for(struct ep_internode *ctx, int sn, struct final_sum *f)
 {
-	int own = sn == ctx->node, q = peer_of(ctx, sn), rc;
+	int q = peer_of(ctx, sn), rc;
 	size_t cb = ctx->crec_bytes;
 	int64_t start, rows = rdma_rows_from(ctx, sn, &start);
 	int64_t at = combine_block(ctx, q, ctx->node);
-	if (own) { /* a lone row stays where it is: combine.final reads it there */
-		for (int64_t i = 0; i < rows; i++)
-			if (single_row(ctx, start + i) < 0)
-				node_partial(ctx, start + i, with_w, ctx->region[EP_NET_COMBINE] + (size_t)(at + i) * cb);
-		return 0;
-	}
 	/* (sn, g) said its combine buffer is free */
 	if ((rc = wait_from(ctx, sn, 1)))
 		return rc;
@@ -885,11 +947,15 @@ static int reduce_for(struct ep_internode *ctx, int sn, int with_w)
 	for (uint32_t c = 0; c < chunks; c++) {
 		int64_t first = (int64_t)c * ctx->chunk;
 		int64_t last = first + ctx->chunk < rows ? first + ctx->chunk : rows;
-		if ((last > first && (rc = put_partials(ctx, net_of(ctx, sn), start, first, last, at, with_w))) ||
+		if ((last > first && (rc = put_partials(ctx, net_of(ctx, sn), start, first, last, at, f->with_w))) ||
 		    (rc = ep_transport_signal(ctx->net, net_of(ctx, sn))))
 			return net_fail(ctx, rc);
 		ep_traffic_sent(ctx->waiter->traffic, ctx->op_seq, ctx->rank, q, (uint32_t)last);
 		ctx->last_combine.net_bytes[sn] += (uint64_t)(last - first) * cb;
+		/* at most a chunk's worth: summing more delays our puts, which
+		 * the peer's own sum waits for (2 x 2 over veth: +47% without) */
+		if ((rc = sum_tokens(ctx, f, 0, ctx->chunk)))
+			return rc;
 	}
 	return 0;
 }
@@ -918,91 +984,127 @@ static void expect_combine(struct ep_internode *ctx)
 	}
 }
 
-/* Waits until node m's partial k (in this rank's combine block for m) has
- * arrived: its chunk's signal; got[m] counts the chunks seen. */
-static int partial_arrived(struct ep_internode *ctx, int m, int64_t k, uint32_t *got, int64_t t0)
+/* Has node m's partial k arrived (its chunk's signal)? Does not block. */
+static int partial_ready(struct ep_internode *ctx, const struct final_sum *f, int m, int64_t k)
 {
 	uint32_t need = (uint32_t)(k / ctx->chunk) + 1;
-	if (got[m] >= need)
+	return f->got[m] >= need || ep_transport_test(ctx->net, net_of(ctx, m), f->base[m] + need);
+}
+
+/* Waits until node m's partial k (in this rank's combine block for m) has
+ * arrived: its chunk's signal; f->got[m] counts the chunks seen. */
+static int partial_arrived(struct ep_internode *ctx, struct final_sum *f, int m, int64_t k)
+{
+	uint32_t need = (uint32_t)(k / ctx->chunk) + 1;
+	if (f->got[m] >= need)
 		return 0;
-	ep_set_phase(ctx->waiter, "combine.recv");
-	int rc = wait_from(ctx, m, need);
-	ep_set_phase(ctx->waiter, "combine.final");
+	int idle = !ep_transport_test(ctx->net, net_of(ctx, m), f->base[m] + need), rc;
+	if (idle)
+		ep_set_phase(ctx->waiter, "combine.recv");
+	rc = wait_to(ctx, m, f->base[m] + need);
+	if (idle)
+		ep_set_phase(ctx->waiter, "combine.final");
 	if (rc)
 		return rc;
-	got[m] = need;
+	f->got[m] = need;
 	int64_t rows = ctx->rdma_counts[ctx->rank * ctx->nodes + m], seen = (int64_t)need * ctx->chunk;
 	ep_traffic_arrived(ctx->waiter->traffic, ctx->op_seq, peer_of(ctx, m), ctx->rank,
 			   (uint32_t)(seen < rows ? seen : rows));
 	if (need == nchunks(ctx, rows))
-		ctx->last_combine.arrival_ns[m] = ep_now_ns() - t0;
+		ctx->last_combine.arrival_ns[m] = ep_now_ns() - f->t0;
 	return 0;
 }
 
 /* Node m's partial k for this rank: its row and weight partials, from the
- * combine buffer, or (own node, a lone row) the local row itself. */
-static const uint16_t *partial_of(struct ep_internode *ctx, int m, int64_t k, int64_t at, int64_t own_start,
+ * combine buffer, or (own node) the local row itself when it is alone, else
+ * the own node's partial, reduced here into the combine buffer just before
+ * the final sum reads it. */
+static const uint16_t *partial_of(struct ep_internode *ctx, const struct final_sum *f, int m, int64_t k,
 				  const float **pw)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int d = m == ctx->node ? single_row(ctx, own_start + k) : -1;
+	int own = m == ctx->node, d = own ? single_row(ctx, f->own_start + k) : -1;
 	if (d >= 0) {
-		size_t row = (size_t)ctx->fwd_rows[(size_t)(own_start + k) * ctx->per_node + d];
+		size_t row = (size_t)ctx->fwd_rows[(size_t)(f->own_start + k) * ctx->per_node + d];
 		*pw = ctx->areas[d].combine_w + row * (size_t)s->num_topk;
 		return ctx->areas[d].combine_x + row * (size_t)s->hidden;
 	}
-	const char *rec = ctx->region[EP_NET_COMBINE] + (size_t)(at + k) * ctx->crec_bytes;
+	char *rec = ctx->region[EP_NET_COMBINE] + (size_t)(f->at[m] + k) * ctx->crec_bytes;
+	if (own)
+		node_partial(ctx, f->own_start + k, f->with_w, rec);
 	*pw = (const float *)(rec + 2 * (size_t)s->hidden);
 	return (const uint16_t *)rec;
 }
 
-/* combine.recv and combine.final: every token's bias, then its node
- * partials in ascending node order, one sum from +0 (DeepEP), one more
- * rounding; a node's partials are used as soon as their chunk has arrived,
- * so the sum overlaps the transfer. Every chunk signal is consumed. */
-static int combine_final(struct ep_internode *ctx, const uint16_t *bias0, const uint16_t *bias1,
-			 uint16_t *combined_x, float *combined_w, int with_w, int64_t t0)
+/* combine.recv and combine.final: from token f->t on, at most max_tokens
+ * tokens, each token's bias, then its node partials in ascending node
+ * order, one sum from +0 (DeepEP), one more rounding. block: wait for
+ * partials still on their way; else stop (0) at the first token one of
+ * whose partials has not arrived. 0 or a failed wait's code. */
+static int sum_tokens(struct ep_internode *ctx, struct final_sum *f, int block, int max_tokens)
 {
 	const struct ep_shape *s = &ctx->shape;
-	int N = ctx->nodes, n = ctx->node, T = s->num_tokens, H = s->hidden, K = s->num_topk, me = ctx->rank, rc;
-	int64_t at[EP_INTERNODE_MAX_NODES], k[EP_INTERNODE_MAX_NODES], own_start;
-	uint32_t got[EP_INTERNODE_MAX_NODES];
-	rdma_rows_from(ctx, n, &own_start);
-	for (int m = 0; m < N; m++) {
-		at[m] = combine_block(ctx, me, m);
-		k[m] = 0;
-		got[m] = 0;
-	}
-	ep_set_phase(ctx->waiter, "combine.final");
+	int N = ctx->nodes, n = ctx->node, H = s->hidden, K = s->num_topk, rc;
+	int T = max_tokens < s->num_tokens - f->t ? f->t + max_tokens : s->num_tokens; /* end of this call */
 	const uint16_t *rows[N + 2];
 	float wsum[K > 0 ? K : 1];
-	for (int t = 0; t < T; t++) {
+	for (; f->t < T; f->t++) {
+		int t = f->t, nr = 0;
+		for (int m = 0; m < N && !block; m++)
+			if (m != n && node_bits(ctx, t, m) && !partial_ready(ctx, f, m, f->k[m]))
+				return 0;
 		size_t off = (size_t)t * H;
-		int nr = 0;
-		if (bias0)
-			rows[nr++] = bias0 + off;
-		if (bias1)
-			rows[nr++] = bias1 + off;
+		if (f->bias0)
+			rows[nr++] = f->bias0 + off;
+		if (f->bias1)
+			rows[nr++] = f->bias1 + off;
 		for (int j = 0; j < K; j++)
 			wsum[j] = 0.0f;
 		for (int m = 0; m < N; m++) {
 			if (!node_bits(ctx, t, m))
 				continue;
-			if (m != n && (rc = partial_arrived(ctx, m, k[m], got, t0)))
+			if (m != n && (rc = partial_arrived(ctx, f, m, f->k[m])))
 				return rc;
 			const float *pw;
-			rows[nr++] = partial_of(ctx, m, k[m]++, at[m], own_start, &pw);
-			if (with_w)
+			rows[nr++] = partial_of(ctx, f, m, f->k[m]++, &pw);
+			if (f->with_w)
 				for (int j = 0; j < K; j++)
 					wsum[j] += pw[j];
 		}
-		ep_bf16_reduce_rows(rows, nr, bias0 && bias1, (size_t)H, combined_x + off);
-		if (combined_w)
-			memcpy(combined_w + (size_t)t * K, wsum, sizeof(float) * (size_t)K);
+		ep_bf16_reduce_rows(rows, nr, f->bias0 && f->bias1, (size_t)H, f->combined_x + off);
+		if (f->combined_w)
+			memcpy(f->combined_w + (size_t)t * K, wsum, sizeof(float) * (size_t)K);
 	}
-	for (int m = 0; m < N; m++) { /* a node with no partials for us still signalled once */
+	return 0;
+}
+
+/* The sum's starting point: token 0, every node's first partial; a remote
+ * node's chunk signals follow the one its combine.notify sends. */
+static void final_begin(struct ep_internode *ctx, struct final_sum *f, int64_t t0)
+{
+	int N = ctx->nodes, me = ctx->rank;
+	f->t = 0;
+	f->t0 = t0;
+	rdma_rows_from(ctx, ctx->node, &f->own_start);
+	for (int m = 0; m < N; m++) {
+		f->at[m] = combine_block(ctx, me, m);
+		f->k[m] = 0;
+		f->got[m] = 0;
+		f->base[m] = ctx->expect[m] + (m != ctx->node);
+	}
+}
+
+/* The rest of the final sum, blocking; then every chunk signal is
+ * consumed (a node with no partials for us still signalled once). */
+static int combine_final(struct ep_internode *ctx, struct final_sum *f)
+{
+	int N = ctx->nodes, n = ctx->node, me = ctx->rank, rc;
+	ep_set_phase(ctx->waiter, "combine.final");
+	if ((rc = sum_tokens(ctx, f, 1, ctx->shape.num_tokens)))
+		return rc;
+	for (int m = 0; m < N; m++) {
 		uint32_t chunks = nchunks(ctx, ctx->rdma_counts[me * N + m]);
-		if (m != n && (rc = partial_arrived(ctx, m, (int64_t)(chunks - 1) * ctx->chunk, got, t0)))
+		if (m != n && (rc = partial_arrived(ctx, f, m, (int64_t)(chunks - 1) * ctx->chunk)))
 			return rc;
 		if (m != n)
 			ctx->expect[m] += chunks;
@@ -1029,14 +1131,17 @@ int ep_internode_combine(struct ep_internode *ctx, const uint16_t *bias0, const 
 	if ((rc = node_barrier(ctx))) /* every local combine input is in place */
 		return rc;
 	ep_set_phase(w, "combine.reduce");
-	int with_w = combined_w != NULL && s->with_topk;
+	struct final_sum f = {.bias0 = bias0, .bias1 = bias1, .combined_x = combined_x, .combined_w = combined_w,
+			      .with_w = combined_w != NULL && s->with_topk};
 	ctx->raw_rows = !(bias0 && bias1); /* every rank passes the same biases: see single_row */
-	for (int k = 1; k <= N; k++)
-		if ((rc = reduce_for(ctx, (n + k) % N, with_w)))
+	final_begin(ctx, &f, t0);
+	/* the own node's partials are reduced by the final sum, as it reaches them */
+	for (int k = 1; k < N; k++)
+		if ((rc = reduce_for(ctx, (n + k) % N, &f)))
 			return rc;
 
 	ctx->last_combine.rdma_tokens = ctx->last_dispatch.rdma_tokens;
-	if ((rc = combine_final(ctx, bias0, bias1, combined_x, combined_w, with_w, t0)))
+	if ((rc = combine_final(ctx, &f)))
 		return rc;
 	ep_set_phase(w, "combine.done");
 	if ((rc = node_barrier(ctx))) /* local forwarders finished reading our input */

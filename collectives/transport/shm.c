@@ -178,6 +178,12 @@ static int shm_signal(struct ep_transport *t, int peer)
 	return 0;
 }
 
+static int shm_test(struct ep_transport *t, int peer, uint32_t target)
+{
+	struct shm_fabric *f = t->priv;
+	return (int32_t)(atomic_load(counter(f, t->cfg.rank, peer)) - target) >= 0;
+}
+
 static int shm_wait(struct ep_transport *t, int peer, uint32_t target)
 {
 	struct shm_fabric *f = t->priv;
@@ -222,5 +228,6 @@ const struct ep_transport_ops ep_transport_shm = {
 	.put = shm_put,
 	.signal = shm_signal,
 	.wait = shm_wait,
+	.test = shm_test,
 	.fini = shm_fini,
 };

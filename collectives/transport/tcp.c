@@ -552,6 +552,12 @@ static int tcp_wait(struct ep_transport *t, int peer, uint32_t target)
 	return rc;
 }
 
+static int tcp_test(struct ep_transport *t, int peer, uint32_t target)
+{
+	struct peer *p = peer_of(t, peer);
+	return p && (int32_t)(atomic_load(&p->signals) - target) >= 0;
+}
+
 static void tcp_fini(struct ep_transport *t)
 {
 	struct tcp *c = t->priv;
@@ -641,6 +647,7 @@ const struct ep_transport_ops ep_transport_tcp = {
 	.putv = tcp_putv,
 	.signal = tcp_signal,
 	.wait = tcp_wait,
+	.test = tcp_test,
 	.fini = tcp_fini,
 	.describe = tcp_describe,
 	.sever = tcp_sever,

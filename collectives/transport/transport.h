@@ -92,6 +92,11 @@ struct ep_transport_ops {
 	 * (wrap-safe 32-bit), or timeout_s passes (-EP_ETIMEDOUT), or the peer
 	 * is gone (-EP_EPEERDIED). */
 	int (*wait)(struct ep_transport *t, int peer, uint32_t target);
+	/* Optional (NULL: callers only wait). Has peer signalled this rank
+	 * `target` times in all (wrap-safe 32-bit)? 1 or 0; for a caller with
+	 * other work to do until it has. Does not block and never fails: a
+	 * lost peer answers 0, and the next wait reports it. */
+	int (*test)(struct ep_transport *t, int peer, uint32_t target);
 	/* Orderly close: tells connected peers, waits until they have said the
 	 * same (at most cfg.timeout_s, which a failing caller may shorten first),
 	 * frees everything. Accepts a half-built endpoint. */
@@ -185,6 +190,13 @@ static inline int ep_transport_signal(struct ep_transport *t, int peer)
 static inline int ep_transport_wait(struct ep_transport *t, int peer, uint32_t target)
 {
 	return t->ops->wait(t, peer, target);
+}
+
+/* 1 when peer has signalled `target` times; 0 when not yet, or when the
+ * backend cannot tell without blocking (then the caller's wait does). */
+static inline int ep_transport_test(struct ep_transport *t, int peer, uint32_t target)
+{
+	return t->ops->test ? t->ops->test(t, peer, target) : 0;
 }
 
 static inline void ep_transport_describe(const struct ep_transport *t, char *buf, size_t len)

@@ -107,6 +107,12 @@ static int rank_body(const struct ep_transport_ops *ops, void *fabric, struct bo
 			fprintf(stderr, "rank %d: %s\n", me, t.error);
 			return rc == -EP_EPEERDIED ? 20 : 14;
 		}
+		/* test agrees with wait: 2 signals came, a third never will */
+		if (t.ops->test && (!ep_transport_test(&t, p, 2) || !ep_transport_test(&t, p, 1) ||
+				    ep_transport_test(&t, p, 3))) {
+			fprintf(stderr, "rank %d: test of %d's signals disagrees with wait\n", me, p);
+			return 16;
+		}
 		for (size_t i = 0; i < REGION_BYTES; i++)
 			if (recv[(size_t)p * REGION_BYTES + i] != pattern(p, me, i)) {
 				fprintf(stderr, "rank %d: byte %zu from %d wrong\n", me, i, p);
