@@ -1,7 +1,8 @@
 /* ll_layer.c - `epbench low-latency --parallel` with moe_tp > 1: DeepEP's low-latency dispatch and combine inside each strided MoE-EP group, with the MoE-TP stage between.
  *
  * parallel-semantics.md section 3 with DeepEP semantics, on one host or
- * across nodes with moe_tp dividing the ranks P of a node. The
+ * across nodes with moe_tp dividing the ranks P of a node (tp dividing P
+ * or a multiple of it). The
  * places, slices and per-group routings are the normal-mode layer's
  * (cli/moe_layer_geometry.c): world rank r is EP rank q = r / moe_tp of
  * MoE-EP group g = r % moe_tp. A pass runs, each phase one op:
@@ -28,7 +29,10 @@
  * Across nodes (a node job: env->variant_ctx) the MoE-TP group of world
  * ranks [q moe_tp, (q + 1) moe_tp) lies inside one node, so the gather, the
  * reduce and (tp <= P) the attention gather stay in its shared memory as on
- * one host; MoE-EP group g holds P / moe_tp ranks of every node (EP rank q
+ * one host. An attention-TP group of whole nodes (tp > P) is gathered over
+ * the rail peers (cli/attn_gather.h's rail mode): rank (m, l) is in MoE-EP
+ * group l % moe_tp as rank (n, l) is, so the group's mesh reaches it and
+ * the group's exchange signals it; the receive area is the node's. MoE-EP group g holds P / moe_tp ranks of every node (EP rank q
  * on node q / (P / moe_tp), world node and group node alike), and its
  * collective runs as low-latency mode runs across nodes with that many
  * ranks per node (collectives/low_latency.h, a group strided in the world:
@@ -41,7 +45,8 @@
  * Arena (one host's, or each node's): moe_tp group arenas (ep_ll_arena_bytes
  * of the group's config, Pg = P / moe_tp ranks of it per node), then every
  * local rank's partials ([moe_tp][cap][H] bf16, rows of block i in
- * (expert, packed row) order), then the attention gather's slots.
+ * (expert, packed row) order), then the attention gather's slots, then
+ * (tp > P) its receive area [tp][slot rows][H], written over the network.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1033,8 +1033,9 @@ static int check_layer_nodes(const struct ep_options *o, const struct ep_paralle
 }
 
 /* Low-latency mode with moe_tp > 1 (cli/ll_layer.c), its ops the layer's
- * phases: on one host, or across nodes with its MoE-TP and attention-TP
- * groups inside a node (the MoE-EP groups over the network). */
+ * phases: on one host, or across nodes with its MoE-TP groups inside a node
+ * (the MoE-EP groups and an attention-TP group of whole nodes over the
+ * network; check_layer refuses a tp that straddles nodes). */
 static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel *p, const char *text, char *err,
 			   size_t len)
 {
