@@ -27,7 +27,8 @@ static int spans(const struct ep_attn_gather *a)
 	return a->net && a->tp > a->P;
 }
 
-/* This rank's rows into the receive area of every member on another node. */
+/* This rank's rows into the receive area of every member on another node
+ * (rail: of its rail peer there, the node's area). */
 static int put_rows(struct ep_attn_gather *a)
 {
 	struct ep_attn_net *n = a->net;
@@ -35,7 +36,7 @@ static int put_rows(struct ep_attn_gather *a)
 	memset(n->net_bytes, 0, sizeof(n->net_bytes));
 	for (int i = 0; i < a->tp; i++) {
 		int r = a->d * a->tp + i, rc;
-		if (r / a->P == n->me / a->P || !rows)
+		if (r / a->P == n->me / a->P || !rows || (n->rail && r % a->P != n->me % a->P))
 			continue;
 		if ((rc = ep_transport_put(n->t, r, ep_attn_gather_slot(a, n->me), n->recv_id,
 					   (size_t)(n->me % a->tp) * slot, rows * H * 2))) {

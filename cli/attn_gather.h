@@ -15,7 +15,15 @@
  * its rows into the receive area of every member on another node (block
  * = its index in the group), `exchange` signals every remote rank once and
  * waits for theirs, and the copy takes those members' slices from there.
- * The normal-mode layer gathers over its rail peers instead
+ * With `rail` set (a job whose ranks reach only their rail peers on the
+ * other nodes, e.g. low-latency mode's MoE layer with moe_tp > 1, whose
+ * mesh is each MoE-EP group's: cli/ll_layer.c) the receive area is the
+ * node's, shared by its P ranks: a rank puts its rows only to its rail
+ * peer (its local index) on each of the group's other nodes, block = its
+ * index in the group, which no other rank writes; `exchange` must then
+ * signal (at least) those rail peers after the puts, and the gather's
+ * opening node barrier orders every rail peer's landed blocks before the
+ * node's reads. The normal-mode layer gathers over its rail peers too
  * (cli/moe_layer_net.c).
  */
 #ifndef EP_ATTN_GATHER_H
@@ -31,7 +39,8 @@
 struct ep_attn_net {
 	struct ep_transport *t;
 	int me, recv_id, source_id; /* world rank; regions: recv, and the node's slots (a put source) */
-	uint16_t *recv;             /* this rank's [tp][slot_rows][H], region recv_id */
+	uint16_t *recv;             /* this rank's [tp][slot_rows][H], region recv_id (rail: the node's) */
+	int rail;                   /* put to the rail peers only (the receive area is the node's) */
 	int (*ready)(void *ctx);    /* the job's ranks meet */
 	int (*exchange)(void *ctx); /* one signal to every remote rank, theirs awaited */
 	void *ctx;

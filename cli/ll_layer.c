@@ -1,7 +1,8 @@
 /* ll_layer.c - `epbench low-latency --parallel` with moe_tp > 1: DeepEP's low-latency dispatch and combine inside each strided MoE-EP group, with the MoE-TP stage between.
  *
  * parallel-semantics.md section 3 with DeepEP semantics, on one host or
- * across nodes with moe_tp dividing the ranks P of a node. The
+ * across nodes with moe_tp dividing the ranks P of a node (tp dividing P
+ * or a multiple of it). The
  * places, slices and per-group routings are the normal-mode layer's
  * (cli/moe_layer_geometry.c): world rank r is EP rank q = r / moe_tp of
  * MoE-EP group g = r % moe_tp. A pass runs, each phase one op:
@@ -28,7 +29,10 @@
  * Across nodes (a node job: env->variant_ctx) the MoE-TP group of world
  * ranks [q moe_tp, (q + 1) moe_tp) lies inside one node, so the gather, the
  * reduce and (tp <= P) the attention gather stay in its shared memory as on
- * one host; MoE-EP group g holds P / moe_tp ranks of every node (EP rank q
+ * one host. An attention-TP group of whole nodes (tp > P) is gathered over
+ * the rail peers (cli/attn_gather.h's rail mode): rank (m, l) is in MoE-EP
+ * group l % moe_tp as rank (n, l) is, so the group's mesh reaches it and
+ * the group's exchange signals it; the receive area is the node's. MoE-EP group g holds P / moe_tp ranks of every node (EP rank q
  * on node q / (P / moe_tp), world node and group node alike), and its
  * collective runs as low-latency mode runs across nodes with that many
  * ranks per node (collectives/low_latency.h, a group strided in the world:
@@ -41,7 +45,8 @@
  * Arena (one host's, or each node's): moe_tp group arenas (ep_ll_arena_bytes
  * of the group's config, Pg = P / moe_tp ranks of it per node), then every
  * local rank's partials ([moe_tp][cap][H] bf16, rows of block i in
- * (expert, packed row) order), then the attention gather's slots.
+ * (expert, packed row) order), then the attention gather's slots, then
+ * (tp > P) its receive area [tp][slot rows][H], written over the network.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,8 +65,11 @@
 
 enum lll_stage { LLL_NONE, LLL_DISPATCHED, LLL_GATHERED, LLL_REDUCED, LLL_COMBINED };
 
-/* Op tags: which of the collective's network figures an op's are (the MoE-TP and attention ops stay in a node). */
-enum { OP_DISPATCH, OP_COMBINE, OP_NODE };
+/* Op tags: which network figures an op's are (the MoE-TP ops stay in a node; the attention op too unless tp > P). */
+enum { OP_DISPATCH, OP_COMBINE, OP_NODE, OP_ATTN };
+
+/* Transport regions beside the collective's (collectives/low_latency_int.h's 0 and 1). */
+enum { LLL_ATTN_RECV = 2, LLL_ATTN_SLOTS = 3 };
 
 struct lll_state {
 	struct ep_bench_env *env;
@@ -85,6 +93,8 @@ struct lll_state {
 	uint16_t *deq;
 	float *scales;
 	struct ep_attn_gather attn;
+	struct ep_attn_net attn_net;     /* across nodes with tp > P: the gather's rail half */
+	int64_t attn_t0;                 /* the running gather's start */
 	struct ep_traffic *area_traffic, tview;
 	int *names;                      /* [moe_tp][moe_ep] world rank of EP rank k of group i: k moe_tp + i */
 	const uint16_t **parts;          /* [moe_tp] the reduce's partials, rotation order */
@@ -125,7 +135,7 @@ static size_t block_rows(const struct ep_ll_config *c)
 }
 
 struct lll_plan {
-	size_t group, partials, slots, total;
+	size_t group, partials, slots, recv, total; /* byte offsets in the arena; recv: the attention gather's (tp > P) */
 };
 
 static void plan(const struct layer_state *geo, const struct ep_ll_config *c, struct lll_plan *p)
@@ -134,8 +144,10 @@ static void plan(const struct layer_state *geo, const struct ep_ll_config *c, st
 	p->group = ep_align_up(ep_ll_arena_bytes(c), EP_PAGE);
 	p->partials = p->group * (size_t)geo->moe_tp;
 	p->slots = ep_align_up(p->partials + P * (size_t)geo->moe_tp * block_rows(c) * H * 2, EP_PAGE);
-	p->total = ep_align_up(p->slots + ep_attn_gather_slot_bytes(geo->P, (size_t)geo->sl.max_slice, c->hidden),
-			       EP_PAGE);
+	p->recv = ep_align_up(p->slots + ep_attn_gather_slot_bytes(geo->P, (size_t)geo->sl.max_slice, c->hidden),
+			      EP_PAGE);
+	p->total = p->recv + (geo->tp > geo->P ? ep_attn_gather_recv_bytes(geo->tp, (size_t)geo->sl.max_slice, c->hidden)
+					      : 0);
 }
 
 /* A gathered block in DeepEP's layout (rows past the counts untouched). */
@@ -268,6 +280,9 @@ static int combined_row(void *p, int r, int t, uint16_t *want)
 	return ep_ll_ref_combined_row(&st->refs[r % st->moe_tp], r / st->moe_tp, t, want);
 }
 
+static int attn_ready(void *p);
+static int attn_exchange(void *p);
+
 /* The private buffers and the group views of the arena. */
 static int lll_bind(struct lll_state *st, char *arena)
 {
@@ -300,6 +315,12 @@ static int lll_bind(struct lll_state *st, char *arena)
 					   .hidden = c->hidden, .slot_rows = (size_t)st->geo.sl.max_slice,
 					   .slots = (uint16_t *)(arena + p.slots), .out = st->attn.out,
 					   .len = slice_len, .expected = combined_row, .ctx = st};
+	if (st->nodes_job && st->geo.tp > st->geo.P) { /* an attention-TP group of whole nodes: over the rails */
+		st->attn_net = (struct ep_attn_net){.t = &st->net.net, .me = st->env->rank, .recv_id = LLL_ATTN_RECV,
+						    .source_id = LLL_ATTN_SLOTS, .recv = (uint16_t *)(arena + p.recv),
+						    .rail = 1, .ready = attn_ready, .exchange = attn_exchange, .ctx = st};
+		st->attn.net = &st->attn_net;
+	}
 	for (int i = 0; i < st->moe_tp; i++)
 		for (int k = 0; k < st->geo.moe_ep; k++)
 			st->names[i * st->geo.moe_ep + k] = k * st->moe_tp + i;
@@ -324,6 +345,13 @@ static int lll_colls(struct lll_state *st, char *arena)
 	if ((rc = ep_ll_init_group(&st->coll, &st->cfg, st->q, arena + (size_t)st->g * p.group, st->env->waiter,
 				   st->nodes_job ? &st->net.net : NULL, &grp)))
 		return st->nodes_job ? ep_endpoint_fail(&st->net, rc, "low-latency buffers") : rc;
+	if (st->attn.net && ((rc = ep_transport_reg_mem(&st->net.net, LLL_ATTN_RECV, st->attn_net.recv,
+							  ep_attn_gather_recv_bytes(st->attn.tp, st->attn.slot_rows,
+										    st->attn.hidden))) ||
+			     (rc = ep_transport_reg_mem(&st->net.net, LLL_ATTN_SLOTS, st->attn.slots,
+							  ep_attn_gather_slot_bytes(st->attn.P, st->attn.slot_rows,
+										    st->attn.hidden)))))
+		return ep_endpoint_fail(&st->net, rc, "attention gather buffers");
 	/* the collective counts per-pair rows in group ranks: recorded under world ranks */
 	st->env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, st->names + (size_t)st->g * (size_t)st->geo.moe_ep);
 	if (!st->nodes_job)
@@ -760,6 +788,33 @@ static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
 
 /* ---- across nodes ---- */
 
+/* The attention gather of a group of whole nodes meets the job first (the
+ * node's barrier, then the group's remote ranks: every node's ranks done
+ * reading the last contents, as in lll_op_enter). */
+static int attn_ready(void *p)
+{
+	struct lll_state *st = p;
+	st->attn_t0 = ep_now_ns();
+	return ep_ll_barrier(&st->coll);
+}
+
+/* After the puts: one signal each way with the MoE-EP group's remote ranks,
+ * the rail peers among them (rank (m, l) is in group l % moe_tp, as rank
+ * (n, l) is), so every rail peer's rows landed here; the arrival of the
+ * group's other nodes' rows is when the exchange ended. */
+static int attn_exchange(void *p)
+{
+	struct lll_state *st = p;
+	int64_t ns[EP_MAX_NODES] = {0};
+	int rc = ep_ll_exchange(&st->coll), per = st->geo.tp / st->geo.P;
+	if (rc)
+		return rc;
+	for (int m = st->geo.d * per; m < (st->geo.d + 1) * per && m < EP_MAX_NODES; m++)
+		ns[m] = m == st->env->rank / st->geo.P ? 0 : ep_now_ns() - st->attn_t0;
+	ep_endpoint_arrived(&st->net, st->op, ns);
+	return 0;
+}
+
 /* Every rank of the job meets before each run of an op (untimed): its
  * node's barrier, then a signal each way with its MoE-EP group's ranks on
  * the other nodes (each of which passed its own node's barrier first; every
@@ -788,6 +843,12 @@ static void lll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64
 		bytes = st->coll.last_dispatch.net_bytes, nvl = st->disp_nvl;
 	else if (op->tag == OP_COMBINE)
 		bytes = st->coll.last_combine.net_bytes, nvl = st->comb_nvl;
+	else if (op->tag == OP_ATTN && st->attn.net) { /* tp > P: the rows put to the rail peers */
+		uint64_t wire = 0;
+		for (int m = 0; m < st->net.ctx->nodes && m < EP_MAX_NODES; m++)
+			wire += st->attn_net.net_bytes[m];
+		bytes = st->attn_net.net_bytes, nvl = alg > wire ? alg - wire : 0;
+	}
 	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
 }
 
@@ -801,7 +862,7 @@ static const struct ep_op_desc lll_ops[] = {
 	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
 	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
-	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_NODE, .prepare = attn_prepare, .run = attn_run,
+	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_ATTN, .prepare = attn_prepare, .run = attn_run,
 	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
 };
 

@@ -1033,8 +1033,9 @@ static int check_layer_nodes(const struct ep_options *o, const struct ep_paralle
 }
 
 /* Low-latency mode with moe_tp > 1 (cli/ll_layer.c), its ops the layer's
- * phases: on one host, or across nodes with its MoE-TP and attention-TP
- * groups inside a node (the MoE-EP groups over the network). */
+ * phases: on one host, or across nodes with its MoE-TP groups inside a node
+ * (the MoE-EP groups and an attention-TP group of whole nodes over the
+ * network; check_layer refuses a tp that straddles nodes). */
 static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel *p, const char *text, char *err,
 			   size_t len)
 {
@@ -1043,9 +1044,6 @@ static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel 
 		return fail(err, len, "%s with %d ranks per node: low-latency mode with moe_tp > 1 runs across nodes with moe_tp "
 				      "dividing the ranks of a node (its MoE-TP groups in a node); MoE-TP groups of whole "
 				      "nodes are not built", text, P);
-	if (P > 0 && p->v[EP_PAR_TP] > P)
-		return fail(err, len, "%s with %d ranks per node: low-latency mode with moe_tp > 1 runs across nodes with tp "
-				      "dividing the ranks of a node; an attention-TP group across nodes is not built there", text, P);
 	if (o->zero_copy || o->hook || o->dump_dir)
 		return fail(err, len, "%s: --%s in low-latency mode with moe_tp > 1 is not built (the MoE-TP reduce writes "
 				      "combine's input; the layer's ops are its phases)", text,

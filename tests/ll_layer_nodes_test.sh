@@ -1,12 +1,14 @@
 #!/bin/sh
 # ll_layer_nodes_test.sh - low-latency mode's MoE layer with moe_tp > 1 across emulated nodes
 # (cli/ll_layer.c): the MoE-TP groups inside a node over shared memory, each strided MoE-EP
-# group's low-latency dispatch and combine over TCP. 2x2 and 2x4 runs (bf16, fp8, UE8M0) pass
-# every phase bit for bit, with the same checked bytes, rows and bytes per phase as the same
-# layer on one host; a gathered block damaged on a rank of node 1 is named (exit 1); a hung
-# rank is named with its phase and the rank waiting for it (exit 4); what is not built is
-# refused with one line (exit 2). MoE-EP group peers swapped across nodes are a mutant in
-# tests/mutants_test.sh. Ends with "N passed, N failed, N skipped".
+# group's low-latency dispatch and combine over TCP; an attention-TP group of whole nodes
+# (tp a multiple of the ranks of a node) gathered over the rail peers. 2x2, 2x4 and 4x2 runs
+# (bf16, fp8, UE8M0) pass every phase bit for bit, with the same checked bytes, rows and bytes
+# per phase as the same layer on one host; a gathered block damaged on a rank of node 1 is
+# named (exit 1); a hung rank is named with its phase and the rank waiting for it (exit 4),
+# inside the attention gather across nodes too; what is not built is refused with one line
+# (exit 2). MoE-EP group peers swapped across nodes and an attention block put into the wrong
+# member's place are mutants in tests/mutants_test.sh. Ends with "N passed, N failed, N skipped".
 set -u
 SUBCOMMAND=low-latency
 . "$(dirname "$0")/lib.sh"
@@ -49,6 +51,14 @@ fi
 nodes "fp8_2x4" 2 4 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --timeout 20 --dtype fp8
 nodes "fp8_ue8m0_2x4_moe_tp_4_uneven" 2 4 dp=4,tp=2,moe_tp=4,moe_ep=2 -t 8 --hidden 512 -e 8 -k 3 -n 2 -w 1 \
 	--timeout 20 --dtype fp8 --round-scale --ue8m0 --uneven-tokens 1
+# an attention-TP group of whole nodes (tp a multiple of P): its rows cross the network
+if nodes "bf16_2x2_attn_whole_nodes" 2 2 dp=1,tp=4,moe_tp=2,moe_ep=2 -t 16 $small; then
+	expect "bf16_2x2_attn_whole_nodes_link" "^#   link 0->1 attn_tp_gather +[0-9.]+[KM]? in"
+	expect "bf16_2x2_attn_whole_nodes_arrival" "^#   link 1->0 attn_tp_gather +[0-9.]+[KM]? in +[0-9.]+ us"
+fi
+nodes "fp8_4x2_two_attn_groups_of_whole_nodes" 4 2 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 8 --hidden 256 -e 8 -k 3 -n 2 -w 1 \
+	--timeout 20 --dtype fp8 --uneven-tokens 1
+nodes "bf16_2x4_moe_tp_4_attn_whole_nodes" 2 4 dp=1,tp=8,moe_tp=4,moe_ep=2 -t 8 $small
 
 # a gathered block damaged on rank 3 (node 1) is named at its rank and tensor
 cluster "gathered_block_damaged" 1 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16 $small \
@@ -60,6 +70,11 @@ cluster "hang_named" 4 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe
 	--hidden 256 -e 8 -k 4 -n 2 -w 1 --fault hang:3 --timeout 8
 expect "hang_named_waiter_phase_peer" "rank 1 \\(node 0\\) in phase ll\\.dispatch\\.recv: tcp: no signal from rank 3 \\(node 1\\)"
 expect "hang_named_hung_rank" "rank 3 made no progress for .* in phase fault\\.hang"
+# a hang inside the attention gather across nodes: named with its phase and the rank that waits
+cluster "attn_hang_named" 4 60 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -t 16 \
+	--hidden 256 -e 8 -k 4 -n 2 -w 1 --fault hang:3:attn_tp_gather --timeout 5
+expect "attn_hang_named_waiter_phase_peer" "in phase attn_tp_gather: tcp: no signal from rank [23] \\(node 1\\)"
+expect "attn_hang_named_hung_rank" "rank 3 made no progress for .* in phase fault\\.hang"
 
 # refused with one line, exit 2, nothing spawned
 refused() {
@@ -70,7 +85,6 @@ refused() {
 }
 refused "moe_tp_whole_nodes" "moe_tp dividing the ranks of a node .*MoE-TP groups of whole nodes are not built" \
 	dp=1,tp=4,moe_tp=4,moe_ep=1
-refused "attn_tp_across_nodes" "an attention-TP group across nodes is not built there" dp=1,tp=4,moe_tp=2,moe_ep=2
 refused "dump" "--dump in low-latency mode with moe_tp > 1 is not built" dp=2,tp=2,moe_tp=2,moe_ep=2 --dump "$tmp/d"
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 finish ll_layer_nodes_test.sh

@@ -173,4 +173,10 @@ mutant "ll_layer_net_ep_group_swapped" collectives/low_latency_int.h \
 	"	return q * ctx->stride + (ctx->base + (q / ctx->cfg.ranks_per_node != ctx->node)) % ctx->stride;" \
 	wide low-latency --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --timeout 10 \
 	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2
+# ... and its attention-TP group of whole nodes over the rail peers (cli/attn_gather.c's rail mode): a
+# member's rows put into the next member's block of the node's receive area (a block from the wrong member)
+mutant "ll_layer_attn_rail_block_of_wrong_member" cli/attn_gather.c \
+	"(size_t)(n->me % a->tp) * slot" "(size_t)((n->me + 1) % a->tp) * slot" \
+	wide low-latency --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --timeout 10 \
+	--parallel dp=1,tp=4,moe_tp=2,moe_ep=2
 finish mutants_test.sh
