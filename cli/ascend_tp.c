@@ -28,11 +28,17 @@
  * ranks of a node P (MoE-TP groups of whole nodes) the gather and the
  * reduce also take the blocks and partials of members on other nodes
  * from cli/ascend_tpnet.h (after the node's count exchange, before the
- * copies), the node's members from shared memory as on one host.
+ * copies), the node's members from shared memory as on one host. An
+ * attention-TP group of whole nodes (tp a multiple of P) gathers over the
+ * network too (cli/attn_gather.h's network half, its ready and exchange a
+ * signal to and from each of the group's members elsewhere). All three
+ * share the endpoint and one count of signals per peer (st->ledger, which
+ * the collective uses too: ep_ascend_net_ledger), as their peers overlap.
  */
 #include "cli/ascend_tp.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +52,7 @@
 #include "collectives/error.h"
 #include "collectives/group.h"
 #include "collectives/numeric.h"
+#include "collectives/transport/transport.h"
 #include "reference/ascend_tp_ref.h"
 #include "reference/moe_layer_ref.h"
 #include "reference/moe_slice.h"
@@ -56,6 +63,9 @@ enum atp_stage { ATP_NONE, ATP_DISPATCHED, ATP_GATHERED, ATP_REDUCED, ATP_COMBIN
 /* Op tags: which network figures an op's are (the collective's; the MoE-TP ops' from cli/ascend_tpnet.h when
  * their groups hold whole nodes; the attention op stays in a node). OP_GATHER, OP_REDUCE: atp_ops indices 1, 2. */
 enum { OP_DISPATCH, OP_COMBINE, OP_NODE, OP_GATHER, OP_REDUCE };
+
+/* Transport regions across nodes: the collective's (0), an attention gather's, cli/ascend_tpnet.h's (3). */
+enum { ATTN_RECV = 1, ATTN_SLOTS = 2 };
 
 /* A member's part of the count exchange (its slot in the arena). */
 struct atp_pub {
@@ -111,6 +121,10 @@ struct atp_state {
 	struct ep_endpoint net;
 	int tpnet;                         /* MoE-TP group of whole nodes (moe_tp a multiple of P): members elsewhere over `tpn` */
 	struct ep_atpnet tpn;
+	uint32_t *ledger;                  /* [W] signals sent to each rank over the endpoint (every user's) */
+	struct ep_attn_net attn_net;       /* an attention-TP group of whole nodes (tp a multiple of P) */
+	uint16_t *attn_recv;               /* [tp][slot_rows][H], region ATTN_RECV */
+	int64_t attn_t0;                   /* the attention gather's start, for the arrival figures */
 	size_t *firsts;                    /* [moe_tp] where owner p's rows start in this member's gathered order */
 };
 
@@ -164,7 +178,7 @@ static void atp_teardown(void *p)
 		return;
 	ep_endpoint_close(&st->net); /* first: a failed rank leaves at once */
 	ep_atpnet_fini(&st->tpn);
-	free(st->firsts);
+	free(st->firsts), free(st->ledger), free(st->attn_recv);
 	free_inputs(st);
 	ep_ascend_fini(&st->coll);
 	free(st->rows_of), free(st->gx), free(st->gscales), free(st->gcounts), free(st->tp_counts);
@@ -311,6 +325,84 @@ static int build(struct atp_state *st)
 	return 0;
 }
 
+/* Appends world rank w to peers[0, n) unless it is on me's node or there already; returns the new count. */
+static int add_peer(int *peers, int n, int w, int me, int P)
+{
+	for (int i = 0; i < n; i++)
+		if (peers[i] == w)
+			return n;
+	if (w / P != me / P)
+		peers[n++] = w;
+	return n;
+}
+
+/* One signal to every member of the attention-TP group on another node,
+ * theirs awaited (the ledger's counts); arrival (if not NULL) records when
+ * each node's came. A failure: one line naming rank, node, phase, peer. */
+static int attn_round(struct atp_state *st, int64_t *arrival)
+{
+	int tp = st->geo.tp, P = st->geo.P, rc = 0, w = -1;
+	for (int i = 1; i < tp && !rc; i++) {
+		w = st->attn.d * tp + (st->me % tp + i) % tp;
+		if (w / P != st->me / P && !(rc = ep_transport_signal(&st->net.net, w)))
+			st->ledger[w]++;
+	}
+	for (int i = 1; i < tp && !rc; i++) {
+		w = st->attn.d * tp + (st->me % tp + i) % tp;
+		if (w / P == st->me / P)
+			continue;
+		int64_t t0 = ep_now_ns();
+		rc = ep_transport_wait(&st->net.net, w, st->ledger[w]);
+		st->env->waiter->wait_ns += ep_now_ns() - t0;
+		if (!rc && arrival)
+			arrival[w / P] = ep_now_ns() - st->attn_t0;
+	}
+	if (rc)
+		ep_sync_fail(st->env->waiter, rc, "rank %d (node %d) in phase %s: %s", st->me, st->me / P,
+			     atomic_load(&st->env->waiter->sync->ctl[st->env->waiter->rank].phase), st->net.net.error);
+	return rc;
+}
+
+/* The attention gather's `ready`: every member elsewhere read its last receive area. */
+static int attn_ready(void *p)
+{
+	struct atp_state *st = p;
+	st->attn_t0 = ep_now_ns();
+	return attn_round(st, NULL);
+}
+
+/* Its puts end with one signal to every member elsewhere, theirs awaited: their rows arrived. */
+static int attn_exchange(void *p)
+{
+	struct atp_state *st = p;
+	int64_t ns[EP_MAX_NODES] = {0};
+	int rc = attn_round(st, ns);
+	if (!rc)
+		ep_endpoint_arrived(&st->net, 4, ns); /* attn_tp_gather: atp_ops index 4 */
+	return rc;
+}
+
+/* An attention-TP group of whole nodes in a node job: the receive area, the
+ * gather's network half, its regions (before connecting). */
+static int attn_regions(struct atp_state *st)
+{
+	struct ep_attn_gather *a = &st->attn;
+	size_t bytes = ep_attn_gather_recv_bytes(a->tp, a->slot_rows, a->hidden);
+	int rc;
+	if (a->tp <= a->P)
+		return 0;
+	if (posix_memalign((void **)&st->attn_recv, EP_PAGE, bytes))
+		return ep_endpoint_fail(&st->net, -ENOMEM, "attention gather buffers");
+	memset(st->attn_recv, 0, bytes);
+	st->attn_net = (struct ep_attn_net){.t = &st->net.net, .me = st->me, .recv_id = ATTN_RECV, .source_id = ATTN_SLOTS,
+					    .recv = st->attn_recv, .ready = attn_ready, .exchange = attn_exchange, .ctx = st};
+	a->net = &st->attn_net;
+	if ((rc = ep_transport_reg_mem(&st->net.net, ATTN_RECV, st->attn_recv, bytes)) ||
+	    (rc = ep_transport_reg_mem(&st->net.net, ATTN_SLOTS, a->slots, st->geo.attn_bytes)))
+		return ep_endpoint_fail(&st->net, rc, "attention gather buffers");
+	return 0;
+}
+
 /* EP group g's collective over its slice of the arena, once (reseeds keep
  * it: its buffers take any routing). Across nodes first the endpoint, then
  * the collective (which registers its area), then the mesh of the group's
@@ -327,18 +419,24 @@ static int atp_coll(struct atp_state *st)
 	if (!st->nodes_job)
 		return 0;
 	ep_ascend_net_group(&st->coll, g->moe_tp, st->g);
+	if (!(st->ledger = calloc((size_t)g->W, sizeof(uint32_t))))
+		return ep_endpoint_fail(&st->net, -ENOMEM, "Ascend buffers");
+	ep_ascend_net_ledger(&st->coll, st->ledger);
 	if ((rc = ep_ascend_attach_net(&st->coll, &st->net.net)))
 		return ep_endpoint_fail(&st->net, rc, "Ascend buffers");
 	int n = ep_ascend_peers(&st->coll, peers);
 	if (st->tpnet) { /* the MoE-TP group's members on other nodes too (never in the MoE-EP group) */
 		size_t RL = (size_t)g->moe_ep * (size_t)g->L;
-		if ((rc = ep_atpnet_init(&st->tpn, &st->net.net, env->waiter, st->me, g->moe_tp, g->P, g->A,
+		if ((rc = ep_atpnet_init(&st->tpn, &st->net.net, env->waiter, st->ledger, st->me, g->moe_tp, g->P, g->A,
 					 ep_ascend_row_bytes(&g->p), RL, (size_t)g->p.hidden, g->p.quant)))
 			return ep_endpoint_fail(&st->net, rc, "MoE-TP buffers");
 		n += ep_atpnet_peers(&st->tpn, peers + n);
 	}
-	return ep_endpoint_connect(&st->net, peers, n, st->tpnet ? "the ranks of the MoE-EP and MoE-TP groups on other nodes"
-								   : "the ranks of the MoE-EP group on other nodes");
+	if ((rc = attn_regions(st)))
+		return rc;
+	for (int i = 0; st->attn.net && i < g->tp; i++) /* the attention-TP group's members elsewhere, once each */
+		n = add_peer(peers, n, st->attn.d * g->tp + i, st->me, g->P);
+	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the MoE-EP, MoE-TP and attention-TP groups on other nodes");
 }
 
 static int slice_len(void *p, int r)
@@ -847,7 +945,8 @@ static int atp_sever(void *p, int node, int qp_error)
 		return -EP_EUSAGE;
 	}
 	for (int w = node * P; w < (node + 1) * P && !rc; w++) /* its MoE-EP group's ranks there, and MoE-TP's */
-		if (w != st->me && (w % M == st->g || (st->tpnet && w / M == st->q)) && (rc = ep_transport_sever(t, w)))
+		if (w != st->me && (w % M == st->g || (st->tpnet && w / M == st->q) || (st->attn.net && w / st->geo.tp == st->attn.d)) &&
+		    (rc = ep_transport_sever(t, w)))
 			ep_sync_fail(st->env->waiter, rc, "rank %d: --fault link-down: cannot cut the connection to rank %d over %s%s%s",
 				     st->me, w, t->ops->name, t->error[0] ? ": " : "", t->error);
 	if (!rc)
@@ -889,6 +988,13 @@ static void atp_op_leave(void *p, const struct ep_op_desc *op, int index, uint64
 	}
 	if (op->tag == OP_GATHER || op->tag == OP_REDUCE) /* nvl: what the node's memory carries */
 		nvl = node_member_bytes(st, op->tag == OP_REDUCE);
+	if (op->tag == OP_NODE && st->attn.net) { /* as DeepEP's layer: over the network, the rest in the node */
+		uint64_t wire = 0;
+		memcpy(bytes, st->attn_net.net_bytes, sizeof(bytes));
+		for (int m = 0; m < EP_MAX_NODES; m++)
+			wire += bytes[m];
+		nvl = alg > wire ? alg - wire : 0;
+	}
 	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
 }
 

@@ -55,10 +55,10 @@ int ep_atpnet_remote(const struct ep_atpnet *n, int p)
 	return world(n, p) / n->P != n->me / n->P;
 }
 
-int ep_atpnet_init(struct ep_atpnet *n, struct ep_transport *t, struct ep_waiter *w, int me, int moe_tp, int P,
-		   size_t A, size_t row, size_t RL, size_t H, int quant)
+int ep_atpnet_init(struct ep_atpnet *n, struct ep_transport *t, struct ep_waiter *w, uint32_t *ledger, int me,
+		   int moe_tp, int P, size_t A, size_t row, size_t RL, size_t H, int quant)
 {
-	*n = (struct ep_atpnet){.t = t, .waiter = w, .me = me, .moe_tp = moe_tp, .P = P, .q = me / moe_tp,
+	*n = (struct ep_atpnet){.t = t, .waiter = w, .ledger = ledger, .me = me, .moe_tp = moe_tp, .P = P, .q = me / moe_tp,
 				.g = me % moe_tp, .A = A, .row = row, .RL = RL, .H = H, .quant = quant};
 	n->gblock = scales_at(n) + al(4 * A);
 	n->slot = al(A * H * 2);
@@ -94,16 +94,18 @@ static int round_trip(struct ep_atpnet *n, int64_t t0, int64_t *arrival)
 	int rc;
 	for (int i = 1; i < n->moe_tp; i++) {
 		int p = (n->g + i) % n->moe_tp;
-		if (ep_atpnet_remote(n, p) && (rc = ep_transport_signal(n->t, world(n, p))))
+		if (!ep_atpnet_remote(n, p))
+			continue;
+		if ((rc = ep_transport_signal(n->t, world(n, p))))
 			return net_fail(n, rc);
+		n->ledger[world(n, p)]++;
 	}
-	n->sends++;
 	for (int i = 1; i < n->moe_tp; i++) {
 		int p = (n->g + i) % n->moe_tp, m = world(n, p) / n->P;
 		if (!ep_atpnet_remote(n, p))
 			continue;
 		int64_t w0 = ep_now_ns();
-		rc = ep_transport_wait(n->t, world(n, p), n->sends);
+		rc = ep_transport_wait(n->t, world(n, p), n->ledger[world(n, p)]);
 		n->waiter->wait_ns += ep_now_ns() - w0;
 		if (rc)
 			return net_fail(n, rc);

@@ -4,8 +4,8 @@
  * node): MoE-TP group q (world ranks q moe_tp + p) holds nodes [q M,
  * q M + M), M = moe_tp / P; member p is on node (q moe_tp + p) / P. Each
  * rank reaches the group's members on other nodes directly (a mesh; these
- * are never in its MoE-EP group, so their signal counts are this module's
- * alone). Every rank has one registered region, alike on every rank:
+ * are never in its MoE-EP group, but may be in its attention-TP group:
+ * the signal counts per peer are a ledger shared with those). Every rank has one registered region, alike on every rank:
  *   send    its staging (a put's source is a registered region): one
  *           gather block, then its partials [moe_tp A][H];
  *   gather  [moe_tp] blocks: block p = member p's rows count, ep_recv_counts
@@ -38,7 +38,7 @@ struct ep_atpnet {
 	int quant;
 	uint8_t *region;               /* private, page aligned, `bytes` */
 	size_t bytes, gblock, slot;    /* the region, one gather block, one reduce slot */
-	uint64_t sends;                /* signals sent to each remote member so far */
+	uint32_t *ledger;              /* signals sent to each world rank by every user of the transport (ep_ascend_net_ledger) */
 	uint64_t net_bytes[2][EP_MAX_NODES]; /* the last gather's (0) and reduce's (1) bytes put to each node */
 	int64_t arrival[2][EP_MAX_NODES];    /* when each node's data landed, from the exchange's start */
 };
@@ -55,8 +55,8 @@ struct ep_atpnet_block {
 int ep_atpnet_remote(const struct ep_atpnet *n, int p);
 
 /* Allocates the region and registers it with t (before connecting). 0, -ENOMEM or the transport's code. */
-int ep_atpnet_init(struct ep_atpnet *n, struct ep_transport *t, struct ep_waiter *w, int me, int moe_tp, int P,
-		   size_t A, size_t row, size_t RL, size_t H, int quant);
+int ep_atpnet_init(struct ep_atpnet *n, struct ep_transport *t, struct ep_waiter *w, uint32_t *ledger, int me,
+		   int moe_tp, int P, size_t A, size_t row, size_t RL, size_t H, int quant);
 
 /* Appends the remote members' world ranks to peers; returns how many. */
 int ep_atpnet_peers(const struct ep_atpnet *n, int *peers);
