@@ -23,15 +23,28 @@
  * copies; the reduce and the attention gather: two each), so all groups
  * stay in step; only an error return leaves early, and then the run ends. Arena: moe_tp group arenas | W count-exchange slots | W partials
  * [moe_tp A][H] | the attention gather's slots.
+ * Across nodes (a node job) the MoE-EP group g is Ascend's collective
+ * over the network between its own ranks; with moe_tp a multiple of the
+ * ranks of a node P (MoE-TP groups of whole nodes) the gather and the
+ * reduce also take the blocks and partials of members on other nodes
+ * from cli/ascend_tpnet.h (after the node's count exchange, before the
+ * copies), the node's members from shared memory as on one host. An
+ * attention-TP group of whole nodes (tp a multiple of P) gathers over the
+ * network too (cli/attn_gather.h's network half, its ready and exchange a
+ * signal to and from each of the group's members elsewhere). All three
+ * share the endpoint and one count of signals per peer (st->ledger, which
+ * the collective uses too: ep_ascend_net_ledger), as their peers overlap.
  */
 #include "cli/ascend_tp.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/ascend.h"
+#include "cli/ascend_tpnet.h"
 #include "cli/attn_gather.h"
 #include "cli/bench.h"
 #include "cli/cluster/endpoint.h"
@@ -39,6 +52,7 @@
 #include "collectives/error.h"
 #include "collectives/group.h"
 #include "collectives/numeric.h"
+#include "collectives/transport/transport.h"
 #include "reference/ascend_tp_ref.h"
 #include "reference/moe_layer_ref.h"
 #include "reference/moe_slice.h"
@@ -46,8 +60,12 @@
 
 enum atp_stage { ATP_NONE, ATP_DISPATCHED, ATP_GATHERED, ATP_REDUCED, ATP_COMBINED };
 
-/* Op tags: which of the collective's network figures an op's are (the MoE-TP and attention ops stay in a node). */
-enum { OP_DISPATCH, OP_COMBINE, OP_NODE };
+/* Op tags: which network figures an op's are (the collective's; the MoE-TP ops' from cli/ascend_tpnet.h when
+ * their groups hold whole nodes; the attention op stays in a node). OP_GATHER, OP_REDUCE: atp_ops indices 1, 2. */
+enum { OP_DISPATCH, OP_COMBINE, OP_NODE, OP_GATHER, OP_REDUCE };
+
+/* Transport regions across nodes: the collective's (0), an attention gather's, cli/ascend_tpnet.h's (3). */
+enum { ATTN_RECV = 1, ATTN_SLOTS = 2 };
 
 /* A member's part of the count exchange (its slot in the arena). */
 struct atp_pub {
@@ -101,6 +119,13 @@ struct atp_state {
 	/* a rank of a node job (env->variant_ctx set): EP group g's ranks of other nodes over the network */
 	int nodes_job;
 	struct ep_endpoint net;
+	int tpnet;                         /* MoE-TP group of whole nodes (moe_tp a multiple of P): members elsewhere over `tpn` */
+	struct ep_atpnet tpn;
+	uint32_t *ledger;                  /* [W] signals sent to each rank over the endpoint (every user's) */
+	struct ep_attn_net attn_net;       /* an attention-TP group of whole nodes (tp a multiple of P) */
+	uint16_t *attn_recv;               /* [tp][slot_rows][H], region ATTN_RECV */
+	int64_t attn_t0;                   /* the attention gather's start, for the arrival figures */
+	size_t *firsts;                    /* [moe_tp] where owner p's rows start in this member's gathered order */
 };
 
 static void geometry(const struct ep_run *run, struct atp_geom *g)
@@ -112,7 +137,8 @@ static void geometry(const struct ep_run *run, struct atp_geom *g)
 	g->p.num_ranks = g->moe_ep;
 	int P = run->cfg->ranks_per_node;
 	g->P = P > 0 && P < g->W ? P : g->W;
-	g->p.ranks_per_node = g->P < g->W ? g->P / g->moe_tp : 0; /* a node holds P / moe_tp ranks of each EP group */
+	/* a node holds P / moe_tp ranks of each EP group, or one when MoE-TP groups hold whole nodes */
+	g->p.ranks_per_node = g->P >= g->W ? 0 : g->P > g->moe_tp ? g->P / g->moe_tp : 1;
 	g->L = ep_ascend_local_experts(&g->p);
 	g->A = g->A_shape = ep_ascend_rank_capacity(&g->p, g->moe_ep - 1);
 	if (run->capacity > 0 && run->capacity < g->A) /* atp_size's: the rows the routing gives at most */
@@ -151,6 +177,8 @@ static void atp_teardown(void *p)
 	if (!st)
 		return;
 	ep_endpoint_close(&st->net); /* first: a failed rank leaves at once */
+	ep_atpnet_fini(&st->tpn);
+	free(st->firsts), free(st->ledger), free(st->attn_recv);
 	free_inputs(st);
 	ep_ascend_fini(&st->coll);
 	free(st->rows_of), free(st->gx), free(st->gscales), free(st->gcounts), free(st->tp_counts);
@@ -181,22 +209,27 @@ static int group_ref(struct atp_state *st, const struct ep_run *run, int i)
 /* Rows that stay on this EP rank: its dispatch rows from itself, and its
  * tokens' slots whose expert it holds (combine); and those within its
  * node (P / moe_tp EP ranks of the group). No shared experts here. */
+static int ep_node(const struct atp_state *st, int64_t k)
+{
+	return (int)((k * st->geo.moe_tp + st->g) / st->geo.P);
+}
+
 static void count_self_rows(struct atp_state *st)
 {
 	const struct ep_ascend_ref *ref = &st->refs[st->g];
-	int K = st->geo.p.num_topk, L = st->geo.L, Pe = st->geo.P / st->geo.moe_tp, n = st->q / Pe;
+	int K = st->geo.p.num_topk, L = st->geo.L, n = ep_node(st, st->q);
 	const int64_t *ids = ep_ascend_ref_ids(ref, st->q);
 	memset(st->self_rows, 0, sizeof(st->self_rows));
 	memset(st->node_rows, 0, sizeof(st->node_rows));
 	st->combine_rows = 0;
 	for (size_t m = 0; m < ref->num_recv; m++) {
 		st->self_rows[0] += ref->rows[3 * m] == st->q;
-		st->node_rows[0] += ref->rows[3 * m] / Pe == n;
+		st->node_rows[0] += ep_node(st, ref->rows[3 * m]) == n;
 	}
 	for (size_t f = 0; f < (size_t)st->T * (size_t)K; f++) {
 		st->combine_rows += ids[f] >= 0;
 		st->self_rows[1] += ids[f] >= 0 && ids[f] / L == st->q;
-		st->node_rows[1] += ids[f] >= 0 && ids[f] / L / Pe == n;
+		st->node_rows[1] += ids[f] >= 0 && ep_node(st, ids[f] / L) == n;
 	}
 }
 
@@ -292,6 +325,84 @@ static int build(struct atp_state *st)
 	return 0;
 }
 
+/* Appends world rank w to peers[0, n) unless it is on me's node or there already; returns the new count. */
+static int add_peer(int *peers, int n, int w, int me, int P)
+{
+	for (int i = 0; i < n; i++)
+		if (peers[i] == w)
+			return n;
+	if (w / P != me / P)
+		peers[n++] = w;
+	return n;
+}
+
+/* One signal to every member of the attention-TP group on another node,
+ * theirs awaited (the ledger's counts); arrival (if not NULL) records when
+ * each node's came. A failure: one line naming rank, node, phase, peer. */
+static int attn_round(struct atp_state *st, int64_t *arrival)
+{
+	int tp = st->geo.tp, P = st->geo.P, rc = 0, w = -1;
+	for (int i = 1; i < tp && !rc; i++) {
+		w = st->attn.d * tp + (st->me % tp + i) % tp;
+		if (w / P != st->me / P && !(rc = ep_transport_signal(&st->net.net, w)))
+			st->ledger[w]++;
+	}
+	for (int i = 1; i < tp && !rc; i++) {
+		w = st->attn.d * tp + (st->me % tp + i) % tp;
+		if (w / P == st->me / P)
+			continue;
+		int64_t t0 = ep_now_ns();
+		rc = ep_transport_wait(&st->net.net, w, st->ledger[w]);
+		st->env->waiter->wait_ns += ep_now_ns() - t0;
+		if (!rc && arrival)
+			arrival[w / P] = ep_now_ns() - st->attn_t0;
+	}
+	if (rc)
+		ep_sync_fail(st->env->waiter, rc, "rank %d (node %d) in phase %s: %s", st->me, st->me / P,
+			     atomic_load(&st->env->waiter->sync->ctl[st->env->waiter->rank].phase), st->net.net.error);
+	return rc;
+}
+
+/* The attention gather's `ready`: every member elsewhere read its last receive area. */
+static int attn_ready(void *p)
+{
+	struct atp_state *st = p;
+	st->attn_t0 = ep_now_ns();
+	return attn_round(st, NULL);
+}
+
+/* Its puts end with one signal to every member elsewhere, theirs awaited: their rows arrived. */
+static int attn_exchange(void *p)
+{
+	struct atp_state *st = p;
+	int64_t ns[EP_MAX_NODES] = {0};
+	int rc = attn_round(st, ns);
+	if (!rc)
+		ep_endpoint_arrived(&st->net, 4, ns); /* attn_tp_gather: atp_ops index 4 */
+	return rc;
+}
+
+/* An attention-TP group of whole nodes in a node job: the receive area, the
+ * gather's network half, its regions (before connecting). */
+static int attn_regions(struct atp_state *st)
+{
+	struct ep_attn_gather *a = &st->attn;
+	size_t bytes = ep_attn_gather_recv_bytes(a->tp, a->slot_rows, a->hidden);
+	int rc;
+	if (a->tp <= a->P)
+		return 0;
+	if (posix_memalign((void **)&st->attn_recv, EP_PAGE, bytes))
+		return ep_endpoint_fail(&st->net, -ENOMEM, "attention gather buffers");
+	memset(st->attn_recv, 0, bytes);
+	st->attn_net = (struct ep_attn_net){.t = &st->net.net, .me = st->me, .recv_id = ATTN_RECV, .source_id = ATTN_SLOTS,
+					    .recv = st->attn_recv, .ready = attn_ready, .exchange = attn_exchange, .ctx = st};
+	a->net = &st->attn_net;
+	if ((rc = ep_transport_reg_mem(&st->net.net, ATTN_RECV, st->attn_recv, bytes)) ||
+	    (rc = ep_transport_reg_mem(&st->net.net, ATTN_SLOTS, a->slots, st->geo.attn_bytes)))
+		return ep_endpoint_fail(&st->net, rc, "attention gather buffers");
+	return 0;
+}
+
 /* EP group g's collective over its slice of the arena, once (reseeds keep
  * it: its buffers take any routing). Across nodes first the endpoint, then
  * the collective (which registers its area), then the mesh of the group's
@@ -308,10 +419,24 @@ static int atp_coll(struct atp_state *st)
 	if (!st->nodes_job)
 		return 0;
 	ep_ascend_net_group(&st->coll, g->moe_tp, st->g);
+	if (!(st->ledger = calloc((size_t)g->W, sizeof(uint32_t))))
+		return ep_endpoint_fail(&st->net, -ENOMEM, "Ascend buffers");
+	ep_ascend_net_ledger(&st->coll, st->ledger);
 	if ((rc = ep_ascend_attach_net(&st->coll, &st->net.net)))
 		return ep_endpoint_fail(&st->net, rc, "Ascend buffers");
 	int n = ep_ascend_peers(&st->coll, peers);
-	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the MoE-EP group on other nodes");
+	if (st->tpnet) { /* the MoE-TP group's members on other nodes too (never in the MoE-EP group) */
+		size_t RL = (size_t)g->moe_ep * (size_t)g->L;
+		if ((rc = ep_atpnet_init(&st->tpn, &st->net.net, env->waiter, st->ledger, st->me, g->moe_tp, g->P, g->A,
+					 ep_ascend_row_bytes(&g->p), RL, (size_t)g->p.hidden, g->p.quant)))
+			return ep_endpoint_fail(&st->net, rc, "MoE-TP buffers");
+		n += ep_atpnet_peers(&st->tpn, peers + n);
+	}
+	if ((rc = attn_regions(st)))
+		return rc;
+	for (int i = 0; st->attn.net && i < g->tp; i++) /* the attention-TP group's members elsewhere, once each */
+		n = add_peer(peers, n, st->attn.d * g->tp + i, st->me, g->P);
+	return ep_endpoint_connect(&st->net, peers, n, "the ranks of the MoE-EP, MoE-TP and attention-TP groups on other nodes");
 }
 
 static int slice_len(void *p, int r)
@@ -331,6 +456,7 @@ static int private_buffers(struct atp_state *st)
 	const struct atp_geom *g = &st->geo;
 	size_t M = (size_t)g->moe_tp, H = (size_t)g->p.hidden, RL = (size_t)g->moe_ep * (size_t)g->L;
 	st->rows_of = calloc(M, sizeof(size_t));
+	st->firsts = calloc(M, sizeof(size_t));
 	st->gx = malloc(M * g->A * ep_ascend_row_bytes(&g->p) + 1);
 	st->gscales = calloc(M * g->A + 1, sizeof(float));
 	st->gcounts = calloc(M * RL + 1, sizeof(int32_t));
@@ -338,7 +464,7 @@ static int private_buffers(struct atp_state *st)
 	st->token_nums = calloc((size_t)g->L + 1, sizeof(int64_t));
 	st->reduced = malloc(2 * g->A * H + 2);
 	st->attn.out = malloc(2 * ((size_t)g->tp * st->attn.slot_rows * H + 1));
-	return st->rows_of && st->gx && st->gscales && st->gcounts && st->tp_counts && st->token_nums && st->reduced &&
+	return st->rows_of && st->firsts && st->gx && st->gscales && st->gcounts && st->tp_counts && st->token_nums && st->reduced &&
 	       st->attn.out ? 0 : -ENOMEM;
 }
 
@@ -350,6 +476,7 @@ static int atp_setup(struct ep_bench_env *env, void **out)
 		return -ENOMEM;
 	st->env = env;
 	st->nodes_job = env->variant_ctx != NULL;
+	st->tpnet = st->nodes_job && run->parallel.v[EP_PAR_MOE_TP] > run->cfg->ranks_per_node;
 	env->waiter->traffic = NULL; /* per-pair rows are counted in EP-group ranks, not the world's: not kept */
 	geometry(run, &st->geo);
 	const struct atp_geom *g = &st->geo;
@@ -481,6 +608,17 @@ static void token_nums(struct atp_state *st)
 	}
 }
 
+/* Member i's published rows: its slot in the node's memory, or the block
+ * its node put here (a MoE-TP group of whole nodes). */
+static struct ep_atpnet_block member_block(const struct atp_state *st, int i)
+{
+	if (st->tpnet && ep_atpnet_remote(&st->tpn, i))
+		return ep_atpnet_block(&st->tpn, i);
+	const struct atp_pub *peer = pub_of(st, st->q * st->geo.moe_tp + i);
+	return (struct ep_atpnet_block){(size_t)peer->rows, (const uint8_t *)(uintptr_t)peer->x,
+					(const float *)(uintptr_t)peer->scales, peer->counts};
+}
+
 static int gather_run(void *p)
 {
 	struct atp_state *st = p;
@@ -494,18 +632,24 @@ static int gather_run(void *p)
 	ep_set_phase(st->env->waiter, "moe_tp_gather.counts");
 	if ((rc = ep_barrier(st->env->waiter))) /* every member's rows and counts are published */
 		return rc;
+	ep_set_phase(st->env->waiter, "moe_tp_gather.net");
+	if (st->tpnet && (rc = ep_atpnet_gather(&st->tpn, st->out.num_recv, st->out.expand_x, st->out.dynamic_scales,
+						 st->out.ep_recv_counts)))
+		return st->stage = ATP_NONE, rc;
+	if (st->tpnet)
+		ep_endpoint_arrived(&st->net, 1, st->tpn.arrival[0]);
 	st->grows = 0;
 	for (int b = 0; b < M; b++) {
 		int i = (st->g + b) % M;
-		const struct atp_pub *peer = pub_of(st, st->q * M + i);
+		struct ep_atpnet_block m = member_block(st, i);
 		/* never past the buffers (only a damaged count gets here: the check reports it) */
-		size_t rows = peer->rows <= g->A ? (size_t)peer->rows : g->A;
+		size_t rows = m.rows <= g->A ? m.rows : g->A;
 		st->rows_of[i] = rows;
 		st->tp_counts[i] = (int32_t)rows;
-		pieces[b * nt] = (struct ep_group_piece){(const void *)(uintptr_t)peer->x, rows};
+		pieces[b * nt] = (struct ep_group_piece){m.x, rows};
 		if (quant)
-			pieces[b * nt + 1] = (struct ep_group_piece){(const void *)(uintptr_t)peer->scales, rows};
-		pieces[b * nt + nt - 1] = (struct ep_group_piece){peer->counts, 1};
+			pieces[b * nt + 1] = (struct ep_group_piece){m.scales, rows};
+		pieces[b * nt + nt - 1] = (struct ep_group_piece){m.counts, 1};
 		st->grows += rows;
 	}
 	ep_set_phase(st->env->waiter, "moe_tp_gather");
@@ -587,6 +731,16 @@ static int reduce_prepare(void *p)
 	return 0;
 }
 
+/* Where owner o's rows start in member `from`'s gathered order (block (o - from) mod moe_tp). */
+static size_t block_first(const struct atp_state *st, int from, int o)
+{
+	int M = st->geo.moe_tp;
+	size_t off = 0;
+	for (int b = 0; b < (o - from + M) % M; b++)
+		off += st->rows_of[(from + b) % M];
+	return off;
+}
+
 /* Own row i = f32(own partial) + f32(partial of member g+1) + ..., in
  * rotation order, one rounding: member p holds these rows as its block
  * (g - p) mod moe_tp. */
@@ -596,14 +750,18 @@ static int reduce_run(void *p)
 	int M = st->geo.moe_tp, rc;
 	size_t H = (size_t)st->geo.p.hidden;
 	const uint16_t *parts[M];
-	for (int k = 0; k < M; k++) {
-		int m = (st->g + k) % M, j = (st->g - m + M) % M;
-		size_t off = 0;
-		for (int b = 0; b < j; b++)
-			off += st->rows_of[(m + b) % M];
-		parts[k] = partials_of(st, st->q * M + m) + off * H;
-	}
 	ep_set_phase(st->env->waiter, "moe_tp_reduce");
+	for (int o = 0; o < M; o++) /* owner o's rows in this member's gathered order: its block (o - g) mod M */
+		st->firsts[o] = block_first(st, st->g, o);
+	if (st->tpnet && (rc = ep_atpnet_reduce(&st->tpn, partials_of(st, st->me), st->firsts, st->rows_of)))
+		return st->stage = ATP_NONE, rc;
+	if (st->tpnet)
+		ep_endpoint_arrived(&st->net, 2, st->tpn.arrival[1]);
+	for (int k = 0; k < M; k++) {
+		int m = (st->g + k) % M;
+		parts[k] = st->tpnet && ep_atpnet_remote(&st->tpn, m) ? ep_atpnet_partials(&st->tpn, m)
+			 : partials_of(st, st->q * M + m) + block_first(st, m, st->g) * H;
+	}
 	rc = ep_group_reduce(st->env->waiter, parts, M, 1, st->rows_of[st->g], H, st->reduced);
 	st->stage = rc ? ATP_NONE : ATP_REDUCED;
 	return rc;
@@ -786,8 +944,9 @@ static int atp_sever(void *p, int node, int qp_error)
 			     qp_error ? "qp-error" : "link-down", st->nodes_job ? "--transport verbs" : "a run across nodes");
 		return -EP_EUSAGE;
 	}
-	for (int w = node * P + st->g; w < (node + 1) * P && !rc; w += M)
-		if ((rc = ep_transport_sever(t, w)))
+	for (int w = node * P; w < (node + 1) * P && !rc; w++) /* its MoE-EP group's ranks there, and MoE-TP's */
+		if (w != st->me && (w % M == st->g || (st->tpnet && w / M == st->q) || (st->attn.net && w / st->geo.tp == st->attn.d)) &&
+		    (rc = ep_transport_sever(t, w)))
 			ep_sync_fail(st->env->waiter, rc, "rank %d: --fault link-down: cannot cut the connection to rank %d over %s%s%s",
 				     st->me, w, t->ops->name, t->error[0] ? ": " : "", t->error);
 	if (!rc)
@@ -795,21 +954,46 @@ static int atp_sever(void *p, int node, int qp_error)
 	return rc;
 }
 
+/* The MoE-TP gather's (0) or reduce's (1) algorithm bytes from the members on this rank's node. */
+static uint64_t node_member_bytes(const struct atp_state *st, int reduce)
+{
+	uint64_t row = ep_ascend_row_bytes(&st->geo.p) + (st->geo.p.quant ? 4 : 0), n = 0;
+	for (int i = 0; i < st->geo.moe_tp; i++) {
+		if (st->tpnet && ep_atpnet_remote(&st->tpn, i))
+			continue;
+		n += reduce ? st->rows_of[st->g] * 2 * (uint64_t)st->geo.p.hidden : st->rows_of[i] * row;
+	}
+	return n;
+}
+
 /* After an op's timed loop across nodes: its figures for the node's report
  * (nvl: the bytes that stay in the node; the MoE-TP and attention ops all). */
 static void atp_op_leave(void *p, const struct ep_op_desc *op, int index, uint64_t alg)
 {
 	struct atp_state *st = p;
-	uint64_t none[EP_MAX_NODES] = {0}, nvl = alg;
-	const uint64_t *bytes = none;
+	uint64_t bytes[EP_MAX_NODES] = {0}, nvl = alg;
 	if (!st->nodes_job)
 		return;
-	if (op->tag == OP_DISPATCH) {
-		bytes = st->coll.net_bytes[0];
-		nvl = st->node_rows[0] * (ep_ascend_row_bytes(&st->geo.p) + (st->geo.p.quant ? 4 : 0));
-	} else if (op->tag == OP_COMBINE) {
-		bytes = st->coll.net_bytes[1];
-		nvl = st->node_rows[1] * 2 * (uint64_t)st->geo.p.hidden;
+	if (op->tag == OP_DISPATCH || op->tag == OP_COMBINE) {
+		int c = op->tag == OP_COMBINE;
+		/* the collective counts per EP node (EP rank / its P): world node of its first EP rank there */
+		for (int k = 0; k < st->geo.moe_ep; k += st->coll.P)
+			bytes[ep_node(st, k)] = st->coll.net_bytes[c][k / st->coll.P];
+		nvl = st->node_rows[c] * (c ? 2 * (uint64_t)st->geo.p.hidden
+					    : ep_ascend_row_bytes(&st->geo.p) + (st->geo.p.quant ? 4 : 0));
+	} else if (st->tpnet && op->tag == OP_GATHER) {
+		memcpy(bytes, st->tpn.net_bytes[0], sizeof(bytes));
+	} else if (st->tpnet && op->tag == OP_REDUCE) {
+		memcpy(bytes, st->tpn.net_bytes[1], sizeof(bytes));
+	}
+	if (op->tag == OP_GATHER || op->tag == OP_REDUCE) /* nvl: what the node's memory carries */
+		nvl = node_member_bytes(st, op->tag == OP_REDUCE);
+	if (op->tag == OP_NODE && st->attn.net) { /* as DeepEP's layer: over the network, the rest in the node */
+		uint64_t wire = 0;
+		memcpy(bytes, st->attn_net.net_bytes, sizeof(bytes));
+		for (int m = 0; m < EP_MAX_NODES; m++)
+			wire += bytes[m];
+		nvl = alg > wire ? alg - wire : 0;
 	}
 	ep_endpoint_figures(&st->net, index, alg, nvl, bytes);
 }
@@ -817,9 +1001,9 @@ static void atp_op_leave(void *p, const struct ep_op_desc *op, int index, uint64
 static const struct ep_op_desc atp_ops[] = {
 	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | EP_OPS_A2A, .tag = OP_DISPATCH, .run = dispatch_run, .check = dispatch_check,
 	 .bytes = dispatch_bytes, .recv_rows = dispatch_recv_rows, .outputs = dispatch_outputs, .receives = 1},
-	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | EP_OPS_A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = gather_prepare,
+	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | EP_OPS_A2A | EP_OPS_MOE_TP, .tag = OP_GATHER, .prepare = gather_prepare,
 	 .run = gather_run, .check = gather_check, .bytes = gather_bytes, .outputs = gather_outputs},
-	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | EP_OPS_A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = reduce_prepare,
+	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | EP_OPS_A2A | EP_OPS_MOE_TP, .tag = OP_REDUCE, .prepare = reduce_prepare,
 	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
 	{.name = "ep_combine", .mask = EP_OPS_COMBINE | EP_OPS_A2A, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},

@@ -1082,12 +1082,9 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (ll && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
 		return fail(err, len, "%s with %d ranks per node: tp must divide the ranks of a node or be a multiple of them "
 				      "(a group that spans nodes holds whole nodes)", text, o->ranks_per_node);
-	if (asc && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] &&
-	    (p->v[EP_PAR_TP] % o->ranks_per_node || p->v[EP_PAR_MOE_TP] > 1))
-		return fail(err, len, "%s with %d ranks per node: with --ep-semantics ascend tp must divide the ranks of a node%s",
-			    text, o->ranks_per_node, p->v[EP_PAR_TP] % o->ranks_per_node
-				? " or be a multiple of them (a group that spans nodes holds whole nodes)"
-				: "; with Ascend's MoE-TP stage (moe_tp > 1) an attention-TP group of whole nodes is not built");
+	if (asc && o->ranks_per_node > 0 && o->ranks_per_node % p->v[EP_PAR_TP] && p->v[EP_PAR_TP] % o->ranks_per_node)
+		return fail(err, len, "%s with %d ranks per node: with --ep-semantics ascend tp must divide the ranks of a node "
+				      "or be a multiple of them (a group that spans nodes holds whole nodes)", text, o->ranks_per_node);
 	if (!nodes && !ll && (strcmp(o->command, "intranode") || o->ranks_per_node > 0))
 		return fail(err, len, "%s on %d ranks: the MoE layer of a parallel configuration runs in epbench intranode, "
 				      "internode and low-latency", text, R);
@@ -1100,10 +1097,6 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (asc && p->v[EP_PAR_MOE_TP] > 1 && ll)
 		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs in epbench intranode and internode; in %s "
 				      "it is not built", text, o->command);
-	if (asc && p->v[EP_PAR_MOE_TP] > 1 && nodes && o->ranks_per_node % p->v[EP_PAR_MOE_TP])
-		return fail(err, len, "%s with %d ranks per node: Ascend's MoE-TP stage across nodes runs with moe_tp dividing "
-				      "the ranks of a node (its groups in a node, the MoE-EP groups over the network); MoE-TP "
-				      "groups of whole nodes are not built", text, o->ranks_per_node);
 	if (asc && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
 		return fail(err, len, "%s: %s with Ascend's MoE-TP stage (moe_tp > 1) is not built%s", text,
 			    o->comm_quant ? "--comm-quant int8" : "--shared-experts",

@@ -121,6 +121,7 @@ struct ep_ascend {
 	struct ep_transport *net;   /* the endpoint, or NULL */
 	int peer_stride, peer_base; /* EP rank q is transport peer q * peer_stride + peer_base (ep_ascend_net_group) */
 	uint32_t net_sends;         /* collective sends so far: each signalled every remote rank once */
+	uint32_t *ledger;           /* NULL, or signals sent to each world rank by every user of the transport (ep_ascend_net_ledger) */
 	uint32_t combines;          /* combines so far: the landing set a combine uses is its parity */
 	uint64_t net_bytes[2][EP_ASCEND_MAX_NODES];  /* bytes put to each node by the last dispatch [0] and combine [1] */
 	int64_t start_ns;                          /* the last op's start (ep_now_ns) */
@@ -146,6 +147,13 @@ int ep_ascend_attach_net(struct ep_ascend *ctx, struct ep_transport *net);
  * EP rank q is transport peer (world rank) q * stride + base. Before
  * ep_ascend_peers; without it EP rank = world rank. */
 void ep_ascend_net_group(struct ep_ascend *ctx, int stride, int base);
+/* Another module signals some of the group's peers over the same
+ * transport (cli/ascend_tp.c: its attention-TP and MoE-TP groups across
+ * nodes): ledger[w] counts every signal this rank sent to world rank w,
+ * each user adds its own, and a wait for w waits for ledger[w] (every
+ * exchange is symmetric per pair and runs in the same order on both
+ * sides). Before the first op; the caller owns ledger [world ranks]. */
+void ep_ascend_net_ledger(struct ep_ascend *ctx, uint32_t *ledger);
 /* The transport peers (world ranks) of the group's ranks on other nodes
  * (the full mesh to connect); returns how many. */
 int ep_ascend_peers(const struct ep_ascend *ctx, int *peers);

@@ -42,6 +42,11 @@ static int peer(const struct ep_ascend *ctx, int q)
 	return q * ctx->peer_stride + ctx->peer_base;
 }
 
+void ep_ascend_net_ledger(struct ep_ascend *ctx, uint32_t *ledger)
+{
+	ctx->ledger = ledger;
+}
+
 int ep_ascend_peers(const struct ep_ascend *ctx, int *peers)
 {
 	int n = 0;
@@ -65,8 +70,12 @@ int ep_ascend_net_signal(struct ep_ascend *ctx)
 	int R = ctx->p.num_ranks;
 	for (int i = 1; ctx->net && i < R; i++) {
 		int q = (ctx->rank + i) % R, rc;
-		if (!ascend_is_local(ctx, q) && (rc = ep_transport_signal(ctx->net, peer(ctx, q))))
+		if (ascend_is_local(ctx, q))
+			continue;
+		if ((rc = ep_transport_signal(ctx->net, peer(ctx, q))))
 			return net_fail(ctx, rc);
+		if (ctx->ledger)
+			ctx->ledger[peer(ctx, q)]++;
 	}
 	ctx->net_sends++;
 	return 0;
@@ -87,7 +96,7 @@ int ep_ascend_net_wait(struct ep_ascend *ctx, int record)
 			continue;
 		int64_t t0 = ep_now_ns();
 		ep_traffic_waits(ctx->waiter->traffic, peer(ctx, ctx->rank), peer(ctx, q)); /* for the state block */
-		int rc = ep_transport_wait(ctx->net, peer(ctx, q), ctx->net_sends);
+		int rc = ep_transport_wait(ctx->net, peer(ctx, q), ctx->ledger ? ctx->ledger[peer(ctx, q)] : ctx->net_sends);
 		ctx->waiter->wait_ns += ep_now_ns() - t0;
 		if (rc)
 			return net_fail(ctx, rc);

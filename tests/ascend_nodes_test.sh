@@ -7,7 +7,10 @@
 # Ascend's MoE-TP stage across nodes (MoE-TP groups in a node, the strided MoE-EP groups over the network) at
 # 2x2 and 2x4 in bf16 and int8, the same bytes as one host, a hang and a corrupt gathered block named; a layer
 # (moe_tp = 1) whose attention-TP group holds whole nodes: checked, its node lines, the same bytes as one host,
-# a corrupt gathered row named, a hang in attn_tp_gather named with its phase and peer;
+# a corrupt gathered row named, a hang in attn_tp_gather named with its phase and peer; MoE-TP groups of whole
+# nodes (the MoE-TP gather and reduce over the network): checked, node lines, the same bytes as one host, a hang
+# in moe_tp_gather named with its phase and peer; with an attention-TP group of whole nodes too (moe_tp > 1):
+# the same bytes as one host, a hang in attn_tp_gather named;
 # refusals that remain (exit 2, one line). Nodes run in network namespaces where the machine allows it, else on
 # loopback (case names say which). Ends with "N passed, N failed, N skipped".
 set -u
@@ -142,6 +145,36 @@ if cluster "moe_tp_hang_exit_4" 4 60 2 $tpf -n 4 -w 0 --fault hang:1; then
 	expect "moe_tp_hang_named_phase_and_peer" "rank 3 \(node 1\) in phase [a-z_.]+: tcp: no signal from rank 1 \(node 0\)"
 	expect "moe_tp_hang_named_rank" "rank 1 made no progress .* in phase fault\.hang"
 fi
+# MoE-TP groups of whole nodes (cli/ascend_tpnet.h): the gather and the reduce cross nodes, checked, node lines;
+# the same bytes as one host (4 nodes x 2: MoE-EP groups over the network too); a hang named with phase and peer
+tpn="-t 16 --hidden 128 -e 8 -k 3 -n 1 -w 0 --seed 5 --ep-semantics ascend --uneven-tokens 1 --timeout 20"
+if cluster "2x2_moe_tp_whole_nodes" 0 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=4,moe_ep=1 $tpn; then
+	expect "2x2_moe_tp_whole_nodes_pass" "^# verdict: PASS"
+	tp_phases "2x2_moe_tp_whole_nodes_phases"
+	expect "2x2_moe_tp_whole_nodes_gather_crosses" "^#   link 1->0 moe_tp_gather +[0-9.]+[KM]? in"
+	expect "2x2_moe_tp_whole_nodes_reduce_crosses" "^#   link 0->1 moe_tp_reduce +[0-9.]+[KM]? in"
+fi
+# 4 x 2 with the attention-TP group of whole nodes too (tp = moe_tp = 4): both gathers and the reduce cross nodes
+tpn4="$tpn --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 --dtype int8"
+if cluster "4x2_moe_tp_attn_tp_whole_nodes_int8_dump" 0 90 4 --ranks-per-node 2 $tpn4 --dump "$tmp/w2"; then
+	expect "4x2_attn_tp_whole_nodes_gather_crosses" "^#   link 1->0 attn_tp_gather +[0-9.]+[KM]? in"
+	timeout -k 2 90 "$EPBENCH" intranode -r 8 $tpn4 --num-groups 2 --num-topk-groups 2 --dump "$tmp/w1" >"$tmp/out" 2>&1
+	if [ "$?" -eq 0 ] && [ -f "$tmp/w1/rank7/moe_tp_reduced_x.npy" ] && diff -r "$tmp/w1" "$tmp/w2" >"$tmp/out" 2>&1
+	then ok "moe_tp_whole_nodes_same_bytes_as_one_host"
+	else bad "moe_tp_whole_nodes_same_bytes_as_one_host" "dumps of 4 nodes x 2 ranks and of -r 8 differ"; fi
+fi
+if cluster "moe_tp_whole_nodes_hang_exit_4" 4 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=4,moe_ep=1 \
+	-e 8 -k 2 -t 16 --hidden 128 -n 4 -w 0 --ep-semantics ascend --timeout 4 --fault hang:3:moe_tp_gather; then
+	# rank 3 is member 3 of MoE-TP group 0 = [0..3] (nodes 0 and 1): ranks 0 and 1 wait for it over the network
+	expect "moe_tp_whole_nodes_hang_named_phase_and_peer" \
+		"rank [01] \(node 0\) in phase moe_tp_gather[a-z.]*: tcp: no signal from rank [23] \(node 1\)"
+	expect "moe_tp_whole_nodes_hang_named_rank" "rank 3 made no progress .* in phase fault\.hang"
+fi
+if cluster "moe_tp_attn_tp_whole_nodes_hang_exit_4" 4 60 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 \
+	-e 8 -k 2 -t 16 --hidden 128 -n 4 -w 0 --ep-semantics ascend --timeout 4 --fault hang:1:attn_tp_gather; then
+	expect "moe_tp_attn_tp_whole_nodes_hang_named_phase_and_peer" \
+		"rank [23] \(node 1\) in phase attn_tp_gather: tcp: no signal from rank [01] \(node 0\)"
+fi
 sleep 1
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 [ "$(ls /dev/shm | wc -l)" -eq "$shm_before" ] && ok "nothing_left_in_dev_shm" || bad "nothing_left_in_dev_shm" "$(ls /dev/shm)"
@@ -155,10 +188,6 @@ refused() {
 }
 refused "layer_tp_straddles_nodes" "tp must divide the ranks of a node or be a multiple of them" --nodes 2 \
 	--ranks-per-node 3 -e 12 -k 2 $small --parallel dp=3,tp=2,moe_tp=1,moe_ep=6
-refused "layer_moe_tp_attn_tp_whole_nodes" "with Ascend's MoE-TP stage .* an attention-TP group of whole nodes is not built" \
-	--nodes 2 --ranks-per-node 2 -e 8 -k 2 $small --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
-refused "layer_moe_tp_whole_nodes" "MoE-TP groups of whole nodes are not built" --nodes 2 --ranks-per-node 2 -e 8 -k 2 \
-	$small --parallel dp=2,tp=2,moe_tp=4,moe_ep=1
 refused "layer_moe_tp_comm_quant" "--comm-quant int8 with Ascend's MoE-TP stage .* is not built" --nodes 2 \
 	--ranks-per-node 2 -e 8 -k 2 $small --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --comm-quant int8
 refused "soak_across_nodes" "soak" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small --soak 3

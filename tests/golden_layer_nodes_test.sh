@@ -1,7 +1,8 @@
 #!/bin/sh
 # golden_layer_nodes_test.sh - `epbench golden internode --nodes N --ranks-per-node P --parallel ...`: a MoE
 # layer across nodes. The manifest records the node layout; DeepEP's layer in allgather mode and Ascend's
-# (moe_tp 1, also with an attention-TP group of whole nodes, and with its MoE-TP stage) have the tensors of
+# (moe_tp 1, also with an attention-TP group of whole nodes, and with its MoE-TP stage, also with MoE-TP and
+# attention-TP groups of whole nodes) have the tensors of
 # the same world on one host; DeepEP's a2a layer whose MoE-EP groups span nodes
 # has internode's EP semantics in each group (num_tokens_per_rdma_rank, combine per node then across, as the
 # run's checks): golden equals the --dump of the same job run across emulated nodes, verify internode passes
@@ -24,7 +25,8 @@ for args in "--parallel dp=2,tp=2,moe_tp=1,moe_ep=4" \
 	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --ep-semantics ascend --dtype int8 -k 2" \
 	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --hidden 256 --dtype fp8 --bias 1" \
 	"--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend --dtype int8 -k 2" \
-	"--parallel dp=1,tp=4,moe_tp=1,moe_ep=4 --ep-semantics ascend --dtype int8 -k 2 --uneven-tokens 1"; do
+	"--parallel dp=1,tp=4,moe_tp=1,moe_ep=4 --ep-semantics ascend --dtype int8 -k 2 --uneven-tokens 1" \
+	"--parallel dp=1,tp=4,moe_tp=4,moe_ep=1 --ep-semantics ascend --dtype int8 -k 2"; do
 	i=$((i + 1))
 	A="internode --nodes 2 --ranks-per-node 2 $S $args"
 	run "golden_$i" 0 60 golden $A --out "$tmp/g$i" || continue

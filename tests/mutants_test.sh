@@ -117,6 +117,9 @@ mutant "layer_net_world_reduce_descending" cli/moe_layer_net.c \
 mutant "layer_tpnet_block_from_wrong_peer" cli/moe_layer_tpnet.c \
 	"	char *b = layer_net_recv_block(st, p % st->P, node_of(st, p)," "	char *b = layer_net_recv_block(st, (p + 1) % st->P, node_of(st, p)," \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
+mutant "ascend_tpnet_block_from_wrong_member" cli/ascend_tpnet.c \
+	"	const uint8_t *b = n->region + gather_at(n, p);" "	const uint8_t *b = n->region + gather_at(n, (p + 1) % n->moe_tp);" \
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 128 -e 8 -k 3 -n 1 -w 0 --ep-semantics ascend --parallel dp=2,tp=2,moe_tp=4,moe_ep=1
 # Ascend semantics (collectives/ascend.c): the int8 scale as amax/127 instead of 1/(127/amax), the
 # weighted sum fused (fmaf; its kernel is in combine_kernels.c) instead of Muls then Add, the slots summed
 # backwards (shared experts first)
@@ -156,6 +159,11 @@ mutant "ascend_attn_gather_block_from_wrong_member" cli/attn_gather.c \
 	"? a->net->recv + (size_t)i * a->slot_rows" "? a->net->recv + (size_t)((i + 1) % a->tp) * a->slot_rows" \
 	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 -n 2 -w 1 --timeout 10 \
 	--ep-semantics ascend --parallel dp=1,tp=4,moe_tp=1,moe_ep=4
+# the same with Ascend's MoE-TP stage (cli/ascend_tp.c: its attention-TP group of whole nodes over its own mesh)
+mutant "ascend_tp_attn_gather_block_from_wrong_member" cli/attn_gather.c \
+	"? a->net->recv + (size_t)i * a->slot_rows" "? a->net->recv + (size_t)((i + 1) % a->tp) * a->slot_rows" \
+	wide internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 128 -e 8 -k 2 -n 1 -w 0 --timeout 10 \
+	--ep-semantics ascend --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
 # Low-latency mode's MoE-TP stage (cli/ll_layer.c): a gathered block taken from the wrong member,
 # and the reduce summing from member 0 instead of in rotation order from the owner (moe_tp 4 shows it)
 mutant "ll_layer_block_from_wrong_member" cli/ll_layer.c \
