@@ -145,7 +145,7 @@ mutant "ascend_tp_block_from_wrong_peer" cli/ascend_tp.c \
 	"		int i = (st->g + b) % M;" "		int i = (st->g + b + (b > 0)) % M;" \
 	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
 mutant "ascend_tp_reduce_not_rotated" cli/ascend_tp.c \
-	"		int m = (st->g + k) % M, j" "		int m = k, j" \
+	"		int m = (st->g + k) % M;" "		int m = k;" \
 	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
 # Ascend's MoE-TP stage across nodes (cli/ascend_tp.c): MoE-EP group g's network peers taken from group g + 1,
 # a rank swapped between EP groups (the signals still pair up, the rows land in the other group's areas)
