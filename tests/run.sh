@@ -47,12 +47,20 @@ for t in "$@"; do
 done
 # EP_TEST_SCRIPTS: the scripts to run instead of every tests/*_test.sh;
 # EP_TEST_LATER: script names this run leaves to a later step of the same
-# job (.ci/run runs soft_roce_test.sh under the sanitizers), counted skipped
+# job (.ci/run runs soft_roce_test.sh under the sanitizers); EP_TEST_LONG:
+# names left to `make test-long` (CI's budget: its fuzzing covers
+# fuzz_test.sh's smoke run and more). Both are counted skipped, with why.
 for s in ${EP_TEST_SCRIPTS:-"$here"/*_test.sh}; do
 	[ -e "$s" ] || continue
 	case " ${EP_TEST_LATER:-} " in
 	*" $(basename "$s") "*)
 		echo "SKIP  $(basename "$s"): runs in a later step of this job (EP_TEST_LATER)"
+		skipped=$((skipped + 1))
+		continue ;;
+	esac
+	case " ${EP_TEST_LONG:-} " in
+	*" $(basename "$s") "*)
+		echo "SKIP  $(basename "$s"): left to make test-long (EP_TEST_LONG)"
 		skipped=$((skipped + 1))
 		continue ;;
 	esac
