@@ -52,18 +52,14 @@ done
 # fuzz_test.sh's smoke run and more). Both are counted skipped, with why.
 for s in ${EP_TEST_SCRIPTS:-"$here"/*_test.sh}; do
 	[ -e "$s" ] || continue
-	case " ${EP_TEST_LATER:-} " in
-	*" $(basename "$s") "*)
-		echo "SKIP  $(basename "$s"): runs in a later step of this job (EP_TEST_LATER)"
+	why=""
+	case " ${EP_TEST_LATER:-} " in *" $(basename "$s") "*) why="runs in a later step of this job (EP_TEST_LATER)" ;; esac
+	case " ${EP_TEST_LONG:-} " in *" $(basename "$s") "*) why="left to make test-long (EP_TEST_LONG)" ;; esac
+	if [ -n "$why" ]; then
+		echo "SKIP  $(basename "$s"): $why"
 		skipped=$((skipped + 1))
-		continue ;;
-	esac
-	case " ${EP_TEST_LONG:-} " in
-	*" $(basename "$s") "*)
-		echo "SKIP  $(basename "$s"): left to make test-long (EP_TEST_LONG)"
-		skipped=$((skipped + 1))
-		continue ;;
-	esac
+		continue
+	fi
 	run_one 900 sh "$s"
 done
 echo "# seconds each (the slowest 12):"
