@@ -4,6 +4,7 @@
 # level: a port down, ports at two rates, no RoCE v2 GID, a small MTU, the
 # locked-memory limit, NUMA balancing, the CPU governor. Ends with
 # "N passed, N failed, N skipped".
+# run.sh: alone (it compares nodes' copy bandwidth and link rates: a script beside it would skew them)
 set -u
 SUBCOMMAND=accept
 . "$(dirname "$0")/lib.sh"

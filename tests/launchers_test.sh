@@ -2,6 +2,7 @@
 # launchers_test.sh - a 2-node job under Open MPI's mpirun with no variable
 # set by hand: nodes and node rank from OMPI_COMM_WORLD_*, the master
 # address through PMIx. Ends with "N passed, N failed, N skipped".
+# run.sh: alone (Open MPI's mpirun, where installed, keeps segments in /dev/shm that other scripts count)
 set -u
 SUBCOMMAND=internode
 . "$(dirname "$0")/lib.sh"

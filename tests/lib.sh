@@ -70,7 +70,9 @@ expect() { grep -qE -- "$2" "$tmp/out" && ok "$1" || bad "$1" "no line matching 
 
 # ---- emulated clusters ------------------------------------------------------
 
-port=$((20000 + ($$ * 13) % 20000))
+# Ports of TCP runs: a range of 5000 per tests/run.sh worker slot (EP_TEST_SLOT,
+# scripts run side by side never share one), spread within it by the pid.
+port=$((20000 + ${EP_TEST_SLOT:-0} % 4 * 5000 + ($$ * 13) % 4000))
 next_port() { port=$((port + 7)); }
 
 # where: netns when namespaces work here (root, veth, bridge), else loopback;

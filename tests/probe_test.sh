@@ -91,14 +91,16 @@ sleep 0.3
 [ -z "$(live_ranks)" ] && [ -z "$(ours_named epbench-n0)" ] && ok "sigint_no_orphans" || bad "sigint_no_orphans" "left: $(live_ranks)"
 
 # 11. SIGSTOP of rank 1 in a node job: rank 1 must be named, with the timeout in force
-"$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 1000000 -w 1 --timeout 3 >"$tmp/out" 2>&1 &
+"$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 16 -k 4 -n 1000000 -w 1 --timeout 5 >"$tmp/out" 2>&1 &
 lp=$!
-sleep 2.5
+# once rank 1 runs (a loaded machine forks late), give it time to reach its ops
+wait_rank epbench-r1 >/dev/null
+sleep 2
 kill_ranks STOP epbench-r1
 wait $lp; got=$?
 kill_ranks 9 epbench-r1
 [ "$got" -eq 4 ] && ok "stopped_rank_exit_4" || bad "stopped_rank_exit_4" "exit $got"
-expect "stopped_rank_1_named" "on node 0, rank 1 is stopped .*--timeout 3.0 s"
+expect "stopped_rank_1_named" "on node 0, rank 1 is stopped .*--timeout 5.0 s"
 
 # 12. smaller ones
 printf '0 1\r\n2 3\r\n' >"$tmp/crlf.txt"

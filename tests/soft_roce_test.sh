@@ -4,6 +4,7 @@
 # a script both guests run); a second, short boot checks that one node's failure
 # ends the run. When qemu cannot run here every case is skipped with
 # the harness's reason. Ends with "N passed, N failed, N skipped".
+# run.sh: alone (two qemu guests take both cores; their boot has deadlines)
 set -u
 here=$(dirname "$0")
 HARNESS=${SOFT_ROCE:-$here/../scripts/soft-roce.sh}
@@ -240,7 +241,9 @@ else
 fi
 
 # One node fails while the other would run on: the harness returns the failed
-# node's status, names it, and stops the other after --grace seconds.
+# node's status, names it, and stops the other after --grace seconds. node0
+# may still be booting or waiting for node1's ping when node1 gives up: any
+# phase it is named in will do.
 start=$(date +%s)
 # shellcheck disable=SC2016  # expanded in the guest
 TMPDIR=$tmp/runs "$HARNESS" --timeout 120 --grace 5 -- sh -c 'if [ "$NODE_RANK" = 1 ]; then echo giving up; exit 3; fi; sleep 600' \
@@ -248,7 +251,7 @@ TMPDIR=$tmp/runs "$HARNESS" --timeout 120 --grace 5 -- sh -c 'if [ "$NODE_RANK" 
 got=$?
 secs=$(( $(date +%s) - start ))
 if [ "$got" -eq 3 ] && grep -q '^\[node1\] giving up' "$tmp/fail.log" &&
-   grep -q '^soft-roce: node1 exit 3; still running 5 s later, stopped: node0 (running the command)' "$tmp/fail.log" && [ "$secs" -le 120 ]; then
+   grep -q '^soft-roce: node1 exit 3; still running 5 s later, stopped: node0 (' "$tmp/fail.log" && [ "$secs" -le 120 ]; then
 	ok node_failure_ends_run
 else
 	bad node_failure_ends_run "exit $got (want 3) after $secs s" "$tmp/fail.log"
