@@ -22,6 +22,9 @@
  *   get_value_from_env("MOE_EXPERT_TOKEN_NUMS_TYPE", 1), checked to be 0 or 1
  *   ("expert_token_nums_type is invalid"); A2_DEEPEP.md says the same.
  *   0 -> --expert-counts prefix, 1 -> counts; normal-mode commands only.
+ * EPBENCH_COPY_PROBE: epbench's own, for harnesses that run many small
+ *   correctness runs (tests/lib.sh, a CI job's environment): off (or 0)
+ *   -> --copy-probe off, on (or 1) -> on; every command that runs points.
  *
  * An empty variable counts as unset (as getenv-based readers that test for
  * a value do).
@@ -62,6 +65,17 @@ int ep_deploy_env_bool(const char *v)
 	return -1;
 }
 
+/* EPBENCH_COPY_PROBE: on/1 or off/0. */
+static int on_off(const char *v)
+{
+	return !strcmp(v, "on") || !strcmp(v, "1") ? 1 : !strcmp(v, "off") || !strcmp(v, "0") ? 0 : -1;
+}
+
+static void set_copy_probe(struct ep_options *o, int m)
+{
+	o->copy_probe_off = !m;
+}
+
 static void set_int8(struct ep_options *o, int m)
 {
 	o->dtype = m ? EP_DTYPE_INT8 : EP_DTYPE_BF16;
@@ -84,6 +98,7 @@ static const struct env_var vars[] = {
 	 "1 or 0 (true/false)", {"fp8", "bf16"}, set_bf16_dispatch},
 	{"MOE_EXPERT_TOKEN_NUMS_TYPE", EP_SCOPE_NORMAL, 0, "expert-counts", zero_one,
 	 "0 (prefix sums) or 1 (per-expert counts)", {"prefix", "counts"}, set_token_nums},
+	{"EPBENCH_COPY_PROBE", EP_SCOPE_RUN, 0, "copy-probe", on_off, "on or off (1 or 0)", {"off", "on"}, set_copy_probe},
 };
 #define NVARS (int)(sizeof(vars) / sizeof(vars[0]))
 
@@ -130,6 +145,8 @@ int ep_deploy_env_apply(unsigned scope, struct ep_options *o, ep_deploy_getenv_f
 			snprintf(err, len, "environment %s='%s': want %s", v->name, q, v->want);
 			return -EP_EUSAGE;
 		}
+		if (v->scope == EP_SCOPE_RUN && !(scope & EP_SCOPE_RUN))
+			continue; /* a command that runs nothing: nothing to say */
 		if ((scope & v->not_scope) && (scope & v->scope)) /* both modes (mixed, plan): one --dtype for both */
 			note(o, "%s=%s not applied (%s runs both modes: say --%s on the command line)", v->name, q,
 			     o->command, v->option);

@@ -103,6 +103,7 @@ static const struct opt_def opt_table[] = {
 	{"iters", 'n', K_INT, F(iters), 1, 1000000, .def = "20", .metavar = "N", .help = "timed iterations", .scope = RUN},
 	{"warmup", 'w', K_INT, F(warmup), 0, 1000000, .def = "5", .metavar = "N", .help = "warm-up iterations", .scope = RUN},
 	{"check", 'c', K_BOOL, F(check), .def = "1", .metavar = "0|1", .help = "check every output byte against reference/", .scope = RUN},
+	{"copy-probe", 0, K_ENUM, F(copy_probe_off), .choices = "on|off", .def = "on", .metavar = "on|off", .help = "measure the host's memcpy bandwidth before the run (the copy % column and --min-copy); off saves its 0.3-1 s in many small correctness runs: copy reads - (also EPBENCH_COPY_PROBE)", .scope = RUN},
 	{"cached", 0, K_FLAG, F(cached), .help = "time dispatch with the previous handle (cached mode)", .scope = NORMAL},
 	{"op", 0, K_ENUM, F(ops), .choices = "dispatch|combine|both", .values = op_values, .def = "both", .metavar = "dispatch|combine|both", .help = "ops to time", .scope = RUN},
 	{"timeout", 0, K_CUSTOM, F(timeout_s), .parse = parse_timeout, .def = "60", .metavar = "SECS", .help = "deadline of any single wait", .scope = RUN},

@@ -78,6 +78,7 @@ struct ep_options {
 	char *routing_path;               /* --routing file:PATH or trace:FILE (its trace in routing.trace) */
 	struct ep_eplb_spec eplb;         /* --redundant-experts, --eplb-*, --expert-placement, --replica-policy */
 	int iters, warmup, check, cached, ops;
+	int copy_probe_off;               /* --copy-probe off: no memcpy probe (a --min-copy gate probes anyway) */
 	double timeout_s;                 /* deadline of any single wait */
 	int numa;                         /* pin ranks to CPUs / NUMA nodes */
 	const char *json_path, *csv_path, *dump_dir;

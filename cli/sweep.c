@@ -66,6 +66,14 @@ void ep_command_routing_free(struct ep_routing *r)
 }
 
 /* The sweep's points, in order (ranks outermost, hidden innermost). */
+/* The host copy bandwidth of `threads` threads (cli/hostinfo.h), or 0 (the
+ * copy figures read "-") with --copy-probe off, unless a --min-copy gate
+ * needs it. */
+static double copy_gbs(const struct ep_options *o, int threads)
+{
+	return o->copy_probe_off && !ep_gates_need_copy(&o->gates) ? 0 : ep_host_copy_gbs(threads);
+}
+
 static struct ep_point *make_points(const struct ep_options *o, int fixed_ranks, int *n)
 {
 	int nr = fixed_ranks ? 1 : o->ranks.n;
@@ -311,7 +319,7 @@ static void fill_meta(const struct ep_command *cmd, const struct ep_options *o, 
 		.warnings = t->warnings,
 		.hostname = h->hostname, .cpu_model = h->cpu_model, .cores = h->cores,
 		.numa_nodes = h->numa_nodes, .mem_total = h->mem_total,
-		.copy_gbs = r->reporter ? ep_host_copy_gbs(copy_threads) : 0, .copy_threads = copy_threads,
+		.copy_gbs = r->reporter ? copy_gbs(o, copy_threads) : 0, .copy_threads = copy_threads,
 		.traffic = t->traffic, .provenance = &t->prov,
 	};
 }
@@ -438,7 +446,7 @@ static void report_point(const struct ep_command *cmd, const struct ep_options *
 	const struct ep_run_result *res = &pts[i].res;
 	if (r->reporter) {
 		int here = r->ranks_here ? r->ranks_here : pts[i].ranks;
-		double copy = r->nodes ? 0 : ep_host_copy_gbs(here < h->cores ? here : h->cores);
+		double copy = r->nodes ? 0 : copy_gbs(o, here < h->cores ? here : h->cores);
 		ep_gates_apply(gates, &pts[i], copy);
 		ep_table_point(stdout, &pts[i], copy, o->verbose);
 		ep_table_soak(stdout, &pts[i], m->command_line, o->seed);

@@ -140,6 +140,14 @@ static void baseline_limits(const struct ep_gates *g, struct ep_point *pt)
 	}
 }
 
+int ep_gates_need_copy(const struct ep_gates *g)
+{
+	for (int i = 0; i < g->n; i++)
+		if (g->g[i].kind == EP_GATE_MIN_COPY)
+			return 1;
+	return 0;
+}
+
 int ep_gates_apply(const struct ep_gates *g, struct ep_point *pt, double copy_gbs)
 {
 	struct ep_run_result *r = &pt->res;

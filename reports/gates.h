@@ -57,4 +57,7 @@ void ep_gates_free(struct ep_gates *g);
  * host copy bandwidth of the point (0: unknown). Returns the misses. */
 int ep_gates_apply(const struct ep_gates *g, struct ep_point *pt, double copy_gbs);
 
+/* Whether a gate needs the host copy bandwidth (--min-copy). */
+int ep_gates_need_copy(const struct ep_gates *g);
+
 #endif

@@ -41,9 +41,12 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet)
 		e = e ? e : w + strlen(w);
 		fprintf(out, "# warning: %.*s\n", (int)(e - w), w);
 	}
-	fprintf(out, "# host %s: %s, %d cores, %d NUMA node%s; memcpy %.2f GB/s with %d thread%s\n",
-		m->hostname, m->cpu_model, m->cores, m->numa_nodes, m->numa_nodes == 1 ? "" : "s",
-		m->copy_gbs, m->copy_threads, m->copy_threads == 1 ? "" : "s");
+	char copy[64] = "memcpy not measured (--copy-probe off)";
+	if (m->copy_gbs > 0)
+		snprintf(copy, sizeof(copy), "memcpy %.2f GB/s with %d thread%s", m->copy_gbs, m->copy_threads,
+			 m->copy_threads == 1 ? "" : "s");
+	fprintf(out, "# host %s: %s, %d cores, %d NUMA node%s; %s\n", m->hostname, m->cpu_model, m->cores,
+		m->numa_nodes, m->numa_nodes == 1 ? "" : "s", copy);
 	fprintf(out, "#\n");
 columns:
 	fprintf(out, "# %5s %7s %6s %-16s %9s %9s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s %6s %7s\n",

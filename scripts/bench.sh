@@ -36,6 +36,9 @@ if [ -n "$JSON" ] && ! [ -d "$(dirname "$JSON")" -a -w "$(dirname "$JSON")" ]; t
 	echo "bench: cannot write '$JSON': no writable directory $(dirname "$JSON")" >&2; exit 2
 fi
 [ -n "$INSTALL" ] && scripts/install-deps.sh --with-mpi --with-iperf
+# the ratios are to the copy probe: never skip it, whatever the caller's environment says
+EPBENCH_COPY_PROBE=on
+export EPBENCH_COPY_PROBE
 make --no-print-directory SANITIZER= epbench >/dev/null
 if [ -n "$QUICK" ]; then
 	NORMAL="-t 512 --hidden 1024 -k 8 -e 64" LL="-t 32 --hidden 1024 -k 8 -e 64" ITERS=5 LLITERS=20 E3="-e 96"

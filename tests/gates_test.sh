@@ -4,6 +4,8 @@
 # Ends with "N passed, N failed, N skipped".
 set -u
 SUBCOMMAND=intranode
+# the copy figures are checked here (--min-copy, the plot's copy series)
+EPBENCH_COPY_PROBE=on
 . "$(dirname "$0")/lib.sh"
 
 shape="-r 2 -t 64 --hidden 512 -e 8 -k 2 -n 12 -w 1"

@@ -13,6 +13,10 @@
 # machine (a second test run, a benchmark) is neither an orphan nor killed.
 EP_TEST_TAG=${EP_TEST_TAG:-$$.$(date +%s%N)}
 export EP_TEST_TAG
+# No host copy probe in each of the thousands of small runs (0.3-1 s of a
+# 2-core machine each); a script that checks the copy figures sets it on.
+EPBENCH_COPY_PROBE=${EPBENCH_COPY_PROBE:-off}
+export EPBENCH_COPY_PROBE
 EPBENCH=${EPBENCH:-./epbench}
 lib_here=$(cd "$(dirname "$0")" && pwd)
 cluster_sh="$lib_here/../scripts/netns-cluster.sh"
