@@ -1,8 +1,8 @@
 /* ll_layer.c - `epbench low-latency --parallel` with moe_tp > 1: DeepEP's low-latency dispatch and combine inside each strided MoE-EP group, with the MoE-TP stage between.
  *
  * parallel-semantics.md section 3 with DeepEP semantics, on one host or
- * across nodes with moe_tp dividing the ranks P of a node (tp dividing P
- * or a multiple of it). The
+ * across nodes with moe_tp dividing the ranks P of a node or a multiple of
+ * them (tp dividing P or a multiple of it, not both past P). The
  * places, slices and per-group routings are the normal-mode layer's
  * (cli/moe_layer_geometry.c): world rank r is EP rank q = r / moe_tp of
  * MoE-EP group g = r % moe_tp. A pass runs, each phase one op:
@@ -42,8 +42,20 @@
  * EP dispatch and combine leave their network figures. The numerics are
  * one host's: the same references, the same blocks in the same order.
  *
- * Arena (one host's, or each node's): moe_tp group arenas (ep_ll_arena_bytes
- * of the group's config, Pg = P / moe_tp ranks of it per node), then every
+ * MoE-TP groups of whole nodes (moe_tp a multiple of P, a node job): MoE-EP
+ * group g has one rank on each of moe_ep nodes (Pg = 1: no network at all
+ * when moe_ep = 1), and a node's arena holds the P groups of its ranks
+ * (group g at slot g % P). The gather and reduce reach the MoE-TP group's
+ * members on other nodes over a mesh of their own (cli/ll_tpnet.h; never
+ * ranks of the MoE-EP group, an attention-TP group of whole nodes beside
+ * them is refused), the node's members through its shared memory as
+ * above; the numerics are one host's. Before each run of an op the job
+ * meets as above, then once more: a node barrier and a signal each way
+ * with the MoE-TP group's remote members (the MoE-EP group reaches the
+ * nodes of one residue mod M = moe_tp / P, the MoE-TP group one node of each).
+ *
+ * Arena (one host's, or each node's): min(moe_tp, P) group arenas (ep_ll_arena_bytes
+ * of the group's config, Pg = P / moe_tp ranks of it per node, or 1), then every
  * local rank's partials ([moe_tp][cap][H] bf16, rows of block i in
  * (expert, packed row) order), then the attention gather's slots, then
  * (tp > P) its receive area [tp][slot rows][H], written over the network.
