@@ -1,8 +1,8 @@
 /* ll_layer.c - `epbench low-latency --parallel` with moe_tp > 1: DeepEP's low-latency dispatch and combine inside each strided MoE-EP group, with the MoE-TP stage between.
  *
  * parallel-semantics.md section 3 with DeepEP semantics, on one host or
- * across nodes with moe_tp dividing the ranks P of a node (tp dividing P
- * or a multiple of it). The
+ * across nodes with moe_tp dividing the ranks P of a node or a multiple of
+ * them (tp dividing P or a multiple of it, not both past P). The
  * places, slices and per-group routings are the normal-mode layer's
  * (cli/moe_layer_geometry.c): world rank r is EP rank q = r / moe_tp of
  * MoE-EP group g = r % moe_tp. A pass runs, each phase one op:
@@ -42,8 +42,20 @@
  * EP dispatch and combine leave their network figures. The numerics are
  * one host's: the same references, the same blocks in the same order.
  *
- * Arena (one host's, or each node's): moe_tp group arenas (ep_ll_arena_bytes
- * of the group's config, Pg = P / moe_tp ranks of it per node), then every
+ * MoE-TP groups of whole nodes (moe_tp a multiple of P, a node job): MoE-EP
+ * group g has one rank on each of moe_ep nodes (Pg = 1: no network at all
+ * when moe_ep = 1), and a node's arena holds the P groups of its ranks
+ * (group g at slot g % P). The gather and reduce reach the MoE-TP group's
+ * members on other nodes over a mesh of their own (cli/ll_tpnet.h; never
+ * ranks of the MoE-EP group, an attention-TP group of whole nodes beside
+ * them is refused), the node's members through its shared memory as
+ * above; the numerics are one host's. Before each run of an op the job
+ * meets as above, then once more: a node barrier and a signal each way
+ * with the MoE-TP group's remote members (the MoE-EP group reaches the
+ * nodes of one residue mod M = moe_tp / P, the MoE-TP group one node of each).
+ *
+ * Arena (one host's, or each node's): min(moe_tp, P) group arenas (ep_ll_arena_bytes
+ * of the group's config, Pg = P / moe_tp ranks of it per node, or 1), then every
  * local rank's partials ([moe_tp][cap][H] bf16, rows of block i in
  * (expert, packed row) order), then the attention gather's slots, then
  * (tp > P) its receive area [tp][slot rows][H], written over the network.
@@ -53,6 +65,7 @@
 #include <string.h>
 
 #include "cli/cluster/endpoint.h"
+#include "cli/ll_tpnet.h"
 #include "cli/low_latency.h"
 #include "cli/moe_layer.h"
 #include "collectives/error.h"
@@ -65,8 +78,9 @@
 
 enum lll_stage { LLL_NONE, LLL_DISPATCHED, LLL_GATHERED, LLL_REDUCED, LLL_COMBINED };
 
-/* Op tags: which network figures an op's are (the MoE-TP ops stay in a node; the attention op too unless tp > P). */
-enum { OP_DISPATCH, OP_COMBINE, OP_NODE, OP_ATTN };
+/* Op tags: which network figures an op's are (the MoE-TP ops stay in a node
+ * unless its groups hold whole nodes; the attention op too unless tp > P). */
+enum { OP_DISPATCH, OP_COMBINE, OP_TP_GATHER, OP_TP_REDUCE, OP_ATTN };
 
 /* Transport regions beside the collective's (collectives/low_latency_int.h's 0 and 1). */
 enum { LLL_ATTN_RECV = 2, LLL_ATTN_SLOTS = 3 };
@@ -106,6 +120,8 @@ struct lll_state {
 	int nodes_job;                   /* a rank of a node job (env->variant_ctx set) */
 	struct ep_endpoint net;          /* its endpoint: the group's ranks on the other nodes */
 	int op, op_tag;                  /* the op being run (op_enter) */
+	int tpnet;                       /* MoE-TP groups of whole nodes (moe_tp a multiple of P): members elsewhere over `tpn` */
+	struct ep_lltpnet tpn;
 };
 
 /* Geometry of a run: the group's config and its sizes. */
@@ -138,11 +154,18 @@ struct lll_plan {
 	size_t group, partials, slots, recv, total; /* byte offsets in the arena; recv: the attention gather's (tp > P) */
 };
 
+/* The group arenas a node's arena holds: every group's, or, when MoE-TP
+ * groups hold whole nodes, the P groups of the node's ranks (group g at g % P). */
+static int group_slots(const struct layer_state *geo)
+{
+	return geo->moe_tp > geo->P ? geo->P : geo->moe_tp;
+}
+
 static void plan(const struct layer_state *geo, const struct ep_ll_config *c, struct lll_plan *p)
 {
 	size_t H = (size_t)c->hidden, P = (size_t)geo->P;
 	p->group = ep_align_up(ep_ll_arena_bytes(c), EP_PAGE);
-	p->partials = p->group * (size_t)geo->moe_tp;
+	p->partials = p->group * (size_t)group_slots(geo);
 	p->slots = ep_align_up(p->partials + P * (size_t)geo->moe_tp * block_rows(c) * H * 2, EP_PAGE);
 	p->recv = ep_align_up(p->slots + ep_attn_gather_slot_bytes(geo->P, (size_t)geo->sl.max_slice, c->hidden),
 			      EP_PAGE);
@@ -176,7 +199,8 @@ static int lll_size(struct ep_run *run, size_t *arena_bytes, size_t *rank_bytes)
 		double H = c.hidden, M = geo.moe_tp, RN = (double)lll_RN(&c), L = (double)lll_L(&c);
 		double b = M * ((double)block_bytes(&c) + (double)ep_ll_rank_bytes(&c) + 12.0 * RN * c.num_topk +
 				8 * L * RN + 8 * L * c.num_ranks) +
-			   2 * H * ((double)block_rows(&c) + L * RN + (double)geo.tp * geo.sl.max_slice);
+			   2 * H * ((double)block_rows(&c) + L * RN + (double)geo.tp * geo.sl.max_slice) +
+			   (geo.moe_tp > geo.P ? M * ((double)block_bytes(&c) + 4.0 * H * (double)block_rows(&c)) : 0);
 		*rank_bytes = b < 0x1p60 ? (size_t)b : (size_t)1 << 60;
 	}
 	layer_geometry_fini(&geo);
@@ -189,6 +213,7 @@ static void lll_teardown(void *p)
 	if (!st)
 		return;
 	ep_endpoint_close(&st->net); /* first: a failed rank leaves at once */
+	ep_lltpnet_fini(&st->tpn);
 	if (st->env)
 		st->env->waiter->traffic = st->area_traffic;
 	ep_ll_fini(&st->coll);
@@ -335,16 +360,20 @@ static int lll_colls(struct lll_state *st, char *arena)
 {
 	struct lll_plan p;
 	struct ep_ll_group grp = {st->moe_tp, st->g};
-	int rc, peers[EP_MAX_NODES * EP_MAX_LOCAL];
+	int rc, peers[EP_MAX_NODES * EP_MAX_LOCAL], slots = group_slots(&st->geo);
+	int coll_net = st->nodes_job && st->geo.moe_ep > st->geo.Pg; /* the group has ranks on other nodes */
 	plan(&st->geo, &st->cfg, &p);
-	for (int i = 0; i < st->moe_tp; i++)
-		if ((rc = ep_ll_outputs_view(&st->cfg, st->q, arena + (size_t)i * p.group, &st->mouts[i])))
+	for (int i = 0; i < st->moe_tp; i++) /* a member on another node: its view is unused (tpnet) */
+		if ((rc = ep_ll_outputs_view(&st->cfg, st->q, arena + (size_t)(i % slots) * p.group, &st->mouts[i])))
 			return rc;
 	if (st->nodes_job && (rc = ep_endpoint_open(&st->net, st->env, st->geo.W)))
 		return rc;
-	if ((rc = ep_ll_init_group(&st->coll, &st->cfg, st->q, arena + (size_t)st->g * p.group, st->env->waiter,
-				   st->nodes_job ? &st->net.net : NULL, &grp)))
+	if ((rc = ep_ll_init_group(&st->coll, &st->cfg, st->q, arena + (size_t)(st->g % slots) * p.group, st->env->waiter,
+				   coll_net ? &st->net.net : NULL, &grp)))
 		return st->nodes_job ? ep_endpoint_fail(&st->net, rc, "low-latency buffers") : rc;
+	if (st->tpnet && (rc = ep_lltpnet_init(&st->tpn, &st->net.net, st->env->waiter, &st->cfg, st->env->rank, st->moe_tp,
+					       st->geo.P, st->cap)))
+		return ep_endpoint_fail(&st->net, rc, "MoE-TP buffers");
 	if (st->attn.net && ((rc = ep_transport_reg_mem(&st->net.net, LLL_ATTN_RECV, st->attn_net.recv,
 							  ep_attn_gather_recv_bytes(st->attn.tp, st->attn.slot_rows,
 										    st->attn.hidden))) ||
@@ -356,8 +385,11 @@ static int lll_colls(struct lll_state *st, char *arena)
 	st->env->waiter->traffic = ep_traffic_view(&st->tview, st->area_traffic, st->names + (size_t)st->g * (size_t)st->geo.moe_ep);
 	if (!st->nodes_job)
 		return 0;
-	int n = ep_ll_peers(&st->coll, peers);
-	return ep_endpoint_connect(&st->net, peers, n, "the ranks of its MoE-EP group on other nodes");
+	int n = coll_net ? ep_ll_peers(&st->coll, peers) : 0;
+	if (st->tpnet)
+		n += ep_lltpnet_peers(&st->tpn, peers + n);
+	return ep_endpoint_connect(&st->net, peers, n, st->tpnet ? "the ranks of its MoE-EP and MoE-TP groups on other nodes"
+								: "the ranks of its MoE-EP group on other nodes");
 }
 
 static int lll_setup(struct ep_bench_env *env, void **out)
@@ -371,6 +403,7 @@ static int lll_setup(struct ep_bench_env *env, void **out)
 	st->area_traffic = env->waiter->traffic;
 	if (!(rc = layer_geometry(&st->geo, env->run, env->rank))) {
 		st->g = st->geo.g, st->q = st->geo.q, st->moe_tp = st->geo.moe_tp;
+		st->tpnet = st->nodes_job && st->moe_tp > st->geo.P;
 		group_config(&st->geo, env->run, &st->cfg);
 		if (!(rc = lll_bind(st, env->arena)) && !(rc = lll_inputs(st)))
 			rc = lll_colls(st, env->arena);
@@ -459,16 +492,22 @@ static void copy_block(const struct ep_ll_config *c, const struct ep_ll_dispatch
 	}
 }
 
-/* The MoE-TP all-gather: block i from member (g + i) % moe_tp, between node-wide barriers. */
+/* The MoE-TP all-gather: block i from member (g + i) % moe_tp, between
+ * node-wide barriers; a member on another node's over the network. */
 static int lll_gather(struct lll_state *st)
 {
 	struct ep_waiter *w = st->env->waiter;
 	int rc;
 	ep_set_phase(w, "moe_tp_gather");
-	if ((rc = ep_barrier(w)))
+	if ((rc = ep_barrier(w)) || (st->tpnet && (rc = ep_lltpnet_gather(&st->tpn, &st->out))))
 		return rc;
-	for (int i = 0; i < st->moe_tp; i++)
-		copy_block(&st->cfg, &st->mouts[(st->g + i) % st->moe_tp], &st->gath[i]);
+	for (int i = 0; i < st->moe_tp; i++) {
+		int p = (st->g + i) % st->moe_tp;
+		if (st->tpnet && ep_lltpnet_remote(&st->tpn, p))
+			ep_lltpnet_block(&st->tpn, p, &st->gath[i]);
+		else
+			copy_block(&st->cfg, &st->mouts[p], &st->gath[i]);
+	}
 	rc = ep_barrier(w);
 	ep_set_phase(w, "idle");
 	st->stage = rc ? st->stage : LLL_GATHERED;
@@ -520,6 +559,20 @@ static void lll_partials(struct lll_state *st)
 	st->partials_ready = 1;
 }
 
+/* MoE-TP groups of whole nodes: this member's partials of every remote
+ * owner o (its block (o - g) mod moe_tp) to o, and theirs of this rank's rows here. */
+static int tpnet_partials(struct lll_state *st)
+{
+	const uint16_t *part[st->moe_tp];
+	size_t rows[st->moe_tp];
+	for (int o = 0; o < st->moe_tp; o++) {
+		int b = (o - st->g + st->moe_tp) % st->moe_tp;
+		size_t n = total_rows(&st->cfg, &st->gath[b]);
+		part[o] = partials_of(st, st->env->rank, b), rows[o] = n < st->cap ? n : st->cap;
+	}
+	return ep_lltpnet_reduce(&st->tpn, part, rows);
+}
+
 /* The MoE-TP reduce: own partial, then the peers' in rotation order (member
  * (g + i) % moe_tp holds this rank's rows as its block (moe_tp - i) % moe_tp),
  * one rounding; the sums to the packed positions combine reads. */
@@ -528,10 +581,16 @@ static int lll_reduce(struct lll_state *st)
 	const struct ep_ll_config *c = &st->cfg;
 	size_t RN = lll_RN(c), H = (size_t)c->hidden, rows = total_rows(c, &st->out);
 	rows = rows < st->cap ? rows : st->cap;
-	for (int i = 0; i < st->moe_tp; i++)
-		st->parts[i] = partials_of(st, st->q * st->moe_tp + (st->g + i) % st->moe_tp, (st->moe_tp - i) % st->moe_tp);
 	ep_set_phase(st->env->waiter, "moe_tp_reduce");
-	int rc = ep_group_reduce(st->env->waiter, st->parts, st->moe_tp, 1, rows, H, st->reduced);
+	int rc = st->tpnet ? tpnet_partials(st) : 0;
+	for (int i = 0; i < st->moe_tp && !rc; i++) {
+		int p = (st->g + i) % st->moe_tp;
+		st->parts[i] = st->tpnet && ep_lltpnet_remote(&st->tpn, p)
+				       ? ep_lltpnet_partials(&st->tpn, p)
+				       : partials_of(st, st->q * st->moe_tp + p, (st->moe_tp - i) % st->moe_tp);
+	}
+	if (!rc)
+		rc = ep_group_reduce(st->env->waiter, st->parts, st->moe_tp, 1, rows, H, st->reduced);
 	ep_set_phase(st->env->waiter, "idle");
 	if (rc)
 		return rc;
@@ -634,9 +693,19 @@ static int gather_prepare(void *p)
 	return upto(p, LLL_DISPATCHED);
 }
 
+/* Across nodes with MoE-TP groups of whole nodes: when each node's rows of the op being timed landed. */
+static void tp_arrived(struct lll_state *st, int which)
+{
+	if (st->tpnet)
+		ep_endpoint_arrived(&st->net, st->op, st->tpn.arrival[which]);
+}
+
 static int gather_run(void *p)
 {
-	return lll_gather(p);
+	int rc = lll_gather(p);
+	if (!rc)
+		tp_arrived(p, EP_LLTPNET_GATHER);
+	return rc;
 }
 
 /* Block i against the reference of member (g + i) % moe_tp's group. */
@@ -677,7 +746,10 @@ static int reduce_prepare(void *p)
 
 static int reduce_run(void *p)
 {
-	return lll_reduce(p);
+	int rc = lll_reduce(p);
+	if (!rc)
+		tp_arrived(p, EP_LLTPNET_REDUCE);
+	return rc;
 }
 
 /* Every valid packed row's sum against the reference's MoE-TP expert output. */
@@ -826,7 +898,13 @@ static int lll_op_enter(void *p, const struct ep_op_desc *op, int index)
 		return 0;
 	st->op = index, st->op_tag = op->tag;
 	ep_set_phase(st->env->waiter, "cluster barrier");
-	return ep_ll_barrier(&st->coll);
+	int rc = ep_ll_barrier(&st->coll);
+	if (rc || !st->tpnet)
+		return rc;
+	/* MoE-TP groups of whole nodes: the MoE-EP group holds the nodes of
+	 * one residue mod M = moe_tp / P, the MoE-TP group one node of each:
+	 * a second node barrier, then a signal each way with its members. */
+	return (rc = ep_barrier(st->env->waiter)) ? rc : ep_lltpnet_meet(&st->tpn);
 }
 
 /* After an op's timed loop across nodes: its figures for the node's report
@@ -843,7 +921,13 @@ static void lll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64
 		bytes = st->coll.last_dispatch.net_bytes, nvl = st->disp_nvl;
 	else if (op->tag == OP_COMBINE)
 		bytes = st->coll.last_combine.net_bytes, nvl = st->comb_nvl;
-	else if (op->tag == OP_ATTN && st->attn.net) { /* tp > P: the rows put to the rail peers */
+	else if ((op->tag == OP_TP_GATHER || op->tag == OP_TP_REDUCE) && st->tpnet) {
+		uint64_t wire = 0;
+		bytes = st->tpn.net_bytes[op->tag == OP_TP_GATHER ? EP_LLTPNET_GATHER : EP_LLTPNET_REDUCE];
+		for (int m = 0; m < st->net.ctx->nodes && m < EP_MAX_NODES; m++)
+			wire += bytes[m];
+		nvl = alg > wire ? alg - wire : 0;
+	} else if (op->tag == OP_ATTN && st->attn.net) { /* tp > P: the rows put to the rail peers */
 		uint64_t wire = 0;
 		for (int m = 0; m < st->net.ctx->nodes && m < EP_MAX_NODES; m++)
 			wire += st->attn_net.net_bytes[m];
@@ -856,9 +940,9 @@ static void lll_op_leave(void *p, const struct ep_op_desc *op, int index, uint64
 static const struct ep_op_desc lll_ops[] = {
 	{.name = "ep_dispatch", .mask = EP_OPS_DISPATCH | A2A, .tag = OP_DISPATCH, .run = dispatch_run, .check = dispatch_check,
 	 .bytes = dispatch_bytes, .recv_rows = dispatch_rows, .outputs = dispatch_outputs, .receives = 1},
-	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = gather_prepare,
+	{.name = "moe_tp_gather", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_MOE_TP, .tag = OP_TP_GATHER, .prepare = gather_prepare,
 	 .run = gather_run, .check = gather_check, .bytes = gather_bytes, .outputs = gather_outputs},
-	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .tag = OP_NODE, .prepare = reduce_prepare,
+	{.name = "moe_tp_reduce", .mask = EP_OPS_COMBINE | A2A | EP_OPS_MOE_TP, .tag = OP_TP_REDUCE, .prepare = reduce_prepare,
 	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
 	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},

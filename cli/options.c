@@ -1040,11 +1040,14 @@ static int check_layer_nodes(const struct ep_options *o, const struct ep_paralle
 static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel *p, const char *text, char *err,
 			   size_t len)
 {
-	int P = o->ranks_per_node;
-	if (P > 0 && P % p->v[EP_PAR_MOE_TP])
+	int P = o->ranks_per_node, M = p->v[EP_PAR_MOE_TP];
+	if (P > 0 && P % M && M % P)
 		return fail(err, len, "%s with %d ranks per node: low-latency mode with moe_tp > 1 runs across nodes with moe_tp "
-				      "dividing the ranks of a node (its MoE-TP groups in a node); MoE-TP groups of whole "
-				      "nodes are not built", text, P);
+				      "dividing the ranks of a node or a multiple of them (a group that spans nodes holds "
+				      "whole nodes)", text, P);
+	if (P > 0 && M > P && p->v[EP_PAR_TP] > P)
+		return fail(err, len, "%s with %d ranks per node: low-latency mode with MoE-TP groups of whole nodes and an "
+				      "attention-TP group of whole nodes (tp > %d) is not built", text, P, P);
 	if (o->zero_copy || o->hook || o->dump_dir)
 		return fail(err, len, "%s: --%s in low-latency mode with moe_tp > 1 is not built (the MoE-TP reduce writes "
 				      "combine's input; the layer's ops are its phases)", text,

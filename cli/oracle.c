@@ -280,11 +280,12 @@ static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t
 		return snprintf(err, len, "layer: with ep_semantics ascend, a2a only"), -1;
 	if (m->ascend.on && l->moe_tp > 1 && (m->ascend.shared_experts || m->ascend.comm_quant))
 		return snprintf(err, len, "layer: Ascend's MoE-TP stage (moe_tp > 1) runs without shared experts or comm_quant"), -1;
-	/* Ascend's MoE-TP groups of whole nodes give one host's bytes (cli/ascend_tpnet.h) */
-	int moe_tp_ok = !P || l->allgather || P % l->moe_tp == 0 || (m->ascend.on && l->moe_tp % P == 0);
+	/* MoE-TP groups of whole nodes: Ascend's give one host's bytes (cli/ascend_tpnet.h), DeepEP's
+	 * internode's in MoE-EP groups of one rank per node (cli/moe_layer_geometry.c, oracle_layer.c) */
+	int moe_tp_ok = !P || l->allgather || P % l->moe_tp == 0 || l->moe_tp % P == 0;
 	if (P && ((P % l->tp && l->tp != x->num_ranks) || !moe_tp_ok))
 		return snprintf(err, len, "layer: across nodes tp divides the ranks of a node (or is the world), and in a2a mode "
-				      "moe_tp does (with ep_semantics ascend: or is a multiple of it)"), -1;
+				      "moe_tp divides it or is a multiple of it"), -1;
 	if (!m->ascend.on && (!x->with_topk || (l->allgather && (x->dtype != EP_DTYPE_BF16 || x->num_bias))))
 		return snprintf(err, len, "layer: DeepEP semantics with top-k; allgather mode in bf16 without bias"), -1;
 	return 0;

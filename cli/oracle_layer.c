@@ -112,6 +112,8 @@ int ep_layer_init(struct ep_layer *l, const struct ep_oracle_manifest *m)
 		return rc;
 	if (m->ranks_per_node && m->ranks_per_node < l->W && !c->allgather)
 		l->Pg = m->ranks_per_node / c->moe_tp;
+	if (m->ranks_per_node && l->Pg < 1 && !c->allgather && !m->ascend.on) /* MoE-TP groups of whole nodes: one rank per node (cli/moe_layer_geometry.c) */
+		l->Pg = 1;
 	l->eshape = m->shape;
 	l->eshape.num_ranks = c->moe_ep, l->eshape.num_tokens = l->sl.max_slice;
 	size_t n = (size_t)c->moe_tp;

@@ -181,10 +181,15 @@ int ep_ll_init_group(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank
 		return rc;
 	int P = per_node(cfg), stride = grp ? grp->stride : 1, base = grp ? grp->base : 0;
 	if (rank < 0 || rank >= cfg->num_ranks || !arena || !w || stride < 1 || base < 0 || base >= stride ||
-	    w->rank != (rank % P) * stride + base || (P < cfg->num_ranks) != (net != NULL))
+	    (P < cfg->num_ranks) != (net != NULL))
 		return -EINVAL;
 	ctx->stride = stride;
 	ctx->base = base;
+	ctx->waiter = w;
+	if (w->rank != ll_waiter_rank(ctx, rank % P)) {
+		memset(ctx, 0, sizeof(*ctx));
+		return -EINVAL;
+	}
 	plan_rank(cfg, &p);
 	ctx->cfg = *cfg;
 	ctx->cfg.ranks_per_node = P;

@@ -219,7 +219,9 @@ int ep_ll_init(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank, void
  * rank q is world rank q * stride + base (0 <= base < stride). That world
  * rank is the group rank's transport peer and its name in every message;
  * the waiter is the world's (its node's world ranks: group local rank l is
- * the waiter's rank l * stride + base), so the world's node barriers and
+ * the waiter's rank l * stride + base, modulo the node's ranks: with
+ * MoE-TP groups of whole nodes, stride a multiple of P, the group has one
+ * rank per node, ranks_per_node 1), so the world's node barriers and
  * control blocks serve every group of the node. */
 struct ep_ll_group {
 	int stride, base;

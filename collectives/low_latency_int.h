@@ -61,10 +61,13 @@ static inline int ll_world(const struct ep_ll *ctx, int q)
 	return q * ctx->stride + ctx->base;
 }
 
-/* The waiter's rank of this node's local (group) rank l. */
+/* The waiter's rank of this node's local (group) rank l: l * stride + base,
+ * taken modulo the node's ranks (a MoE-TP group of whole nodes, stride a
+ * multiple of them: one group rank per node, the waiter's rank base % P). */
 static inline int ll_waiter_rank(const struct ep_ll *ctx, int l)
 {
-	return l * ctx->stride + ctx->base;
+	int v = l * ctx->stride + ctx->base, n = ctx->waiter->sync->num_ranks;
+	return n > 0 ? v % n : v;
 }
 
 static inline int ll_is_local(const struct ep_ll *ctx, int q)

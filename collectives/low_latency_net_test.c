@@ -156,4 +156,26 @@ EP_TEST(strided_group_waits_as_its_world_rank)
 	munmap(base, total);
 }
 
+/* A MoE-EP group of a layer whose MoE-TP groups hold whole nodes (stride 4
+ * over nodes of 2 ranks: one group rank per node): group rank 0 of base 3
+ * waits as the node's rank 1 (3 % 2), not as rank 3. */
+EP_TEST(group_of_whole_nodes_waits_as_its_node_rank)
+{
+	struct ep_ll_config c = {.num_ranks = 1, .hidden = 256, .num_topk = 2, .num_experts = 4,
+				 .max_tokens = 4, .dtype = EP_DTYPE_BF16, .ranks_per_node = 1};
+	size_t total = 4096 + ep_ll_arena_bytes(&c);
+	char *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	EP_ASSERT(base != MAP_FAILED);
+	ep_sync_init((struct ep_sync *)base, 2);
+	struct ep_waiter wt;
+	struct ep_ll ctx;
+	struct ep_ll_group grp = {4, 3};
+	ep_waiter_init(&wt, (struct ep_sync *)base, 0, 1, -1);
+	EP_ASSERT_INT_EQ(ep_ll_init_group(&ctx, &c, 0, base + 4096, &wt, NULL, &grp), -EINVAL); /* the node's rank 1's */
+	ep_waiter_init(&wt, (struct ep_sync *)base, 1, 1, -1);
+	EP_ASSERT_INT_EQ(ep_ll_init_group(&ctx, &c, 0, base + 4096, &wt, NULL, &grp), 0);
+	ep_ll_fini(&ctx);
+	munmap(base, total);
+}
+
 EP_TEST_MAIN()

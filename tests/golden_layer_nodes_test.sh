@@ -5,7 +5,8 @@
 # attention-TP groups of whole nodes) have the tensors of
 # the same world on one host; DeepEP's a2a layer whose MoE-EP groups span nodes
 # has internode's EP semantics in each group (num_tokens_per_rdma_rank, combine per node then across, as the
-# run's checks): golden equals the --dump of the same job run across emulated nodes, verify internode passes
+# run's checks), also with MoE-TP groups of whole nodes (2 x 2 moe_tp 4; 4 x 2 moe_tp 4 moe_ep 2: one
+# rank of each MoE-EP group per node): golden equals the --dump of the same job run across emulated nodes, verify internode passes
 # it and names the first wrong phase of a flipped element; what stays refused is said in one line.
 # Ends with "N passed, N failed, N skipped".
 set -u
@@ -26,7 +27,8 @@ for args in "--parallel dp=2,tp=2,moe_tp=1,moe_ep=4" \
 	"--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --hidden 256 --dtype fp8 --bias 1" \
 	"--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend --dtype int8 -k 2" \
 	"--parallel dp=1,tp=4,moe_tp=1,moe_ep=4 --ep-semantics ascend --dtype int8 -k 2 --uneven-tokens 1" \
-	"--parallel dp=1,tp=4,moe_tp=4,moe_ep=1 --ep-semantics ascend --dtype int8 -k 2"; do
+	"--parallel dp=1,tp=4,moe_tp=4,moe_ep=1 --ep-semantics ascend --dtype int8 -k 2" \
+	"--parallel dp=2,tp=2,moe_tp=4,moe_ep=1 --uneven-tokens 1"; do
 	i=$((i + 1))
 	A="internode --nodes 2 --ranks-per-node 2 $S $args"
 	run "golden_$i" 0 60 golden $A --out "$tmp/g$i" || continue
@@ -58,6 +60,23 @@ PY
 run "verify_flip_fails" 1 60 verify internode "$tmp/w1"
 expect "verify_flip_named" "^# first wrong phase ep_combine: rank 2: combined_x\[3\]\[5\]"
 
+# DeepEP's MoE-TP groups of whole nodes with MoE-EP groups across nodes (one rank per node): 4 x 2
+A="internode --nodes 4 --ranks-per-node 2 $S --parallel dp=4,tp=2,moe_tp=4,moe_ep=2"
+if run "golden_moe_tp_whole_nodes_4x2" 0 60 golden $A --out "$tmp/g42" &&
+	cluster "dump_moe_tp_whole_nodes_4x2" 0 120 4 --ranks-per-node 2 $S --parallel dp=4,tp=2,moe_tp=4,moe_ep=2 \
+		-n 1 -w 0 --timeout 20 --dump "$tmp/d42"; then
+	same_tensors "golden_equals_internode_dump_moe_tp_whole_nodes_4x2" "$tmp/g42" "$tmp/d42" common
+	run "verify_golden_moe_tp_whole_nodes_4x2" 0 60 verify internode "$tmp/g42"
+	expect "verify_checked_everything_moe_tp_whole_nodes_4x2" "^# not checked \(absent\): nothing"
+fi
+# ... and (case 9, 2 x 2) a flipped element of the MoE-TP reduce is named in its phase
+cp -r "$tmp/g9" "$tmp/w9"
+py "$tmp/w9/rank2/moe_tp_reduced_x.npy" <<'PY'
+import numpy as np, sys
+a = np.load(sys.argv[1]); a[0, 1] ^= 1; np.save(sys.argv[1], a)
+PY
+run "verify_moe_tp_whole_nodes_flip_fails" 1 60 verify internode "$tmp/w9"
+expect "verify_moe_tp_whole_nodes_flip_named" "moe_tp_reduce.*rank 2: moe_tp_reduced_x"
 # still refused: one line, exit 2, nothing written
 run "golden_layer_low_latency_refused" 2 10 golden low-latency --nodes 2 --ranks-per-node 2 $S \
 	--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --out "$tmp/x"

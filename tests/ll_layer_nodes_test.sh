@@ -2,13 +2,16 @@
 # ll_layer_nodes_test.sh - low-latency mode's MoE layer with moe_tp > 1 across emulated nodes
 # (cli/ll_layer.c): the MoE-TP groups inside a node over shared memory, each strided MoE-EP
 # group's low-latency dispatch and combine over TCP; an attention-TP group of whole nodes
-# (tp a multiple of the ranks of a node) gathered over the rail peers. 2x2, 2x4 and 4x2 runs
+# (tp a multiple of the ranks of a node) gathered over the rail peers; MoE-TP groups of whole nodes
+# (moe_tp a multiple of the ranks of a node) gathered and reduced over the network
+# (cli/ll_tpnet.c). 2x2, 2x4 and 4x2 runs
 # (bf16, fp8, UE8M0) pass every phase bit for bit, with the same checked bytes, rows and bytes
 # per phase as the same layer on one host; a gathered block damaged on a rank of node 1 is
 # named (exit 1); a hung rank is named with its phase and the rank waiting for it (exit 4),
-# inside the attention gather across nodes too; what is not built is refused with one line
-# (exit 2). MoE-EP group peers swapped across nodes and an attention block put into the wrong
-# member's place are mutants in tests/mutants_test.sh. Ends with "N passed, N failed, N skipped".
+# inside the attention gather and the MoE-TP gather across nodes too; what is not built is refused
+# with one line (exit 2). MoE-EP group peers swapped across nodes, an attention block put into the
+# wrong member's place and a MoE-TP block read from the wrong member are mutants in
+# tests/mutants_test.sh. Ends with "N passed, N failed, N skipped".
 set -u
 SUBCOMMAND=low-latency
 . "$(dirname "$0")/lib.sh"
@@ -59,6 +62,16 @@ fi
 nodes "fp8_4x2_two_attn_groups_of_whole_nodes" 4 2 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 8 --hidden 256 -e 8 -k 3 -n 2 -w 1 \
 	--timeout 20 --dtype fp8 --uneven-tokens 1
 nodes "bf16_2x4_moe_tp_4_attn_whole_nodes" 2 4 dp=1,tp=8,moe_tp=4,moe_ep=2 -t 8 $small
+# MoE-TP groups of whole nodes (moe_tp a multiple of P): the gather and reduce cross the network
+# (tp 1: no attention gather)
+all="ep_dispatch moe_tp_gather moe_tp_reduce ep_combine"
+if nodes "bf16_2x2_moe_tp_whole_nodes" 2 2 dp=4,tp=1,moe_tp=4,moe_ep=1 -t 16 $small; then
+	expect "bf16_2x2_moe_tp_whole_nodes_gather_link" "^#   link 0->1 moe_tp_gather +[0-9.]+[KM]? in +[0-9.]+ us"
+	expect "bf16_2x2_moe_tp_whole_nodes_reduce_link" "^#   link 1->0 moe_tp_reduce +[0-9.]+[KM]? in +[0-9.]+ us"
+fi
+all="$all attn_tp_gather"
+nodes "fp8_4x2_moe_tp_whole_nodes_ep_across" 4 2 dp=4,tp=2,moe_tp=4,moe_ep=2 -t 8 --hidden 256 -e 8 -k 3 -n 2 -w 1 \
+	--timeout 20 --dtype fp8 --uneven-tokens 1
 
 # a gathered block damaged on rank 3 (node 1) is named at its rank and tensor
 cluster "gathered_block_damaged" 1 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16 $small \
@@ -75,6 +88,11 @@ cluster "attn_hang_named" 4 60 2 --ranks-per-node 2 --parallel dp=1,tp=4,moe_tp=
 	--hidden 256 -e 8 -k 4 -n 2 -w 1 --fault hang:3:attn_tp_gather --timeout 5
 expect "attn_hang_named_waiter_phase_peer" "in phase attn_tp_gather: tcp: no signal from rank [23] \\(node 1\\)"
 expect "attn_hang_named_hung_rank" "rank 3 made no progress for .* in phase fault\\.hang"
+# a hang inside the MoE-TP gather of a group of whole nodes: named with its phase and the rank that waits
+cluster "tpnet_hang_named" 4 60 2 --ranks-per-node 2 --parallel dp=4,tp=1,moe_tp=4,moe_ep=1 -t 16 \
+	--hidden 256 -e 8 -k 4 -n 2 -w 1 --fault hang:3:moe_tp_gather --timeout 5
+expect "tpnet_hang_named_waiter_phase_peer" "in phase moe_tp_gather: tcp: no signal from rank [23] \\(node 1\\)"
+expect "tpnet_hang_named_hung_rank" "rank 3 made no progress for .* in phase fault\\.hang"
 
 # refused with one line, exit 2, nothing spawned
 refused() {
@@ -83,7 +101,7 @@ refused() {
 	expect "${name}_said" "$said"
 	[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "${name}_one_line" || bad "${name}_one_line" "$(cat "$tmp/out")"
 }
-refused "moe_tp_whole_nodes" "moe_tp dividing the ranks of a node .*MoE-TP groups of whole nodes are not built" \
+refused "moe_tp_and_attn_whole_nodes" "MoE-TP groups of whole nodes and an attention-TP group of whole nodes .* is not built" \
 	dp=1,tp=4,moe_tp=4,moe_ep=1
 refused "dump" "--dump in low-latency mode with moe_tp > 1 is not built" dp=2,tp=2,moe_tp=2,moe_ep=2 --dump "$tmp/d"
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"

@@ -70,7 +70,8 @@ refused() {
 	expect "${name}_said" "$said"
 	[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "${name}_one_line" || bad "${name}_one_line" "$(cat "$tmp/out")"
 }
-refused "moe_tp_not_dividing_node" "runs across nodes with moe_tp dividing the ranks of a node" \
+# one rank per node: MoE-TP and attention-TP groups both of whole nodes
+refused "moe_tp_and_attn_whole_nodes" "MoE-TP groups of whole nodes and an attention-TP group of whole nodes .* is not built" \
 	--local-nodes --nodes 4 --ranks-per-node 1
 refused "zero_copy" "--zero-copy in low-latency mode with moe_tp > 1 is not built" --zero-copy
 refused "hook" "--hook in low-latency mode with moe_tp > 1 is not built" --hook

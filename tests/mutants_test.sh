@@ -167,11 +167,11 @@ mutant "ascend_tp_attn_gather_block_from_wrong_member" cli/attn_gather.c \
 # Low-latency mode's MoE-TP stage (cli/ll_layer.c): a gathered block taken from the wrong member,
 # and the reduce summing from member 0 instead of in rotation order from the owner (moe_tp 4 shows it)
 mutant "ll_layer_block_from_wrong_member" cli/ll_layer.c \
-	"copy_block(&st->cfg, &st->mouts[(st->g + i) % st->moe_tp]" \
-	"copy_block(&st->cfg, &st->mouts[(st->g + i + (i > 0)) % st->moe_tp]" \
+	"copy_block(&st->cfg, &st->mouts[p]" \
+	"copy_block(&st->cfg, &st->mouts[(p + (i > 0)) % st->moe_tp]" \
 	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2
 mutant "ll_layer_reduce_not_rotated" cli/ll_layer.c \
-	"(st->g + i) % st->moe_tp, (st->moe_tp - i) % st->moe_tp)" "i, (st->g - i + st->moe_tp) % st->moe_tp)" \
+	"st->q * st->moe_tp + p, (st->moe_tp - i) % st->moe_tp)" "st->q * st->moe_tp + i, (st->g - i + st->moe_tp) % st->moe_tp)" \
 	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
 # ... across nodes: MoE-EP group g's network peers taken from group g + 1 (collectives/low_latency_int.h's
 # world rank of a remote group rank; the waiter stays the group's own, so setup passes and the signals
@@ -187,4 +187,10 @@ mutant "ll_layer_attn_rail_block_of_wrong_member" cli/attn_gather.c \
 	"(size_t)(n->me % a->tp) * slot" "(size_t)((n->me + 1) % a->tp) * slot" \
 	wide low-latency --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --timeout 10 \
 	--parallel dp=1,tp=4,moe_tp=2,moe_ep=2
+# ... and its MoE-TP groups of whole nodes (cli/ll_tpnet.c): a member's block on another node read
+# from the next member's place in the region (a block from the wrong group member)
+mutant "ll_tpnet_block_from_wrong_member" cli/ll_tpnet.c \
+	"	uint8_t *b = n->region + gather_at(n, p);" "	uint8_t *b = n->region + gather_at(n, (p + 1) % n->moe_tp);" \
+	wide low-latency --local-nodes --nodes 2 --ranks-per-node 2 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --timeout 10 \
+	--parallel dp=4,tp=1,moe_tp=4,moe_ep=1
 finish mutants_test.sh
