@@ -25,6 +25,8 @@
  * EPBENCH_COPY_PROBE: epbench's own, for harnesses that run many small
  *   correctness runs (tests/lib.sh, a CI job's environment): off (or 0)
  *   -> --copy-probe off, on (or 1) -> on; every command that runs points.
+ *   Applied silently: the header's host line says the probe did not run,
+ *   and a harness's setting is not the deployment's environment.
  *
  * An empty variable counts as unset (as getenv-based readers that test for
  * a value do).
@@ -48,6 +50,7 @@ struct env_var {
 	const char *want;                           /* those values, for the refusal */
 	const char *as_option[2];                   /* the option's value for meaning 0 and 1 */
 	void (*set)(struct ep_options *o, int m);
+	int silent;                                 /* applied without a note in the banner and JSON */
 };
 
 /* MOE_EXPERT_TOKEN_NUMS_TYPE is an integer the C++ side checks: exactly 0 or 1. */
@@ -98,7 +101,7 @@ static const struct env_var vars[] = {
 	 "1 or 0 (true/false)", {"fp8", "bf16"}, set_bf16_dispatch},
 	{"MOE_EXPERT_TOKEN_NUMS_TYPE", EP_SCOPE_NORMAL, 0, "expert-counts", zero_one,
 	 "0 (prefix sums) or 1 (per-expert counts)", {"prefix", "counts"}, set_token_nums},
-	{"EPBENCH_COPY_PROBE", EP_SCOPE_RUN, 0, "copy-probe", on_off, "on or off (1 or 0)", {"off", "on"}, set_copy_probe},
+	{"EPBENCH_COPY_PROBE", EP_SCOPE_RUN, 0, "copy-probe", on_off, "on or off (1 or 0)", {"off", "on"}, set_copy_probe, 1},
 };
 #define NVARS (int)(sizeof(vars) / sizeof(vars[0]))
 
@@ -157,7 +160,8 @@ int ep_deploy_env_apply(unsigned scope, struct ep_options *o, ep_deploy_getenv_f
 			note(o, "%s=%s ignored: --%s on the command line", v->name, q, v->option);
 		else {
 			v->set(o, m);
-			note(o, "%s=%s: --%s %s", v->name, q, v->option, v->as_option[m]);
+			if (!v->silent)
+				note(o, "%s=%s: --%s %s", v->name, q, v->option, v->as_option[m]);
 		}
 	}
 	return 0;

@@ -41,7 +41,7 @@ void ep_table_header(FILE *out, const struct ep_report_meta *m, int quiet)
 		e = e ? e : w + strlen(w);
 		fprintf(out, "# warning: %.*s\n", (int)(e - w), w);
 	}
-	char copy[64] = "memcpy not measured (--copy-probe off)";
+	char copy[80] = "memcpy not measured (--copy-probe off or EPBENCH_COPY_PROBE=off)";
 	if (m->copy_gbs > 0)
 		snprintf(copy, sizeof(copy), "memcpy %.2f GB/s with %d thread%s", m->copy_gbs, m->copy_threads,
 			 m->copy_threads == 1 ? "" : "s");

@@ -13,7 +13,8 @@ small="-r 3 -t 32 --hidden 256 -e 12 -k 3"
 
 # SIGUSR1 mid-run: the block on stderr, the run goes on and passes
 # shellcheck disable=SC2086
-"$EPBENCH" intranode $small -n 400000 -w 0 --op dispatch --progress off -q --json "$tmp/usr1.json" \
+# (40000 iterations: about 3 s on 2 quiet cores, longer under load; the signal comes 0.5 s after rank 2 runs)
+"$EPBENCH" intranode $small -n 40000 -w 0 --op dispatch --progress off -q --json "$tmp/usr1.json" \
 	>"$tmp/out" 2>"$tmp/err" &
 pid=$!
 bg="$bg $pid"
@@ -114,11 +115,13 @@ assert "gathered by node 0" in b and "fault.hang" in b and "# likely: rank 3" in
 PY
 
 # SIGUSR1 to a multi-node launcher: node 0 gathers the block, the run goes on and passes
-"$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 -n 20000 -w 0 \
+# (6000 iterations: about 6 s on 2 quiet cores; the signal comes 1 s after the last rank runs)
+"$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 2 -t 32 --hidden 256 -e 8 -k 2 -n 6000 -w 0 \
 	--op dispatch --progress off -q --json "$tmp/nusr1.json" >"$tmp/out" 2>&1 &
 pid=$!
 bg="$bg $pid"
-sleep 3
+wait_rank epbench-r3 >/dev/null
+sleep 1
 kill -USR1 "$pid" 2>/dev/null
 wait "$pid"
 got=$?
