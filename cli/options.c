@@ -1097,10 +1097,6 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (asc && p->v[EP_PAR_MOE_TP] > 1 && ll)
 		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs in epbench intranode and internode; in %s "
 				      "it is not built", text, o->command);
-	if (asc && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
-		return fail(err, len, "%s: %s with Ascend's MoE-TP stage (moe_tp > 1) is not built%s", text,
-			    o->comm_quant ? "--comm-quant int8" : "--shared-experts",
-			    o->comm_quant ? " (Ascend allows comm_quant_mode 2 only when tp != 2)" : "");
 	if (!ll && !o->with_topk)
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
 	if (o->cached && p->moe_comm == EP_MOE_ALLGATHER)
