@@ -1241,6 +1241,9 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		return -EP_EUSAGE;
 	if (check_ascend(o, s, r, err, len) || check_fault_steps(o, s, r, in_layer, err, len))
 		return -EP_EUSAGE;
+	if (o->ep_semantics == EP_SEM_ASCEND && o->shared_expert_ranks >= Rep) /* a MoE-EP group of moe_ep < R ranks */
+		return fail(err, len, "--shared-expert-ranks %d leaves no MoE rank of moe_ep %d (each MoE-EP group's first "
+				      "EP ranks host the shared experts)", o->shared_expert_ranks, Rep);
 	if (o->ep_semantics == EP_SEM_ASCEND && E % (Rep - o->shared_expert_ranks))
 		return fail(err, len, "--num-experts %d is not a multiple of the %d MoE ranks (%s %d - --shared-expert-ranks %d)",
 			    E, Rep - o->shared_expert_ranks, Rep == R ? "--num-ranks" : "moe_ep", Rep, o->shared_expert_ranks);
