@@ -17,6 +17,17 @@
  *                   order from itself, one rounding (collectives/group.h);
  *   ep_combine      Ascend's combine inside group g on the reduced rows;
  *   attn_tp_gather  the attention-TP group's combined slices put together.
+ * Shared experts (section 4's layout inside each MoE-EP group: EP ranks
+ * [0, S_r) host them) ride the same stage: the members of a MoE-TP group
+ * are all EP rank q of their groups, so all of them are shared-expert
+ * ranks or none; a shared rank's block has R counts and one local expert
+ * (its shared expert), each member applies its stand-in (local expert 0)
+ * to every gathered row, and the reduce sums the partials of the shared
+ * rows as of any other (**choice**: the spec's MoE-TP all-gather and reduce
+ * name no exception for shared rows, so a shared expert is sharded over
+ * MoE-TP like a routed one). With comm_quant_mode 2 the combine quantises
+ * the reduced rows (section 5: the reduce-scatter is step 1, the int8 EP
+ * return step 4), so the partials never travel as int8.
  * Every collective here (Ascend's, the group ones) waits at node-wide
  * barriers, a fixed number per op whatever the data (Ascend's dispatch:
  * two, combine: two; the gather: one for the counts, two around the
@@ -76,7 +87,7 @@ struct atp_pub {
 
 /* The layer's sizes, alike in the launcher and every rank. */
 struct atp_geom {
-	int W, tp, moe_tp, moe_ep, L;
+	int W, tp, moe_tp, moe_ep, L;   /* L: routed experts per MoE rank */
 	int P;                     /* ranks of the arena: a node's (node job), else W */
 	struct ep_ascend_params p; /* one EP group's */
 	size_t A;                  /* rows one EP rank receives at most (with the run's routing) */
@@ -88,6 +99,7 @@ struct atp_state {
 	struct ep_bench_env *env;
 	struct atp_geom geo;
 	int me, g, q;
+	int nl, nc;                        /* this EP rank's local experts and ep_recv_counts: L, R L; a shared-expert rank 1, R */
 	int base;                          /* world rank of the arena's first rank (node * P) */
 	struct ep_shape eshape;            /* R = moe_ep, BS = the longest slice */
 	struct ep_slices sl;
@@ -108,9 +120,9 @@ struct atp_state {
 	size_t grows;
 	uint8_t *gx;                       /* [moe_tp A][row bytes] */
 	float *gscales;                    /* [moe_tp A] */
-	int32_t *gcounts;                  /* [moe_tp][R L] */
+	int32_t *gcounts;                  /* [moe_tp][nc] */
 	int32_t *tp_counts;                /* [moe_tp] */
-	int64_t *token_nums;               /* [L] */
+	int64_t *token_nums;               /* [nl] */
 	uint16_t *reduced;                 /* [A][H] the combine's expand_x */
 	struct ep_attn_gather attn;        /* its slots hold combine's x */
 	uint64_t self_rows[2], combine_rows;
@@ -141,6 +153,8 @@ static void geometry(const struct ep_run *run, struct atp_geom *g)
 	g->p.ranks_per_node = g->P >= g->W ? 0 : g->P > g->moe_tp ? g->P / g->moe_tp : 1;
 	g->L = ep_ascend_local_experts(&g->p);
 	g->A = g->A_shape = ep_ascend_rank_capacity(&g->p, g->moe_ep - 1);
+	if (g->p.shared_ranks && ep_ascend_rank_capacity(&g->p, 0) > g->A) /* a shared-expert rank may receive more */
+		g->A = g->A_shape = ep_ascend_rank_capacity(&g->p, 0);
 	if (run->capacity > 0 && run->capacity < g->A) /* atp_size's: the rows the routing gives at most */
 		g->A = run->capacity;
 	size_t H = (size_t)g->p.hidden, RL = (size_t)g->moe_ep * (size_t)g->L;
@@ -207,8 +221,8 @@ static int group_ref(struct atp_state *st, const struct ep_run *run, int i)
 }
 
 /* Rows that stay on this EP rank: its dispatch rows from itself, and its
- * tokens' slots whose expert it holds (combine); and those within its
- * node (P / moe_tp EP ranks of the group). No shared experts here. */
+ * tokens' slots whose expert it holds (combine, routed and shared); and
+ * those within its node (P / moe_tp EP ranks of the group). */
 static int ep_node(const struct atp_state *st, int64_t k)
 {
 	return (int)((k * st->geo.moe_tp + st->g) / st->geo.P);
@@ -217,7 +231,8 @@ static int ep_node(const struct atp_state *st, int64_t k)
 static void count_self_rows(struct atp_state *st)
 {
 	const struct ep_ascend_ref *ref = &st->refs[st->g];
-	int K = st->geo.p.num_topk, L = st->geo.L, n = ep_node(st, st->q);
+	int K = st->geo.p.num_topk, L = st->geo.L, n = ep_node(st, st->q), Sr = st->geo.p.shared_ranks;
+	int Sn = st->geo.p.shared_experts, rpse = Sn ? Sr / Sn : 1;
 	const int64_t *ids = ep_ascend_ref_ids(ref, st->q);
 	memset(st->self_rows, 0, sizeof(st->self_rows));
 	memset(st->node_rows, 0, sizeof(st->node_rows));
@@ -228,13 +243,21 @@ static void count_self_rows(struct atp_state *st)
 	}
 	for (size_t f = 0; f < (size_t)st->T * (size_t)K; f++) {
 		st->combine_rows += ids[f] >= 0;
-		st->self_rows[1] += ids[f] >= 0 && ids[f] / L == st->q;
-		st->node_rows[1] += ids[f] >= 0 && ep_node(st, ids[f] / L) == n;
+		st->self_rows[1] += ids[f] >= 0 && Sr + ids[f] / L == st->q;
+		st->node_rows[1] += ids[f] >= 0 && ep_node(st, Sr + ids[f] / L) == n;
+	}
+	for (int j = 0; j < Sn; j++) { /* every token's shared expert j on EP rank q % rpse + j rpse */
+		int d = st->q % rpse + j * rpse;
+		st->combine_rows += (uint64_t)st->T;
+		st->self_rows[1] += d == st->q ? (uint64_t)st->T : 0;
+		st->node_rows[1] += ep_node(st, d) == n ? (uint64_t)st->T : 0;
 	}
 }
 
 /* The most rows any EP rank of any group receives with the run's routing
- * (group i's reference at EP rank 0 holds every source's expert ids). */
+ * (group i's reference at EP rank 0 holds every source's expert ids):
+ * routed rows on EP rank S_r + e / L, every token once to each shared
+ * expert j on EP rank s % rpse + j rpse. */
 static int routed_rows(const struct ep_run *run, const struct atp_geom *g, size_t *most)
 {
 	struct atp_state st = {.geo = *g};
@@ -245,6 +268,7 @@ static int routed_rows(const struct ep_run *run, const struct atp_geom *g, size_
 	st.eshape = run->shape;
 	st.eshape.num_ranks = g->moe_ep;
 	size_t n = (size_t)g->moe_tp, R = (size_t)g->moe_ep, K = (size_t)g->p.num_topk;
+	int Sr = g->p.shared_ranks, Sn = g->p.shared_experts, rpse = Sn ? Sr / Sn : 1;
 	size_t *rows = calloc(R, sizeof(size_t));
 	st.views = calloc(n, sizeof(*st.views));
 	st.routings = calloc(n, sizeof(*st.routings));
@@ -259,7 +283,9 @@ static int routed_rows(const struct ep_run *run, const struct atp_geom *g, size_
 		for (size_t s = 0; s < R; s++) {
 			const int64_t *ids = ep_ascend_ref_ids(&st.refs[i], (int)s);
 			for (size_t f = 0; f < (size_t)st.refs[i].tokens[s] * K; f++)
-				rows[ids[f] >= 0 ? ids[f] / g->L : 0] += ids[f] >= 0;
+				rows[ids[f] >= 0 ? Sr + ids[f] / g->L : 0] += ids[f] >= 0;
+			for (int j = 0; j < Sn; j++)
+				rows[(int)s % rpse + j * rpse] += (size_t)st.refs[i].tokens[s];
 		}
 		for (size_t d = 0; d < R; d++)
 			*most = rows[d] > *most ? rows[d] : *most;
@@ -310,7 +336,7 @@ static int build(struct atp_state *st)
 			return rc;
 	const struct ep_routing *r = &st->routings[st->g];
 	size_t T = (size_t)(st->T = st->refs[st->g].tokens[st->q]), H = (size_t)g->p.hidden;
-	size_t S = (size_t)g->p.num_experts;
+	size_t S = (size_t)(g->p.shared_experts + g->p.num_experts); /* smoothing rows: S_n + E */
 	st->x = malloc(2 * T * H + 2);
 	if (run->cfg->smooth_scales && g->p.quant && (st->smooth = malloc(4 * S * H + 4)))
 		ep_ascend_gen_smooth(run->cfg->seed, (int)S, (int)H, st->smooth);
@@ -426,9 +452,8 @@ static int atp_coll(struct atp_state *st)
 		return ep_endpoint_fail(&st->net, rc, "Ascend buffers");
 	int n = ep_ascend_peers(&st->coll, peers);
 	if (st->tpnet) { /* the MoE-TP group's members on other nodes too (never in the MoE-EP group) */
-		size_t RL = (size_t)g->moe_ep * (size_t)g->L;
 		if ((rc = ep_atpnet_init(&st->tpn, &st->net.net, env->waiter, st->ledger, st->me, g->moe_tp, g->P, g->A,
-					 ep_ascend_row_bytes(&g->p), RL, (size_t)g->p.hidden, g->p.quant)))
+					 ep_ascend_row_bytes(&g->p), (size_t)st->nc, (size_t)g->p.hidden, g->p.quant)))
 			return ep_endpoint_fail(&st->net, rc, "MoE-TP buffers");
 		n += ep_atpnet_peers(&st->tpn, peers + n);
 	}
@@ -481,6 +506,8 @@ static int atp_setup(struct ep_bench_env *env, void **out)
 	geometry(run, &st->geo);
 	const struct atp_geom *g = &st->geo;
 	st->me = env->rank, st->g = st->me % g->moe_tp, st->q = st->me / g->moe_tp, st->base = st->me / g->P * g->P;
+	st->nl = st->q < g->p.shared_ranks ? 1 : g->L;
+	st->nc = st->nl * g->moe_ep;
 	st->eshape = run->shape;
 	st->eshape.num_ranks = g->moe_ep;
 	char *at = (char *)env->arena + (size_t)g->moe_tp * g->gbytes;
@@ -596,7 +623,7 @@ static void publish(struct atp_state *st)
  * per local expert the rows of every block (counts), or their prefix. */
 static void token_nums(struct atp_state *st)
 {
-	int L = st->geo.L, R = st->geo.moe_ep;
+	int L = st->nl, R = st->geo.moe_ep;
 	for (int el = 0; el < L; el++) {
 		st->token_nums[el] = 0;
 		for (int b = 0; b < st->geo.moe_tp; b++) {
@@ -624,8 +651,7 @@ static int gather_run(void *p)
 	struct atp_state *st = p;
 	const struct atp_geom *g = &st->geo;
 	int M = g->moe_tp, quant = g->p.quant, nt = quant ? 3 : 2, rc;
-	size_t bytes[3] = {ep_ascend_row_bytes(&g->p), quant ? 4 : 4 * (size_t)g->moe_ep * g->L,
-			   4 * (size_t)g->moe_ep * g->L};
+	size_t bytes[3] = {ep_ascend_row_bytes(&g->p), quant ? 4 : 4 * (size_t)st->nc, 4 * (size_t)st->nc};
 	void *outs[3] = {st->gx, quant ? (void *)st->gscales : (void *)st->gcounts, st->gcounts};
 	struct ep_group_piece pieces[M * 3];
 	publish(st);
@@ -696,7 +722,7 @@ static int gather_outputs(void *p, struct ep_tensor_view *v, int max)
  * the block's ep_recv_counts, as an expert kernel would find it. */
 static int row_expert(const struct atp_state *st, int b, size_t m)
 {
-	int L = st->geo.L, R = st->geo.moe_ep;
+	int L = st->nl, R = st->geo.moe_ep;
 	const int32_t *c = st->gcounts + (size_t)b * R * L;
 	for (int el = 0; el < L; el++)
 		if ((int64_t)m < c[el * R + R - 1])
@@ -818,7 +844,7 @@ static int combine_check(void *p, struct ep_check_report *rep)
 static void combine_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 {
 	const struct atp_state *st = p;
-	uint64_t row = 2 * (uint64_t)st->geo.p.hidden;
+	uint64_t H = (uint64_t)st->geo.p.hidden, row = st->geo.p.comm_quant ? H + 2 * H / 8 : 2 * H;
 	*alg = st->combine_rows * row;
 	*wire = (st->combine_rows - st->self_rows[1]) * row;
 }
@@ -878,7 +904,9 @@ static void *padded(const void *src, size_t rows, size_t cap, size_t row)
  * dispatch's outputs in Ascend's shapes with TP: expand_x [moe_tp A, H]
  * and dynamic_scales [moe_tp A] (own rows, then the other blocks', zero
  * past them), assist_info_for_combine [A 128], expert_token_nums [L],
- * ep_recv_counts [moe_ep moe_tp L], tp_recv_counts [moe_tp]; then
+ * ep_recv_counts [moe_ep moe_tp L], tp_recv_counts [moe_tp] (L = 1 on a
+ * shared-expert rank; A the larger of a MoE and a shared rank's,
+ * smooth_scales [S_n + E][H]); then
  * expert_outputs (this member's partials of the gathered rows),
  * moe_tp_reduced_x, x (combine's) and attn_tp_gathered_x (tp > 1: with tp 1
  * the attention gather does not run). */
@@ -887,7 +915,7 @@ static int atp_dump(void *p, const char *dir)
 	struct atp_state *st = p;
 	const struct atp_geom *g = &st->geo;
 	size_t T = (size_t)st->T, H = (size_t)g->p.hidden, K = (size_t)g->p.num_topk, M = (size_t)g->moe_tp;
-	size_t MA = M * g->A_shape, rb = ep_ascend_row_bytes(&g->p), RL = (size_t)g->moe_ep * (size_t)g->L;
+	size_t MA = M * g->A_shape, rb = ep_ascend_row_bytes(&g->p), RL = (size_t)st->nc;
 	int done = st->stage >= ATP_COMBINED;
 	void *x = done ? padded(st->gx, st->grows, MA, rb) : NULL;
 	void *sc = done && g->p.quant ? padded(st->gscales, st->grows, MA, 4) : NULL;
@@ -898,12 +926,12 @@ static int atp_dump(void *p, const char *dir)
 			{"dispatch_x", EP_NPY_U2, T, H, 2, st->x},
 			{"expert_ids", EP_NPY_I8, T, K, 2, ep_ascend_ref_ids(&st->refs[st->g], st->q)},
 			{"expert_scales", EP_NPY_F4, T, K, 2, ep_ascend_ref_weights(&st->refs[st->g], st->q)},
-			{"smooth_scales", EP_NPY_F4, (size_t)g->p.num_experts, H, 2, st->smooth},
+			{"smooth_scales", EP_NPY_F4, (size_t)(g->p.shared_experts + g->p.num_experts), H, 2, st->smooth},
 			{"shared_expert_x", EP_NPY_U2, T, H, 2, st->shared_x},
 			{"expand_x", g->p.quant ? EP_NPY_I1 : EP_NPY_U2, MA, H, 2, x},
 			{"dynamic_scales", EP_NPY_F4, MA, 0, 1, sc},
 			{"assist_info_for_combine", EP_NPY_I4, g->A_shape * 128, 0, 1, info},
-			{"expert_token_nums", EP_NPY_I8, (size_t)g->L, 0, 1, done ? st->token_nums : NULL},
+			{"expert_token_nums", EP_NPY_I8, (size_t)st->nl, 0, 1, done ? st->token_nums : NULL},
 			{"ep_recv_counts", EP_NPY_I4, M * RL, 0, 1, done ? st->gcounts : NULL},
 			{"tp_recv_counts", EP_NPY_I4, M, 0, 1, done ? st->tp_counts : NULL},
 			{"expert_outputs", EP_NPY_U2, st->grows, H, 2, done ? partials_of(st, st->me) : NULL},
@@ -979,7 +1007,8 @@ static void atp_op_leave(void *p, const struct ep_op_desc *op, int index, uint64
 		/* the collective counts per EP node (EP rank / its P): world node of its first EP rank there */
 		for (int k = 0; k < st->geo.moe_ep; k += st->coll.P)
 			bytes[ep_node(st, k)] = st->coll.net_bytes[c][k / st->coll.P];
-		nvl = st->node_rows[c] * (c ? 2 * (uint64_t)st->geo.p.hidden
+		uint64_t H = (uint64_t)st->geo.p.hidden;
+		nvl = st->node_rows[c] * (c ? (st->geo.p.comm_quant ? H + 2 * H / 8 : 2 * H)
 					    : ep_ascend_row_bytes(&st->geo.p) + (st->geo.p.quant ? 4 : 0));
 	} else if (st->tpnet && op->tag == OP_GATHER) {
 		memcpy(bytes, st->tpn.net_bytes[0], sizeof(bytes));

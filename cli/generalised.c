@@ -39,6 +39,17 @@ static int tp_with_experts(const struct ep_options *o, const struct ep_parallel 
 						  "section 3)", L) > 0;
 }
 
+/* Ascend's combine takes comm_quant_mode 2 only when tp_world_size != 2
+ * (torch_npu-npu_moe_distribute_combine_v2.md); epbench runs it with any
+ * moe_tp, quantising the reduced rows the EP return carries (section 5). */
+static int comm_quant_tp_2(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
+{
+	return o->comm_quant && moe_tp(p) == 2 &&
+	       snprintf(buf, len, "--comm-quant int8 with moe_tp=2: Ascend's combine takes comm_quant_mode 2 only when "
+				  "tp_world_size != 2 (torch_npu-npu_moe_distribute_combine_v2.md); epbench runs it, the EP "
+				  "return carrying the MoE-TP reduced rows as int8 (parallel-semantics.md section 5)") > 0;
+}
+
 static int k_past_8(const struct ep_options *o, const struct ep_parallel *p, char *buf, size_t len)
 {
 	(void)p;
@@ -57,7 +68,7 @@ static int h_not_a3(const struct ep_options *o, const struct ep_parallel *p, cha
 	return 0;
 }
 
-static const rule_fn ascend_rules[] = {tp_past_2, tp_with_experts, k_past_8, h_not_a3};
+static const rule_fn ascend_rules[] = {tp_past_2, tp_with_experts, comm_quant_tp_2, k_past_8, h_not_a3};
 
 /* Allgather mode has no EP dispatch or combine (parallel-semantics.md
  * section 2): nothing of Ascend's semantics applies; the layer runs the

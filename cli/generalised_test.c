@@ -46,6 +46,13 @@ EP_TEST(each_limit_past_ascends_is_one_line)
 	EP_ASSERT(strstr(buf, "\n8 local experts with MoE-TP: Ascend allows MoE-TP only with one local expert") != NULL);
 	EP_ASSERT_INT_EQ(WARN(4, buf, "-r", "4", "--ep-semantics", "ascend", "--hidden", "7168", "-e", "2",
 			      "--parallel", "dp=1,tp=4,moe_tp=2,moe_ep=2"), 0); /* Ascend's own MoE-TP: tp 2, one expert */
+	EP_ASSERT_INT_EQ(WARN(4, buf, "-r", "4", "--ep-semantics", "ascend", "--hidden", "7168", "-e", "2",
+			      "--parallel", "dp=1,tp=4,moe_tp=2,moe_ep=2", "--comm-quant", "int8"), 1);
+	EP_ASSERT(strstr(buf, "--comm-quant int8 with moe_tp=2: Ascend's combine takes comm_quant_mode 2 only when "
+			      "tp_world_size != 2") == buf);
+	EP_ASSERT_INT_EQ(WARN(4, buf, "-r", "4", "--ep-semantics", "ascend", "--hidden", "7168", "-e", "1",
+			      "--parallel", "dp=1,tp=4,moe_tp=4,moe_ep=1", "--comm-quant", "int8"), 1); /* moe_tp 4: only its line */
+	EP_ASSERT(strstr(buf, "moe_tp=4: Ascend's MoE-TP stage") == buf);
 }
 
 EP_TEST(ascend_in_allgather_mode_is_one_line_instead_of_its_limits)

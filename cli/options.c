@@ -1101,10 +1101,6 @@ static int check_layer(const struct ep_options *o, const struct ep_parallel *p, 
 	if (asc && p->v[EP_PAR_MOE_TP] > 1 && ll)
 		return fail(err, len, "%s: Ascend's MoE-TP stage (moe_tp > 1) runs in epbench intranode and internode; in %s "
 				      "it is not built", text, o->command);
-	if (asc && p->v[EP_PAR_MOE_TP] > 1 && (o->comm_quant || o->shared_experts))
-		return fail(err, len, "%s: %s with Ascend's MoE-TP stage (moe_tp > 1) is not built%s", text,
-			    o->comm_quant ? "--comm-quant int8" : "--shared-experts",
-			    o->comm_quant ? " (Ascend allows comm_quant_mode 2 only when tp != 2)" : "");
 	if (!ll && !o->with_topk)
 		return fail(err, len, "--with-topk 0: the MoE layer's experts need the top-k ids dispatch carries");
 	if (o->cached && p->moe_comm == EP_MOE_ALLGATHER)
@@ -1249,6 +1245,9 @@ int ep_options_check_shape(const struct ep_options *o, const struct ep_shape *s,
 		return -EP_EUSAGE;
 	if (check_ascend(o, s, r, err, len) || check_fault_steps(o, s, r, in_layer, err, len))
 		return -EP_EUSAGE;
+	if (o->ep_semantics == EP_SEM_ASCEND && o->shared_expert_ranks >= Rep) /* a MoE-EP group of moe_ep < R ranks */
+		return fail(err, len, "--shared-expert-ranks %d leaves no MoE rank of moe_ep %d (each MoE-EP group's first "
+				      "EP ranks host the shared experts)", o->shared_expert_ranks, Rep);
 	if (o->ep_semantics == EP_SEM_ASCEND && E % (Rep - o->shared_expert_ranks))
 		return fail(err, len, "--num-experts %d is not a multiple of the %d MoE ranks (%s %d - --shared-expert-ranks %d)",
 			    E, Rep - o->shared_expert_ranks, Rep == R ? "--num-ranks" : "moe_ep", Rep, o->shared_expert_ranks);

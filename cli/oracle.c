@@ -273,13 +273,13 @@ static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t
 	char why[EP_TEXT_MAX - 64];
 	if (ep_parallel_resolve(&p, x->num_ranks, 0, &out, why, sizeof(why)))
 		return snprintf(err, len, "layer: %.400s", why), -1;
-	if (out.v[EP_PAR_MOE_TP] * out.v[EP_PAR_MOE_EP] != x->num_ranks || x->num_experts % (l->moe_ep - (m->ascend.on && l->moe_tp == 1 ? m->ascend.shared_expert_ranks : 0)))
-		return snprintf(err, len, "layer: moe_tp x moe_ep is not the world, or moe_ep does not divide the experts"), -1;
+	int Sr = m->ascend.on ? m->ascend.shared_expert_ranks : 0; /* Ascend's: the first EP ranks of each MoE-EP group */
+	if (out.v[EP_PAR_MOE_TP] * out.v[EP_PAR_MOE_EP] != x->num_ranks || Sr >= l->moe_ep || x->num_experts % (l->moe_ep - Sr))
+		return snprintf(err, len, "layer: moe_tp x moe_ep is not the world, or its MoE ranks (moe_ep less the shared-expert "
+				      "ranks) do not divide the experts"), -1;
 	int P = m->ranks_per_node;
 	if (m->ascend.on && l->allgather)
 		return snprintf(err, len, "layer: with ep_semantics ascend, a2a only"), -1;
-	if (m->ascend.on && l->moe_tp > 1 && (m->ascend.shared_experts || m->ascend.comm_quant))
-		return snprintf(err, len, "layer: Ascend's MoE-TP stage (moe_tp > 1) runs without shared experts or comm_quant"), -1;
 	/* MoE-TP groups of whole nodes: Ascend's give one host's bytes (cli/ascend_tpnet.h), DeepEP's
 	 * internode's in MoE-EP groups of one rank per node (cli/moe_layer_geometry.c, oracle_layer.c) */
 	int moe_tp_ok = !P || l->allgather || P % l->moe_tp == 0 || l->moe_tp % P == 0;

@@ -21,8 +21,8 @@
 struct atpo {
 	struct ep_ascend_params p;        /* one EP group's (R = moe_ep) */
 	struct ep_shape eshape;           /* R = moe_ep, BS = the longest slice */
-	int W, tp, M, R, L, q;
-	size_t A, rb, RL;                 /* Ascend's A (the dump's shapes), row bytes, R L */
+	int W, tp, M, R, q;
+	size_t A, rb;                     /* Ascend's A (the dump's shapes: a MoE or shared rank's, the larger), row bytes */
 	enum ep_payload payload;
 	uint64_t seed;
 	struct ep_slices sl;
@@ -64,9 +64,10 @@ static int atpo_init(struct atpo *a, const struct ep_oracle_manifest *m, const s
 	a->p.num_ranks = a->R;
 	a->eshape = m->shape;
 	a->eshape.num_ranks = a->R;
-	a->L = ep_ascend_local_experts(&a->p);
 	a->A = ep_ascend_rank_capacity(&a->p, a->R - 1);
-	a->rb = ep_ascend_row_bytes(&a->p), a->RL = (size_t)a->R * (size_t)a->L;
+	if (a->p.shared_ranks && ep_ascend_rank_capacity(&a->p, 0) > a->A)
+		a->A = ep_ascend_rank_capacity(&a->p, 0);
+	a->rb = ep_ascend_row_bytes(&a->p);
 	int rc = ep_slices_init(&a->sl, a->W, c->tp, a->M, a->R, (enum ep_slice_pad)c->sp_pad, c->tokens_per_dp, c->uneven,
 				m->seed);
 	if (rc)
@@ -131,6 +132,7 @@ struct tshape {
 struct trank {
 	int w, g, q;
 	size_t n, N, T, ga;               /* own rows, gathered rows, tokens, attention rows */
+	size_t nl, nc;                    /* its EP rank's local experts, ep_recv_counts (shared-expert rank: 1, R) */
 	struct tshape s[T_N];
 	void *t[T_N];
 	void *scratch;                    /* the dispatch check's own-row outputs (golden) */
@@ -149,14 +151,15 @@ static int trank_init(const struct atpo *a, int w, struct trank *t)
 	memset(t, 0, sizeof(*t));
 	t->w = w, t->g = w % a->M, t->q = w / a->M;
 	t->n = a->refs[t->g].num_recv, t->T = (size_t)a->refs[t->g].tokens[t->q];
+	t->nl = (size_t)a->refs[t->g].num_local, t->nc = (size_t)a->refs[t->g].num_counts;
 	for (int i = 0; i < a->M; i++)
 		t->N += a->refs[i].num_recv;
 	for (int i = 0, d = w / a->tp; i < a->tp; i++)
 		t->ga += (size_t)ep_slice_len(&a->sl, d * a->tp + i);
 	const struct tshape s[T_N] = {
 		{a->p.quant ? EP_NPY_I1 : EP_NPY_U2, M * a->A, H, t->N}, {EP_NPY_F4, M * a->A, 0, t->N},
-		{EP_NPY_I4, a->A * 128, 0, 3 * t->n}, {EP_NPY_I4, M * a->RL, 0, M * a->RL}, {EP_NPY_I4, M, 0, M},
-		{EP_NPY_I8, (size_t)a->L, 0, (size_t)a->L}, {EP_NPY_U2, t->N, H, t->N}, {EP_NPY_U2, t->n, H, t->n},
+		{EP_NPY_I4, a->A * 128, 0, 3 * t->n}, {EP_NPY_I4, M * t->nc, 0, M * t->nc}, {EP_NPY_I4, M, 0, M},
+		{EP_NPY_I8, t->nl, 0, t->nl}, {EP_NPY_U2, t->N, H, t->N}, {EP_NPY_U2, t->n, H, t->n},
 		{EP_NPY_U2, t->T, H, t->T}, {EP_NPY_U2, t->ga, H, t->ga}};
 	memcpy(t->s, s, sizeof(s));
 	if (t->N > M * a->A)
@@ -164,7 +167,7 @@ static int trank_init(const struct atpo *a, int w, struct trank *t)
 	for (int i = 0; i < T_N; i++)
 		if (!(t->t[i] = calloc(s[i].d0 * (s[i].d1 ? s[i].d1 : 1) * ep_npy_itemsize(s[i].d) + 1, 1)))
 			return -ENOMEM;
-	t->scratch = calloc(t->n * (a->rb + 4) + a->RL * 4 + (size_t)a->L * 8 + 64, 1);
+	t->scratch = calloc(t->n * (a->rb + 4) + t->nc * 4 + t->nl * 8 + 64, 1);
 	return t->scratch ? 0 : -ENOMEM;
 }
 
@@ -201,7 +204,7 @@ static int expect_rank(struct atpo *a, struct trank *t)
 	uint8_t *sx = t->scratch;
 	float *sds = (float *)(sx + t->n * a->rb + 16);
 	int64_t *snums = (int64_t *)(((uintptr_t)(sds + t->n) + 15) & ~(uintptr_t)15);
-	int32_t *scounts = (int32_t *)(snums + a->L);
+	int32_t *scounts = (int32_t *)(snums + t->nl);
 	struct ep_ascend_out out = {.num_recv = t->n, .capacity = t->n, .expand_x = sx,
 				    .dynamic_scales = a->p.quant ? sds : NULL, .assist_info = t->t[T_INFO],
 				    .expert_token_nums = snums, .ep_recv_counts = scounts, .num_local = own->num_local,
@@ -240,7 +243,8 @@ static int expect_rank(struct atpo *a, struct trank *t)
 static int golden_write(struct ep_golden *gd, const struct atpo *a, const struct trank *t, const char *dir)
 {
 	const struct ep_ascend_ref *own = &a->refs[t->g];
-	size_t H = (size_t)a->p.hidden, K = (size_t)a->p.num_topk, E = (size_t)a->p.num_experts;
+	size_t H = (size_t)a->p.hidden, K = (size_t)a->p.num_topk;
+	size_t E = (size_t)(a->p.shared_experts + a->p.num_experts); /* smoothing rows: S_n + E */
 	uint16_t *x = calloc(t->T * H + 1, 2), *sx = gd->run.shape.num_bias ? calloc(t->T * H + 1, 2) : NULL;
 	float *sm = gd->cfg.smooth_scales && a->p.quant ? calloc(E * H + 1, 4) : NULL;
 	int rc = x && (sx || !gd->run.shape.num_bias) && (sm || !gd->cfg.smooth_scales || !a->p.quant) ? 0 : -ENOMEM;

@@ -12,7 +12,12 @@
  * tp_recv_counts [moe_tp] (by member), expert_token_nums [L] (over every
  * block); experts: expert_outputs (w's stand-in on every gathered row);
  * moe_tp_reduce: moe_tp_reduced_x [n_own][H]; ep_combine: x [T][H];
- * attn_tp_gather: attn_tp_gathered_x. A is Ascend's: BS moe_ep min(L, K).
+ * attn_tp_gather: attn_tp_gathered_x. A is Ascend's: BS moe_ep min(L, K),
+ * or a shared-expert rank's when larger (--shared-experts: EP ranks
+ * [0, S_r) of each MoE-EP group, whose MoE-TP groups then hold shared
+ * ranks only; their ep_recv_counts [moe_tp R], expert_token_nums [1];
+ * smooth_scales [S_n + E][H]). --comm-quant int8 changes x only: the EP
+ * return carries the reduced rows as int8 (reference/ascend_ref.h).
  * Every phase's expectation follows from the inputs through reference/
  * (never from a library's earlier phase). Verify checks the phases in
  * order, the first wrong one named; assist_info_for_combine,

@@ -8,6 +8,8 @@ int ep_ascend_tp_ref_local_expert(const struct ep_ascend_ref *ref, size_t m)
 {
 	const int32_t *r = ref->rows + 3 * m;
 	int K = ref->p.num_topk, L = ref->num_local;
+	if (r[2] >= K) /* a shared expert's row (slot K + j): a shared-expert rank's one local expert */
+		return 0;
 	return (int)(ep_ascend_ref_ids(ref, r[0])[(size_t)r[1] * K + r[2]] % L);
 }
 

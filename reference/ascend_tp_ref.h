@@ -45,7 +45,7 @@ void ep_ascend_tp_ref_check_gather(const struct ep_ascend_ref *refs, int moe_tp,
 void ep_ascend_tp_ref_check_reduce(const struct ep_ascend_ref *ref, const uint16_t *reduced,
 				   struct ep_check_report *rep);
 
-/* The local expert of ref's own row m (from its routing). */
+/* The local expert of ref's own row m (from its routing; 0 for a shared expert's row). */
 int ep_ascend_tp_ref_local_expert(const struct ep_ascend_ref *ref, size_t m);
 
 #endif

@@ -5,7 +5,8 @@
 # byte with the handles line; the same bytes as one host; faults (a corrupt row named at its rank, a damaged
 # handle, a hang named with its phase and peer, exit 4, no orphans, nothing left in /dev/shm, a cut link);
 # Ascend's MoE-TP stage across nodes (MoE-TP groups in a node, the strided MoE-EP groups over the network) at
-# 2x2 and 2x4 in bf16 and int8, the same bytes as one host, a hang and a corrupt gathered block named; a layer
+# 2x2 and 2x4 in bf16 and int8, with int8 combine transport and with shared experts (the same bytes as one
+# host), the same bytes as one host, a hang and a corrupt gathered block named; a layer
 # (moe_tp = 1) whose attention-TP group holds whole nodes: checked, its node lines, the same bytes as one host,
 # a corrupt gathered row named, a hang in attn_tp_gather named with its phase and peer; MoE-TP groups of whole
 # nodes (the MoE-TP gather and reduce over the network): checked, node lines, the same bytes as one host, a hang
@@ -81,6 +82,18 @@ cluster "2x4_moe_tp4_bf16_zipf" 0 90 2 --ranks-per-node 4 --parallel dp=4,tp=2,m
 	--routing zipf:1.2 --masked-ratio 0.2
 cluster "2x4_moe_tp_bf16_tp2" 0 90 2 --ranks-per-node 4 --parallel dp=4,tp=2,moe_tp=2,moe_ep=4 -e 8 -k 2 $small \
 	--sp-pad zero --tokens-per-dp 29 --uneven-tokens 1
+# with int8 combine transport (of the reduced rows) and with shared experts (EP ranks [0, S_r) of each MoE-EP
+# group); the shared case's dump equals one host's
+cluster "2x2_moe_tp_int8_comm_quant" 0 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 4 -k 2 \
+	$small --dtype int8 --smooth-scales --comm-quant int8
+tps="-t 16 --hidden 128 -e 4 -k 2 -n 1 -w 0 --seed 5 --ep-semantics ascend --parallel dp=2,tp=4,moe_tp=2,moe_ep=4"
+tps="$tps --shared-experts 1 --shared-expert-ranks 2 --comm-quant int8 --bias 1 --uneven-tokens 1"
+if cluster "2x4_moe_tp_shared_comm_quant_dump" 0 90 2 --ranks-per-node 4 $tps --timeout 20 --dump "$tmp/s2"; then
+	timeout -k 2 90 "$EPBENCH" intranode -r 8 $tps --num-groups 2 --num-topk-groups 2 --dump "$tmp/s1" >"$tmp/out" 2>&1
+	if [ "$?" -eq 0 ] && [ -f "$tmp/s1/rank7/moe_tp_reduced_x.npy" ] && diff -r "$tmp/s1" "$tmp/s2" >"$tmp/out" 2>&1
+	then ok "moe_tp_shared_same_bytes_as_one_host"
+	else bad "moe_tp_shared_same_bytes_as_one_host" "dumps of 2 nodes x 4 ranks and of -r 8 differ"; fi
+fi
 # the same world on one host: every tensor of every phase byte for byte the same
 tpw="-t 24 --hidden 256 -e 8 -k 3 -n 1 -w 0 --seed 5 --ep-semantics ascend --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 --uneven-tokens 1"
 for dt in bf16 int8; do
@@ -163,6 +176,9 @@ if cluster "4x2_moe_tp_attn_tp_whole_nodes_int8_dump" 0 90 4 --ranks-per-node 2 
 	then ok "moe_tp_whole_nodes_same_bytes_as_one_host"
 	else bad "moe_tp_whole_nodes_same_bytes_as_one_host" "dumps of 4 nodes x 2 ranks and of -r 8 differ"; fi
 fi
+# MoE-TP groups of whole nodes holding a shared-expert rank (EP rank 0 of each MoE-EP group), int8 combine transport
+cluster "4x2_moe_tp_whole_nodes_shared_comm_quant" 0 90 4 --ranks-per-node 2 $tpn --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 \
+	-e 4 --shared-experts 1 --shared-expert-ranks 1 --comm-quant int8
 if cluster "moe_tp_whole_nodes_hang_exit_4" 4 60 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=4,moe_ep=1 \
 	-e 8 -k 2 -t 16 --hidden 128 -n 4 -w 0 --ep-semantics ascend --timeout 4 --fault hang:3:moe_tp_gather; then
 	# rank 3 is member 3 of MoE-TP group 0 = [0..3] (nodes 0 and 1): ranks 0 and 1 wait for it over the network
@@ -188,8 +204,8 @@ refused() {
 }
 refused "layer_tp_straddles_nodes" "tp must divide the ranks of a node or be a multiple of them" --nodes 2 \
 	--ranks-per-node 3 -e 12 -k 2 $small --parallel dp=3,tp=2,moe_tp=1,moe_ep=6
-refused "layer_moe_tp_comm_quant" "--comm-quant int8 with Ascend's MoE-TP stage .* is not built" --nodes 2 \
-	--ranks-per-node 2 -e 8 -k 2 $small --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --comm-quant int8
+refused "layer_moe_tp_shared_ranks_fill_moe_ep" "--shared-expert-ranks 2 leaves no MoE rank of moe_ep 2" --nodes 2 \
+	--ranks-per-node 2 -e 8 -k 2 $small --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --shared-experts 1 --shared-expert-ranks 2
 refused "soak_across_nodes" "soak" --nodes 2 --ranks-per-node 2 -e 8 -k 2 $small --soak 3
 refused "experts_not_multiple" "--num-experts 8 is not a multiple of the 3 MoE ranks" --nodes 2 --ranks-per-node 2 \
 	-e 8 -k 2 $small --shared-experts 1 --shared-expert-ranks 1

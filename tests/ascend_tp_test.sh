@@ -2,7 +2,8 @@
 # ascend_tp_test.sh - Ascend's MoE-TP stage (`intranode --parallel ...,moe_tp>1 --ep-semantics ascend`,
 # parallel-semantics.md sections 3-5): 4 and 8 ranks, bf16 and int8, one and several local experts, moe_tp 2
 # and 4, uneven tokens and padding, each phase checked byte for byte; the warning outside Ascend's limits;
-# the dump's names and shapes (expand_x [moe_tp A, H], tp_recv_counts); the JSON rows; faults on the
+# --comm-quant int8 (the warning at moe_tp 2, combine's int8 bytes) and shared experts (4 and 8 ranks, a flipped
+# shared row named); the dump's names and shapes (expand_x [moe_tp A, H], tp_recv_counts); the JSON rows; faults on the
 # gathered tensors and handles end in exit 1; what is not built is refused with one line, exit 2.
 # Ends with "N passed, N failed, N skipped".
 set -u
@@ -55,6 +56,42 @@ expect "r4_rotating_pass" "^# verdict: PASS"
 run "r4_redundant_experts" 0 60 intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 6 -k 2 $small \
 	--redundant-experts 2 --eplb-load zipf:1.2
 expect "r4_redundant_experts_pass" "^# verdict: PASS"
+
+# --comm-quant int8: the EP return carries the MoE-TP reduced rows as int8 (section 5 step 1, then step 4);
+# Ascend takes it only with tp != 2: moe_tp 2 runs with one warning line, moe_tp 4 without it
+run "r4_comm_quant_tp2" 0 60 intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 2 -k 1 $small --comm-quant int8 \
+	--json "$tmp/cq.json"
+expect "r4_comm_quant_tp2_pass" "^# verdict: PASS"
+expect "r4_comm_quant_tp2_warning" "^# warning: --comm-quant int8 with moe_tp=2: Ascend's combine takes comm_quant_mode 2 only when tp_world_size != 2"
+python3 - "$tmp/cq.json" >"$tmp/out" 2>&1 <<'PY' && ok "comm_quant_combine_bytes" || bad "comm_quant_combine_bytes" "$(cat "$tmp/out")"
+import json, sys
+ops = {x['op']: x for x in json.load(open(sys.argv[1]))['points'][0]['ops']}
+d, c = ops['ep_dispatch']['alg_bytes'], ops['ep_combine']['alg_bytes']
+assert c * 512 == d * 320, (d, c)  # the same rows: bf16 out (H 2), int8 and a bf16 scale per 8 back (H + 2 H / 8)
+PY
+run "r8_int8_comm_quant_moe_tp4" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 -e 2 -k 2 $small \
+	--dtype int8 --smooth-scales --comm-quant int8 --uneven-tokens 1
+expect "r8_int8_comm_quant_moe_tp4_pass" "^# verdict: PASS"
+grep -q "warning: --comm-quant" "$tmp/out" && bad "r8_comm_quant_moe_tp4_no_warning" "moe_tp 4 is not tp 2" ||
+	ok "r8_comm_quant_moe_tp4_no_warning"
+# shared experts: EP ranks [0, S_r) of each MoE-EP group (section 4), their rows gathered and reduced over
+# MoE-TP as the routed ones; with int8 dispatch, smoothing, comm_quant, prefix counts, shared_expert_x
+run "r4_shared" 0 60 intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 1 -k 1 $small \
+	--shared-experts 1 --shared-expert-ranks 1 --bias 1
+expect "r4_shared_pass" "^# verdict: PASS"
+run "r8_shared_int8_comm_quant" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 -e 4 -k 2 $small \
+	--shared-experts 1 --shared-expert-ranks 2 --dtype int8 --smooth-scales --comm-quant int8 --expert-counts prefix
+expect "r8_shared_int8_comm_quant_pass" "^# verdict: PASS"
+run "r8_shared2_moe_tp2_uneven" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 -e 2 -k 2 $small \
+	--shared-experts 2 --shared-expert-ranks 2 --uneven-tokens 1
+expect "r8_shared2_moe_tp2_uneven_pass" "^# verdict: PASS"
+run "r8_shared_moe_tp4" 0 120 intranode -r 8 --parallel dp=2,tp=4,moe_tp=4,moe_ep=2 -e 2 -k 1 $small \
+	--shared-experts 1 --shared-expert-ranks 1 --dtype int8 --sp-pad replicate0 --uneven-tokens 1
+expect "r8_shared_moe_tp4_pass" "^# verdict: PASS"
+# a flipped reduced row on a shared-expert rank (world rank 1: member 1 of EP rank 0) is named
+run "fault_shared_reduced" 1 60 intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 2 -k 1 $small \
+	--shared-experts 1 --shared-expert-ranks 1 --fault bitflip:1:moe_tp_reduced_x
+expect "fault_shared_reduced_named" "first: rank 1: moe_tp_reduced_x\["
 
 # the JSON rows: one per phase, every one checked, handle figures present
 run "r4_json" 0 60 intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 4 -k 2 $small --json "$tmp/a.json"
@@ -127,9 +164,8 @@ bad_input() {
 	[ "$(wc -l <"$tmp/out")" -eq 1 ] && ok "${name}_one_line" || bad "${name}_one_line" "$(wc -l <"$tmp/out") lines"
 }
 tp4="intranode -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 4 -k 2 $small"
-bad_input "comm_quant_refused" "--comm-quant int8 with Ascend's MoE-TP stage .* is not built" $tp4 --comm-quant int8
-bad_input "shared_refused" "--shared-experts with Ascend's MoE-TP stage .* is not built" $tp4 \
-	--shared-experts 1 --shared-expert-ranks 1
+bad_input "shared_ranks_fill_moe_ep" "--shared-expert-ranks 2 leaves no MoE rank of moe_ep 2" $tp4 \
+	--shared-experts 1 --shared-expert-ranks 2
 bad_input "allgather_comm_quant_refused" "--comm-quant int8 with --ep-semantics ascend in allgather mode: the layer has no EP combine" \
 	$tp4 --moe-comm allgather --comm-quant int8
 bad_input "experts_not_multiple_of_moe_ep" "--num-experts 5 is not a multiple of the 2 MoE ranks \(moe_ep 2" \

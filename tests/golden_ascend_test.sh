@@ -120,6 +120,6 @@ expect "short_expand_x_named" "rank1/expand_x.npy has 1 entries, fewer than"
 # golden refuses what a run refuses (tests/golden_layer_test.sh has Ascend's layers, moe_tp 1 and MoE-TP)
 run "golden_fp8_refused" 2 10 golden intranode -r 2 -e 8 $A ascend --dtype fp8 --out "$tmp/x"
 run "golden_layer_shared_refused" 2 10 golden intranode -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 16 -k 4 $A ascend \
-	--shared-experts 1 --shared-expert-ranks 1 --out "$tmp/x"
-expect "golden_layer_shared_named" "shared-experts with Ascend's MoE-TP stage"
+	--shared-experts 1 --shared-expert-ranks 2 --out "$tmp/x"
+expect "golden_layer_shared_named" "shared-expert-ranks 2 leaves no MoE rank of moe_ep 2"
 finish golden_ascend_test.sh

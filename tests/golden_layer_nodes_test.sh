@@ -2,7 +2,7 @@
 # golden_layer_nodes_test.sh - `epbench golden internode --nodes N --ranks-per-node P --parallel ...`: a MoE
 # layer across nodes. The manifest records the node layout; DeepEP's layer in allgather mode and Ascend's
 # (moe_tp 1, also with an attention-TP group of whole nodes, and with its MoE-TP stage, also with MoE-TP and
-# attention-TP groups of whole nodes) have the tensors of
+# attention-TP groups of whole nodes, with int8 combine transport and with shared experts) have the tensors of
 # the same world on one host; DeepEP's a2a layer whose MoE-EP groups span nodes
 # has internode's EP semantics in each group (num_tokens_per_rdma_rank, combine per node then across, as the
 # run's checks), also with MoE-TP groups of whole nodes (2 x 2 moe_tp 4; 4 x 2 moe_tp 4 moe_ep 2: one
@@ -28,7 +28,9 @@ for args in "--parallel dp=2,tp=2,moe_tp=1,moe_ep=4" \
 	"--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend --dtype int8 -k 2" \
 	"--parallel dp=1,tp=4,moe_tp=1,moe_ep=4 --ep-semantics ascend --dtype int8 -k 2 --uneven-tokens 1" \
 	"--parallel dp=1,tp=4,moe_tp=4,moe_ep=1 --ep-semantics ascend --dtype int8 -k 2" \
-	"--parallel dp=2,tp=2,moe_tp=4,moe_ep=1 --uneven-tokens 1"; do
+	"--parallel dp=2,tp=2,moe_tp=4,moe_ep=1 --uneven-tokens 1" \
+	"--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend --dtype int8 -k 2 --smooth-scales --comm-quant int8 --uneven-tokens 1" \
+	"--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend -e 2 -k 1 --shared-experts 1 --shared-expert-ranks 1 --comm-quant int8 --bias 1"; do
 	i=$((i + 1))
 	A="internode --nodes 2 --ranks-per-node 2 $S $args"
 	run "golden_$i" 0 60 golden $A --out "$tmp/g$i" || continue
@@ -89,8 +91,9 @@ a = np.load(sys.argv[1]); a[0, 1] ^= 1; np.save(sys.argv[1], a)
 PY
 run "verify_ascend_tp_flip_fails" 1 60 verify internode "$tmp/w6" --ep-semantics ascend
 expect "verify_ascend_tp_flip_named" "moe_tp_reduce.*rank 1: moe_tp_reduced_x"
-run "golden_ascend_comm_quant_refused" 2 10 golden internode --nodes 2 --ranks-per-node 2 $S \
-	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend --comm-quant int8 -k 2 --out "$tmp/x"
+run "golden_ascend_shared_ranks_fill_moe_ep_refused" 2 10 golden internode --nodes 2 --ranks-per-node 2 $S \
+	--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 --ep-semantics ascend --shared-experts 1 --shared-expert-ranks 2 -k 2 --out "$tmp/x"
+expect "golden_ascend_shared_ranks_fill_moe_ep_named" "--shared-expert-ranks 2 leaves no MoE rank of moe_ep 2"
 [ ! -e "$tmp/x" ] && ok "nothing_written_when_refused" || bad "nothing_written_when_refused" "left $tmp/x"
 [ -z "$(live_ranks)" ] && ok "no_rank_left" || bad "no_rank_left" "$(live_ranks)"
 finish golden_layer_nodes_test.sh

@@ -2,7 +2,8 @@
 # golden_layer_test.sh - epbench golden and verify of a --parallel
 # configuration's MoE layer, phase by phase: golden equals a run's --dump
 # (a2a with MoE-TP, allgather, padded and uneven slices, redundant
-# experts; Ascend's layer with moe_tp 1 and with its MoE-TP stage, whose
+# experts; Ascend's layer with moe_tp 1 and with its MoE-TP stage (also with int8 combine transport and
+# with shared experts, a flipped shared row named), whose
 # fake library must pass and fail on a block from the wrong member and a
 # reduce out of rotation order); verify passes it, passes tests/fake_layer_library.py computing
 # the MoE-TP and world stages itself, and names the first wrong phase when
@@ -163,6 +164,27 @@ np.save(sys.argv[1], np.load(sys.argv[1])[1:])
 PY
 run "verify_ascend_tp_short_experts_fails" 1 60 verify intranode "$tmp/af5" --ep-semantics ascend
 expect "ascend_tp_short_experts_named" "^# first wrong phase experts: rank 3: expert_outputs.rows"
+
+# Ascend's MoE-TP stage with --comm-quant int8 (the EP return carries the reduced rows as int8) and with
+# shared experts (EP rank 0 of each MoE-EP group; its MoE-TP group's blocks have R counts, one local expert)
+for args in "--parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -e 2 -k 1 --shared-experts 1 --shared-expert-ranks 1 --comm-quant int8" \
+	"--parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -e 1 -k 1 --dtype int8 --smooth-scales --shared-experts 1 --shared-expert-ranks 1 --bias 1 --uneven-tokens 1" \
+	"--parallel dp=1,tp=4,moe_tp=4,moe_ep=1 -e 4 -k 2 --dtype int8 --comm-quant int8 --sp-pad replicate0"; do
+	i=$((i + 1))
+	run "golden_ascend_tp_sq_$i" 0 60 golden intranode $S --ep-semantics ascend $args --out "$tmp/g$i" || continue
+	run "dump_ascend_tp_sq_$i" 0 60 intranode $S --ep-semantics ascend $args -n 1 -w 0 --dump "$tmp/d$i"
+	same_tensors "golden_ascend_tp_sq_equals_dump_$i" "$tmp/g$i" "$tmp/d$i" common
+	run "verify_golden_ascend_tp_sq_$i" 0 60 verify intranode "$tmp/g$i" --ep-semantics ascend
+	expect "verify_ascend_tp_sq_checked_everything_$i" "^# not checked \(absent\): nothing"
+done
+# a shared expert's reduced row flipped (rank 1: member 1 of EP rank 0, a shared-expert rank) is named in its phase
+cp -r "$tmp/g$((i - 2))" "$tmp/as1"
+py "$tmp/as1/rank1/moe_tp_reduced_x.npy" <<'PY'
+import numpy as np, sys
+a = np.load(sys.argv[1]); a[2, 3] ^= 1; np.save(sys.argv[1], a)
+PY
+run "verify_ascend_tp_shared_flip_fails" 1 60 verify intranode "$tmp/as1" --ep-semantics ascend
+expect "verify_ascend_tp_shared_flip_named" "^# first wrong phase moe_tp_reduce: rank 1: moe_tp_reduced_x\[2\]\[3\]"
 
 # the fake library computing the MoE-TP stage (moe_tp 4: order matters) and the world reduce
 fake "fake_mtp_faithful" "$tmp/g3" "$tmp/f1" faithful

@@ -147,6 +147,20 @@ mutant "ascend_tp_block_from_wrong_peer" cli/ascend_tp.c \
 mutant "ascend_tp_reduce_not_rotated" cli/ascend_tp.c \
 	"		int m = (st->g + k) % M;" "		int m = k;" \
 	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
+# Ascend's MoE-TP stage with shared experts and with --comm-quant int8 (cli/ascend_tp.c): a shared-expert rank
+# keeping its own partial instead of summing its MoE-TP group's (shared rows skipped by the reduce), and the
+# partials quantised to int8 before the reduce instead of the reduced rows after it (section 5: step 1, then 4)
+mutant "ascend_tp_shared_rows_not_reduced" cli/ascend_tp.c \
+	"	rc = ep_group_reduce(st->env->waiter, parts, M, 1, st->rows_of[st->g], H, st->reduced);" \
+	"	rc = ep_group_reduce(st->env->waiter, parts, st->q < st->geo.p.shared_ranks ? 1 : M, 1, st->rows_of[st->g], H, st->reduced);" \
+	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 2 -k 1 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 \
+	--shared-experts 1 --shared-expert-ranks 1
+mutant "ascend_tp_comm_quant_before_reduce" cli/ascend_tp.c \
+	"st->gx + at * rb, g->p.quant ? st->gscales[at] : 0.0f, (int)H, out + at * H);" \
+	"st->gx + at * rb, g->p.quant ? st->gscales[at] : 0.0f, (int)H, out + at * H),
+				g->p.comm_quant ? ep_ascend_ref_comm_quant(out + at * H, (int)H, out + at * H) : (void)0;" \
+	wide intranode --ep-semantics ascend -r 4 -t 32 --hidden 256 -e 4 -k 2 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 \
+	--comm-quant int8
 # Ascend's MoE-TP stage across nodes (cli/ascend_tp.c): MoE-EP group g's network peers taken from group g + 1,
 # a rank swapped between EP groups (the signals still pair up, the rows land in the other group's areas)
 mutant "ascend_tp_net_ep_group_swapped" cli/ascend_tp.c \
