@@ -68,10 +68,10 @@ slowest_first() {
 echo "# run.sh: $(wc -l <"$res/pool") commands $jobs at a time, then $(wc -l <"$res/alone") alone"
 # (in the background: a shell runs its traps only between commands, and
 # wait is where it waits)
-slowest_first <"$res/pool" | xargs -P "$jobs" --process-slot-var=EP_TEST_SLOT -L 1 sh "$here/run-one.sh" "$res" &
+slowest_first <"$res/pool" | xargs -r -P "$jobs" --process-slot-var=EP_TEST_SLOT -L 1 sh "$here/run-one.sh" "$res" &
 worker=$!
 wait "$worker"
-xargs -L 1 sh "$here/run-one.sh" "$res" <"$res/alone" &
+xargs -r -L 1 sh "$here/run-one.sh" "$res" <"$res/alone" &
 worker=$!
 wait "$worker"
 worker=""
