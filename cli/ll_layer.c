@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "cli/cluster/endpoint.h"
+#include "cli/ll_packed.h"
 #include "cli/low_latency.h"
 #include "cli/moe_layer.h"
 #include "collectives/error.h"
@@ -786,6 +787,62 @@ static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
 	return 1;
 }
 
+/* ---- --dump ---- */
+
+/* Rows of block b of o's layout, compact in (expert, packed row) order as
+ * src holds them, into dst's [L][R*N][H] (rows past the counts zero). */
+static void unpack_rows(const struct ep_ll_packed *o, size_t b, const uint16_t *src, size_t cap, uint16_t *dst)
+{
+	size_t n = 0, H = o->H;
+	for (size_t e = 0; e < o->L; e++)
+		for (size_t p = 0; p < ep_ll_packed_rows(o, b, e) && n < cap; p++, n++)
+			memcpy(dst + (e * o->RN + p) * H, src + n * H, H * 2);
+}
+
+/* Writes this rank's tensors as DIR/rank<world>/<name>.npy: low-latency's
+ * (x, topk_idx, topk_weights, packed_recv_*, combine_x = the MoE-TP
+ * reduced rows, combined_x), then the layer's: moe_tp_gathered_* ([moe_tp]
+ * blocks in rotation order), moe_tp_partial (this rank's stand-in of every
+ * gathered row, [moe_tp][L][R*N][H]) and attn_tp_gathered_x (tp > 1).
+ * Rows past the counts are zero (cli/ll_packed.h). 0 or -errno. */
+static int lll_dump(void *p, const char *dir)
+{
+	struct lll_state *st = p;
+	const struct ep_ll_config *c = &st->cfg;
+	struct ep_ll_packed own, gath;
+	size_t T = (size_t)st->T, H = (size_t)c->hidden, K = (size_t)c->num_topk, L = lll_L(c), RN = lll_RN(c);
+	size_t M = (size_t)st->moe_tp, me = (size_t)st->env->rank;
+	uint16_t *parts = calloc(M * L * RN * H + 1, 2), *cx = calloc(L * RN * H + 1, 2);
+	int rc = ep_ll_packed_init(&own, c, 1), rc2 = ep_ll_packed_init(&gath, c, M);
+	rc = rc ? rc : rc2 ? rc2 : !parts || !cx ? -ENOMEM : 0;
+	if (!rc) {
+		ep_ll_packed_put(&own, 0, &st->out);
+		for (size_t i = 0; i < M; i++) {
+			ep_ll_packed_put(&gath, i, &st->gath[i]);
+			unpack_rows(&gath, i, partials_of(st, (int)me, (int)i), st->cap, parts + i * L * RN * H);
+		}
+		for (size_t e = 0; e < L; e++)
+			memcpy(cx + e * RN * H, st->expert_out + e * RN * H, ep_ll_packed_rows(&own, 0, e) * H * 2);
+		size_t sx[2] = {T, H}, sk[2] = {T, K}, sp[4] = {M, L, RN, H}, sc[3] = {L, RN, H};
+		size_t sa[2] = {ep_attn_gather_rows(&st->attn), H};
+		rc = ep_rank_npy_write(dir, (int)me, "x", EP_NPY_U2, sx, 2, st->x);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "topk_idx", EP_NPY_I8, sk, 2, st->topk_idx);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "topk_weights", EP_NPY_F4, sk, 2, st->topk_weights);
+		rc = rc ? rc : ep_ll_packed_write(&own, dir, (int)me, "packed_recv", 0);
+		rc = rc ? rc : ep_ll_packed_write(&gath, dir, (int)me, "moe_tp_gathered", 1);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "moe_tp_partial", EP_NPY_U2, sp, 4, parts);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "combine_x", EP_NPY_U2, sc, 3, cx);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "combined_x", EP_NPY_U2, sx, 2, combined_x(st));
+		if (!rc && st->geo.tp > 1)
+			rc = ep_rank_npy_write(dir, (int)me, "attn_tp_gathered_x", EP_NPY_U2, sa, 2, st->attn.out);
+	}
+	ep_ll_packed_fini(&own);
+	ep_ll_packed_fini(&gath);
+	free(parts);
+	free(cx);
+	return rc;
+}
+
 /* ---- across nodes ---- */
 
 /* The attention gather of a group of whole nodes meets the job first (the
@@ -871,6 +928,7 @@ const struct ep_variant ep_ll_layer_variant = {
 	.size = lll_size,
 	.setup = lll_setup,
 	.teardown = lll_teardown,
+	.dump = lll_dump,
 	.reseed = lll_reseed,
 	.op_enter = lll_op_enter,
 	.op_leave = lll_op_leave,

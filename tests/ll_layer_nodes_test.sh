@@ -85,6 +85,5 @@ refused() {
 }
 refused "moe_tp_whole_nodes" "moe_tp dividing the ranks of a node .*MoE-TP groups of whole nodes are not built" \
 	dp=1,tp=4,moe_tp=4,moe_ep=1
-refused "dump" "--dump in low-latency mode with moe_tp > 1 is not built" dp=2,tp=2,moe_tp=2,moe_ep=2 --dump "$tmp/d"
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 finish ll_layer_nodes_test.sh

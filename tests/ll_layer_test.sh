@@ -74,7 +74,6 @@ refused "moe_tp_not_dividing_node" "runs across nodes with moe_tp dividing the r
 	--local-nodes --nodes 4 --ranks-per-node 1
 refused "zero_copy" "--zero-copy in low-latency mode with moe_tp > 1 is not built" --zero-copy
 refused "hook" "--hook in low-latency mode with moe_tp > 1 is not built" --hook
-refused "dump" "--dump in low-latency mode with moe_tp > 1 is not built" --dump "$tmp/dump"
 refused "allgather" "in low-latency mode the layer runs all-to-all" --moe-comm allgather
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 finish ll_layer_test.sh
