@@ -800,10 +800,11 @@ static void unpack_rows(const struct ep_ll_packed *o, size_t b, const uint16_t *
 }
 
 /* Writes this rank's tensors as DIR/rank<world>/<name>.npy: low-latency's
- * (x, topk_idx, topk_weights, packed_recv_*, combine_x = the MoE-TP
- * reduced rows, combined_x), then the layer's: moe_tp_gathered_* ([moe_tp]
- * blocks in rotation order), moe_tp_partial (this rank's stand-in of every
- * gathered row, [moe_tp][L][R*N][H]) and attn_tp_gathered_x (tp > 1).
+ * (x, topk_idx, topk_weights, packed_recv_*, combined_x), then the
+ * layer's: moe_tp_gathered_* ([moe_tp] blocks in rotation order),
+ * moe_tp_partial (this rank's stand-in of every gathered row,
+ * [moe_tp][L][R*N][H]), moe_tp_reduced_x (combine's input, [L][R*N][H])
+ * and attn_tp_gathered_x (tp > 1), as cli/oracle_ll_layer.c's golden.
  * Rows past the counts are zero (cli/ll_packed.h). 0 or -errno. */
 static int lll_dump(void *p, const char *dir)
 {
@@ -831,7 +832,7 @@ static int lll_dump(void *p, const char *dir)
 		rc = rc ? rc : ep_ll_packed_write(&own, dir, (int)me, "packed_recv", 0);
 		rc = rc ? rc : ep_ll_packed_write(&gath, dir, (int)me, "moe_tp_gathered", 1);
 		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "moe_tp_partial", EP_NPY_U2, sp, 4, parts);
-		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "combine_x", EP_NPY_U2, sc, 3, cx);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "moe_tp_reduced_x", EP_NPY_U2, sc, 3, cx);
 		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "combined_x", EP_NPY_U2, sx, 2, combined_x(st));
 		if (!rc && st->geo.tp > 1)
 			rc = ep_rank_npy_write(dir, (int)me, "attn_tp_gathered_x", EP_NPY_U2, sa, 2, st->attn.out);
