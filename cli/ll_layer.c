@@ -89,8 +89,9 @@ struct lll_state {
 	void **gbuf;                     /* [moe_tp] their memory */
 	size_t cap;                      /* partial rows per block */
 	uint16_t *partials;              /* the arena's [W][moe_tp][cap][H] */
-	uint16_t *reduced;               /* [cap][H] */
-	uint16_t *expert_out;            /* [L][R*N][H] combine's x */
+	uint16_t **dst_rows;             /* [cap] where the reduce writes its row n: a packed position of combine_x */
+	uint16_t *expert_out;            /* [L][R*N][H] combine's x (without --zero-copy) */
+	uint16_t *combine_x;             /* combine's input: expert_out, or with --zero-copy the combine buffer */
 	uint16_t *deq;
 	float *scales;
 	struct ep_attn_gather attn;
@@ -205,7 +206,7 @@ static void lll_teardown(void *p)
 	free(st->gath);
 	free(st->x);
 	free(st->moved);
-	free(st->reduced);
+	free(st->dst_rows);
 	free(st->expert_out);
 	free(st->deq);
 	free(st->scales);
@@ -298,12 +299,12 @@ static int lll_bind(struct lll_state *st, char *arena)
 	st->names = malloc(sizeof(int) * n * (size_t)st->geo.moe_ep);
 	st->parts = calloc(n, sizeof(*st->parts));
 	st->cap = block_rows(c);
-	st->reduced = malloc(st->cap * H * 2 + 2);
-	st->expert_out = calloc(lll_L(c) * lll_RN(c) * H + 1, 2);
+	st->dst_rows = calloc(st->cap + 1, sizeof(*st->dst_rows));
+	st->expert_out = st->combine_x = calloc(lll_L(c) * lll_RN(c) * H + 1, 2);
 	st->deq = malloc(H * 2 + 2);
 	st->scales = malloc(sizeof(float) * (H / 128 + 1));
 	st->attn.out = malloc(2 * ((size_t)st->geo.tp * (size_t)st->geo.sl.max_slice * H + 1));
-	if (!st->mouts || !st->refs || !st->gbuf || !st->gath || !st->names || !st->parts || !st->reduced || !st->expert_out ||
+	if (!st->mouts || !st->refs || !st->gbuf || !st->gath || !st->names || !st->parts || !st->dst_rows || !st->expert_out ||
 	    !st->deq || !st->scales || !st->attn.out)
 		return -ENOMEM;
 	for (size_t i = 0; i < M; i++) {
@@ -523,25 +524,38 @@ static void lll_partials(struct lll_state *st)
 
 /* The MoE-TP reduce: own partial, then the peers' in rotation order (member
  * (g + i) % moe_tp holds this rank's rows as its block (moe_tp - i) % moe_tp),
- * one rounding; the sums to the packed positions combine reads. */
+ * one rounding; each sum straight to the packed position combine reads:
+ * in expert_out, or with --zero-copy in the collective's combine buffer
+ * (ep_ll_combine_buffer: it first waits until no peer reads the last
+ * combine's), combine then sending it as it lies. */
 static int lll_reduce(struct lll_state *st)
 {
 	const struct ep_ll_config *c = &st->cfg;
-	size_t RN = lll_RN(c), H = (size_t)c->hidden, rows = total_rows(c, &st->out);
+	size_t RN = lll_RN(c), H = (size_t)c->hidden, rows = total_rows(c, &st->out), n = 0;
+	uint16_t *dst = st->expert_out;
+	int rc;
 	rows = rows < st->cap ? rows : st->cap;
+	if (st->env->run->cfg->zero_copy && (rc = ep_ll_combine_buffer(&st->coll, &dst)))
+		return rc;
+	for (size_t e = 0; e < lll_L(c); e++)
+		for (size_t p = 0; p < valid_rows(c, &st->out, e) && n < rows; p++, n++)
+			st->dst_rows[n] = dst + (e * RN + p) * H;
 	for (int i = 0; i < st->moe_tp; i++)
 		st->parts[i] = partials_of(st, st->q * st->moe_tp + (st->g + i) % st->moe_tp, (st->moe_tp - i) % st->moe_tp);
 	ep_set_phase(st->env->waiter, "moe_tp_reduce");
-	int rc = ep_group_reduce(st->env->waiter, st->parts, st->moe_tp, 1, rows, H, st->reduced);
+	rc = ep_group_reduce_to(st->env->waiter, st->parts, st->moe_tp, 1, rows, H, st->dst_rows);
 	ep_set_phase(st->env->waiter, "idle");
 	if (rc)
 		return rc;
-	size_t n = 0;
-	for (size_t e = 0; e < lll_L(c); e++)
-		for (size_t p = 0; p < valid_rows(c, &st->out, e) && n < rows; p++, n++)
-			memcpy(st->expert_out + (e * RN + p) * H, st->reduced + n * H, H * 2);
+	st->combine_x = dst;
 	st->stage = LLL_REDUCED;
 	return 0;
+}
+
+/* Combine's x: NULL when the reduce wrote the combine buffer itself. */
+static const uint16_t *combine_input(const struct lll_state *st)
+{
+	return st->env->run->cfg->zero_copy ? NULL : st->expert_out;
 }
 
 static uint16_t *combined_x(const struct lll_state *st)
@@ -551,7 +565,7 @@ static uint16_t *combined_x(const struct lll_state *st)
 
 static int lll_combine(struct lll_state *st)
 {
-	int rc = ep_ll_combine(&st->coll, st->expert_out, st->topk_idx, st->topk_weights, combined_x(st));
+	int rc = ep_ll_combine(&st->coll, combine_input(st), st->topk_idx, st->topk_weights, combined_x(st));
 	st->stage = rc ? st->stage : LLL_COMBINED;
 	return rc;
 }
@@ -691,7 +705,7 @@ static int reduce_check(void *p, struct ep_check_report *rep)
 		for (int32_t r = 0; r < ref->count[e]; r++) {
 			size_t at = (size_t)e * RN + (size_t)r;
 			ep_ll_ref_expert_row(ref, e, r, st->deq);
-			ep_compare_row(rep, "moe_tp_reduced_x", EP_ELEM_BF16, st->deq, st->expert_out + at * H, H, r,
+			ep_compare_row(rep, "moe_tp_reduced_x", EP_ELEM_BF16, st->deq, st->combine_x + at * H, H, r,
 				       ref->row_src_rank[at] * st->moe_tp + st->g, ref->row_src_token[at]);
 		}
 	return 0;
@@ -714,7 +728,7 @@ static int reduce_outputs(void *p, struct ep_tensor_view *v, int max)
 		return 0;
 	while (e + 1 < lll_L(c) && valid_rows(c, &st->out, e) == 0)
 		e++;
-	v[0] = (struct ep_tensor_view){"moe_tp_reduced_x", (uint8_t *)(st->expert_out + e * lll_RN(c) * (size_t)c->hidden),
+	v[0] = (struct ep_tensor_view){"moe_tp_reduced_x", (uint8_t *)(st->combine_x + e * lll_RN(c) * (size_t)c->hidden),
 				       valid_rows(c, &st->out, e), 2 * (size_t)c->hidden};
 	return 1;
 }
@@ -787,6 +801,58 @@ static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
 	return 1;
 }
 
+/* ---- --hook: DeepEP's send and receive phases of EP dispatch and combine ---- */
+
+static int dispatch_send(void *p)
+{
+	struct lll_state *st = p;
+	st->stage = LLL_NONE, st->partials_ready = 0;
+	return ep_ll_dispatch_send(&st->coll, st->x, st->topk_idx, st->T);
+}
+
+static int dispatch_recv(void *p)
+{
+	struct lll_state *st = p;
+	int rc = ep_ll_dispatch_recv(&st->coll, &st->out);
+	st->stage = rc ? LLL_NONE : LLL_DISPATCHED;
+	if (!rc)
+		arrived(st, &st->coll.last_dispatch);
+	return rc;
+}
+
+/* Untimed before a timed receive: the send, and every source's landed. */
+static int dispatch_send_landed(void *p)
+{
+	struct lll_state *st = p;
+	int rc = dispatch_send(st);
+	return rc ? rc : ep_ll_dispatch_wait(&st->coll);
+}
+
+/* Combine's send: the reduced rows (with --zero-copy already in the combine buffer). */
+static int combine_send(void *p)
+{
+	struct lll_state *st = p;
+	st->stage = LLL_REDUCED;
+	return ep_ll_combine_send(&st->coll, combine_input(st));
+}
+
+static int combine_recv(void *p)
+{
+	struct lll_state *st = p;
+	int rc = ep_ll_combine_recv(&st->coll, st->topk_idx, st->topk_weights, combined_x(st));
+	st->stage = rc ? st->stage : LLL_COMBINED;
+	if (!rc)
+		arrived(st, &st->coll.last_combine);
+	return rc;
+}
+
+static int combine_send_landed(void *p)
+{
+	struct lll_state *st = p;
+	int rc = combine_send(st);
+	return rc ? rc : ep_ll_combine_wait(&st->coll);
+}
+
 /* ---- --dump ---- */
 
 /* Rows of block b of o's layout, compact in (expert, packed row) order as
@@ -823,7 +889,7 @@ static int lll_dump(void *p, const char *dir)
 			unpack_rows(&gath, i, partials_of(st, (int)me, (int)i), st->cap, parts + i * L * RN * H);
 		}
 		for (size_t e = 0; e < L; e++)
-			memcpy(cx + e * RN * H, st->expert_out + e * RN * H, ep_ll_packed_rows(&own, 0, e) * H * 2);
+			memcpy(cx + e * RN * H, st->combine_x + e * RN * H, ep_ll_packed_rows(&own, 0, e) * H * 2);
 		size_t sx[2] = {T, H}, sk[2] = {T, K}, sp[4] = {M, L, RN, H}, sc[3] = {L, RN, H};
 		size_t sa[2] = {ep_attn_gather_rows(&st->attn), H};
 		rc = ep_rank_npy_write(dir, (int)me, "x", EP_NPY_U2, sx, 2, st->x);
@@ -920,6 +986,15 @@ static const struct ep_op_desc lll_ops[] = {
 	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
 	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
+	/* --hook: the send and receive phases of EP dispatch and combine, each timed alone */
+	{.name = "ep_dispatch-send", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_HOOK, .tag = OP_DISPATCH, .run = dispatch_send,
+	 .after = dispatch_recv, .check = dispatch_check, .bytes = dispatch_bytes},
+	{.name = "ep_dispatch-recv", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_HOOK, .tag = OP_DISPATCH,
+	 .before = dispatch_send_landed, .run = dispatch_recv, .check = dispatch_check, .bytes = dispatch_bytes},
+	{.name = "ep_combine-send", .mask = EP_OPS_COMBINE | A2A | EP_OPS_HOOK, .tag = OP_COMBINE, .prepare = combine_prepare,
+	 .run = combine_send, .after = combine_recv, .check = combine_check, .bytes = combine_bytes},
+	{.name = "ep_combine-recv", .mask = EP_OPS_COMBINE | A2A | EP_OPS_HOOK, .tag = OP_COMBINE, .prepare = combine_prepare,
+	 .before = combine_send_landed, .run = combine_recv, .check = combine_check, .bytes = combine_bytes},
 	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_ATTN, .prepare = attn_prepare, .run = attn_run,
 	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
 };

@@ -1044,10 +1044,6 @@ static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel 
 		return fail(err, len, "%s with %d ranks per node: low-latency mode with moe_tp > 1 runs across nodes with moe_tp "
 				      "dividing the ranks of a node (its MoE-TP groups in a node); MoE-TP groups of whole "
 				      "nodes are not built", text, P);
-	if (o->zero_copy || o->hook)
-		return fail(err, len, "%s: --%s in low-latency mode with moe_tp > 1 is not built (the MoE-TP reduce writes "
-				      "combine's input; the layer's ops are its phases)", text,
-			    o->zero_copy ? "zero-copy" : "hook");
 	return 0;
 }
 

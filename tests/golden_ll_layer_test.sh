@@ -15,7 +15,7 @@ SUBCOMMAND=low-latency
 
 S="-t 16 --hidden 256 -e 8 -k 4 --payload special"
 
-# golden = the run's dump, verify passes it
+# golden = the run's dump (across nodes with --zero-copy --hook), verify passes it
 i=0
 for args in "-r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 $S" \
 	"-r 4 --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 $S --uneven-tokens 1" \
@@ -25,7 +25,7 @@ for args in "-r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 $S" \
 	i=$((i + 1))
 	run "golden_$i" 0 60 golden low-latency $args --out "$tmp/g$i" || continue
 	case "$args" in
-	--nodes*) run "dump_$i" 0 60 low-latency --local-nodes $args -n 1 -w 0 --timeout 20 --dump "$tmp/d$i" ;;
+	--nodes*) run "dump_$i" 0 60 low-latency --local-nodes $args -n 1 -w 0 --timeout 20 --zero-copy --hook --dump "$tmp/d$i" ;;
 	*) run "dump_$i" 0 60 low-latency $args -n 1 -w 0 --dump "$tmp/d$i" ;;
 	esac
 	same_tensors "golden_equals_dump_$i" "$tmp/g$i" "$tmp/d$i" all
