@@ -228,6 +228,7 @@ static void refs_fini(const struct lll_world *w, struct ep_ll_ref *refs)
 /* ---- the tensor table ---- */
 
 enum { SHAPE_ROWS, SHAPE_PACKED, SHAPE_BLOCKS, SHAPE_FLAT }; /* how a tensor's defined rows are found */
+#define LLL_MAX_ITEMS 20 /* a rank's tensors (items_of) */
 
 struct lll_item {
 	const char *name;
@@ -273,7 +274,7 @@ static const char *const own_names[5] = {"packed_recv_x", "packed_recv_x_scales"
 static const char *const gath_names[5] = {"moe_tp_gathered_x", "moe_tp_gathered_x_scales", "moe_tp_gathered_count",
 					  "moe_tp_gathered_src_info", "moe_tp_gathered_layout_range"};
 
-/* Rank r's tensors in phase order; their count (at most 16). */
+/* Rank r's tensors in phase order; their count (at most 17: fp8, moe_tp > 1, tp > 1). */
 static int items_of(const struct lll_world *w, struct lll_tensors *t, struct lll_item *it)
 {
 	size_t H = t->own.H, K = (size_t)w->cfg.num_topk, L = t->own.L, RN = t->own.RN, M = (size_t)w->moe_tp;
@@ -314,7 +315,7 @@ static int golden_rank(struct ep_golden *gd, const struct lll_world *w, int r, c
 {
 	struct ep_ll_ref refs[w->moe_tp];
 	struct lll_tensors t;
-	struct lll_item it[16];
+	struct lll_item it[LLL_MAX_ITEMS];
 	int rc = refs_init(w, r / w->moe_tp, refs);
 	if (rc)
 		return rc;
@@ -518,9 +519,9 @@ static int verify_rank(struct vll *v, int r)
 {
 	struct ep_ll_ref refs[v->w.moe_tp];
 	struct lll_tensors t, a;
-	struct lll_item it[16], ia[16];
+	struct lll_item it[LLL_MAX_ITEMS], ia[LLL_MAX_ITEMS];
 	struct ep_check_report rep[EP_LPH_N];
-	int absent[16] = {0}, rc = refs_init(&v->w, r / v->w.moe_tp, refs);
+	int absent[LLL_MAX_ITEMS] = {0}, rc = refs_init(&v->w, r / v->w.moe_tp, refs);
 	if (rc)
 		return rc == -ERANGE ? (fprintf(stderr, "epbench verify: rank %d: a (source, expert) list is longer than "
 						"num_max_dispatch_tokens_per_rank\n", r), EP_EXIT_USAGE) : EP_EXIT_ENV;
