@@ -96,11 +96,11 @@ static void set_token_nums(struct ep_options *o, int m)
 
 static const struct env_var vars[] = {
 	{"DEEP_NORMAL_MODE_USE_INT8_QUANT", EP_SCOPE_NORMAL, EP_SCOPE_LL, "dtype", ep_deploy_env_bool,
-	 "1 or 0 (true/false)", {"bf16", "int8"}, set_int8},
+	 "1 or 0 (true/false)", {"bf16", "int8"}, set_int8, 0},
 	{"SGLANG_DEEPEP_BF16_DISPATCH", EP_SCOPE_LL, EP_SCOPE_NORMAL, "dtype", ep_deploy_env_bool,
-	 "1 or 0 (true/false)", {"fp8", "bf16"}, set_bf16_dispatch},
+	 "1 or 0 (true/false)", {"fp8", "bf16"}, set_bf16_dispatch, 0},
 	{"MOE_EXPERT_TOKEN_NUMS_TYPE", EP_SCOPE_NORMAL, 0, "expert-counts", zero_one,
-	 "0 (prefix sums) or 1 (per-expert counts)", {"prefix", "counts"}, set_token_nums},
+	 "0 (prefix sums) or 1 (per-expert counts)", {"prefix", "counts"}, set_token_nums, 0},
 	{"EPBENCH_COPY_PROBE", EP_SCOPE_RUN, 0, "copy-probe", on_off, "on or off (1 or 0)", {"off", "on"}, set_copy_probe, 1},
 };
 #define NVARS (int)(sizeof(vars) / sizeof(vars[0]))

@@ -100,10 +100,15 @@ static int golden_point(struct ep_golden *g)
 		return fprintf(stderr, "epbench golden: --ep-semantics ascend in allgather mode runs the deepep layer's phases (no EP "
 				       "dispatch or combine): write its golden without --ep-semantics ascend\n"),
 		       EP_EXIT_USAGE;
-	if (g->layer && !g->ascend && strcmp(g->cmd->name, g->rpn ? "internode" : "intranode"))
-		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode and internode\n"),
-		       EP_EXIT_USAGE;
 	g->ll = !strcmp(g->cmd->name, "low-latency");
+	if (g->layer && !g->ascend && !g->ll && strcmp(g->cmd->name, g->rpn ? "internode" : "intranode"))
+		return fprintf(stderr, "epbench golden: a --parallel configuration's MoE layer is written for intranode, internode "
+				       "and low-latency\n"),
+		       EP_EXIT_USAGE;
+	if (g->layer && g->ll && o->eplb.redundant)
+		return fprintf(stderr, "epbench golden low-latency: --redundant-experts in a low-latency layer's golden is not built "
+				       "(the run takes it; golden writes no placement for it)\n"),
+		       EP_EXIT_USAGE;
 	if (!strcmp(g->cmd->name, "internode") && !g->rpn)
 		return fprintf(stderr, "epbench golden: internode needs --nodes N and --ranks-per-node P\n"), EP_EXIT_USAGE;
 	ep_options_run_cfg(o, &g->cfg);
@@ -380,7 +385,8 @@ static int write_all(struct ep_golden *g, const char *partial)
 {
 	int rc = ep_mkdir_p(partial);
 	if (!rc && g->layer && (!g->ascend || g->run.parallel.v[EP_PAR_MOE_TP] > 1)) {
-		rc = g->ascend ? ep_ascend_tp_golden(g, partial) : ep_golden_layer(g, partial);
+		rc = g->ascend ? ep_ascend_tp_golden(g, partial) : g->ll ? ep_golden_ll_layer(g, partial)
+								 : ep_golden_layer(g, partial);
 		if (!rc)
 			rc = ep_oracle_write_manifest(&g->m, partial);
 		return rc ? rc : rename(partial, g->out) ? -errno : 0;

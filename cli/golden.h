@@ -44,5 +44,11 @@ int ep_golden_ascend_attn(struct ep_golden *g, int me, const char *dir);
 /* cli/verify_layer.c: a layer directory checked phase by phase; prints the
  * report, returns the exit status. */
 int ep_verify_layer(const struct ep_oracle_manifest *m, const char *dir);
+/* cli/oracle_ll_layer.c: a low-latency layer's golden (every world rank's
+ * tensors into dir and the manifest, 0 or -errno) and verify (phase by
+ * phase, order_any: --ll-order any; prints the report, returns the exit
+ * status). */
+int ep_golden_ll_layer(struct ep_golden *g, const char *dir);
+int ep_verify_ll_layer(const struct ep_oracle_manifest *m, const char *dir, int order_any);
 
 #endif

@@ -361,6 +361,9 @@ int ep_launch(const struct ep_variant *v, struct ep_run *run, struct ep_launch_o
 	int64_t t0 = ep_now_ns();
 	memset(res, 0, sizeof(*res));
 	res->num_ranks = R;
+	if (v->nops > EP_MAX_OPS) /* every per-op array of a result holds EP_MAX_OPS */
+		return snprintf(res->message, sizeof(res->message), "variant %s has %d ops, more than %d", v->name, v->nops,
+				EP_MAX_OPS), res->exit_code = EP_EXIT_ENV;
 	if (plan_point(v, run, R, &p, res->message, sizeof(res->message)))
 		return res->exit_code = EP_EXIT_ENV;
 	char *base = mmap(NULL, p.total, PROT_READ | PROT_WRITE,

@@ -65,6 +65,7 @@
 #include <string.h>
 
 #include "cli/cluster/endpoint.h"
+#include "cli/ll_packed.h"
 #include "cli/ll_tpnet.h"
 #include "cli/low_latency.h"
 #include "cli/moe_layer.h"
@@ -102,8 +103,9 @@ struct lll_state {
 	void **gbuf;                     /* [moe_tp] their memory */
 	size_t cap;                      /* partial rows per block */
 	uint16_t *partials;              /* the arena's [W][moe_tp][cap][H] */
-	uint16_t *reduced;               /* [cap][H] */
-	uint16_t *expert_out;            /* [L][R*N][H] combine's x */
+	uint16_t **dst_rows;             /* [cap] where the reduce writes its row n: a packed position of combine_x */
+	uint16_t *expert_out;            /* [L][R*N][H] combine's x (without --zero-copy) */
+	uint16_t *combine_x;             /* combine's input: expert_out, or with --zero-copy the combine buffer */
 	uint16_t *deq;
 	float *scales;
 	struct ep_attn_gather attn;
@@ -229,7 +231,7 @@ static void lll_teardown(void *p)
 	free(st->gath);
 	free(st->x);
 	free(st->moved);
-	free(st->reduced);
+	free(st->dst_rows);
 	free(st->expert_out);
 	free(st->deq);
 	free(st->scales);
@@ -322,12 +324,12 @@ static int lll_bind(struct lll_state *st, char *arena)
 	st->names = malloc(sizeof(int) * n * (size_t)st->geo.moe_ep);
 	st->parts = calloc(n, sizeof(*st->parts));
 	st->cap = block_rows(c);
-	st->reduced = malloc(st->cap * H * 2 + 2);
-	st->expert_out = calloc(lll_L(c) * lll_RN(c) * H + 1, 2);
+	st->dst_rows = calloc(st->cap + 1, sizeof(*st->dst_rows));
+	st->expert_out = st->combine_x = calloc(lll_L(c) * lll_RN(c) * H + 1, 2);
 	st->deq = malloc(H * 2 + 2);
 	st->scales = malloc(sizeof(float) * (H / 128 + 1));
 	st->attn.out = malloc(2 * ((size_t)st->geo.tp * (size_t)st->geo.sl.max_slice * H + 1));
-	if (!st->mouts || !st->refs || !st->gbuf || !st->gath || !st->names || !st->parts || !st->reduced || !st->expert_out ||
+	if (!st->mouts || !st->refs || !st->gbuf || !st->gath || !st->names || !st->parts || !st->dst_rows || !st->expert_out ||
 	    !st->deq || !st->scales || !st->attn.out)
 		return -ENOMEM;
 	for (size_t i = 0; i < M; i++) {
@@ -575,14 +577,24 @@ static int tpnet_partials(struct lll_state *st)
 
 /* The MoE-TP reduce: own partial, then the peers' in rotation order (member
  * (g + i) % moe_tp holds this rank's rows as its block (moe_tp - i) % moe_tp),
- * one rounding; the sums to the packed positions combine reads. */
+ * one rounding; each sum straight to the packed position combine reads:
+ * in expert_out, or with --zero-copy in the collective's combine buffer
+ * (ep_ll_combine_buffer: it first waits until no peer reads the last
+ * combine's), combine then sending it as it lies. */
 static int lll_reduce(struct lll_state *st)
 {
 	const struct ep_ll_config *c = &st->cfg;
-	size_t RN = lll_RN(c), H = (size_t)c->hidden, rows = total_rows(c, &st->out);
+	size_t RN = lll_RN(c), H = (size_t)c->hidden, rows = total_rows(c, &st->out), n = 0;
+	uint16_t *dst = st->expert_out;
+	int rc;
 	rows = rows < st->cap ? rows : st->cap;
+	if (st->env->run->cfg->zero_copy && (rc = ep_ll_combine_buffer(&st->coll, &dst)))
+		return rc;
+	for (size_t e = 0; e < lll_L(c); e++)
+		for (size_t p = 0; p < valid_rows(c, &st->out, e) && n < rows; p++, n++)
+			st->dst_rows[n] = dst + (e * RN + p) * H;
 	ep_set_phase(st->env->waiter, "moe_tp_reduce");
-	int rc = st->tpnet ? tpnet_partials(st) : 0;
+	rc = st->tpnet ? tpnet_partials(st) : 0;
 	for (int i = 0; i < st->moe_tp && !rc; i++) {
 		int p = (st->g + i) % st->moe_tp;
 		st->parts[i] = st->tpnet && ep_lltpnet_remote(&st->tpn, p)
@@ -590,16 +602,19 @@ static int lll_reduce(struct lll_state *st)
 				       : partials_of(st, st->q * st->moe_tp + p, (st->moe_tp - i) % st->moe_tp);
 	}
 	if (!rc)
-		rc = ep_group_reduce(st->env->waiter, st->parts, st->moe_tp, 1, rows, H, st->reduced);
+		rc = ep_group_reduce_to(st->env->waiter, st->parts, st->moe_tp, 1, rows, H, st->dst_rows);
 	ep_set_phase(st->env->waiter, "idle");
 	if (rc)
 		return rc;
-	size_t n = 0;
-	for (size_t e = 0; e < lll_L(c); e++)
-		for (size_t p = 0; p < valid_rows(c, &st->out, e) && n < rows; p++, n++)
-			memcpy(st->expert_out + (e * RN + p) * H, st->reduced + n * H, H * 2);
+	st->combine_x = dst;
 	st->stage = LLL_REDUCED;
 	return 0;
+}
+
+/* Combine's x: NULL when the reduce wrote the combine buffer itself. */
+static const uint16_t *combine_input(const struct lll_state *st)
+{
+	return st->env->run->cfg->zero_copy ? NULL : st->expert_out;
 }
 
 static uint16_t *combined_x(const struct lll_state *st)
@@ -609,7 +624,7 @@ static uint16_t *combined_x(const struct lll_state *st)
 
 static int lll_combine(struct lll_state *st)
 {
-	int rc = ep_ll_combine(&st->coll, st->expert_out, st->topk_idx, st->topk_weights, combined_x(st));
+	int rc = ep_ll_combine(&st->coll, combine_input(st), st->topk_idx, st->topk_weights, combined_x(st));
 	st->stage = rc ? st->stage : LLL_COMBINED;
 	return rc;
 }
@@ -762,7 +777,7 @@ static int reduce_check(void *p, struct ep_check_report *rep)
 		for (int32_t r = 0; r < ref->count[e]; r++) {
 			size_t at = (size_t)e * RN + (size_t)r;
 			ep_ll_ref_expert_row(ref, e, r, st->deq);
-			ep_compare_row(rep, "moe_tp_reduced_x", EP_ELEM_BF16, st->deq, st->expert_out + at * H, H, r,
+			ep_compare_row(rep, "moe_tp_reduced_x", EP_ELEM_BF16, st->deq, st->combine_x + at * H, H, r,
 				       ref->row_src_rank[at] * st->moe_tp + st->g, ref->row_src_token[at]);
 		}
 	return 0;
@@ -785,7 +800,7 @@ static int reduce_outputs(void *p, struct ep_tensor_view *v, int max)
 		return 0;
 	while (e + 1 < lll_L(c) && valid_rows(c, &st->out, e) == 0)
 		e++;
-	v[0] = (struct ep_tensor_view){"moe_tp_reduced_x", (uint8_t *)(st->expert_out + e * lll_RN(c) * (size_t)c->hidden),
+	v[0] = (struct ep_tensor_view){"moe_tp_reduced_x", (uint8_t *)(st->combine_x + e * lll_RN(c) * (size_t)c->hidden),
 				       valid_rows(c, &st->out, e), 2 * (size_t)c->hidden};
 	return 1;
 }
@@ -856,6 +871,115 @@ static int attn_outputs(void *p, struct ep_tensor_view *v, int max)
 	v[0] = (struct ep_tensor_view){"attn_tp_gathered_x", (uint8_t *)st->attn.out, ep_attn_gather_rows(&st->attn),
 				       2 * (size_t)st->cfg.hidden};
 	return 1;
+}
+
+/* ---- --hook: DeepEP's send and receive phases of EP dispatch and combine ---- */
+
+static int dispatch_send(void *p)
+{
+	struct lll_state *st = p;
+	st->stage = LLL_NONE, st->partials_ready = 0;
+	return ep_ll_dispatch_send(&st->coll, st->x, st->topk_idx, st->T);
+}
+
+static int dispatch_recv(void *p)
+{
+	struct lll_state *st = p;
+	int rc = ep_ll_dispatch_recv(&st->coll, &st->out);
+	st->stage = rc ? LLL_NONE : LLL_DISPATCHED;
+	if (!rc)
+		arrived(st, &st->coll.last_dispatch);
+	return rc;
+}
+
+/* Untimed before a timed receive: the send, and every source's landed. */
+static int dispatch_send_landed(void *p)
+{
+	struct lll_state *st = p;
+	int rc = dispatch_send(st);
+	return rc ? rc : ep_ll_dispatch_wait(&st->coll);
+}
+
+/* Combine's send: the reduced rows (with --zero-copy already in the combine buffer). */
+static int combine_send(void *p)
+{
+	struct lll_state *st = p;
+	st->stage = LLL_REDUCED;
+	return ep_ll_combine_send(&st->coll, combine_input(st));
+}
+
+static int combine_recv(void *p)
+{
+	struct lll_state *st = p;
+	int rc = ep_ll_combine_recv(&st->coll, st->topk_idx, st->topk_weights, combined_x(st));
+	st->stage = rc ? st->stage : LLL_COMBINED;
+	if (!rc)
+		arrived(st, &st->coll.last_combine);
+	return rc;
+}
+
+static int combine_send_landed(void *p)
+{
+	struct lll_state *st = p;
+	int rc = combine_send(st);
+	return rc ? rc : ep_ll_combine_wait(&st->coll);
+}
+
+/* ---- --dump ---- */
+
+/* Rows of block b of o's layout, compact in (expert, packed row) order as
+ * src holds them, into dst's [L][R*N][H] (rows past the counts zero). */
+static void unpack_rows(const struct ep_ll_packed *o, size_t b, const uint16_t *src, size_t cap, uint16_t *dst)
+{
+	size_t n = 0, H = o->H;
+	for (size_t e = 0; e < o->L; e++)
+		for (size_t p = 0; p < ep_ll_packed_rows(o, b, e) && n < cap; p++, n++)
+			memcpy(dst + (e * o->RN + p) * H, src + n * H, H * 2);
+}
+
+/* Writes this rank's tensors as DIR/rank<world>/<name>.npy: low-latency's
+ * (x, topk_idx, topk_weights, packed_recv_*, combined_x), then the
+ * layer's: moe_tp_gathered_* ([moe_tp] blocks in rotation order),
+ * moe_tp_partial (this rank's stand-in of every gathered row,
+ * [moe_tp][L][R*N][H]), moe_tp_reduced_x (combine's input, [L][R*N][H])
+ * and attn_tp_gathered_x (tp > 1), as cli/oracle_ll_layer.c's golden.
+ * Rows past the counts are zero (cli/ll_packed.h). 0 or -errno. */
+static int lll_dump(void *p, const char *dir)
+{
+	struct lll_state *st = p;
+	const struct ep_ll_config *c = &st->cfg;
+	struct ep_ll_packed own, gath;
+	size_t T = (size_t)st->T, H = (size_t)c->hidden, K = (size_t)c->num_topk, L = lll_L(c), RN = lll_RN(c);
+	size_t M = (size_t)st->moe_tp, me = (size_t)st->env->rank;
+	uint16_t *parts = calloc(M * L * RN * H + 1, 2), *cx = calloc(L * RN * H + 1, 2);
+	int rc = ep_ll_packed_init(&own, c, 1), rc2 = ep_ll_packed_init(&gath, c, M);
+	rc = rc ? rc : rc2 ? rc2 : !parts || !cx ? -ENOMEM : 0;
+	if (!rc) {
+		ep_ll_packed_put(&own, 0, &st->out);
+		for (size_t i = 0; i < M; i++) {
+			ep_ll_packed_put(&gath, i, &st->gath[i]);
+			unpack_rows(&gath, i, partials_of(st, (int)me, (int)i), st->cap, parts + i * L * RN * H);
+		}
+		for (size_t e = 0; e < L; e++)
+			memcpy(cx + e * RN * H, st->combine_x + e * RN * H, ep_ll_packed_rows(&own, 0, e) * H * 2);
+		size_t sx[2] = {T, H}, sk[2] = {T, K}, sp[4] = {M, L, RN, H}, sc[3] = {L, RN, H};
+		size_t sa[2] = {ep_attn_gather_rows(&st->attn), H};
+		rc = ep_rank_npy_write(dir, (int)me, "x", EP_NPY_U2, sx, 2, st->x);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "topk_idx", EP_NPY_I8, sk, 2, st->topk_idx);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "topk_weights", EP_NPY_F4, sk, 2, st->topk_weights);
+		rc = rc ? rc : ep_ll_packed_write(&own, dir, (int)me, "packed_recv", 0);
+		rc = rc ? rc : ep_ll_packed_write(&gath, dir, (int)me, "moe_tp_gathered", 1);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "moe_tp_partial", EP_NPY_U2, sp, 4, parts);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "moe_tp_reduced_x", EP_NPY_U2, sc, 3, cx);
+		rc = rc ? rc : ep_rank_npy_write(dir, (int)me, "combined_x", EP_NPY_U2, sx, 2, combined_x(st));
+		if (!rc && st->geo.tp > 1)
+			rc = ep_rank_npy_write(dir, (int)me, "attn_tp_gathered_x", EP_NPY_U2, sa, 2, st->attn.out);
+	}
+	ep_ll_packed_fini(&own);
+	ep_ll_packed_fini(&gath);
+	free(parts);
+	free(cx);
+	return rc;
 }
 
 /* ---- across nodes ---- */
@@ -946,6 +1070,15 @@ static const struct ep_op_desc lll_ops[] = {
 	 .run = reduce_run, .check = reduce_check, .bytes = reduce_bytes, .outputs = reduce_outputs},
 	{.name = "ep_combine", .mask = EP_OPS_COMBINE | A2A, .tag = OP_COMBINE, .prepare = combine_prepare, .run = combine_run,
 	 .check = combine_check, .bytes = combine_bytes, .outputs = combine_outputs},
+	/* --hook: the send and receive phases of EP dispatch and combine, each timed alone */
+	{.name = "ep_dispatch-send", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_HOOK, .tag = OP_DISPATCH, .run = dispatch_send,
+	 .after = dispatch_recv, .check = dispatch_check, .bytes = dispatch_bytes},
+	{.name = "ep_dispatch-recv", .mask = EP_OPS_DISPATCH | A2A | EP_OPS_HOOK, .tag = OP_DISPATCH,
+	 .before = dispatch_send_landed, .run = dispatch_recv, .check = dispatch_check, .bytes = dispatch_bytes},
+	{.name = "ep_combine-send", .mask = EP_OPS_COMBINE | A2A | EP_OPS_HOOK, .tag = OP_COMBINE, .prepare = combine_prepare,
+	 .run = combine_send, .after = combine_recv, .check = combine_check, .bytes = combine_bytes},
+	{.name = "ep_combine-recv", .mask = EP_OPS_COMBINE | A2A | EP_OPS_HOOK, .tag = OP_COMBINE, .prepare = combine_prepare,
+	 .before = combine_send_landed, .run = combine_recv, .check = combine_check, .bytes = combine_bytes},
 	{.name = "attn_tp_gather", .mask = EP_OPS_COMBINE | EP_OPS_ATTN_TP, .tag = OP_ATTN, .prepare = attn_prepare, .run = attn_run,
 	 .check = attn_check, .bytes = attn_bytes, .outputs = attn_outputs},
 };
@@ -955,6 +1088,7 @@ const struct ep_variant ep_ll_layer_variant = {
 	.size = lll_size,
 	.setup = lll_setup,
 	.teardown = lll_teardown,
+	.dump = lll_dump,
 	.reseed = lll_reseed,
 	.op_enter = lll_op_enter,
 	.op_leave = lll_op_leave,

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "cli/attn_gather.h"
+#include "cli/ll_packed.h"
 #include "cli/bench.h"
 #include "cli/low_latency.h"
 #include "cli/command.h"
@@ -649,69 +650,39 @@ static void both_bytes(const void *p, uint64_t *alg, uint64_t *wire)
 
 /* --dump */
 
-struct dump_item {
-	const char *name;
-	enum ep_npy_dtype d;
-	int nd;
-	size_t shape[3];
-	const void *data;
-};
-
-/* Scales as DeepEP returns them, [L][R*N][S] (its storage is the transpose
- * of the last two dims); a fresh buffer (dump is no fast path), or NULL. */
-static void *logical_scales(const struct ll_state *st, size_t *S_out)
-{
-	const struct ep_ll_config *c = &st->cfg;
-	size_t L = (size_t)c->num_experts / c->num_ranks, RN = (size_t)c->num_ranks * c->max_tokens;
-	size_t S = (size_t)ep_ll_scale_cols(c);
-	const uint32_t *src = st->out.packed_recv_x_scales; /* float or int32: 4 bytes */
-	*S_out = S;
-	uint32_t *dst = S ? malloc(sizeof(uint32_t) * L * RN * S + 1) : NULL;
-	for (size_t e = 0; dst && e < L; e++)
-		for (size_t p = 0; p < RN; p++)
-			for (size_t b = 0; b < S; b++)
-				dst[(e * RN + p) * S + b] = src[(e * S + b) * RN + p];
-	return dst;
-}
-
-/* Writes every tensor of this rank as DIR/rank<N>/<name>.npy. */
+/* Writes every tensor of this rank as DIR/rank<N>/<name>.npy: the inputs,
+ * the receive layout (rows past the counts zero, scales row-major: see
+ * cli/ll_packed.h), combine_x (the expert outputs, rows past the counts
+ * zero), combined_x and, in a layer with tp > 1, attn_tp_gathered_x.
+ * 0 or -errno. */
 static int ll_dump(void *p, const char *dir)
 {
 	struct ll_state *st = p;
 	const struct ep_ll_config *c = &st->cfg;
-	size_t R = (size_t)c->num_ranks, T = (size_t)st->T, H = (size_t)c->hidden;
-	size_t K = (size_t)c->num_topk, L = (size_t)c->num_experts / R, RN = R * (size_t)c->max_tokens;
-	char path[4096];
-	int rc, n = snprintf(path, sizeof(path), "%s/rank%d", dir, st->me);
-	if (n < 0 || (size_t)n >= sizeof(path) - 64)
-		return -ENAMETOOLONG;
-	if ((rc = ep_mkdir_p(path)))
-		return rc;
-	size_t S;
-	void *scales = logical_scales(st, &S);
-	if (S && !scales)
-		return -ENOMEM;
-	int fp8 = c->dtype == EP_DTYPE_FP8;
-	struct dump_item t[] = {
-		{"x", EP_NPY_U2, 2, {T, H}, st->x},
-		{"topk_idx", EP_NPY_I8, 2, {T, K}, st->topk_idx},
-		{"topk_weights", EP_NPY_F4, 2, {T, K}, st->topk_weights},
-		{"packed_recv_x", fp8 ? EP_NPY_U1 : EP_NPY_U2, 3, {L, RN, H}, st->out.packed_recv_x},
-		{"packed_recv_x_scales", c->use_ue8m0 ? EP_NPY_I4 : EP_NPY_F4, 3, {L, RN, S}, scales},
-		{"packed_recv_count", EP_NPY_I4, 1, {L}, st->out.packed_recv_count},
-		{"packed_recv_src_info", EP_NPY_I4, 2, {L, RN}, st->out.packed_recv_src_info},
-		{"packed_recv_layout_range", EP_NPY_I8, 2, {L, R}, st->out.packed_recv_layout_range},
-		{"combine_x", EP_NPY_U2, 3, {L, RN, H}, st->combine_x},
-		{"combined_x", EP_NPY_U2, 2, {T, H}, st->combined_x},
-	};
-	rc = 0;
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]) && !rc; i++) {
-		if (!t[i].data)
-			continue;
-		snprintf(path + n, sizeof(path) - (size_t)n, "/%s.npy", t[i].name);
-		rc = ep_npy_write(path, t[i].d, t[i].shape, t[i].nd, t[i].data);
+	size_t T = (size_t)st->T, H = (size_t)c->hidden, K = (size_t)c->num_topk;
+	size_t L = (size_t)c->num_experts / (size_t)c->num_ranks, RN = (size_t)c->num_ranks * (size_t)c->max_tokens;
+	struct ep_ll_packed own;
+	uint16_t *cx = calloc(L * RN * H + 1, 2);
+	int rc = ep_ll_packed_init(&own, c, 1);
+	rc = rc ? rc : cx ? 0 : -ENOMEM;
+	if (!rc) {
+		ep_ll_packed_put(&own, 0, &st->out);
+		for (size_t e = 0; e < L; e++)
+			memcpy(cx + e * RN * H, st->combine_x + e * RN * H, ep_ll_packed_rows(&own, 0, e) * H * 2);
+		size_t sx[2] = {T, H}, sk[2] = {T, K}, sc[3] = {L, RN, H}, sa[2] = {0, H};
+		rc = ep_rank_npy_write(dir, st->me, "x", EP_NPY_U2, sx, 2, st->x);
+		rc = rc ? rc : ep_rank_npy_write(dir, st->me, "topk_idx", EP_NPY_I8, sk, 2, st->topk_idx);
+		rc = rc ? rc : ep_rank_npy_write(dir, st->me, "topk_weights", EP_NPY_F4, sk, 2, st->topk_weights);
+		rc = rc ? rc : ep_ll_packed_write(&own, dir, st->me, "packed_recv", 0);
+		rc = rc ? rc : ep_rank_npy_write(dir, st->me, "combine_x", EP_NPY_U2, sc, 3, cx);
+		rc = rc ? rc : ep_rank_npy_write(dir, st->me, "combined_x", EP_NPY_U2, sx, 2, st->combined_x);
+		if (!rc && st->layer && st->attn.tp > 1) {
+			sa[0] = ep_attn_gather_rows(&st->attn);
+			rc = ep_rank_npy_write(dir, st->me, "attn_tp_gathered_x", EP_NPY_U2, sa, 2, st->attn.out);
+		}
 	}
-	free(scales);
+	ep_ll_packed_fini(&own);
+	free(cx);
 	return rc;
 }
 

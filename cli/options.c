@@ -1048,9 +1048,9 @@ static int check_ll_moe_tp(const struct ep_options *o, const struct ep_parallel 
 	if (P > 0 && M > P && p->v[EP_PAR_TP] > P)
 		return fail(err, len, "%s with %d ranks per node: low-latency mode with MoE-TP groups of whole nodes and an "
 				      "attention-TP group of whole nodes (tp > %d) is not built", text, P, P);
-	if (o->zero_copy || o->hook || o->dump_dir)
-		return fail(err, len, "%s: --%s in low-latency mode with moe_tp > 1 is not built (the MoE-TP reduce writes "
-				      "combine's input; the layer's ops are its phases)", text,
+	if (P > 0 && M > P && (o->zero_copy || o->hook || o->dump_dir))
+		return fail(err, len, "%s with %d ranks per node: --%s in low-latency mode with MoE-TP groups of whole nodes "
+				      "is not built (their gather and reduce go over cli/ll_tpnet.c)", text, P,
 			    o->zero_copy ? "zero-copy" : o->hook ? "hook" : "dump");
 	return 0;
 }

@@ -248,8 +248,10 @@ static int read_shape(json_t *s, struct ep_oracle_manifest *m)
 
 /* A MoE layer's configuration, held to parallel-semantics.md section 1 as
  * --parallel is, on what golden writes (DeepEP semantics, bf16, top-k, no
- * bias, one host or across nodes). 0, or -1 with one line in err. */
-static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t len)
+ * bias, one host or across nodes; ll: a low-latency layer, whose top-k ids
+ * are its input and whose attention-TP groups may hold whole nodes). 0, or
+ * -1 with one line in err. */
+static int read_layer(json_t *o, struct ep_oracle_manifest *m, int ll, char *err, size_t len)
 {
 	struct ep_oracle_layer *l = &m->layer;
 	const struct ep_shape *x = &m->shape;
@@ -281,12 +283,13 @@ static int read_layer(json_t *o, struct ep_oracle_manifest *m, char *err, size_t
 	if (m->ascend.on && l->allgather)
 		return snprintf(err, len, "layer: with ep_semantics ascend, a2a only"), -1;
 	/* MoE-TP groups of whole nodes: Ascend's give one host's bytes (cli/ascend_tpnet.h), DeepEP's
-	 * internode's in MoE-EP groups of one rank per node (cli/moe_layer_geometry.c, oracle_layer.c) */
-	int moe_tp_ok = !P || l->allgather || P % l->moe_tp == 0 || l->moe_tp % P == 0;
-	if (P && ((P % l->tp && l->tp != x->num_ranks) || !moe_tp_ok))
-		return snprintf(err, len, "layer: across nodes tp divides the ranks of a node (or is the world), and in a2a mode "
-				      "moe_tp divides it or is a multiple of it"), -1;
-	if (!m->ascend.on && (!x->with_topk || (l->allgather && (x->dtype != EP_DTYPE_BF16 || x->num_bias))))
+	 * internode's in MoE-EP groups of one rank per node (cli/moe_layer_geometry.c, oracle_layer.c);
+	 * a low-latency layer's (cli/ll_tpnet.c) has no dump to verify yet */
+	int moe_tp_ok = !P || l->allgather || P % l->moe_tp == 0 || (!ll && l->moe_tp % P == 0);
+	if (P && ((P % l->tp && l->tp != x->num_ranks && !(ll && l->tp % P == 0)) || !moe_tp_ok))
+		return snprintf(err, len, "layer: across nodes tp divides the ranks of a node (or is the world; low-latency: or is a "
+				      "multiple of them), and in a2a mode moe_tp divides it or (normal mode) is a multiple of it"), -1;
+	if (!m->ascend.on && ((!x->with_topk && !ll) || (l->allgather && (x->dtype != EP_DTYPE_BF16 || x->num_bias))))
 		return snprintf(err, len, "layer: DeepEP semantics with top-k; allgather mode in bf16 without bias"), -1;
 	return 0;
 }
@@ -330,7 +333,7 @@ static int read_root(json_t *root, struct ep_oracle_manifest *m, const char *pat
 		return snprintf(err, len, "'%s': subcommand, payload, seed, shape or tensors missing or out of range", path),
 		       -EP_EUSAGE;
 	char why[EP_TEXT_MAX - 64];
-	if (layer && read_layer(layer, m, why, sizeof(why)))
+	if (layer && read_layer(layer, m, sub && !strcmp(sub, "low-latency"), why, sizeof(why)))
 		return snprintf(err, len, "'%s': %s", path, why), -EP_EUSAGE;
 	snprintf(m->subcommand, sizeof(m->subcommand), "%s", sub);
 	const char *cl = json_string_value(json_object_get(root, "command_line"));

@@ -32,6 +32,11 @@ static const struct { const char *name; enum ep_layer_phase phase; } layer_names
 	{"world_gathered_x", EP_LPH_WORLD_GATHER}, {"world_gathered_topk_idx", EP_LPH_WORLD_GATHER},
 	{"world_gathered_topk_weights", EP_LPH_WORLD_GATHER}, {"world_partial", EP_LPH_WORLD_PARTIAL},
 	{"world_reduced_x", EP_LPH_WORLD_REDUCE}, {"attn_tp_gathered_x", EP_LPH_ATTN_TP_GATHER},
+	/* a low-latency layer's (cli/oracle_ll_layer.c) */
+	{"packed_recv_x", EP_LPH_EP_DISPATCH}, {"packed_recv_x_scales", EP_LPH_EP_DISPATCH},
+	{"packed_recv_count", EP_LPH_EP_DISPATCH}, {"packed_recv_src_info", EP_LPH_EP_DISPATCH},
+	{"packed_recv_layout_range", EP_LPH_EP_DISPATCH}, {"moe_tp_gathered_count", EP_LPH_MOE_TP_GATHER},
+	{"moe_tp_gathered_src_info", EP_LPH_MOE_TP_GATHER}, {"moe_tp_gathered_layout_range", EP_LPH_MOE_TP_GATHER},
 };
 
 static const struct ep_row_names gathered_names = {"moe_tp_gathered_x", "moe_tp_gathered_x_scales",

@@ -381,7 +381,9 @@ static int verify_main(const struct ep_command *self, int argc, char **argv)
 				  NULL);
 	v.ll = !strcmp(v.sub, "low-latency");
 	if (!code && v.m.layer.on && (!v.ascend || v.m.layer.moe_tp > 1)) {
-		code = v.ascend ? ep_ascend_tp_verify(&v.m, v.dir) : ep_verify_layer(&v.m, v.dir);
+		code = v.ascend ? ep_ascend_tp_verify(&v.m, v.dir)
+		       : v.ll	? ep_verify_ll_layer(&v.m, v.dir, v.order_any)
+				: ep_verify_layer(&v.m, v.dir);
 		ep_oracle_manifest_free(&v.m);
 		return code;
 	}

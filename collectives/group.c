@@ -27,8 +27,9 @@ int ep_group_gather(struct ep_waiter *w, const struct ep_group_piece *pieces, in
 	return ep_barrier(w);
 }
 
-int ep_group_reduce(struct ep_waiter *w, const uint16_t *const *parts, int members, int pair, size_t rows, size_t H,
-		    uint16_t *out)
+/* Both reduces: row r to outs[r] when outs, else to out + r H. */
+static int reduce(struct ep_waiter *w, const uint16_t *const *parts, int members, int pair, size_t rows, size_t H,
+		  uint16_t *out, uint16_t *const *outs)
 {
 	int rc;
 	if (members < 1 || members > REDUCE_MAX_MEMBERS)
@@ -39,7 +40,19 @@ int ep_group_reduce(struct ep_waiter *w, const uint16_t *const *parts, int membe
 	for (size_t r = 0; r < rows; r++) {
 		for (int i = 0; i < members; i++)
 			row[i] = parts[i] + r * H;
-		ep_bf16_reduce_rows(row, members, pair && members >= 2, H, out + r * H);
+		ep_bf16_reduce_rows(row, members, pair && members >= 2, H, outs ? outs[r] : out + r * H);
 	}
 	return ep_barrier(w);
+}
+
+int ep_group_reduce(struct ep_waiter *w, const uint16_t *const *parts, int members, int pair, size_t rows, size_t H,
+		    uint16_t *out)
+{
+	return reduce(w, parts, members, pair, rows, H, out, NULL);
+}
+
+int ep_group_reduce_to(struct ep_waiter *w, const uint16_t *const *parts, int members, int pair, size_t rows, size_t H,
+		       uint16_t *const *outs)
+{
+	return reduce(w, parts, members, pair, rows, H, NULL, outs);
 }

@@ -42,5 +42,11 @@ int ep_group_gather(struct ep_waiter *w, const struct ep_group_piece *pieces, in
  * for no member or more than 4096. */
 int ep_group_reduce(struct ep_waiter *w, const uint16_t *const *parts, int members, int pair, size_t rows, size_t H,
 		    uint16_t *out);
+/* ep_group_reduce with row r written to outs[r] (H columns) instead of
+ * out + r H: sums straight to where the next step reads them (a
+ * low-latency combine's packed positions, its zero-copy buffer).
+ * Collective. 0, -EP_ETIMEDOUT or -EINVAL as above. */
+int ep_group_reduce_to(struct ep_waiter *w, const uint16_t *const *parts, int members, int pair, size_t rows, size_t H,
+		       uint16_t *const *outs);
 
 #endif

@@ -12,7 +12,7 @@
 #include "reports/imbalance.h"
 #include "reports/stats.h"
 
-#define EP_MAX_OPS 8
+#define EP_MAX_OPS 12 /* a variant's ops (the low-latency layer with --hook has 9); ep_launch refuses more */
 #define EP_TEXT_MAX 512
 
 /* With redundant experts (reference/placement.h): a point's placement, and

@@ -80,9 +80,8 @@ PY
 run "verify_moe_tp_whole_nodes_flip_fails" 1 60 verify internode "$tmp/w9"
 expect "verify_moe_tp_whole_nodes_flip_named" "moe_tp_reduce.*rank 2: moe_tp_reduced_x"
 # still refused: one line, exit 2, nothing written
-run "golden_layer_low_latency_refused" 2 10 golden low-latency --nodes 2 --ranks-per-node 2 $S \
-	--parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --out "$tmp/x"
-expect "golden_layer_low_latency_named" "MoE layer is written for intranode and internode"
+run "golden_layer_mixed_refused" 2 10 golden mixed -r 4 $S --parallel dp=2,tp=2,moe_tp=1,moe_ep=4 --out "$tmp/x"
+expect "golden_layer_mixed_named" "MoE layer is written for intranode, internode and low-latency"
 # Ascend's MoE-TP stage across nodes (case 6): a flipped element of the MoE-TP reduce is named in its phase
 cp -r "$tmp/g6" "$tmp/w6"
 py "$tmp/w6/rank1/moe_tp_reduced_x.npy" <<'PY'

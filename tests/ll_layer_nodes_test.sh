@@ -5,7 +5,7 @@
 # (tp a multiple of the ranks of a node) gathered over the rail peers; MoE-TP groups of whole nodes
 # (moe_tp a multiple of the ranks of a node) gathered and reduced over the network
 # (cli/ll_tpnet.c). 2x2, 2x4 and 4x2 runs
-# (bf16, fp8, UE8M0) pass every phase bit for bit, with the same checked bytes, rows and bytes
+# (bf16, fp8, UE8M0; --zero-copy, --hook) pass every phase bit for bit, with the same checked bytes, rows and bytes
 # per phase as the same layer on one host; a gathered block damaged on a rank of node 1 is
 # named (exit 1); a hung rank is named with its phase and the rank waiting for it (exit 4),
 # inside the attention gather and the MoE-TP gather across nodes too; what is not built is refused
@@ -52,6 +52,9 @@ if nodes "bf16_2x2" 2 2 dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16 $small; then
 	expect "bf16_2x2_gather_in_node" "^#   link 0->1 moe_tp_gather +0 in"
 fi
 nodes "fp8_2x4" 2 4 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --timeout 20 --dtype fp8
+nodes "zero_copy_2x2" 2 2 dp=1,tp=4,moe_tp=2,moe_ep=2 -t 16 $small --zero-copy
+cluster "hook_zero_copy_2x2" 0 90 2 --ranks-per-node 2 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16 $small --hook --zero-copy
+expect "hook_zero_copy_2x2_pass" "verdict: PASS"
 nodes "fp8_ue8m0_2x4_moe_tp_4_uneven" 2 4 dp=4,tp=2,moe_tp=4,moe_ep=2 -t 8 --hidden 512 -e 8 -k 3 -n 2 -w 1 \
 	--timeout 20 --dtype fp8 --round-scale --ue8m0 --uneven-tokens 1
 # an attention-TP group of whole nodes (tp a multiple of P): its rows cross the network
@@ -103,6 +106,7 @@ refused() {
 }
 refused "moe_tp_and_attn_whole_nodes" "MoE-TP groups of whole nodes and an attention-TP group of whole nodes .* is not built" \
 	dp=1,tp=4,moe_tp=4,moe_ep=1
-refused "dump" "--dump in low-latency mode with moe_tp > 1 is not built" dp=2,tp=2,moe_tp=2,moe_ep=2 --dump "$tmp/d"
+refused "moe_tp_whole_nodes_dump" "--dump in low-latency mode with MoE-TP groups of whole nodes is not built" \
+	dp=4,tp=1,moe_tp=4,moe_ep=1 --dump "$tmp/d"
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 finish ll_layer_nodes_test.sh

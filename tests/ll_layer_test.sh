@@ -41,6 +41,14 @@ phases "no_attn_tp_4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine
 layer "max_dispatch_tokens_8" 8 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --num-max-dispatch-tokens-per-rank 32
 layer "redundant_experts_8" 8 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --redundant-experts 4 --eplb-load zipf:1.2
 layer "rotating_4" 4 dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16 $small --routing rotating:1 -n 4
+# --zero-copy: the MoE-TP reduce writes straight into the combine buffer; --hook: EP dispatch and combine's send
+# and receive phases timed alone (DeepEP's return_recv_hook)
+layer "zero_copy_4" 4 dp=1,tp=4,moe_tp=2,moe_ep=2 -t 16 $small --zero-copy
+phases "zero_copy_4_phases" $all
+layer "hook_4" 4 dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16 $small --hook
+phases "hook_4_phases" ep_dispatch moe_tp_gather moe_tp_reduce ep_combine ep_dispatch-send ep_dispatch-recv ep_combine-send ep_combine-recv attn_tp_gather
+layer "hook_zero_copy_8_fp8" 8 dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --hidden 512 -e 16 -k 4 -n 2 -w 1 --dtype fp8 --hook --zero-copy
+layer "hook_zero_copy_4_combine_only" 4 dp=1,tp=4,moe_tp=4,moe_ep=1 -t 16 $small --hook --zero-copy --uneven-tokens 1 --op combine
 run "soak_4" 0 120 low-latency -r 4 --parallel dp=2,tp=2,moe_tp=2,moe_ep=2 -t 16 $small --soak 4
 expect "soak_4_passes" "^# soak: 4 passes .*: 0 failed"
 
@@ -51,6 +59,10 @@ run "gathered_block_damaged" 1 60 low-latency -r 4 --parallel dp=1,tp=4,moe_tp=2
 expect "gathered_block_damaged_named" "first: rank 1: moe_tp_gathered_x"
 run "reduced_damaged" 1 60 low-latency -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --dtype fp8 --fault bitflip:5:moe_tp_reduced_x
 expect "reduced_damaged_named" "first: rank 5: moe_tp_reduced_x"
+run "zero_copy_reduced_damaged" 1 60 low-latency -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -t 16 $small --zero-copy --fault bitflip:2:moe_tp_reduced_x
+expect "zero_copy_reduced_damaged_named" "first: rank 2: moe_tp_reduced_x"
+run "hook_combined_damaged" 1 60 low-latency -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -t 16 $small --hook --zero-copy --op combine --fault bitflip:1:combined_x
+expect "hook_combined_damaged_named" "first: rank 1: combined_x"
 run "combined_damaged" 1 60 low-latency -r 4 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 -t 16 $small --fault bitflip:3:combined_x
 expect "combined_damaged_named" "first: rank 3: combined_x"
 run "replica_moved" 1 60 low-latency -r 8 --parallel dp=2,tp=4,moe_tp=2,moe_ep=4 -t 16 --hidden 256 -e 16 -k 4 -n 2 -w 1 --redundant-experts 4 --eplb-load zipf:1.2 --fault replica:3
@@ -73,9 +85,6 @@ refused() {
 # one rank per node: MoE-TP and attention-TP groups both of whole nodes
 refused "moe_tp_and_attn_whole_nodes" "MoE-TP groups of whole nodes and an attention-TP group of whole nodes .* is not built" \
 	--local-nodes --nodes 4 --ranks-per-node 1
-refused "zero_copy" "--zero-copy in low-latency mode with moe_tp > 1 is not built" --zero-copy
-refused "hook" "--hook in low-latency mode with moe_tp > 1 is not built" --hook
-refused "dump" "--dump in low-latency mode with moe_tp > 1 is not built" --dump "$tmp/dump"
 refused "allgather" "in low-latency mode the layer runs all-to-all" --moe-comm allgather
 [ -z "$(live_ranks)" ] && ok "no_orphans" || bad "no_orphans" "$(live_ranks)"
 finish ll_layer_test.sh

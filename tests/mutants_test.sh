@@ -187,6 +187,11 @@ mutant "ll_layer_block_from_wrong_member" cli/ll_layer.c \
 mutant "ll_layer_reduce_not_rotated" cli/ll_layer.c \
 	"st->q * st->moe_tp + p, (st->moe_tp - i) % st->moe_tp)" "st->q * st->moe_tp + i, (st->g - i + st->moe_tp) % st->moe_tp)" \
 	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=4,moe_ep=1
+# ... with --zero-copy: the reduce's sums left in the private buffer while combine sends the combine
+# buffer as it lies (what the buffer held before: the reduce must write it)
+mutant "ll_layer_zero_copy_sums_not_in_combine_buffer" cli/ll_layer.c \
+	"st->dst_rows[n] = dst + (e * RN + p) * H;" "st->dst_rows[n] = st->expert_out + (e * RN + p) * H;" \
+	wide low-latency -r 4 -t 16 --hidden 256 -e 8 -k 4 -n 2 -w 1 --parallel dp=1,tp=4,moe_tp=2,moe_ep=2 --zero-copy
 # ... across nodes: MoE-EP group g's network peers taken from group g + 1 (collectives/low_latency_int.h's
 # world rank of a remote group rank; the waiter stays the group's own, so setup passes and the signals
 # pair up, but group 0's rows land in group 1's receive areas and back)
