@@ -141,3 +141,10 @@ int ep_ll_packed_write(const struct ep_ll_packed *p, const char *dir, int me, co
 	}
 	return rc;
 }
+
+int ep_ll_row_key_cmp(const void *a, const void *b)
+{
+	const struct ep_ll_row_key *x = a, *y = b;
+	return x->src != y->src ? (x->src > y->src) - (x->src < y->src)
+	       : x->token != y->token ? (x->token > y->token) - (x->token < y->token) : (x->p > y->p) - (x->p < y->p);
+}

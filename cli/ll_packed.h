@@ -30,6 +30,16 @@ struct ep_ll_packed {
 	int64_t *range;                /* [n][L][R] */
 };
 
+/* A row of an expert's receive layout as --ll-order any orders them (verify
+ * low-latency, with and without a layer): by source rank, then source
+ * token, then position p in the layout. */
+struct ep_ll_row_key {
+	int32_t src, token, p;
+};
+
+/* qsort's comparator of struct ep_ll_row_key. */
+int ep_ll_row_key_cmp(const void *a, const void *b);
+
 /* n zeroed blocks for config c. 0 or -ENOMEM (p then safe to fini). */
 int ep_ll_packed_init(struct ep_ll_packed *p, const struct ep_ll_config *c, size_t n);
 void ep_ll_packed_fini(struct ep_ll_packed *p);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/ll_packed.h"
 #include "cli/low_latency.h"
 #include "cli/oracle.h"
 #include "collectives/error.h"
@@ -233,31 +234,21 @@ static int ll_load_outputs(const struct ep_ll_config *c, const char *dir, int me
 	return 0;
 }
 
-struct row_key {
-	int32_t src, token, p;
-};
-
-static int cmp_key(const void *a, const void *b)
-{
-	const struct row_key *x = a, *y = b;
-	return x->src != y->src ? (x->src > y->src) - (x->src < y->src)
-	       : x->token != y->token ? (x->token > y->token) - (x->token < y->token) : (x->p > y->p) - (x->p < y->p);
-}
 
 /* Expert e's rows in canonical order: source ranks ascending, then source
  * token (where each row came from: the layout range and src_info). */
-static void canonical_expert(struct ll_tensors *t, size_t e, struct row_key *k, char *rows, uint32_t *sc)
+static void canonical_expert(struct ll_tensors *t, size_t e, struct ep_ll_row_key *k, char *rows, uint32_t *sc)
 {
 	size_t n = t->count[e] < 0 ? 0 : (size_t)t->count[e] > t->RN ? t->RN : (size_t)t->count[e], at = e * t->RN;
 	for (size_t p = 0; p < n; p++) {
-		k[p] = (struct row_key){(int32_t)t->R, t->src[at + p], (int32_t)p};
+		k[p] = (struct ep_ll_row_key){(int32_t)t->R, t->src[at + p], (int32_t)p};
 		for (size_t r = 0; r < t->R; r++) {
 			uint64_t v = (uint64_t)t->range[e * t->R + r], begin = v >> 32, cnt = v & 0xffffffffu;
 			if (p >= begin && p < begin + cnt)
 				k[p].src = (int32_t)r;
 		}
 	}
-	qsort(k, n, sizeof(*k), cmp_key);
+	qsort(k, n, sizeof(*k), ep_ll_row_key_cmp);
 	for (size_t p = 0; p < n; p++) {
 		memcpy(rows + p * t->row, (char *)t->packed + (at + (size_t)k[p].p) * t->row, t->row);
 		memcpy(sc + p * t->S, (uint32_t *)t->scales + (at + (size_t)k[p].p) * t->S, t->S * 4);
@@ -276,7 +267,7 @@ static void canonical_expert(struct ll_tensors *t, size_t e, struct row_key *k, 
 
 static int canonical_order(struct ll_tensors *t)
 {
-	struct row_key *k = malloc(sizeof(*k) * (t->RN + 1));
+	struct ep_ll_row_key *k = malloc(sizeof(*k) * (t->RN + 1));
 	char *rows = malloc(t->RN * t->row + 1);
 	uint32_t *sc = malloc(t->RN * t->S * 4 + 4);
 	for (size_t e = 0; k && rows && sc && e < t->L; e++)

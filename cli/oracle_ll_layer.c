@@ -396,16 +396,6 @@ static int load_inputs(struct vll *v)
 	return rc;
 }
 
-struct row_key {
-	int32_t src, token, p;
-};
-
-static int cmp_key(const void *a, const void *b)
-{
-	const struct row_key *x = a, *y = b;
-	return x->src != y->src ? (x->src > y->src) - (x->src < y->src)
-	       : x->token != y->token ? (x->token > y->token) - (x->token < y->token) : (x->p > y->p) - (x->p < y->p);
-}
 
 /* Expert e of block b in canonical order (source rank by the layout
  * ranges, then source token), the rows of side ([L][R*N][H] beside the
@@ -414,14 +404,14 @@ static int canon_expert(struct ep_ll_packed *p, size_t b, size_t e, uint16_t *si
 {
 	size_t n = ep_ll_packed_rows(p, b, e), at = (b * p->L + e) * p->RN, H = p->H, S = p->S;
 	int64_t *range = p->range + (b * p->L + e) * p->R;
-	struct row_key *k = malloc(sizeof(*k) * (n + 1));
+	struct ep_ll_row_key *k = malloc(sizeof(*k) * (n + 1));
 	uint8_t *x = malloc(n * p->row + 1);
 	uint32_t *sc = malloc(n * S * 4 + 4);
 	int32_t *src = malloc(n * 4 + 4);
 	uint16_t *sd = malloc(n * H * 2 + 2);
 	int rc = k && x && sc && src && sd ? 0 : -ENOMEM;
 	for (size_t i = 0; !rc && i < n; i++) {
-		k[i] = (struct row_key){(int32_t)p->R, p->src[at + i], (int32_t)i};
+		k[i] = (struct ep_ll_row_key){(int32_t)p->R, p->src[at + i], (int32_t)i};
 		for (size_t r = 0; r < p->R; r++) {
 			uint64_t u = (uint64_t)range[r], begin = u >> 32, cnt = u & 0xffffffffu;
 			if (i >= begin && i < begin + cnt)
@@ -429,7 +419,7 @@ static int canon_expert(struct ep_ll_packed *p, size_t b, size_t e, uint16_t *si
 		}
 	}
 	if (!rc)
-		qsort(k, n, sizeof(*k), cmp_key);
+		qsort(k, n, sizeof(*k), ep_ll_row_key_cmp);
 	for (size_t i = 0; !rc && i < n; i++) {
 		size_t from = at + (size_t)k[i].p;
 		memcpy(x + i * p->row, p->x + from * p->row, p->row);
@@ -554,10 +544,7 @@ static int report(struct vll *v)
 	int rc = ep_phase_tally_report(&v->tally, &v->pt.res, v->dir);
 	if (rc)
 		return rc;
-	if (v->changed_inputs)
-		printf("# inputs: %d file%s differ from the manifest's SHA-256 (expectations follow the files): %s%s\n",
-		       v->changed_inputs, v->changed_inputs == 1 ? "" : "s", v->changed, v->changed_inputs > 4 ? ", ..." : "");
-	printf("# not checked (absent): %s\n", v->not_checked[0] ? v->not_checked : "nothing");
+	ep_phase_tally_inputs(v->changed_inputs, v->changed, v->not_checked);
 	v->pt.res.exit_code = v->pt.res.wrong_elems ? EP_EXIT_WRONG : EP_EXIT_OK;
 	ep_table_footer(stdout, &v->pt, 1, 1, NULL);
 	return v->pt.res.exit_code;

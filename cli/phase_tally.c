@@ -46,3 +46,11 @@ int ep_phase_tally_report(const struct ep_phase_tally *t, struct ep_run_result *
 	}
 	return 0;
 }
+
+void ep_phase_tally_inputs(int changed_inputs, const char *changed, const char *not_checked)
+{
+	if (changed_inputs)
+		printf("# inputs: %d file%s differ from the manifest's SHA-256 (expectations follow the files): %s%s\n",
+		       changed_inputs, changed_inputs == 1 ? "" : "s", changed, changed_inputs > 4 ? ", ..." : "");
+	printf("# not checked (absent): %s\n", not_checked[0] ? not_checked : "nothing");
+}

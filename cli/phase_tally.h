@@ -30,5 +30,9 @@ void ep_phase_tally_add(struct ep_phase_tally *t, int r, const struct ep_check_r
  * (also into res->first_mismatch); 0, or EP_EXIT_USAGE with one line on
  * stderr when nothing in dir was compared. */
 int ep_phase_tally_report(const struct ep_phase_tally *t, struct ep_run_result *res, const char *dir);
+/* Prints "# inputs: ..." when changed_inputs files differ from the
+ * manifest's SHA-256 (changed: their names), and "# not checked (absent): ..."
+ * (not_checked, or "nothing"). */
+void ep_phase_tally_inputs(int changed_inputs, const char *changed, const char *not_checked);
 
 #endif

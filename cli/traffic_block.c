@@ -170,6 +170,9 @@ struct tally {
 	int *clean;          /* [R] pairs with traffic that are not suspect */
 	int *idle;           /* [R] suspect pairs whose source never started the op */
 	int node_a, node_b;  /* the two nodes every suspect pair crosses between, or -1 */
+	int live_n;          /* suspect pairs whose source did start the op */
+	int live_a, live_b;  /* the two nodes every one of those crosses between, or -1 */
+	int live_dirs;       /* 1: one of them goes live_a -> live_b, 2: one goes back */
 };
 
 static void tally_pair(const struct ep_traffic_view *v, struct tally *ty, int s, int d, enum ep_pair_status st,
@@ -195,6 +198,13 @@ static void tally_pair(const struct ep_traffic_view *v, struct tally *ty, int s,
 		ty->node_a = ns == nd ? -1 : lo, ty->node_b = ns == nd ? -1 : hi;
 	else if (ty->node_a != lo || ty->node_b != hi)
 		ty->node_a = ty->node_b = -1;
+	if (st == EP_PAIR_NOT_STARTED)
+		return;
+	if (!ty->live_n++)
+		ty->live_a = ns == nd ? -1 : lo, ty->live_b = ns == nd ? -1 : hi;
+	else if (ty->live_a != lo || ty->live_b != hi)
+		ty->live_a = ty->live_b = -1;
+	ty->live_dirs |= ns == nd ? 0 : ns == lo ? 1 : 2;
 }
 
 /* "0, 1, 3" from the ranks with a count in per[]. */
@@ -252,6 +262,19 @@ static int verdict(const struct ep_traffic_view *v, uint32_t seq, const struct t
 			rank_verdict(v, seq, r, ty, buf, len);
 			return 1;
 		}
+	/* Ranks that did start the op miss rows both ways between two nodes, and
+	 * only there: a link, even when a rank that had not yet started it (it was
+	 * behind when the link's failure ended the point) misses rows too. */
+	int behind = 0;
+	for (int r = 0; r < R; r++)
+		behind += ty->idle[r] > 0;
+	if (behind && ty->live_a >= 0 && ty->live_dirs == 3) {
+		snprintf(buf, len, "link node %d <-> node %d: only pairs between these nodes are missing among the ranks that "
+				   "started the op (%d pairs, %llu of %llu rows arrived; e.g. %s)",
+			 ty->live_a, ty->live_b, ty->live_n, (unsigned long long)ty->arrived, (unsigned long long)ty->expected,
+			 path);
+		return 2;
+	}
 	for (int r = 0; r < R; r++)
 		if (ty->idle[r]) { /* it never started the op: a rank, not a link, however few pairs are missing */
 			rank_verdict(v, seq, r, ty, buf, len);
@@ -318,7 +341,8 @@ int ep_traffic_culprit(const struct ep_traffic_view *v, uint32_t seq, char *buf,
 {
 	int R = v->t->num_ranks;
 	int as_src[R], as_dst[R], clean[R], idle[R];
-	struct tally ty = {.as_src = as_src, .as_dst = as_dst, .clean = clean, .idle = idle, .node_a = -1, .node_b = -1};
+	struct tally ty = {.as_src = as_src, .as_dst = as_dst, .clean = clean, .idle = idle, .node_a = -1, .node_b = -1,
+			   .live_a = -1, .live_b = -1};
 	memset(as_src, 0, sizeof(as_src));
 	memset(as_dst, 0, sizeof(as_dst));
 	memset(clean, 0, sizeof(clean));

@@ -184,6 +184,43 @@ EP_TEST(a_stopped_rank_before_a_link)
 	free(w.t);
 }
 
+/* Ranks 0, 2, 3 started op 1, rank 1 (node 0) had not: pairs 0 -> 2 and, with both_ways, 2 -> 0 lost everything. */
+static uint32_t behind_rank_and_cut_rail(struct world *w, int both_ways)
+{
+	world_init(w, 4, 2);
+	w->v.gathered = 1;
+	uint32_t seq = ep_traffic_begin(w->t, 0, "dispatch");
+	ep_traffic_begin(w->t, 2, "dispatch");
+	ep_traffic_begin(w->t, 3, "dispatch");
+	pair(w, seq, 0, 2, 28, 0, EP_HOP_NET);
+	w->b[2].waiting_on = 0;
+	if (both_ways) {
+		pair(w, seq, 2, 0, 27, 0, EP_HOP_NET);
+		w->b[0].waiting_on = 2;
+	}
+	return seq;
+}
+
+/* A cut between the nodes ends the point before a slow rank starts the op:
+ * the rows missing both ways between ranks that did start name the link. */
+EP_TEST(a_cut_link_beside_a_rank_still_behind)
+{
+	struct world w;
+	uint32_t seq = behind_rank_and_cut_rail(&w, 1);
+	struct ep_traffic_pair p;
+	int holder;
+	EP_ASSERT_INT_EQ(ep_traffic_classify(&w.v, seq, 1, 0, &p, &holder), EP_PAIR_NOT_STARTED);
+	char buf[400];
+	EP_ASSERT_INT_EQ(ep_traffic_culprit(&w.v, seq, buf, sizeof(buf)), 2);
+	EP_ASSERT(strstr(buf, "link node 0 <-> node 1: only pairs between these nodes are missing") != NULL);
+	free(w.t);
+	/* one way only: the rank that never started is still the culprit */
+	seq = behind_rank_and_cut_rail(&w, 0);
+	EP_ASSERT_INT_EQ(ep_traffic_culprit(&w.v, seq, buf, sizeof(buf)), 1);
+	EP_ASSERT(strstr(buf, "rank 1 never arrived anywhere") != NULL);
+	free(w.t);
+}
+
 EP_TEST(print_lists_suspects_first_with_their_path)
 {
 	struct world w;

@@ -168,10 +168,7 @@ static int report(struct vl *v, uint64_t *matrix)
 	int rc = ep_phase_tally_report(&v->tally, &v->pt.res, v->dir);
 	if (rc)
 		return rc;
-	if (v->changed_inputs)
-		printf("# inputs: %d file%s differ from the manifest's SHA-256 (expectations follow the files): %s%s\n",
-		       v->changed_inputs, v->changed_inputs == 1 ? "" : "s", v->changed, v->changed_inputs > 4 ? ", ..." : "");
-	printf("# not checked (absent): %s\n", v->not_checked[0] ? v->not_checked : "nothing");
+	ep_phase_tally_inputs(v->changed_inputs, v->changed, v->not_checked);
 	v->pt.res.wrong_matrix = matrix;
 	v->pt.res.exit_code = v->pt.res.wrong_elems ? EP_EXIT_WRONG : EP_EXIT_OK;
 	ep_table_footer(stdout, &v->pt, 1, 1, NULL);
