@@ -93,27 +93,18 @@ flip "flip_fp8_scale" "$tmp/g3" 5 packed_recv_x_scales "(0, 0, 1)" "^# first wro
 # DeepEP's receive order: source blocks in arrival order, rows within a block in
 # any order; the rows of the partials and reduced rows beside them move along
 rm -rf "$tmp/o"; cp -r "$tmp/g1" "$tmp/o"
-python3 - "$tmp/o/rank1" <<'PY' >"$tmp/out" 2>&1 && ok "reorder" || bad "reorder" "see above"
+python3 - "$tmp/o/rank1" "$(dirname "$0")" <<'PY' >"$tmp/out" 2>&1 && ok "reorder" || bad "reorder" "see above"
 import numpy as np, os, sys
 d = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+from ll_reorder import reorder
 ld = lambda n: np.load(os.path.join(d, n + ".npy"))
-def reorder(cnt, rng, src, xs, sides):
-    for e, n in enumerate(cnt):
-        blocks = [(s, int(v) >> 32, int(v) & 0xffffffff) for s, v in enumerate(rng[e]) if int(v) & 0xffffffff]
-        order, pos = [], 0
-        for s, b, c in reversed(blocks):
-            rng[e, s] = (pos << 32) | c
-            order += list(range(b, b + c))[::-1]
-            pos += c
-        src[e, :n] = src[e, order]
-        for a in [xs] + sides:
-            a[e, :n] = a[e, order]
 own = {n: ld("packed_recv_" + n) for n in ("count", "layout_range", "src_info", "x")}
 red = ld("moe_tp_reduced_x")
-reorder(own["count"], own["layout_range"], own["src_info"], own["x"], [red])
+reorder(own["count"], own["layout_range"], own["src_info"], [own["x"], red])
 gath = {n: ld("moe_tp_gathered_" + n) for n in ("count", "layout_range", "src_info", "x")}
 part = ld("moe_tp_partial")
-reorder(gath["count"][1], gath["layout_range"][1], gath["src_info"][1], gath["x"][1], [part[1]])
+reorder(gath["count"][1], gath["layout_range"][1], gath["src_info"][1], [gath["x"][1], part[1]])
 for n in ("layout_range", "src_info", "x"):
     np.save(os.path.join(d, "packed_recv_" + n + ".npy"), own[n])
     np.save(os.path.join(d, "moe_tp_gathered_" + n + ".npy"), gath[n])

@@ -53,19 +53,14 @@ PY
 done
 # DeepEP's receive order: source blocks in arrival order, rows within a block in any order
 cp -r "$tmp/g$i" "$tmp/o$i"
-python3 - "$tmp/o$i/rank1" <<'PY'
+python3 - "$tmp/o$i/rank1" "$(dirname "$0")" <<'PY'
 import numpy as np, os, sys
 d = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+from ll_reorder import reorder
 ld = lambda n: np.load(os.path.join(d, n + ".npy"))
 cnt, rng, src, x = ld("packed_recv_count"), ld("packed_recv_layout_range"), ld("packed_recv_src_info"), ld("packed_recv_x")
-for e, n in enumerate(cnt):
-    blocks = [(s, int(v) >> 32, int(v) & 0xffffffff) for s, v in enumerate(rng[e]) if int(v) & 0xffffffff]
-    order, pos = [], 0
-    for s, b, c in reversed(blocks):
-        rng[e, s] = (pos << 32) | c
-        order += list(range(b, b + c))[::-1]
-        pos += c
-    src[e, :n], x[e, :n] = src[e, order], x[e, order]
+reorder(cnt, rng, src, [x])
 for name, a in (("packed_recv_layout_range", rng), ("packed_recv_src_info", src), ("packed_recv_x", x)):
     np.save(os.path.join(d, name + ".npy"), a)
 PY
