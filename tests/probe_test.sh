@@ -81,7 +81,10 @@ run "internode_nodes_1_node_rank_5" 2 10 internode --nodes 1 --node-rank 5
 # 10. SIGINT to the --local-nodes launcher alone (not its group): the job ends within a second
 "$EPBENCH" internode --local-nodes --nodes 2 --ranks-per-node 1 -t 16 --hidden 256 -e 8 -k 2 -n 1000000 -w 0 >"$tmp/out" 2>&1 &
 lp=$!
-sleep 2
+# once both ranks run (a loaded machine forks late; a signal during the rendezvous is another case)
+wait_rank epbench-r0 >/dev/null
+wait_rank epbench-r1 >/dev/null
+sleep 1
 kill -INT $lp
 t0=$(date +%s%N)
 wait $lp; got=$?
