@@ -16,6 +16,7 @@
 #include "collectives/combine_kernels.h"
 #include "collectives/error.h"
 #include "collectives/numeric.h"
+#include "collectives/stream_copy.h"
 #include "collectives/traffic.h"
 
 /* Tokens between two publications of the per-destination rows sent. */
@@ -150,9 +151,12 @@ static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in,
 	/* INT8 dispatch takes BF16 rows and quantises them on the way out. */
 	size_t in_row_bytes = s->dtype == EP_DTYPE_FP8 ? (size_t)H : (size_t)H * 2;
 	int topk = !cached && in->topk_idx;
-	size_t cursor[R], start[R];
-	for (int j = 0; j < R; j++)
+	size_t cursor[R], start[R], rows = 0;
+	for (int j = 0; j < R; j++) {
 		start[j] = cursor[j] = me > 0 ? (size_t)ctx->rank_prefix_matrix[(me - 1) * R + j] : 0;
+		rows += (size_t)ctx->counts[(size_t)me * R + j];
+	}
+	int stream = ep_stream_worth(rows * row_bytes, R); /* stream_copy.h */
 	for (int t = 0; t < T; t++) {
 		const uint8_t *itr = ctx->is_token_in_rank + (size_t)t * R;
 		if (t % TRAFFIC_EVERY == TRAFFIC_EVERY - 1)
@@ -175,7 +179,7 @@ static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in,
 				continue;
 			struct ep_recv_area *a = &ctx->areas[j];
 			size_t row = cursor[j]++;
-			memcpy((char *)a->x + row * row_bytes, src, row_bytes);
+			ep_copy_row(stream, (char *)a->x + row * row_bytes, src, row_bytes);
 			if (S)
 				memcpy(a->x_scales + row * (size_t)S, scales, sizeof(float) * (size_t)S);
 			if (cached)
@@ -188,6 +192,7 @@ static void send_rows(struct ep_intranode *ctx, const struct ep_dispatch_in *in,
 					 in->topk_weights ? a->topk_weights + row * (size_t)K : NULL);
 		}
 	}
+	ep_copy_fence(stream); /* before the barrier that hands the rows over */
 	publish_sent(ctx, seq, cursor, start);
 }
 

@@ -38,6 +38,7 @@
 #include "collectives/traffic.h"
 #include "collectives/low_latency_int.h"
 #include "collectives/numeric.h"
+#include "collectives/stream_copy.h"
 
 
 static int per_node(const struct ep_ll_config *cfg)
@@ -512,8 +513,9 @@ static void put_scales(struct ep_ll *ctx, int e, size_t pos, const float *scale_
 	}
 }
 
-/* Copies source s's rows of local expert e to packed rows [begin, begin + n). */
-static void pull_rows(struct ep_ll *ctx, int e, int s, uint32_t call)
+/* Copies source s's rows of local expert e to packed rows [begin, begin + n),
+ * streamed when `stream` (stream_copy.h). */
+static void pull_rows(struct ep_ll *ctx, int e, int s, uint32_t call, int stream)
 {
 	const struct ep_ll_config *c = &ctx->cfg;
 	int R = c->num_ranks, N = c->max_tokens;
@@ -524,7 +526,7 @@ static void pull_rows(struct ep_ll *ctx, int e, int s, uint32_t call)
 	int32_t *src_info = ctx->out.packed_recv_src_info + (size_t)e * RN + begin;
 	for (int32_t i = 0; i < src.n; i++) {
 		const char *msg = src.rows + (size_t)(src.by_token ? src.list[i] : i) * src.stride;
-		memcpy(dst + (size_t)i * row, msg, row);
+		ep_copy_row(stream, dst + (size_t)i * row, msg, row);
 		src_info[i] = src.list[i];
 		if (c->dtype == EP_DTYPE_FP8)
 			put_scales(ctx, e, begin + (size_t)i, (const float *)(msg + row));
@@ -541,11 +543,14 @@ int ep_ll_dispatch_recv(struct ep_ll *ctx, struct ep_ll_dispatch_out *out)
 	if ((rc = wait_all(ctx, LL_SIG_DISP_SENT, call)) ||
 	    (rc = ep_ll_net_wait(ctx, ctx->disp_target, &ctx->last_dispatch)))
 		return rc;
-	for (int e = 0; e < L; e++) {
-		ctx->out.packed_recv_count[e] = layout_expert(ctx, e, call);
+	int32_t rows = 0;
+	for (int e = 0; e < L; e++)
+		rows += ctx->out.packed_recv_count[e] = layout_expert(ctx, e, call);
+	int stream = ep_stream_worth((size_t)rows * ep_ll_row_bytes(&ctx->cfg), per_node(&ctx->cfg));
+	for (int e = 0; e < L; e++)
 		for (int s = 0; s < R; s++)
-			pull_rows(ctx, e, s, call);
-	}
+			pull_rows(ctx, e, s, call, stream);
+	ep_copy_fence(stream);
 	pulled_pairs(ctx, 1);
 	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_DISP_RECVD), 1); /* now call */
 	ctx->disp_pending = 0;
@@ -604,9 +609,14 @@ int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x)
 	uint32_t call = ++ctx->comb_calls;
 	ctx->op_seq = ep_traffic_begin(ctx->waiter->traffic, ctx->rank, "ll.combine");
 	uint16_t *area = ll_combine_area(ctx, ctx->local);
+	size_t rows = 0;
+	for (int e = 0; x && e < L; e++)
+		rows += (size_t)ctx->out.packed_recv_count[e];
+	int stream = ep_stream_worth(rows * H * sizeof(uint16_t), per_node(c));
 	for (int e = 0; x && e < L; e++) /* valid rows of an expert are contiguous */
-		memcpy(area + (size_t)e * RN * H, x + (size_t)e * RN * H,
-		       (size_t)ctx->out.packed_recv_count[e] * H * sizeof(uint16_t));
+		ep_copy_row(stream, area + (size_t)e * RN * H, x + (size_t)e * RN * H,
+			    (size_t)ctx->out.packed_recv_count[e] * H * sizeof(uint16_t));
+	ep_copy_fence(stream);
 	publish_pairs(ctx, 0, 0, H * sizeof(uint16_t));
 	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_SENT), 1); /* now call */
 	ctx->comb_pending = 1;

@@ -12,6 +12,14 @@ small="-t 96 --hidden 256 -e 24 -k 4 -n 2 -w 1 --timeout 20"
 for r in 1 2 3 4 8; do
 	run "ranks_$r" 0 60 intranode -r $r $small
 done
+# Past half the cache the rows go with streaming stores (stream_copy.h);
+# EPBENCH_STREAM=off with plain ones: both checked bit for bit.
+for s in on off; do
+	export EPBENCH_STREAM=$s
+	run "streamed_rows_$s" 0 90 intranode -r 2 -t 1024 --hidden 4096 -e 8 -k 4 -n 2 -w 1
+	run "streamed_rows_fp8_$s" 0 90 intranode -r 2 -t 1024 --hidden 4096 -e 8 -k 4 -n 2 -w 1 --dtype fp8
+done
+unset EPBENCH_STREAM
 run "hidden_1000_not_pow2" 0 60 intranode -r 4 -t 64 --hidden 1000 -e 16 -k 3 -n 2 -w 1
 run "fp8_hidden_384" 0 60 intranode -r 4 -t 64 --hidden 384 -e 16 -k 3 -n 2 -w 1 --dtype fp8
 run "int8" 0 60 intranode -r 4 -t 64 --hidden 512 -e 16 -k 3 -n 2 -w 1 --dtype int8
