@@ -593,11 +593,35 @@ int ep_ll_combine_buffer(struct ep_ll *ctx, uint16_t **buf)
 	return 0;
 }
 
-int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x)
+/* Copies x's valid rows of every local expert into this rank's combine
+ * area, leaving out those of its own tokens when `own` (ep_ll_combine
+ * reads them from x). */
+static void copy_combine_rows(struct ep_ll *ctx, const uint16_t *x, int own)
 {
 	const struct ep_ll_config *c = &ctx->cfg;
-	int L = c->num_experts / c->num_ranks, rc;
-	size_t RN = (size_t)c->num_ranks * c->max_tokens, H = (size_t)c->hidden;
+	int R = c->num_ranks, L = c->num_experts / R;
+	size_t RN = (size_t)R * c->max_tokens, H = (size_t)c->hidden, rows = 0, row = H * sizeof(uint16_t);
+	for (int e = 0; e < L; e++)
+		rows += (size_t)ctx->out.packed_recv_count[e];
+	int stream = ep_stream_worth(rows * row, per_node(c));
+	uint16_t *area = ll_combine_area(ctx, ctx->local);
+	for (int e = 0; e < L; e++) { /* valid rows of an expert are contiguous */
+		size_t n = (size_t)ctx->out.packed_recv_count[e], b = n, k = 0, at = (size_t)e * RN * H;
+		if (own) { /* this rank's rows: [b, b + k), ordered by source */
+			uint64_t range = (uint64_t)ctx->out.packed_recv_layout_range[(size_t)e * R + ctx->rank];
+			b = (size_t)(range >> 32), k = (size_t)(uint32_t)range;
+		}
+		ep_copy_row(stream, area + at, x + at, b * row);
+		ep_copy_row(stream, area + at + (b + k) * H, x + at + (b + k) * H, (n - b - k) * row);
+	}
+	ep_copy_fence(stream);
+}
+
+static int combine_send(struct ep_ll *ctx, const uint16_t *x, int own)
+{
+	const struct ep_ll_config *c = &ctx->cfg;
+	int rc;
+	size_t H = (size_t)c->hidden;
 	if (!ctx->have_handle || ctx->disp_pending || ctx->comb_pending)
 		return -EINVAL;
 	ep_set_phase(ctx->waiter, "ll.combine.send");
@@ -608,15 +632,9 @@ int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x)
 		return rc;
 	uint32_t call = ++ctx->comb_calls;
 	ctx->op_seq = ep_traffic_begin(ctx->waiter->traffic, ctx->rank, "ll.combine");
-	uint16_t *area = ll_combine_area(ctx, ctx->local);
-	size_t rows = 0;
-	for (int e = 0; x && e < L; e++)
-		rows += (size_t)ctx->out.packed_recv_count[e];
-	int stream = ep_stream_worth(rows * H * sizeof(uint16_t), per_node(c));
-	for (int e = 0; x && e < L; e++) /* valid rows of an expert are contiguous */
-		ep_copy_row(stream, area + (size_t)e * RN * H, x + (size_t)e * RN * H,
-			    (size_t)ctx->out.packed_recv_count[e] * H * sizeof(uint16_t));
-	ep_copy_fence(stream);
+	if (x)
+		copy_combine_rows(ctx, x, own);
+	ctx->own_x = x && own ? x : NULL;
 	publish_pairs(ctx, 0, 0, H * sizeof(uint16_t));
 	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_SENT), 1); /* now call */
 	ctx->comb_pending = 1;
@@ -626,6 +644,11 @@ int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x)
 	ctx->comb_target = ctx->net_sends;
 	ep_set_phase(ctx->waiter, "idle");
 	return 0;
+}
+
+int ep_ll_combine_send(struct ep_ll *ctx, const uint16_t *x)
+{
+	return combine_send(ctx, x, 0);
 }
 
 int ep_ll_combine_wait(struct ep_ll *ctx)
@@ -652,7 +675,8 @@ static const uint16_t *expert_row(const struct ep_ll *ctx, int64_t g, int32_t sl
 	int l = o - ctx->node * c->ranks_per_node;
 	const int32_t *begin = (const int32_t *)(ll_region(ctx, l) + ctx->off.src_begin);
 	size_t pos = (size_t)begin[(size_t)ctx->rank * L + e] + (size_t)slot;
-	return ll_combine_area(ctx, l) + ((size_t)e * RN + pos) * H;
+	const uint16_t *base = o == ctx->rank && ctx->own_x ? ctx->own_x : ll_combine_area(ctx, l);
+	return base + ((size_t)e * RN + pos) * H;
 }
 
 /* out = bf16(fmaf over token t's slots in order), from +0.0f: gathers
@@ -689,6 +713,7 @@ int ep_ll_combine_recv(struct ep_ll *ctx, const int64_t *topk_idx, const float *
 	pulled_pairs(ctx, 0);
 	ep_flag_add(ll_signal_of(ctx, ctx->local, LL_SIG_COMB_RECVD), 1); /* now call */
 	ctx->comb_pending = 0;
+	ctx->own_x = NULL;
 	ep_set_phase(ctx->waiter, "idle");
 	return 0;
 }
@@ -696,6 +721,6 @@ int ep_ll_combine_recv(struct ep_ll *ctx, const int64_t *topk_idx, const float *
 int ep_ll_combine(struct ep_ll *ctx, const uint16_t *x, const int64_t *topk_idx,
 		  const float *topk_weights, uint16_t *out)
 {
-	int rc = ep_ll_combine_send(ctx, x);
+	int rc = combine_send(ctx, x, 1);
 	return rc ? rc : ep_ll_combine_recv(ctx, topk_idx, topk_weights, out);
 }

@@ -177,6 +177,7 @@ struct ep_ll {
 	int disp_pending;          /* a dispatch was sent, not yet received */
 	int comb_pending;          /* likewise for combine */
 	int have_handle;           /* a dispatch was received: combine may run */
+	const uint16_t *own_x;     /* ep_ll_combine's x: its own tokens' rows read there, not copied */
 	int num_tokens;            /* tokens of the last dispatch */
 	int overflow;              /* the last dispatch.send dropped entries */
 	int32_t *send_count;       /* [E] scratch of dispatch.send */
@@ -327,7 +328,10 @@ int ep_ll_combine_wait(struct ep_ll *ctx);
 int ep_ll_combine_recv(struct ep_ll *ctx, const int64_t *topk_idx, const float *topk_weights,
 		       uint16_t *out);
 
-/* Both phases. */
+/* Both phases. x must stay as it is until the call returns: the rows of
+ * this rank's own tokens are reduced from x itself, not copied into the
+ * area first (no peer reads them; DeepEP's kernel reads its own rows
+ * through the same buffer, the bytes are the same). */
 int ep_ll_combine(struct ep_ll *ctx, const uint16_t *x, const int64_t *topk_idx,
 		  const float *topk_weights, uint16_t *out);
 
