@@ -53,7 +53,7 @@ EP_SIMD_AVX512_FN static void reduce_avx512(const uint16_t *const *ys, const flo
 /* |x| of the largest non-NaN element of a BF16 block, as BF16 bits: for
  * non-negative floats the bit order is the numeric order, and a 16-bit
  * integer max vectorises where a float max reduction does not. */
-static uint16_t block_amax_bits(const uint16_t *restrict x)
+static inline uint16_t block_amax_bits(const uint16_t *restrict x)
 {
 	int16_t m = 0;
 	for (int i = 0; i < EP_FP8_BLOCK; i++) {
@@ -64,70 +64,104 @@ static uint16_t block_amax_bits(const uint16_t *restrict x)
 	return (uint16_t)m;
 }
 
-/* ep_f32_to_e4m3 without branches: the same bit arithmetic for normal
- * results, |v| * 2^9 rounded to an integer by adding 2^23 (an exact
- * product, then one round-to-nearest-even sum) for subnormal ones, and
- * selects through masks for saturation and NaN. */
+/* ep_f32_to_e4m3 without branches. |v| is first clamped to 448 (SATFINITE:
+ * 448 encodes as 0x7e, infinity included; a NaN is selected last). A normal
+ * result rebiases the exponent (127 -> 7) and rounds the mantissa to 3 bits,
+ * ties to even, by the scalar's integer arithmetic; a subnormal one is |v|
+ * rounded to a multiple of 2^-9 by one float addition of 2^14 (whose ulp is
+ * 2^-9: round to nearest even, as the scalar's shift with its tie rule), its
+ * code the difference of the bit patterns (8 at the top is the smallest
+ * normal's code too). No product: nothing for the compiler to fuse. */
 static inline uint8_t e4m3_branchless(float v)
 {
-	int32_t u = (int32_t)ep_f32_bits(v);
-	int32_t a = u & 0x7fffffff, sign = (u >> 24) & 0x80;
-	int32_t r = a - (120 << 23); /* rebias 127 -> 7 */
-	r += 0x7ffff + ((r >> 20) & 1);
-	int32_t normal = r >> 20;
-	int32_t sub = (int32_t)ep_f32_bits(ep_f32_from_bits((uint32_t)a) * 512.0f + 0x1p23f) -
-		      0x4b000000;
-	int32_t is_normal = -(int32_t)(a >= 0x3c800000); /* 2^-6 */
-	int32_t is_sat = -(int32_t)(a >= 0x43e00000);    /* 448 */
+	int32_t u = (int32_t)ep_f32_bits(v), a = u & 0x7fffffff, sign = (u >> 24) & 0x80;
+	int32_t c = a < 0x43e00000 ? a : 0x43e00000; /* min(|v|, 448) */
+	int32_t normal = (c + (0x7ffff - (120 << 23)) + ((c >> 20) & 1)) >> 20;
+	int32_t sub = (int32_t)ep_f32_bits(ep_f32_from_bits((uint32_t)c) + 0x1p14f) - 0x46800000; /* - bits(2^14) */
+	int32_t is_normal = -(int32_t)(c >= 0x3c800000); /* 2^-6, the smallest normal */
 	int32_t is_nan = -(int32_t)(a > 0x7f800000);
-	int32_t code = (normal & is_normal) | (sub & ~is_normal);
-	code = (0x7e & is_sat) | (code & ~is_sat);
-	return (uint8_t)((EP_E4M3_NAN & is_nan) | ((sign | code) & ~is_nan));
+	int32_t code = sign | (normal & is_normal) | (sub & ~is_normal);
+	return (uint8_t)((EP_E4M3_NAN & is_nan) | (code & ~is_nan));
 }
 
-/* One 128-element block; one clone per simd.h level (same bits). */
-typedef void (*cast_block_fn)(const uint16_t *restrict x, float scale, uint8_t *restrict q);
+/* A whole row, one clone per simd.h level (same bits): per 128-element
+ * block the maximum, the scales, then the cast, all inlined into the clone
+ * so that each runs at the clone's vector width. */
+typedef void (*cast_row_fn)(const uint16_t *restrict x, size_t hidden, int round_scale, uint8_t *restrict q,
+			    float *restrict scale_inv);
 
-#define CAST_BLOCK_BODY                                                                \
-	for (int i = 0; i < EP_FP8_BLOCK; i++)                                         \
-		q[i] = e4m3_branchless(ep_bf16_to_f32(x[i]) * scale);
+#define CAST_ROW_BODY                                                                  \
+	for (size_t b = 0; b < hidden / EP_FP8_BLOCK; b++) {                           \
+		const uint16_t *restrict xb = x + b * EP_FP8_BLOCK;                    \
+		uint8_t *restrict qb = q + b * EP_FP8_BLOCK;                           \
+		float amax = ep_bf16_to_f32(block_amax_bits(xb)), scale;               \
+		amax = amax > EP_FP8_MARGIN ? amax : EP_FP8_MARGIN;                    \
+		ep_fp8_scales(amax, round_scale, &scale, &scale_inv[b]);               \
+		for (int i = 0; i < EP_FP8_BLOCK; i++)                                 \
+			qb[i] = e4m3_branchless(ep_bf16_to_f32(xb[i]) * scale);        \
+	}
 
-static void cast_block_plain(const uint16_t *restrict x, float scale, uint8_t *restrict q)
+static void cast_row_plain(const uint16_t *restrict x, size_t hidden, int round_scale, uint8_t *restrict q,
+			   float *restrict scale_inv)
 {
-	CAST_BLOCK_BODY
+	CAST_ROW_BODY
+}
+
+/* The encoder alone over n floats (ep_ll_e4m3_at: the tests sweep it). */
+typedef void (*e4m3_fn)(const float *restrict in, uint8_t *restrict out, size_t n);
+
+#define E4M3_BODY                                                                      \
+	for (size_t i = 0; i < n; i++)                                                 \
+		out[i] = e4m3_branchless(in[i]);
+
+static void e4m3_plain(const float *restrict in, uint8_t *restrict out, size_t n)
+{
+	E4M3_BODY
 }
 
 #if defined(__x86_64__)
-EP_SIMD_AVX2_FN static void cast_block_avx2(const uint16_t *restrict x, float scale, uint8_t *restrict q)
+EP_SIMD_AVX2_FN static void e4m3_avx2(const float *restrict in, uint8_t *restrict out, size_t n)
 {
-	CAST_BLOCK_BODY
+	E4M3_BODY
 }
 
-EP_SIMD_AVX512_FN static void cast_block_avx512(const uint16_t *restrict x, float scale, uint8_t *restrict q)
+EP_SIMD_AVX512_FN static void e4m3_avx512(const float *restrict in, uint8_t *restrict out, size_t n)
 {
-	CAST_BLOCK_BODY
+	E4M3_BODY
 }
 
-static const cast_block_fn cast_at[EP_SIMD_LEVELS] = {cast_block_plain, cast_block_avx2, cast_block_avx512};
+EP_SIMD_AVX2_FN static void cast_row_avx2(const uint16_t *restrict x, size_t hidden, int round_scale,
+					  uint8_t *restrict q, float *restrict scale_inv)
+{
+	CAST_ROW_BODY
+}
+
+EP_SIMD_AVX512_FN static void cast_row_avx512(const uint16_t *restrict x, size_t hidden, int round_scale,
+					      uint8_t *restrict q, float *restrict scale_inv)
+{
+	CAST_ROW_BODY
+}
+
+static const cast_row_fn cast_at[EP_SIMD_LEVELS] = {cast_row_plain, cast_row_avx2, cast_row_avx512};
+static const e4m3_fn e4m3_at[EP_SIMD_LEVELS] = {e4m3_plain, e4m3_avx2, e4m3_avx512};
 static const reduce_fn reduce_at[EP_SIMD_LEVELS] = {reduce_plain, reduce_avx2, reduce_avx512};
 #else
-static const cast_block_fn cast_at[EP_SIMD_LEVELS] = {cast_block_plain, cast_block_plain, cast_block_plain};
+static const cast_row_fn cast_at[EP_SIMD_LEVELS] = {cast_row_plain, cast_row_plain, cast_row_plain};
+static const e4m3_fn e4m3_at[EP_SIMD_LEVELS] = {e4m3_plain, e4m3_plain, e4m3_plain};
 static const reduce_fn reduce_at[EP_SIMD_LEVELS] = {reduce_plain, reduce_plain, reduce_plain};
 #endif
 
 void ep_ll_fp8_cast_row_at(enum ep_simd l, const uint16_t *x, size_t hidden, int round_scale, uint8_t *q,
 			   float *scale_inv)
 {
-	cast_block_fn cast_block = cast_at[l];
-	for (size_t b = 0; b < hidden / EP_FP8_BLOCK; b++) {
-		const uint16_t *xb = x + b * EP_FP8_BLOCK;
-		float amax = ep_bf16_to_f32(block_amax_bits(xb)), scale;
-		amax = amax > EP_FP8_MARGIN ? amax : EP_FP8_MARGIN;
-		ep_fp8_scales(amax, round_scale, &scale, &scale_inv[b]);
-		cast_block(xb, scale, q + b * EP_FP8_BLOCK);
-	}
+	cast_at[l](x, hidden, round_scale, q, scale_inv);
 }
 
+
+void ep_ll_e4m3_at(enum ep_simd l, const float *in, uint8_t *out, size_t n)
+{
+	e4m3_at[l](in, out, n);
+}
 
 void ep_ll_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale, uint8_t *q, float *scale_inv)
 {

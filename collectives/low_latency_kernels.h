@@ -26,6 +26,9 @@ void ep_ll_reduce_rows(const uint16_t *const *ys, const float *ws, int n, int H,
 
 void ep_ll_fp8_cast_row_at(enum ep_simd l, const uint16_t *x, size_t hidden, int round_scale, uint8_t *q,
 			   float *scale_inv);
+/* The cast's E4M3 encoder alone, out[i] = ep_f32_to_e4m3(in[i]) bit for bit
+ * (for the tests, which sweep it over whole float exponents). */
+void ep_ll_e4m3_at(enum ep_simd l, const float *in, uint8_t *out, size_t n);
 void ep_ll_reduce_rows_at(enum ep_simd l, const uint16_t *const *ys, const float *ws, int n, int H,
 			  uint16_t *out);
 

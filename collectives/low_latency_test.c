@@ -82,6 +82,40 @@ EP_TEST_EACH_LEVEL(cast_row_matches_numeric_on_random_rows)
 	}
 }
 
+/* The encoder on every float that rounds: every mantissa of the binades
+ * 2^-12 .. 2^9 (below 2^-10 all is zero, from 448 all saturates; the
+ * subnormal steps, every tie, the normal/subnormal edge at 2^-6 and the
+ * saturation edge at 448 lie inside), negatives at a stride (the sign is an
+ * OR), then every binade outside at a stride, infinities and NaNs. */
+static void expect_e4m3_run(enum ep_simd level, uint32_t first, uint32_t count, uint32_t stride)
+{
+	enum { CHUNK = 4096 };
+	static float in[CHUNK];
+	static uint8_t out[CHUNK];
+	for (uint32_t done = 0; done < count;) {
+		uint32_t n = count - done < CHUNK ? count - done : CHUNK;
+		for (uint32_t i = 0; i < n; i++)
+			in[i] = ep_f32_from_bits(first + (done + i) * stride);
+		ep_ll_e4m3_at(level, in, out, n);
+		for (uint32_t i = 0; i < n; i++)
+			if (out[i] != ep_f32_to_e4m3(in[i]))
+				EP_FAIL("%s: 0x%08x (%a) encodes as 0x%02x, not 0x%02x", ep_simd_name(level),
+					ep_f32_bits(in[i]), (double)in[i], out[i], ep_f32_to_e4m3(in[i]));
+		done += n;
+	}
+}
+
+EP_TEST_EACH_LEVEL(e4m3_encoder_on_every_rounding_float)
+{
+	uint32_t lo = (127u - 12u) << 23, hi = (127u + 10u) << 23; /* [2^-12, 2^10) */
+	expect_e4m3_run(level, lo, hi - lo, 1);
+	expect_e4m3_run(level, 0x80000000u | lo, (hi - lo) / 7, 7);
+	expect_e4m3_run(level, 0, lo / 101, 101);                       /* zero, subnormals, tiny */
+	expect_e4m3_run(level, hi, (0x7f800000u - hi) / 103 + 1, 103); /* large, up to infinity */
+	expect_e4m3_run(level, 0x7f800000u, 0x00800000u / 97, 97);     /* infinity, NaNs */
+	expect_e4m3_run(level, 0xff800000u, 0x00800000u / 97, 97);
+}
+
 /* Configuration checks and sizes */
 
 /* The reduction kernel on crafted rows at hidden sizes around its 32-column

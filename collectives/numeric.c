@@ -110,25 +110,6 @@ static inline float amax_step(float acc, float v)
 	return a > acc ? a : acc;
 }
 
-void ep_fp8_scales(float amax, int round_scale, float *scale,
-		   float *scale_inv)
-{
-	const float amax_inv = ep_f32_from_bits(EP_FP8_AMAX_INV_BITS);
-
-	if (round_scale) {
-		uint32_t b = ep_f32_bits(amax * amax_inv);
-		uint32_t e = ((b >> 23) & 0xffu) - 127u + ((b & 0x7fffffu) != 0);
-		/* fast_pow2 in uint32_t arithmetic: wraps exactly as the
-		 * device's int shift does (amax = inf gives e = 128, so
-		 * scale = -inf and scale_inv = +inf). */
-		*scale = ep_f32_from_bits((127u - e) << 23);
-		*scale_inv = ep_f32_from_bits((127u + e) << 23);
-	} else {
-		*scale = EP_E4M3_MAX / amax;
-		*scale_inv = amax * amax_inv;
-	}
-}
-
 void ep_fp8_cast_row(const uint16_t *x, size_t hidden, int round_scale,
 		     uint8_t *q, float *scale_inv)
 {

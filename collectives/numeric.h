@@ -107,9 +107,25 @@ float ep_e4m3_to_f32(uint8_t q);
  *                    bits (uint32_t)(127 +- e) << 23 like fast_pow2.
  * An infinite amax (an infinite input) is reproduced as the device computes
  * it: scale 0 and scale_inv inf, or with round_scale e = 128, scale = the
- * bits 0xff800000 (-inf) and scale_inv = +inf. */
-void ep_fp8_scales(float amax, int round_scale, float *scale,
-		   float *scale_inv);
+ * bits 0xff800000 (-inf) and scale_inv = +inf. Inline: the vector casts
+ * (low_latency_kernels.c) compute it per block inside their loops. */
+static inline void ep_fp8_scales(float amax, int round_scale, float *scale, float *scale_inv)
+{
+	const float amax_inv = ep_f32_from_bits(EP_FP8_AMAX_INV_BITS);
+
+	if (round_scale) {
+		uint32_t b = ep_f32_bits(amax * amax_inv);
+		uint32_t e = ((b >> 23) & 0xffu) - 127u + ((b & 0x7fffffu) != 0);
+		/* fast_pow2 in uint32_t arithmetic: wraps exactly as the
+		 * device's int shift does (amax = inf gives e = 128, so
+		 * scale = -inf and scale_inv = +inf). */
+		*scale = ep_f32_from_bits((127u - e) << 23);
+		*scale_inv = ep_f32_from_bits((127u + e) << 23);
+	} else {
+		*scale = EP_E4M3_MAX / amax;
+		*scale_inv = amax * amax_inv;
+	}
+}
 
 /* Quantise one BF16 row of `hidden` elements (DeepEP requires hidden % 128
  * == 0; a shorter last block would be treated as a block of its own). Per
