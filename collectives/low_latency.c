@@ -220,9 +220,8 @@ int ep_ll_init_group(struct ep_ll *ctx, const struct ep_ll_config *cfg, int rank
 	ctx->slot = calloc(N * K, sizeof(int32_t));
 	ctx->rows = calloc(K, sizeof(*ctx->rows));
 	ctx->weights = calloc(K, sizeof(float));
-	ctx->packed = calloc((size_t)cfg->hidden / 512 + 1, sizeof(uint32_t));
 	ctx->net_first = calloc(E, sizeof(int32_t));
-	if (!ctx->send_count || !ctx->slot || !ctx->rows || !ctx->weights || !ctx->packed ||
+	if (!ctx->send_count || !ctx->slot || !ctx->rows || !ctx->weights ||
 	    !ctx->net_first) {
 		ep_ll_fini(ctx);
 		return -ENOMEM;
@@ -255,7 +254,6 @@ void ep_ll_fini(struct ep_ll *ctx)
 	free(ctx->slot);
 	free(ctx->rows);
 	free(ctx->weights);
-	free(ctx->packed);
 	free(ctx->net_first);
 	memset(ctx, 0, sizeof(*ctx));
 }
@@ -495,26 +493,36 @@ static int32_t layout_expert(struct ep_ll *ctx, int e, uint32_t call)
 	return begin;
 }
 
-/* Stores one row's scales at packed row `pos` of expert e, column-major:
- * float [e][b][pos], or UE8M0 words [e][w][pos]. */
-static void put_scales(struct ep_ll *ctx, int e, size_t pos, const float *scale_inv)
+/* Message i of a source (ll_source). */
+static const char *source_msg(const struct ll_source *src, int32_t i)
+{
+	return src->rows + (size_t)(src->by_token ? src->list[i] : i) * src->stride;
+}
+
+/* Stores the scales of a source's rows, packed rows [begin, begin + n) of
+ * expert e, column-major: float [e][b][pos], or UE8M0 words [e][w][pos].
+ * Column by column: a column's n entries are adjacent, while one row's
+ * columns lie R * N entries apart (4 KiB at 8 ranks x 128 tokens), so row
+ * by row touched a line, and often a page, per scale. */
+static void put_scales(struct ep_ll *ctx, int e, size_t begin, const struct ll_source *src)
 {
 	const struct ep_ll_config *c = &ctx->cfg;
-	size_t RN = (size_t)c->num_ranks * c->max_tokens, S = (size_t)ep_ll_scale_cols(c);
+	size_t RN = (size_t)c->num_ranks * c->max_tokens, S = (size_t)ep_ll_scale_cols(c), row = ep_ll_row_bytes(c);
 	if (c->use_ue8m0) {
-		uint32_t *dst = (uint32_t *)ctx->out.packed_recv_x_scales + (size_t)e * S * RN + pos;
-		ep_ue8m0_pack(scale_inv, S * 4, ctx->packed);
-		for (size_t k = 0; k < S; k++)
-			dst[k * RN] = ctx->packed[k];
+		uint32_t *dst = (uint32_t *)ctx->out.packed_recv_x_scales + (size_t)e * S * RN + begin;
+		for (size_t k = 0; k < S; k++, dst += RN)
+			for (int32_t i = 0; i < src->n; i++)
+				ep_ue8m0_pack((const float *)(source_msg(src, i) + row) + 4 * k, 4, &dst[i]);
 	} else {
-		float *dst = (float *)ctx->out.packed_recv_x_scales + (size_t)e * S * RN + pos;
-		for (size_t b = 0; b < S; b++)
-			dst[b * RN] = scale_inv[b];
+		float *dst = (float *)ctx->out.packed_recv_x_scales + (size_t)e * S * RN + begin;
+		for (size_t b = 0; b < S; b++, dst += RN)
+			for (int32_t i = 0; i < src->n; i++)
+				dst[i] = ((const float *)(source_msg(src, i) + row))[b];
 	}
 }
 
 /* Copies source s's rows of local expert e to packed rows [begin, begin + n),
- * streamed when `stream` (stream_copy.h). */
+ * streamed when `stream` (stream_copy.h), then their scales (FP8). */
 static void pull_rows(struct ep_ll *ctx, int e, int s, uint32_t call, int stream)
 {
 	const struct ep_ll_config *c = &ctx->cfg;
@@ -525,12 +533,11 @@ static void pull_rows(struct ep_ll *ctx, int e, int s, uint32_t call, int stream
 	char *dst = (char *)ctx->out.packed_recv_x + ((size_t)e * RN + begin) * row;
 	int32_t *src_info = ctx->out.packed_recv_src_info + (size_t)e * RN + begin;
 	for (int32_t i = 0; i < src.n; i++) {
-		const char *msg = src.rows + (size_t)(src.by_token ? src.list[i] : i) * src.stride;
-		ep_copy_row(stream, dst + (size_t)i * row, msg, row);
+		ep_copy_row(stream, dst + (size_t)i * row, source_msg(&src, i), row);
 		src_info[i] = src.list[i];
-		if (c->dtype == EP_DTYPE_FP8)
-			put_scales(ctx, e, begin + (size_t)i, (const float *)(msg + row));
 	}
+	if (c->dtype == EP_DTYPE_FP8)
+		put_scales(ctx, e, begin, &src);
 }
 
 int ep_ll_dispatch_recv(struct ep_ll *ctx, struct ep_ll_dispatch_out *out)

@@ -184,7 +184,6 @@ struct ep_ll {
 	int32_t *slot;             /* [N][K] index of (t, j) in its expert's list, -1 when skipped */
 	const uint16_t **rows;     /* [K] combine: one token's expert output rows */
 	float *weights;            /* [K] and their weights */
-	uint32_t *packed;          /* [H/512] UE8M0 words of one row */
 	/* multi-node */
 	uint32_t net_sends;        /* signals sent to each remote rank so far */
 	uint32_t disp_target, comb_target; /* signals from each remote rank that complete the pending op */
