@@ -86,7 +86,8 @@ EP_TEST_EACH_LEVEL(cast_row_matches_numeric_on_random_rows)
  * 2^-12 .. 2^9 (below 2^-10 all is zero, from 448 all saturates; the
  * subnormal steps, every tie, the normal/subnormal edge at 2^-6 and the
  * saturation edge at 448 lie inside), negatives at a stride (the sign is an
- * OR), then every binade outside at a stride, infinities and NaNs. */
+ * OR), then every binade outside at a stride, infinities, NaNs and a few
+ * pinned patterns. Under a sanitizer the dense run is a sample. */
 static void expect_e4m3_run(enum ep_simd level, uint32_t first, uint32_t count, uint32_t stride)
 {
 	enum { CHUNK = 4096 };
@@ -108,12 +109,17 @@ static void expect_e4m3_run(enum ep_simd level, uint32_t first, uint32_t count, 
 EP_TEST_EACH_LEVEL(e4m3_encoder_on_every_rounding_float)
 {
 	uint32_t lo = (127u - 12u) << 23, hi = (127u + 10u) << 23; /* [2^-12, 2^10) */
-	expect_e4m3_run(level, lo, hi - lo, 1);
+	static const uint32_t pinned[] = {0x80000000u, 0x80000001u, 0x807fffffu, 0xc3e00000u, 0xc3e80000u, 0xff800000u,
+					  0x7fc00000u, 0x7fffffffu, 0xffc00000u, 0xffffffffu};
+	/* every one in the plain build, a sample under a sanitizer (simd_levels.h) */
+	expect_e4m3_run(level, lo, (hi - lo) / EP_EXHAUSTIVE_STRIDE, EP_EXHAUSTIVE_STRIDE);
 	expect_e4m3_run(level, 0x80000000u | lo, (hi - lo) / 7, 7);
 	expect_e4m3_run(level, 0, lo / 101, 101);                       /* zero, subnormals, tiny */
-	expect_e4m3_run(level, hi, (0x7f800000u - hi) / 103 + 1, 103); /* large, up to infinity */
+	expect_e4m3_run(level, hi, (0x7f800000u - hi) / 103 + 1, 103); /* large, past infinity into NaNs */
 	expect_e4m3_run(level, 0x7f800000u, 0x00800000u / 97, 97);     /* infinity, NaNs */
 	expect_e4m3_run(level, 0xff800000u, 0x00800000u / 97, 97);
+	for (size_t k = 0; k < sizeof(pinned) / sizeof(pinned[0]); k++) /* -0, negative subnormals, -448, NaNs */
+		expect_e4m3_run(level, pinned[k], 1, 1);
 }
 
 /* Configuration checks and sizes */
